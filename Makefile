@@ -1,0 +1,36 @@
+# The two set-up commands: `make run` and `make test`. Both build the virtualenv
+# on first use (and refresh it when pyproject.toml changes), so a fresh machine
+# needs nothing installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+SWITCHBOARD_HOST ?= 127.0.0.1
+SWITCHBOARD_PORT ?= 8000
+export SWITCHBOARD_HOST SWITCHBOARD_PORT
+
+.PHONY: run test schema clean system-deps
+
+# System packages the tests need (a Redis server binary, Chromium). Each script
+# is idempotent and quick when everything is already there.
+system-deps:
+	@for s in scripts/ensure-*.sh; do [ -e "$$s" ] && bash "$$s" || exit 1; done
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/switchboard serve --config server/demo.toml --data data/demo.sqlite3 --demo
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q
+
+schema: $(STAMP)
+	$(BIN)/switchboard schema --out docs/schema.json
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

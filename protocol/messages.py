@@ -1,0 +1,564 @@
+"""The Switchboard wire protocol: every frame that crosses the agent websocket.
+
+Two tagged unions, one per direction, both JSON objects whose ``type`` field
+names the frame:
+
+    client → server   Command  = Hello | Ping | Claim | Assign | ... (see COMMANDS)
+    server → client   Frame    = Welcome | Snapshot | Ack | Error | Event | Resync | ...
+
+Every command carries a client-chosen ``id``; the server answers each command
+with exactly one ``Ack`` (carrying a typed ``Result``) or one ``Error`` with the
+same ``id``. Live changes arrive as ``Event`` frames: an event body published on
+a *stream* (``queue:<id>``, ``agent:<id>``, ``conv:<id>``) with that stream's
+sequence number, so a client can resume from where it stopped.
+
+Evolution rules (msgspec's): new fields get defaults, a field's type never
+changes, unknown fields are ignored by both sides. Times are integer
+milliseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from msgspec import Struct, field
+
+PROTOCOL_VERSION = 1
+
+Channel = Literal["whatsapp", "messenger"]
+Role = Literal["agent", "supervisor"]
+Direction = Literal["in", "out"]
+DeliveryStatus = Literal["received", "pending", "sent", "delivered", "read", "failed"]
+
+
+# --------------------------------------------------------------------------- views
+# Plain value types shared by commands, results and events.
+
+
+class ContactView(Struct, kw_only=True):
+    id: str
+    channel: Channel
+    address: str
+    """The channel identity: a WhatsApp phone number (wa_id) or a Messenger PSID."""
+    display_name: str
+    """Directory name when known, else the channel profile name, else the phone number."""
+    initials: str | None
+    """None for an unknown WhatsApp contact (shown by phone number, no initials)."""
+    known: bool
+    """True when the contact is in the directory."""
+
+
+class QueueView(Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class AgentView(Struct, kw_only=True):
+    id: str
+    name: str
+    role: Role
+    queues: list[str]
+
+
+class TouchpointView(Struct, kw_only=True):
+    id: str
+    channel: Channel
+    name: str
+    """What the agent sees in the conversation header: the number or the Page name."""
+    queue_id: str
+
+
+class TemplateView(Struct, kw_only=True):
+    name: str
+    language: str
+    text: str
+    """Body with {{1}}, {{2}}… placeholders, for the picker's preview."""
+
+
+class ConversationSummary(Struct, kw_only=True):
+    """One row of the Inbox or the Assigned list, and the header of a thread.
+
+    Events always carry the whole summary; a client keeps the one with the
+    highest ``version`` (events are idempotent and may be replayed)."""
+
+    id: str
+    version: int
+    channel: Channel
+    touchpoint_id: str
+    touchpoint_name: str
+    queue_id: str
+    status: Literal["open", "ended"]
+    assignee_id: str | None
+    contact: ContactView
+    created_at: int
+    last_message_at: int | None
+    preview: str
+    """The last message, sent or received, shortened."""
+    preview_direction: Direction | None
+    unread: int
+    """Received messages the assignee has not read."""
+    session_expires_at: int | None
+    """When the channel's reply window closes; None when no window is open."""
+    session_locked: bool
+    """True when free-form messages are refused (only a template may be sent)."""
+    ended_at: int | None = None
+    wrapped_up: bool = False
+
+
+class MessageError(Struct, kw_only=True):
+    code: str
+    message: str
+
+
+class MessageView(Struct, kw_only=True):
+    id: str
+    conversation_id: str
+    seq: int
+    """Position in the thread: 1, 2, 3… in order."""
+    direction: Direction
+    kind: str
+    """text, template, image, audio, video, document, location, sticker, reaction,
+    interactive, contacts, unsupported… (channels may add more)."""
+    text: str
+    """The text, or a readable placeholder for media (``[image] caption``)."""
+    at: int
+    status: DeliveryStatus
+    author_id: str | None = None
+    """The agent who sent it (outbound only)."""
+    error: MessageError | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class NoteView(Struct, kw_only=True):
+    id: str
+    conversation_id: str
+    author_id: str
+    text: str
+    at: int
+
+
+class WrapUpView(Struct, kw_only=True):
+    conversation_id: str
+    agent_id: str
+    disposition: str
+    note: str
+    at: int
+
+
+class PastConversation(Struct, kw_only=True):
+    id: str
+    created_at: int
+    ended_at: int | None
+    assignee_id: str | None
+    disposition: str | None
+    note: str | None
+
+
+class ContactCard(Struct, kw_only=True):
+    """The spec's WhatsApp *Snapshot* card: who the contact is, earlier
+    conversations and how they ended."""
+
+    contact: ContactView
+    conversations: list[PastConversation]
+
+
+class TemplateRef(Struct, kw_only=True):
+    name: str
+    language: str = "en_US"
+    params: list[str] = field(default_factory=list)
+
+
+class Resume(Struct, kw_only=True):
+    epoch: str
+    streams: dict[str, int]
+    """Last sequence number seen per stream."""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Command(Struct, tag_field="type", kw_only=True):
+    id: str
+    """Client-chosen request id, echoed in the Ack or Error."""
+
+
+class Hello(Command, tag="hello"):
+    """First frame of a connection: authenticate, optionally resume."""
+
+    token: str
+    protocol: int = PROTOCOL_VERSION
+    resume: Resume | None = None
+
+
+class Ping(Command, tag="ping"):
+    pass
+
+
+class Claim(Command, tag="claim"):
+    conversation_id: str
+
+
+class Assign(Command, tag="assign"):
+    """Supervisor only: give the conversation to a named agent."""
+
+    conversation_id: str
+    agent_id: str
+
+
+class SendToInbox(Command, tag="send_to_inbox"):
+    conversation_id: str
+
+
+class EndChat(Command, tag="end_chat"):
+    conversation_id: str
+
+
+class SendMessage(Command, tag="send"):
+    conversation_id: str
+    text: str
+
+
+class SendTemplate(Command, tag="send_template"):
+    conversation_id: str
+    template: TemplateRef
+
+
+class StartConversation(Command, tag="start"):
+    """Outbound: open a conversation with a contact on a touchpoint, assigned
+    to the caller. WhatsApp needs a template (no session is open)."""
+
+    touchpoint_id: str
+    address: str
+    template: TemplateRef | None = None
+    text: str | None = None
+
+
+class MarkRead(Command, tag="read"):
+    conversation_id: str
+
+
+class Open(Command, tag="open"):
+    """Subscribe to a conversation's thread; the Ack carries its latest page."""
+
+    conversation_id: str
+    limit: int = 50
+
+
+class Close(Command, tag="close"):
+    conversation_id: str
+
+
+class History(Command, tag="history"):
+    """An older page of the thread: messages with seq < before."""
+
+    conversation_id: str
+    before: int
+    limit: int = 50
+
+
+class Search(Command, tag="search"):
+    """Case- and accent-insensitive search inside one conversation."""
+
+    conversation_id: str
+    query: str
+    limit: int = 100
+
+
+class AddNote(Command, tag="add_note"):
+    conversation_id: str
+    text: str
+
+
+class WrapUp(Command, tag="wrap_up"):
+    conversation_id: str
+    disposition: str
+    note: str = ""
+
+
+class GetContactCard(Command, tag="contact_card"):
+    conversation_id: str
+
+
+ClientCommand = (
+    Hello
+    | Ping
+    | Claim
+    | Assign
+    | SendToInbox
+    | EndChat
+    | SendMessage
+    | SendTemplate
+    | StartConversation
+    | MarkRead
+    | Open
+    | Close
+    | History
+    | Search
+    | AddNote
+    | WrapUp
+    | GetContactCard
+)
+
+COMMANDS: tuple[type[Command], ...] = ClientCommand.__args__  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- results
+
+
+class Result(Struct, tag_field="kind", kw_only=True):
+    pass
+
+
+class Ok(Result, tag="ok"):
+    pass
+
+
+class ConversationResult(Result, tag="conversation"):
+    conversation: ConversationSummary
+
+
+class MessageResult(Result, tag="message"):
+    conversation: ConversationSummary
+    message: MessageView
+
+
+class ThreadResult(Result, tag="thread"):
+    """Answer to Open: the conversation, its newest page, notes and wrap-up."""
+
+    conversation: ConversationSummary
+    messages: list[MessageView]
+    has_more: bool
+    notes: list[NoteView]
+    wrap_up: WrapUpView | None
+    stream_seq: int
+    """Sequence of the conv:<id> stream when the page was read."""
+
+
+class PageResult(Result, tag="page"):
+    messages: list[MessageView]
+    has_more: bool
+
+
+class SearchHit(Struct, kw_only=True):
+    message_id: str
+    seq: int
+    spans: list[tuple[int, int]]
+    """Character ranges [start, end) of the matches in the message text."""
+
+
+class SearchResult(Result, tag="search"):
+    hits: list[SearchHit]
+
+
+class NoteResult(Result, tag="note"):
+    note: NoteView
+
+
+class WrapUpResult(Result, tag="wrap_up"):
+    wrap_up: WrapUpView
+
+
+class ContactCardResult(Result, tag="contact_card"):
+    card: ContactCard
+
+
+CommandResult = (
+    Ok
+    | ConversationResult
+    | MessageResult
+    | ThreadResult
+    | PageResult
+    | SearchResult
+    | NoteResult
+    | WrapUpResult
+    | ContactCardResult
+)
+
+
+# --------------------------------------------------------------------------- event bodies
+
+
+class EventBody(Struct, tag_field="type", kw_only=True):
+    pass
+
+
+class InboxAdded(EventBody, tag="inbox.added"):
+    """A conversation entered the queue's inbox (new, or sent back)."""
+
+    conversation: ConversationSummary
+
+
+class InboxUpdated(EventBody, tag="inbox.updated"):
+    """An unassigned conversation changed (new message, contact, session)."""
+
+    conversation: ConversationSummary
+
+
+class InboxRemoved(EventBody, tag="inbox.removed"):
+    conversation_id: str
+    queue_id: str
+    reason: Literal["claimed", "assigned", "ended"]
+    agent_id: str | None = None
+
+
+class AssignedAdded(EventBody, tag="assigned.added"):
+    conversation: ConversationSummary
+    count: int
+    unread_total: int
+
+
+class AssignedUpdated(EventBody, tag="assigned.updated"):
+    conversation: ConversationSummary
+    count: int
+    unread_total: int
+
+
+class AssignedRemoved(EventBody, tag="assigned.removed"):
+    conversation_id: str
+    reason: Literal["sent_to_inbox", "ended", "reassigned"]
+    count: int
+    unread_total: int
+
+
+class ConversationUpdated(EventBody, tag="conversation.updated"):
+    """On conv:<id>: assignment, status, contact or session changed."""
+
+    conversation: ConversationSummary
+
+
+class MessageCreated(EventBody, tag="message.created"):
+    """On conv:<id>: a message joined the thread; the summary is the
+    conversation after it (preview, unread, session expiry)."""
+
+    message: MessageView
+    conversation: ConversationSummary
+
+
+class MessageUpdated(EventBody, tag="message.updated"):
+    """A delivery state moved forward (sent → delivered → read) or failed."""
+
+    message: MessageView
+
+
+class NoteAdded(EventBody, tag="note.added"):
+    note: NoteView
+
+
+class WrapUpRecorded(EventBody, tag="wrap_up.recorded"):
+    wrap_up: WrapUpView
+
+
+class SessionLocked(EventBody, tag="session.locked"):
+    conversation_id: str
+    expires_at: int | None
+
+
+class SessionUnlocked(EventBody, tag="session.unlocked"):
+    conversation_id: str
+    expires_at: int
+
+
+AnyEvent = (
+    InboxAdded
+    | InboxUpdated
+    | InboxRemoved
+    | AssignedAdded
+    | AssignedUpdated
+    | AssignedRemoved
+    | ConversationUpdated
+    | MessageCreated
+    | MessageUpdated
+    | NoteAdded
+    | WrapUpRecorded
+    | SessionLocked
+    | SessionUnlocked
+)
+
+
+# --------------------------------------------------------------------------- server frames
+
+
+class ServerFrame(Struct, tag_field="type", kw_only=True):
+    pass
+
+
+class Welcome(ServerFrame, tag="welcome"):
+    """Answer to Hello once the token is accepted."""
+
+    id: str
+    protocol: int
+    agent: AgentView
+    node: str
+    epoch: str
+    server_time: int
+    heartbeat_ms: int
+
+
+class Snapshot(ServerFrame, tag="snapshot"):
+    """The agent's whole state; live events follow from ``streams``' positions."""
+
+    epoch: str
+    streams: dict[str, int]
+    inbox: list[ConversationSummary]
+    assigned: list[ConversationSummary]
+    unread_total: int
+    queues: list[QueueView]
+    agents: list[AgentView]
+    touchpoints: list[TouchpointView]
+    templates: list[TemplateView]
+    dispositions: list[str]
+    server_time: int
+
+
+class Resumed(ServerFrame, tag="resumed"):
+    """Resume accepted: the missed events follow, then live ones."""
+
+    epoch: str
+    streams: dict[str, int]
+    """Where each stream stood before the replay (the client's positions)."""
+
+
+class Resync(ServerFrame, tag="resync"):
+    """The missed events are gone: drop local state; a Snapshot follows."""
+
+    reason: str
+
+
+class Ack(ServerFrame, tag="ack"):
+    id: str
+    result: CommandResult
+
+
+class Error(ServerFrame, tag="error"):
+    id: str | None
+    code: str
+    message: str
+
+
+class Event(ServerFrame, tag="event"):
+    stream: str
+    seq: int
+    event: AnyEvent
+
+
+class Unsubscribed(ServerFrame, tag="unsubscribed"):
+    """The agent lost the right to a stream (e.g. someone else took the
+    conversation they were viewing from the inbox)."""
+
+    stream: str
+    reason: str
+
+
+ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed
+
+FRAMES: tuple[type[ServerFrame], ...] = ServerMessage.__args__  # type: ignore[attr-defined]
+EVENTS: tuple[type[EventBody], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- codecs
+# Built once; msgspec encoders/decoders are reusable and thread-safe.
+
+command_decoder = msgspec.json.Decoder(ClientCommand)
+frame_decoder = msgspec.json.Decoder(ServerMessage)
+encoder = msgspec.json.Encoder()

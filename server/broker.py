@@ -1,0 +1,115 @@
+"""Brokers: number each event on its stream, keep a short history, and hand
+every publication to the local hub.
+
+Interface (``Broker``), method by method:
+
+- ``publish(stream, event)``: encodes the event once, gives it the stream's
+  next sequence number, appends it to the stream's history and delivers the
+  frame bytes to ``on_publication`` on every node with listeners. Returns the
+  sequence. Sequences of one stream are gap-free: 1, 2, 3…
+- ``positions(streams)``: the last sequence of each stream (0 if none).
+- ``history(stream, after)``: the frames with seq > ``after`` in order, or
+  ``None`` when some of them are no longer kept (the client must resync).
+- ``subscribe`` / ``unsubscribe``: reference-counted interest of this node in
+  a stream (the memory broker needs none; the Redis one subscribes on the
+  first and unsubscribes on the last).
+- ``epoch``: changes whenever sequences restart (a new memory broker, a Redis
+  that lost its data), so a client never matches a stale position.
+
+``MemoryBroker`` is for a single node only: publications never leave the
+process. Use the Redis broker to run several nodes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from protocol import messages as p
+
+OnPublication = Callable[[str, int, bytes], None]
+
+_encode_event = p.encoder.encode
+
+
+def frame_bytes(stream: str, seq: int, event_json: bytes) -> bytes:
+    """The Event frame around already-encoded event bytes. Built by
+    concatenation so an event is JSON-encoded once, whichever node and however
+    many agents it reaches. Same bytes as ``encoder.encode(Event(...))``."""
+    return b'{"type":"event","stream":' + _encode_event(stream) + b',"seq":' + str(seq).encode() + b',"event":' + event_json + b"}"
+
+
+class Broker(Protocol):
+    epoch: str
+    on_publication: OnPublication | None
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, stream: str, event: p.AnyEvent) -> int: ...
+
+    async def positions(self, streams: Iterable[str]) -> dict[str, int]: ...
+
+    async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None: ...
+
+    async def subscribe(self, stream: str) -> None: ...
+
+    async def unsubscribe(self, stream: str) -> None: ...
+
+
+class MemoryBroker:
+    """Single node only. History is bounded per stream (``history_size``)
+    and kept for at most ``max_streams`` streams (least recently published
+    dropped first); sequence counters are kept for every stream."""
+
+    def __init__(self, *, history_size: int = 1000, max_streams: int = 100_000) -> None:
+        self.epoch = secrets.token_hex(8)
+        self.on_publication: OnPublication | None = None
+        self._size = history_size
+        self._max_streams = max_streams
+        self._seq: dict[str, int] = {}
+        self._history: dict[str, deque[tuple[int, bytes]]] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def publish(self, stream: str, event: p.AnyEvent) -> int:
+        seq = self._seq.get(stream, 0) + 1
+        self._seq[stream] = seq
+        data = frame_bytes(stream, seq, _encode_event(event))
+        history = self._history.pop(stream, None)  # re-insert: dict order = recency
+        if history is None:
+            history = deque(maxlen=self._size)
+            if len(self._history) >= self._max_streams:
+                del self._history[next(iter(self._history))]
+        history.append((seq, data))
+        self._history[stream] = history
+        if self.on_publication is not None:
+            self.on_publication(stream, seq, data)
+        return seq
+
+    async def positions(self, streams: Iterable[str]) -> dict[str, int]:
+        return {s: self._seq.get(s, 0) for s in streams}
+
+    async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
+        last = self._seq.get(stream, 0)
+        if after > last:
+            return None  # the client is ahead of us: it saw another epoch
+        if after == last:
+            return []
+        kept = self._history.get(stream)
+        if not kept or kept[0][0] > after + 1:
+            return None
+        return [(seq, data) for seq, data in kept if seq > after]
+
+    async def subscribe(self, stream: str) -> None:
+        pass
+
+    async def unsubscribe(self, stream: str) -> None:
+        pass

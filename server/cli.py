@@ -1,0 +1,95 @@
+"""``switchboard`` command line: serve, token, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+
+from protocol.schema import schema_json
+from server import auth, config
+
+
+def _serve(args: argparse.Namespace) -> None:
+    cfg = config.load(args.config, data=args.data, host=args.host, port=args.port, redis_url=args.redis)
+    if not cfg.server.token_secret:
+        sys.exit("token_secret is not set: put it in the config [server] table or SWITCHBOARD_TOKEN_SECRET")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.demo:
+        _print_demo(cfg)
+    from server.node import run
+
+    try:
+        asyncio.run(run(cfg))
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_demo(cfg: config.Config) -> None:
+    now = int(time.time())
+    s = cfg.server
+    print(f"\nSwitchboard demo on http://{s.host}:{s.port}  (agent websocket ws://{s.host}:{cfg.ws_port}/ws)")
+    print("Log in as a demo agent with one of these tokens:")
+    for agent in cfg.agents:
+        token = auth.issue(s.token_secret, agent.id, now=now, ttl_seconds=s.token_ttl_seconds)
+        print(f"  {agent.id:<8} {agent.role:<10} {token}")
+    if s.dev_endpoints and cfg.touchpoints:
+        tp = cfg.touchpoints[0]
+        print("Play a customer writing in:")
+        print(
+            f"  curl -s -X POST http://{s.host}:{s.port}/api/dev/inbound -H 'content-type: application/json' "
+            f"-d '{{\"touchpoint_id\":\"{tp.id}\",\"address\":\"5511999990000\",\"text\":\"Olá, preciso de ajuda\"}}'"
+        )
+    print(flush=True)
+
+
+def _token(args: argparse.Namespace) -> None:
+    cfg = config.load(args.config)
+    if args.agent_id not in {a.id for a in cfg.agents}:
+        sys.exit(f"no agent {args.agent_id!r} in the config")
+    if not cfg.server.token_secret:
+        sys.exit("token_secret is not set")
+    ttl = args.ttl or cfg.server.token_ttl_seconds
+    print(auth.issue(cfg.server.token_secret, args.agent_id, now=int(time.time()), ttl_seconds=ttl))
+
+
+def _schema(args: argparse.Namespace) -> None:
+    data = schema_json()
+    if args.out:
+        Path(args.out).write_bytes(data + b"\n")
+    else:
+        sys.stdout.write(data.decode() + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Real-time conversation hub for agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run a node")
+    serve.add_argument("--config", default=None, help="TOML file (see server/demo.toml)")
+    serve.add_argument("--data", default=None, help="SQLite file, or :memory:")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--redis", default=None, help="redis://… to join a cluster")
+    serve.add_argument("--demo", action="store_true", help="print demo log-in tokens")
+    serve.set_defaults(func=_serve)
+
+    token = sub.add_parser("token", help="print a signed token for an agent")
+    token.add_argument("agent_id")
+    token.add_argument("--config", default=None)
+    token.add_argument("--ttl", type=int, default=None, help="seconds")
+    token.set_defaults(func=_token)
+
+    schema = sub.add_parser("schema", help="write the protocol's JSON Schema")
+    schema.add_argument("--out", default=None)
+    schema.set_defaults(func=_schema)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""One agent connection, from handshake to close.
+
+    connect ─▶ hello (token, protocol, resume?) ─▶ welcome
+            ─▶ resumed + missed events   (resume accepted)
+             | resync + snapshot         (history gone, or a new epoch)
+             | snapshot                  (fresh connection)
+            ─▶ commands ⇄ acks/errors, live events, until close
+
+Commands of one connection run one at a time, in order. Live events never
+wait for a command: the hub writes them straight to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+
+from protocol import errors
+from protocol import messages as p
+from server.auth import TokenExpired, TokenInvalid, verify
+from server.core.errors import DomainError
+from server.core.fanout import conv_stream
+from server.core.model import Agent
+from server.store.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger(__name__)
+
+_encode = p.encoder.encode
+_decode_command = p.command_decoder.decode
+COMMAND_NAMES = {cls.__struct_config__.tag for cls in p.COMMANDS}
+
+
+class Client:
+    def __init__(self, ws: ServerConnection, node: Node) -> None:
+        self.ws = ws
+        self.node = node
+        self.agent: Agent | None = None
+        self.streams: set[str] = set()
+        self.backlog: list[tuple[str, int, bytes]] | None = None
+        """While catching up, live frames wait here (see Hub.deliver)."""
+        self._transport = ws.transport
+        self._dropped = False
+
+    def __repr__(self) -> str:
+        return f"<Client {self.agent.id if self.agent else '?'} {self.ws.remote_address}>"
+
+    # ------------------------------------------------------------------ hub side
+
+    def transport_buffered(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def drop_slow(self) -> None:
+        """Outbound buffer full: stop feeding this client and close it. It
+        resumes from its last sequence when it reconnects."""
+        if self._dropped:
+            return
+        self._dropped = True
+        self.node.metrics.slow_consumers.inc()
+        log.warning("dropping slow consumer %r (%d bytes buffered)", self, self.transport_buffered())
+        self._detach_all()
+        asyncio.ensure_future(self.ws.close(errors.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume"))
+
+    def unsubscribe(self, stream: str, reason: str) -> None:
+        if stream in self.streams:
+            self.streams.discard(stream)
+            self.node.hub.detach(self, stream)
+            self._send_now(_encode(p.Unsubscribed(stream=stream, reason=reason)))
+
+    def _attach(self, stream: str) -> None:
+        if stream not in self.streams:
+            self.streams.add(stream)
+            self.node.hub.attach(self, stream)
+
+    def _detach_all(self) -> None:
+        for stream in self.streams:
+            self.node.hub.detach(self, stream)
+        self.streams.clear()
+
+    def _send_now(self, data: bytes) -> None:
+        """Write without waiting (like broadcast), for frames sent from hub callbacks."""
+        broadcast([self.ws], data, text=True)
+
+    async def _send(self, frame: p.ServerFrame) -> None:
+        await self.ws.send(_encode(frame), text=True)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        node = self.node
+        node.hub.clients.add(self)
+        node.metrics.connections_total.inc()
+        try:
+            hello = await self._handshake()
+            if hello is None:
+                return
+            await self._sync(hello.resume)
+            async for raw in self.ws:
+                await self._handle(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._detach_all()
+            node.hub.clients.discard(self)
+
+    async def _handshake(self) -> p.Hello | None:
+        node = self.node
+        try:
+            raw = await asyncio.wait_for(self.ws.recv(), node.config.server.hello_timeout_seconds)
+        except TimeoutError:
+            await self.ws.close(errors.CLOSE_HELLO_TIMEOUT, "no hello")
+            return None
+        try:
+            cmd = _decode_command(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            await self._send(self._frame_error(raw, e))
+            await self.ws.close(errors.CLOSE_AUTH_FAILED, "expected hello")
+            return None
+        if not isinstance(cmd, p.Hello):
+            await self._send(p.Error(id=cmd.id, code=errors.NOT_AUTHENTICATED, message="Send hello first."))
+            await self.ws.close(errors.CLOSE_AUTH_FAILED, "expected hello")
+            return None
+        if cmd.protocol != p.PROTOCOL_VERSION:
+            await self._send(
+                p.Error(
+                    id=cmd.id,
+                    code=errors.UNSUPPORTED_PROTOCOL,
+                    message=f"This server speaks protocol {p.PROTOCOL_VERSION}, not {cmd.protocol}.",
+                )
+            )
+            await self.ws.close(errors.CLOSE_UNSUPPORTED_PROTOCOL, "unsupported protocol")
+            return None
+        try:
+            claims = verify(node.config.server.token_secret, cmd.token, now=int(time.time()))
+            agent = node.service.agents.get(claims.sub)
+            if agent is None:
+                raise TokenInvalid(f"unknown agent {claims.sub}")
+        except TokenExpired:
+            await self._send(p.Error(id=cmd.id, code=errors.TOKEN_EXPIRED, message="Your session expired; log in again."))
+            await self.ws.close(errors.CLOSE_TOKEN_EXPIRED, "token expired")
+            return None
+        except TokenInvalid:
+            await self._send(p.Error(id=cmd.id, code=errors.AUTH_FAILED, message="Invalid token."))
+            await self.ws.close(errors.CLOSE_AUTH_FAILED, "invalid token")
+            return None
+        self.agent = agent
+        await self._send(
+            p.Welcome(
+                id=cmd.id,
+                protocol=p.PROTOCOL_VERSION,
+                agent=p.AgentView(id=agent.id, name=agent.name, role=agent.role, queues=list(agent.queues)),
+                node=node.node_id,
+                epoch=node.broker.epoch,
+                server_time=node.service.clock(),
+                heartbeat_ms=int(node.config.server.heartbeat_seconds * 1000),
+            )
+        )
+        return cmd
+
+    async def _sync(self, resume: p.Resume | None) -> None:
+        """Bring the client up to date: replay what it missed, or a snapshot."""
+        assert self.agent is not None
+        metrics = self.node.metrics
+        if resume is not None:
+            if await self._resume(resume):
+                metrics.resumes.inc(1, "resumed")
+                return
+            metrics.resumes.inc(1, "resync")
+            await self._send(p.Resync(reason="missed events are no longer available; reload"))
+        self.backlog = []
+        for stream in self.node.service.streams_of(self.agent):
+            self._attach(stream)
+        snapshot = await self.node.service.snapshot(self.agent)
+        await self._send(snapshot)
+        await self._flush(snapshot.streams)
+
+    async def _resume(self, resume: p.Resume) -> bool:
+        assert self.agent is not None
+        broker, service = self.node.broker, self.node.service
+        wanted = set(service.streams_of(self.agent))
+        if resume.epoch != broker.epoch or not wanted <= set(resume.streams):
+            return False
+        self.backlog = []
+        for stream in wanted:
+            self._attach(stream)
+        positions = {s: resume.streams[s] for s in wanted}
+        lost: list[str] = []
+        for stream, seq in resume.streams.items():
+            if stream.startswith("conv:") and stream not in wanted:
+                try:
+                    await service.viewable(self.agent, stream.removeprefix("conv:"))
+                except DomainError:
+                    lost.append(stream)  # taken by someone else while away
+                    continue
+                self._attach(stream)
+                positions[stream] = seq
+        replay: list[bytes] = []
+        for stream, seq in positions.items():
+            missed = await broker.history(stream, seq)
+            if missed is None:
+                self._detach_all()
+                self.backlog = None
+                return False
+            replay.extend(data for _, data in missed)
+            if missed:
+                positions[stream] = missed[-1][0]
+        await self._send(p.Resumed(epoch=broker.epoch, streams={s: resume.streams[s] for s in positions}))
+        for stream in lost:
+            await self._send(p.Unsubscribed(stream=stream, reason="no_access"))
+        for data in replay:
+            await self.ws.send(data, text=True)
+        await self._flush(positions)
+        return True
+
+    async def _flush(self, positions: dict[str, int]) -> None:
+        """Send the live frames that arrived while catching up, skipping those
+        the snapshot or replay already covered, then go live."""
+        while self.backlog:
+            batch, self.backlog = self.backlog, []
+            for stream, seq, data in batch:
+                if seq > positions.get(stream, 0):
+                    positions[stream] = seq
+                    await self.ws.send(data, text=True)
+        self.backlog = None
+
+    # ------------------------------------------------------------------ commands
+
+    async def _handle(self, raw: str | bytes) -> None:
+        assert self.agent is not None
+        started = time.perf_counter()
+        try:
+            cmd = _decode_command(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            frame = self._frame_error(raw, e)
+            self.node.metrics.commands.inc(1, "invalid", frame.code)
+            await self._send(frame)
+            return
+        name = type(cmd).__struct_config__.tag
+        try:
+            result = await self._run(cmd)
+        except DomainError as e:
+            outcome = e.code
+            await self._send(p.Error(id=cmd.id, code=e.code, message=e.message))
+        except StoreUnavailable:
+            outcome = errors.UNAVAILABLE
+            await self._send(p.Error(id=cmd.id, code=errors.UNAVAILABLE, message="Storage is unavailable; retry."))
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("command %s failed", name)
+            outcome = errors.INTERNAL
+            await self._send(p.Error(id=cmd.id, code=errors.INTERNAL, message="Internal error; nothing was done."))
+        else:
+            outcome = "ok"
+            await self._send(p.Ack(id=cmd.id, result=result))
+        metrics = self.node.metrics
+        metrics.commands.inc(1, str(name), outcome)
+        metrics.command_seconds.observe(time.perf_counter() - started, str(name))
+
+    async def _run(self, cmd: p.Command) -> p.CommandResult:
+        assert self.agent is not None
+        match cmd:
+            case p.Hello():
+                raise DomainError(errors.ALREADY_AUTHENTICATED, "This connection is already authenticated.")
+            case p.Open(conversation_id=cid, limit=limit):
+                stream = conv_stream(cid)
+                await self.node.service.viewable(self.agent, cid)
+                self._attach(stream)
+                try:
+                    return await self.node.service.thread(self.agent, cid, limit)
+                except BaseException:
+                    self.streams.discard(stream)
+                    self.node.hub.detach(self, stream)
+                    raise
+            case p.Close(conversation_id=cid):
+                stream = conv_stream(cid)
+                if stream in self.streams:
+                    self.streams.discard(stream)
+                    self.node.hub.detach(self, stream)
+                return p.Ok()
+        return await self.node.service.dispatch(self.agent, cmd)
+
+    @staticmethod
+    def _frame_error(raw: str | bytes, e: Exception) -> p.Error:
+        """Name what was wrong and echo the id when one can be read."""
+        try:
+            obj: Any = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is not valid JSON.")
+        if not isinstance(obj, dict):
+            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame must be a JSON object.")
+        request_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+        kind = obj.get("type")
+        if isinstance(kind, str) and kind not in COMMAND_NAMES:
+            return p.Error(id=request_id, code=errors.UNKNOWN_COMMAND, message=f"Unknown command {kind!r}.")
+        return p.Error(id=request_id, code=errors.BAD_FRAME, message=str(e))

@@ -1,0 +1,408 @@
+"""Conversation rules: every transition of a conversation lives in this file.
+
+Two rules hold throughout:
+1. Everything that decides whether a command is allowed and what it changes is
+   here; the service around it only loads, stores and publishes.
+2. Functions are pure: inputs in (including ``now`` and fresh ids), an
+   ``Outcome`` out, or a ``DomainError`` naming what was refused and why.
+
+The states are few: a conversation is *open* (in its queue's inbox when
+unassigned, in the assignee's list when assigned) or *ended* (final; a later
+message from the contact starts a new conversation).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from protocol import errors
+from protocol import messages as p
+from server.core import session, text
+from server.core.errors import DomainError
+from server.core.model import (
+    Agent,
+    Contact,
+    Conversation,
+    Inbound,
+    Message,
+    Note,
+    Template,
+    Touchpoint,
+    WindowPolicy,
+    WrapUp,
+)
+
+MAX_TEXT = 4096
+"""WhatsApp's limit for a text body; longer replies are refused, not cut."""
+
+WHATSAPP_ONLY = "whatsapp"
+
+
+class Outcome(Struct, frozen=True, kw_only=True):
+    """What one transition did. ``after`` is the conversation to store."""
+
+    before: Conversation | None
+    after: Conversation
+    actor_id: str | None = None
+    message: Message | None = None
+    """A message added to the thread."""
+    updated_message: Message | None = None
+    """A message whose delivery state changed."""
+    note: Note | None = None
+    wrap_up: WrapUp | None = None
+
+
+# --------------------------------------------------------------------------- rights
+
+
+def can_view(agent: Agent, conv: Conversation | p.ConversationSummary) -> bool:
+    """Supervisors see everything; an agent sees their queues' inbox and what
+    is (or was, once ended) assigned to them. Works on a stored conversation
+    and on the summary an event carries, so every node can check it."""
+    if agent.is_supervisor or conv.assignee_id == agent.id:
+        return True
+    return conv.assignee_id is None and conv.status == "open" and conv.queue_id in agent.queues
+
+
+def _require_open(conv: Conversation) -> None:
+    if not conv.is_open:
+        raise DomainError(errors.CONVERSATION_ENDED, "This conversation has ended.")
+
+
+def _require_owner(conv: Conversation, actor: Agent) -> None:
+    """The assignee may act on the conversation; so may a supervisor."""
+    if conv.assignee_id == actor.id or actor.is_supervisor:
+        return
+    if conv.assignee_id is None:
+        raise DomainError(errors.NOT_ASSIGNEE, "Take this conversation from the inbox first.")
+    raise DomainError(errors.NOT_ASSIGNEE, "This conversation is assigned to another agent.")
+
+
+def _require_whatsapp(conv: Conversation, feature: str) -> None:
+    if conv.channel != WHATSAPP_ONLY:
+        raise DomainError(
+            errors.NOT_SUPPORTED_ON_CHANNEL, f"{feature} is available on WhatsApp only, not on {conv.channel}."
+        )
+
+
+def _require_text(body: str, what: str = "Message") -> str:
+    if not body.strip():
+        raise DomainError(errors.INVALID_ARGUMENT, f"{what} is empty.")
+    if len(body) > MAX_TEXT:
+        raise DomainError(errors.INVALID_ARGUMENT, f"{what} is longer than {MAX_TEXT} characters.")
+    return body
+
+
+def _bump(conv: Conversation, **changes: object) -> Conversation:
+    return replace(conv, version=conv.version + 1, **changes)
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+def receive(
+    latest: Conversation | None,
+    *,
+    new_conversation_id: str,
+    message_id: str,
+    touchpoint: Touchpoint,
+    contact: Contact,
+    inbound: Inbound,
+    policy: WindowPolicy,
+    now: int,
+) -> Outcome:
+    """A contact wrote. ``latest`` is their newest conversation on this
+    touchpoint: appended to while open; once ended, a new one starts in the
+    touchpoint's queue inbox."""
+    if latest is None or not latest.is_open:
+        base = Conversation(
+            id=new_conversation_id,
+            channel=touchpoint.channel,
+            touchpoint_id=touchpoint.id,
+            queue_id=touchpoint.queue_id,
+            contact_id=contact.id,
+            created_at=now,
+        )
+        before = None
+    else:
+        base = before = latest
+    seq = base.message_count + 1
+    message = Message(
+        id=message_id,
+        conversation_id=base.id,
+        seq=seq,
+        direction="in",
+        kind=inbound.kind,
+        text=inbound.text,
+        at=inbound.at,
+        status="received",
+        channel_message_id=inbound.channel_message_id,
+        meta=inbound.meta,
+    )
+    anchor = max(inbound.at, base.last_inbound_at or inbound.at)
+    after = _bump(
+        base,
+        message_count=seq,
+        last_message_at=max(inbound.at, base.last_message_at or inbound.at),
+        preview=text.preview(inbound.text),
+        preview_direction="in",
+        unread=base.unread + 1,
+        last_inbound_at=anchor,
+    )
+    after = replace(after, session_locked=session.is_locked(after, policy, now))
+    return Outcome(before=before, after=after, message=message)
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def claim(conv: Conversation, actor: Agent) -> Outcome:
+    """Take a conversation from the inbox. Of two agents racing, the store's
+    version check lets one write win; the loser re-reads and lands here with
+    ``already_assigned``. Claiming one's own conversation again is a no-op."""
+    _require_open(conv)
+    if conv.assignee_id == actor.id:
+        return Outcome(before=conv, after=conv, actor_id=actor.id)
+    if conv.assignee_id is not None:
+        raise DomainError(errors.ALREADY_ASSIGNED, "Another agent has already taken this conversation.")
+    if not (actor.is_supervisor or conv.queue_id in actor.queues):
+        raise DomainError(errors.FORBIDDEN, "This conversation belongs to a queue you are not in.")
+    return Outcome(before=conv, after=_bump(conv, assignee_id=actor.id), actor_id=actor.id)
+
+
+def assign(conv: Conversation, actor: Agent, target: Agent) -> Outcome:
+    """Supervisor: give the conversation to a named agent (also from another agent)."""
+    if not actor.is_supervisor:
+        raise DomainError(errors.FORBIDDEN, "Only a supervisor may assign conversations to others.")
+    _require_open(conv)
+    if not (target.is_supervisor or conv.queue_id in target.queues):
+        raise DomainError(errors.INVALID_ARGUMENT, f"{target.name} is not in this conversation's queue.")
+    if conv.assignee_id == target.id:
+        return Outcome(before=conv, after=conv, actor_id=actor.id)
+    return Outcome(before=conv, after=_bump(conv, assignee_id=target.id), actor_id=actor.id)
+
+
+def send_to_inbox(conv: Conversation, actor: Agent, touchpoint: Touchpoint) -> Outcome:
+    """Back to the *original* queue's inbox (the touchpoint's queue)."""
+    _require_open(conv)
+    if conv.assignee_id is None:
+        raise DomainError(errors.NOT_ASSIGNEE, "This conversation is already in the inbox.")
+    _require_owner(conv, actor)
+    after = _bump(conv, assignee_id=None, queue_id=touchpoint.queue_id)
+    return Outcome(before=conv, after=after, actor_id=actor.id)
+
+
+def end(conv: Conversation, actor: Agent, now: int) -> Outcome:
+    _require_open(conv)
+    _require_owner(conv, actor)
+    after = _bump(conv, status="ended", ended_at=now, ended_by=actor.id, unread=0)
+    return Outcome(before=conv, after=after, actor_id=actor.id)
+
+
+def read(conv: Conversation, actor: Agent) -> Outcome | None:
+    """The assignee read the thread: its unread count drops to zero. Others
+    (a supervisor looking in) do not clear the assignee's bubble."""
+    if conv.assignee_id != actor.id or conv.unread == 0:
+        return None
+    return Outcome(before=conv, after=_bump(conv, unread=0), actor_id=actor.id)
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+def _outgoing(
+    conv: Conversation, actor: Agent, *, message_id: str, kind: str, body: str, now: int, meta: dict[str, str]
+) -> Outcome:
+    seq = conv.message_count + 1
+    message = Message(
+        id=message_id,
+        conversation_id=conv.id,
+        seq=seq,
+        direction="out",
+        kind=kind,
+        text=body,
+        at=now,
+        status="pending",
+        author_id=actor.id,
+        meta=meta,
+    )
+    # Replying means the agent has read the thread: the bubble clears.
+    after = _bump(
+        conv,
+        message_count=seq,
+        last_message_at=now,
+        preview=text.preview(body),
+        preview_direction="out",
+        unread=0,
+    )
+    return Outcome(before=conv, after=after, actor_id=actor.id, message=message)
+
+
+def send(
+    conv: Conversation, actor: Agent, body: str, *, message_id: str, policy: WindowPolicy, now: int
+) -> Outcome:
+    """A free-form reply: only while the reply window is open."""
+    _require_open(conv)
+    _require_owner(conv, actor)
+    _require_text(body)
+    mode = session.reply_mode(conv, policy, now)
+    # session_locked also holds when the channel itself reported the window closed.
+    if mode == "locked" or conv.session_locked:
+        hint = " Only a template message may be sent." if policy.templates else ""
+        raise DomainError(errors.SESSION_LOCKED, "The contact's reply window has closed." + hint)
+    meta = {"tag": policy.extended_tag} if mode == "tagged" else {}
+    return _outgoing(conv, actor, message_id=message_id, kind="text", body=body, now=now, meta=meta)
+
+
+def render_template(template: Template, params: Sequence[str]) -> str:
+    wanted = len(set(re.findall(r"\{\{(\d+)\}\}", template.text)))
+    if len(params) != wanted:
+        raise DomainError(
+            errors.INVALID_ARGUMENT, f"Template {template.name} takes {wanted} parameters, got {len(params)}."
+        )
+    return re.sub(r"\{\{(\d+)\}\}", lambda m: params[int(m.group(1)) - 1], template.text)
+
+
+def send_template(
+    conv: Conversation,
+    actor: Agent,
+    template: Template,
+    params: Sequence[str],
+    *,
+    message_id: str,
+    policy: WindowPolicy,
+    now: int,
+) -> Outcome:
+    """An approved template: allowed inside or outside the reply window."""
+    _require_open(conv)
+    _require_owner(conv, actor)
+    if not policy.templates:
+        raise DomainError(errors.NOT_SUPPORTED_ON_CHANNEL, f"{conv.channel} has no template messages.")
+    body = render_template(template, params)
+    meta = {"template": template.name, "language": template.language, "params": "\x1f".join(params)}
+    return _outgoing(conv, actor, message_id=message_id, kind="template", body=body, now=now, meta=meta)
+
+
+def start(
+    latest: Conversation | None,
+    *,
+    new_conversation_id: str,
+    message_id: str,
+    actor: Agent,
+    touchpoint: Touchpoint,
+    contact: Contact,
+    policy: WindowPolicy,
+    now: int,
+    template: Template | None = None,
+    params: Sequence[str] = (),
+    body: str | None = None,
+) -> Outcome:
+    """Outbound: a new conversation assigned to the caller, opened with a
+    template (or free text while the contact's window is still open: the
+    window belongs to the contact and the number, not to a conversation)."""
+    if not (actor.is_supervisor or touchpoint.queue_id in actor.queues):
+        raise DomainError(errors.FORBIDDEN, "This touchpoint belongs to a queue you are not in.")
+    if latest is not None and latest.is_open:
+        raise DomainError(
+            errors.CONVERSATION_OPEN, f"An open conversation with this contact exists ({latest.id})."
+        )
+    conv = Conversation(
+        id=new_conversation_id,
+        version=0,
+        channel=touchpoint.channel,
+        touchpoint_id=touchpoint.id,
+        queue_id=touchpoint.queue_id,
+        contact_id=contact.id,
+        origin="outbound",
+        assignee_id=actor.id,
+        created_at=now,
+        last_inbound_at=latest.last_inbound_at if latest else None,
+    )
+    conv = replace(conv, session_locked=session.is_locked(conv, policy, now))
+    if template is not None:
+        outcome = send_template(conv, actor, template, params, message_id=message_id, policy=policy, now=now)
+    elif body is not None:
+        outcome = send(conv, actor, body, message_id=message_id, policy=policy, now=now)
+    else:
+        raise DomainError(errors.INVALID_ARGUMENT, "Start a conversation with a template or a message.")
+    return replace(outcome, before=None)
+
+
+def delivery(
+    conv: Conversation,
+    message: Message,
+    status: str,
+    *,
+    channel_message_id: str | None = None,
+    error: tuple[str, str] | None = None,
+    window_closed: bool = False,
+) -> Outcome | None:
+    """A channel's report on an outbound message. States only move forward
+    (pending < sent < delivered < read); ``read`` may skip ``delivered``;
+    ``failed`` ends a message not yet delivered. Stale or repeated reports
+    change nothing (None). ``window_closed``: the channel refused the send
+    because the reply window is closed (WhatsApp 131047): lock now, trusting
+    the channel over our clock."""
+    rank = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+    current = message.status
+    if current == "failed" or message.direction != "out":
+        return None
+    if status == "failed":
+        if rank.get(current, 0) >= rank["delivered"]:
+            return None
+        code, why = error or ("unknown", "The channel reported a failure.")
+        updated = replace(message, status="failed", error_code=code, error_message=why)
+    elif status in rank and rank[status] > rank.get(current, 0):
+        updated = replace(message, status=status)  # type: ignore[arg-type]
+    else:
+        return None
+    if channel_message_id and not updated.channel_message_id:
+        updated = replace(updated, channel_message_id=channel_message_id)
+    after = conv
+    if window_closed and conv.is_open and not conv.session_locked:
+        after = _bump(conv, session_locked=True)
+    return Outcome(before=conv, after=after, updated_message=updated)
+
+
+# --------------------------------------------------------------------------- whatsapp extras
+
+
+def add_note(conv: Conversation, actor: Agent, body: str, *, note_id: str, now: int) -> Outcome:
+    """Internal note, never sent to the contact. Allowed after End Chat too
+    (wrap-up time); the conversation itself does not change."""
+    _require_whatsapp(conv, "Notes")
+    _require_owner(conv, actor)
+    _require_text(body, "Note")
+    note = Note(id=note_id, conversation_id=conv.id, author_id=actor.id, text=body, at=now)
+    return Outcome(before=conv, after=conv, actor_id=actor.id, note=note)
+
+
+def wrap_up(
+    conv: Conversation, actor: Agent, disposition: str, note: str, *, dispositions: Sequence[str], now: int
+) -> Outcome:
+    """After End Chat: how the conversation ended. Recording it again corrects it."""
+    _require_whatsapp(conv, "Wrap-up")
+    if conv.is_open:
+        raise DomainError(errors.CONVERSATION_OPEN, "End the chat before wrapping it up.")
+    _require_owner(conv, actor)
+    if disposition not in dispositions:
+        raise DomainError(errors.INVALID_ARGUMENT, f"Unknown disposition {disposition!r}.")
+    if len(note) > MAX_TEXT:
+        raise DomainError(errors.INVALID_ARGUMENT, f"Note is longer than {MAX_TEXT} characters.")
+    record = WrapUp(agent_id=actor.id, disposition=disposition, note=note, at=now)
+    return Outcome(before=conv, after=_bump(conv, wrap_up=record), actor_id=actor.id, wrap_up=record)
+
+
+# --------------------------------------------------------------------------- time
+
+
+def expire(conv: Conversation, policy: WindowPolicy, now: int) -> Outcome | None:
+    """The reply window passed: lock, once. None when nothing is due (the
+    contact wrote meanwhile, the lock was already announced, or it ended)."""
+    if not conv.is_open or conv.session_locked or not session.is_locked(conv, policy, now):
+        return None
+    return Outcome(before=conv, after=_bump(conv, session_locked=True))

@@ -1,0 +1,137 @@
+"""Who hears about a change: an Outcome → (stream, event) publications. Pure.
+
+Streams and who listens to them:
+
+    queue:<queue_id>   the queue's Inbox: its agents and every supervisor
+    agent:<agent_id>   the agent's Assigned list, counters, alerts: all their screens
+    conv:<conv_id>     one thread: whoever has it open (and may see it)
+
+Routing is by membership: a conversation is *in the inbox* of its queue while
+open and unassigned, and *in the list* of its assignee while open and assigned.
+Comparing membership before and after a change gives added / removed / updated
+events, so every transition is routed by the same few lines.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from protocol import messages as p
+from server.core.conversation import Outcome
+from server.core.model import Conversation
+from server.core.views import message_view, note_view, wrap_up_view
+
+
+class Publication(NamedTuple):
+    stream: str
+    event: p.AnyEvent
+
+
+class Totals(NamedTuple):
+    """An agent's Assigned counter and total unread, after the change."""
+
+    count: int
+    unread_total: int
+
+
+def queue_stream(queue_id: str) -> str:
+    return f"queue:{queue_id}"
+
+
+def agent_stream(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def conv_stream(conv_id: str) -> str:
+    return f"conv:{conv_id}"
+
+
+def in_inbox(conv: Conversation | None) -> bool:
+    return conv is not None and conv.is_open and conv.assignee_id is None
+
+
+def holder(conv: Conversation | None) -> str | None:
+    """The agent in whose Assigned list the conversation sits, if any."""
+    return conv.assignee_id if conv is not None and conv.is_open else None
+
+
+def affected_agents(outcome: Outcome) -> set[str]:
+    """Agents whose Totals the publications need."""
+    return {a for a in (holder(outcome.before), holder(outcome.after)) if a}
+
+
+def publications(
+    outcome: Outcome,
+    before: p.ConversationSummary | None,
+    after: p.ConversationSummary,
+    totals: dict[str, Totals],
+) -> list[Publication]:
+    b, a = outcome.before, outcome.after
+    changed = before != after
+    out: list[Publication] = []
+
+    # Inbox of the queue.
+    if in_inbox(b) and not in_inbox(a):
+        assert b is not None
+        if not a.is_open:
+            reason = "ended"
+        else:
+            reason = "claimed" if a.assignee_id == outcome.actor_id else "assigned"
+        out.append(
+            Publication(
+                queue_stream(b.queue_id),
+                p.InboxRemoved(conversation_id=a.id, queue_id=b.queue_id, reason=reason, agent_id=a.assignee_id),
+            )
+        )
+    elif in_inbox(a) and not in_inbox(b):
+        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after)))
+    elif in_inbox(a) and changed:
+        out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after)))
+
+    # Assigned lists.
+    old, new = holder(b), holder(a)
+    if old is not None and old != new:
+        if not a.is_open:
+            removed = "ended"
+        else:
+            removed = "sent_to_inbox" if new is None else "reassigned"
+        t = totals[old]
+        out.append(
+            Publication(
+                agent_stream(old),
+                p.AssignedRemoved(conversation_id=a.id, reason=removed, count=t.count, unread_total=t.unread_total),
+            )
+        )
+    if new is not None and (old != new or changed):
+        t = totals[new]
+        event: p.AnyEvent
+        if old != new:
+            event = p.AssignedAdded(conversation=after, count=t.count, unread_total=t.unread_total)
+        else:
+            event = p.AssignedUpdated(conversation=after, count=t.count, unread_total=t.unread_total)
+        out.append(Publication(agent_stream(new), event))
+
+    # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
+    if b is not None and a.is_open and b.session_locked != a.session_locked:
+        lock: p.AnyEvent
+        if a.session_locked:
+            lock = p.SessionLocked(conversation_id=a.id, expires_at=after.session_expires_at)
+        else:
+            assert after.session_expires_at is not None
+            lock = p.SessionUnlocked(conversation_id=a.id, expires_at=after.session_expires_at)
+        out.append(Publication(agent_stream(new) if new else queue_stream(a.queue_id), lock))
+        out.append(Publication(conv_stream(a.id), lock))
+
+    # The thread.
+    stream = conv_stream(a.id)
+    if outcome.message is not None:
+        out.append(Publication(stream, p.MessageCreated(message=message_view(outcome.message), conversation=after)))
+    elif changed:
+        out.append(Publication(stream, p.ConversationUpdated(conversation=after)))
+    if outcome.updated_message is not None:
+        out.append(Publication(stream, p.MessageUpdated(message=message_view(outcome.updated_message))))
+    if outcome.note is not None:
+        out.append(Publication(stream, p.NoteAdded(note=note_view(outcome.note))))
+    if outcome.wrap_up is not None:
+        out.append(Publication(stream, p.WrapUpRecorded(wrap_up=wrap_up_view(a.id, outcome.wrap_up))))
+    return out

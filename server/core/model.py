@@ -1,0 +1,152 @@
+"""The values the core reasons about. Immutable in spirit: rules return new
+values (``msgspec.structs.replace``) and never mutate what they are given."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct, field
+
+Channel = Literal["whatsapp", "messenger"]
+Status = Literal["open", "ended"]
+
+
+class Queue(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+
+
+class Agent(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    role: Literal["agent", "supervisor"] = "agent"
+    queues: tuple[str, ...] = ()
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+class Touchpoint(Struct, frozen=True, kw_only=True):
+    """The business end of a channel; its queue is the *original queue* of
+    every conversation that arrives on it."""
+
+    id: str
+    channel: Channel
+    name: str
+    queue_id: str
+    address: str = ""
+    """WhatsApp phone_number_id or the Facebook Page id (channel routing key)."""
+
+
+class Template(Struct, frozen=True, kw_only=True):
+    name: str
+    language: str
+    text: str
+
+
+class WindowPolicy(Struct, frozen=True, kw_only=True):
+    """How long after the contact's last message an agent may write freely.
+
+    WhatsApp: 24 h, then only templates. Messenger: 24 h standard, then replies
+    carry the HUMAN_AGENT tag up to ``extended_seconds`` (7 days)."""
+
+    window_seconds: float
+    extended_seconds: float | None = None
+    templates: bool = False
+    """Whether the channel has approved templates that may go out when locked."""
+    extended_tag: str = "HUMAN_AGENT"
+
+
+class Contact(Struct, frozen=True, kw_only=True):
+    id: str
+    channel: Channel
+    address: str
+    """wa_id (phone number, digits) or Messenger PSID."""
+    name: str | None = None
+    """Directory name: set means the contact is *known*."""
+    profile_name: str | None = None
+    """Name the channel told us (WhatsApp profile, Messenger profile)."""
+
+    @property
+    def known(self) -> bool:
+        return self.name is not None
+
+
+def contact_id(channel: str, address: str) -> str:
+    """Contacts are identified by their channel identity, so a retried webhook
+    or a directory import can never create a second contact."""
+    return f"{channel}:{address}"
+
+
+class WrapUp(Struct, frozen=True, kw_only=True):
+    agent_id: str
+    disposition: str
+    note: str
+    at: int
+
+
+class Conversation(Struct, frozen=True, kw_only=True):
+    id: str
+    version: int = 0
+    """Bumped by every stored change: the optimistic-concurrency token."""
+    channel: Channel
+    touchpoint_id: str
+    queue_id: str
+    contact_id: str
+    origin: Literal["inbound", "outbound"] = "inbound"
+    status: Status = "open"
+    assignee_id: str | None = None
+    created_at: int
+    ended_at: int | None = None
+    ended_by: str | None = None
+    message_count: int = 0
+    last_message_at: int | None = None
+    preview: str = ""
+    preview_direction: Literal["in", "out"] | None = None
+    unread: int = 0
+    last_inbound_at: int | None = None
+    """Anchor of the reply window: the contact's latest message."""
+    session_locked: bool = True
+    """Set when the lock was announced (exactly once per expiry), cleared when
+    the contact writes. A conversation with no inbound message is locked."""
+    wrap_up: WrapUp | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+class Message(Struct, frozen=True, kw_only=True):
+    id: str
+    conversation_id: str
+    seq: int
+    direction: Literal["in", "out"]
+    kind: str
+    text: str
+    at: int
+    status: Literal["received", "pending", "sent", "delivered", "read", "failed"]
+    author_id: str | None = None
+    channel_message_id: str | None = None
+    """wamid / mid: Meta's id, unique per channel; the dedup key for retries."""
+    error_code: str | None = None
+    error_message: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Note(Struct, frozen=True, kw_only=True):
+    id: str
+    conversation_id: str
+    author_id: str
+    text: str
+    at: int
+
+
+class Inbound(Struct, frozen=True, kw_only=True):
+    """A contact's message as a channel delivers it, before it is stored."""
+
+    kind: str
+    text: str
+    at: int
+    channel_message_id: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)

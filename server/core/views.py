@@ -1,0 +1,77 @@
+"""Core values → protocol views (what clients see). Pure."""
+
+from __future__ import annotations
+
+from protocol import messages as p
+from server.core import session, text
+from server.core.model import Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
+
+
+def contact_view(contact: Contact) -> p.ContactView:
+    """Known contact: directory name and initials. Unknown WhatsApp contact:
+    the phone number, no initials. Messenger: the Facebook profile name."""
+    if contact.name:
+        display, initials = contact.name, text.initials(contact.name)
+    elif contact.channel == "whatsapp":
+        address = contact.address
+        display, initials = ("+" + address if address.isdigit() else address), None
+    elif contact.profile_name:
+        display, initials = contact.profile_name, text.initials(contact.profile_name)
+    else:
+        display, initials = contact.address, None
+    return p.ContactView(
+        id=contact.id,
+        channel=contact.channel,
+        address=contact.address,
+        display_name=display,
+        initials=initials,
+        known=contact.known,
+    )
+
+
+def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy: WindowPolicy) -> p.ConversationSummary:
+    return p.ConversationSummary(
+        id=conv.id,
+        version=conv.version,
+        channel=conv.channel,
+        touchpoint_id=conv.touchpoint_id,
+        touchpoint_name=touchpoint.name,
+        queue_id=conv.queue_id,
+        status=conv.status,
+        assignee_id=conv.assignee_id,
+        contact=contact_view(contact),
+        created_at=conv.created_at,
+        last_message_at=conv.last_message_at,
+        preview=conv.preview,
+        preview_direction=conv.preview_direction,
+        unread=conv.unread,
+        session_expires_at=session.expires_at(conv, policy),
+        session_locked=conv.session_locked,
+        ended_at=conv.ended_at,
+        wrapped_up=conv.wrap_up is not None,
+    )
+
+
+def message_view(m: Message) -> p.MessageView:
+    error = p.MessageError(code=m.error_code, message=m.error_message or "") if m.error_code else None
+    return p.MessageView(
+        id=m.id,
+        conversation_id=m.conversation_id,
+        seq=m.seq,
+        direction=m.direction,
+        kind=m.kind,
+        text=m.text,
+        at=m.at,
+        status=m.status,
+        author_id=m.author_id,
+        error=error,
+        meta=m.meta,
+    )
+
+
+def note_view(n: Note) -> p.NoteView:
+    return p.NoteView(id=n.id, conversation_id=n.conversation_id, author_id=n.author_id, text=n.text, at=n.at)
+
+
+def wrap_up_view(conv_id: str, w: WrapUp) -> p.WrapUpView:
+    return p.WrapUpView(conversation_id=conv_id, agent_id=w.agent_id, disposition=w.disposition, note=w.note, at=w.at)

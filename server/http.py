@@ -1,0 +1,202 @@
+"""HTTP edge (Starlette): health, metrics, the protocol schema, a small REST
+API over the same service, and the dev-only inbound injector.
+
+Endpoints are thin: authenticate, translate the request, call the service,
+write the answer. A refused request answers ``{"code", "message"}`` with the
+status that fits the code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from protocol import errors
+from protocol import messages as p
+from protocol.schema import schema_json
+from server.auth import TokenError, verify
+from server.core.errors import DomainError
+from server.core.model import Agent, Inbound
+from server.core.views import contact_view
+from server.store.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+STATUS = {
+    errors.AUTH_FAILED: 401,
+    errors.TOKEN_EXPIRED: 401,
+    errors.FORBIDDEN: 403,
+    errors.NOT_FOUND: 404,
+    errors.INVALID_ARGUMENT: 400,
+    errors.BAD_FRAME: 400,
+    errors.CONFLICT: 409,
+    errors.ALREADY_ASSIGNED: 409,
+    errors.UNAVAILABLE: 503,
+}
+
+
+class MsgspecResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return p.encoder.encode(content)
+
+
+def refuse(code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=STATUS.get(code, 400))
+
+
+class ContactBody(msgspec.Struct):
+    name: str | None
+
+
+class DevInbound(msgspec.Struct, kw_only=True):
+    touchpoint_id: str
+    address: str
+    text: str
+    id: str | None = None
+    profile_name: str | None = None
+    kind: str = "text"
+
+
+def create_app(node: Node) -> Starlette:
+    service = node.service
+
+    def agent_of(request: Request) -> Agent:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        if not token:
+            raise DomainError(errors.AUTH_FAILED, "Send Authorization: Bearer <token>.")
+        try:
+            claims = verify(node.config.server.token_secret, token, now=int(time.time()))
+        except TokenError as e:
+            code = errors.TOKEN_EXPIRED if "expired" in str(e) else errors.AUTH_FAILED
+            raise DomainError(code, "Invalid or expired token.") from e
+        agent = service.agents.get(claims.sub)
+        if agent is None:
+            raise DomainError(errors.AUTH_FAILED, "Unknown agent.")
+        return agent
+
+    def endpoint(handler):  # type: ignore[no-untyped-def]
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as e:
+                return refuse(e.code, e.message)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                return refuse(errors.INVALID_ARGUMENT, str(e))
+            except StoreUnavailable:
+                return refuse(errors.UNAVAILABLE, "Storage is unavailable; retry.")
+
+        return wrapped
+
+    def int_param(request: Request, name: str, default: int | None) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise DomainError(errors.INVALID_ARGUMENT, f"{name} must be an integer.") from None
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "node": node.node_id})
+
+    async def readyz(request: Request) -> Response:
+        ready = node.ready
+        return JSONResponse({"ready": ready, "node": node.node_id}, status_code=200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(node.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def schema(request: Request) -> Response:
+        return Response(schema_json(), media_type="application/json")
+
+    async def client_config(request: Request) -> Response:
+        host = request.url.hostname or node.config.server.host
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        return JSONResponse({"ws_url": f"{scheme}://{host}:{node.config.ws_port}/ws", "protocol": p.PROTOCOL_VERSION})
+
+    async def inbox(request: Request) -> Response:
+        agent = agent_of(request)
+        queue_id = request.path_params["queue_id"]
+        if queue_id not in service.visible_queues(agent):
+            raise DomainError(errors.NOT_FOUND, "No such queue.")
+        return MsgspecResponse(await service.summaries(await service.store.inbox(queue_id)))
+
+    async def conversation(request: Request) -> Response:
+        agent = agent_of(request)
+        conv_id = request.path_params["conv_id"]
+        limit = int_param(request, "limit", 50) or 50
+        before = int_param(request, "before", None)
+        conv = await service.viewable(agent, conv_id)
+        page = await service.history(agent, conv_id, before if before is not None else conv.message_count + 1, limit)
+        return MsgspecResponse(
+            {"conversation": await service.summary(conv), "messages": page.messages, "has_more": page.has_more}
+        )
+
+    async def search(request: Request) -> Response:
+        agent = agent_of(request)
+        result = await service.search(agent, request.path_params["conv_id"], request.query_params.get("q", ""))
+        return MsgspecResponse(result)
+
+    async def contacts(request: Request) -> Response:
+        agent_of(request)
+        return MsgspecResponse([contact_view(c) for c in await service.store.list_contacts()])
+
+    async def put_contact(request: Request) -> Response:
+        agent = agent_of(request)
+        if not agent.is_supervisor:
+            raise DomainError(errors.FORBIDDEN, "Only a supervisor may edit the contacts directory.")
+        channel, address = request.path_params["channel"], request.path_params["address"]
+        if channel not in service.config.windows:
+            raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
+        if request.method == "DELETE":
+            name = None
+        else:
+            body = msgspec.json.decode(await request.body(), type=ContactBody)
+            name = body.name.strip() if body.name and body.name.strip() else None
+            if name is not None and len(name) > 200:
+                raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
+        contact = await service.put_contact(channel, address, name)
+        return MsgspecResponse(contact_view(contact))
+
+    async def dev_inbound(request: Request) -> Response:
+        """Dev only: act as a channel delivering a contact's message."""
+        body = msgspec.json.decode(await request.body(), type=DevInbound)
+        if body.touchpoint_id not in service.touchpoints:
+            raise DomainError(errors.NOT_FOUND, f"No touchpoint {body.touchpoint_id!r}.")
+        inbound = Inbound(kind=body.kind, text=body.text, at=service.clock(), channel_message_id=body.id)
+        outcome = await service.receive(body.touchpoint_id, body.address, inbound, profile_name=body.profile_name)
+        if outcome is None:
+            return JSONResponse({"duplicate": True})
+        assert outcome.message is not None
+        return JSONResponse(
+            {"duplicate": False, "conversation_id": outcome.after.id, "message_id": outcome.message.id}
+        )
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/protocol/schema.json", schema),
+        Route("/api/config", client_config),
+        Route("/api/queues/{queue_id}/inbox", endpoint(inbox)),
+        Route("/api/conversations/{conv_id}", endpoint(conversation)),
+        Route("/api/conversations/{conv_id}/search", endpoint(search)),
+        Route("/api/contacts", endpoint(contacts)),
+        Route("/api/contacts/{channel}/{address}", endpoint(put_contact), methods=["PUT", "DELETE"]),
+    ]
+    if node.config.server.dev_endpoints:
+        routes.append(Route("/api/dev/inbound", endpoint(dev_inbound), methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+

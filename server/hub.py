@@ -1,0 +1,96 @@
+"""The hub: this node's connected clients and which streams each listens to.
+
+The broker hands every publication to ``Hub.deliver`` as ready-made frame
+bytes; the hub writes those same bytes to every live local listener with
+``websockets.broadcast`` (no per-client encode, no await per client).
+
+What it does not do: it never waits on a client. A client whose outbound
+buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
+counted; it reconnects and resumes from its last sequence. A client that is
+still catching up (replaying history on resume) gets live frames queued in
+its own backlog instead, flushed in order when the replay ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+from websockets.asyncio.server import broadcast
+
+from protocol import messages as p
+from server.core.conversation import can_view
+from server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from server.client import Client
+
+log = logging.getLogger(__name__)
+
+_conv_event = msgspec.json.Decoder(p.Event).decode
+
+
+class Hub:
+    def __init__(self, *, max_buffer: int, metrics: Metrics) -> None:
+        self._streams: dict[str, set[Client]] = {}
+        self._max_buffer = max_buffer
+        self._metrics = metrics
+        self.clients: set[Client] = set()
+        self.on_first_listener: Callable[[str], None] | None = None
+        self.on_last_listener: Callable[[str], None] | None = None
+
+    def listeners(self, stream: str) -> int:
+        return len(self._streams.get(stream, ()))
+
+    def attach(self, client: Client, stream: str) -> None:
+        clients = self._streams.get(stream)
+        if clients is None:
+            clients = self._streams[stream] = set()
+            if self.on_first_listener is not None:
+                self.on_first_listener(stream)
+        clients.add(client)
+
+    def detach(self, client: Client, stream: str) -> None:
+        clients = self._streams.get(stream)
+        if clients is None:
+            return
+        clients.discard(client)
+        if not clients:
+            del self._streams[stream]
+            if self.on_last_listener is not None:
+                self.on_last_listener(stream)
+
+    def deliver(self, stream: str, seq: int, data: bytes) -> None:
+        clients = self._streams.get(stream)
+        if not clients:
+            return
+        if stream.startswith("conv:"):
+            self._revoke_lost_access(stream, data, clients)
+        live = []
+        slow = []
+        limit = self._max_buffer
+        for client in clients:
+            if client.backlog is not None:
+                client.backlog.append((stream, seq, data))
+            elif client.transport_buffered() > limit:
+                slow.append(client)
+            else:
+                live.append(client.ws)
+        broadcast(live, data, text=True)
+        self._metrics.deliveries.inc(len(live))
+        self._metrics.publications.inc()
+        for client in slow:
+            client.drop_slow()
+
+    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Client]) -> None:
+        """A thread's viewers who may no longer see it (someone else took it
+        from the inbox) get ``unsubscribed`` instead of the event. Each node
+        decides from the summary in the event, so this holds across nodes."""
+        if b'"conversation.updated"' not in data:
+            return
+        event = _conv_event(data).event
+        assert isinstance(event, p.ConversationUpdated)
+        for client in [c for c in clients if not can_view(c.agent, event.conversation)]:
+            client.unsubscribe(stream, reason="no_access")

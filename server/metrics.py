@@ -1,0 +1,107 @@
+"""A few Prometheus metrics, in the text exposition format, with no dependency."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable
+
+
+class Counter:
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.labels = name, help, labels
+        self._values: dict[tuple[str, ...], float] = defaultdict(float)
+
+    def inc(self, amount: float = 1, *label_values: str) -> None:
+        self._values[label_values] += amount
+
+    def value(self, *label_values: str) -> float:
+        return self._values.get(label_values, 0.0)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        if not self._values and not self.labels:
+            lines.append(f"{self.name} 0")
+        for key, v in sorted(self._values.items()):
+            lines.append(f"{self.name}{_labels(self.labels, key)} {v:g}")
+        return lines
+
+
+class Gauge:
+    def __init__(self, name: str, help: str, read: Callable[[], float]) -> None:
+        self.name, self.help, self._read = name, help, read
+
+    def render(self) -> list[str]:
+        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge", f"{self.name} {self._read():g}"]
+
+
+class Histogram:
+    BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.labels = name, help, labels
+        self._counts: dict[tuple[str, ...], list[int]] = {}
+        self._sums: dict[tuple[str, ...], float] = defaultdict(float)
+
+    def observe(self, seconds: float, *label_values: str) -> None:
+        counts = self._counts.get(label_values)
+        if counts is None:
+            counts = self._counts[label_values] = [0] * (len(self.BUCKETS) + 1)
+        counts[bisect.bisect_left(self.BUCKETS, seconds)] += 1
+        self._sums[label_values] += seconds
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        for key, counts in sorted(self._counts.items()):
+            running = 0
+            for bound, n in zip((*self.BUCKETS, float("inf")), counts):
+                running += n
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                lines.append(f"{self.name}_bucket{_labels((*self.labels, 'le'), (*key, le))} {running}")
+            lines.append(f"{self.name}_sum{_labels(self.labels, key)} {self._sums[key]:g}")
+            lines.append(f"{self.name}_count{_labels(self.labels, key)} {running}")
+        return lines
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, values)) + "}"
+
+
+class Metrics:
+    """Every metric the node exports; gauges are wired by the node."""
+
+    def __init__(self) -> None:
+        self.connections_total = Counter("switchboard_connections_total", "Websocket connections accepted")
+        self.deliveries = Counter("switchboard_deliveries_total", "Event frames written to agent sockets")
+        self.publications = Counter("switchboard_publications_delivered_total", "Publications fanned out locally")
+        self.published = Counter("switchboard_events_published_total", "Events published", ("stream_kind",))
+        self.commands = Counter("switchboard_commands_total", "Commands by type and outcome", ("command", "outcome"))
+        self.command_seconds = Histogram("switchboard_command_seconds", "Command handling time", ("command",))
+        self.slow_consumers = Counter("switchboard_slow_consumers_total", "Clients dropped for a full buffer")
+        self.resumes = Counter("switchboard_resumes_total", "Resume attempts by outcome", ("outcome",))
+        self.webhooks = Counter("switchboard_inbound_messages_total", "Inbound channel messages", ("outcome",))
+        self.session_locks = Counter("switchboard_session_locks_total", "Reply windows locked at expiry")
+        self.gauges: list[Gauge] = []
+
+    def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
+        self.gauges.append(Gauge(name, help, read))
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in (
+            self.connections_total,
+            self.deliveries,
+            self.publications,
+            self.published,
+            self.commands,
+            self.command_seconds,
+            self.slow_consumers,
+            self.resumes,
+            self.webhooks,
+            self.session_locks,
+            *self.gauges,
+        ):
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""The node: wires store, broker, hub, service and timers, and serves them.
+
+Two listeners in one process and one event loop:
+
+- HTTP (Starlette under uvicorn) on ``port``: webhooks, REST, health, metrics,
+  the web app.
+- The agent websocket (the ``websockets`` library) on ``ws_port``, path /ws.
+  Served by ``websockets`` directly rather than through ASGI so that a
+  publication is written to all its listeners with ``broadcast()`` of one
+  pre-encoded frame, without an await per socket (measured in bench/: the
+  ASGI path costs about twice the CPU per delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import uvicorn
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from server.broker import Broker, MemoryBroker
+from server.client import Client
+from server.config import Config
+from server.core.model import contact_id
+from server.hub import Hub
+from server.metrics import Metrics
+from server.service import Service
+from server.store.base import Store
+from server.store.memory import MemoryStore
+from server.store.sqlite import SqliteStore
+from server.timers import SessionTimers
+
+log = logging.getLogger(__name__)
+
+
+def make_store(config: Config) -> Store:
+    if config.server.data == ":memory:":
+        return MemoryStore()
+    return SqliteStore(config.server.data, durability=config.server.durability)
+
+
+class Node:
+    def __init__(self, config: Config, *, store: Store | None = None, broker: Broker | None = None) -> None:
+        self.config = config
+        self.node_id = config.server.node_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.metrics = Metrics()
+        self.store = store if store is not None else make_store(config)
+        self.broker = broker if broker is not None else MemoryBroker(history_size=config.server.history_size)
+        self.hub = Hub(max_buffer=config.server.outbound_buffer_bytes, metrics=self.metrics)
+        self.broker.on_publication = self.hub.deliver
+        self.service = Service(config, self.store, self.broker, self.metrics)
+        self.timers = SessionTimers(self.service.expire, self.service.clock)
+        self.service.on_watch = self.timers.watch
+        self.ws_server: Server | None = None
+        self.ready = False
+        self.metrics.gauge("switchboard_connections", "Open agent websockets", lambda: len(self.hub.clients))
+        self.metrics.gauge("switchboard_session_timers", "Reply windows being watched", lambda: len(self.timers))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.broker.start()
+        await self._seed_directory()
+        for conv in await self.store.unlocked_open():
+            self.service.watch(conv)
+        self.timers.start()
+        s = self.config.server
+        self.ws_server = await serve(
+            self._connection,
+            s.host,
+            self.config.ws_port,
+            process_request=self._check_request,
+            max_size=s.max_message_bytes,
+            max_queue=16,
+            ping_interval=s.heartbeat_seconds,
+            ping_timeout=s.heartbeat_seconds,
+            compression=None,
+        )
+        self.ready = True
+        log.info("node %s: agent websocket on ws://%s:%d/ws", self.node_id, s.host, self.config.ws_port)
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self.ws_server is not None:
+            self.ws_server.close()  # 1001 going away: clients reconnect and resume
+            await self.ws_server.wait_closed()
+        await self.timers.stop()
+        await self.broker.close()
+        await self.store.close()
+
+    async def _seed_directory(self) -> None:
+        """Contacts named in the config join the directory (without erasing
+        names added at run time through the API)."""
+        for seed in self.config.contacts:
+            existing = await self.store.get_contact(contact_id(seed.channel, seed.address))
+            if existing is None or existing.name is None:
+                await self.service.put_contact(seed.channel, seed.address, seed.name)
+
+    def http_app(self):  # type: ignore[no-untyped-def]
+        from server.http import create_app
+
+        return create_app(self)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        s = self.config.server
+        server = uvicorn.Server(
+            uvicorn.Config(self.http_app(), host=s.host, port=s.port, lifespan="off", log_level="info", access_log=False)
+        )
+        try:
+            await server.serve()
+        finally:
+            await self.stop()
+
+    # ------------------------------------------------------------------ websocket edge
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Before the upgrade: right path, and a browser Origin we trust."""
+        if urlsplit(request.path).path != "/ws":
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not found: the agent websocket is /ws\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin, request.headers):
+            return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed\n")
+        return None
+
+    def _origin_allowed(self, origin: str, headers: Headers) -> bool:
+        allowed = self.config.server.allowed_origins
+        if origin in allowed:
+            return True
+        # Same host as the websocket itself (the web app is on the HTTP port).
+        host = (headers.get("Host") or "").rsplit(":", 1)[0]
+        return not allowed and urlsplit(origin).hostname == host.strip("[]")
+
+    async def _connection(self, ws: ServerConnection) -> None:
+        await Client(ws, self).run()
+
+
+async def run(config: Config) -> None:
+    node = Node(config)
+    await node.serve_forever()
+

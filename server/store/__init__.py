@@ -1,0 +1,5 @@
+"""Storage behind one small interface (``base.Store``): memory, SQLite, Redis."""
+
+from server.store.base import DuplicateMessage, Store, StoreError, StoreUnavailable, VersionConflict
+
+__all__ = ["DuplicateMessage", "Store", "StoreError", "StoreUnavailable", "VersionConflict"]

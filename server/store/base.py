@@ -1,0 +1,94 @@
+"""The store interface: where conversations, messages, notes and contacts live.
+
+Implementations: ``MemoryStore`` (tests, throwaway demos), ``SqliteStore``
+(the embedded default, durable), and a Redis store for clusters. All pass the
+same contract suite (tests/store/test_contract.py).
+
+Guarantees every implementation gives, method by method:
+
+- ``commit`` is atomic: the conversation, its new message, its updated message
+  and its note are stored together or not at all.
+- ``commit`` is a compare-and-set on the conversation's ``version``: it raises
+  ``VersionConflict`` when the stored version is not ``outcome.before.version``
+  (or, when creating, when the contact's latest conversation on the touchpoint
+  is not ``expected_latest``). Two writers can never both win.
+- ``commit`` raises ``DuplicateMessage`` when a message's channel id is
+  already stored (a retried webhook); nothing is written then.
+- When ``commit`` returns, the change survives a process restart (SQLite:
+  WAL, committed; Redis: as durable as its AOF setting).
+- Reads return values as of some committed state; lists are ordered as
+  documented on each method.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from server.core.conversation import Outcome
+from server.core.model import Contact, Conversation, Message, Note
+
+
+class StoreError(Exception):
+    """Base of the store's own failures."""
+
+
+class VersionConflict(StoreError):
+    """Someone else changed the conversation first: re-read and decide again."""
+
+
+class DuplicateMessage(StoreError):
+    """A message with this channel id is already stored."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing service cannot be reached; nothing was written."""
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    # contacts ------------------------------------------------------------
+    async def get_contact(self, contact_id: str) -> Contact | None: ...
+
+    async def put_contact(self, contact: Contact) -> None:
+        """Create or replace."""
+
+    async def list_contacts(self, limit: int = 1000) -> list[Contact]:
+        """Ordered by id."""
+
+    # conversations -----------------------------------------------------------
+    async def get_conversation(self, conv_id: str) -> Conversation | None: ...
+
+    async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
+        """The contact's newest conversation on the touchpoint, open or ended."""
+
+    async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None: ...
+
+    async def inbox(self, queue_id: str) -> list[Conversation]:
+        """Open, unassigned conversations of the queue, newest activity first."""
+
+    async def assigned(self, agent_id: str) -> list[Conversation]:
+        """Open conversations assigned to the agent, newest activity first."""
+
+    async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
+        """All of the contact's conversations, newest first."""
+
+    async def unlocked_open(self) -> list[Conversation]:
+        """Open conversations whose session is not (yet) marked locked: the
+        ones a session timer must watch."""
+
+    # messages and notes ------------------------------------------------------
+    async def messages(self, conv_id: str, before: int | None = None, limit: int = 50) -> list[Message]:
+        """Up to ``limit`` messages with seq < ``before`` (all when None), the
+        newest ones, returned in ascending seq order."""
+
+    async def get_message(self, message_id: str) -> Message | None: ...
+
+    async def message_by_channel_id(self, channel_message_id: str) -> Message | None: ...
+
+    async def pending_outbound(self) -> list[Message]:
+        """Outbound messages still ``pending`` (stored, not yet accepted by the
+        channel), oldest first: what a sender must (re)send after a restart."""
+
+    async def notes(self, conv_id: str) -> list[Note]:
+        """In the order they were written."""

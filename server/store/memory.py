@@ -1,0 +1,116 @@
+"""In-memory store: the contract without durability. For tests and
+throwaway runs; a restart loses everything (use SqliteStore to keep data)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from server.core.conversation import Outcome
+from server.core.model import Contact, Conversation, Message, Note
+from server.store.base import DuplicateMessage, VersionConflict
+
+
+def _activity(c: Conversation) -> tuple[int, str]:
+    return (c.last_message_at or c.created_at, c.id)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._contacts: dict[str, Contact] = {}
+        self._conversations: dict[str, Conversation] = {}
+        self._latest: dict[tuple[str, str], str] = {}
+        self._messages: dict[str, list[Message]] = defaultdict(list)
+        self._by_id: dict[str, Message] = {}
+        self._by_channel_id: dict[str, str] = {}
+        self._notes: dict[str, list[Note]] = defaultdict(list)
+
+    async def close(self) -> None:
+        pass
+
+    async def get_contact(self, contact_id: str) -> Contact | None:
+        return self._contacts.get(contact_id)
+
+    async def put_contact(self, contact: Contact) -> None:
+        self._contacts[contact.id] = contact
+
+    async def list_contacts(self, limit: int = 1000) -> list[Contact]:
+        return [self._contacts[k] for k in sorted(self._contacts)[:limit]]
+
+    async def get_conversation(self, conv_id: str) -> Conversation | None:
+        return self._conversations.get(conv_id)
+
+    async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
+        conv_id = self._latest.get((contact_id, touchpoint_id))
+        return self._conversations.get(conv_id) if conv_id else None
+
+    async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None:
+        after = outcome.after
+        # Check everything first: nothing is written unless all of it can be.
+        if outcome.before is None:
+            if after.id in self._conversations:
+                raise VersionConflict(after.id)
+            if self._latest.get((after.contact_id, after.touchpoint_id)) != expected_latest:
+                raise VersionConflict(f"latest conversation of {after.contact_id} changed")
+        else:
+            current = self._conversations.get(after.id)
+            if current is None or current.version != outcome.before.version:
+                raise VersionConflict(after.id)
+        for m in (outcome.message, outcome.updated_message):
+            if m is not None and m.channel_message_id:
+                owner = self._by_channel_id.get(m.channel_message_id)
+                if owner is not None and owner != m.id:
+                    raise DuplicateMessage(m.channel_message_id)
+        if outcome.updated_message is not None and outcome.updated_message.id not in self._by_id:
+            raise VersionConflict(f"message {outcome.updated_message.id} not found")
+
+        self._conversations[after.id] = after
+        if outcome.before is None:
+            self._latest[(after.contact_id, after.touchpoint_id)] = after.id
+        if outcome.message is not None:
+            self._messages[after.id].append(outcome.message)
+            self._index(outcome.message)
+        if outcome.updated_message is not None:
+            m = outcome.updated_message
+            self._messages[m.conversation_id][m.seq - 1] = m  # seqs run 1, 2, 3… per thread
+            self._index(m)
+        if outcome.note is not None:
+            self._notes[after.id].append(outcome.note)
+
+    def _index(self, m: Message) -> None:
+        self._by_id[m.id] = m
+        if m.channel_message_id:
+            self._by_channel_id[m.channel_message_id] = m.id
+
+    async def inbox(self, queue_id: str) -> list[Conversation]:
+        rows = [c for c in self._conversations.values() if c.is_open and c.assignee_id is None and c.queue_id == queue_id]
+        return sorted(rows, key=_activity, reverse=True)
+
+    async def assigned(self, agent_id: str) -> list[Conversation]:
+        rows = [c for c in self._conversations.values() if c.is_open and c.assignee_id == agent_id]
+        return sorted(rows, key=_activity, reverse=True)
+
+    async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
+        rows = [c for c in self._conversations.values() if c.contact_id == contact_id]
+        return sorted(rows, key=lambda c: (c.created_at, c.id), reverse=True)
+
+    async def unlocked_open(self) -> list[Conversation]:
+        return [c for c in self._conversations.values() if c.is_open and not c.session_locked]
+
+    async def messages(self, conv_id: str, before: int | None = None, limit: int = 50) -> list[Message]:
+        thread = self._messages.get(conv_id, [])
+        if before is not None:
+            thread = [m for m in thread if m.seq < before]
+        return list(thread[-limit:]) if limit > 0 else []
+
+    async def get_message(self, message_id: str) -> Message | None:
+        return self._by_id.get(message_id)
+
+    async def message_by_channel_id(self, channel_message_id: str) -> Message | None:
+        message_id = self._by_channel_id.get(channel_message_id)
+        return self._by_id.get(message_id) if message_id else None
+
+    async def pending_outbound(self) -> list[Message]:
+        return [m for m in self._by_id.values() if m.status == "pending"]
+
+    async def notes(self, conv_id: str) -> list[Note]:
+        return list(self._notes.get(conv_id, []))

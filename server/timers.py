@@ -1,0 +1,73 @@
+"""Session timers: lock each conversation's reply window when it passes.
+
+One heap of (due time, conversation id) and one task that sleeps until the
+earliest. A renewed window (the contact wrote again) just pushes a later
+entry; the stale one is skipped when popped. Firing asks the service to
+``expire``, which re-reads the conversation and locks only if the window
+really passed, so an early, late or repeated firing is harmless.
+
+Single node: the heap is in this process and is rebuilt from the store at
+start (``load``), so a restart loses no lock. A cluster needs the due-set in
+Redis, claimed atomically, so each lock fires once whichever nodes are up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class SessionTimers:
+    def __init__(self, fire: Callable[[str], Awaitable[object]], clock: Callable[[], int]) -> None:
+        self._fire = fire
+        self._clock = clock
+        self._heap: list[tuple[int, str]] = []
+        self._due: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def watch(self, conv_id: str, due_ms: int) -> None:
+        if self._due.get(conv_id) == due_ms:
+            return
+        self._due[conv_id] = due_ms
+        heapq.heappush(self._heap, (due_ms, conv_id))
+        if self._heap[0] == (due_ms, conv_id):
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="session-timers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            now = self._clock()
+            while self._heap and self._heap[0][0] <= now:
+                due, conv_id = heapq.heappop(self._heap)
+                if self._due.get(conv_id) != due:
+                    continue  # renewed since: a later entry is waiting
+                del self._due[conv_id]
+                try:
+                    await self._fire(conv_id)
+                except Exception:
+                    log.exception("session timer for %s failed; retrying in 1 s", conv_id)
+                    self.watch(conv_id, self._clock() + 1000)
+            self._wake.clear()
+            delay = (self._heap[0][0] - self._clock()) / 1000 if self._heap else 3600.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0))
+            except TimeoutError:
+                pass

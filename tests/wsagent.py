@@ -1,0 +1,168 @@
+"""A bare test client for the agent websocket: typed frames in, typed frames
+out, and a strict sequence check on every stream (a gap or a duplicate fails
+the test at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from protocol import messages as p
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class SequenceError(AssertionError):
+    pass
+
+
+_ids = itertools.count(1)
+
+
+class WsAgent:
+    def __init__(self, ws: ClientConnection, name: str = "") -> None:
+        self.ws = ws
+        self.name = name
+        self.welcome: p.Welcome | None = None
+        self.snapshot: p.Snapshot | None = None
+        self.resumed: p.Resumed | None = None
+        self.resynced = False
+        self.epoch = ""
+        self.positions: dict[str, int] = {}
+        self.events: list[p.Event] = []
+        self.others: list[p.ServerFrame] = []
+        self._pending: dict[str, asyncio.Future[p.ServerFrame]] = {}
+        self._arrived = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+        self.failure: SequenceError | None = None
+
+    @classmethod
+    async def connect(
+        cls, url: str, token: str, *, resume: p.Resume | None = None, name: str = "", **kw: Any
+    ) -> WsAgent:
+        ws = await connect(url, compression=None, **kw)
+        agent = cls(ws, name)
+        hello = p.Hello(id="hello", token=token, resume=resume)
+        await ws.send(p.encoder.encode(hello).decode())
+        first = p.frame_decoder.decode(await asyncio.wait_for(ws.recv(), 5))
+        if isinstance(first, p.Error):
+            await ws.close()
+            raise CommandError(first.code, first.message)
+        assert isinstance(first, p.Welcome), first
+        agent.welcome = first
+        agent.epoch = first.epoch
+        if resume is not None:
+            agent.positions = dict(resume.streams)
+        agent._reader = asyncio.create_task(agent._read())
+        await agent.wait_for(lambda: agent.snapshot is not None or agent.resumed is not None)
+        return agent
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = p.frame_decoder.decode(raw)
+                try:
+                    self._on(frame)
+                except SequenceError as e:
+                    self.failure = e
+                    break
+                async with self._arrived:
+                    self._arrived.notify_all()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            async with self._arrived:
+                self._arrived.notify_all()
+
+    def _on(self, frame: p.ServerFrame) -> None:
+        match frame:
+            case p.Ack(id=rid) | p.Error(id=rid) if rid in self._pending:
+                fut = self._pending.pop(rid)
+                if not fut.done():
+                    fut.set_result(frame)
+            case p.Event(stream=stream, seq=seq):
+                last = self.positions.get(stream, 0)
+                if seq != last + 1:
+                    raise SequenceError(f"{self.name}: {stream} went from {last} to {seq}")
+                self.positions[stream] = seq
+                self.events.append(frame)
+            case p.Snapshot():
+                self.snapshot = frame
+                self.positions.update(frame.streams)
+                self.epoch = frame.epoch
+            case p.Resumed():
+                self.resumed = frame
+            case p.Resync():
+                self.resynced = True
+                self.positions = {}
+                self.snapshot = None
+            case p.Unsubscribed(stream=stream):
+                self.positions.pop(stream, None)
+                self.others.append(frame)
+            case _:
+                self.others.append(frame)
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        async def waiter() -> Any:
+            async with self._arrived:
+                while True:
+                    if self.failure is not None:
+                        raise self.failure
+                    value = predicate()
+                    if value:
+                        return value
+                    if self._reader is not None and self._reader.done():
+                        raise ConnectionError(f"{self.name}: connection closed ({self.close_code})")
+                    await self._arrived.wait()
+
+        return await asyncio.wait_for(waiter(), timeout)
+
+    async def event(self, kind: type[p.EventBody], where: Callable[[Any], bool] = lambda e: True, timeout: float = 5.0) -> Any:
+        """The first received event of this kind matching ``where`` (waits for it)."""
+
+        def find() -> Any:
+            for e in self.events:
+                if isinstance(e.event, kind) and where(e.event):
+                    return e.event
+            return None
+
+        return await self.wait_for(find, timeout)
+
+    def received(self, kind: type[p.EventBody], where: Callable[[Any], bool] = lambda e: True) -> list[Any]:
+        return [e.event for e in self.events if isinstance(e.event, kind) and where(e.event)]
+
+    async def call(self, cmd_type: type[p.Command], **fields: Any) -> Any:
+        rid = f"r{next(_ids)}"
+        fut: asyncio.Future[p.ServerFrame] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        await self.ws.send(p.encoder.encode(cmd_type(id=rid, **fields)).decode())
+        frame = await asyncio.wait_for(fut, 5)
+        if isinstance(frame, p.Error):
+            raise CommandError(frame.code, frame.message)
+        assert isinstance(frame, p.Ack)
+        return frame.result
+
+    async def raw(self, data: str | bytes) -> p.ServerFrame:
+        """Send anything; return the next non-event frame the server answers with."""
+        before = len(self.others)
+        await self.ws.send(data)
+        await self.wait_for(lambda: len(self.others) > before)
+        return self.others[before]
+
+    def resume_point(self) -> p.Resume:
+        return p.Resume(epoch=self.epoch, streams=dict(self.positions))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            await self._reader
