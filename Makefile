@@ -15,7 +15,7 @@ export SWITCHBOARD_HOST SWITCHBOARD_PORT
 # System packages the tests need (a Redis server binary, Chromium). Each script
 # is idempotent and quick when everything is already there.
 system-deps:
-	@for s in scripts/ensure-*.sh; do [ -e "$$s" ] && bash "$$s" || exit 1; done
+	@for s in scripts/ensure-*.sh; do [ ! -e "$$s" ] || bash "$$s" || exit 1; done
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
