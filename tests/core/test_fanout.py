@@ -1,0 +1,117 @@
+"""Who hears about each change: routing of outcomes to streams (pure)."""
+
+from __future__ import annotations
+
+from protocol import messages as p
+from server.core import conversation as rules
+from server.core.fanout import Totals, affected_agents, publications
+from server.core.model import Contact
+from server.core.views import summary
+from tests.core.test_conversation import ANA, BRUNO, CUSTOMER, SOFIA, T0, WA, WA_POLICY, claimed, open_conv, receive
+
+
+def route(outcome: rules.Outcome, totals: dict[str, Totals] | None = None, contact: Contact = CUSTOMER,
+          before_contact: Contact | None = None) -> list[tuple[str, str]]:
+    before = summary(outcome.before, before_contact or contact, WA, WA_POLICY) if outcome.before else None
+    after = summary(outcome.after, contact, WA, WA_POLICY)
+    totals = totals or {a: Totals(1, 0) for a in affected_agents(outcome)}
+    return [(pub.stream, pub.event.__struct_config__.tag) for pub in publications(outcome, before, after, totals)]  # type: ignore[misc]
+
+
+def test_new_conversation_enters_the_queue_inbox() -> None:
+    assert route(receive(None)) == [("queue:sales", "inbox.added"), ("conv:c1", "message.created")]
+
+
+def test_message_on_an_unassigned_conversation_updates_the_inbox() -> None:
+    assert route(receive(open_conv(), at=T0 + 1)) == [("queue:sales", "inbox.updated"), ("conv:c1", "message.created")]
+
+
+def test_claim_leaves_the_inbox_and_joins_the_claimers_list() -> None:
+    routes = route(rules.claim(open_conv(), ANA))
+    assert routes == [
+        ("queue:sales", "inbox.removed"),
+        ("agent:ana", "assigned.added"),
+        ("conv:c1", "conversation.updated"),
+    ]
+
+
+def test_claim_reason_differs_from_supervisor_assignment() -> None:
+    claim = rules.claim(open_conv(), ANA)
+    assign = rules.assign(open_conv(), SOFIA, ANA)
+    before = summary(claim.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+    after = summary(claim.after, CUSTOMER, WA, WA_POLICY)
+    ev1 = publications(claim, before, after, {"ana": Totals(1, 1)})[0].event
+    ev2 = publications(assign, before, after, {"ana": Totals(1, 1)})[0].event
+    assert isinstance(ev1, p.InboxRemoved) and ev1.reason == "claimed" and ev1.agent_id == "ana"
+    assert isinstance(ev2, p.InboxRemoved) and ev2.reason == "assigned"
+
+
+def test_message_on_an_assigned_conversation_goes_to_the_assignee_only() -> None:
+    routes = route(receive(claimed(ANA), at=T0 + 1))
+    assert routes == [("agent:ana", "assigned.updated"), ("conv:c1", "message.created")]
+
+
+def test_counters_travel_with_assigned_events() -> None:
+    out = receive(claimed(ANA), at=T0 + 1)
+    before = summary(out.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+    after = summary(out.after, CUSTOMER, WA, WA_POLICY)
+    event = publications(out, before, after, {"ana": Totals(3, 7)})[0].event
+    assert isinstance(event, p.AssignedUpdated) and (event.count, event.unread_total) == (3, 7)
+    assert event.conversation.unread == 2
+
+
+def test_send_to_inbox_removes_from_list_and_adds_to_inbox() -> None:
+    routes = route(rules.send_to_inbox(claimed(ANA), ANA, WA))
+    assert routes == [
+        ("queue:sales", "inbox.added"),
+        ("agent:ana", "assigned.removed"),
+        ("conv:c1", "conversation.updated"),
+    ]
+
+
+def test_reassignment_moves_between_lists() -> None:
+    routes = route(rules.assign(claimed(ANA), SOFIA, BRUNO))
+    assert routes == [("agent:ana", "assigned.removed"), ("agent:bruno", "assigned.added"), ("conv:c1", "conversation.updated")]
+
+
+def test_end_chat_leaves_the_list() -> None:
+    routes = route(rules.end(claimed(ANA), ANA, T0 + 1))
+    assert routes == [("agent:ana", "assigned.removed"), ("conv:c1", "conversation.updated")]
+
+
+def test_read_updates_the_agents_list_on_every_screen() -> None:
+    routes = route(rules.read(claimed(ANA), ANA))  # type: ignore[arg-type]
+    assert routes == [("agent:ana", "assigned.updated"), ("conv:c1", "conversation.updated")]
+
+
+def test_session_lock_goes_to_the_assignee_and_viewers() -> None:
+    out = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000)
+    assert out is not None
+    routes = route(out)
+    assert ("agent:ana", "session.locked") in routes and ("conv:c1", "session.locked") in routes
+    assert ("agent:ana", "assigned.updated") in routes
+
+
+def test_session_lock_of_an_unassigned_conversation_goes_to_the_queue() -> None:
+    out = rules.expire(open_conv(), WA_POLICY, T0 + 24 * 3600 * 1000)
+    assert out is not None
+    assert ("queue:sales", "session.locked") in route(out)
+
+
+def test_unlock_when_the_contact_writes_again() -> None:
+    locked = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000)
+    assert locked is not None
+    routes = route(receive(locked.after, at=T0 + 25 * 3600 * 1000))
+    assert ("agent:ana", "session.unlocked") in routes and ("conv:c1", "session.unlocked") in routes
+
+
+def test_contact_rename_republishes_to_everyone_who_shows_it() -> None:
+    conv = claimed(ANA)
+    named = Contact(id=CUSTOMER.id, channel="whatsapp", address=CUSTOMER.address, name="Rosa")
+    routes = route(rules.Outcome(before=conv, after=conv), contact=named, before_contact=CUSTOMER)
+    assert routes == [("agent:ana", "assigned.updated"), ("conv:c1", "conversation.updated")]
+
+
+def test_nothing_changed_nothing_published() -> None:
+    conv = claimed(ANA)
+    assert route(rules.Outcome(before=conv, after=conv)) == []
