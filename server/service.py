@@ -191,9 +191,15 @@ class Service:
     async def _change(
         self, conv_id: str, decide: Callable[[Conversation], rules.Outcome | None], *, agent: Agent | None = None
     ) -> tuple[Conversation, rules.Outcome | None]:
-        """Read, decide, compare-and-set, publish; again on a conflict."""
+        """Read, decide, compare-and-set, publish; again on a conflict.
+
+        An acting agent must at least know the conversation (see it, or be in
+        its queue); the rules then decide what they may do, so a lost claim is
+        told ``already_assigned``, not ``not_found``."""
         for _ in range(MAX_ATTEMPTS):
-            conv = await (self.viewable(agent, conv_id) if agent else self._get(conv_id))
+            conv = await self._get(conv_id)
+            if agent is not None and not (rules.can_view(agent, conv) or conv.queue_id in agent.queues):
+                raise DomainError(errors.NOT_FOUND, "No such conversation.")
             outcome = decide(conv)
             if outcome is None or (outcome.after is conv and not _has_payload(outcome)):
                 return conv, outcome

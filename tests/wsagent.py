@@ -44,6 +44,7 @@ class WsAgent:
         self._reader: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.failure: SequenceError | None = None
+        self._early: dict[str, list[p.Event]] = {}
 
     @classmethod
     async def connect(
@@ -90,6 +91,9 @@ class WsAgent:
                 fut = self._pending.pop(rid)
                 if not fut.done():
                     fut.set_result(frame)
+            case p.Event(stream=stream, seq=seq) if stream.startswith("conv:") and stream not in self.positions:
+                # Opened, but the Open ack (with the stream position) is not here yet.
+                self._early.setdefault(stream, []).append(frame)
             case p.Event(stream=stream, seq=seq):
                 last = self.positions.get(stream, 0)
                 if seq != last + 1:
@@ -150,6 +154,12 @@ class WsAgent:
         if isinstance(frame, p.Error):
             raise CommandError(frame.code, frame.message)
         assert isinstance(frame, p.Ack)
+        if isinstance(frame.result, p.ThreadResult):
+            stream = f"conv:{frame.result.conversation.id}"
+            self.positions[stream] = frame.result.stream_seq
+            for early in self._early.pop(stream, []):
+                if early.seq > frame.result.stream_seq:
+                    self._on(early)
         return frame.result
 
     async def raw(self, data: str | bytes) -> p.ServerFrame:
