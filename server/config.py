@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -41,14 +42,55 @@ class ServerSettings(Struct, kw_only=True):
     outbound_buffer_bytes: int = 1024 * 1024
     heartbeat_seconds: float = 20.0
     hello_timeout_seconds: float = 10.0
+    close_timeout_seconds: float = 3.0
+    """How long a closing handshake may take before the TCP connection is cut."""
     history_size: int = 1000
     allowed_origins: list[str] = field(default_factory=list)
     """Origins allowed to open /ws from a browser; empty: same host only."""
     redis_url: str = ""
 
 
+class MetaSettings(Struct, kw_only=True):
+    """Meta's channels: webhooks in (WhatsApp Cloud API, Messenger Platform),
+    Graph API send calls out. Access tokens are per touchpoint. See docs/CHANNELS.md."""
+
+    app_secret: str = ""
+    """The Meta app's secret: every webhook POST must be signed with it
+    (X-Hub-Signature-256). Empty: every webhook POST is refused (401)."""
+    verify_token: str = ""
+    """Echoed back in the subscription handshake. Empty: handshakes are refused."""
+    graph_api_base: str = "https://graph.facebook.com/v21.0"
+    connect_timeout_seconds: float = 5.0
+    timeout_seconds: float = 15.0
+    """Per send call (connect, write, read)."""
+    max_attempts: int = 6
+    """Send attempts per message on transient errors (5xx, 429, timeouts) before it is failed."""
+    backoff_seconds: float = 0.5
+    """First pause between attempts; doubles each time (with jitter), capped below."""
+    backoff_max_seconds: float = 30.0
+    lease_seconds: float = 120.0
+    """How long a send attempt holds a message. A sender that dies mid-send
+    leaves its lease to run out before any sender may try again (time for
+    Meta's status webhook to tell us it arrived). Must exceed
+    timeout_seconds + backoff_max_seconds."""
+    sweep_seconds: float = 30.0
+    """How often stored pending messages are looked for (after a restart, or
+    left by a sender that died)."""
+    max_concurrent_sends: int = 16
+    fetch_profiles: bool = True
+    """Ask the Graph API for a new Messenger contact's profile name."""
+    max_body_bytes: int = 2 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= self.timeout_seconds + self.backoff_max_seconds:
+            raise ValueError("meta.lease_seconds must exceed timeout_seconds + backoff_max_seconds")
+        if self.max_attempts < 1:
+            raise ValueError("meta.max_attempts must be at least 1")
+
+
 class Config(Struct, kw_only=True):
     server: ServerSettings = field(default_factory=ServerSettings)
+    meta: MetaSettings = field(default_factory=MetaSettings)
     queues: list[Queue] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)
     touchpoints: list[Touchpoint] = field(default_factory=list)
@@ -103,7 +145,31 @@ def load(path: str | Path | None, env: dict[str, str] | None = None, **overrides
             settings[key] = convert(value)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     raw["server"] = settings
+    _meta_env(raw, os.environ if env is None else env)
     return msgspec.convert(raw, Config)
+
+
+META_ENV = {
+    "SWITCHBOARD_META_APP_SECRET": "app_secret",
+    "SWITCHBOARD_META_VERIFY_TOKEN": "verify_token",
+    "SWITCHBOARD_GRAPH_API_BASE": "graph_api_base",
+}
+
+
+def access_token_var(touchpoint_id: str) -> str:
+    """SWITCHBOARD_ACCESS_TOKEN_<TOUCHPOINT ID>: 'wa-main' → SWITCHBOARD_ACCESS_TOKEN_WA_MAIN."""
+    return "SWITCHBOARD_ACCESS_TOKEN_" + "".join(c if c.isalnum() else "_" for c in touchpoint_id.upper())
+
+
+def _meta_env(raw: dict[str, object], env: Mapping[str, str]) -> None:
+    """Secrets belong in the environment: Meta settings and per-touchpoint tokens."""
+    meta = dict(raw.get("meta", {}))  # type: ignore[call-overload]
+    meta.update({key: env[var] for var, key in META_ENV.items() if env.get(var)})
+    raw["meta"] = meta
+    for tp in raw.get("touchpoints", []):  # type: ignore[union-attr]
+        token = env.get(access_token_var(str(tp.get("id", ""))))
+        if token:
+            tp["access_token"] = token
 
 
 def _rename(raw: dict[str, object]) -> None:

@@ -80,6 +80,7 @@ class Node:
             max_queue=16,
             ping_interval=s.heartbeat_seconds,
             ping_timeout=s.heartbeat_seconds,
+            close_timeout=s.close_timeout_seconds,
             compression=None,
         )
         self.ready = True
