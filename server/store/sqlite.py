@@ -252,4 +252,6 @@ class SqliteStore:
         return [_message(b) for b in rows]
 
     async def notes(self, conv_id: str) -> list[Note]:
-        return [_note(b) for b in self._all("SELECT body FROM notes WHERE conversation_id = ? ORDER BY at, id", conv_id)]
+        # Written order is insertion order (rowid): notes of one millisecond,
+        # or from nodes whose clocks differ, must not be re-sorted by id or time.
+        return [_note(b) for b in self._all("SELECT body FROM notes WHERE conversation_id = ? ORDER BY rowid", conv_id)]
