@@ -1,0 +1,571 @@
+"""The Store contract (server/store/base.py), method by method, run against
+every implementation in tests/store/conftest.py's ``STORES``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from msgspec.structs import replace
+
+from server.core import conversation as rules
+from server.core.model import Contact, contact_id
+from server.store.base import DuplicateMessage, Store, VersionConflict
+from tests.store.conftest import DURABLE, STORES
+from tests.store.world import ANA, BRUNO, FB, SOFIA, WA, WA2, World, ids
+
+
+@pytest.fixture
+def world(store: Store) -> World:
+    return World(store)
+
+
+async def commit_all(store: Store, *outcomes: rules.Outcome, expected_latest: str | None = None) -> list[object]:
+    """Commit concurrently; each result is None (won) or the exception raised."""
+    return await asyncio.gather(
+        *(store.commit(o, expected_latest=expected_latest) for o in outcomes), return_exceptions=True
+    )
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+async def test_unknown_contact_is_none(store: Store) -> None:
+    assert await store.get_contact("whatsapp:000") is None
+    assert await store.list_contacts() == []
+
+
+async def test_put_contact_creates_then_replaces(store: Store) -> None:
+    cid = contact_id("whatsapp", "5511987654321")
+    first = Contact(id=cid, channel="whatsapp", address="5511987654321", profile_name="joao")
+    await store.put_contact(first)
+    assert await store.get_contact(cid) == first
+
+    renamed = replace(first, name="João Conceição")
+    await store.put_contact(renamed)
+    assert await store.get_contact(cid) == renamed
+    assert await store.list_contacts() == [renamed]
+
+    forgotten = replace(renamed, name=None, profile_name=None)
+    await store.put_contact(forgotten)
+    assert await store.get_contact(cid) == forgotten
+
+
+async def test_list_contacts_is_ordered_by_id_and_limited(store: Store) -> None:
+    made = [
+        Contact(id=contact_id("whatsapp", "5511900000003"), channel="whatsapp", address="5511900000003"),
+        Contact(id=contact_id("messenger", "psid-9"), channel="messenger", address="psid-9", profile_name="Bia"),
+        Contact(id=contact_id("whatsapp", "5511900000001"), channel="whatsapp", address="5511900000001", name="Ana"),
+    ]
+    for c in made:
+        await store.put_contact(c)
+    by_id = sorted(made, key=lambda c: c.id)
+    assert await store.list_contacts() == by_id
+    assert await store.list_contacts(limit=2) == by_id[:2]
+
+
+# --------------------------------------------------------------------------- commit: creating
+
+
+async def test_first_message_creates_the_conversation(store: Store, world: World) -> None:
+    made = await world.receive("Olá, preciso de ajuda", channel_message_id="wamid.1")
+    conv, message = made.after, made.message
+    assert message is not None
+    assert await store.get_conversation(conv.id) == conv
+    assert await store.latest_conversation(conv.contact_id, WA.id) == conv
+    assert await store.messages(conv.id) == [message]
+    assert await store.get_message(message.id) == message
+    assert await store.message_by_channel_id("wamid.1") == message
+    assert await store.inbox("sales") == [conv]
+    assert await store.notes(conv.id) == []
+
+
+async def test_unknown_ids_read_as_nothing(store: Store) -> None:
+    assert await store.get_conversation("c-missing") is None
+    assert await store.latest_conversation("whatsapp:1", "wa") is None
+    assert await store.conversations_of_contact("whatsapp:1") == []
+    assert await store.messages("c-missing") == []
+    assert await store.get_message("m-missing") is None
+    assert await store.message_by_channel_id("wamid.missing") is None
+    assert await store.notes("c-missing") == []
+    assert await store.inbox("sales") == []
+    assert await store.assigned("ana") == []
+    assert await store.unlocked_open() == []
+    assert await store.pending_outbound() == []
+
+
+async def test_creating_against_a_stale_latest_conflicts_and_writes_nothing(store: Store, world: World) -> None:
+    first = (await world.receive("first visit")).after
+    ended = (await world.end(first.id, SOFIA)).after
+    # Two writers both saw the ended conversation as the latest one.
+    win = await world.decide_receive("back again", latest=ended)
+    lose = await world.decide_receive("back again (other node)", latest=ended)
+    await store.commit(win, expected_latest=ended.id)
+    with pytest.raises(VersionConflict):
+        await store.commit(lose, expected_latest=ended.id)
+
+    assert lose.message is not None
+    assert await store.get_conversation(lose.after.id) is None
+    assert await store.get_message(lose.message.id) is None
+    assert await store.message_by_channel_id(lose.message.channel_message_id or "") is None
+    assert await store.latest_conversation(first.contact_id, WA.id) == win.after
+    assert ids(await store.conversations_of_contact(first.contact_id)) == [win.after.id, first.id]
+    assert await store.inbox("sales") == [win.after]
+
+
+async def test_creating_when_one_exists_but_none_expected_conflicts(store: Store, world: World) -> None:
+    made = await world.receive("hello")
+    existing = made.after
+    again = await world.decide_receive("hello from a node that saw nothing", latest=None)
+    with pytest.raises(VersionConflict):
+        await store.commit(again, expected_latest=None)
+    assert await store.get_conversation(again.after.id) is None
+    assert await store.latest_conversation(existing.contact_id, WA.id) == existing
+    assert await store.messages(existing.id) == [made.message]
+    assert await store.inbox("sales") == [existing]
+
+
+async def test_concurrent_creations_for_one_contact_one_wins(store: Store, world: World) -> None:
+    a = await world.decide_receive("hi", latest=None)
+    b = await world.decide_receive("hi (retry elsewhere)", latest=None)
+    results = await commit_all(store, a, b, expected_latest=None)
+
+    assert sum(r is None for r in results) == 1, results
+    assert sum(isinstance(r, VersionConflict) for r in results) == 1, results
+    winner, loser = (a, b) if results[0] is None else (b, a)
+    assert loser.message is not None
+    assert await store.latest_conversation(a.after.contact_id, WA.id) == winner.after
+    assert await store.get_conversation(loser.after.id) is None
+    assert await store.get_message(loser.message.id) is None
+    assert await store.inbox("sales") == [winner.after]
+
+
+async def test_committing_a_creation_twice_conflicts(store: Store, world: World) -> None:
+    made = await world.receive("once")
+    with pytest.raises(VersionConflict):
+        await store.commit(made, expected_latest=made.after.id)
+    assert await store.get_conversation(made.after.id) == made.after
+    assert await store.messages(made.after.id) == [made.message]
+
+
+async def test_latest_conversation_per_contact_and_touchpoint(store: Store, world: World) -> None:
+    on_wa = (await world.receive("on the main number")).after
+    on_wa2 = (await world.receive("on the second number", tp=WA2)).after
+    other = (await world.receive("someone else", address="5511900000002")).after
+    contact = on_wa.contact_id
+    assert await store.latest_conversation(contact, WA.id) == on_wa
+    assert await store.latest_conversation(contact, WA2.id) == on_wa2
+    assert await store.latest_conversation(other.contact_id, WA.id) == other
+    assert await store.latest_conversation(contact, FB.id) is None
+
+    ended = (await world.end(on_wa.id, SOFIA)).after
+    assert await store.latest_conversation(contact, WA.id) == ended, "an ended one is still the latest"
+    newer = (await world.receive("a new conversation")).after
+    assert newer.id != on_wa.id
+    assert await store.latest_conversation(contact, WA.id) == newer
+
+    await world.end(newer.id, SOFIA)
+    outbound = (await world.start("5511900000001")).after
+    assert await store.latest_conversation(contact, WA.id) == outbound
+
+
+# --------------------------------------------------------------------------- commit: updating
+
+
+async def test_an_update_is_stored(store: Store, world: World) -> None:
+    made = (await world.receive("hello")).after
+    claimed = await world.claim(made.id)
+    assert claimed.after.version == made.version + 1
+    assert await store.get_conversation(made.id) == claimed.after
+
+
+async def test_stale_version_conflicts_and_writes_nothing(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    ana = rules.claim(conv, ANA)
+    bruno = rules.claim(conv, BRUNO)
+    await store.commit(ana)
+    with pytest.raises(VersionConflict):
+        await store.commit(bruno)
+    assert await store.get_conversation(conv.id) == ana.after
+    assert await store.assigned("bruno") == []
+
+
+async def test_stale_message_note_and_delivery_write_nothing(store: Store, world: World) -> None:
+    first = await world.receive("hello")
+    conv = first.after
+    claimed = (await world.claim(conv.id)).after
+    sent = await world.send(conv.id, "Hi, how can I help?")
+    assert sent.message is not None
+    # Decided on the current version…
+    reply = world.decide_send(sent.after, "a reply decided too late")
+    note = rules.add_note(sent.after, ANA, "a note decided too late", note_id="n-late", now=world.tick())
+    delivered = await world.decide_delivery(sent.message.id, "sent", channel_message_id="wamid.out.late")
+    # …then the contact writes and the version moves on.
+    newer = (await world.receive("are you there?")).after
+    assert newer.version > claimed.version
+
+    for stale in (reply, note, delivered):
+        with pytest.raises(VersionConflict):
+            await store.commit(stale)
+    assert reply.message is not None
+    assert await store.get_conversation(conv.id) == newer
+    assert await store.get_message(reply.message.id) is None
+    assert [m.seq for m in await store.messages(conv.id)] == [1, 2, 3]
+    assert await store.notes(conv.id) == []
+    assert await store.get_message(sent.message.id) == sent.message
+    assert await store.message_by_channel_id("wamid.out.late") is None
+    assert await store.pending_outbound() == [sent.message]
+
+
+async def test_concurrent_updates_from_one_version_one_wins(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    ana, bruno = rules.claim(conv, ANA), rules.claim(conv, BRUNO)
+    results = await commit_all(store, ana, bruno)
+
+    assert sum(r is None for r in results) == 1, results
+    assert sum(isinstance(r, VersionConflict) for r in results) == 1, results
+    winner = ana if results[0] is None else bruno
+    assert await store.get_conversation(conv.id) == winner.after
+    assert ids(await store.assigned(winner.after.assignee_id or "")) == [conv.id]
+    assert await store.inbox("sales") == []
+
+
+async def test_updating_a_conversation_never_stored_conflicts(store: Store, world: World) -> None:
+    ghost = (await world.decide_receive("never committed", latest=None)).after
+    with pytest.raises(VersionConflict):
+        await store.commit(rules.claim(ghost, ANA))
+    assert await store.get_conversation(ghost.id) is None
+    assert await store.assigned("ana") == []
+
+
+async def test_updating_a_message_never_stored_conflicts(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    claimed = (await world.claim(conv.id)).after
+    unsent = world.decide_send(claimed, "never committed")
+    assert unsent.message is not None
+    # The channel "reports" on it and closes the window: the conversation would lock.
+    ghost = rules.delivery(claimed, unsent.message, "failed", error=("131047", "closed"), window_closed=True)
+    assert ghost is not None and ghost.after.session_locked
+    with pytest.raises(VersionConflict):
+        await store.commit(ghost)
+    assert await store.get_conversation(conv.id) == claimed
+    assert await store.get_message(unsent.message.id) is None
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+async def test_repeated_channel_id_in_an_open_conversation_is_a_duplicate(store: Store, world: World) -> None:
+    first = await world.receive("hello", channel_message_id="wamid.X")
+    retry = await world.decide_receive("hello", channel_message_id="wamid.X")
+    assert retry.before == first.after and retry.message is not None
+    with pytest.raises(DuplicateMessage):
+        await store.commit(retry)
+    assert await store.get_conversation(first.after.id) == first.after
+    assert await store.messages(first.after.id) == [first.message]
+    assert await store.get_message(retry.message.id) is None
+    assert await store.message_by_channel_id("wamid.X") == first.message
+
+
+async def test_repeated_channel_id_after_end_creates_nothing(store: Store, world: World) -> None:
+    first = await world.receive("hello", channel_message_id="wamid.X")
+    ended = (await world.end(first.after.id, SOFIA)).after
+    retry = await world.decide_receive("hello", channel_message_id="wamid.X")
+    assert retry.before is None, "a message after End Chat starts a new conversation"
+    with pytest.raises(DuplicateMessage):
+        await store.commit(retry, expected_latest=ended.id)
+    assert await store.get_conversation(retry.after.id) is None
+    assert await store.latest_conversation(ended.contact_id, WA.id) == ended
+    assert ids(await store.conversations_of_contact(ended.contact_id)) == [ended.id]
+    assert await store.inbox("sales") == []
+
+
+async def test_delivery_taking_a_stored_channel_id_is_a_duplicate(store: Store, world: World) -> None:
+    conv = (await world.receive("hello", channel_message_id="wamid.in")).after
+    await world.claim(conv.id)
+    sent = await world.send(conv.id, "Hi!")
+    assert sent.message is not None
+    bad = await world.decide_delivery(sent.message.id, "sent", channel_message_id="wamid.in", window_closed=True)
+    assert bad.after.session_locked
+    with pytest.raises(DuplicateMessage):
+        await store.commit(bad)
+    assert await store.get_message(sent.message.id) == sent.message
+    assert (await store.message_by_channel_id("wamid.in") or sent.message).direction == "in"
+    assert await store.get_conversation(conv.id) == sent.after
+
+
+# --------------------------------------------------------------------------- inbox and assigned
+
+
+async def test_inbox_is_open_unassigned_of_the_queue_newest_activity_first(store: Store, world: World) -> None:
+    c1 = (await world.receive("one", address="5511900000001")).after
+    c2 = (await world.receive("two", address="5511900000002")).after
+    fb = (await world.receive("messenger", address="psid-3", tp=FB)).after
+    c3 = (await world.receive("three", address="5511900000003")).after
+    assert ids(await store.inbox("sales")) == [c3.id, c2.id, c1.id]
+    assert await store.inbox("support") == [fb]
+
+    c1 = (await world.receive("one again", address="5511900000001")).after
+    assert await store.inbox("sales") == [c1, c3, c2], "new activity moves it to the top, with its new values"
+
+
+async def test_claim_moves_to_assigned_and_send_to_inbox_moves_back(store: Store, world: World) -> None:
+    c1 = (await world.receive("one", address="5511900000001")).after
+    c2 = (await world.receive("two", address="5511900000002")).after
+    claimed = (await world.claim(c1.id)).after
+    assert await store.inbox("sales") == [c2]
+    assert await store.assigned("ana") == [claimed]
+    assert await store.assigned("bruno") == []
+
+    back = (await world.to_inbox(c1.id)).after
+    assert await store.assigned("ana") == []
+    assert ids(await store.inbox("sales")) == [c2.id, c1.id]
+    assert (await store.inbox("sales"))[1] == back
+
+    reassigned = (await world.change(c2.id, lambda c: rules.assign(c, SOFIA, BRUNO))).after
+    assert await store.assigned("bruno") == [reassigned]
+    assert ids(await store.inbox("sales")) == [c1.id]
+
+
+async def test_assigned_is_newest_activity_first(store: Store, world: World) -> None:
+    convs = [(await world.receive(f"hi {n}", address=f"551190000000{n}")).after for n in (1, 2, 3)]
+    for conv in reversed(convs):  # claiming is not activity: the order stays by last message
+        await world.claim(conv.id)
+    c1, c2, c3 = (c.id for c in convs)
+    assert ids(await store.assigned("ana")) == [c3, c2, c1]
+
+    await world.send(c1, "an answer counts as activity")
+    assert ids(await store.assigned("ana")) == [c1, c3, c2]
+    await world.receive("and so does the contact writing", address="5511900000002")
+    assert ids(await store.assigned("ana")) == [c2, c1, c3]
+    assert await store.assigned("ana") == [await world.conv(c) for c in (c2, c1, c3)]
+
+
+async def test_ended_conversations_leave_inbox_and_assigned(store: Store, world: World) -> None:
+    mine = (await world.receive("mine", address="5511900000001")).after
+    waiting = (await world.receive("waiting", address="5511900000002")).after
+    await world.claim(mine.id)
+    await world.end(mine.id)
+    await world.end(waiting.id, SOFIA)  # a supervisor may end one straight from the inbox
+    assert await store.assigned("ana") == []
+    assert await store.inbox("sales") == []
+
+    fresh = (await world.receive("mine again", address="5511900000001")).after
+    assert fresh.id != mine.id
+    assert await store.inbox("sales") == [fresh]
+
+
+# --------------------------------------------------------------------------- contact history and timers
+
+
+async def test_conversations_of_contact_newest_first(store: Store, world: World) -> None:
+    c1 = (await world.receive("first")).after
+    await world.claim(c1.id)
+    await world.end(c1.id)
+    wrapped = (await world.wrap_up(c1.id, "Sale", "bought the blue one")).after
+    c2 = (await world.receive("second")).after
+    c3 = (await world.receive("on the other number", tp=WA2)).after
+    await world.receive("not theirs", address="5511900000002")
+
+    assert await store.conversations_of_contact(c1.contact_id) == [c3, c2, wrapped]
+    assert wrapped.wrap_up is not None and wrapped.wrap_up.disposition == "Sale"
+
+
+async def test_unlocked_open_lists_the_windows_to_watch(store: Store, world: World) -> None:
+    watched = (await world.receive("open window", address="5511900000001")).after
+    expired = (await world.receive("will expire", address="5511900000002")).after
+    ended = (await world.receive("will end", address="5511900000003")).after
+    fb = (await world.receive("messenger", address="psid-4", tp=FB)).after
+    assert {c.id for c in await store.unlocked_open()} == {watched.id, expired.id, ended.id, fb.id}
+
+    locked = (await world.expire(expired.id)).after
+    assert locked.session_locked
+    await world.end(ended.id, SOFIA)
+    outbound = (await world.start("5511900000005")).after
+    assert outbound.session_locked, "no inbound yet: only a template may go out"
+    assert {c.id for c in await store.unlocked_open()} == {watched.id, fb.id}
+
+    renewed = (await world.receive("I'm back", address="5511900000002")).after
+    assert not renewed.session_locked
+    unlocked = {c.id: c for c in await store.unlocked_open()}
+    assert set(unlocked) == {watched.id, fb.id, expired.id}
+    assert unlocked[expired.id] == renewed
+
+
+# --------------------------------------------------------------------------- messages
+
+
+async def test_messages_page_backwards_in_ascending_order(store: Store, world: World) -> None:
+    conv = (await world.receive("m1")).after
+    await world.claim(conv.id)
+    thread = [(await store.messages(conv.id))[0]]
+    for n in range(2, 8):
+        made = await (world.send(conv.id, f"m{n}") if n % 2 else world.receive(f"m{n}"))
+        assert made.message is not None
+        thread.append(made.message)
+    other = await world.receive("elsewhere", address="5511900000002")
+
+    assert [m.seq for m in thread] == [1, 2, 3, 4, 5, 6, 7]
+    assert await store.messages(conv.id) == thread
+    assert await store.messages(conv.id, limit=3) == thread[4:]
+    assert await store.messages(conv.id, before=5, limit=3) == thread[1:4]
+    assert await store.messages(conv.id, before=2, limit=3) == thread[:1]
+    assert await store.messages(conv.id, before=1) == []
+    assert await store.messages(conv.id, before=100, limit=50) == thread
+    assert await store.messages(conv.id, limit=0) == []
+    assert await store.messages(other.after.id) == [other.message]
+
+
+async def test_get_message_and_by_channel_id(store: Store, world: World) -> None:
+    inbound = await world.receive("hello", channel_message_id="wamid.A")
+    await world.claim(inbound.after.id)
+    outbound = await world.send(inbound.after.id, "hi")
+    assert inbound.message is not None and outbound.message is not None
+    assert await store.get_message(inbound.message.id) == inbound.message
+    assert await store.get_message(outbound.message.id) == outbound.message
+    assert await store.message_by_channel_id("wamid.A") == inbound.message
+    assert await store.message_by_channel_id("wamid.B") is None
+
+
+async def test_delivery_updates_are_stored(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    await world.claim(conv.id)
+    first = await world.send(conv.id, "first")
+    second = await world.send(conv.id, "second")
+    assert first.message is not None and second.message is not None
+
+    sent = await world.deliver(first.message.id, "sent", channel_message_id="wamid.out.1")
+    assert sent.updated_message is not None and sent.updated_message.status == "sent"
+    assert await store.get_message(first.message.id) == sent.updated_message
+    assert await store.message_by_channel_id("wamid.out.1") == sent.updated_message
+    read = await world.deliver(first.message.id, "read")
+    assert read.updated_message is not None
+    assert (await store.get_message(first.message.id)) == read.updated_message
+    page = await store.messages(conv.id)
+    assert [m.seq for m in page] == [1, 2, 3]
+    assert page[1] == read.updated_message and page[1].status == "read"
+
+    failed = await world.deliver(
+        second.message.id, "failed", error=("131047", "Re-engagement message"), window_closed=True
+    )
+    stored = await store.get_message(second.message.id)
+    assert stored is not None and stored.status == "failed"
+    assert (stored.error_code, stored.error_message) == ("131047", "Re-engagement message")
+    assert (await store.messages(conv.id))[2] == stored
+    assert await store.get_conversation(conv.id) == failed.after and failed.after.session_locked
+
+
+async def test_pending_outbound_is_oldest_first_until_the_channel_accepts(store: Store, world: World) -> None:
+    a = (await world.receive("a", address="5511900000001")).after
+    b = (await world.receive("b", address="5511900000002")).after
+    await world.claim(a.id)
+    await world.claim(b.id)
+    m1 = (await world.send(a.id, "to a")).message
+    m2 = (await world.send(b.id, "to b")).message
+    m3 = (await world.send(a.id, "to a again")).message
+    m4 = (await world.start("5511900000003")).message
+    assert m1 and m2 and m3 and m4
+    assert await store.pending_outbound() == [m1, m2, m3, m4], "inbound messages are never pending"
+
+    await world.deliver(m1.id, "sent", channel_message_id="wamid.out.1")
+    assert await store.pending_outbound() == [m2, m3, m4]
+    await world.deliver(m2.id, "failed", error=("500", "channel down"))
+    assert await store.pending_outbound() == [m3, m4]
+    await world.deliver(m4.id, "delivered")
+    assert await store.pending_outbound() == [m3]
+
+
+# --------------------------------------------------------------------------- notes and wrap-up
+
+
+async def test_notes_in_the_order_written(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    other = (await world.receive("someone else", address="5511900000002")).after
+    await world.claim(conv.id)
+    await world.claim(other.id)
+    # Written within one millisecond, with ids that do not sort in writing
+    # order (the service's ids are a timestamp plus random hex).
+    written = [
+        (await world.note(conv.id, "VIP customer", note_id="n_0001f3")).note,
+        (await world.note(conv.id, "asked for a refund", note_id="n_0001a0")).note,
+    ]
+    await world.note(other.id, "not this thread")
+    world.tick()
+    await world.end(conv.id)
+    written.append((await world.note(conv.id, "after End Chat, while wrapping up", note_id="n_0000ff")).note)
+
+    assert await store.notes(conv.id) == written
+    assert [n.text for n in await store.notes(other.id)] == ["not this thread"]
+
+
+async def test_a_note_leaves_the_conversation_as_it_was(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    claimed = (await world.claim(conv.id)).after
+    noted = await world.note(conv.id, "note")
+    assert noted.after == claimed
+    assert await store.get_conversation(conv.id) == claimed
+
+
+async def test_wrap_up_is_stored_with_the_conversation(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    await world.claim(conv.id)
+    await world.end(conv.id)
+    first = (await world.wrap_up(conv.id, "Spam", "")).after
+    corrected = (await world.wrap_up(conv.id, "Resolved", "refund sent")).after
+    stored = await store.get_conversation(conv.id)
+    assert stored == corrected and stored.wrap_up is not None
+    assert (stored.wrap_up.disposition, stored.wrap_up.note) == ("Resolved", "refund sent")
+    assert corrected.version == first.version + 1
+
+
+# --------------------------------------------------------------------------- durability
+
+
+@pytest.mark.parametrize("kind", sorted(DURABLE))
+async def test_everything_survives_close_and_reopen(kind: str, tmp_path: Path) -> None:
+    async with STORES[kind](tmp_path) as store:
+        world = World(store)
+        await world.contact("5511900000001", name="João Conceição")
+        conv = (await world.receive("olá", channel_message_id="wamid.keep")).after
+        await world.claim(conv.id)
+        sent = await world.send(conv.id, "oi!")
+        assert sent.message is not None
+        await world.deliver(sent.message.id, "sent", channel_message_id="wamid.out.keep")
+        pending = await world.send(conv.id, "still pending")
+        await world.note(conv.id, "VIP")
+        ended = (await world.receive("bye", address="5511900000002")).after
+        await world.end(ended.id, SOFIA)
+        await world.wrap_up(ended.id, "Resolved", "", SOFIA)
+        watched = (await world.receive("watch me", address="5511900000003")).after
+        stale = rules.claim(watched, BRUNO)
+        await world.claim(watched.id)
+        before = await read_everything(store, [conv.id, ended.id, watched.id])
+
+    async with STORES[kind](tmp_path) as reopened:
+        assert await read_everything(reopened, [conv.id, ended.id, watched.id]) == before
+        assert await reopened.pending_outbound() == [pending.message]
+        assert before["latest"][0] is not None and before["latest"][0].id == conv.id
+        # The guarantees hold on the reopened data too.
+        with pytest.raises(VersionConflict):
+            await reopened.commit(stale)
+        retry = await World(reopened).decide_receive("olá", channel_message_id="wamid.keep")
+        with pytest.raises(DuplicateMessage):
+            await reopened.commit(retry)
+
+
+async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object]:
+    contact = contact_id("whatsapp", "5511900000001")
+    return {
+        "contacts": await store.list_contacts(),
+        "conversations": [await store.get_conversation(c) for c in conv_ids],
+        "messages": [await store.messages(c) for c in conv_ids],
+        "notes": [await store.notes(c) for c in conv_ids],
+        "latest": [await store.latest_conversation(contact, WA.id)],
+        "history": await store.conversations_of_contact(contact),
+        "inbox": await store.inbox("sales"),
+        "assigned": await store.assigned("ana"),
+        "unlocked": sorted(await store.unlocked_open(), key=lambda c: c.id),
+        "pending": await store.pending_outbound(),
+        "by_channel_id": [await store.message_by_channel_id(x) for x in ("wamid.keep", "wamid.out.keep")],
+    }
