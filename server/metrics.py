@@ -83,6 +83,9 @@ class Metrics:
         self.resumes = Counter("switchboard_resumes_total", "Resume attempts by outcome", ("outcome",))
         self.webhooks = Counter("switchboard_inbound_messages_total", "Inbound channel messages", ("outcome",))
         self.session_locks = Counter("switchboard_session_locks_total", "Reply windows locked at expiry")
+        self.channel = Counter(
+            "switchboard_channel_events_total", "Meta webhooks and send calls by channel and event", ("channel", "event")
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
@@ -101,6 +104,7 @@ class Metrics:
             self.resumes,
             self.webhooks,
             self.session_locks,
+            self.channel,
             *self.gauges,
         ):
             lines.extend(metric.render())

@@ -37,6 +37,9 @@ class Touchpoint(Struct, frozen=True, kw_only=True):
     queue_id: str
     address: str = ""
     """WhatsApp phone_number_id or the Facebook Page id (channel routing key)."""
+    access_token: str = ""
+    """Graph API token that sends on this touchpoint (never shown to clients).
+    Empty: agent messages stay pending until one is configured."""
 
 
 class Template(Struct, frozen=True, kw_only=True):

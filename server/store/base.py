@@ -90,5 +90,12 @@ class Store(Protocol):
         """Outbound messages still ``pending`` (stored, not yet accepted by the
         channel), oldest first: what a sender must (re)send after a restart."""
 
+    async def claim_send(self, message_id: str, owner: str, now: int, lease_ms: int) -> int | None:
+        """Take, or renew, the right to send an outbound message to its channel
+        until ``now + lease_ms``. Returns how many attempts were claimed before
+        this one (0: the message never left), or None while another owner's
+        lease runs. Atomic, and durable when it returns: after a crash the
+        lease tells the next sender an attempt may have reached the channel."""
+
     async def notes(self, conv_id: str) -> list[Note]:
         """In the order they were written."""

@@ -23,6 +23,8 @@ class MemoryStore:
         self._by_id: dict[str, Message] = {}
         self._by_channel_id: dict[str, str] = {}
         self._notes: dict[str, list[Note]] = defaultdict(list)
+        self._send_claims: dict[str, tuple[str, int, int]] = {}
+        """message id → (owner, lease end, attempts)"""
 
     async def close(self) -> None:
         pass
@@ -111,6 +113,13 @@ class MemoryStore:
 
     async def pending_outbound(self) -> list[Message]:
         return [m for m in self._by_id.values() if m.status == "pending"]
+
+    async def claim_send(self, message_id: str, owner: str, now: int, lease_ms: int) -> int | None:
+        holder, until, attempts = self._send_claims.get(message_id, (owner, 0, 0))
+        if holder != owner and until > now:
+            return None
+        self._send_claims[message_id] = (owner, now + lease_ms, attempts + 1)
+        return attempts
 
     async def notes(self, conv_id: str) -> list[Note]:
         return list(self._notes.get(conv_id, []))

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS notes (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id, at);
+CREATE TABLE IF NOT EXISTS send_claims (
+    message_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+);
 """
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -250,6 +256,26 @@ class SqliteStore:
     async def pending_outbound(self) -> list[Message]:
         rows = self._all("SELECT body FROM messages WHERE status = 'pending' ORDER BY rowid")
         return [_message(b) for b in rows]
+
+    async def claim_send(self, message_id: str, owner: str, now: int, lease_ms: int) -> int | None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT owner, until, attempts FROM send_claims WHERE message_id = ?", (message_id,)).fetchone()
+            holder, until, attempts = row if row else (owner, 0, 0)
+            if holder != owner and until > now:
+                db.execute("ROLLBACK")
+                return None
+            db.execute(
+                "INSERT INTO send_claims VALUES (?, ?, ?, ?) ON CONFLICT (message_id)"
+                " DO UPDATE SET owner = excluded.owner, until = excluded.until, attempts = excluded.attempts",
+                (message_id, owner, now + lease_ms, attempts + 1),
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return int(attempts)
 
     async def notes(self, conv_id: str) -> list[Note]:
         # Written order is insertion order (rowid): notes of one millisecond,
