@@ -1,0 +1,127 @@
+"""The remaining agent commands over a real websocket: outbound start,
+templates, send to inbox, WhatsApp-only Notes / Wrap-up / Snapshot card."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import errors
+from protocol import messages as p
+from tests.conftest import Running
+from tests.wsagent import CommandError, WsAgent
+
+
+async def claimed(running: Running, agent: str = "ana", **kw: str) -> tuple[str, WsAgent]:
+    made = await running.inbound("Oi", **kw)
+    a = await running.agent(agent)
+    await a.call(p.Claim, conversation_id=made["conversation_id"])
+    return made["conversation_id"], a
+
+
+async def test_outbound_start_with_a_template_is_assigned_to_the_agent(running: Running) -> None:
+    ana = await running.agent("ana")
+    result = await ana.call(
+        p.StartConversation,
+        touchpoint_id="wa",
+        address="+5511912345678",
+        template=p.TemplateRef(name="hello", language="en_US", params=["Rosa"]),
+    )
+    assert result.message.text == "Hello Rosa, how can we help?" and result.message.kind == "template"
+    assert result.conversation.assignee_id == "ana" and result.conversation.session_locked is True
+    added = await ana.event(p.AssignedAdded)
+    assert added.conversation.id == result.conversation.id and added.count == 1
+    assert added.conversation.contact.address == "5511912345678"
+    # Without a window, free text is refused; the template was the way in.
+    with pytest.raises(CommandError) as e:
+        await ana.call(p.SendMessage, conversation_id=result.conversation.id, text="hi")
+    assert e.value.code == errors.SESSION_LOCKED
+    # The contact answers: same conversation, window open, agent may write.
+    back = await running.inbound("Oi, tudo bem", address="5511912345678")
+    assert back["conversation_id"] == result.conversation.id
+    await ana.event(p.SessionUnlocked)
+    await ana.call(p.SendMessage, conversation_id=result.conversation.id, text="Tudo ótimo!")
+
+
+async def test_outbound_errors_are_clear(running: Running) -> None:
+    ana = await running.agent("ana")
+    cases = [
+        ({"touchpoint_id": "nope", "address": "1", "text": "x"}, errors.NOT_FOUND),
+        ({"touchpoint_id": "fb", "address": "1", "text": "x"}, errors.FORBIDDEN),
+        ({"touchpoint_id": "wa", "address": "  ", "text": "x"}, errors.INVALID_ARGUMENT),
+        ({"touchpoint_id": "wa", "address": "1", "template": p.TemplateRef(name="nope")}, errors.INVALID_ARGUMENT),
+        ({"touchpoint_id": "wa", "address": "1", "text": "x"}, errors.SESSION_LOCKED),
+    ]
+    for fields, code in cases:
+        with pytest.raises(CommandError) as e:
+            await ana.call(p.StartConversation, **fields)
+        assert e.value.code == code, fields
+
+
+async def test_template_inside_a_conversation(running: Running) -> None:
+    cid, ana = await claimed(running)
+    result = await ana.call(
+        p.SendTemplate, conversation_id=cid, template=p.TemplateRef(name="hello", language="en_US", params=["Zé"])
+    )
+    assert result.message.meta["template"] == "hello"
+
+
+async def test_send_to_inbox_puts_it_back_for_the_queue(running: Running) -> None:
+    cid, ana = await claimed(running)
+    bruno = await running.agent("bruno")
+    await ana.call(p.SendToInbox, conversation_id=cid)
+    removed = await ana.event(p.AssignedRemoved)
+    assert removed.reason == "sent_to_inbox" and removed.count == 0
+    back = await bruno.event(p.InboxAdded, lambda e: e.conversation.id == cid)
+    assert back.conversation.assignee_id is None and back.conversation.queue_id == "sales"
+    await bruno.call(p.Claim, conversation_id=cid)
+
+
+async def test_notes_wrap_up_and_contact_card_on_whatsapp(running: Running) -> None:
+    cid, ana = await claimed(running, address="5511933332222")
+    thread = await ana.call(p.Open, conversation_id=cid)
+    assert thread.notes == [] and thread.wrap_up is None
+    note = await ana.call(p.AddNote, conversation_id=cid, text="Prefers mornings")
+    assert (await ana.event(p.NoteAdded)).note == note.note
+    with pytest.raises(CommandError) as e:
+        await ana.call(p.WrapUp, conversation_id=cid, disposition="Resolved")
+    assert e.value.code == errors.CONVERSATION_OPEN
+    await ana.call(p.EndChat, conversation_id=cid)
+    with pytest.raises(CommandError) as e:
+        await ana.call(p.WrapUp, conversation_id=cid, disposition="Lunch")
+    assert e.value.code == errors.INVALID_ARGUMENT
+    done = await ana.call(p.WrapUp, conversation_id=cid, disposition="Sale", note="2 units")
+    assert (await ana.event(p.WrapUpRecorded)).wrap_up == done.wrap_up
+    # The contact writes again: a new conversation; the card shows the earlier one and how it ended.
+    again = await running.inbound("Quero mais", address="5511933332222")
+    await ana.call(p.Claim, conversation_id=again["conversation_id"])
+    card = (await ana.call(p.GetContactCard, conversation_id=again["conversation_id"])).card
+    assert [c.id for c in card.conversations] == [again["conversation_id"], cid]
+    assert (card.conversations[1].disposition, card.conversations[1].note) == ("Sale", "2 units")
+    reopened = await ana.call(p.Open, conversation_id=cid)
+    assert [n.text for n in reopened.notes] == ["Prefers mornings"] and reopened.wrap_up.disposition == "Sale"
+
+
+async def test_messenger_says_not_supported_for_whatsapp_only_features(running: Running) -> None:
+    cid, carla = await claimed(running, agent="carla", touchpoint="fb", address="psid-77")
+    for cmd, fields in [
+        (p.AddNote, {"text": "x"}),
+        (p.GetContactCard, {}),
+        (p.SendTemplate, {"template": p.TemplateRef(name="hello", params=["x"])}),
+    ]:
+        with pytest.raises(CommandError) as e:
+            await carla.call(cmd, conversation_id=cid, **fields)
+        assert e.value.code == errors.NOT_SUPPORTED_ON_CHANNEL, cmd
+    await carla.call(p.EndChat, conversation_id=cid)
+    with pytest.raises(CommandError) as e:
+        await carla.call(p.WrapUp, conversation_id=cid, disposition="Resolved")
+    assert e.value.code == errors.NOT_SUPPORTED_ON_CHANNEL
+
+
+async def test_history_pages_backwards(running: Running) -> None:
+    for i in range(5):
+        made = await running.inbound(f"m{i}")
+    ana = await running.agent("ana")
+    thread = await ana.call(p.Open, conversation_id=made["conversation_id"], limit=2)
+    assert [m.text for m in thread.messages] == ["m3", "m4"] and thread.has_more
+    page = await ana.call(p.History, conversation_id=made["conversation_id"], before=thread.messages[0].seq, limit=10)
+    assert [m.text for m in page.messages] == ["m0", "m1", "m2"] and not page.has_more
