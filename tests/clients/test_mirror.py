@@ -1,0 +1,98 @@
+"""The mirror, fed snapshots and events by hand (no I/O)."""
+
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from clients.switchboard_client.mirror import Mirror
+from protocol import messages as p
+
+CONTACT = p.ContactView(id="whatsapp:55", channel="whatsapp", address="55", display_name="+55", initials=None, known=False)
+
+
+def summary(cid: str = "c1", version: int = 1, **kw: object) -> p.ConversationSummary:
+    fields: dict[str, object] = dict(
+        id=cid, version=version, channel="whatsapp", touchpoint_id="wa", touchpoint_name="+1 555", queue_id="sales",
+        status="open", assignee_id=None, contact=CONTACT, created_at=1, last_message_at=1, preview="hi",
+        preview_direction="in", unread=1, session_expires_at=10, session_locked=False,
+    )
+    fields.update(kw)
+    return p.ConversationSummary(**fields)  # type: ignore[arg-type]
+
+
+def snapshot(inbox: list[p.ConversationSummary] = [], assigned: list[p.ConversationSummary] = []) -> p.Snapshot:
+    return p.Snapshot(
+        epoch="e", streams={}, inbox=inbox, assigned=assigned, unread_total=sum(s.unread for s in assigned),
+        queues=[p.QueueView(id="sales", name="Sales")], agents=[], touchpoints=[], templates=[],
+        dispositions=["Resolved"], server_time=5_000,
+    )
+
+
+def test_snapshot_loads_lists_counters_and_clock_offset() -> None:
+    m = Mirror()
+    changes = m.load(snapshot([summary("c1")], [summary("c2", assignee_id="ana", unread=3)]), local_now=4_000)
+    assert [c.kind for c in changes] == ["reset"]
+    assert list(m.inbox) == ["c1"] and list(m.assigned) == ["c2"]
+    assert (m.assigned_count, m.unread_total, m.inbox_count) == (1, 3, 1)
+    assert m.server_time_offset == 1_000
+    assert m.dispositions == ["Resolved"]
+
+
+def test_claim_moves_a_row_from_inbox_to_assigned_with_counters() -> None:
+    m = Mirror()
+    m.load(snapshot([summary("c1")]))
+    removed = m.apply(p.InboxRemoved(conversation_id="c1", queue_id="sales", reason="claimed", agent_id="ana"))
+    added = m.apply(p.AssignedAdded(conversation=summary("c1", 2, assignee_id="ana"), count=1, unread_total=1))
+    assert [c.kind for c in removed + added] == ["inbox.removed", "assigned.added"]
+    assert m.inbox == {} and m.assigned["c1"].assignee_id == "ana"
+    assert (m.assigned_count, m.unread_total) == (1, 1)
+
+
+def test_an_older_version_never_replaces_a_newer_one() -> None:
+    m = Mirror()
+    m.load(snapshot([summary("c1", 5, preview="newest")]))
+    m.apply(p.InboxUpdated(conversation=summary("c1", 3, preview="older")))  # a replayed event
+    assert m.inbox["c1"].preview == "newest"
+
+
+def test_a_thread_summary_refreshes_rows_but_never_moves_them() -> None:
+    m = Mirror()
+    m.load(snapshot([summary("c1", 1)], [summary("c2", 1, assignee_id="ana")]))
+    m.apply(p.ConversationUpdated(conversation=summary("c1", 2, assignee_id="bruno")))
+    assert m.inbox["c1"].version == 1  # still listed until queue:sales says it left
+    m.apply(p.ConversationUpdated(conversation=summary("c2", 2, assignee_id="ana", session_locked=True)))
+    assert m.assigned["c2"].session_locked and [s.id for s in m.locked()] == ["c2"]
+
+
+def test_session_lock_events_are_reported_as_changes() -> None:
+    m = Mirror()
+    m.load(snapshot([], [summary("c2", assignee_id="ana")]))
+    changes = m.apply(p.SessionLocked(conversation_id="c2", expires_at=10))
+    assert [(c.kind, c.conversation_id) for c in changes] == [("session.locked", "c2")]
+
+
+def test_thread_collects_messages_notes_wrap_up_in_order() -> None:
+    m = Mirror()
+    m.load(snapshot([], [summary("c1", assignee_id="ana")]))
+    msg = p.MessageView(id="m1", conversation_id="c1", seq=1, direction="in", kind="text", text="hi", at=1, status="received")
+    m.load_thread(
+        p.ThreadResult(conversation=summary("c1", 1, assignee_id="ana"), messages=[msg], has_more=False, notes=[], wrap_up=None, stream_seq=3)
+    )
+    second = replace(msg, id="m2", seq=2, direction="out", status="pending", text="hello")
+    m.apply(p.MessageCreated(message=second, conversation=summary("c1", 2, assignee_id="ana", preview="hello")))
+    m.apply(p.MessageUpdated(message=replace(second, status="delivered")))
+    note = p.NoteView(id="n1", conversation_id="c1", author_id="ana", text="vip", at=3)
+    m.apply(p.NoteAdded(note=note))
+    m.apply(p.NoteAdded(note=note))  # replayed: kept once
+    thread = m.threads["c1"]
+    assert [(x.seq, x.status) for x in thread.ordered()] == [(1, "received"), (2, "delivered")]
+    assert thread.notes == [note]
+    assert m.assigned["c1"].preview == "hello"
+    assert m.conversation("c1") is not None and m.conversation("c1").version == 2  # type: ignore[union-attr]
+
+
+def test_assigned_removed_updates_counters_even_for_an_unknown_row() -> None:
+    m = Mirror()
+    m.load(snapshot([], [summary("c1", assignee_id="ana", unread=2)]))
+    m.apply(p.AssignedRemoved(conversation_id="c1", reason="ended", count=0, unread_total=0))
+    assert m.assigned == {} and (m.assigned_count, m.unread_total) == (0, 0)
