@@ -15,6 +15,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Key layout (prefix
     sb:mid:<message id>       str   "<seq>|<cid>": where a message lives
     sb:pending                zset  outbound messages not yet accepted, score = at
     sb:unlocked               set   open conversations whose session is not locked
+    sb:send:<message id>      hash  the outbound sender's lease: owner, until, attempts
     sb:contact:<contact>      str   Contact blob;  sb:contacts  zset of contact ids
 
 ``commit`` is one Lua script: it checks the version (or, when creating, that
@@ -115,8 +116,7 @@ else
 end
 if ARGV[13] ~= '' then
   if ARGV[15] ~= '' then
-    local owner = redis.call('GET', KEYS[12])
-    if owner and owner ~= ARGV[16] then return {'duplicate', ARGV[15]} end
+    if redis.call('EXISTS', KEYS[12]) == 1 then return {'duplicate', ARGV[15]} end
   end
   if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[13]) - 1 then return {'conflict', 'seq'} end
 end
@@ -159,6 +159,15 @@ if ARGV[25] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[25]) end
 return {'ok', ''}
 """
 
+CLAIM_SEND = """
+local holder = redis.call('HGET', KEYS[1], 'owner')
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+local untl = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if holder and holder ~= ARGV[1] and untl > tonumber(ARGV[2]) then return -1 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'until', tonumber(ARGV[2]) + tonumber(ARGV[3]), 'attempts', attempts + 1)
+return attempts
+"""
+
 NONE_KEY = "sb:none"
 """Placeholder for a key the script will not touch (no message, say)."""
 
@@ -179,6 +188,7 @@ class RedisStore:
         self._r = client if client is not None else connect(url)
         self._p = prefix
         self._commit = self._r.register_script(COMMIT)
+        self._claim_send = self._r.register_script(CLAIM_SEND)
 
     async def close(self) -> None:
         await self._r.aclose()
@@ -354,7 +364,9 @@ class RedisStore:
         if before is None:
             bodies = await self._r.lrange(key, -limit, -1)
         else:
-            end = before - 2  # seq s lives at index s - 1; we want seq < before
+            # seq s lives at index s - 1; we want seq < before. Threads only
+            # grow, so the length read first is a safe bound for the range.
+            end = min(before - 2, await self._r.llen(key) - 1)
             if end < 0:
                 return []
             bodies = await self._r.lrange(key, max(0, end - limit + 1), end)
@@ -379,6 +391,11 @@ class RedisStore:
         ids = await self._r.zrange(f"{self._p}pending", 0, -1)
         found = [await self.get_message(i.decode()) for i in ids]
         return [m for m in found if m is not None and m.status == "pending"]
+
+    @_unavailable
+    async def claim_send(self, message_id: str, owner: str, now: int, lease_ms: int) -> int | None:
+        attempts = await self._claim_send(keys=[f"{self._p}send:{message_id}"], args=[owner, now, lease_ms])
+        return None if attempts < 0 else int(attempts)
 
     @_unavailable
     async def notes(self, conv_id: str) -> list[Note]:

@@ -110,3 +110,24 @@ class RedisProcess:
 
 def start_redis(directory: Path, **kw: object) -> RedisProcess:
     return RedisProcess(directory, **kw).start()  # type: ignore[arg-type]
+
+
+_shared: RedisProcess | None = None
+
+
+def shared_redis() -> RedisProcess:
+    """One redis-server for the whole test session (started on first use,
+    stopped at exit); tests keep apart by key prefix. Skips the calling test
+    when no redis-server is installed."""
+    global _shared
+    if _shared is None:
+        if redis_binary() is None:
+            import pytest
+
+            pytest.skip("no redis-server (run scripts/ensure-redis.sh)")
+        import atexit
+        import tempfile
+
+        _shared = RedisProcess(Path(tempfile.mkdtemp(prefix="sb-redis-"))).start()
+        atexit.register(_shared.stop)
+    return _shared

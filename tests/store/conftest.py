@@ -43,12 +43,26 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
+@asynccontextmanager
+async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
+    from server.store.redis import RedisStore
+    from tests.cluster.redisproc import shared_redis
+
+    # One redis-server per session; each test's keys live under its own prefix.
+    store = RedisStore(shared_redis().url, prefix=f"t:{tmp_path.name}:")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 STORES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
+    "redis": redis_store,
 }
 
-DURABLE: set[str] = {"sqlite"}
+DURABLE: set[str] = {"sqlite", "redis"}
 """Factories whose second ``open(tmp_path)`` sees the first one's commits."""
 
 
