@@ -527,7 +527,8 @@ async def test_everything_survives_close_and_reopen(kind: str, tmp_path: Path) -
     async with STORES[kind](tmp_path) as store:
         world = World(store)
         await world.contact("5511900000001", name="João Conceição")
-        conv = (await world.receive("olá", channel_message_id="wamid.keep")).after
+        first = await world.receive("olá", channel_message_id="wamid.keep")
+        conv = first.after
         await world.claim(conv.id)
         sent = await world.send(conv.id, "oi!")
         assert sent.message is not None
@@ -549,7 +550,8 @@ async def test_everything_survives_close_and_reopen(kind: str, tmp_path: Path) -
         # The guarantees hold on the reopened data too.
         with pytest.raises(VersionConflict):
             await reopened.commit(stale)
-        retry = await World(reopened).decide_receive("olá", channel_message_id="wamid.keep")
+        retry = await World(reopened, first_serial=1000).decide_receive("olá", channel_message_id="wamid.keep")
+        assert retry.message is not None and first.message is not None and retry.message.id != first.message.id
         with pytest.raises(DuplicateMessage):
             await reopened.commit(retry)
 

@@ -36,10 +36,11 @@ T0 = 1_700_000_000_000
 
 
 class World:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, first_serial: int = 0) -> None:
         self.store = store
         self.now = T0
-        self._serial = 0
+        self._serial = first_serial
+        """Ids are <prefix><serial>: a second World on one store starts further on."""
 
     def tick(self, ms: int = 1000) -> int:
         """Advance the clock, so every step has its own time (and activity order)."""
