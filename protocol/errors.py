@@ -24,7 +24,8 @@ SESSION_LOCKED = "session_locked"  # reply window closed: only a template may go
 NOT_SUPPORTED_ON_CHANNEL = "not_supported_on_channel"  # e.g. Notes on Messenger
 INVALID_ARGUMENT = "invalid_argument"  # well-typed but unacceptable value
 CONFLICT = "conflict"  # concurrent writers kept winning; retry
-RATE_LIMITED = "rate_limited"
+RATE_LIMITED = "rate_limited"  # over the per-connection command rate; slow down
+TOO_MANY_CONNECTIONS = "too_many_connections"  # the agent has too many sockets open (closes 4009)
 UNAVAILABLE = "unavailable"  # storage or broker down: nothing was done, retry
 INTERNAL = "internal"  # a server bug; nothing was done
 
@@ -37,3 +38,4 @@ CLOSE_TOKEN_EXPIRED = 4002
 CLOSE_HELLO_TIMEOUT = 4003  # no hello within the handshake timeout
 CLOSE_UNSUPPORTED_PROTOCOL = 4004
 CLOSE_SLOW_CONSUMER = 4008  # outbound buffer full: reconnect and resume
+CLOSE_TOO_MANY_CONNECTIONS = 4009  # close another screen first

@@ -49,6 +49,8 @@ class Client:
         """While catching up, live frames wait here (see Hub.deliver)."""
         self._transport = ws.transport
         self._dropped = False
+        settings = node.config.server
+        self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
 
     def __repr__(self) -> str:
         return f"<Client {self.agent.id if self.agent else '?'} {self.ws.remote_address}>"
@@ -151,6 +153,13 @@ class Client:
             await self._send(p.Error(id=cmd.id, code=errors.AUTH_FAILED, message="Invalid token."))
             await self.ws.close(errors.CLOSE_AUTH_FAILED, "invalid token")
             return None
+        screens = sum(1 for c in node.hub.clients if c.agent is not None and c.agent.id == agent.id)
+        if screens >= node.config.server.max_connections_per_agent:
+            await self._send(
+                p.Error(id=cmd.id, code=errors.TOO_MANY_CONNECTIONS, message=f"Already {screens} screens open.")
+            )
+            await self.ws.close(errors.CLOSE_TOO_MANY_CONNECTIONS, "too many connections")
+            return None
         self.agent = agent
         await self._send(
             p.Welcome(
@@ -244,6 +253,10 @@ class Client:
             await self._send(frame)
             return
         name = type(cmd).__struct_config__.tag
+        if not self._bucket.take(time.monotonic()):
+            self.node.metrics.commands.inc(1, str(name), errors.RATE_LIMITED)
+            await self._send(p.Error(id=cmd.id, code=errors.RATE_LIMITED, message="Too many commands; slow down."))
+            return
         try:
             result = await self._run(cmd)
         except DomainError as e:
@@ -302,3 +315,20 @@ class Client:
         if isinstance(kind, str) and kind not in COMMAND_NAMES:
             return p.Error(id=request_id, code=errors.UNKNOWN_COMMAND, message=f"Unknown command {kind!r}.")
         return p.Error(id=request_id, code=errors.BAD_FRAME, message=str(e))
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True

@@ -45,6 +45,10 @@ class ServerSettings(Struct, kw_only=True):
     close_timeout_seconds: float = 3.0
     """How long a closing handshake may take before the TCP connection is cut."""
     history_size: int = 1000
+    commands_per_second: float = 20.0
+    """Per connection, sustained; bursts up to ``command_burst`` are fine."""
+    command_burst: int = 40
+    max_connections_per_agent: int = 10
     allowed_origins: list[str] = field(default_factory=list)
     """Origins allowed to open /ws from a browser; empty: same host only."""
     redis_url: str = ""
