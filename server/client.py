@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 _encode = p.encoder.encode
 _decode_command = p.command_decoder.decode
 COMMAND_NAMES = {cls.__struct_config__.tag for cls in p.COMMANDS}
+# What decoding hostile bytes can raise: msgspec's errors, invalid UTF-8, deep nesting.
+_UNREADABLE = (msgspec.MsgspecError, ValueError, RecursionError)
 
 
 class Client:
@@ -120,10 +122,9 @@ class Client:
         except TimeoutError:
             await self.ws.close(errors.CLOSE_HELLO_TIMEOUT, "no hello")
             return None
-        try:
-            cmd = _decode_command(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            await self._send(self._frame_error(raw, e))
+        cmd = self._decode(raw)
+        if isinstance(cmd, p.Error):
+            await self._send(cmd)
             await self.ws.close(errors.CLOSE_AUTH_FAILED, "expected hello")
             return None
         if not isinstance(cmd, p.Hello):
@@ -245,12 +246,10 @@ class Client:
     async def _handle(self, raw: str | bytes) -> None:
         assert self.agent is not None
         started = time.perf_counter()
-        try:
-            cmd = _decode_command(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            frame = self._frame_error(raw, e)
-            self.node.metrics.commands.inc(1, "invalid", frame.code)
-            await self._send(frame)
+        cmd = self._decode(raw)
+        if isinstance(cmd, p.Error):
+            self.node.metrics.commands.inc(1, "invalid", cmd.code)
+            await self._send(cmd)
             return
         name = type(cmd).__struct_config__.tag
         if not self._bucket.take(time.monotonic()):
@@ -301,13 +300,24 @@ class Client:
                 return p.Ok()
         return await self.node.service.dispatch(self.agent, cmd)
 
+    @classmethod
+    def _decode(cls, raw: str | bytes) -> p.Command | p.Error:
+        """A command, or the error that names what is wrong with the frame.
+        Whatever the peer sends, this returns: input never raises."""
+        try:
+            return _decode_command(raw)
+        except _UNREADABLE as e:
+            return cls._frame_error(raw, e)
+
     @staticmethod
     def _frame_error(raw: str | bytes, e: Exception) -> p.Error:
         """Name what was wrong and echo the id when one can be read."""
         try:
             obj: Any = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is not valid JSON.")
+        except RecursionError:
+            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is nested too deeply.")
+        except _UNREADABLE:
+            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is not valid JSON in UTF-8.")
         if not isinstance(obj, dict):
             return p.Error(id=None, code=errors.BAD_FRAME, message="Frame must be a JSON object.")
         request_id = obj.get("id") if isinstance(obj.get("id"), str) else None
