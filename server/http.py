@@ -21,6 +21,7 @@ from protocol import errors
 from protocol import messages as p
 from protocol.schema import schema_json
 from server.auth import TokenError, verify
+from server.channels.webhooks import routes as webhook_routes
 from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
 from server.core.views import contact_view
@@ -194,6 +195,7 @@ def create_app(node: Node) -> Starlette:
         Route("/api/contacts", endpoint(contacts)),
         Route("/api/contacts/{channel}/{address}", endpoint(put_contact), methods=["PUT", "DELETE"]),
     ]
+    routes.extend(webhook_routes(node))  # Meta's webhooks (server/channels)
     if node.config.server.dev_endpoints:
         routes.append(Route("/api/dev/inbound", endpoint(dev_inbound), methods=["POST"]))
     return Starlette(routes=routes)

@@ -25,6 +25,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from server.broker import Broker, MemoryBroker
+from server.channels.sender import Sender
 from server.client import Client
 from server.config import Config
 from server.core.model import contact_id
@@ -57,6 +58,8 @@ class Node:
         self.service = Service(config, self.store, self.broker, self.metrics)
         self.timers = SessionTimers(self.service.expire, self.service.clock)
         self.service.on_watch = self.timers.watch
+        self.sender = Sender(self.service, config.meta, self.metrics, node_id=self.node_id)
+        self.service.on_sent = self.sender.on_sent
         self.ws_server: Server | None = None
         self.ready = False
         self.metrics.gauge("switchboard_connections", "Open agent websockets", lambda: len(self.hub.clients))
@@ -70,6 +73,7 @@ class Node:
         for conv in await self.store.unlocked_open():
             self.service.watch(conv)
         self.timers.start()
+        await self.sender.start()
         s = self.config.server
         self.ws_server = await serve(
             self._connection,
@@ -92,6 +96,7 @@ class Node:
             self.ws_server.close()  # 1001 going away: clients reconnect and resume
             await self.ws_server.wait_closed()
         await self.timers.stop()
+        await self.sender.stop()
         await self.broker.close()
         await self.store.close()
 

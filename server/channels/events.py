@@ -1,0 +1,110 @@
+"""What a webhook batch says, as typed values: the output of the parsers and
+the input of ``webhooks.Inbox``. Identities are Meta's (phone_number_id or
+Page id for the touchpoint, wa_id or PSID for the contact, wamid or mid for
+messages); mapping them to ours happens at the edge, not here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+
+from server.core.model import Channel, Inbound
+
+TAG = "switchboard:"
+"""Prefix of our message id in what Meta echoes back to us (WhatsApp's
+``biz_opaque_callback_data``, Messenger's ``metadata``), so a status or an
+echo finds our message even before we have recorded Meta's id for it."""
+
+
+def tag(message_id: str) -> str:
+    return TAG + message_id
+
+
+def untag(value: str | None) -> str | None:
+    """Our message id from an echoed tag; None for anything else (another tool's data)."""
+    if value and value.startswith(TAG) and len(value) > len(TAG):
+        return value[len(TAG) :]
+    return None
+
+
+class InboundMessage(Struct, frozen=True, kw_only=True):
+    """A contact wrote (text, media, location, a button press, a reaction…)."""
+
+    channel: Channel
+    touchpoint: str
+    """phone_number_id (WhatsApp) or Page id (Messenger)."""
+    address: str
+    """wa_id or PSID."""
+    inbound: Inbound
+    """Kind, readable text, Meta's id (the dedup key), time, metadata."""
+    profile_name: str | None = None
+    """WhatsApp profile name from the same change's ``contacts``."""
+    reply_to: str | None = None
+    """Meta's id of the message this one replies or reacts to."""
+
+
+class StatusReport(Struct, frozen=True, kw_only=True):
+    """Meta's report on one of the business's messages (WhatsApp ``statuses``)."""
+
+    channel: Channel
+    touchpoint: str
+    channel_message_id: str
+    status: Literal["sent", "delivered", "read", "failed"]
+    our_id: str | None = None
+    """Our message id, when Meta echoed it (biz_opaque_callback_data)."""
+    error: tuple[str, str] | None = None
+    """(Meta's code, text) of a failure."""
+    window_closed: bool = False
+    """Meta refused because the reply window is closed (131047)."""
+
+
+class Watermark(Struct, frozen=True, kw_only=True):
+    """Messenger ``delivery`` / ``read``: every message the Page sent to the
+    contact before ``watermark`` (ms) has reached that state."""
+
+    channel: Channel
+    touchpoint: str
+    address: str
+    status: Literal["delivered", "read"]
+    watermark: int
+    mids: tuple[str, ...] = ()
+    """Messenger may name the delivered messages too."""
+
+
+class Echo(Struct, frozen=True, kw_only=True):
+    """Messenger ``message_echoes``: the Page sent a message (through us, or
+    through another tool such as the Page inbox)."""
+
+    channel: Channel
+    touchpoint: str
+    address: str
+    channel_message_id: str
+    our_id: str | None = None
+    """Our message id from the echoed ``metadata``; None when another tool sent it."""
+    text: str = ""
+
+
+class Rejected(Struct, frozen=True, kw_only=True):
+    """One item of the batch that could not be understood. The rest of the
+    batch is kept; this one is logged and counted (Meta would send it again
+    identically, so refusing the batch would not help)."""
+
+    channel: Channel
+    reason: str
+
+
+class Ignored(Struct, frozen=True, kw_only=True):
+    """Something well-formed that Switchboard does not act on (a webhook
+    field we do not use, a postback-less optin, a system error notice)."""
+
+    channel: Channel
+    what: str
+
+
+Event = InboundMessage | StatusReport | Watermark | Echo | Rejected | Ignored
+
+
+class Batch(Struct, frozen=True, kw_only=True):
+    channel: Channel
+    events: list[Event]

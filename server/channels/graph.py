@@ -1,0 +1,181 @@
+"""The Graph API over HTTP: send a message, read a Messenger profile name.
+
+``classify`` (pure) turns Meta's answer into ``Accepted`` or ``Refused``;
+``GraphClient`` around it only does the I/O (httpx, with timeouts). Meta's
+errors look like::
+
+    {"error": {"message": "(#131047) Re-engagement message", "type": "OAuthException",
+               "code": 131047, "error_subcode": 2494010,
+               "error_data": {"messaging_product": "whatsapp", "details": "..."},
+               "fbtrace_id": "A1b2..."}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+from msgspec import Struct
+
+from server.channels import messenger, whatsapp
+from server.core.model import Message, Touchpoint
+
+log = logging.getLogger(__name__)
+
+RATE_LIMITED = {4, 17, 32, 613, 80007, 130429, 131056}
+"""Application, user, page, WABA throughput and pair rate limits: retry later."""
+TRANSIENT = {1, 2, 131000, 131016, 133004} | RATE_LIMITED
+"""Unknown error, service unavailable, something went wrong, server busy."""
+
+
+class Accepted(Struct, frozen=True, kw_only=True):
+    """Meta took the message; its id (wamid / mid) names it in later webhooks."""
+
+    channel_message_id: str | None
+
+
+class Refused(Struct, frozen=True, kw_only=True):
+    """Meta (or the network) did not take the message."""
+
+    code: str
+    """Meta's error code ("131047"), or ours for what Meta did not answer
+    ("timeout", "unreachable", "network", "http_503")."""
+    text: str
+    transient: bool
+    """Worth another attempt: 5xx, 429, rate limits, timeouts, network."""
+    window_closed: bool = False
+    """The reply window is closed (WhatsApp 131047, Messenger 10/2018278)."""
+    retry_after: float | None = None
+    """Seconds Meta asked us to wait (Retry-After)."""
+    in_doubt: bool = False
+    """The request may have reached Meta: it was written but no answer came."""
+
+
+class _ErrorBody(Struct):
+    message: str = ""
+    type: str = ""
+    code: int = 0
+    error_subcode: int | None = None
+    error_user_title: str = ""
+    error_user_msg: str = ""
+    error_data: dict[str, Any] | str | None = None
+    is_transient: bool = False
+    fbtrace_id: str = ""
+
+
+class _ErrorEnvelope(Struct):
+    error: _ErrorBody
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: the backoff decides instead
+
+
+def classify(channel: str, status: int, body: bytes, retry_after: str | None = None) -> Accepted | Refused:
+    """Meta's answer to a send → Accepted or Refused. Pure."""
+    if 200 <= status < 300:
+        try:
+            answer = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            answer = None
+        # A 2xx means Meta took it, even if we cannot read the id: statuses
+        # and echoes still find the message through the id we sent along.
+        return Accepted(channel_message_id=(whatsapp if channel == "whatsapp" else messenger).sent_id(answer))
+    wait = _retry_after(retry_after)
+    try:
+        error = msgspec.json.decode(body, type=_ErrorEnvelope).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Refused(
+            code=f"http_{status}",
+            text=f"The Graph API answered HTTP {status}.",
+            transient=status >= 500 or status == 429,
+            retry_after=wait,
+        )
+    details = error.error_data.get("details", "") if isinstance(error.error_data, dict) else (error.error_data or "")
+    text = error.error_user_msg or error.message or f"The Graph API answered HTTP {status}."
+    if details and details not in text:
+        text = f"{text} {details}"
+    window_closed = error.code == whatsapp.WINDOW_CLOSED or (error.code, error.error_subcode) == messenger.WINDOW_CLOSED
+    transient = not window_closed and (
+        status >= 500 or status == 429 or error.code in TRANSIENT or error.is_transient
+    )
+    return Refused(
+        code=str(error.code) if error.code else f"http_{status}",
+        text=text,
+        transient=transient,
+        window_closed=window_closed,
+        retry_after=wait,
+    )
+
+
+class GraphClient:
+    """One pooled HTTP client for every touchpoint; tokens go in the
+    Authorization header (never in URLs, which end up in logs)."""
+
+    def __init__(
+        self,
+        base: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+            headers={"User-Agent": "switchboard"},
+        )
+        self._profile_timeout = httpx.Timeout(min(timeout, 3.0), connect=connect_timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, touchpoint: Touchpoint, to: str, message: Message) -> Accepted | Refused:
+        """Send one message. Raises Unsendable for a kind the channel cannot
+        carry; every network or Meta failure is a Refused, never an exception."""
+        if touchpoint.channel == "whatsapp":
+            path, body = whatsapp.send_request(touchpoint.address, to, message)
+        else:
+            path, body = messenger.send_request(to, message)
+        headers = {"Authorization": f"Bearer {touchpoint.access_token}"}
+        try:
+            r = await self._http.post(self.base + path, json=body, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            # The request never left: retrying cannot send it twice.
+            return Refused(code="unreachable", text=f"Could not reach the Graph API ({type(e).__name__}).", transient=True)
+        except httpx.TimeoutException as e:
+            return Refused(
+                code="timeout", text=f"The Graph API did not answer in time ({type(e).__name__}).", transient=True, in_doubt=True
+            )
+        except httpx.HTTPError as e:
+            return Refused(code="network", text=f"Network error talking to the Graph API ({type(e).__name__}).", transient=True, in_doubt=True)
+        return classify(touchpoint.channel, r.status_code, r.content, r.headers.get("retry-after"))
+
+    async def profile_name(self, touchpoint: Touchpoint, psid: str) -> str | None:
+        """A Messenger contact's name (User Profile API), or None when Meta
+        will not say. Best effort: a failure only costs the name."""
+        try:
+            r = await self._http.get(
+                f"{self.base}/{quote(psid, safe='')}",
+                params={"fields": "first_name,last_name"},
+                headers={"Authorization": f"Bearer {touchpoint.access_token}"},
+                timeout=self._profile_timeout,
+            )
+            if r.status_code != 200:
+                log.info("profile of %s on %s: HTTP %d", psid, touchpoint.id, r.status_code)
+                return None
+            answer = r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            log.info("profile of %s on %s: %s", psid, touchpoint.id, type(e).__name__)
+            return None
+        if not isinstance(answer, dict):
+            return None
+        name = " ".join(str(answer.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
+        return name or (str(answer.get("name") or "").strip() or None)

@@ -1,0 +1,251 @@
+"""The webhook edge: Meta's POSTs in, service calls out, and the answer Meta
+needs to decide whether to retry.
+
+    GET  /webhooks/{channel}   subscription handshake: hub.challenge back when
+                               hub.verify_token matches (200), else 403
+    POST /webhooks/{channel}   401 unsigned or wrongly signed (nothing read)
+                               400 not the channel's envelope (nothing stored)
+                               503 storage failed: Meta retries the batch, and
+                                   the retry is harmless (ids dedup, states
+                                   only move forward)
+                               200 the whole batch is stored (items we could
+                                   not understand or route are logged and
+                                   counted: a retry would bring them back the
+                                   same)
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from server.channels import events as ev
+from server.channels import messenger, whatsapp
+from server.channels.errors import WebhookError
+from server.channels.signature import HEADER, verify
+from server.config import MetaSettings
+from server.core.model import Message, Touchpoint, contact_id
+from server.metrics import Metrics
+from server.service import Service
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger(__name__)
+
+ProfileLookup = Callable[[Touchpoint, str], Awaitable[str | None]]
+
+RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+WATERMARK_PAGE = 50
+WATERMARK_PAGES = 20
+"""A watermark looks back at most this many pages of the thread."""
+
+
+class Inbox:
+    """Applies a parsed batch to the service, event by event, in order.
+    Raises whatever the store raises: the endpoint turns that into a 503."""
+
+    def __init__(self, service: Service, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
+        self.service = service
+        self.store = service.store
+        self.metrics = metrics
+        self.profiles = profiles
+        self.touchpoints = {(tp.channel, tp.address): tp for tp in service.touchpoints.values() if tp.address}
+
+    async def apply(self, batch: ev.Batch) -> Counter[str]:
+        """Returns what happened to the events, by outcome."""
+        tally: Counter[str] = Counter()
+        for event in batch.events:
+            outcome = await self._one(event)
+            tally[outcome] += 1
+            self.metrics.channel.inc(1, batch.channel, outcome)
+        return tally
+
+    def _touchpoint(self, channel: str, address: str) -> Touchpoint | None:
+        tp = self.touchpoints.get((channel, address))
+        if tp is None:
+            log.warning("%s webhook for unknown touchpoint %s: not configured here, ignored", channel, address)
+        return tp
+
+    async def _one(self, event: ev.Event) -> str:
+        match event:
+            case ev.Rejected(channel=channel, reason=reason):
+                log.warning("%s webhook item rejected: %s", channel, reason)
+                return "rejected"
+            case ev.Ignored(channel=channel, what=what):
+                log.debug("%s webhook: ignored %s", channel, what)
+                return "ignored"
+            case ev.InboundMessage():
+                return await self._inbound(event)
+            case ev.StatusReport():
+                return await self._status(event)
+            case ev.Watermark():
+                return await self._watermark(event)
+            case ev.Echo():
+                return await self._echo(event)
+        raise AssertionError(f"unhandled event {event!r}")
+
+    async def _inbound(self, event: ev.InboundMessage) -> str:
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            self.metrics.webhooks.inc(1, "unknown_touchpoint")
+            return "unknown_touchpoint"
+        inbound = event.inbound
+        now = self.service.clock()
+        # Meta's time anchors the reply window; a clock ahead of ours must not stretch it.
+        at = inbound.at if 0 < inbound.at <= now else now
+        meta = inbound.meta
+        if event.reply_to:
+            target = await self.store.message_by_channel_id(event.reply_to)
+            if target is not None:
+                meta = {**meta, "reply_to": target.id}
+        inbound = replace(inbound, at=at, meta=meta)
+        profile_name = event.profile_name
+        if profile_name is None and event.channel == "messenger" and self.profiles is not None:
+            known = await self.store.get_contact(contact_id(event.channel, event.address))
+            if known is None or not known.profile_name:
+                profile_name = await self.profiles(tp, event.address)
+        outcome = await self.service.receive(tp.id, event.address, inbound, profile_name=profile_name)
+        return "message" if outcome is not None else "duplicate"
+
+    async def _ours(self, tp: Touchpoint, channel_message_id: str, our_id: str | None) -> Message | None:
+        """Our outbound message a report is about: by Meta's id, else by the id we sent along."""
+        message = await self.store.message_by_channel_id(channel_message_id)
+        if message is None and our_id:
+            message = await self.store.get_message(our_id)
+            if message is not None:
+                conv = await self.store.get_conversation(message.conversation_id)
+                if conv is None or conv.touchpoint_id != tp.id:
+                    return None
+        return message if message is not None and message.direction == "out" else None
+
+    async def _status(self, event: ev.StatusReport) -> str:
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        message = await self._ours(tp, event.channel_message_id, event.our_id)
+        if message is None:
+            # Sent by another tool on this number, or long forgotten: nothing to show.
+            return "status_unknown_message"
+        changed = await self.service.delivery(
+            message.id,
+            event.status,
+            channel_message_id=event.channel_message_id,
+            error=event.error,
+            window_closed=event.window_closed,
+        )
+        return "status" if changed else "status_stale"
+
+    async def _watermark(self, event: ev.Watermark) -> str:
+        """Messenger says every message the Page sent before ``watermark`` is
+        delivered (or read). Walk our side of the contact's latest
+        conversation back, page by page from the newest, until a page holds
+        nothing left to move: older ones were settled by an earlier watermark."""
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        conv = await self.store.latest_conversation(contact_id(event.channel, event.address), tp.id)
+        if conv is not None:
+            target = RANK[event.status]
+            before: int | None = None
+            for _ in range(WATERMARK_PAGES):
+                page = await self.store.messages(conv.id, before, WATERMARK_PAGE)
+                moved = settled = 0
+                for m in page:
+                    if m.direction != "out" or m.at > event.watermark or m.status in ("pending", "failed"):
+                        continue
+                    if RANK[m.status] >= target:
+                        settled += 1
+                    elif await self.service.delivery(m.id, event.status):
+                        moved += 1
+                if not page or page[0].seq <= 1 or (settled and not moved):
+                    break
+                before = page[0].seq
+        for mid in event.mids:  # named messages, possibly of an older conversation
+            message = await self._ours(tp, mid, None)
+            if message is not None:
+                await self.service.delivery(message.id, event.status)
+        return "watermark"
+
+    async def _echo(self, event: ev.Echo) -> str:
+        """The Page sent a message. Ours: record Meta's id and mark it sent
+        (the echo may beat the send answer). Another tool's: not shown in the
+        thread (see docs/CHANNELS.md)."""
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        message = await self._ours(tp, event.channel_message_id, event.our_id)
+        if message is None:
+            log.info("echo of %s on %s sent by another tool: not shown", event.channel_message_id, tp.id)
+            return "echo_foreign"
+        await self.service.delivery(message.id, "sent", channel_message_id=event.channel_message_id)
+        return "echo"
+
+
+def routes(node: Node) -> list[Route]:
+    """The webhook routes, to mount on the node's HTTP app."""
+    settings: MetaSettings = node.config.meta
+    metrics = node.metrics
+
+    async def profiles(tp: Touchpoint, psid: str) -> str | None:
+        sender = getattr(node, "sender", None)
+        graph = sender.graph if sender is not None else None
+        if graph is None or not tp.access_token or not settings.fetch_profiles:
+            return None
+        return await graph.profile_name(tp, psid)
+
+    inbox = Inbox(node.service, metrics, profiles=profiles)
+
+    def refuse(channel: str, status: int, reason: str, event: str) -> Response:
+        metrics.channel.inc(1, channel, event)
+        return JSONResponse({"error": reason}, status_code=status)
+
+    def endpoint(channel: str, parse: Callable[[bytes], ev.Batch]) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            if request.method == "GET":
+                return handshake(channel, request)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > settings.max_body_bytes:
+                return refuse(channel, 413, "Body too large.", "webhook_too_large")
+            body = await request.body()
+            try:
+                verify(settings.app_secret, body, request.headers.get(HEADER))
+                batch = parse(body)
+            except WebhookError as e:
+                log.warning("%s webhook refused (%d): %s", channel, e.status, e.reason)
+                return refuse(channel, e.status, e.reason, f"webhook_{e.status}")
+            try:
+                tally = await inbox.apply(batch)
+            except Exception:
+                # Whatever failed (the store, most likely), 503 makes Meta
+                # deliver the batch again later; what was stored meanwhile
+                # is recognised then (message ids, forward-only states).
+                log.exception("%s webhook: could not store the batch; asking Meta to retry", channel)
+                return refuse(channel, 503, "Storage unavailable; retry later.", "webhook_503")
+            metrics.channel.inc(1, channel, "webhook_ok")
+            return JSONResponse({"ok": True, "events": dict(tally)})
+
+        return handle
+
+    def handshake(channel: str, request: Request) -> Response:
+        q = request.query_params
+        token = q.get("hub.verify_token", "")
+        expected = settings.verify_token
+        if q.get("hub.mode") == "subscribe" and expected and hmac.compare_digest(token.encode(), expected.encode()):
+            metrics.channel.inc(1, channel, "handshake_ok")
+            return PlainTextResponse(q.get("hub.challenge", ""))
+        metrics.channel.inc(1, channel, "handshake_refused")
+        return PlainTextResponse("Verification failed.", status_code=403)
+
+    return [
+        Route("/webhooks/whatsapp", endpoint("whatsapp", whatsapp.parse), methods=["GET", "POST"]),
+        Route("/webhooks/messenger", endpoint("messenger", messenger.parse), methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,477 @@
+"""WhatsApp Business Cloud API: the webhook envelope in, the send request out. Pure.
+
+A webhook POST (``object = "whatsapp_business_account"``)::
+
+    entry[]            one per WhatsApp Business Account
+      changes[]        field "messages" is the one we use
+        value
+          metadata.phone_number_id        → the touchpoint
+          contacts[]   {wa_id, profile.name}
+          messages[]   {id: wamid, from: wa_id, timestamp: "unix s", type, <type>: {...}}
+          statuses[]   {id: wamid, status, timestamp, recipient_id, errors[], biz_opaque_callback_data}
+          errors[]     system-level problems (logged)
+
+Each entry, change, message and status is decoded on its own: one that does
+not decode becomes a ``Rejected`` beside the others, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+from msgspec import Raw, Struct, field
+
+from server.channels import events as ev
+from server.channels.errors import BadPayload, Unsendable
+from server.core.model import Inbound, Message
+
+OBJECT = "whatsapp_business_account"
+WINDOW_CLOSED = 131047
+"""Re-engagement message: more than 24 hours since the customer last wrote."""
+
+KINDS = (
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "reaction",
+    "interactive",
+    "button",
+    "contacts",
+    "order",
+    "system",
+    "unsupported",
+)
+
+# --------------------------------------------------------------------------- webhook shapes
+# Only the fields we read; unknown fields are ignored (Meta adds fields often).
+
+
+class _Envelope(Struct):
+    object: str
+    entry: list[Raw]
+
+
+class _Entry(Struct):
+    id: str | int = ""
+    changes: list[Raw] = []
+
+
+class _Change(Struct):
+    field: str = ""
+    value: Raw | None = None
+
+
+class _Metadata(Struct):
+    phone_number_id: str | int
+    display_phone_number: str = ""
+
+
+class _Profile(Struct):
+    name: str = ""
+
+
+class _Contact(Struct):
+    wa_id: str = ""
+    profile: _Profile | None = None
+
+
+class _Value(Struct):
+    metadata: _Metadata
+    contacts: list[_Contact] = []
+    messages: list[Raw] = []
+    statuses: list[Raw] = []
+    errors: list[Raw] = []
+
+
+class _ErrorData(Struct):
+    details: str = ""
+
+
+class _Error(Struct):
+    code: int | str = 0
+    title: str = ""
+    message: str = ""
+    error_data: _ErrorData | None = None
+
+
+class _Text(Struct):
+    body: str = ""
+
+
+class _Media(Struct):
+    id: str = ""
+    mime_type: str = ""
+    sha256: str = ""
+    caption: str = ""
+    filename: str = ""
+    voice: bool = False
+    animated: bool = False
+
+
+class _Location(Struct):
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+    url: str = ""
+
+
+class _Reaction(Struct):
+    message_id: str = ""
+    emoji: str = ""
+
+
+class _Reply(Struct):
+    id: str = ""
+    title: str = ""
+    description: str = ""
+
+
+class _FormReply(Struct):
+    name: str = ""
+    body: str = ""
+    response_json: str = ""
+
+
+class _Interactive(Struct):
+    type: str = ""
+    button_reply: _Reply | None = None
+    list_reply: _Reply | None = None
+    nfm_reply: _FormReply | None = None
+
+
+class _Button(Struct):
+    payload: str = ""
+    text: str = ""
+
+
+class _Name(Struct):
+    formatted_name: str = ""
+
+
+class _Phone(Struct):
+    phone: str = ""
+    wa_id: str = ""
+
+
+class _SharedContact(Struct):
+    name: _Name | None = None
+    phones: list[_Phone] = []
+
+
+class _Context(Struct):
+    id: str = ""
+
+
+class _System(Struct):
+    body: str = ""
+
+
+class _Order(Struct):
+    catalog_id: str = ""
+    text: str = ""
+    product_items: list[Raw] = []
+
+
+class _Message(Struct):
+    id: str
+    from_: str = field(name="from")
+    timestamp: str | int
+    type: str
+    context: _Context | None = None
+    text: _Text | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    audio: _Media | None = None
+    document: _Media | None = None
+    sticker: _Media | None = None
+    location: _Location | None = None
+    reaction: _Reaction | None = None
+    interactive: _Interactive | None = None
+    button: _Button | None = None
+    contacts: list[_SharedContact] | None = None
+    order: _Order | None = None
+    system: _System | None = None
+    errors: list[_Error] = []
+
+
+class _Status(Struct):
+    id: str
+    status: str
+    timestamp: str | int = 0
+    recipient_id: str = ""
+    biz_opaque_callback_data: str = ""
+    errors: list[_Error] = []
+
+
+_ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError)
+STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read", "failed": "failed"}
+"""Meta's status → ours. ``played`` (a voice message was listened to) implies read."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse(body: bytes) -> ev.Batch:
+    """A webhook body → its events. Raises BadPayload only for a body that is
+    not a WhatsApp envelope at all; a bad item inside becomes ``Rejected``."""
+    try:
+        envelope = msgspec.json.decode(body, type=_Envelope)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise BadPayload(f"Not a WhatsApp webhook envelope: {e}") from None
+    if envelope.object != OBJECT:
+        raise BadPayload(f"object is {envelope.object!r}, expected {OBJECT!r}.")
+    found: list[ev.Event] = []
+    for i, raw in enumerate(envelope.entry):
+        found.extend(_entry(i, raw))
+    return ev.Batch(channel="whatsapp", events=found)
+
+
+def _rejected(where: str, error: Exception | str) -> ev.Rejected:
+    return ev.Rejected(channel="whatsapp", reason=f"{where}: {error}")
+
+
+def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
+    try:
+        entry = msgspec.json.decode(raw, type=_Entry)
+    except _ITEM_ERRORS as e:
+        yield _rejected(f"entry[{i}]", e)
+        return
+    for j, change_raw in enumerate(entry.changes):
+        where = f"entry[{i}].changes[{j}]"
+        try:
+            change = msgspec.json.decode(change_raw, type=_Change)
+            if change.field != "messages":
+                yield ev.Ignored(channel="whatsapp", what=f"field {change.field!r}")
+                continue
+            if change.value is None:
+                raise ValueError("no value")
+            value = msgspec.json.decode(change.value, type=_Value)
+        except _ITEM_ERRORS as e:
+            yield _rejected(where, e)
+            continue
+        yield from _value(where, value)
+
+
+def _value(where: str, value: _Value) -> Iterator[ev.Event]:
+    touchpoint = str(value.metadata.phone_number_id)
+    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile and c.profile.name}
+    for k, raw in enumerate(value.messages):
+        try:
+            message = msgspec.json.decode(raw, type=_Message)
+            yield _inbound(touchpoint, message, names.get(message.from_))
+        except _ITEM_ERRORS as e:
+            yield _rejected(f"{where}.messages[{k}]", e)
+    for k, raw in enumerate(value.statuses):
+        try:
+            yield _status(touchpoint, msgspec.json.decode(raw, type=_Status))
+        except _ITEM_ERRORS as e:
+            yield _rejected(f"{where}.statuses[{k}]", e)
+    for k, raw in enumerate(value.errors):
+        try:
+            error = msgspec.json.decode(raw, type=_Error)
+            yield ev.Ignored(channel="whatsapp", what=f"system error {error.code}: {_error_text(error)}")
+        except _ITEM_ERRORS as e:
+            yield _rejected(f"{where}.errors[{k}]", e)
+
+
+def _seconds_to_ms(value: str | int) -> int:
+    seconds = int(value)
+    if seconds < 0:
+        raise ValueError(f"negative timestamp {seconds}")
+    return seconds * 1000
+
+
+def _inbound(touchpoint: str, m: _Message, profile_name: str | None) -> ev.InboundMessage:
+    if not m.id or not m.from_:
+        raise ValueError("a message needs an id and a sender")
+    kind, text, meta = describe(m)
+    reply_to = m.context.id if m.context and m.context.id else None
+    if kind == "reaction" and m.reaction is not None and m.reaction.message_id:
+        reply_to = m.reaction.message_id
+    inbound = Inbound(kind=kind, text=text, at=_seconds_to_ms(m.timestamp), channel_message_id=m.id, meta=meta)
+    return ev.InboundMessage(
+        channel="whatsapp",
+        touchpoint=touchpoint,
+        address=m.from_,
+        inbound=inbound,
+        profile_name=profile_name,
+        reply_to=reply_to,
+    )
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _media_meta(media: _Media) -> dict[str, str]:
+    meta = {"media_id": media.id, "mime_type": media.mime_type, "sha256": media.sha256}
+    if media.caption:
+        meta["caption"] = media.caption
+    if media.filename:
+        meta["filename"] = media.filename
+    return {k: v for k, v in meta.items() if v}
+
+
+def describe(m: _Message) -> tuple[str, str, dict[str, str]]:
+    """(kind, readable text, metadata) of one inbound message. Every type is
+    kept: what we do not know becomes ``unsupported`` with its type in meta."""
+    kind = m.type if m.type in KINDS else "unsupported"
+    meta: dict[str, str] = {} if kind == m.type else {"wa_type": m.type}
+    text: str
+    match kind:
+        case "text":
+            text = m.text.body if m.text else ""
+        case "image" | "video" | "audio" | "document" | "sticker":
+            media: _Media | None = getattr(m, kind)
+            if media is None:
+                raise ValueError(f"{kind} message without its {kind} object")
+            meta |= _media_meta(media)
+            if kind == "audio" and media.voice:
+                meta["voice"] = "true"
+                text = "[voice message]"
+            elif kind == "document":
+                text = _join("[document]", media.filename, ("— " + media.caption) if media.caption else "")
+            elif kind == "sticker":
+                meta |= {"animated": "true"} if media.animated else {}
+                text = "[sticker]"
+            else:
+                text = _join(f"[{kind}]", media.caption)
+        case "location":
+            if m.location is None:
+                raise ValueError("location message without its location object")
+            loc = m.location
+            meta |= {"latitude": repr(loc.latitude), "longitude": repr(loc.longitude)}
+            meta |= {k: v for k, v in (("name", loc.name), ("address", loc.address), ("url", loc.url)) if v}
+            place = ", ".join(p for p in (loc.name, loc.address) if p)
+            text = _join("[location]", place or f"{loc.latitude}, {loc.longitude}")
+        case "reaction":
+            reaction = m.reaction or _Reaction()
+            meta |= {"reacted_to": reaction.message_id} if reaction.message_id else {}
+            if reaction.emoji:
+                meta["emoji"] = reaction.emoji
+                text = f"[reaction] {reaction.emoji}"
+            else:
+                text = "[reaction removed]"
+        case "interactive":
+            text = _interactive(m.interactive, meta)
+        case "button":
+            button = m.button or _Button()
+            meta |= {"interactive_type": "quick_reply", "payload": button.payload}
+            text = _join("[button]", button.text)
+        case "contacts":
+            cards = m.contacts or []
+            shown = []
+            for card in cards:
+                name = card.name.formatted_name if card.name else ""
+                phones = ", ".join(p.phone or p.wa_id for p in card.phones if p.phone or p.wa_id)
+                shown.append(_join(name, f"({phones})" if phones else ""))
+            meta["count"] = str(len(cards))
+            text = _join("[contact]", "; ".join(s for s in shown if s))
+        case "order":
+            order = m.order or _Order()
+            meta |= {"catalog_id": order.catalog_id, "items": str(len(order.product_items))}
+            text = _join("[order]", order.text or f"{len(order.product_items)} items")
+        case "system":
+            text = _join("[system]", m.system.body if m.system else "")
+        case _:
+            first = m.errors[0] if m.errors else None
+            if first is not None:
+                meta["error_code"] = str(first.code)
+            text = _join("[unsupported message]", f"({first.title})" if first and first.title else "")
+    return kind, text, meta
+
+
+def _interactive(interactive: _Interactive | None, meta: dict[str, str]) -> str:
+    if interactive is None:
+        return "[interactive]"
+    meta["interactive_type"] = interactive.type
+    if interactive.button_reply is not None:
+        reply = interactive.button_reply
+        meta |= {"reply_id": reply.id, "reply_title": reply.title}
+        return _join("[button]", reply.title)
+    if interactive.list_reply is not None:
+        reply = interactive.list_reply
+        meta |= {"reply_id": reply.id, "reply_title": reply.title}
+        if reply.description:
+            meta["reply_description"] = reply.description
+        return _join("[list]", reply.title)
+    if interactive.nfm_reply is not None:
+        form = interactive.nfm_reply
+        meta |= {"form": form.name, "response_json": form.response_json}
+        return _join("[form]", form.body or form.name)
+    return _join("[interactive]", interactive.type)
+
+
+def _error_text(error: _Error) -> str:
+    details = error.error_data.details if error.error_data else ""
+    head = error.title or error.message
+    if details and details != head:
+        return f"{head}: {details}" if head else details
+    return head or "The channel reported a failure."
+
+
+def _status(touchpoint: str, s: _Status) -> ev.Event:
+    status = STATUSES.get(s.status)
+    if status is None:
+        return ev.Ignored(channel="whatsapp", what=f"status {s.status!r}")
+    if not s.id:
+        raise ValueError("a status needs the message id")
+    error: tuple[str, str] | None = None
+    window_closed = False
+    if status == "failed":
+        first = s.errors[0] if s.errors else _Error(title="Failed", message="The channel reported a failure.")
+        error = (str(first.code), _error_text(first))
+        window_closed = str(first.code) == str(WINDOW_CLOSED)
+    return ev.StatusReport(
+        channel="whatsapp",
+        touchpoint=touchpoint,
+        channel_message_id=s.id,
+        status=status,  # type: ignore[arg-type]
+        our_id=ev.untag(s.biz_opaque_callback_data),
+        error=error,
+        window_closed=window_closed,
+    )
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, dict[str, Any]]:
+    """(path, JSON body) of ``POST /{phone_number_id}/messages``. Our message
+    id rides along as ``biz_opaque_callback_data``: every status webhook for
+    it carries it back, so it maps to our message even if our process died
+    before recording Meta's id."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    if message.kind == "text":
+        body |= {"type": "text", "text": {"preview_url": False, "body": message.text}}
+    elif message.kind == "template":
+        name = message.meta.get("template")
+        if not name:
+            raise Unsendable("A template message without its template name.")
+        template: dict[str, Any] = {"name": name, "language": {"code": message.meta.get("language", "en_US")}}
+        # The core joins the parameters with \x1f, the ASCII unit separator.
+        params = message.meta["params"].split("\x1f") if message.meta.get("params") else []
+        if params:
+            template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
+        body |= {"type": "template", "template": template}
+    else:
+        raise Unsendable(f"WhatsApp messages of kind {message.kind!r} are not sent by Switchboard.")
+    body["biz_opaque_callback_data"] = ev.tag(message.id)
+    return f"/{phone_number_id}/messages", body
+
+
+def sent_id(answer: Any) -> str | None:
+    """The wamid in a send answer ``{"messaging_product", "contacts", "messages": [{"id"}]}``."""
+    if isinstance(answer, dict):
+        messages = answer.get("messages")
+        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+            wamid = messages[0].get("id")
+            return wamid if isinstance(wamid, str) and wamid else None
+    return None
