@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 
 def make_store(config: Config) -> Store:
+    if config.server.redis_url:
+        from server import cluster
+
+        return cluster.make_store(config)
     if config.server.data == ":memory:":
         return MemoryStore()
     return SqliteStore(config.server.data, durability=config.server.durability)
@@ -52,11 +56,21 @@ class Node:
         self.node_id = config.server.node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
         self.store = store if store is not None else make_store(config)
+        if broker is None and config.server.redis_url:
+            from server import cluster
+
+            broker = cluster.make_broker(config, self)
         self.broker = broker if broker is not None else MemoryBroker(history_size=config.server.history_size)
         self.hub = Hub(max_buffer=config.server.outbound_buffer_bytes, metrics=self.metrics)
         self.broker.on_publication = self.hub.deliver
         self.service = Service(config, self.store, self.broker, self.metrics)
-        self.timers = SessionTimers(self.service.expire, self.service.clock)
+        if config.server.redis_url:
+            from server import cluster
+
+            cluster.wire_hub(self)
+            self.timers: SessionTimers | cluster.ClusterTimers = cluster.make_timers(config, self)
+        else:
+            self.timers = SessionTimers(self.service.expire, self.service.clock)
         self.service.on_watch = self.timers.watch
         self.sender = Sender(self.service, config.meta, self.metrics, node_id=self.node_id)
         self.service.on_sent = self.sender.on_sent

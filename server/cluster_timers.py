@@ -1,0 +1,159 @@
+"""Session timers for a cluster: one due-set in Redis, claimed atomically.
+
+    sb:timers:{t}:due     zset  conversation id → when its reply window locks (ms)
+    sb:timers:{t}:lease   zset  conversation id → until when a node is firing it
+
+Every node polls every ``poll_seconds``. One Lua script moves the entries that
+are due into the lease set (and first puts back any lease that ran out: its
+node died mid-fire), so each entry is handed to exactly one node. That node
+calls ``expire(conv_id)``, which re-reads the conversation and locks only if
+the window really passed, then drops the lease. The lock itself is a
+version-checked commit, so even a retried fire publishes ``session.locked``
+once per expiry.
+
+- Renewals only move an entry later (ZADD GT): a stale watch from a slow node
+  never pulls a renewed window back.
+- A fire that finds the window not passed (the contact wrote meanwhile, or
+  this node's clock is behind) watches the conversation again at its current
+  expiry, so a renewal that was lost on the way is not lost for good.
+- Watches made while Redis is unreachable wait in memory and are written
+  when it answers again; node start also re-watches every unlocked open
+  conversation from the store.
+
+What it does not do: fire more precisely than ``poll_seconds`` (default
+0.25 s), or fire while Redis is down (it fires on recovery, late).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from server.metrics import Counter, Metrics
+from server.store.redis import UNREACHABLE, connect
+
+log = logging.getLogger(__name__)
+
+CLAIM = """
+local now = tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], 'NX', now, id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[2], id)
+end
+return {due, redis.call('ZCARD', KEYS[1])}
+"""
+
+RELEASE = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class ClusterTimers:
+    """Same face as ``SessionTimers``: ``watch``, ``start``, ``stop``, ``len``."""
+
+    def __init__(
+        self,
+        url: str,
+        fire: Callable[[str], Awaitable[bool]],
+        clock: Callable[[], int],
+        *,
+        rewatch: Callable[[str], Awaitable[None]] | None = None,
+        poll_seconds: float = 0.25,
+        lease_ms: int = 5_000,
+        batch: int = 100,
+        prefix: str = "sb:",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._r = connect(url, max_connections=4)
+        self._fire = fire
+        self._rewatch = rewatch
+        self._clock = clock
+        self._poll = poll_seconds
+        self._lease_ms = lease_ms
+        self._batch = batch
+        self._due_key = f"{prefix}timers:{{t}}:due"
+        self._lease_key = f"{prefix}timers:{{t}}:lease"
+        self._claim = self._r.register_script(CLAIM)
+        self._release = self._r.register_script(RELEASE)
+        self._unsent: dict[str, int] = {}
+        self._count = 0
+        self._task: asyncio.Task[None] | None = None
+        m = metrics if metrics is not None else Metrics()
+        self.fired = Counter("switchboard_timers_fired_total", "Due timers this node claimed and fired")
+        m.gauges.append(self.fired)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        """Entries in the cluster's due-set at the last poll, plus unsent watches."""
+        return self._count + len(self._unsent)
+
+    def watch(self, conv_id: str, due_ms: int) -> None:
+        """Sync (called from the service): queued, written on the next poll."""
+        if self._unsent.get(conv_id, 0) < due_ms:
+            self._unsent[conv_id] = due_ms
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cluster-timers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        try:
+            await self._flush()  # hand what we were told to the other nodes
+        except Exception:
+            pass
+        await self._r.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._flush()
+                await self._tick()
+            except UNREACHABLE as e:
+                log.warning("session timers: redis unreachable (%s); retrying", e)
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("session timers: poll failed")
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self._poll)
+
+    async def _flush(self) -> None:
+        if not self._unsent:
+            return
+        batch, self._unsent = self._unsent, {}
+        try:
+            await self._r.zadd(self._due_key, batch, gt=True)
+        except BaseException:
+            for conv_id, due in batch.items():
+                self.watch(conv_id, due)
+            raise
+
+    async def _tick(self) -> None:
+        now = self._clock()
+        lease = now + self._lease_ms
+        due, self._count = await self._claim(keys=[self._due_key, self._lease_key], args=[now, lease, self._batch])
+        for raw in due:
+            conv_id = raw.decode()
+            try:
+                locked = await self._fire(conv_id)
+                if not locked and self._rewatch is not None:
+                    await self._rewatch(conv_id)
+            except Exception:
+                # Keep the lease: when it runs out, some node fires it again.
+                log.exception("session timer for %s failed; retried after the lease", conv_id)
+                continue
+            self.fired.inc()
+            await self._release(keys=[self._lease_key], args=[conv_id, lease])

@@ -1,0 +1,521 @@
+"""Redis broker: the ``Broker`` interface (server/broker.py) across nodes.
+
+Publication is one Lua script on the stream's own keys (hash tag
+``{<stream>}``, so it runs on one Redis Cluster slot):
+
+    INCR   sb:seq:{s}                        the stream's next sequence
+    XADD   sb:hist:{s} MAXLEN ~ N 0-<seq>    capped history; the entry id is the seq
+    PUBLISH sb:ch:{s} "<seq>:<event json>"   to every node subscribed to the stream
+
+Every node, the publishing one included, receives the publication from
+Redis and builds the Event frame with ``frame_bytes`` (the event is JSON
+encoded once, on the publishing node). A node subscribes only to streams with
+local listeners: the hub's ``on_first_listener`` / ``on_last_listener`` call
+``listen`` / ``unlisten``.
+
+One reader task owns the subscriber connection and never waits on a client
+(``hub.deliver`` only queues bytes). It is supervised: on any error it closes
+the connection, waits (exponential backoff with jitter, capped) and starts a
+new session, which re-subscribes to every wanted stream and, as each
+subscription is confirmed, replays from history what the node missed since the
+last sequence it delivered, so local listeners see every sequence once and in
+order. A gap older than the history makes the listeners of that stream resync.
+
+Liveness is checked on the read side, not by PING alone: every
+``heartbeat_seconds`` the node publishes on a channel only it subscribes to;
+when none comes back within ``watchdog_seconds`` the subscriber is deaf (a
+half-open socket, or Redis dropped it for its output buffer limit without a
+reset reaching us) and the session is restarted with the same gap fill.
+
+Epoch: one key, ``sb:epoch``, created once with SET NX. A Redis that lost its
+data has no epoch key: the first node to reconnect creates a new one, every
+node adopts it, and clients resume into a ``resync``. A publication that could
+not be made after its commit (Redis gone for longer than ``publish_timeout``)
+bumps the epoch when Redis is back, so no client keeps state that silently
+missed a change.
+
+What it does not guarantee: a publication whose reply was lost on a broken
+connection is retried and may then appear twice, under two sequences (events
+carry whole values, so applying one twice is harmless). Sequences restart
+after ``stream_ttl`` seconds without a publication on a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable
+
+import redis.asyncio as redis
+
+from protocol import messages as p
+from server.broker import OnPublication, frame_bytes
+from server.metrics import Counter, Metrics
+from server.store.base import StoreUnavailable
+from server.store.redis import UNREACHABLE, connect
+
+log = logging.getLogger(__name__)
+
+_encode_event = p.encoder.encode
+
+
+class BrokerUnavailable(StoreUnavailable):
+    """Redis cannot be reached for a publication or a position: the command
+    is answered ``unavailable`` (a subclass of StoreUnavailable so every
+    edge maps it the same way)."""
+
+
+class Deaf(Exception):
+    """The subscriber connection stopped delivering (watchdog)."""
+
+
+PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local id = '0-' .. seq
+local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1])
+if type(ok) == 'table' and ok.err then
+  -- History ahead of the counter (it outlived it): it can no longer be trusted.
+  redis.call('DEL', KEYS[2])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], seq .. ':' .. ARGV[1])
+return seq
+"""
+
+# Reasons for on_resync, also metric labels.
+EPOCH_CHANGED = "epoch_changed"
+HISTORY_GONE = "history_gone"
+
+OnResync = Callable[[set[str] | None, str], None]
+"""(streams whose listeners must start over, None for all; reason)."""
+
+
+class RedisBroker:
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_id: str = "",
+        history_size: int = 1000,
+        history_ttl: int = 24 * 3600,
+        stream_ttl: int = 30 * 24 * 3600,
+        heartbeat_seconds: float = 1.0,
+        watchdog_seconds: float = 3.0,
+        publish_timeout: float = 10.0,
+        ready_timeout: float = 5.0,
+        backoff: tuple[float, float] = (0.05, 2.0),
+        prefix: str = "sb:",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.epoch = ""
+        self.on_publication: OnPublication | None = None
+        self.on_resync: OnResync | None = None
+        self.on_health: Callable[[bool], None] | None = None
+        self._url = url
+        self._p = prefix
+        self._r = connect(url)
+        self._sub = connect(url, max_connections=4)
+        self._publish = self._r.register_script(PUBLISH)
+        self._history_size = history_size
+        self._history_ttl = history_ttl
+        self._stream_ttl = stream_ttl
+        self._heartbeat = heartbeat_seconds
+        self._watchdog = watchdog_seconds
+        self._publish_timeout = publish_timeout
+        self._ready_timeout = ready_timeout
+        self._backoff = backoff
+        token = secrets.token_hex(4)
+        self._hb_channel = f"{prefix}hb:{node_id or 'node'}:{token}".encode()
+        self._ctl_channel = f"{prefix}ctl".encode()
+        self._epoch_key = f"{prefix}epoch"
+
+        self._wanted: dict[str, asyncio.Event] = {}
+        """Streams with local listeners → set once subscribed and caught up."""
+        self._last: dict[str, int] = {}
+        """Last sequence handed to the hub, per wanted stream."""
+        self._outstanding: dict[str, int] = {}
+        """SUBSCRIBE/UNSUBSCRIBE sent this session and not yet confirmed."""
+        self._ps: redis.client.PubSub | None = None
+        self._send_lock = asyncio.Lock()
+        self._sends: set[asyncio.Task[None]] = set()
+        self._healthy = False
+        self._lost = False
+        self._hb_seen = 0.0
+        self._first = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+        m = metrics if metrics is not None else Metrics()
+        self.reconnects = Counter("switchboard_redis_reconnects_total", "Subscriber sessions restarted", ("reason",))
+        self.gap_fills = Counter("switchboard_redis_gap_frames_total", "Publications replayed from history after a gap")
+        self.resyncs = Counter("switchboard_redis_resyncs_total", "Local listeners told to resync", ("reason",))
+        self.publish_retries = Counter("switchboard_redis_publish_retries_total", "Publications retried")
+        self.publish_failures = Counter("switchboard_redis_publish_failures_total", "Publications given up on")
+        # Metrics has a fixed list of counters; anything with render() may join its gauges.
+        m.gauges.extend([self.reconnects, self.gap_fills, self.resyncs, self.publish_retries, self.publish_failures])  # type: ignore[list-item]
+        m.gauge("switchboard_redis_up", "1 while the subscriber hears its own heartbeat", lambda: float(self._healthy))
+        m.gauge("switchboard_redis_subscriptions", "Streams this node listens to", lambda: len(self._wanted))
+
+    # ------------------------------------------------------------------ keys
+
+    def _seq_key(self, stream: str) -> str:
+        return f"{self._p}seq:{{{stream}}}"
+
+    def _hist_key(self, stream: str) -> str:
+        return f"{self._p}hist:{{{stream}}}"
+
+    def _channel(self, stream: str) -> bytes:
+        return f"{self._p}ch:{{{stream}}}".encode()
+
+    def _stream_of(self, channel: bytes) -> str | None:
+        prefix = f"{self._p}ch:{{".encode()
+        if channel.startswith(prefix) and channel.endswith(b"}"):
+            return channel[len(prefix) : -1].decode()
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def healthy(self) -> bool:
+        """Subscribed, epoch verified, and hearing its own heartbeat."""
+        return self._healthy
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start the reader and heartbeat; return once the first session is
+        up (raise BrokerUnavailable if Redis cannot be reached in time)."""
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name="redis-broker-reader"),
+            asyncio.create_task(self._beat(), name="redis-broker-heartbeat"),
+        ]
+        try:
+            await asyncio.wait_for(self._first.wait(), timeout)
+        except TimeoutError:
+            await self.close()
+            raise BrokerUnavailable(f"redis at {self._url} not reachable within {timeout:g} s") from None
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._sends]:
+            task.cancel()
+        for task in [*self._tasks, *self._sends]:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+        self._set_health(False)
+        await self._r.aclose()
+        await self._sub.aclose()
+
+    def _set_health(self, ok: bool) -> None:
+        if ok != self._healthy:
+            self._healthy = ok
+            log.log(logging.INFO if ok else logging.WARNING, "redis broker %s", "healthy" if ok else "unhealthy")
+            if self.on_health is not None:
+                self.on_health(ok)
+
+    # ------------------------------------------------------------------ Broker interface
+
+    async def publish(self, stream: str, event: p.AnyEvent) -> int:
+        """Retries while Redis is unreachable, up to ``publish_timeout``;
+        then remembers that a committed change went unpublished (the epoch is
+        bumped once Redis is back) and raises BrokerUnavailable."""
+        data = _encode_event(event)
+        keys = [self._seq_key(stream), self._hist_key(stream)]
+        args = [data, self._history_size, self._history_ttl, self._stream_ttl, self._channel(stream)]
+        deadline = time.monotonic() + self._publish_timeout
+        delay = 0.05
+        while True:
+            try:
+                return int(await self._publish(keys=keys, args=args))
+            except UNREACHABLE as e:
+                if time.monotonic() + delay > deadline:
+                    self._lost = True
+                    self.publish_failures.inc()
+                    log.error("publication on %s lost (%s): clients will resync when redis is back", stream, e)
+                    raise BrokerUnavailable(f"publish {stream}: {e}") from e
+                self.publish_retries.inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def positions(self, streams: Iterable[str]) -> dict[str, int]:
+        streams = list(streams)
+        await self._ready(streams)
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for s in streams:
+                    pipe.get(self._seq_key(s))
+                values = await pipe.execute()
+        except UNREACHABLE as e:
+            raise BrokerUnavailable(str(e)) from e
+        return {s: int(v or 0) for s, v in zip(streams, values)}
+
+    async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
+        await self._ready([stream])
+        try:
+            return await self._history(stream, after)
+        except UNREACHABLE as e:
+            raise BrokerUnavailable(str(e)) from e
+
+    async def subscribe(self, stream: str) -> None:
+        self.listen(stream)
+        await self._ready([stream])
+
+    async def unsubscribe(self, stream: str) -> None:
+        self.unlisten(stream)
+
+    # ------------------------------------------------------------------ hub hooks (sync)
+
+    def listen(self, stream: str) -> None:
+        """First local listener: subscribe. Positions and history of the
+        stream wait until the subscription is confirmed, so whatever a client
+        reads next is followed by every later publication."""
+        if stream in self._wanted:
+            return
+        self._wanted[stream] = asyncio.Event()
+        self._last.pop(stream, None)
+        self._send("subscribe", stream)
+
+    def unlisten(self, stream: str) -> None:
+        if self._wanted.pop(stream, None) is None:
+            return
+        self._last.pop(stream, None)
+        self._send("unsubscribe", stream)
+
+    def _send(self, op: str, stream: str) -> None:
+        ps = self._ps
+        if ps is None:
+            return  # the next session subscribes to every wanted stream
+        self._outstanding[stream] = self._outstanding.get(stream, 0) + 1
+        task = asyncio.ensure_future(self._send_now(ps, op, stream))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send_now(self, ps: redis.client.PubSub, op: str, stream: str) -> None:
+        async with self._send_lock:  # FIFO: subscribe/unsubscribe reach Redis in call order
+            if ps is not self._ps:
+                return
+            try:
+                if op == "subscribe":
+                    await ps.subscribe(self._channel(stream))
+                else:
+                    await ps.unsubscribe(self._channel(stream))
+            except Exception as e:  # the reader sees the broken connection and restarts
+                log.debug("%s %s failed: %s", op, stream, e)
+
+    async def _ready(self, streams: list[str]) -> None:
+        waits = [ev.wait() for s in streams if (ev := self._wanted.get(s)) is not None and not ev.is_set()]
+        if not waits:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), self._ready_timeout)
+        except TimeoutError:
+            raise BrokerUnavailable("stream subscription not confirmed in time") from None
+
+    # ------------------------------------------------------------------ history
+
+    async def _history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
+        async with self._r.pipeline(transaction=True) as pipe:  # both keys share a slot
+            pipe.get(self._seq_key(stream))
+            pipe.xrange(self._hist_key(stream), min=f"0-{after + 1}")
+            last_raw, entries = await pipe.execute()
+        last = int(last_raw or 0)
+        if after > last:
+            return None  # the client is ahead: it saw another epoch or lost data
+        if after == last:
+            return []
+        out: list[tuple[int, bytes]] = []
+        for entry_id, fields in entries:
+            seq = int(entry_id.split(b"-")[1])
+            out.append((seq, frame_bytes(stream, seq, fields[b"e"])))
+        if not out or out[0][0] != after + 1:
+            return None
+        return out
+
+    async def _position(self, stream: str) -> int:
+        return int(await self._r.get(self._seq_key(stream)) or 0)
+
+    # ------------------------------------------------------------------ reader
+
+    async def _supervise(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            started = time.monotonic()
+            reason = "error"
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Deaf:
+                reason = "watchdog"
+                log.warning("redis subscriber deaf for %.1f s: reconnecting", self._watchdog)
+            except UNREACHABLE as e:
+                reason = "connection"
+                log.warning("redis subscriber lost: %s", e)
+            except Exception:
+                log.exception("redis reader failed")
+            finally:
+                self._end_session()
+            self.reconnects.inc(1, reason)
+            if time.monotonic() - started > 10 * self._backoff[1]:
+                delay = self._backoff[0]  # it ran fine for a while: start over
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self._backoff[1])
+
+    def _end_session(self) -> None:
+        ps, self._ps = self._ps, None
+        self._set_health(False)
+        self._outstanding.clear()
+        for ev in self._wanted.values():
+            ev.clear()
+        if ps is not None:
+            task = asyncio.ensure_future(ps.aclose())
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _session(self) -> None:
+        ps = self._sub.pubsub()
+        try:
+            await ps.subscribe(self._ctl_channel, self._hb_channel)
+            await self._verify_epoch()
+            async with self._send_lock:
+                self._ps = ps
+                wanted = list(self._wanted)
+                for i in range(0, len(wanted), 256):
+                    chunk = wanted[i : i + 256]
+                    for s in chunk:
+                        self._outstanding[s] = self._outstanding.get(s, 0) + 1
+                    await ps.subscribe(*(self._channel(s) for s in chunk))
+            self._hb_seen = time.monotonic()
+            await self._publish_heartbeat()
+            while True:
+                msg = await ps.get_message(timeout=min(0.25, self._heartbeat))
+                if msg is not None:
+                    await self._on_message(msg)
+                if time.monotonic() - self._hb_seen > self._watchdog:
+                    raise Deaf()
+        finally:
+            if self._ps is not ps:
+                await ps.aclose()
+
+    async def _verify_epoch(self) -> None:
+        """Adopt the cluster's epoch; create one if Redis has none (new, or it
+        lost its data); bump it if this node failed to publish a change."""
+        if self._lost:
+            new = secrets.token_hex(8)
+            await self._r.set(self._epoch_key, new)
+            await self._r.publish(self._ctl_channel, b"epoch:" + new.encode())
+            self._lost = False
+            self._adopt(new, reset=False)
+            return
+        await self._r.set(self._epoch_key, secrets.token_hex(8), nx=True)
+        current = (await self._r.get(self._epoch_key) or b"").decode()
+        self._adopt(current, reset=True)
+
+    def _adopt(self, epoch: str, *, reset: bool) -> None:
+        if epoch == self.epoch or not epoch:
+            return
+        old, self.epoch = self.epoch, epoch
+        if not old:
+            return
+        log.warning("epoch %s → %s: every local client resyncs", old, epoch)
+        if reset:
+            self._last.clear()  # sequences restarted with the data
+        self.resyncs.inc(1, EPOCH_CHANGED)
+        if self.on_resync is not None:
+            self.on_resync(None, EPOCH_CHANGED)
+
+    async def _on_message(self, msg: dict) -> None:  # type: ignore[type-arg]
+        kind = msg["type"]
+        channel: bytes = msg["channel"]
+        if kind == "message":
+            if channel == self._hb_channel:
+                # Heard our own heartbeat: subscribed, epoch verified, Redis
+                # answering on both connections.
+                self._hb_seen = time.monotonic()
+                self._first.set()
+                self._set_health(True)
+            elif channel == self._ctl_channel:
+                data: bytes = msg["data"]
+                if data.startswith(b"epoch:"):
+                    self._adopt(data[6:].decode(), reset=False)
+            else:
+                stream = self._stream_of(channel)
+                if stream is not None:
+                    await self._on_publication(stream, msg["data"])
+            return
+        if kind in ("subscribe", "unsubscribe"):
+            stream = self._stream_of(channel)
+            if stream is None:
+                return
+            left = self._outstanding.get(stream, 0) - 1
+            if left > 0:
+                self._outstanding[stream] = left
+                return
+            self._outstanding.pop(stream, None)
+            ready = self._wanted.get(stream)
+            if ready is not None and not ready.is_set() and kind == "subscribe":
+                await self._catch_up(stream)
+                ready.set()
+
+    async def _catch_up(self, stream: str) -> None:
+        """The subscription is live: deliver what this node missed since the
+        last sequence it handed out (after a reconnect), or, for a new
+        subscription, start from the current position (clients read theirs
+        after this, so they miss nothing either)."""
+        last = self._last.get(stream)
+        if last is None:
+            self._last[stream] = await self._position(stream)
+        else:
+            await self._fill(stream, last)
+
+    async def _fill(self, stream: str, after: int) -> None:
+        frames = await self._history(stream, after)
+        if frames is None:
+            self._last[stream] = await self._position(stream)
+            log.warning("%s: gap after %d is older than the history: its listeners resync", stream, after)
+            self.resyncs.inc(1, HISTORY_GONE)
+            if self.on_resync is not None:
+                self.on_resync({stream}, HISTORY_GONE)
+            return
+        for seq, data in frames:
+            self._deliver(stream, seq, data)
+        self.gap_fills.inc(len(frames))
+
+    async def _on_publication(self, stream: str, payload: bytes) -> None:
+        ready = self._wanted.get(stream)
+        if ready is None or not ready.is_set():
+            return  # not listened to, or the catch-up will cover it
+        raw_seq, _, event = payload.partition(b":")
+        seq = int(raw_seq)
+        last = self._last.get(stream, 0)
+        if seq <= last:
+            return  # already delivered (replayed from history)
+        if seq > last + 1:
+            await self._fill(stream, last)
+            if seq <= self._last.get(stream, 0):
+                return
+        self._deliver(stream, seq, frame_bytes(stream, seq, event))
+
+    def _deliver(self, stream: str, seq: int, data: bytes) -> None:
+        if seq <= self._last.get(stream, 0):
+            return
+        self._last[stream] = seq
+        if self.on_publication is not None:
+            self.on_publication(stream, seq, data)
+
+    # ------------------------------------------------------------------ heartbeat
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            await self._publish_heartbeat()
+
+    async def _publish_heartbeat(self) -> None:
+        try:
+            await asyncio.wait_for(self._r.publish(self._hb_channel, b"."), max(self._heartbeat, 0.5))
+        except (TimeoutError, *UNREACHABLE) as e:
+            log.debug("heartbeat not published: %s", e)
