@@ -362,9 +362,10 @@ def delivery(
         return None
     if channel_message_id and not updated.channel_message_id:
         updated = replace(updated, channel_message_id=channel_message_id)
-    after = conv
-    if window_closed and conv.is_open and not conv.session_locked:
-        after = _bump(conv, session_locked=True)
+    # The version moves even when nothing else does: the commit's version check
+    # then also orders two reports racing on different nodes.
+    locks = window_closed and conv.is_open and not conv.session_locked
+    after = _bump(conv, session_locked=True) if locks else _bump(conv)
     return Outcome(before=conv, after=after, updated_message=updated)
 
 

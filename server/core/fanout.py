@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from msgspec.structs import replace
+
 from protocol import messages as p
 from server.core.conversation import Outcome
 from server.core.model import Conversation
@@ -67,7 +69,8 @@ def publications(
     totals: dict[str, Totals],
 ) -> list[Publication]:
     b, a = outcome.before, outcome.after
-    changed = before != after
+    # A new version alone is no news to anyone (e.g. a delivery report).
+    changed = before is None or replace(before, version=after.version) != after
     out: list[Publication] = []
 
     # Inbox of the queue.

@@ -115,3 +115,12 @@ def test_contact_rename_republishes_to_everyone_who_shows_it() -> None:
 def test_nothing_changed_nothing_published() -> None:
     conv = claimed(ANA)
     assert route(rules.Outcome(before=conv, after=conv)) == []
+
+
+def test_a_delivery_report_reaches_only_the_thread() -> None:
+    conv = claimed(ANA)
+    sent = rules.send(conv, ANA, "hi", message_id="m2", policy=WA_POLICY, now=T0 + 1)
+    assert sent.message is not None
+    report = rules.delivery(sent.after, sent.message, "delivered")
+    assert report is not None and report.after.version == sent.after.version + 1
+    assert route(report) == [("conv:c1", "message.updated")]
