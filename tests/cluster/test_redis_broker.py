@@ -1,0 +1,190 @@
+"""RedisBroker against a real redis-server: two brokers play two nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from protocol import messages as p
+from server.redis_broker import BrokerUnavailable, RedisBroker
+from tests.cluster.conftest import wait_until
+from tests.cluster.proxy import Proxy
+from tests.cluster.redisproc import RedisProcess
+
+STREAM = "queue:sales"
+
+
+def event(n: int, text: str = "") -> p.AnyEvent:
+    return p.NoteAdded(note=p.NoteView(id=f"n{n}", conversation_id="c1", author_id="ana", text=text or f"note {n}", at=n))
+
+
+class Heard:
+    """What one node's hub would receive: every frame, checked in order."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[int]] = {}
+        self.resyncs: list[tuple[set[str] | None, str]] = []
+
+    def __call__(self, stream: str, seq: int, data: bytes) -> None:
+        frame = msgspec.json.decode(data, type=p.Event)
+        assert frame.stream == stream and frame.seq == seq
+        self.frames.setdefault(stream, []).append(seq)
+
+    def seqs(self, stream: str = STREAM) -> list[int]:
+        return self.frames.get(stream, [])
+
+
+async def make_broker(url: str, heard: Heard | None = None, **kw: object) -> RedisBroker:
+    kw = {"heartbeat_seconds": 0.2, "watchdog_seconds": 1.0, "backoff": (0.05, 0.3), **kw}
+    broker = RedisBroker(url, **kw)  # type: ignore[arg-type]
+    if heard is not None:
+        broker.on_publication = heard
+        broker.on_resync = lambda streams, reason: heard.resyncs.append((streams, reason))
+    await broker.start()
+    return broker
+
+
+@pytest.fixture
+async def brokers(redis_url: str) -> AsyncIterator[Callable[..., object]]:
+    made: list[RedisBroker] = []
+
+    async def make(heard: Heard | None = None, url: str = redis_url, **kw: object) -> RedisBroker:
+        b = await make_broker(url, heard, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        await b.close()
+
+
+async def test_publication_reaches_only_nodes_that_listen(brokers) -> None:  # type: ignore[no-untyped-def]
+    heard_a, heard_b = Heard(), Heard()
+    a = await brokers(heard_a)
+    b = await brokers(heard_b)
+    a.listen(STREAM)
+    await a.subscribe(STREAM)
+    assert await b.publish(STREAM, event(1)) == 1
+    assert await b.publish(STREAM, event(2)) == 2
+    assert await b.publish("queue:support", event(3)) == 1
+    await wait_until(lambda: heard_a.seqs() == [1, 2], 5, "a hears both")
+    assert heard_b.frames == {}  # b has no listener: it never subscribed
+    assert "queue:support" not in heard_a.frames
+    assert a.epoch == b.epoch != ""
+    assert await a.positions([STREAM, "queue:support", "agent:x"]) == {STREAM: 2, "queue:support": 1, "agent:x": 0}
+    history = await a.history(STREAM, 0)
+    assert history is not None and [s for s, _ in history] == [1, 2]
+    assert msgspec.json.decode(history[1][1], type=p.Event) == p.Event(stream=STREAM, seq=2, event=event(2))
+    assert await a.history(STREAM, 2) == []
+    assert await a.history(STREAM, 5) is None  # ahead of the stream: another epoch
+
+    # Last listener gone: a unsubscribes and hears nothing more.
+    a.unlisten(STREAM)
+    assert await b.publish(STREAM, event(4)) == 3
+    a.listen(STREAM)
+    await a.subscribe(STREAM)
+    assert await b.publish(STREAM, event(5)) == 4
+    await wait_until(lambda: heard_a.seqs()[-1:] == [4], 5, "a hears seq 4")
+    assert heard_a.seqs() == [1, 2, 4]  # seq 3 came while nobody here listened
+
+
+async def test_gap_older_than_history_is_none(brokers) -> None:  # type: ignore[no-untyped-def]
+    b = await brokers(history_size=10)
+    for n in range(300):
+        await b.publish(STREAM, event(n))
+    assert await b.history(STREAM, 1) is None
+    recent = await b.history(STREAM, 295)
+    assert recent is not None and [s for s, _ in recent] == [296, 297, 298, 299, 300]
+
+
+async def test_subscriber_dropped_for_output_buffer_recovers_every_publication(brokers, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.cluster.redisproc import shared_redis
+
+    heard = Heard()
+    a = await brokers(heard)
+    b = await brokers()
+    a.listen(STREAM)
+    await a.subscribe(STREAM)
+    await b.publish(STREAM, event(1))
+    await wait_until(lambda: heard.seqs() == [1], 5, "first")
+    redis = shared_redis()
+    redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1024 1024 0")
+    try:
+        await b.publish(STREAM, event(2, "x" * 100_000))  # over the limit: Redis drops a's subscriber
+        await wait_until(lambda: a.reconnects.value("connection") >= 1, 5, "a notices the drop")
+    finally:
+        redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
+    for n in range(3, 30):
+        await b.publish(STREAM, event(n))
+    await wait_until(lambda: heard.seqs()[-1:] == [29], 10, "a caught up")
+    assert heard.seqs() == list(range(1, 30))  # the dropped one and those during the reconnect, once each
+    assert heard.resyncs == []
+
+
+async def test_deaf_subscriber_is_detected_by_the_watchdog(brokers, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.cluster.redisproc import shared_redis
+
+    proxy = await Proxy(shared_redis().port).start()
+    try:
+        heard = Heard()
+        a = await brokers(heard, url=proxy.url)
+        b = await brokers()
+        a.listen(STREAM)
+        await a.subscribe(STREAM)
+        await b.publish(STREAM, event(1))
+        await wait_until(lambda: heard.seqs() == [1], 5, "first")
+        proxy.freeze()  # a's sockets stay open but nothing arrives: half-open
+        for n in range(2, 12):
+            await b.publish(STREAM, event(n))
+        await wait_until(lambda: heard.seqs()[-1:] == [11], 10, "a recovers through a new connection")
+        assert heard.seqs() == list(range(1, 12))
+        assert a.reconnects.value("watchdog") >= 1
+    finally:
+        await proxy.close()
+
+
+async def test_lost_data_means_a_new_epoch_and_a_resync(brokers, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.cluster.redisproc import shared_redis
+
+    heard = Heard()
+    a = await brokers(heard)
+    a.listen(STREAM)
+    await a.subscribe(STREAM)
+    old = a.epoch
+    for n in range(5):
+        await a.publish(STREAM, event(n))
+    await wait_until(lambda: len(heard.seqs()) == 5, 5, "five")
+    redis = shared_redis()
+    redis.command("FLUSHALL")  # as a restart without persistence would
+    redis.command("CLIENT", "KILL", "TYPE", "pubsub")
+    await wait_until(lambda: a.epoch != old, 5, "new epoch")
+    assert heard.resyncs and heard.resyncs[0][0] is None
+    await wait_until(lambda: a.healthy, 5, "healthy again")
+    assert await a.publish(STREAM, event(9)) == 1  # sequences restart under the new epoch
+    await wait_until(lambda: heard.seqs()[-1:] == [1], 5, "hears the new sequence")
+
+
+async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Path) -> None:
+    redis = RedisProcess(tmp_path / "r", aof=True).start()
+    heard_a, heard_b = Heard(), Heard()
+    a = await make_broker(redis.url, heard_a, publish_timeout=0.3)
+    b = await make_broker(redis.url, heard_b)
+    try:
+        old = a.epoch
+        redis.kill()
+        await wait_until(lambda: not a.healthy and not b.healthy, 5, "both unhealthy")
+        with pytest.raises(BrokerUnavailable):
+            await a.publish(STREAM, event(1))
+        with pytest.raises(BrokerUnavailable):
+            await a.positions([STREAM])
+        redis.start()
+        await wait_until(lambda: a.healthy and b.healthy and a.epoch == b.epoch != old, 10, "both on a new epoch")
+        assert (None, "epoch_changed") in heard_a.resyncs and (None, "epoch_changed") in heard_b.resyncs
+    finally:
+        await a.close()
+        await b.close()
+        redis.stop()
