@@ -459,6 +459,15 @@ class SessionUnlocked(EventBody, tag="session.unlocked"):
     expires_at: int
 
 
+class AccessRevoked(EventBody, tag="access.revoked"):
+    """On agent:<id>: a token of this agent was revoked (``token_id``), or all
+    tokens issued up to ``not_before`` (unix seconds). Sockets opened with a
+    revoked token are closed (4010) right after this event."""
+
+    token_id: str | None = None
+    not_before: int | None = None
+
+
 AnyEvent = (
     InboxAdded
     | InboxUpdated
@@ -473,6 +482,7 @@ AnyEvent = (
     | WrapUpRecorded
     | SessionLocked
     | SessionUnlocked
+    | AccessRevoked
 )
 
 

@@ -1,6 +1,9 @@
 """Signed agent tokens: ``base64url(claims).base64url(hmac_sha256(claims))``.
 
-Claims are ``{"sub": agent_id, "exp": unix seconds, "iat": unix seconds}``.
+Claims are ``{"sub": agent_id, "exp": unix seconds, "iat": unix seconds,
+"jti": token id}``. A token is revoked one by one (its ``jti``) or with all of
+its agent's tokens issued up to a second (``revoke_all``); revocations live in
+the store so every node, and a restarted one, honours them.
 Forged or malformed tokens raise ``TokenInvalid``; expired ones raise
 ``TokenExpired`` (a different type, so the socket can close with a different
 code and the client knows to log in again rather than to report a bug).
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 
 import msgspec
 
@@ -27,10 +31,22 @@ class TokenExpired(TokenError):
     pass
 
 
+class TokenRevoked(TokenError):
+    pass
+
+
 class Claims(msgspec.Struct):
     sub: str
     exp: int
     iat: int
+    jti: str = ""
+
+    def revocation_keys(self) -> list[str]:
+        return [f"token:{self.jti}", f"agent:{self.sub}"]
+
+    def revoked_by(self, found: dict[str, int]) -> bool:
+        """Whether the revocations found for ``revocation_keys`` void this token."""
+        return f"token:{self.jti}" in found or found.get(f"agent:{self.sub}", -1) >= self.iat
 
 
 _claims = msgspec.json.Decoder(Claims)
@@ -49,7 +65,8 @@ def _sign(secret: str, payload: str) -> str:
 
 
 def issue(secret: str, agent_id: str, *, now: int, ttl_seconds: int) -> str:
-    payload = _b64(msgspec.json.encode(Claims(sub=agent_id, exp=now + ttl_seconds, iat=now)))
+    claims = Claims(sub=agent_id, exp=now + ttl_seconds, iat=now, jti=secrets.token_urlsafe(12))
+    payload = _b64(msgspec.json.encode(claims))
     return f"{payload}.{_sign(secret, payload)}"
 
 

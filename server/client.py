@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol import errors
 from protocol import messages as p
-from server.auth import TokenExpired, TokenInvalid, verify
+from server.auth import Claims, TokenExpired, TokenInvalid, TokenRevoked
 from server.core.errors import DomainError
 from server.core.fanout import conv_stream
 from server.core.model import Agent
@@ -46,6 +46,7 @@ class Client:
         self.ws = ws
         self.node = node
         self.agent: Agent | None = None
+        self.claims: Claims | None = None
         self.streams: set[str] = set()
         self.backlog: list[tuple[str, int, bytes]] | None = None
         """While catching up, live frames wait here (see Hub.deliver)."""
@@ -142,24 +143,23 @@ class Client:
             await self.ws.close(errors.CLOSE_UNSUPPORTED_PROTOCOL, "unsupported protocol")
             return None
         try:
-            claims = verify(node.config.server.token_secret, cmd.token, now=int(time.time()))
-            agent = node.service.agents.get(claims.sub)
-            if agent is None:
-                raise TokenInvalid(f"unknown agent {claims.sub}")
+            agent, self.claims = await node.service.authenticate(cmd.token)
         except TokenExpired:
-            await self._send(p.Error(id=cmd.id, code=errors.TOKEN_EXPIRED, message="Your session expired; log in again."))
-            await self.ws.close(errors.CLOSE_TOKEN_EXPIRED, "token expired")
+            await self._refuse(cmd.id, errors.TOKEN_EXPIRED, "Your session expired; log in again.", errors.CLOSE_TOKEN_EXPIRED)
+            return None
+        except TokenRevoked:
+            await self._refuse(cmd.id, errors.TOKEN_REVOKED, "This token was revoked; log in again.", errors.CLOSE_TOKEN_REVOKED)
             return None
         except TokenInvalid:
-            await self._send(p.Error(id=cmd.id, code=errors.AUTH_FAILED, message="Invalid token."))
-            await self.ws.close(errors.CLOSE_AUTH_FAILED, "invalid token")
+            await self._refuse(cmd.id, errors.AUTH_FAILED, "Invalid token.", errors.CLOSE_AUTH_FAILED)
+            return None
+        except StoreUnavailable:
+            await self._refuse(cmd.id, errors.UNAVAILABLE, "Cannot check the token now; retry.", errors.CLOSE_GOING_AWAY)
             return None
         screens = sum(1 for c in node.hub.clients if c.agent is not None and c.agent.id == agent.id)
         if screens >= node.config.server.max_connections_per_agent:
-            await self._send(
-                p.Error(id=cmd.id, code=errors.TOO_MANY_CONNECTIONS, message=f"Already {screens} screens open.")
-            )
-            await self.ws.close(errors.CLOSE_TOO_MANY_CONNECTIONS, "too many connections")
+            message = f"Already {screens} screens open."
+            await self._refuse(cmd.id, errors.TOO_MANY_CONNECTIONS, message, errors.CLOSE_TOO_MANY_CONNECTIONS)
             return None
         self.agent = agent
         await self._send(
@@ -174,6 +174,23 @@ class Client:
             )
         )
         return cmd
+
+    async def _refuse(self, request_id: str, code: str, message: str, close_code: int) -> None:
+        await self._send(p.Error(id=request_id, code=code, message=message))
+        await self.ws.close(close_code, code)
+
+    def revoked(self, event: p.AccessRevoked) -> bool:
+        claims = self.claims
+        if claims is None:
+            return False
+        if event.token_id is not None:
+            return event.token_id == claims.jti
+        return event.not_before is not None and claims.iat <= event.not_before
+
+    def close_revoked(self) -> None:
+        """This socket's token was revoked: stop feeding it and close."""
+        self._detach_all()
+        asyncio.ensure_future(self.ws.close(errors.CLOSE_TOKEN_REVOKED, "token revoked"))
 
     async def _sync(self, resume: p.Resume | None) -> None:
         """Bring the client up to date: replay what it missed, or a snapshot."""

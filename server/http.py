@@ -8,7 +8,6 @@ status that fits the code.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,7 +19,7 @@ from starlette.routing import Route
 from protocol import errors
 from protocol import messages as p
 from protocol.schema import schema_json
-from server.auth import TokenError, verify
+from server.auth import Claims, TokenError, TokenExpired, TokenRevoked
 from server.channels.webhooks import routes as webhook_routes
 from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 STATUS = {
     errors.AUTH_FAILED: 401,
     errors.TOKEN_EXPIRED: 401,
+    errors.TOKEN_REVOKED: 401,
     errors.FORBIDDEN: 403,
     errors.NOT_FOUND: 404,
     errors.INVALID_ARGUMENT: 400,
@@ -70,20 +70,22 @@ class DevInbound(msgspec.Struct, kw_only=True):
 def create_app(node: Node) -> Starlette:
     service = node.service
 
-    def agent_of(request: Request) -> Agent:
+    async def authenticated(request: Request) -> tuple[Agent, Claims]:
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip()
         if not token:
             raise DomainError(errors.AUTH_FAILED, "Send Authorization: Bearer <token>.")
         try:
-            claims = verify(node.config.server.token_secret, token, now=int(time.time()))
+            return await service.authenticate(token)
+        except TokenExpired as e:
+            raise DomainError(errors.TOKEN_EXPIRED, "The token expired; log in again.") from e
+        except TokenRevoked as e:
+            raise DomainError(errors.TOKEN_REVOKED, "The token was revoked; log in again.") from e
         except TokenError as e:
-            code = errors.TOKEN_EXPIRED if "expired" in str(e) else errors.AUTH_FAILED
-            raise DomainError(code, "Invalid or expired token.") from e
-        agent = service.agents.get(claims.sub)
-        if agent is None:
-            raise DomainError(errors.AUTH_FAILED, "Unknown agent.")
-        return agent
+            raise DomainError(errors.AUTH_FAILED, "Invalid token.") from e
+
+    async def agent_of(request: Request) -> Agent:
+        return (await authenticated(request))[0]
 
     def endpoint(handler):  # type: ignore[no-untyped-def]
         async def wrapped(request: Request) -> Response:
@@ -126,14 +128,14 @@ def create_app(node: Node) -> Starlette:
         return JSONResponse({"ws_url": f"{scheme}://{host}:{node.config.ws_port}/ws", "protocol": p.PROTOCOL_VERSION})
 
     async def inbox(request: Request) -> Response:
-        agent = agent_of(request)
+        agent = await agent_of(request)
         queue_id = request.path_params["queue_id"]
         if queue_id not in service.visible_queues(agent):
             raise DomainError(errors.NOT_FOUND, "No such queue.")
         return MsgspecResponse(await service.summaries(await service.store.inbox(queue_id)))
 
     async def conversation(request: Request) -> Response:
-        agent = agent_of(request)
+        agent = await agent_of(request)
         conv_id = request.path_params["conv_id"]
         limit = int_param(request, "limit", 50) or 50
         before = int_param(request, "before", None)
@@ -144,16 +146,16 @@ def create_app(node: Node) -> Starlette:
         )
 
     async def search(request: Request) -> Response:
-        agent = agent_of(request)
+        agent = await agent_of(request)
         result = await service.search(agent, request.path_params["conv_id"], request.query_params.get("q", ""))
         return MsgspecResponse(result)
 
     async def contacts(request: Request) -> Response:
-        agent_of(request)
+        await agent_of(request)
         return MsgspecResponse([contact_view(c) for c in await service.store.list_contacts()])
 
     async def put_contact(request: Request) -> Response:
-        agent = agent_of(request)
+        agent = await agent_of(request)
         if not agent.is_supervisor:
             raise DomainError(errors.FORBIDDEN, "Only a supervisor may edit the contacts directory.")
         channel, address = request.path_params["channel"], request.path_params["address"]
@@ -168,6 +170,21 @@ def create_app(node: Node) -> Starlette:
                 raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
         contact = await service.put_contact(channel, address, name)
         return MsgspecResponse(contact_view(contact))
+
+    async def logout(request: Request) -> Response:
+        """Revoke the token that signs this request (sockets opened with it close)."""
+        _, claims = await authenticated(request)
+        await service.revoke_token(claims)
+        return JSONResponse({"revoked": claims.jti})
+
+    async def revoke_agent(request: Request) -> Response:
+        """Supervisor (or the agent): void every token of the agent, everywhere."""
+        agent = await agent_of(request)
+        target = request.path_params["agent_id"]
+        if not (agent.is_supervisor or agent.id == target):
+            raise DomainError(errors.FORBIDDEN, "Only a supervisor may log another agent out.")
+        until = await service.revoke_agent(target)
+        return JSONResponse({"agent_id": target, "not_before": until})
 
     async def dev_inbound(request: Request) -> Response:
         """Dev only: act as a channel delivering a contact's message."""
@@ -193,6 +210,8 @@ def create_app(node: Node) -> Starlette:
         Route("/api/conversations/{conv_id}", endpoint(conversation)),
         Route("/api/conversations/{conv_id}/search", endpoint(search)),
         Route("/api/contacts", endpoint(contacts)),
+        Route("/api/logout", endpoint(logout), methods=["POST"]),
+        Route("/api/agents/{agent_id}/revoke", endpoint(revoke_agent), methods=["POST"]),
         Route("/api/contacts/{channel}/{address}", endpoint(put_contact), methods=["PUT", "DELETE"]),
     ]
     routes.extend(webhook_routes(node))  # Meta's webhooks (server/channels)

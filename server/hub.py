@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_conv_event = msgspec.json.Decoder(p.Event).decode
+_event = msgspec.json.Decoder(p.Event).decode
 
 
 class Hub:
@@ -83,6 +83,15 @@ class Hub:
         self._metrics.publications.inc()
         for client in slow:
             client.drop_slow()
+        if stream.startswith("agent:") and b'"access.revoked"' in data:
+            self._close_revoked(data, clients)
+
+    def _close_revoked(self, data: bytes, clients: set[Client]) -> None:
+        """After telling them, close the sockets opened with a revoked token."""
+        event = _event(data).event
+        assert isinstance(event, p.AccessRevoked)
+        for client in [c for c in clients if c.revoked(event)]:
+            client.close_revoked()
 
     def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Client]) -> None:
         """A thread's viewers who may no longer see it (someone else took it
@@ -90,7 +99,7 @@ class Hub:
         decides from the summary in the event, so this holds across nodes."""
         if b'"conversation.updated"' not in data:
             return
-        event = _conv_event(data).event
+        event = _event(data).event
         assert isinstance(event, p.ConversationUpdated)
         for client in [c for c in clients if not can_view(c.agent, event.conversation)]:
             client.unsubscribe(stream, reason="no_access")

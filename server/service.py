@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from protocol import errors
 from protocol import messages as p
+from server import auth
 from server.broker import Broker
 from server.config import Config
 from server.core import conversation as rules
@@ -482,6 +483,33 @@ class Service:
         totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
         for pub in fanout.publications(outcome, before, after, totals):
             await self.broker.publish(pub.stream, pub.event)
+
+    # ------------------------------------------------------------------ tokens
+
+    async def authenticate(self, token: str) -> tuple[Agent, auth.Claims]:
+        """The agent a token speaks for. Raises TokenInvalid (forged,
+        malformed, unknown agent), TokenExpired or TokenRevoked."""
+        claims = auth.verify(self.config.server.token_secret, token, now=self.clock() // 1000)
+        agent = self.agents.get(claims.sub)
+        if agent is None:
+            raise auth.TokenInvalid(f"unknown agent {claims.sub!r}")
+        if claims.revoked_by(await self.store.revocations(claims.revocation_keys())):
+            raise auth.TokenRevoked(claims.jti)
+        return agent, claims
+
+    async def revoke_token(self, claims: auth.Claims) -> None:
+        """Log one token out, on every node: sockets opened with it close."""
+        await self.store.revoke(f"token:{claims.jti}", claims.exp)
+        await self.broker.publish(fanout.agent_stream(claims.sub), p.AccessRevoked(token_id=claims.jti))
+
+    async def revoke_agent(self, agent_id: str) -> int:
+        """Void every token of the agent issued up to this second. Returns that second."""
+        if agent_id not in self.agents:
+            raise DomainError(errors.NOT_FOUND, f"No agent {agent_id!r}.")
+        until = self.clock() // 1000
+        await self.store.revoke(f"agent:{agent_id}", until)
+        await self.broker.publish(fanout.agent_stream(agent_id), p.AccessRevoked(not_before=until))
+        return until
 
     # ------------------------------------------------------------------ dispatch
 

@@ -99,3 +99,12 @@ class Store(Protocol):
 
     async def notes(self, conv_id: str) -> list[Note]:
         """In the order they were written."""
+
+    # token revocations -------------------------------------------------------
+    async def revoke(self, key: str, value: int) -> None:
+        """Record a revocation (``token:<jti>`` → the token's expiry, or
+        ``agent:<id>`` → tokens issued at or before this second are void).
+        Keeps the larger value when one is already recorded; durable."""
+
+    async def revocations(self, keys: list[str]) -> dict[str, int]:
+        """The recorded values of those of ``keys`` that are revoked."""

@@ -23,6 +23,7 @@ class MemoryStore:
         self._by_id: dict[str, Message] = {}
         self._by_channel_id: dict[str, str] = {}
         self._notes: dict[str, list[Note]] = defaultdict(list)
+        self._revoked: dict[str, int] = {}
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         """message id → (owner, lease end, attempts)"""
 
@@ -123,3 +124,9 @@ class MemoryStore:
 
     async def notes(self, conv_id: str) -> list[Note]:
         return list(self._notes.get(conv_id, []))
+
+    async def revoke(self, key: str, value: int) -> None:
+        self._revoked[key] = max(value, self._revoked.get(key, value))
+
+    async def revocations(self, keys: list[str]) -> dict[str, int]:
+        return {k: self._revoked[k] for k in keys if k in self._revoked}

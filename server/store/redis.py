@@ -17,6 +17,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Key layout (prefix
     sb:unlocked               set   open conversations whose session is not locked
     sb:send:<message id>      hash  the outbound sender's lease: owner, until, attempts
     sb:contact:<contact>      str   Contact blob;  sb:contacts  zset of contact ids
+    sb:revoked                hash  token revocations: key → value (see base.Store.revoke)
 
 ``commit`` is one Lua script: it checks the version (or, when creating, that
 the contact's latest conversation is still ``expected_latest``), the channel
@@ -180,6 +181,12 @@ def _flag(b: bool) -> str:
     return "1" if b else "0"
 
 
+REVOKE = """
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
+"""
+
+
 class RedisStore:
     """See the module docstring. ``prefix`` namespaces every key (tests)."""
 
@@ -189,6 +196,7 @@ class RedisStore:
         self._p = prefix
         self._commit = self._r.register_script(COMMIT)
         self._claim_send = self._r.register_script(CLAIM_SEND)
+        self._revoke = self._r.register_script(REVOKE)
 
     async def close(self) -> None:
         await self._r.aclose()
@@ -400,3 +408,15 @@ class RedisStore:
     @_unavailable
     async def notes(self, conv_id: str) -> list[Note]:
         return [_note(b) for b in await self._r.lrange(self._notes(conv_id), 0, -1)]
+
+    # token revocations ---------------------------------------------------------------
+    @_unavailable
+    async def revoke(self, key: str, value: int) -> None:
+        await self._revoke(keys=[f"{self._p}revoked"], args=[key, value])
+
+    @_unavailable
+    async def revocations(self, keys: list[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        values = await self._r.hmget(f"{self._p}revoked", keys)
+        return {k: int(v) for k, v in zip(keys, values) if v is not None}

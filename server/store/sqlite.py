@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS notes (
     at INTEGER NOT NULL,
     body BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revocations (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id, at);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
@@ -281,3 +285,16 @@ class SqliteStore:
         # Written order is insertion order (rowid): notes of one millisecond,
         # or from nodes whose clocks differ, must not be re-sorted by id or time.
         return [_note(b) for b in self._all("SELECT body FROM notes WHERE conversation_id = ? ORDER BY rowid", conv_id)]
+
+    async def revoke(self, key: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO revocations VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            (key, value),
+        )
+
+    async def revocations(self, keys: list[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(f"SELECT key, value FROM revocations WHERE key IN ({marks})", keys)
+        return {k: v for k, v in rows}

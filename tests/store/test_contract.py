@@ -571,3 +571,17 @@ async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object
         "pending": await store.pending_outbound(),
         "by_channel_id": [await store.message_by_channel_id(x) for x in ("wamid.keep", "wamid.out.keep")],
     }
+
+
+# --------------------------------------------------------------------------- token revocations
+
+
+async def test_revocations_are_recorded_and_keep_the_larger_value(store: Store) -> None:
+    assert await store.revocations(["token:a", "agent:ana"]) == {}
+    await store.revoke("token:a", 100)
+    await store.revoke("agent:ana", 50)
+    await store.revoke("agent:ana", 40)  # an older revocation never narrows a newer one
+    assert await store.revocations(["token:a", "token:b", "agent:ana"]) == {"token:a": 100, "agent:ana": 50}
+    await store.revoke("agent:ana", 60)
+    assert await store.revocations(["agent:ana"]) == {"agent:ana": 60}
+    assert await store.revocations([]) == {}
