@@ -1,0 +1,166 @@
+"""``python -m bench SCENARIO [options]``: the Switchboard load-test harness.
+
+Starts the server(s) it measures (or targets running ones with ``--url``),
+plays agents from worker processes and customers from another, shows its
+progress on stderr, prints the result as JSON and writes it (plus a PNG for
+the sweeps and the comparison) to bench/results/. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Progress
+from bench.peers import MODULES
+from bench.scenarios import SCENARIOS
+from bench.worker import raise_nofile
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _names(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    for n in names:
+        if n != "switchboard" and n not in MODULES:
+            raise argparse.ArgumentTypeError(f"unknown server {n!r}; choose from switchboard, {', '.join(MODULES)}")
+    return names
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--agents", type=int, default=1000, help="agent sockets (default 1000)")
+    ap.add_argument("--queues", type=int, default=50, help="queues for steady/lockstorm/reconnect (default 50)")
+    ap.add_argument("--rates", type=_floats, default=[50.0], help="inbound messages/s, comma list = a sweep")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds of traffic per rate")
+    ap.add_argument("--events", type=int, default=100, help="compare: published events per server")
+    ap.add_argument("--per-customer", type=int, default=5, help="steady: messages per conversation")
+    ap.add_argument("--spacing", type=float, default=1.0, help="steady: seconds between one customer's messages")
+    ap.add_argument("--sizes", type=_ints, default=[1000, 5000, 10000], help="idle: agent counts")
+    ap.add_argument("--servers", type=_names, default=None, help="compare/idle: which servers (default all / switchboard,floor)")
+    ap.add_argument("--repeat", type=int, default=3, help="compare: repeats (median and spread)")
+    ap.add_argument("--window", type=float, default=5.0, help="lockstorm: WhatsApp window seconds")
+    ap.add_argument("--conversations", type=int, default=2000, help="lockstorm: conversations created at once")
+    ap.add_argument("--burst-rate", type=float, default=2000.0, help="lockstorm: creation rate cap (messages/s)")
+    ap.add_argument("--nodes", type=int, default=2, help="cluster: nodes sharing Redis")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
+    ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
+    ap.add_argument("--settle", type=float, default=3.0, help="idle: seconds to wait before reading memory")
+    ap.add_argument("--url", type=lambda s: s.split(";"), default=None,
+                    help="target running node(s): 'http://h:p[,ws://h:p/ws];…' (config from `python -m bench config`)")
+    ap.add_argument("--server-pid", type=_ints, default=None, help="with --url: pids whose CPU/RSS to read")
+    ap.add_argument("--profile", action="store_true", help="fanout/steady: py-spy the server during each drive")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/SCENARIO.json)")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress line")
+    return ap
+
+
+def environment() -> dict[str, Any]:
+    def version(mod: str) -> str | None:
+        try:
+            from importlib.metadata import version as v
+
+            return v(mod)
+        except Exception:  # noqa: BLE001
+            return None
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except Exception:  # noqa: BLE001
+        commit = ""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": commit,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "versions": {m: version(m) for m in ("websockets", "uvicorn", "starlette", "msgspec", "python-socketio", "channels", "channels-redis", "django", "broadcaster", "redis")},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "config":
+        return _config(argv[1:])
+    opts = parser().parse_args(argv)
+    if opts.servers is None:
+        opts.servers = ["switchboard", "floor"] if opts.scenario == "idle" else ["switchboard", *MODULES]
+    raise_nofile()  # the server subprocesses inherit it
+    progress = Progress(enabled=not opts.quiet)
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        workdir = Path(tmp)
+        started = time.time()
+        try:
+            result = SCENARIOS[opts.scenario](opts, workdir, progress)
+        except BaseException:
+            for log in sorted(workdir.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                if tail:
+                    sys.stderr.write(f"--- {log.name}\n" + "\n".join(tail) + "\n")
+            raise
+    report = {
+        "scenario": opts.scenario,
+        "command": "python -m bench " + " ".join(argv),
+        "seconds": round(time.time() - started, 1),
+        "environment": environment(),
+        "result": result,
+    }
+    out = opts.out or RESULTS / f"{opts.scenario}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if not opts.no_plot:
+        _plot(opts, result, out.with_suffix(".png"))
+    print(json.dumps(report, indent=2, default=str))
+    sys.stderr.write(f"wrote {out}\n")
+    return 0
+
+
+def _plot(opts: argparse.Namespace, result: dict[str, Any], png: Path) -> None:
+    from bench import plot
+
+    if opts.scenario in ("fanout", "steady") and result.get("rows"):
+        title = f"{opts.scenario}: {result['agents']} agents, {result['queues']} queue(s), one node"
+        plot.latency_vs_load(result, png, title)
+    elif opts.scenario == "compare" and result.get("summary"):
+        title = f"fan-out to {result['agents']} sockets, {result['events']} events at {result['rate']:g}/s, {result['frame_bytes']} B frames"
+        plot.compare_bars(result, png, title)
+
+
+def _config(argv: list[str]) -> int:
+    """``python -m bench config --agents N --queues Q [--window S] --out X.toml``:
+    the config to start your own nodes with before ``--url``."""
+    from bench.center import Center
+
+    ap = argparse.ArgumentParser(prog="python -m bench config")
+    ap.add_argument("--agents", type=int, default=1000)
+    ap.add_argument("--queues", type=int, default=1)
+    ap.add_argument("--window", type=float, default=86400)
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    Center(a.agents, a.queues, window_seconds=a.window).write(a.out, port=a.port)
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

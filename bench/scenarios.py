@@ -1,0 +1,413 @@
+"""The scenarios: each starts what it needs, measures, stops everything it
+started, and returns one JSON-able dict. See bench/README.md for the commands.
+
+    idle        memory per connected agent and connect rate, N = 1k/5k/10k
+    fanout      one queue, every agent in it, each inbound → inbox.added to all
+    steady      many queues, agents claim, reply, read, end; unread updates
+    lockstorm   thousands of WhatsApp windows closing in the same seconds
+    reconnect   every socket cut at once under traffic; all resume, zero loss
+    compare     fan-out, same run: Switchboard vs the floor and the peers
+    cluster     fan-out across several nodes sharing Redis
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.center import Center
+from bench.harness import (
+    Customers,
+    Fleet,
+    Progress,
+    Target,
+    audit,
+    drive,
+    percentiles,
+    server_deliveries,
+    spread,
+    start_peer,
+    start_switchboard,
+    summarize,
+)
+from bench.peers import REDIS
+from bench.procs import Redis
+
+Opts = Any  # the argparse namespace from bench.__main__
+
+
+def _target(opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1) -> Target:
+    if opts.url:
+        from bench.harness import external_switchboard
+
+        return external_switchboard(opts.url, opts.server_pid or [])
+    return start_switchboard(center, workdir, nodes=nodes, redis=redis)
+
+
+def _fleet(target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress) -> tuple[Fleet, dict[str, Any]]:
+    fleet = Fleet(target, center.specs(), workers=opts.workers, behaviour=behaviour)
+    try:
+        connected = fleet.connect(opts.connect_rate, progress)
+    except BaseException:
+        fleet.close()
+        raise
+    progress.done(
+        f"{target.kind}: {connected['connected']}/{center.n} agents connected in {connected['connect_seconds']:.1f} s"
+        f" ({connected['connect_rate']:.0f}/s)"
+    )
+    return fleet, connected
+
+
+# ---------------------------------------------------------------- idle
+
+
+def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    rows = []
+    for n in opts.sizes:
+        for kind in opts.servers:
+            center = Center(n, max(1, n // 100))
+            target = _target(opts, center, workdir) if kind == "switchboard" else start_peer(kind, workdir, size=700, redis=None)
+            fleet = None
+            try:
+                time.sleep(1.0)
+                rss0 = target.rss()
+                fleet, connected = _fleet(target, center, opts, "idle", progress)
+                time.sleep(opts.settle)
+                rss1 = target.rss()
+                s = fleet.stats()
+                rows.append(
+                    {
+                        "server": kind,
+                        "agents": n,
+                        **connected,
+                        "still_connected": s["connected"],
+                        "rss_before_mb": round(rss0 / 2**20, 1),
+                        "rss_connected_mb": round(rss1 / 2**20, 1),
+                        "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2),
+                    }
+                )
+                progress.done(f"idle {kind} n={n}: {rows[-1]['kib_per_agent']} KiB/agent")
+            finally:
+                if fleet is not None:
+                    fleet.close()
+                target.stop()
+    return {"rows": rows}
+
+
+# ---------------------------------------------------------------- fan-out / steady
+
+
+def _sweep(opts: Opts, workdir: Path, progress: Progress, *, queues: int, behaviour: str) -> dict[str, Any]:
+    center = Center(opts.agents, queues)
+    target = _target(opts, center, workdir)
+    fleet = None
+    try:
+        time.sleep(0.5)
+        rss0 = target.rss()
+        fleet, connected = _fleet(target, center, opts, behaviour, progress)
+        rss1 = target.rss()
+        rows = []
+        for rate in opts.rates:
+            messages = max(1, int(rate * opts.duration))
+            spec = {
+                "messages": messages,
+                "rate": rate,
+                "queues": center.q,
+                "per_customer": opts.per_customer if behaviour == "steady" else 1,
+                "slots": max(1, int(rate * opts.spacing)),
+            }
+            # Fan-out: every inbound opens a conversation → inbox.added to the whole queue.
+            per_event = center.n // center.q if behaviour == "fanout" and center.n % center.q == 0 else None
+            m = drive(target, fleet, spec, progress, expected_per_event=per_event, profile=_profile_path(opts, workdir, rate))
+            collected = fleet.collect()
+            row = {"rate": rate, **summarize(m, collected)}
+            if opts.profile:
+                row["profile"] = _profile_summary(_profile_path(opts, workdir, rate))
+            rows.append(row)
+            progress.done(_line(target.kind, row))
+        collected = fleet.collect()
+        result: dict[str, Any] = {
+            "server": target.kind,
+            "agents": center.n,
+            "queues": center.q,
+            **connected,
+            "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2),
+            "rows": rows,
+        }
+        if target.dialect == "switchboard":
+            result["audit"] = audit(target, center, collected["positions"])
+            result["server_deliveries_total"] = server_deliveries(target)
+            result["harness_events_total"] = collected["events"]
+        return result
+    finally:
+        if fleet is not None:
+            fleet.close()
+        target.stop()
+
+
+def fanout(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    return _sweep(opts, workdir, progress, queues=1, behaviour="fanout")
+
+
+def steady(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    return _sweep(opts, workdir, progress, queues=opts.queues, behaviour="steady")
+
+
+def _profile_path(opts: Opts, workdir: Path, rate: float) -> Path | None:
+    return workdir / f"profile-{opts.scenario}-{rate:g}.txt" if opts.profile else None
+
+
+def _profile_summary(path: Path | None) -> dict[str, Any] | None:
+    from bench.profile import summarize_collapsed
+
+    if path is None or not path.exists():
+        return None
+    return summarize_collapsed(path)
+
+
+def _line(kind: str, row: dict[str, Any]) -> str:
+    lat = row["latency_ms"]
+    return (
+        f"{kind} rate {row.get('rate')}/s: {row['deliveries']:,} deliveries, {row['deliveries_per_s'] or 0:,.0f}/s, "
+        f"cpu {row['cpu_us_per_delivery']} µs/delivery, latency p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms, "
+        f"lost {row['lost']} dups {row['duplicates']}"
+    )
+
+
+# ---------------------------------------------------------------- lock storm
+
+
+def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    center = Center(opts.agents, opts.queues, window_seconds=opts.window)
+    target = _target(opts, center, workdir)
+    fleet = None
+    try:
+        fleet, connected = _fleet(target, center, opts, "idle", progress)
+        fleet.call("reset")
+        spec = {"messages": opts.conversations, "rate": opts.burst_rate, "queues": center.q, "per_customer": 1, "slots": opts.conversations}
+        t0 = time.perf_counter()
+        cust = Customers({**spec, "base_urls": target.base_urls, "target": "switchboard"})
+        while not cust.done():
+            time.sleep(0.25)
+            progress.show(f"lockstorm: creating {opts.conversations} conversations… {time.perf_counter() - t0:.1f} s")
+        created = cust.result or {}
+        progress.done(f"lockstorm: {created.get('ok')} conversations created in {created.get('seconds', 0):.1f} s")
+        # Every conversation is in its queue's inbox: its lock goes to every agent of the queue.
+        per_queue = created.get("per_queue", {})
+        expected = sum(v * center.queue_size(int(q)) for q, v in per_queue.items())
+        cpu0 = target.cpu()
+        deadline = time.perf_counter() + opts.window + 60
+        last, last_change = -1, time.perf_counter()
+        while time.perf_counter() < deadline:
+            time.sleep(0.25)
+            s = fleet.stats()
+            if s["locks"] != last:
+                last, last_change = s["locks"], time.perf_counter()
+            progress.show(f"lockstorm: {s['locks']:,}/{expected:,} lock deliveries, gaps {s['gaps']} dups {s['dups']}")
+            if s["locks"] >= expected or (s["locks"] and time.perf_counter() - last_change > 5):
+                break
+        cpu = target.cpu() - cpu0
+        collected = fleet.collect()
+        delays = percentiles(collected["lock_delay_us"])
+        result = {
+            "server": target.kind,
+            "agents": center.n,
+            "queues": center.q,
+            "window_seconds": opts.window,
+            "conversations": created.get("ok"),
+            "create_seconds": round(created.get("seconds", 0), 2),
+            "lock_deliveries": collected["kinds"].get("session.locked", 0),
+            "expected_lock_deliveries": expected,
+            "lock_delay_ms": delays,
+            "storm_server_cpu_s": round(cpu, 2),
+            "gaps": collected["gaps"],
+            "duplicates": collected["dups"],
+            "audit": audit(target, center, collected["positions"]),
+        }
+        progress.done(
+            f"lockstorm: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
+            f"p99 {delays['p99']} max {delays['max']} ms"
+        )
+        return result
+    finally:
+        if fleet is not None:
+            fleet.close()
+        target.stop()
+
+
+# ---------------------------------------------------------------- reconnect storm
+
+
+def reconnect(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    center = Center(opts.agents, opts.queues)
+    target = _target(opts, center, workdir)
+    fleet = None
+    try:
+        fleet, connected = _fleet(target, center, opts, "fanout", progress)
+        fleet.call("reset")
+        messages = int(opts.rates[0] * opts.duration)
+        spec = {"messages": messages, "rate": opts.rates[0], "queues": center.q, "per_customer": 1, "slots": messages}
+        cust = Customers({**spec, "base_urls": target.base_urls, "target": "switchboard"})
+        time.sleep(opts.duration / 3)
+        progress.show("reconnect: cutting every socket…", force=True)
+        storm = fleet.call("drop_resume", timeout=300)
+        recovery = max(r["recovery_seconds"] for r in storm)
+        resumed_ok = sum(r["ok"] for r in storm)
+        progress.done(f"reconnect: {resumed_ok}/{center.n} agents back in {recovery:.2f} s")
+        while not cust.done():
+            time.sleep(0.25)
+            s = fleet.stats()
+            progress.show(f"reconnect: traffic continues, {s['events']:,} events, gaps {s['gaps']} dups {s['dups']}")
+        last, last_change = -1, time.perf_counter()
+        while time.perf_counter() - last_change < 2:
+            time.sleep(0.25)
+            s = fleet.stats()
+            if s["events"] != last:
+                last, last_change = s["events"], time.perf_counter()
+        collected = fleet.collect()
+        result = {
+            "server": target.kind,
+            "agents": center.n,
+            "queues": center.q,
+            **connected,
+            "inbound": (cust.result or {}).get("ok"),
+            "rate": opts.rates[0],
+            "resumed_agents": resumed_ok,
+            "recovery_seconds": round(recovery, 3),
+            "resumed_frames": collected["resumed"],
+            "resyncs": collected["resyncs"],
+            "gaps": collected["gaps"],
+            "duplicates": collected["dups"],
+            "connect_failures": collected["connect_failures"],
+            "latency_ms": percentiles(collected["latency_us"]),
+            "audit": audit(target, center, collected["positions"]),
+        }
+        a = result["audit"]
+        progress.done(
+            f"reconnect: recovery {recovery:.2f} s, resyncs {result['resyncs']}, gaps {result['gaps']}, "
+            f"dups {result['duplicates']}, tail missing {a['events_missing_at_tail']}"
+        )
+        return result
+    finally:
+        if fleet is not None:
+            fleet.close()
+        target.stop()
+
+
+# ---------------------------------------------------------------- side by side
+
+
+def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    """Fan-out, same workload for each server, all servers in each repeat;
+    ratios are taken within a repeat, then median and spread over repeats."""
+    center = Center(opts.agents, 1)
+    redis = Redis(workdir / "redis.log").start() if REDIS & set(opts.servers) else None
+    runs: list[dict[str, Any]] = []
+    size = 700
+    try:
+        for rep in range(opts.repeat):
+            for kind in opts.servers:
+                if redis is not None:
+                    redis.flush()
+                if kind == "switchboard":
+                    target = _target(opts, center, workdir)
+                else:
+                    target = start_peer(kind, workdir, size=size, redis=redis)
+                fleet = None
+                try:
+                    time.sleep(0.5)
+                    rss0 = target.rss()
+                    fleet, connected = _fleet(target, center, opts, "fanout", progress)
+                    rss1 = target.rss()
+                    spec = {"messages": opts.events, "rate": opts.rates[0], "queues": 1, "per_customer": 1, "slots": opts.events}
+                    m = drive(target, fleet, spec, progress, expected_per_event=center.n)
+                    collected = fleet.collect()
+                    row = {"repeat": rep, "server": kind, **connected, "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2), **summarize(m, collected)}
+                    if kind == "switchboard" and row["frame_bytes_avg"]:
+                        size = int(row["frame_bytes_avg"])  # the peers send frames of the same size
+                    runs.append(row)
+                    progress.done(f"[{rep + 1}/{opts.repeat}] " + _line(kind, row))
+                finally:
+                    if fleet is not None:
+                        fleet.close()
+                    target.stop()
+    finally:
+        if redis is not None:
+            redis.stop()
+    return {"agents": center.n, "events": opts.events, "rate": opts.rates[0], "frame_bytes": size, "runs": runs, "summary": _compare_summary(runs, opts)}
+
+
+def _compare_summary(runs: list[dict[str, Any]], opts: Opts) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for kind in opts.servers:
+        mine = [r for r in runs if r["server"] == kind]
+        ratios, vs_sb = [], []
+        for r in mine:
+            same = {x["server"]: x for x in runs if x["repeat"] == r["repeat"]}
+            floor = same.get("floor", {}).get("cpu_us_per_delivery")
+            sb = same.get("switchboard", {}).get("cpu_us_per_delivery")
+            if floor and r["cpu_us_per_delivery"]:
+                ratios.append(r["cpu_us_per_delivery"] / floor)
+            if sb and r["cpu_us_per_delivery"]:
+                vs_sb.append(r["cpu_us_per_delivery"] / sb)
+        summary[kind] = {
+            "cpu_us_per_delivery": spread([r["cpu_us_per_delivery"] for r in mine]),
+            "cpu_us_per_delivery_with_redis": spread([r["cpu_us_per_delivery_with_redis"] for r in mine]),
+            "ratio_to_floor": spread(ratios),
+            "times_switchboard": spread(vs_sb),
+            "deliveries_per_s": spread([r["deliveries_per_s"] for r in mine]),
+            "p50_ms": spread([r["latency_ms"]["p50"] for r in mine]),
+            "p99_ms": spread([r["latency_ms"]["p99"] for r in mine]),
+            "max_ms": spread([r["latency_ms"]["max"] for r in mine]),
+            "kib_per_agent": spread([r["kib_per_agent"] for r in mine]),
+            "lost": sum(r["lost"] for r in mine),
+            "duplicates": sum(r["duplicates"] for r in mine),
+        }
+    return summary
+
+
+# ---------------------------------------------------------------- cluster
+
+
+def cluster(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    """Fan-out on 1 node, then on ``--nodes`` nodes sharing one Redis; agents
+    and customers spread round-robin over the nodes."""
+    redis = Redis(workdir / "redis.log").start()
+    out: dict[str, Any] = {"agents": opts.agents, "rows": []}
+    try:
+        for nodes in (1, opts.nodes):
+            redis.flush()
+            center = Center(opts.agents, 1)
+            target = start_switchboard(center, workdir, nodes=nodes, redis=redis)
+            fleet = None
+            try:
+                fleet, connected = _fleet(target, center, opts, "fanout", progress)
+                messages = int(opts.rates[0] * opts.duration)
+                spec = {"messages": messages, "rate": opts.rates[0], "queues": 1, "per_customer": 1, "slots": messages}
+                m = drive(target, fleet, spec, progress, expected_per_event=center.n)
+                collected = fleet.collect()
+                row = {"nodes": nodes, **connected, **summarize(m, collected), "audit": audit(target, center, collected["positions"])}
+                out["rows"].append(row)
+                progress.done(_line(target.kind, row))
+            finally:
+                if fleet is not None:
+                    fleet.close()
+                target.stop()
+    finally:
+        redis.stop()
+    one, many = out["rows"][0], out["rows"][-1]
+    if one.get("deliveries_per_s") and many.get("deliveries_per_s"):
+        out["scaling"] = round(many["deliveries_per_s"] / one["deliveries_per_s"], 2)
+    return out
+
+
+SCENARIOS = {
+    "idle": idle,
+    "fanout": fanout,
+    "steady": steady,
+    "lockstorm": lockstorm,
+    "reconnect": reconnect,
+    "compare": compare,
+    "cluster": cluster,
+}
