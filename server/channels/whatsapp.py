@@ -64,7 +64,7 @@ class _Entry(Struct):
 
 class _Change(Struct):
     field: str = ""
-    value: Raw | None = None
+    value: Raw = Raw(b"null")  # decoded only for the fields we use
 
 
 class _Metadata(Struct):
@@ -250,8 +250,6 @@ def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
             if change.field != "messages":
                 yield ev.Ignored(channel="whatsapp", what=f"field {change.field!r}")
                 continue
-            if change.value is None:
-                raise ValueError("no value")
             value = msgspec.json.decode(change.value, type=_Value)
         except _ITEM_ERRORS as e:
             yield _rejected(where, e)

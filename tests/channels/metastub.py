@@ -1,0 +1,212 @@
+"""A stand-in for Meta's Graph API on a loopback port (a real HTTP server).
+
+It takes sends in Meta's request format, records them, and answers as Meta
+does: a wamid / mid on success, Meta's error envelope otherwise. Tests script
+the next answers (``then``): errors with Meta's codes, 5xx, 429 with
+Retry-After, or a slow answer that outlives the client's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.conftest import free_port
+
+VERSION = "v21.0"
+
+
+@dataclass
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    body: dict[str, Any] | None = None
+    """None: Meta's success answer for the request."""
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    accept: bool = False
+    """Meta took the message even though the answer is an error or late
+    (it is then recorded in ``accepted``)."""
+
+
+@dataclass
+class Sent:
+    """One request as Meta received it."""
+
+    path: str
+    token: str
+    body: dict[str, Any]
+    answer: int = 0
+    message_id: str | None = None
+    """The wamid / mid Meta gave it, when Meta took it."""
+
+
+def graph_error(
+    code: int,
+    message: str,
+    *,
+    status: int = 400,
+    subcode: int | None = None,
+    details: str | None = None,
+    type: str = "OAuthException",
+    **reply: Any,
+) -> Reply:
+    """Meta's error envelope: {"error": {message, type, code, error_subcode, error_data, fbtrace_id}}."""
+    error: dict[str, Any] = {"message": message, "type": type, "code": code, "fbtrace_id": "AbCdEfGhIjK"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if details is not None:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return Reply(status=status, body={"error": error}, **reply)
+
+
+RE_ENGAGEMENT = graph_error(
+    131047,
+    "(#131047) Re-engagement message",
+    subcode=2494010,
+    details="Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+)
+OUTSIDE_WINDOW = graph_error(10, "(#10) This message is sent outside of allowed window.", subcode=2018278)
+SERVER_ERROR = graph_error(1, "An unknown error occurred", status=500)
+THROTTLED = graph_error(130429, "(#130429) Rate limit hit", status=429, headers={"Retry-After": "0"})
+BAD_RECIPIENT = graph_error(
+    131026, "(#131026) Message Undeliverable", details="Recipient is not a valid WhatsApp user."
+)
+
+
+class MetaStub:
+    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/{VERSION}"
+        self.tokens = tokens or {}
+        """Access token expected per sender (phone_number_id or "me"); empty: any."""
+        self.sent: list[Sent] = []
+        self.script: deque[Reply] = deque()
+        self.profiles: dict[str, dict[str, str]] = {}
+        self.profile_requests: list[str] = []
+        self._ids = itertools.count(1)
+        self._arrived = asyncio.Condition()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ scripting
+
+    def then(self, *replies: Reply) -> None:
+        """The next sends get these answers, in order; after them, success."""
+        self.script.extend(replies)
+
+    @property
+    def accepted(self) -> list[Sent]:
+        return [s for s in self.sent if s.message_id is not None]
+
+    async def wait_sent(self, n: int, timeout: float = 5.0) -> list[Sent]:
+        async def enough() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: len(self.sent) >= n)
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.sent
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _send(self, request: Request) -> Response:
+        sender = request.path_params["sender"]
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        record = Sent(path=request.url.path, token=token, body=body if isinstance(body, dict) else {})
+        self.sent.append(record)
+        async with self._arrived:
+            self._arrived.notify_all()
+        reply = self.script.popleft() if self.script else Reply()
+        if self.tokens.get(sender) not in (None, token):
+            reply = graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+        elif (problem := self._malformed(sender, record.body)) is not None:
+            reply = graph_error(100, f"(#100) {problem}")
+        answer = reply.body
+        if reply.status == 200 or reply.accept:
+            record.message_id = self._new_id(sender)
+        if answer is None:
+            answer = self._success(sender, record)
+        record.answer = reply.status
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        return JSONResponse(answer, status_code=reply.status, headers=reply.headers)
+
+    def _new_id(self, sender: str) -> str:
+        n = next(self._ids)
+        return f"m_stub{n:06d}" if sender == "me" else f"wamid.HBgLNTUxMTk{n:06d}FQIAERgSQzI="
+
+    @staticmethod
+    def _malformed(sender: str, body: dict[str, Any]) -> str | None:
+        """What Meta would refuse as an invalid parameter (a few checks only)."""
+        if sender == "me":
+            if "id" not in body.get("recipient", {}):
+                return "recipient.id is required"
+            if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+                return "messaging_type is invalid"
+            if body.get("messaging_type") == "MESSAGE_TAG" and not body.get("tag"):
+                return "tag is required with MESSAGE_TAG"
+            return None
+        if body.get("messaging_product") != "whatsapp":
+            return "messaging_product must be whatsapp"
+        if not body.get("to"):
+            return "to is required"
+        kind = body.get("type")
+        if kind == "text" and not body.get("text", {}).get("body"):
+            return "text.body is required"
+        if kind == "template" and not body.get("template", {}).get("name"):
+            return "template.name is required"
+        if kind not in ("text", "template"):
+            return f"type {kind!r} is not handled by this stand-in"
+        return None
+
+    @staticmethod
+    def _success(sender: str, record: Sent) -> dict[str, Any]:
+        if sender == "me":
+            return {"recipient_id": record.body["recipient"]["id"], "message_id": record.message_id}
+        to = record.body["to"]
+        return {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": record.message_id}]}
+
+    async def _profile(self, request: Request) -> Response:
+        psid = request.path_params["psid"]
+        self.profile_requests.append(psid)
+        profile = self.profiles.get(psid)
+        if profile is None:
+            missing = graph_error(100, "(#100) No profile available for that user.")
+            return JSONResponse(missing.body, status_code=missing.status)
+        return JSONResponse({**profile, "id": psid})
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = Starlette(
+            routes=[
+                Route(f"/{VERSION}/{{sender}}/messages", self._send, methods=["POST"]),
+                Route(f"/{VERSION}/{{psid}}", self._profile, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning", timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
