@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def make_store(config: Config) -> RedisStore:
-    return RedisStore(config.server.redis_url)
+    return RedisStore(config.server.redis_url, windows=config.windows)
 
 
 def make_broker(config: Config, node: Node) -> RedisBroker:

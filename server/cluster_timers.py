@@ -16,9 +16,11 @@ once per expiry.
 - A fire that finds the window not passed (the contact wrote meanwhile, or
   this node's clock is behind) watches the conversation again at its current
   expiry, so a renewal that was lost on the way is not lost for good.
-- Watches made while Redis is unreachable wait in memory and are written
-  when it answers again; node start also re-watches every unlocked open
-  conversation from the store.
+- The store's commit script writes each conversation's lock time into the
+  due-set in the same atomic step as the change (RedisStore ``windows``), so
+  a node killed right after a commit loses no timer. ``watch`` (from the
+  service) writes it again on the next poll; watches made while Redis is
+  unreachable wait in memory until it answers.
 
 What it does not do: fire more precisely than ``poll_seconds`` (default
 0.25 s), or fire while Redis is down (it fires on recovery, late).
@@ -31,7 +33,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from server.metrics import Counter, Metrics
-from server.store.redis import UNREACHABLE, connect
+from server.store.redis import DUE_SET, UNREACHABLE, connect
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class ClusterTimers:
         self._poll = poll_seconds
         self._lease_ms = lease_ms
         self._batch = batch
-        self._due_key = f"{prefix}timers:{{t}}:due"
+        self._due_key = prefix + DUE_SET
         self._lease_key = f"{prefix}timers:{{t}}:lease"
         self._claim = self._r.register_script(CLAIM)
         self._release = self._r.register_script(RELEASE)

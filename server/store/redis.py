@@ -16,6 +16,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Key layout (prefix
     sb:pending                zset  outbound messages not yet accepted, score = at
     sb:unlocked               set   open conversations whose session is not locked
     sb:send:<message id>      hash  the outbound sender's lease: owner, until, attempts
+    sb:timers:{t}:due         zset  session timers: conversation → lock time (cluster_timers.py)
     sb:contact:<contact>      str   Contact blob;  sb:contacts  zset of contact ids
     sb:revoked                hash  token revocations: key → value (see base.Store.revoke)
 
@@ -51,7 +52,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.core.conversation import Outcome
-from server.core.model import Contact, Conversation, Message, Note
+from server.core import session
+from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -104,7 +106,8 @@ def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 #       13 new message: seq ('' = none), 14 its blob, 15 its cmid, 16 its mid,
 #       17 pending (0/1), 18 its at,
 #       19 updated message: seq ('' = none), 20 blob, 21 cmid, 22 mid, 23 pending, 24 at,
-#       25 note blob ('' = none)
+#       25 note blob ('' = none), 26 when the session locks ('' = not watched)
+# KEYS 16: the session timers' due-set (server/cluster_timers.py)
 COMMIT = """
 local cid = ARGV[1]
 if ARGV[2] == '1' then
@@ -157,6 +160,7 @@ if ARGV[19] ~= '' then
   put_message(ARGV[19], ARGV[20], KEYS[14], ARGV[21], KEYS[15], ARGV[22], ARGV[23], ARGV[24], false)
 end
 if ARGV[25] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[25]) end
+if ARGV[26] ~= '' then redis.call('ZADD', KEYS[16], 'GT', ARGV[26], cid) end
 return {'ok', ''}
 """
 
@@ -170,6 +174,11 @@ return attempts
 """
 
 NONE_KEY = "sb:none"
+
+DUE_SET = "timers:{t}:due"
+"""The cluster's session-timer due-set (after the prefix): conversation id →
+when its reply window locks. The commit keeps it, so a node that dies right
+after a commit cannot take the timer with it."""
 """Placeholder for a key the script will not touch (no message, say)."""
 
 
@@ -190,8 +199,18 @@ redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
 class RedisStore:
     """See the module docstring. ``prefix`` namespaces every key (tests)."""
 
-    def __init__(self, url: str, *, prefix: str = "sb:", client: redis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "sb:",
+        client: redis.Redis | None = None,
+        windows: dict[str, WindowPolicy] | None = None,
+    ) -> None:
+        """``windows``: the reply-window policies; when given, every commit
+        also puts the conversation's lock time in the timers' due-set."""
         self.url = url
+        self._windows = windows
         self._r = client if client is not None else connect(url)
         self._p = prefix
         self._commit = self._r.register_script(COMMIT)
@@ -310,6 +329,7 @@ class RedisStore:
             self._mid(m.id) if m else NONE_KEY,
             self._cmid(u.channel_message_id) if u else NONE_KEY,
             self._mid(u.id) if u else NONE_KEY,
+            self._p + DUE_SET,
         ]
         args: list[Any] = [
             after.id,
@@ -327,12 +347,19 @@ class RedisStore:
             *self._message_args(m),
             *self._message_args(u),
             _encode(outcome.note) if outcome.note else "",
+            self._lock_at(after),
         ]
         status, detail = await self._commit(keys=keys, args=args)
         if status == b"conflict":
             raise VersionConflict(f"{after.id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
+
+    def _lock_at(self, conv: Conversation) -> int | str:
+        if self._windows is None or not conv.is_open or conv.session_locked:
+            return ""
+        due = session.expires_at(conv, self._windows[conv.channel])
+        return "" if due is None else due
 
     @staticmethod
     def _message_args(m: Message | None) -> list[Any]:

@@ -1,0 +1,89 @@
+"""ClusterTimers: one due-set in Redis, each entry fired by exactly one node."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from server.cluster_timers import ClusterTimers
+from tests.cluster.conftest import wait_until
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def test_three_nodes_fire_each_due_entry_once(redis_url: str) -> None:
+    fired: Counter[str] = Counter()
+    by_node: dict[int, int] = {}
+
+    def firer(node: int):  # type: ignore[no-untyped-def]
+        async def fire(conv_id: str) -> bool:
+            fired[conv_id] += 1
+            by_node[node] = by_node.get(node, 0) + 1
+            await asyncio.sleep(0.01)
+            return True
+
+        return fire
+
+    nodes = [ClusterTimers(redis_url, firer(i), now_ms, poll_seconds=0.05) for i in range(3)]
+    for t in nodes:
+        t.start()
+    try:
+        due = now_ms() + 300
+        for i in range(60):
+            # Every node is told about every window, as after a restart scan;
+            # node 0 also hears a stale, earlier due time that must not win.
+            for t in nodes:
+                t.watch(f"c{i}", due + i)
+            nodes[0].watch(f"c{i}", due - 10_000)
+        await wait_until(lambda: len(fired) == 60, 10, "all fired")
+        await asyncio.sleep(0.3)
+        assert set(fired.values()) == {1}
+    finally:
+        for t in nodes:
+            await t.stop()
+
+
+async def test_a_renewed_window_fires_at_the_later_time(redis_url: str) -> None:
+    fired: list[tuple[str, int]] = []
+
+    async def fire(conv_id: str) -> bool:
+        fired.append((conv_id, now_ms()))
+        return True
+
+    t = ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05)
+    t.start()
+    try:
+        start = now_ms()
+        t.watch("c1", start + 200)
+        t.watch("c1", start + 900)  # the contact wrote again
+        await wait_until(lambda: fired, 5, "fired")
+        assert fired[0][1] >= start + 900
+    finally:
+        await t.stop()
+
+
+async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> None:
+    fired: list[str] = []
+
+    async def hang(conv_id: str) -> bool:
+        await asyncio.Event().wait()  # this node never finishes (as if killed)
+        return True
+
+    async def fire(conv_id: str) -> bool:
+        fired.append(conv_id)
+        return True
+
+    doomed = ClusterTimers(redis_url, hang, now_ms, poll_seconds=0.05, lease_ms=500)
+    doomed.watch("c1", now_ms())
+    doomed.start()
+    await asyncio.sleep(0.3)  # doomed has claimed c1 and hangs in it
+    survivor = ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05, lease_ms=500)
+    survivor.start()
+    try:
+        await wait_until(lambda: fired == ["c1"], 5, "the lease ran out and the survivor fired")
+    finally:
+        await doomed.stop()
+        await survivor.stop()
