@@ -29,6 +29,12 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+# Benchmarks, never part of `make test`: `make bench SCENARIO=steady ARGS="--agents 1000 --rates 200"`.
+.PHONY: bench
+bench: $(STAMP) system-deps
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(or $(SCENARIO),compare) $(ARGS)
+
 schema: $(STAMP)
 	$(BIN)/switchboard schema --out docs/schema.json
 

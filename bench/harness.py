@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -21,7 +23,6 @@ from typing import Any
 
 import httpx
 import msgspec
-import numpy as np
 
 from bench import customers, worker
 from bench.center import AUDITOR, Center
@@ -245,8 +246,8 @@ class Fleet:
                 for k, v in r[key].items():
                     agg[k] = agg.get(k, 0) + v
             merged[key] = agg
-        merged["latency_us"] = np.concatenate([np.frombuffer(r["latency"], dtype=np.int64) for r in replies])
-        merged["lock_delay_us"] = np.concatenate([np.frombuffer(r["lock_delay"], dtype=np.int64) for r in replies])
+        merged["latency_us"] = _merge(r["latency"] for r in replies)
+        merged["lock_delay_us"] = _merge(r["lock_delay"] for r in replies)
         merged["positions"] = {a: pos for r in replies for a, pos in r["positions"].items()}
         merged["client_rss"] = sum(r["rss"] for r in replies)
         merged["client_cpu"] = sum(r["cpu"] for r in replies)
@@ -293,12 +294,24 @@ class Customers:
 # ---------------------------------------------------------------- statistics
 
 
-def percentiles(values_us: np.ndarray) -> dict[str, float | int | None]:
+def _merge(parts: Any) -> array:
+    out = array("q")
+    for part in parts:
+        out.frombytes(part)
+    return out
+
+
+def percentiles(values_us: array) -> dict[str, float | int | None]:
+    """Nearest-rank percentiles in milliseconds."""
     if len(values_us) == 0:
         return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
-    ms = values_us.astype(np.float64) / 1000.0
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"n": int(len(ms)), "p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2), "max": round(float(ms.max()), 2)}
+    ordered = sorted(values_us)
+    n = len(ordered)
+
+    def at(q: float) -> float:
+        return round(ordered[min(n - 1, max(0, int(q * n + 0.5) - 1))] / 1000.0, 2)
+
+    return {"n": n, "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1] / 1000.0, 2)}
 
 
 def spread(values: list[float]) -> dict[str, float | None]:
@@ -306,7 +319,7 @@ def spread(values: list[float]) -> dict[str, float | None]:
     values = [v for v in values if v is not None]
     if not values:
         return {"median": None, "min": None, "max": None, "n": 0}
-    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values)), "n": len(values)}
+    return {"median": float(statistics.median(values)), "min": float(min(values)), "max": float(max(values)), "n": len(values)}
 
 
 # ---------------------------------------------------------------- one measured drive

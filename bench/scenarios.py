@@ -323,7 +323,7 @@ def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
                     spec = {"messages": opts.events, "rate": opts.rates[0], "queues": 1, "per_customer": 1, "slots": opts.events}
                     m = drive(target, fleet, spec, progress, expected_per_event=center.n)
                     collected = fleet.collect()
-                    row = {"repeat": rep, "server": kind, **connected, "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2), **summarize(m, collected)}
+                    row = {"repeat": rep, "server": kind, "rate": opts.rates[0], **connected, "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2), **summarize(m, collected)}
                     if kind == "switchboard" and row["frame_bytes_avg"]:
                         size = int(row["frame_bytes_avg"])  # the peers send frames of the same size
                     runs.append(row)

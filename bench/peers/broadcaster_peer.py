@@ -47,6 +47,13 @@ async def healthz(request: Request) -> JSONResponse:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
     await broadcast.connect()
+    # broadcaster 0.3.1's Redis listener races its first subscribe (with
+    # redis-py 5+ it can see "not subscribed yet", stop listening and wait
+    # forever). A channel subscribed for the process's whole life, then the
+    # listener woken once more, keeps it listening; nothing else changes.
+    backend = broadcast._backend
+    await backend.subscribe("bench-keepalive")  # type: ignore[attr-defined]
+    backend._ready.set()  # type: ignore[attr-defined]
     yield
     await broadcast.disconnect()
 

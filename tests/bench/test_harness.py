@@ -1,0 +1,55 @@
+"""Smoke test of the load-test harness itself (not a benchmark): a tiny
+steady-state run against a real server subprocess must see every event, in
+order, once, and report every field the README's tables are built from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--workers", "1", "--no-plot", "--quiet", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_steady_state_has_no_loss_and_reports_every_figure(tmp_path: Path) -> None:
+    report = run_bench(tmp_path, "steady", "--agents", "20", "--queues", "2", "--rates", "10", "--duration", "2",
+                       "--per-customer", "2", "--spacing", "0.5")
+    assert report["scenario"] == "steady"
+    result = report["result"]
+    assert result["connected"] == 20
+    for key in ("connect_rate", "kib_per_agent", "audit", "server_deliveries_total", "harness_events_total"):
+        assert key in result
+    (row,) = result["rows"]
+    assert row["customers"]["ok"] == 20
+    assert row["lost"] == 0 and row["gaps"] == 0 and row["duplicates"] == 0
+    assert row["command_errors"] == {}
+    for key in ("deliveries_per_s", "server_cpu_s", "cpu_us_per_delivery", "frame_bytes_avg"):
+        assert key in row
+    assert set(row["latency_ms"]) == {"n", "p50", "p95", "p99", "max"}
+    assert row["latency_ms"]["n"] > 0
+    kinds = row["event_kinds"]
+    assert kinds["inbox.added"] == 10 * 10  # 10 conversations, each to the 10 agents of its queue
+    assert kinds["assigned.added"] == 10  # one claimer each
+    assert result["audit"]["events_missing_at_tail"] == 0
+    assert result["server_deliveries_total"] == result["harness_events_total"]
+
+
+def test_fanout_counts_every_delivery(tmp_path: Path) -> None:
+    report = run_bench(tmp_path, "fanout", "--agents", "20", "--rates", "10", "--duration", "1")
+    (row,) = report["result"]["rows"]
+    assert row["expected_deliveries"] == row["deliveries"] == 10 * 20
+    assert row["lost"] == 0 and row["duplicates"] == 0
