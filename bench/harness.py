@@ -255,11 +255,11 @@ class Fleet:
 
     def close(self) -> None:
         try:
-            self.call("close", timeout=30)
-        except Exception:  # noqa: BLE001 - closing anyway
+            self.call("close", timeout=10)
+        except Exception:  # noqa: BLE001 - a busy or dead worker is killed below
             pass
         for proc in self.procs:
-            proc.join(5)
+            proc.join(2)
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)

@@ -62,8 +62,16 @@ class WireClient(asyncio.Protocol):
 
     @classmethod
     async def connect(
-        cls, url: str, on_frame: OnFrame, on_close: Callable[[WireClient], None] | None = None, timeout: float = 30
+        cls,
+        url: str,
+        on_frame: OnFrame,
+        on_close: Callable[[WireClient], None] | None = None,
+        timeout: float = 30,
+        created: Callable[[WireClient], None] | None = None,
     ) -> WireClient:
+        """Open the socket and finish the upgrade. ``created`` is told the
+        client before any frame can arrive (a server may speak first, in the
+        same packet as its 101 answer)."""
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         path = parts.path or "/"
@@ -71,6 +79,8 @@ class WireClient(asyncio.Protocol):
             path += "?" + parts.query
         loop = asyncio.get_running_loop()
         client = cls(on_frame, on_close)
+        if created is not None:
+            created(client)
         client._handshake = loop.create_future()
         await asyncio.wait_for(loop.create_connection(lambda: client, host, port), timeout)
         key = base64.b64encode(os.urandom(16)).decode()

@@ -127,6 +127,9 @@ class Agent:
         self.wire.send_text(_encode(cmd))
         self.w.commands += 1
 
+    def _created(self, wire: WireClient) -> None:
+        self.wire = wire
+
     def mark_ready(self, now: int) -> None:
         self.ready_at = now
         if self.ready is not None and not self.ready.done():
@@ -252,8 +255,9 @@ class Agent:
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()
         on_frame = self.on_switchboard if self.w.dialect == "switchboard" else self.on_peer
-        self.wire = await WireClient.connect(self.url, on_frame, self.w.on_close)
+        await WireClient.connect(self.url, on_frame, self.w.on_close, created=self._created)
         if self.w.dialect == "switchboard":
+            assert self.wire is not None
             hello = p.Hello(
                 id="hello",
                 token=self.token,
