@@ -72,16 +72,18 @@ class Hub(Running):
         return self.node.metrics.channel.value(channel, event)
 
     async def assigned_whatsapp(self, agent: WsAgent, text: str = "Hola", **kw: Any) -> p.ConversationSummary:
-        """A customer writes on WhatsApp; the agent takes the conversation."""
+        """A customer writes on WhatsApp; the agent takes the conversation and opens the thread."""
         assert (await self.whatsapp(pl.wa_inbound(pl.wa_text(text), **kw))).status_code == 200
         added = await agent.event(p.InboxAdded, lambda e: e.conversation.preview == text)
         result = await agent.call(p.Claim, conversation_id=added.conversation.id)
+        await agent.call(p.Open, conversation_id=added.conversation.id)  # thread events: conv:<id>
         return result.conversation
 
     async def assigned_messenger(self, agent: WsAgent, text: str = "Hi there", **kw: Any) -> p.ConversationSummary:
         assert (await self.messenger(pl.fb_envelope(pl.fb_text(text, **kw)))).status_code == 200
         added = await agent.event(p.InboxAdded, lambda e: e.conversation.preview == text)
         result = await agent.call(p.Claim, conversation_id=added.conversation.id)
+        await agent.call(p.Open, conversation_id=added.conversation.id)  # thread events: conv:<id>
         return result.conversation
 
 

@@ -1,0 +1,99 @@
+"""A restart loses no pending message and sends none twice (SQLite store,
+two node lifetimes on the same file)."""
+
+import asyncio
+from pathlib import Path
+
+from msgspec.structs import replace
+
+from protocol import messages as p
+from tests.channels import metastub as stub
+from tests.channels import payloads as pl
+from tests.channels.conftest import Hub, channel_config, serve
+from tests.channels.metastub import MetaStub
+
+
+SLOW = 3.0
+"""Meta holds the request this long: the first node is stopped meanwhile."""
+FIRST_LIFE = {"timeout_seconds": SLOW, "lease_seconds": SLOW + 0.3}
+"""The first node would wait for the answer (no timeout before it stops)."""
+
+
+async def open_thread(hub: Hub, agent_id: str, conv_id: str) -> p.ThreadResult:
+    agent = await hub.agent(agent_id)
+    return await agent.call(p.Open, conversation_id=conv_id)
+
+
+async def wait_status(hub: Hub, message_id: str, status: str, timeout: float = 5.0) -> None:
+    async def settled() -> None:
+        while (m := await hub.node.store.get_message(message_id)) is None or m.status != status:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(settled(), timeout)
+
+
+async def test_pending_messages_are_sent_once_after_a_restart(meta: MetaStub, tmp_path: Path) -> None:
+    data = str(tmp_path / "switchboard.sqlite3")
+    # First life: no access token yet, so the agent's messages wait, pending.
+    config = channel_config(meta, data=data)
+    tokenless = replace(config, touchpoints=[replace(tp, access_token="") for tp in config.touchpoints])
+    async for hub in serve(tokenless, meta):
+        ana = await hub.agent("ana")
+        conv = await hub.assigned_whatsapp(ana)
+        one = await ana.call(p.SendMessage, conversation_id=conv.id, text="one")
+        two = await ana.call(p.SendMessage, conversation_id=conv.id, text="two")
+        await asyncio.sleep(0.5)  # a couple of sweeps
+        assert meta.sent == []
+        assert hub.counted("whatsapp", "send_no_token") == 2
+    # Second life: a token. Both go out, in order, once.
+    async for hub in serve(channel_config(meta, data=data), meta):
+        await wait_status(hub, two.message.id, "sent")
+        await wait_status(hub, one.message.id, "sent")
+        await asyncio.sleep(0.5)  # more sweeps change nothing
+        assert [s.body["text"]["body"] for s in meta.sent] == ["one", "two"]
+        thread = await open_thread(hub, "ana", conv.id)
+        assert [(m.text, m.status) for m in thread.messages] == [("Hola", "received"), ("one", "sent"), ("two", "sent")]
+
+
+async def test_a_send_cut_by_a_crash_is_not_sent_again_when_meta_confirms_it(meta: MetaStub, tmp_path: Path) -> None:
+    """The node dies while Meta holds the request. Meta took it, and its status
+    webhook (carrying our id) reaches the restarted node: no second send."""
+    data = str(tmp_path / "switchboard.sqlite3")
+    meta.then(stub.Reply(delay=SLOW, accept=True))
+    async for hub in serve(channel_config(meta, data=data, **FIRST_LIFE), meta):
+        ana = await hub.agent("ana")
+        conv = await hub.assigned_whatsapp(ana)
+        result = await ana.call(p.SendMessage, conversation_id=conv.id, text="in flight")
+        await meta.wait_sent(1)
+    # Stopped mid-request: the answer was never read.
+    [sent] = meta.sent
+    assert sent.message_id is not None
+    async for hub in serve(channel_config(meta, data=data, lease_seconds=1.2), meta):
+        stored = await hub.node.store.get_message(result.message.id)
+        assert stored is not None and stored.status == "pending"
+        status = pl.wa_status(sent.message_id, "delivered", callback=sent.body["biz_opaque_callback_data"])
+        assert (await hub.whatsapp(pl.wa_statuses(status))).status_code == 200
+        await wait_status(hub, result.message.id, "delivered")
+        await asyncio.sleep(FIRST_LIFE["lease_seconds"])  # the dead sender's lease runs out; sweeps look again
+        assert len(meta.sent) == 1
+        thread = await open_thread(hub, "ana", conv.id)
+        assert thread.messages[-1].status == "delivered"
+
+
+async def test_a_send_cut_by_a_crash_is_resent_once_the_lease_runs_out_unconfirmed(meta: MetaStub, tmp_path: Path) -> None:
+    """No word from Meta within the lease: the message is resent (at-least-once,
+    see server/channels/sender.py), exactly once, and shown sent."""
+    data = str(tmp_path / "switchboard.sqlite3")
+    meta.then(stub.Reply(delay=SLOW))
+    async for hub in serve(channel_config(meta, data=data, **FIRST_LIFE), meta):
+        ana = await hub.agent("ana")
+        conv = await hub.assigned_whatsapp(ana)
+        result = await ana.call(p.SendMessage, conversation_id=conv.id, text="lost answer")
+        await meta.wait_sent(1)
+    async for hub in serve(channel_config(meta, data=data, lease_seconds=1.2), meta):
+        await wait_status(hub, result.message.id, "sent", timeout=FIRST_LIFE["lease_seconds"] + 3)
+        assert len(meta.sent) == 2
+        assert hub.counted("whatsapp", "send_held_elsewhere") >= 1  # it waited for the lease
+        assert hub.counted("whatsapp", "send_in_doubt") == 1
+        await asyncio.sleep(0.5)
+        assert len(meta.sent) == 2
