@@ -8,18 +8,21 @@ status that fits the code.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from protocol import errors
 from protocol import messages as p
 from protocol.schema import schema_json
-from server.auth import Claims, TokenError, TokenExpired, TokenRevoked
+from server.auth import Claims, TokenError, TokenExpired, TokenRevoked, issue
 from server.channels.webhooks import routes as webhook_routes
 from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
@@ -56,6 +59,10 @@ def refuse(code: str, message: str) -> JSONResponse:
 
 class ContactBody(msgspec.Struct):
     name: str | None
+
+
+class DevLogin(msgspec.Struct):
+    agent_id: str
 
 
 class DevInbound(msgspec.Struct, kw_only=True):
@@ -200,6 +207,20 @@ def create_app(node: Node) -> Starlette:
             {"duplicate": False, "conversation_id": outcome.after.id, "message_id": outcome.message.id}
         )
 
+    async def dev_agents(request: Request) -> Response:
+        """Dev only: the configured agents, for the web app's demo log-in."""
+        agents = service.agents.values()
+        return MsgspecResponse([p.AgentView(id=a.id, name=a.name, role=a.role, queues=list(a.queues)) for a in agents])
+
+    async def dev_login(request: Request) -> Response:
+        """Dev only: a token for a configured agent, no password (``make run``)."""
+        agent = service.agents.get(msgspec.json.decode(await request.body(), type=DevLogin).agent_id)
+        if agent is None:
+            raise DomainError(errors.NOT_FOUND, "No such agent.")
+        s = node.config.server
+        token = issue(s.token_secret, agent.id, now=int(time.time()), ttl_seconds=s.token_ttl_seconds)
+        return JSONResponse({"token": token})
+
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -217,6 +238,10 @@ def create_app(node: Node) -> Starlette:
     routes.extend(webhook_routes(node))  # Meta's webhooks (server/channels)
     if node.config.server.dev_endpoints:
         routes.append(Route("/api/dev/inbound", endpoint(dev_inbound), methods=["POST"]))
+        routes.append(Route("/api/dev/agents", dev_agents))
+        routes.append(Route("/api/dev/login", endpoint(dev_login), methods=["POST"]))
+    # The agent web app (server/static): index.html at /, the rest beside it.
+    routes.append(Mount("/", StaticFiles(directory=Path(__file__).parent / "static", html=True)))
     return Starlette(routes=routes)
 
 

@@ -67,8 +67,13 @@ StateCallback = Callable[[State], None]
 
 R = TypeVar("R", bound=p.Result)
 
-_FATAL_CLOSE = {codes.CLOSE_AUTH_FAILED, codes.CLOSE_TOKEN_EXPIRED, codes.CLOSE_UNSUPPORTED_PROTOCOL}
-_FATAL_CODES = {codes.AUTH_FAILED, codes.TOKEN_EXPIRED, codes.UNSUPPORTED_PROTOCOL}
+_FATAL_CLOSE = {
+    codes.CLOSE_AUTH_FAILED: codes.AUTH_FAILED,
+    codes.CLOSE_TOKEN_EXPIRED: codes.TOKEN_EXPIRED,
+    codes.CLOSE_UNSUPPORTED_PROTOCOL: codes.UNSUPPORTED_PROTOCOL,
+    codes.CLOSE_TOKEN_REVOKED: codes.TOKEN_REVOKED,
+}
+_FATAL_CODES = set(_FATAL_CLOSE.values())
 _END = object()
 
 
@@ -314,10 +319,7 @@ class AgentClient:
             return
         code = ws.close_code
         if code in _FATAL_CLOSE:
-            raise AuthError(
-                codes.TOKEN_EXPIRED if code == codes.CLOSE_TOKEN_EXPIRED else codes.AUTH_FAILED,
-                ws.close_reason or "the server closed the connection",
-            )
+            raise AuthError(_FATAL_CLOSE[code], ws.close_reason or "the server closed the connection")
 
     # ------------------------------------------------------------------ frames
 

@@ -160,8 +160,9 @@ def command_error(code: str, message: str, command: str = "") -> CommandError:
 
 
 class AuthError(ClientError):
-    """The server refused the hello: ``auth_failed``, ``token_expired`` or
-    ``unsupported_protocol``. Get a new token; the client will not retry."""
+    """The server refused the token: ``auth_failed``, ``token_expired``,
+    ``token_revoked`` (logged out), or ``unsupported_protocol``. Get a new
+    token; the client will not retry."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")

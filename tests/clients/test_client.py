@@ -336,3 +336,22 @@ async def test_resync_after_a_node_restart_reloads_and_reopens_threads(tmp_path:
         server.should_exit = True
         await task
         await node.stop()
+
+
+async def test_a_revoked_token_stops_the_client_with_auth_error(running: Running) -> None:
+    tok = token("ana")
+    client = AgentClient(running.ws_url, tok, backoff=(0.05, 0.2))
+    await client.connect()
+    stream = client.events()
+
+    async def consume() -> list[Any]:
+        return [item async for item in stream]
+
+    ended = asyncio.create_task(consume())
+    r = await running.http.post(f"{running.base}/api/logout", headers={"authorization": f"Bearer {tok}"})
+    assert r.status_code == 200
+    await eventually(lambda: client.state == "failed")
+    assert isinstance(client.failure, AuthError) and client.failure.code == codes.TOKEN_REVOKED
+    with pytest.raises(AuthError):
+        await ended  # consumers hear why the stream ended
+    await client.close()

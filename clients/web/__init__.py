@@ -1,0 +1,1 @@
+"""Web app tooling: TypeScript declarations from the protocol schema (typegen)."""

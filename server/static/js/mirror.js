@@ -1,0 +1,200 @@
+// The agent's state as the server last described it, kept up to date from
+// events. Pure: no sockets, no DOM, no clock. Same rules as the Python
+// client's mirror (clients/switchboard_client/mirror.py):
+//  - summaries are whole values with a `version`: keep the highest;
+//  - membership (Inbox, Assigned) changes only through the list streams
+//    (queue:<id>, agent:<id>); a thread stream's summary refreshes a listed
+//    row but never moves it.
+
+/** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
+/** @typedef {import('./protocol').MessageView} MessageView */
+/** @typedef {import('./protocol').NoteView} NoteView */
+/** @typedef {import('./protocol').WrapUpView} WrapUpView */
+/** @typedef {import('./protocol').Snapshot} Snapshot */
+/** @typedef {import('./protocol').ThreadResult} ThreadResult */
+/** @typedef {import('./protocol').PageResult} PageResult */
+/** @typedef {import('./protocol').EventBody} EventBody */
+
+/**
+ * @typedef {object} Change
+ * @property {string} kind  "reset", "thread", or the event's type
+ * @property {string | null} conversationId
+ */
+
+/**
+ * @typedef {object} Thread
+ * @property {ConversationSummary} conversation
+ * @property {Map<number, MessageView>} messages  by seq
+ * @property {boolean} hasMore
+ * @property {NoteView[]} notes
+ * @property {WrapUpView | null} wrapUp
+ */
+
+/**
+ * @param {ConversationSummary | null | undefined} old
+ * @param {ConversationSummary} next
+ */
+export function newer(old, next) {
+  return !old || next.version > old.version;
+}
+
+/** @param {Thread} thread @returns {MessageView[]} */
+export function ordered(thread) {
+  return [...thread.messages.keys()].sort((a, b) => a - b).map((seq) => /** @type {MessageView} */ (thread.messages.get(seq)));
+}
+
+export class Mirror {
+  constructor() {
+    /** @type {Map<string, ConversationSummary>} */
+    this.inbox = new Map();
+    /** @type {Map<string, ConversationSummary>} */
+    this.assigned = new Map();
+    this.assignedCount = 0;
+    this.unreadTotal = 0;
+    /** @type {Map<string, Thread>} */
+    this.threads = new Map();
+    /** @type {Snapshot | null} */
+    this.snapshot = null;
+    /** Server clock minus local clock (ms), for countdowns. */
+    this.serverOffset = 0;
+  }
+
+  /**
+   * Replace everything (first connection or resync).
+   * @param {Snapshot} snapshot
+   * @param {number} localNow
+   * @returns {Change[]}
+   */
+  load(snapshot, localNow) {
+    this.snapshot = snapshot;
+    this.inbox = new Map(snapshot.inbox.map((s) => [s.id, s]));
+    this.assigned = new Map(snapshot.assigned.map((s) => [s.id, s]));
+    this.assignedCount = snapshot.assigned.length;
+    this.unreadTotal = snapshot.unread_total;
+    this.threads = new Map();
+    this.serverOffset = snapshot.server_time - localNow;
+    return [{ kind: "reset", conversationId: null }];
+  }
+
+  /** @param {string} id @returns {ConversationSummary | null} */
+  conversation(id) {
+    /** @type {ConversationSummary | null} */
+    let best = null;
+    for (const s of [this.assigned.get(id), this.inbox.get(id), this.threads.get(id)?.conversation]) {
+      if (s && newer(best, s)) best = s;
+    }
+    return best;
+  }
+
+  /** @param {ThreadResult} result @returns {Change[]} */
+  loadThread(result) {
+    const id = result.conversation.id;
+    /** @type {Thread} */
+    const thread = {
+      conversation: result.conversation,
+      messages: new Map(result.messages.map((m) => [m.seq, m])),
+      hasMore: result.has_more,
+      notes: [...result.notes],
+      wrapUp: result.wrap_up,
+    };
+    const old = this.threads.get(id);
+    if (old) {
+      for (const [seq, m] of old.messages) if (!thread.messages.has(seq)) thread.messages.set(seq, m);
+      if (!newer(old.conversation, thread.conversation)) thread.conversation = old.conversation;
+    }
+    this.threads.set(id, thread);
+    this.refresh(result.conversation);
+    return [{ kind: "thread", conversationId: id }];
+  }
+
+  /** @param {string} id @param {PageResult} page @returns {Change[]} */
+  loadPage(id, page) {
+    const thread = this.threads.get(id);
+    if (!thread) return [];
+    for (const m of page.messages) if (!thread.messages.has(m.seq)) thread.messages.set(m.seq, m);
+    thread.hasMore = page.has_more;
+    return [{ kind: "thread", conversationId: id }];
+  }
+
+  /** @param {string} id */
+  dropThread(id) {
+    this.threads.delete(id);
+  }
+
+  /**
+   * One event body, in its stream's order.
+   * @param {EventBody} event
+   * @returns {Change[]}
+   */
+  apply(event) {
+    switch (event.type) {
+      case "inbox.added":
+      case "inbox.updated": {
+        const s = event.conversation;
+        if (newer(this.inbox.get(s.id), s)) this.inbox.set(s.id, s);
+        this.refresh(s);
+        return [{ kind: event.type, conversationId: s.id }];
+      }
+      case "inbox.removed":
+        if (!this.inbox.delete(event.conversation_id)) return [];
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "assigned.added":
+      case "assigned.updated": {
+        const s = event.conversation;
+        if (newer(this.assigned.get(s.id), s)) this.assigned.set(s.id, s);
+        this.assignedCount = event.count;
+        this.unreadTotal = event.unread_total;
+        this.refresh(s);
+        return [{ kind: event.type, conversationId: s.id }];
+      }
+      case "assigned.removed":
+        this.assigned.delete(event.conversation_id);
+        this.assignedCount = event.count;
+        this.unreadTotal = event.unread_total;
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "session.locked":
+      case "session.unlocked":
+        // The summary with the new lock state came in the event just before.
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "conversation.updated":
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.conversation.id }];
+      case "message.created": {
+        const thread = this.threads.get(event.message.conversation_id);
+        if (thread) thread.messages.set(event.message.seq, event.message);
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.message.conversation_id }];
+      }
+      case "message.updated": {
+        const thread = this.threads.get(event.message.conversation_id);
+        if (thread) thread.messages.set(event.message.seq, event.message);
+        return [{ kind: event.type, conversationId: event.message.conversation_id }];
+      }
+      case "note.added": {
+        const thread = this.threads.get(event.note.conversation_id);
+        if (thread && !thread.notes.some((n) => n.id === event.note.id)) thread.notes.push(event.note);
+        return [{ kind: event.type, conversationId: event.note.conversation_id }];
+      }
+      case "wrap_up.recorded": {
+        const thread = this.threads.get(event.wrap_up.conversation_id);
+        if (thread) thread.wrapUp = event.wrap_up;
+        return [{ kind: event.type, conversationId: event.wrap_up.conversation_id }];
+      }
+      case "access.revoked":
+        return []; // the socket closes (4010) right after: the client stops and asks for a log-in
+    }
+  }
+
+  /**
+   * A newer summary refreshes the rows that list it, while it still belongs there.
+   * @param {ConversationSummary} s
+   */
+  refresh(s) {
+    const inInbox = this.inbox.get(s.id);
+    if (inInbox && newer(inInbox, s) && s.status === "open" && s.assignee_id === null) this.inbox.set(s.id, s);
+    const mine = this.assigned.get(s.id);
+    if (mine && newer(mine, s) && s.status === "open" && s.assignee_id === mine.assignee_id) this.assigned.set(s.id, s);
+    const thread = this.threads.get(s.id);
+    if (thread && newer(thread.conversation, s)) thread.conversation = s;
+  }
+}
