@@ -22,8 +22,8 @@ from tests.wsagent import WsAgent
 
 ROOT = Path(__file__).resolve().parents[2]
 
-if redis_binary() is None:
-    pytest.skip("no redis-server (run scripts/ensure-redis.sh)", allow_module_level=True)
+# Without a redis-server (scripts/ensure-redis.sh installs one) these tests are not collected.
+collect_ignore_glob = [] if redis_binary() is not None else ["test_*.py"]
 
 RACERS = [f"a{i:02d}" for i in range(50)]
 """Fifty agents of the sales queue, for the claim race."""
