@@ -310,6 +310,11 @@ class RedisBroker:
         waits = [ev.wait() for s in streams if (ev := self._wanted.get(s)) is not None and not ev.is_set()]
         if not waits:
             return
+        if not self._healthy:
+            # No live subscriber session: do not make a client wait for one.
+            for w in waits:
+                w.close()
+            raise BrokerUnavailable("redis is unreachable")
         try:
             await asyncio.wait_for(asyncio.gather(*waits), self._ready_timeout)
         except TimeoutError:
