@@ -402,6 +402,8 @@ class RedisBroker:
                     await self._on_message(msg)
                 if time.monotonic() - self._hb_seen > self._watchdog:
                     raise Deaf()
+                if self._lost:  # a publication failed while this session stayed up
+                    await self._verify_epoch()
         finally:
             if self._ps is not ps:
                 await ps.aclose()
