@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -64,6 +65,14 @@ def _schema(args: argparse.Namespace) -> None:
         sys.stdout.write(data.decode() + "\n")
 
 
+def _widget(args: argparse.Namespace) -> None:
+    if not args.token:
+        sys.exit("give --token (or SWITCHBOARD_TOKEN); `switchboard token AGENT` prints one")
+    from clients.widget.app import main as widget_main  # Tk is imported only here
+
+    widget_main(token=args.token, url=args.url)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="switchboard", description="Real-time conversation hub for agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     schema = sub.add_parser("schema", help="write the protocol's JSON Schema")
     schema.add_argument("--out", default=None)
     schema.set_defaults(func=_schema)
+
+    widget = sub.add_parser("widget", help="desktop widget: an agent's counters and alerts")
+    widget.add_argument("--token", default=os.environ.get("SWITCHBOARD_TOKEN"), help="or SWITCHBOARD_TOKEN")
+    default_url = f"http://{os.environ.get('SWITCHBOARD_HOST', '127.0.0.1')}:{os.environ.get('SWITCHBOARD_PORT', '8000')}"
+    widget.add_argument("--url", default=default_url, help="the web app (default %(default)s)")
+    widget.set_defaults(func=_widget)
 
     args = parser.parse_args(argv)
     args.func(args)

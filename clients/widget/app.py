@@ -1,0 +1,234 @@
+"""The desktop widget: a small always-on-top Tk window on the Python client.
+
+It shows the agent's Assigned count, Inbox count and total unread, lists
+their conversations, and raises an alert (with the bell) when a conversation
+is assigned to them, a new one enters their Inbox, or one of theirs locks.
+Clicking a conversation or an alert opens the web app at it.
+
+    switchboard widget --token TOKEN [--url http://127.0.0.1:8000]
+
+One thread: asyncio runs the client, and a task pumps Tk's events every
+50 ms (``WidgetApp.run``), so no lock is needed between them. What is drawn
+is ``view_of(mirror)`` (clients/widget/view.py); this file only copies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tkinter as tk
+import webbrowser
+from collections.abc import Callable
+from typing import Any
+
+from clients.switchboard_client import AgentClient, AuthError, Change, Mirror
+from clients.widget.view import Alert, WidgetView, alerts_of, conversation_url, view_of
+
+log = logging.getLogger(__name__)
+
+BG = "#ffffff"
+INK = "#1d2430"
+MUTED = "#5a6474"
+HEADER = "#1f2a56"
+ACCENT = "#3446b8"
+UNREAD = "#ffd43b"
+CHANNEL = {"whatsapp": "#17804a", "messenger": "#0b5ad9"}
+ALERT_BG = {"assigned": "#e8ebfb", "inbox": "#e3f4ea", "locked": "#fff4d6"}
+ALERT_INK = {"assigned": "#25338f", "inbox": "#0f5c34", "locked": "#5c3d00"}
+MAX_ALERTS = 3
+FONT = "DejaVu Sans"
+
+
+class WidgetWindow:
+    """The window's widgets; ``show`` and ``alert`` copy pure values onto them."""
+
+    def __init__(self, root: tk.Tk, *, base_url: str, open_url: Callable[[str], object]) -> None:
+        self.root = root
+        self.base_url = base_url
+        self.open_url = open_url
+        self.alerts: list[Alert] = []
+        self.opened: list[str] = []
+        root.title("Switchboard")
+        root.configure(bg=BG)
+        root.resizable(False, False)
+        root.attributes("-topmost", True)
+        root.minsize(300, 10)
+
+        header = tk.Frame(root, bg=HEADER, padx=12, pady=8)
+        header.pack(fill="x")
+        self.status = tk.Label(header, text="Connecting…", bg=HEADER, fg="#c9d1ff", font=(FONT, 9))
+        self.status.pack(side="left")
+        self.agent = tk.Label(header, text="", bg=HEADER, fg="#ffffff", font=(FONT, 10, "bold"))
+        self.agent.pack(side="right")
+
+        counters = tk.Frame(root, bg=BG, padx=8, pady=10)
+        counters.pack(fill="x")
+        self.counts: dict[str, tk.Label] = {}
+        for column, (key, caption) in enumerate((("assigned", "Assigned"), ("inbox", "Inbox"), ("unread", "Unread"))):
+            cell = tk.Frame(counters, bg=BG)
+            cell.grid(row=0, column=column, sticky="nsew", padx=4)
+            counters.columnconfigure(column, weight=1)
+            number = tk.Label(cell, text="0", bg=BG, fg=ACCENT, font=(FONT, 20, "bold"), cursor="hand2")
+            number.pack()
+            number.bind("<Button-1>", lambda _e: self._open(self.base_url.rstrip("/") + "/"))
+            tk.Label(cell, text=caption, bg=BG, fg=MUTED, font=(FONT, 9)).pack()
+            self.counts[key] = number
+        self.locked = tk.Label(root, text="", bg=BG, fg=ALERT_INK["locked"], font=(FONT, 9, "bold"), anchor="w", padx=12)
+        self.locked.pack(fill="x")
+
+        self.rows_title = tk.Label(root, text="YOUR CONVERSATIONS", bg=BG, fg=MUTED, font=(FONT, 8, "bold"), anchor="w", padx=12)
+        self.rows = tk.Frame(root, bg=BG, padx=8, pady=2)
+        self.rows.pack(fill="x")
+        self.alert_title = tk.Label(root, text="ALERTS", bg=BG, fg=MUTED, font=(FONT, 8, "bold"), anchor="w", padx=12)
+        self.alert_box = tk.Frame(root, bg=BG, padx=8, pady=2)
+        self.alert_box.pack(fill="x")
+        tk.Frame(root, bg=BG, height=8).pack(fill="x")
+        self.alert_labels: list[tk.Label] = []
+
+    def _open(self, url: str) -> None:
+        self.opened.append(url)
+        self.open_url(url)
+
+    def show(self, view: WidgetView) -> None:
+        self.root.title(view.title)
+        self.status.configure(text=f"● {view.status}", fg="#7ee2a8" if view.status == "Live" else "#ffb4a8")
+        self.agent.configure(text=view.agent)
+        self.counts["assigned"].configure(text=str(view.assigned))
+        self.counts["inbox"].configure(text=str(view.inbox))
+        unread = self.counts["unread"]
+        unread.configure(text=f" {view.unread} ", bg=UNREAD if view.unread else BG, fg=INK if view.unread else ACCENT)
+        self.locked.configure(text=f"🔒 {view.locked} session{'s' if view.locked != 1 else ''} closed" if view.locked else "")
+        for child in self.rows.winfo_children():
+            child.destroy()
+        if view.rows:
+            self.rows_title.pack(fill="x", before=self.rows, pady=(6, 0))
+        else:
+            self.rows_title.pack_forget()
+        for row in view.rows:
+            line = tk.Frame(self.rows, bg=BG, cursor="hand2")
+            line.pack(fill="x", pady=1)
+            tk.Frame(line, bg=CHANNEL.get(row.channel, ACCENT), width=4, height=18).pack(side="left", padx=(0, 6))
+            name = tk.Label(line, text=row.name, bg=BG, fg=INK, font=(FONT, 10), anchor="w")
+            name.pack(side="left", fill="x", expand=True)
+            parts = [name, line]
+            if row.locked:
+                parts.append(tk.Label(line, text="🔒", bg=BG, fg=ALERT_INK["locked"], font=(FONT, 9)))
+                parts[-1].pack(side="right")
+            if row.unread:
+                parts.append(tk.Label(line, text=f" {row.unread} ", bg=UNREAD, fg=INK, font=(FONT, 9, "bold")))
+                parts[-1].pack(side="right", padx=2)
+            url = conversation_url(self.base_url, row.conversation_id)
+            for part in parts:
+                part.bind("<Button-1>", lambda _e, u=url: self._open(u))
+
+    def alert(self, alert: Alert) -> None:
+        self.alerts = [alert, *self.alerts][:MAX_ALERTS]
+        for label in self.alert_labels:
+            label.destroy()
+        self.alert_labels = []
+        self.alert_title.pack(fill="x", before=self.alert_box, pady=(6, 0))
+        for index, a in enumerate(self.alerts):
+            label = tk.Label(
+                self.alert_box,
+                text=a.text,
+                bg=ALERT_BG[a.kind] if index == 0 else "#f4f6fa",
+                fg=ALERT_INK[a.kind] if index == 0 else MUTED,
+                font=(FONT, 9, "bold" if index == 0 else "normal"),
+                anchor="w",
+                padx=8,
+                pady=4,
+                wraplength=270,
+                justify="left",
+                cursor="hand2",
+            )
+            label.pack(fill="x", pady=1)
+            label.bind("<Button-1>", lambda _e, cid=a.conversation_id: self._open(conversation_url(self.base_url, cid)))
+            self.alert_labels.append(label)
+        self.root.bell()
+        self.root.deiconify()
+        self.root.lift()
+
+
+class WidgetApp:
+    """The window plus the client that feeds it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        root: tk.Tk | None = None,
+        open_url: Callable[[str], object] = webbrowser.open,
+        **client_options: Any,
+    ) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.root = root if root is not None else tk.Tk(className="Switchboard")
+        self.window = WidgetWindow(self.root, base_url=base_url, open_url=open_url)
+        self.client_options = client_options
+        self.client: AgentClient | None = None
+        self.view: WidgetView | None = None
+        self.alive = True
+        self.root.protocol("WM_DELETE_WINDOW", self._closed)
+
+    def _closed(self) -> None:
+        self.alive = False
+
+    async def start(self) -> None:
+        self.client = await AgentClient.from_http(
+            self.base_url, self.token, on_change=self._changed, on_state=lambda _s: self._redraw(), **self.client_options
+        )
+        await self.client.connect()
+        self._redraw()
+
+    def _changed(self, mirror: Mirror, changes: list[Change]) -> None:
+        self._redraw()
+        for alert in alerts_of(mirror, changes):
+            self.window.alert(alert)
+
+    def _redraw(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        agent = client.welcome.agent.name if client.welcome else ""
+        self.view = view_of(client.mirror, client.state, agent)
+        self.window.show(self.view)
+
+    def pump(self) -> None:
+        """Let Tk draw and handle clicks."""
+        self.root.update()
+
+    async def run(self) -> None:
+        while self.alive:
+            self.pump()
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        self.alive = False
+        if self.client is not None:
+            await self.client.close()
+        self.root.destroy()
+
+
+async def run(base_url: str, token: str) -> None:
+    app = WidgetApp(base_url, token)
+    try:
+        await app.start()
+    except AuthError as e:
+        app.root.destroy()
+        raise SystemExit(f"switchboard widget: the token was refused ({e.code}); get a new one") from None
+    except OSError as e:
+        app.root.destroy()
+        raise SystemExit(f"switchboard widget: cannot reach {base_url}: {e}") from None
+    try:
+        await app.run()
+    finally:
+        await app.close()
+
+
+def main(token: str, url: str) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        asyncio.run(run(url, token))
+    except KeyboardInterrupt:
+        pass
