@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-from pathlib import Path
 
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import OpenAgent, row, shot_path
 from tests.conftest import Running, token
-
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 async def claim_from_inbox(page: Page, conv_id: str) -> None:
@@ -250,8 +245,10 @@ async def test_demo_login_a_link_to_a_conversation_and_screenshots(running: Runn
     known = (await running.inbound("Olá! Meu pedido ainda não chegou, podem verificar?", address="5511987654321"))[
         "conversation_id"
     ]
-    await running.inbound("Hi, do you ship to Lisbon?", address="5511900000002")
-    await running.inbound("Hello, is the store open on Sunday?", touchpoint="fb", address="psid-77", profile_name="Rosa Lima")
+    lisbon = (await running.inbound("Hi, do you ship to Lisbon?", address="5511900000002"))["conversation_id"]
+    rosa = (
+        await running.inbound("Hello, is the store open on Sunday?", touchpoint="fb", address="psid-77", profile_name="Rosa Lima")
+    )["conversation_id"]
 
     page = await agent_page(None, fragment=f"#/c/{known}")  # e.g. opened from the desktop widget
     await expect(page.locator("#login")).to_be_visible()
@@ -268,16 +265,21 @@ async def test_demo_login_a_link_to_a_conversation_and_screenshots(running: Runn
     await expect(page.locator(".message")).to_have_count(3)
     await page.locator("#show-snapshot").click()
     await expect(page.locator(".card-name")).to_have_text("João Conceição")
-    await page.locator("#tab-inbox").click()
+
+    # Two more of Bruno's, with messages he has not read; a newcomer in the Inbox.
+    bruno = running.node.service.agents["bruno"]
+    for cid in (lisbon, rosa):
+        await running.node.service.claim(bruno, cid)
+    await running.inbound("We are in Porto, actually.", address="5511900000002")
+    await running.inbound("And on holidays?", touchpoint="fb", address="psid-77")
+    await running.inbound("Boa tarde! Vocês têm a camiseta azul em M?", address="5511900000004")
+    await expect(row(page, lisbon).locator(".unread")).to_have_text("2")
+    await expect(row(page, rosa).locator(".unread")).to_have_text("2")
+    await expect(page.locator("#count-inbox")).to_have_text("1")
     await page.screenshot(path=shot_path("conversation"))
-    await page.locator("#tab-assigned").click()
     await page.keyboard.press("Escape")
     await page.locator("#tab-inbox").click()
     await page.screenshot(path=shot_path("inbox"))
-    if os.environ.get("SWITCHBOARD_UPDATE_DOCS_IMG"):
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        for name in ("conversation", "inbox"):
-            shutil.copy(shot_path(name), DOCS_IMG / f"webapp-{name}.png")
 
 
 async def test_log_out_revokes_the_token_and_returns_to_the_log_in(running: Running, agent_page: OpenAgent) -> None:
