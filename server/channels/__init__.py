@@ -20,6 +20,7 @@ Exceptions raised by the pure part (``errors``)::
     WebhookError            a webhook request we refuse; carries the HTTP status
     ├── BadSignature        401: missing or wrong X-Hub-Signature-256
     └── BadPayload          400: not JSON, or not the channel's envelope
+    Unsendable              an outbound message the send API cannot carry (failed)
 
 A bad *item* inside a good envelope is not an exception: it becomes a
 ``events.Rejected`` value beside the good items, so it never costs them.

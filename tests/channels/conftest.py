@@ -62,8 +62,7 @@ class Hub(Running):
         return await self.http.post(f"{self.base}/webhooks/{channel}", content=body, headers=headers)
 
     async def whatsapp(self, payload: dict[str, Any] | bytes, **kw: Any) -> httpx.Response:
-        r = await self.post("whatsapp", payload, **kw)
-        return r
+        return await self.post("whatsapp", payload, **kw)
 
     async def messenger(self, payload: dict[str, Any] | bytes, **kw: Any) -> httpx.Response:
         return await self.post("messenger", payload, **kw)

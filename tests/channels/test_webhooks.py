@@ -7,9 +7,10 @@ import msgspec
 import pytest
 
 from protocol import messages as p
+from server.channels.signature import sign
 from server.store.base import StoreUnavailable
 from tests.channels import payloads as pl
-from tests.channels.conftest import VERIFY_TOKEN, Hub
+from tests.channels.conftest import APP_SECRET, VERIFY_TOKEN, Hub
 
 
 # --------------------------------------------------------------------------- handshake
@@ -52,8 +53,6 @@ async def test_signed_text_message_reaches_the_queue_live(hub: Hub) -> None:
 async def test_unsigned_or_tampered_posts_are_refused_and_nothing_is_stored(hub: Hub, how: str) -> None:
     ana = await hub.agent("ana")
     body = msgspec.json.encode(pl.wa_inbound(pl.wa_text("let me in")))
-    from server.channels.signature import sign
-
     if how == "missing":
         r = await hub.whatsapp(body, signature="")
     elif how == "wrong secret":
@@ -63,7 +62,7 @@ async def test_unsigned_or_tampered_posts_are_refused_and_nothing_is_stored(hub:
     else:
         tampered = body.replace(b"let me in", b"let me In")
         assert len(tampered) == len(body)
-        r = await hub.whatsapp(tampered, signature=sign("test-app-secret", body))
+        r = await hub.whatsapp(tampered, signature=sign(APP_SECRET, body))
     assert r.status_code == 401 and r.json()["error"]
     assert await hub.node.store.inbox("sales") == []
     assert hub.counted("whatsapp", "webhook_401") == 1
