@@ -243,10 +243,11 @@ class AgentClient:
             reader = asyncio.create_task(self._read(ws), name="switchboard-reader")
             done, _ = await asyncio.wait({reader, self._synced}, timeout=self.open_timeout, return_when="FIRST_COMPLETED")
             if self._synced not in done:
-                reader.cancel()
-                if reader in done and reader.exception() is not None:
-                    raise reader.exception()  # type: ignore[misc]
-                raise TimeoutError("no snapshot after welcome")
+                if reader not in done:
+                    reader.cancel()
+                    raise TimeoutError("no snapshot after welcome")
+                error = reader.exception()
+                raise error if error is not None else ConnectionLost("the server closed before the snapshot")
             self._reader = reader
         except BaseException:
             self._ws = None
