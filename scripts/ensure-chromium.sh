@@ -2,8 +2,7 @@
 # System packages for the client tests, installed idempotently (quick when
 # already there):
 #   chromium  Debian's browser, driven by Playwright (never `playwright install`)
-#   xvfb      a virtual screen for the desktop widget test (Xvfb + xwd)
-#   x11-apps  xwd, to screenshot the widget's window
+#   xvfb      a virtual screen for the desktop widget test (screenshots via Pillow)
 #   python3-tk only when the venv's Python cannot import tkinter
 # Needs root (as on every developer machine and CI here); prints what it does.
 set -euo pipefail
@@ -15,7 +14,6 @@ PY=${PYTHON_FOR_TK:-.venv/bin/python}
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core fonts-noto-color-emoji)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
-command -v xwd >/dev/null 2>&1 || need+=(x11-apps)
 if ! "$PY" -c 'import tkinter' >/dev/null 2>&1; then
     # Debian's python3-tk serves Debian's python3; a pyenv/venv Python built
     # without Tk gets nothing from it, so the widget's window test then skips
