@@ -348,9 +348,10 @@ class Service:
             raise DomainError(errors.INVALID_ARGUMENT, "Give the contact's phone number or id.")
         template = self._template(cmd.template) if cmd.template else None
         contact = await self._contact(touchpoint.channel, address)
-        for _ in range(MAX_ATTEMPTS):
-            latest = await self.store.latest_conversation(contact.id, touchpoint.id)
-            outcome = rules.start(
+        outcome = await self._against_latest(
+            contact,
+            touchpoint,
+            lambda latest: rules.start(
                 latest,
                 new_conversation_id=self.ids("c"),
                 message_id=self.ids("m"),
@@ -362,13 +363,25 @@ class Service:
                 template=template,
                 params=cmd.template.params if cmd.template else (),
                 body=cmd.text,
-            )
+            ),
+        )
+        return await self._message_result(outcome.after, outcome)
+
+    async def _against_latest(
+        self, contact: Contact, touchpoint: Touchpoint, decide: Callable[[Conversation | None], rules.Outcome]
+    ) -> rules.Outcome:
+        """Decide against the contact's newest conversation on the touchpoint,
+        commit, publish; again when a concurrent message or start got there
+        first (the store checks the newest is still the one we read)."""
+        for _ in range(MAX_ATTEMPTS):
+            latest = await self.store.latest_conversation(contact.id, touchpoint.id)
+            outcome = decide(latest)
             try:
                 await self.store.commit(outcome, expected_latest=latest.id if latest else None)
             except VersionConflict:
                 continue
             await self.publish(outcome, contact)
-            return await self._message_result(outcome.after, outcome)
+            return outcome
         raise DomainError(errors.CONFLICT, "The contact's conversations kept changing; try again.")
 
     # ------------------------------------------------------------------ channel edge
@@ -383,29 +396,26 @@ class Service:
             self.metrics.webhooks.inc(1, "duplicate")
             return None
         contact = await self._contact(touchpoint.channel, address, profile_name)
-        for _ in range(MAX_ATTEMPTS):
-            latest = await self.store.latest_conversation(contact.id, touchpoint.id)
-            outcome = rules.receive(
-                latest,
-                new_conversation_id=self.ids("c"),
-                message_id=self.ids("m"),
-                touchpoint=touchpoint,
-                contact=contact,
-                inbound=inbound,
-                policy=self.policy(touchpoint.channel),
-                now=self.clock(),
+        try:
+            outcome = await self._against_latest(
+                contact,
+                touchpoint,
+                lambda latest: rules.receive(
+                    latest,
+                    new_conversation_id=self.ids("c"),
+                    message_id=self.ids("m"),
+                    touchpoint=touchpoint,
+                    contact=contact,
+                    inbound=inbound,
+                    policy=self.policy(touchpoint.channel),
+                    now=self.clock(),
+                ),
             )
-            try:
-                await self.store.commit(outcome, expected_latest=latest.id if latest else None)
-            except VersionConflict:
-                continue
-            except DuplicateMessage:
-                self.metrics.webhooks.inc(1, "duplicate")
-                return None
-            self.metrics.webhooks.inc(1, "stored")
-            await self.publish(outcome, contact)
-            return outcome
-        raise DomainError(errors.CONFLICT, "The contact's conversation kept changing; try again.")
+        except DuplicateMessage:  # a retry racing its first delivery
+            self.metrics.webhooks.inc(1, "duplicate")
+            return None
+        self.metrics.webhooks.inc(1, "stored")
+        return outcome
 
     async def expire(self, conv_id: str) -> bool:
         """The session timer fired: lock if the window really passed. True when it locked."""

@@ -5,11 +5,17 @@ messages); mapping them to ours happens at the edge, not here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Literal
 
-from msgspec import Struct
+import msgspec
+from msgspec import Raw, Struct
 
+from server.channels.errors import BadPayload
 from server.core.model import Channel, Inbound
+
+ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
+"""What decoding one item of a batch may raise; the item becomes ``Rejected``."""
 
 TAG = "switchboard:"
 """Prefix of our message id in what Meta echoes back to us (WhatsApp's
@@ -108,3 +114,29 @@ Event = InboundMessage | StatusReport | Watermark | Echo | Rejected | Ignored
 class Batch(Struct, frozen=True, kw_only=True):
     channel: Channel
     events: list[Event]
+
+
+NAMES = {"whatsapp": "WhatsApp", "messenger": "Messenger"}
+
+
+class _Envelope(Struct):
+    object: str
+    entry: list[Raw]
+
+
+def parse_batch(
+    body: bytes, *, channel: Channel, obj: str, entry: Callable[[int, Raw], Iterator[Event]]
+) -> Batch:
+    """A webhook body → its events, entry by entry. Raises BadPayload only
+    for a body that is not the channel's envelope at all (``object`` must be
+    ``obj``); a bad item inside becomes ``Rejected`` and the rest is kept."""
+    try:
+        envelope = msgspec.json.decode(body, type=_Envelope)
+    except ITEM_ERRORS as e:
+        raise BadPayload(f"Not a {NAMES[channel]} webhook envelope: {e}") from None
+    if envelope.object != obj:
+        raise BadPayload(f"object is {envelope.object!r}, expected {obj!r}.")
+    found: list[Event] = []
+    for i, raw in enumerate(envelope.entry):
+        found.extend(entry(i, raw))
+    return Batch(channel=channel, events=found)

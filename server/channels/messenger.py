@@ -25,17 +25,12 @@ import msgspec
 from msgspec import Raw, Struct
 
 from server.channels import events as ev
-from server.channels.errors import BadPayload, Unsendable
+from server.channels.errors import Unsendable
 from server.core.model import Inbound, Message
 
 OBJECT = "page"
 WINDOW_CLOSED = (10, 2018278)
 """(code, subcode) of "This message is sent outside of allowed window"."""
-
-
-class _Envelope(Struct):
-    object: str
-    entry: list[Raw]
 
 
 class _Entry(Struct):
@@ -120,22 +115,11 @@ class _Messaging(Struct):
     reaction: _Reaction | None = None
 
 
-_ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError)
 
 
 def parse(body: bytes) -> ev.Batch:
-    """A webhook body → its events. Raises BadPayload only for a body that is
-    not a Messenger envelope at all; a bad item inside becomes ``Rejected``."""
-    try:
-        envelope = msgspec.json.decode(body, type=_Envelope)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise BadPayload(f"Not a Messenger webhook envelope: {e}") from None
-    if envelope.object != OBJECT:
-        raise BadPayload(f"object is {envelope.object!r}, expected {OBJECT!r}.")
-    found: list[ev.Event] = []
-    for i, raw in enumerate(envelope.entry):
-        found.extend(_entry(i, raw))
-    return ev.Batch(channel="messenger", events=found)
+    """A webhook body → its events (see ``events.parse_batch``)."""
+    return ev.parse_batch(body, channel="messenger", obj=OBJECT, entry=_entry)
 
 
 def _rejected(where: str, error: Exception | str) -> ev.Rejected:
@@ -145,7 +129,7 @@ def _rejected(where: str, error: Exception | str) -> ev.Rejected:
 def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
     try:
         entry = msgspec.json.decode(raw, type=_Entry)
-    except _ITEM_ERRORS as e:
+    except ev.ITEM_ERRORS as e:
         yield _rejected(f"entry[{i}]", e)
         return
     page = str(entry.id)
@@ -155,7 +139,7 @@ def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
         try:
             item = msgspec.json.decode(item_raw, type=_Messaging)
             yield from _item(page, item)
-        except _ITEM_ERRORS as e:
+        except ev.ITEM_ERRORS as e:
             yield _rejected(f"entry[{i}].messaging[{j}]", e)
 
 

@@ -24,7 +24,7 @@ import msgspec
 from msgspec import Raw, Struct, field
 
 from server.channels import events as ev
-from server.channels.errors import BadPayload, Unsendable
+from server.channels.errors import Unsendable
 from server.core.model import Inbound, Message
 
 OBJECT = "whatsapp_business_account"
@@ -50,11 +50,6 @@ KINDS = (
 
 # --------------------------------------------------------------------------- webhook shapes
 # Only the fields we read; unknown fields are ignored (Meta adds fields often).
-
-
-class _Envelope(Struct):
-    object: str
-    entry: list[Raw]
 
 
 class _Entry(Struct):
@@ -210,7 +205,6 @@ class _Status(Struct):
     errors: list[_Error] = []
 
 
-_ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError)
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read", "failed": "failed"}
 """Meta's status → ours. ``played`` (a voice message was listened to) implies read."""
 
@@ -219,18 +213,8 @@ STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "played": 
 
 
 def parse(body: bytes) -> ev.Batch:
-    """A webhook body → its events. Raises BadPayload only for a body that is
-    not a WhatsApp envelope at all; a bad item inside becomes ``Rejected``."""
-    try:
-        envelope = msgspec.json.decode(body, type=_Envelope)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise BadPayload(f"Not a WhatsApp webhook envelope: {e}") from None
-    if envelope.object != OBJECT:
-        raise BadPayload(f"object is {envelope.object!r}, expected {OBJECT!r}.")
-    found: list[ev.Event] = []
-    for i, raw in enumerate(envelope.entry):
-        found.extend(_entry(i, raw))
-    return ev.Batch(channel="whatsapp", events=found)
+    """A webhook body → its events (see ``events.parse_batch``)."""
+    return ev.parse_batch(body, channel="whatsapp", obj=OBJECT, entry=_entry)
 
 
 def _rejected(where: str, error: Exception | str) -> ev.Rejected:
@@ -240,7 +224,7 @@ def _rejected(where: str, error: Exception | str) -> ev.Rejected:
 def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
     try:
         entry = msgspec.json.decode(raw, type=_Entry)
-    except _ITEM_ERRORS as e:
+    except ev.ITEM_ERRORS as e:
         yield _rejected(f"entry[{i}]", e)
         return
     for j, change_raw in enumerate(entry.changes):
@@ -251,7 +235,7 @@ def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
                 yield ev.Ignored(channel="whatsapp", what=f"field {change.field!r}")
                 continue
             value = msgspec.json.decode(change.value, type=_Value)
-        except _ITEM_ERRORS as e:
+        except ev.ITEM_ERRORS as e:
             yield _rejected(where, e)
             continue
         yield from _value(where, value)
@@ -264,18 +248,18 @@ def _value(where: str, value: _Value) -> Iterator[ev.Event]:
         try:
             message = msgspec.json.decode(raw, type=_Message)
             yield _inbound(touchpoint, message, names.get(message.from_))
-        except _ITEM_ERRORS as e:
+        except ev.ITEM_ERRORS as e:
             yield _rejected(f"{where}.messages[{k}]", e)
     for k, raw in enumerate(value.statuses):
         try:
             yield _status(touchpoint, msgspec.json.decode(raw, type=_Status))
-        except _ITEM_ERRORS as e:
+        except ev.ITEM_ERRORS as e:
             yield _rejected(f"{where}.statuses[{k}]", e)
     for k, raw in enumerate(value.errors):
         try:
             error = msgspec.json.decode(raw, type=_Error)
             yield ev.Ignored(channel="whatsapp", what=f"system error {error.code}: {_error_text(error)}")
-        except _ITEM_ERRORS as e:
+        except ev.ITEM_ERRORS as e:
             yield _rejected(f"{where}.errors[{k}]", e)
 
 
