@@ -5,7 +5,8 @@ read what it holds and the changes each step made.
 Two rules make replays harmless (a resume may repeat events the snapshot
 already covered):
 
-- Summaries are whole values with a ``version``; the mirror keeps the highest.
+- Summaries are whole values with a ``version``; the mirror never lets an
+  older one replace a newer one.
 - Membership (who is in the Inbox, who is in the Assigned list) changes only
   through the list streams (``queue:<id>``, ``agent:<id>``), whose events
   arrive in order. A summary from a thread stream (``conv:<id>``) refreshes a
@@ -63,7 +64,10 @@ class Thread:
 
 
 def _newer(old: p.ConversationSummary | None, new: p.ConversationSummary) -> bool:
-    return old is None or new.version > old.version
+    """Not older. An equal version is taken too: a contact's rename is
+    republished with the conversation's version unchanged, and events of one
+    stream arrive in order, so the later of two equal versions is the fresher."""
+    return old is None or new.version >= old.version
 
 
 def _in_inbox(s: p.ConversationSummary) -> bool:

@@ -32,6 +32,17 @@ async def test_inbound_reaches_both_inboxes_and_a_claim_takes_it_from_the_other(
         await expect(page.locator("#count-inbox")).to_have_text("1")
         await expect(page.locator(".group.whatsapp")).to_be_visible()
 
+    # The contact becomes known: both screens show the name and initials, live.
+    r = await running.http.put(
+        f"{running.base}/api/contacts/whatsapp/5511987650001",
+        json={"name": "Maria José Pereira"},
+        headers={"authorization": f"Bearer {token('sofia')}"},
+    )
+    assert r.status_code == 200
+    for page in (ana, bruno):
+        await expect(row(page, cid).locator(".row-name")).to_have_text("Maria José Pereira")
+        await expect(row(page, cid).locator(".avatar")).to_have_text("MP")
+
     await row(bruno, cid).click()  # Bruno is looking at it when Ana takes it
     await expect(bruno.locator("#claim")).to_be_visible()
     await claim_from_inbox(ana, cid)
@@ -106,6 +117,15 @@ async def test_shift_enter_sends_and_enter_adds_a_line(running: Running, agent_p
     await editor.fill("And the Send button works too")
     await ana.locator("#send").click()
     await expect(out).to_have_count(2)
+
+    # The channel reports delivery, then reading: the ticks move on live.
+    first_out = messages[1].id
+    tick = ana.locator(f'.message[data-message-id="{first_out}"] .delivery')
+    await running.node.service.delivery(first_out, "delivered")
+    await expect(tick).to_have_attribute("data-status", "delivered")
+    await expect(tick).to_have_text("✓✓")
+    await running.node.service.delivery(first_out, "read")
+    await expect(tick).to_have_attribute("aria-label", "Read")
 
 
 async def test_search_finds_accented_words_typed_without_accents_and_jumps_to_them(

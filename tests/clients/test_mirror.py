@@ -96,3 +96,13 @@ def test_assigned_removed_updates_counters_even_for_an_unknown_row() -> None:
     m.load(snapshot([], [summary("c1", assignee_id="ana", unread=2)]))
     m.apply(p.AssignedRemoved(conversation_id="c1", reason="ended", count=0, unread_total=0))
     assert m.assigned == {} and (m.assigned_count, m.unread_total) == (0, 0)
+
+
+def test_a_contact_rename_at_the_same_version_is_taken() -> None:
+    """The server republishes a renamed contact's conversations without a new
+    version; the later event of the stream wins."""
+    m = Mirror()
+    m.load(snapshot([summary("c1", 4)]))
+    known = replace(CONTACT, display_name="Maria José", initials="MJ", known=True)
+    m.apply(p.InboxUpdated(conversation=summary("c1", 4, contact=known)))
+    assert m.inbox["c1"].contact.display_name == "Maria José"

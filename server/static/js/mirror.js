@@ -1,7 +1,7 @@
 // The agent's state as the server last described it, kept up to date from
 // events. Pure: no sockets, no DOM, no clock. Same rules as the Python
 // client's mirror (clients/switchboard_client/mirror.py):
-//  - summaries are whole values with a `version`: keep the highest;
+//  - summaries are whole values with a `version`: never let an older one win;
 //  - membership (Inbox, Assigned) changes only through the list streams
 //    (queue:<id>, agent:<id>); a thread stream's summary refreshes a listed
 //    row but never moves it.
@@ -35,7 +35,9 @@
  * @param {ConversationSummary} next
  */
 export function newer(old, next) {
-  return !old || next.version > old.version;
+  // An equal version is taken too: a contact's rename is republished with the
+  // conversation's version unchanged, and a stream's events arrive in order.
+  return !old || next.version >= old.version;
 }
 
 /** @param {Thread} thread @returns {MessageView[]} */
