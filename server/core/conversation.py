@@ -205,8 +205,13 @@ def end(conv: Conversation, actor: Agent, now: int) -> Outcome:
 
 def read(conv: Conversation, actor: Agent) -> Outcome | None:
     """The assignee read the thread: its unread count drops to zero. Others
-    (a supervisor looking in) do not clear the assignee's bubble."""
-    if conv.assignee_id != actor.id or conv.unread == 0:
+    who may see it (a supervisor looking in) do not clear the assignee's
+    bubble; others who may not are refused."""
+    if conv.assignee_id != actor.id:
+        if can_view(actor, conv):
+            return None
+        raise DomainError(errors.NOT_ASSIGNEE, "This conversation is assigned to another agent.")
+    if conv.unread == 0:
         return None
     return Outcome(before=conv, after=_bump(conv, unread=0), actor_id=actor.id)
 

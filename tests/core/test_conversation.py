@@ -111,7 +111,8 @@ def test_unread_counts_received_messages_and_read_clears_it() -> None:
 def test_read_by_someone_else_does_not_clear_the_assignees_bubble() -> None:
     c = claimed()
     assert rules.read(c, SOFIA) is None
-    assert rules.read(c, BRUNO) is None
+    assert code_of(rules.read, c, BRUNO) == errors.NOT_ASSIGNEE  # and he learns nothing of it
+    assert rules.read(open_conv(), BRUNO) is None  # an inbox conversation he may look at
 
 
 def test_read_with_nothing_unread_changes_nothing() -> None:
