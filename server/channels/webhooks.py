@@ -190,6 +190,22 @@ class Inbox:
         return "echo"
 
 
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes ``limit`` bytes (declared or, for a
+    chunked body, as it streams in: nothing bigger is ever buffered)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def routes(node: Node) -> list[Route]:
     """The webhook routes, to mount on the node's HTTP app."""
     settings: MetaSettings = node.config.meta
@@ -212,10 +228,9 @@ def routes(node: Node) -> list[Route]:
         async def handle(request: Request) -> Response:
             if request.method == "GET":
                 return handshake(channel, request)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > settings.max_body_bytes:
+            body = await read_limited(request, settings.max_body_bytes)
+            if body is None:
                 return refuse(channel, 413, "Body too large.", "webhook_too_large")
-            body = await request.body()
             try:
                 verify(settings.app_secret, body, request.headers.get(HEADER))
                 batch = parse(body)

@@ -203,3 +203,15 @@ async def test_messenger_profile_unavailable_still_stores_the_message(hub: Hub) 
     assert (await hub.messenger(pl.fb_envelope(pl.fb_text("hola")))).status_code == 200
     conv = (await carla.event(p.InboxAdded)).conversation
     assert conv.contact.display_name == pl.PSID and conv.preview == "hola"
+
+
+async def test_an_oversize_webhook_is_refused_even_without_a_length(hub: Hub) -> None:
+    limit = hub.node.config.meta.max_body_bytes
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    r = await hub.http.post(f"{hub.base}/webhooks/whatsapp", content=chunks())
+    assert r.status_code == 413
+    assert hub.counted("whatsapp", "webhook_too_large") == 1
