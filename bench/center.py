@@ -16,6 +16,9 @@ from pathlib import Path
 from server import auth
 
 SECRET = "bench-secret"
+APP_SECRET = "bench-app-secret"
+"""The Meta app secret the customers sign their webhooks with."""
+VERIFY_TOKEN = "bench-verify"
 AUDITOR = "auditor"
 
 
@@ -61,6 +64,14 @@ class Center:
             "dev_endpoints = true",
             f"heartbeat_seconds = {heartbeat}",
             "hello_timeout_seconds = 60.0",
+            "",
+            "[meta]",
+            f'app_secret = "{APP_SECRET}"',
+            f'verify_token = "{VERIFY_TOKEN}"',
+            # Touchpoints have no access token, so agents' replies stay pending and
+            # nothing is sent; were one set, the Graph API would be a closed loopback port.
+            'graph_api_base = "http://127.0.0.1:9"',
+            "fetch_profiles = false",
             "",
         ]
         for q in range(self.q):

@@ -11,9 +11,11 @@ The text starts with a marker ``b<k>.<send time ns>.<last>`` that survives
 into the conversation preview, so each agent can time the event it receives
 against the moment the webhook was sent (one machine, one clock).
 
-Targets: ``switchboard`` posts ``/api/dev/inbound`` (the dev injector;
-``/webhooks/whatsapp`` once the channel issue lands); ``peer`` posts
-``/publish`` ``{"k", "t"}`` to a peer server, which broadcasts one frame.
+Targets: ``whatsapp`` posts a signed WhatsApp Cloud API webhook (the
+envelope Meta sends, ``X-Hub-Signature-256``) to ``/webhooks/whatsapp``;
+``dev`` posts ``/api/dev/inbound`` (for servers without the channel edge);
+``peer`` posts ``/publish`` ``{"k", "t"}`` to a peer server, which
+broadcasts one frame.
 """
 
 from __future__ import annotations
@@ -26,10 +28,24 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
+import msgspec
 
 from bench.worker import marker
+from server.channels.signature import HEADER, sign
 
 FILLER = "Olá, preciso de ajuda com meu pedido, por favor me respondam assim que possível"
+
+
+def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t_ns: int, name: str) -> bytes:
+    """One inbound text message as the WhatsApp Business Cloud API posts it."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100", "phone_number_id": phone_number_id},
+        "contacts": [{"wa_id": wa_id, "profile": {"name": name}}],
+        "messages": [{"from": wa_id, "id": wamid, "timestamp": str(t_ns // 10**9), "type": "text", "text": {"body": text}}],
+    }
+    envelope = {"object": "whatsapp_business_account", "entry": [{"id": "bench-waba", "changes": [{"field": "messages", "value": value}]}]}
+    return msgspec.json.encode(envelope)
 
 
 async def drive(spec: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +55,8 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     slots: int = max(1, spec.get("slots", 1))
     queues: int = spec.get("queues", 1)
     bases: list[str] = spec["base_urls"]
-    target: str = spec.get("target", "switchboard")
+    target: str = spec.get("target", "dev")
+    app_secret: str = spec.get("app_secret", "")
     run = spec.get("run_id") or secrets.randbelow(10**6)
     codes: Counter[str] = Counter()
     per_queue: Counter[int] = Counter()
@@ -63,23 +80,33 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
                 t = time.time_ns()
                 base = bases[j % len(bases)]
                 try:
+                    q = customer % queues
+                    address = f"55{run:06d}{customer:07d}"
                     if target == "peer":
                         r = await http.post(f"{base}/publish", json={"k": j, "t": t})
+                    elif target == "whatsapp":
+                        body = whatsapp_envelope(
+                            str(100000 + q), address, f"wamid.{run}.{j}", f"{marker(j, t, last)} {FILLER}", t, f"Customer {customer}"
+                        )
+                        r = await http.post(
+                            f"{base}/webhooks/whatsapp",
+                            content=body,
+                            headers={"content-type": "application/json", HEADER: sign(app_secret, body)},
+                        )
                     else:
-                        q = customer % queues
                         r = await http.post(
                             f"{base}/api/dev/inbound",
                             json={
                                 "touchpoint_id": f"tp{q}",
-                                "address": f"55{run:06d}{customer:07d}",
+                                "address": address,
                                 "text": f"{marker(j, t, last)} {FILLER}",
                                 "id": f"wamid.{run}.{j}",
                             },
                         )
-                        if r.status_code == 200:
-                            per_queue[q] += 1
-                            if nth == 0:
-                                new_conversations += 1
+                    if r.status_code == 200 and target != "peer":
+                        per_queue[q] += 1
+                        if nth == 0:
+                            new_conversations += 1
                     codes[str(r.status_code)] += 1
                 except httpx.HTTPError as e:
                     codes[type(e).__name__] += 1
@@ -107,6 +134,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
 
     latency_ms.sort()
     return {
+        "target": target,
         "sent": total,
         "ok": codes.get("200", 0),
         "codes": dict(codes),

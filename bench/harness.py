@@ -25,7 +25,7 @@ import httpx
 import msgspec
 
 from bench import customers, worker
-from bench.center import AUDITOR, Center
+from bench.center import APP_SECRET, AUDITOR, VERIFY_TOKEN, Center
 from bench.peers import MODULES, REDIS
 from bench.procs import Proc, Redis, free_port, python_module
 from bench.wire import WireClient
@@ -78,6 +78,8 @@ class Target:
     base_urls: list[str]
     procs: list[Proc] = field(default_factory=list)
     redis: Redis | None = None
+    webhook: str | None = None
+    """'whatsapp' when customers post signed Meta webhooks, None: the dev injector."""
 
     def cpu(self) -> float:
         return sum(proc.cpu() for proc in self.procs)
@@ -95,14 +97,15 @@ class Target:
 
 def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None) -> Target:
     """One node (memory store), or ``nodes`` nodes sharing ``redis``."""
-    target = Target("switchboard" if nodes == 1 else f"switchboard x{nodes}", "switchboard", [], [], redis=redis)
+    assert nodes == 1 or redis is not None, "a cluster needs Redis"
+    kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
+    target = Target(kind, "switchboard", [], [], redis=redis)
     for n in range(nodes):
         port, ws_port = free_port(), free_port()
         config = center.write(workdir / f"center-{n}.toml", port=port, ws_port=ws_port)
         argv = python_module("server.cli", "serve", "--config", str(config), "--data", ":memory:")
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
-        if nodes > 1:
-            assert redis is not None, "a cluster needs Redis"
+        if redis is not None:
             argv += ["--redis", redis.url]
         proc = Proc(f"switchboard-{n}", argv, workdir / f"switchboard-{n}.log", f"http://127.0.0.1:{port}/readyz", env)
         try:
@@ -113,6 +116,7 @@ def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: R
         target.procs.append(proc)
         target.ws_urls.append(f"ws://127.0.0.1:{ws_port}/ws")
         target.base_urls.append(f"http://127.0.0.1:{port}")
+    target.webhook = probe_webhook(target.base_urls[0])
     return target
 
 
@@ -129,6 +133,7 @@ def external_switchboard(urls: list[str], pids: list[int]) -> Target:
             proc = Proc(f"external-{i}", [], Path(os.devnull))
             proc.popen = _Attached(pids[i])  # type: ignore[assignment]
             target.procs.append(proc)
+    target.webhook = probe_webhook(target.base_urls[0])
     return target
 
 
@@ -291,6 +296,29 @@ class Customers:
             self.proc.join(5)
 
 
+def inbound(target: Target) -> dict[str, Any]:
+    """How the customers reach the target: a peer's /publish; Switchboard's
+    signed WhatsApp webhook when the node has it, else the dev injector."""
+    spec: dict[str, Any] = {"base_urls": target.base_urls, "target": "peer"}
+    if target.dialect == "switchboard":
+        spec["target"] = target.webhook or "dev"
+        spec["app_secret"] = APP_SECRET
+    return spec
+
+
+def probe_webhook(base: str) -> str | None:
+    """'whatsapp' when the node answers Meta's subscription handshake with our verify token."""
+    try:
+        r = httpx.get(
+            f"{base}/webhooks/whatsapp",
+            params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"},
+            timeout=5,
+        )
+    except httpx.HTTPError:
+        return None
+    return "whatsapp" if r.status_code == 200 and r.text.strip() == "42" else None
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -332,7 +360,7 @@ def drive(
     progress: Progress,
     *,
     expected_per_event: int | None = None,
-    quiet: float = 2.0,
+    quiet: float = 5.0,
     drain_timeout: float = 60.0,
     profile: Path | None = None,
 ) -> dict[str, Any]:
@@ -340,11 +368,12 @@ def drive(
     (or received all ``ok × expected_per_event`` deliveries). Returns the
     server-side CPU and the delivery counts of that window."""
     fleet.call("reset")
+    load_start = os.getloadavg()[0]
     before = fleet.stats()
     cpu0, rcpu0 = target.cpu(), target.redis_cpu()
     t0 = time.perf_counter()
     profiler = start_profile(target, profile, customer_spec["messages"] / customer_spec["rate"]) if profile else None
-    spec = {**customer_spec, "base_urls": target.base_urls, "target": "switchboard" if target.dialect == "switchboard" else "peer"}
+    spec = {**customer_spec, **inbound(target)}
     cust = Customers(spec)
     last_events, last_change = before["events"], time.perf_counter()
     expected = None
@@ -386,6 +415,8 @@ def drive(
         "deliveries": deliveries,
         "expected_deliveries": expected,
         "active_seconds": round(active, 3),
+        "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+        # machine load (start, end): other work on the same cores skews latency, hardly CPU per delivery
         "deliveries_per_s": round(deliveries / active, 1) if active > 0 else None,
         "server_cpu_s": round(cpu1 - cpu0, 3),
         "redis_cpu_s": round(rcpu1 - rcpu0, 3) if target.redis is not None else None,

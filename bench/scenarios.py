@@ -24,6 +24,7 @@ from bench.harness import (
     Target,
     audit,
     drive,
+    inbound,
     percentiles,
     server_deliveries,
     spread,
@@ -187,7 +188,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         fleet.call("reset")
         spec = {"messages": opts.conversations, "rate": opts.burst_rate, "queues": center.q, "per_customer": 1, "slots": opts.conversations}
         t0 = time.perf_counter()
-        cust = Customers({**spec, "base_urls": target.base_urls, "target": "switchboard"})
+        cust = Customers({**spec, **inbound(target)})
         while not cust.done():
             time.sleep(0.25)
             progress.show(f"lockstorm: creating {opts.conversations} conversations… {time.perf_counter() - t0:.1f} s")
@@ -248,7 +249,7 @@ def reconnect(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         fleet.call("reset")
         messages = int(opts.rates[0] * opts.duration)
         spec = {"messages": messages, "rate": opts.rates[0], "queues": center.q, "per_customer": 1, "slots": messages}
-        cust = Customers({**spec, "base_urls": target.base_urls, "target": "switchboard"})
+        cust = Customers({**spec, **inbound(target)})
         time.sleep(opts.duration / 3)
         progress.show("reconnect: cutting every socket…", force=True)
         storm = fleet.call("drop_resume", timeout=300)
