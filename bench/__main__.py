@@ -56,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--sizes", type=_ints, default=[1000, 5000, 10000], help="idle: agent counts")
     ap.add_argument("--servers", type=_names, default=None, help="compare/idle: which servers (default all / switchboard,floor)")
     ap.add_argument("--repeat", type=int, default=3, help="compare: repeats (median and spread)")
-    ap.add_argument("--window", type=float, default=5.0, help="lockstorm: WhatsApp window seconds")
+    ap.add_argument("--window", type=float, default=20.0,
+                    help="lockstorm: WhatsApp window seconds (longer than creating the conversations takes)")
     ap.add_argument("--conversations", type=int, default=2000, help="lockstorm: conversations created at once")
     ap.add_argument("--burst-rate", type=float, default=2000.0, help="lockstorm: creation rate cap (messages/s)")
     ap.add_argument("--nodes", type=int, default=2, help="cluster: nodes sharing Redis")

@@ -36,13 +36,13 @@ from server.channels.signature import HEADER, sign
 FILLER = "Olá, preciso de ajuda com meu pedido, por favor me respondam assim que possível"
 
 
-def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t_ns: int, name: str) -> bytes:
+def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t_s: int, name: str) -> bytes:
     """One inbound text message as the WhatsApp Business Cloud API posts it."""
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550100", "phone_number_id": phone_number_id},
         "contacts": [{"wa_id": wa_id, "profile": {"name": name}}],
-        "messages": [{"from": wa_id, "id": wamid, "timestamp": str(t_ns // 10**9), "type": "text", "text": {"body": text}}],
+        "messages": [{"from": wa_id, "id": wamid, "timestamp": str(t_s), "type": "text", "text": {"body": text}}],
     }
     envelope = {"object": "whatsapp_business_account", "entry": [{"id": "bench-waba", "changes": [{"field": "messages", "value": value}]}]}
     return msgspec.json.encode(envelope)
@@ -57,6 +57,9 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     bases: list[str] = spec["base_urls"]
     target: str = spec.get("target", "dev")
     app_secret: str = spec.get("app_secret", "")
+    # Meta's message timestamp opens the reply window; one fixed second for
+    # every message makes all their windows close in that same second.
+    fixed_second: int | None = int(time.time()) if spec.get("same_second") else None
     run = spec.get("run_id") or secrets.randbelow(10**6)
     codes: Counter[str] = Counter()
     per_queue: Counter[int] = Counter()
@@ -86,7 +89,9 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
                         r = await http.post(f"{base}/publish", json={"k": j, "t": t})
                     elif target == "whatsapp":
                         body = whatsapp_envelope(
-                            str(100000 + q), address, f"wamid.{run}.{j}", f"{marker(j, t, last)} {FILLER}", t, f"Customer {customer}"
+                            str(100000 + q), address, f"wamid.{run}.{j}", f"{marker(j, t, last)} {FILLER}",
+                            fixed_second or t // 10**9,
+                            f"Customer {customer}",
                         )
                         r = await http.post(
                             f"{base}/webhooks/whatsapp",

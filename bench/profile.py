@@ -51,7 +51,13 @@ def summarize_collapsed(path: Path, top: int = 15) -> dict[str, Any]:
     def pct(c: Counter[str]) -> list[tuple[str, float]]:
         return [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]
 
-    return {"samples": total, "self_pct": pct(self_time), "inclusive_pct": pct(inclusive)}
+    ours = Counter({k: v for k, v in inclusive.items() if k.startswith(("server/", "protocol/"))})
+    return {
+        "samples": total,
+        "self_pct": pct(self_time),
+        "inclusive_pct": pct(inclusive),
+        "server_inclusive_pct": pct(ours),
+    }
 
 
 if __name__ == "__main__":
