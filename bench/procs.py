@@ -18,6 +18,17 @@ import httpx
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the harness dies, however it
+    dies, so no server outlives a killed or timed-out run (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,7 +70,9 @@ class Proc:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
         env = {**os.environ, **(self.env or {})}
-        self.popen = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        self.popen = subprocess.Popen(
+            self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, preexec_fn=_die_with_parent
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
