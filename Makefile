@@ -6,10 +6,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-SWITCHBOARD_HOST ?= 127.0.0.1
-SWITCHBOARD_PORT ?= 8000
-export SWITCHBOARD_HOST SWITCHBOARD_PORT
-
 .PHONY: run test schema clean system-deps
 
 # System packages the tests need (a Redis server binary, Chromium). Each script
@@ -23,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# SWITCHBOARD_HOST / SWITCHBOARD_PORT (and every SWITCHBOARD_* variable) in the
+# environment override the demo config (default 127.0.0.1:8000).
 run: $(STAMP)
 	$(BIN)/switchboard serve --config server/demo.toml --data data/demo.sqlite3 --demo
 

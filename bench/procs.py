@@ -69,7 +69,9 @@ class Proc:
     def start(self, timeout: float = 30.0) -> Proc:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
-        env = {**os.environ, **(self.env or {})}
+        # The generated config decides; a SWITCHBOARD_PORT in the caller's shell must not.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env = {**inherited, **(self.env or {})}
         self.popen = subprocess.Popen(
             self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, preexec_fn=_die_with_parent
         )

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 
 from server.metrics import Counter, Metrics
 from server.store.redis import DUE_SET, UNREACHABLE, connect
+from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +108,7 @@ class ClusterTimers:
         self._task = asyncio.create_task(self._run(), name="cluster-timers")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([self._task])
         try:
             await self._flush()  # hand what we were told to the other nodes
         except Exception:

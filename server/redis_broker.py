@@ -56,6 +56,7 @@ from server.broker import OnPublication, frame_bytes
 from server.metrics import Counter, Metrics
 from server.store.base import StoreUnavailable
 from server.store.redis import UNREACHABLE, connect
+from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +199,7 @@ class RedisBroker:
             raise BrokerUnavailable(f"redis at {self._url} not reachable within {timeout:g} s") from None
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._sends]:
-            task.cancel()
-        for task in [*self._tasks, *self._sends]:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait([*self._tasks, *self._sends])
         self._tasks = []
         self._set_health(False)
         await self._r.aclose()

@@ -18,6 +18,8 @@ import heapq
 import logging
 from collections.abc import Awaitable, Callable
 
+from server.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -45,12 +47,7 @@ class SessionTimers:
         self._task = asyncio.create_task(self._run(), name="session-timers")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([self._task])
 
     async def _run(self) -> None:
         while True:

@@ -57,6 +57,7 @@ from server.config import MetaSettings
 from server.core.model import Message
 from server.metrics import Metrics
 from server.service import Service
+from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,7 @@ class Sender:
 
     async def stop(self) -> None:
         """Stop now. An attempt cut short is in doubt; its lease covers it (see above)."""
-        tasks = [t for t in (self._sweeper, *self._workers.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([self._sweeper, *self._workers.values()])
         self._sweeper = None
         self._workers.clear()
         self._queues.clear()

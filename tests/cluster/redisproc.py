@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import free_port  # one port picker for every test
+
 
 def redis_binary() -> str | None:
     found = shutil.which("redis-server")
@@ -24,11 +26,6 @@ def redis_binary() -> str | None:
     local = Path(sys.executable).parent / "redis-server"
     return str(local) if local.exists() else None
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisProcess:
