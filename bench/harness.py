@@ -96,14 +96,16 @@ class Target:
 
 
 def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None) -> Target:
-    """One node (memory store), or ``nodes`` nodes sharing ``redis``."""
+    """One node on the embedded default (a SQLite file, as ``make run``), or
+    ``nodes`` nodes sharing ``redis``."""
     assert nodes == 1 or redis is not None, "a cluster needs Redis"
     kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
     target = Target(kind, "switchboard", [], [], redis=redis)
     for n in range(nodes):
         port, ws_port = free_port(), free_port()
         config = center.write(workdir / f"center-{n}.toml", port=port, ws_port=ws_port)
-        argv = python_module("server.cli", "serve", "--config", str(config), "--data", ":memory:")
+        data = workdir / f"switchboard-{n}.sqlite3"
+        argv = python_module("server.cli", "serve", "--config", str(config), "--data", str(data))
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
         if redis is not None:
             argv += ["--redis", redis.url]

@@ -115,6 +115,12 @@ class Client:
         finally:
             self._detach_all()
             node.hub.clients.discard(self)
+            if self.agent is not None:
+                screens = node.hub.screens.get(self.agent.id)
+                if screens is not None:
+                    screens.discard(self)
+                    if not screens:
+                        del node.hub.screens[self.agent.id]
 
     async def _handshake(self) -> p.Hello | None:
         node = self.node
@@ -156,12 +162,13 @@ class Client:
         except StoreUnavailable:
             await self._refuse(cmd.id, errors.UNAVAILABLE, "Cannot check the token now; retry.", errors.CLOSE_GOING_AWAY)
             return None
-        screens = sum(1 for c in node.hub.clients if c.agent is not None and c.agent.id == agent.id)
+        screens = len(node.hub.screens.get(agent.id, ()))
         if screens >= node.config.server.max_connections_per_agent:
             message = f"Already {screens} screens open."
             await self._refuse(cmd.id, errors.TOO_MANY_CONNECTIONS, message, errors.CLOSE_TOO_MANY_CONNECTIONS)
             return None
         self.agent = agent
+        node.hub.screens.setdefault(agent.id, set()).add(self)
         await self._send(
             p.Welcome(
                 id=cmd.id,

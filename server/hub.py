@@ -38,6 +38,8 @@ class Hub:
         self._max_buffer = max_buffer
         self._metrics = metrics
         self.clients: set[Client] = set()
+        self.screens: dict[str, set[Client]] = {}
+        """Authenticated clients by agent id."""
         self.on_first_listener: Callable[[str], None] | None = None
         self.on_last_listener: Callable[[str], None] | None = None
 

@@ -62,6 +62,13 @@ class Service:
         self.queues = {q.id: q for q in config.queues}
         self.touchpoints = {t.id: t for t in config.touchpoints}
         self.templates = {(t.name, t.language): t for t in config.templates}
+        # The static parts of every snapshot, built once.
+        self._agent_views = {
+            a.id: p.AgentView(id=a.id, name=a.name, role=a.role, queues=list(a.queues)) for a in config.agents
+        }
+        self._queue_views = [p.QueueView(id=q.id, name=q.name) for q in config.queues]
+        self._template_views = [p.TemplateView(name=t.name, language=t.language, text=t.text) for t in config.templates]
+        self._directories: dict[tuple[str, ...], list[p.AgentView]] = {}
         self.on_watch: Callable[[str, int], None] | None = None
         """Told (conversation id, lock time) whenever an open window moves."""
         self.on_sent: Callable[[str], Awaitable[None] | None] | None = None
@@ -115,19 +122,32 @@ class Service:
             inbox=inbox,
             assigned=assigned,
             unread_total=sum(s.unread for s in assigned),
-            queues=[p.QueueView(id=q.id, name=q.name) for q in self.queues.values()],
-            agents=[
-                p.AgentView(id=a.id, name=a.name, role=a.role, queues=list(a.queues)) for a in self.agents.values()
-            ],
+            queues=self._queue_views,
+            agents=self.directory(agent),
             touchpoints=[
                 p.TouchpointView(id=t.id, channel=t.channel, name=t.name, queue_id=t.queue_id)
                 for t in self.touchpoints.values()
                 if agent.is_supervisor or t.queue_id in agent.queues
             ],
-            templates=[p.TemplateView(name=t.name, language=t.language, text=t.text) for t in self.templates.values()],
+            templates=self._template_views,
             dispositions=list(self.config.dispositions),
             server_time=self.clock(),
         )
+
+    def directory(self, agent: Agent) -> list[p.AgentView]:
+        """The agents whose names this agent may need: everyone for a
+        supervisor (who assigns); for an agent, the colleagues of their queues
+        and the supervisors. Not the whole company on every connect."""
+        key = ("*",) if agent.is_supervisor else tuple(sorted(agent.queues))
+        found = self._directories.get(key)
+        if found is None:
+            mine = set(key)
+            found = self._directories[key] = [
+                view
+                for a, view in zip(self.agents.values(), self._agent_views.values())
+                if agent.is_supervisor or a.is_supervisor or mine.intersection(a.queues)
+            ]
+        return found
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)

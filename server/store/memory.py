@@ -24,6 +24,8 @@ class MemoryStore:
         self._by_channel_id: dict[str, str] = {}
         self._notes: dict[str, list[Note]] = defaultdict(list)
         self._revoked: dict[str, int] = {}
+        self._inbox: dict[str, set[str]] = defaultdict(set)
+        self._assigned: dict[str, set[str]] = defaultdict(set)
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         """message id → (owner, lease end, attempts)"""
 
@@ -66,6 +68,7 @@ class MemoryStore:
         if outcome.updated_message is not None and outcome.updated_message.id not in self._by_id:
             raise VersionConflict(f"message {outcome.updated_message.id} not found")
 
+        self._reindex(self._conversations.get(after.id), after)
         self._conversations[after.id] = after
         if outcome.before is None:
             self._latest[(after.contact_id, after.touchpoint_id)] = after.id
@@ -85,12 +88,23 @@ class MemoryStore:
             self._by_channel_id[m.channel_message_id] = m.id
 
     async def inbox(self, queue_id: str) -> list[Conversation]:
-        rows = [c for c in self._conversations.values() if c.is_open and c.assignee_id is None and c.queue_id == queue_id]
+        rows = [self._conversations[cid] for cid in self._inbox.get(queue_id, ())]
         return sorted(rows, key=_activity, reverse=True)
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
-        rows = [c for c in self._conversations.values() if c.is_open and c.assignee_id == agent_id]
+        rows = [self._conversations[cid] for cid in self._assigned.get(agent_id, ())]
         return sorted(rows, key=_activity, reverse=True)
+
+    def _reindex(self, before: Conversation | None, after: Conversation) -> None:
+        """Keep the inbox and assigned indexes (lists must not scan every conversation)."""
+        for conv, add in ((before, False), (after, True)):
+            if conv is None or not conv.is_open:
+                continue
+            index = self._inbox[conv.queue_id] if conv.assignee_id is None else self._assigned[conv.assignee_id]
+            if add:
+                index.add(conv.id)
+            else:
+                index.discard(conv.id)
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = [c for c in self._conversations.values() if c.contact_id == contact_id]

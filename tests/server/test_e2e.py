@@ -122,6 +122,12 @@ async def test_snapshot_has_inbox_assigned_unread_and_session_expiry(running: Ru
     assert set(snap.streams) == {"agent:ana", "queue:sales"}
     assert {t.id for t in snap.touchpoints} == {"wa"}  # only touchpoints of her queues
     assert snap.dispositions == ["Resolved", "Sale", "Spam"]
+    # The directory: colleagues of her queues and the supervisors, not everyone.
+    assert {a.id for a in snap.agents} == {"ana", "bruno", "sofia"}
+    carla = await running.agent("carla")
+    assert {a.id for a in carla.snapshot.agents} == {"bruno", "carla", "sofia"}  # type: ignore[union-attr]
+    sofia = await running.agent("sofia")
+    assert {a.id for a in sofia.snapshot.agents} == {"ana", "bruno", "carla", "sofia"}  # type: ignore[union-attr]
 
 
 async def test_contact_rename_updates_every_screen_live(running: Running) -> None:
