@@ -101,7 +101,7 @@ class Client:
 
     async def run(self) -> None:
         node = self.node
-        node.hub.clients.add(self)
+        node.hub.join(self)
         node.metrics.connections_total.inc()
         try:
             hello = await self._handshake()
@@ -114,13 +114,7 @@ class Client:
             pass
         finally:
             self._detach_all()
-            node.hub.clients.discard(self)
-            if self.agent is not None:
-                screens = node.hub.screens.get(self.agent.id)
-                if screens is not None:
-                    screens.discard(self)
-                    if not screens:
-                        del node.hub.screens[self.agent.id]
+            node.hub.leave(self)
 
     async def _handshake(self) -> p.Hello | None:
         node = self.node
@@ -162,13 +156,13 @@ class Client:
         except StoreUnavailable:
             await self._refuse(cmd.id, errors.UNAVAILABLE, "Cannot check the token now; retry.", errors.CLOSE_GOING_AWAY)
             return None
-        screens = len(node.hub.screens.get(agent.id, ()))
+        screens = node.hub.screens(agent.id)
         if screens >= node.config.server.max_connections_per_agent:
             message = f"Already {screens} screens open."
             await self._refuse(cmd.id, errors.TOO_MANY_CONNECTIONS, message, errors.CLOSE_TOO_MANY_CONNECTIONS)
             return None
         self.agent = agent
-        node.hub.screens.setdefault(agent.id, set()).add(self)
+        node.hub.logged_in(self, agent.id)
         await self._send(
             p.Welcome(
                 id=cmd.id,

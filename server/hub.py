@@ -38,10 +38,28 @@ class Hub:
         self._max_buffer = max_buffer
         self._metrics = metrics
         self.clients: set[Client] = set()
-        self.screens: dict[str, set[Client]] = {}
-        """Authenticated clients by agent id."""
+        self._by_agent: dict[str, set[Client]] = {}
         self.on_first_listener: Callable[[str], None] | None = None
         self.on_last_listener: Callable[[str], None] | None = None
+
+    def join(self, client: Client) -> None:
+        self.clients.add(client)
+
+    def logged_in(self, client: Client, agent_id: str) -> None:
+        self._by_agent.setdefault(agent_id, set()).add(client)
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+        if client.agent is not None:
+            screens = self._by_agent.get(client.agent.id)
+            if screens is not None:
+                screens.discard(client)
+                if not screens:
+                    del self._by_agent[client.agent.id]
+
+    def screens(self, agent_id: str) -> int:
+        """How many sockets the agent has open on this node."""
+        return len(self._by_agent.get(agent_id, ()))
 
     def listeners(self, stream: str) -> int:
         return len(self._streams.get(stream, ()))
