@@ -5,9 +5,7 @@ and nothing a fuzzed command did leaves the store inconsistent."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +15,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from protocol import errors
 from protocol import messages as p
-from tests.conftest import make_config, start_node, token
+from tests.conftest import make_config, token
+from tests.threaded import ThreadedNode
 
 CODES = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)}
 COMMAND_TAGS = sorted(cls.__struct_config__.tag for cls in p.COMMANDS)  # type: ignore[attr-defined]
@@ -47,48 +46,15 @@ frames = (
 )
 
 
-class Server:
-    """One node on its own loop in a thread, shared by all examples."""
-
-    def __init__(self) -> None:
-        self.config = make_config(commands_per_second=1e6, command_burst=10**6)
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        self.ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.node, self.http, self.task = self.loop.run_until_complete(start_node(self.config))
-        self.ready.set()
-        self.loop.run_forever()
-
-    def call(self, coro):  # type: ignore[no-untyped-def]
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    def stop(self) -> None:
-        self.http.should_exit = True
-
-        async def shutdown() -> None:
-            await self.task
-            await self.node.stop()
-
-        self.call(shutdown())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    s = Server()
+def server() -> Iterator[ThreadedNode]:
+    s = ThreadedNode(make_config(commands_per_second=1e6, command_burst=10**6))
     yield s
     s.stop()
 
 
 @pytest.fixture(scope="module")
-def sock(server: Server) -> Iterator[ClientConnection]:
+def sock(server: ThreadedNode) -> Iterator[ClientConnection]:
     with connect(f"ws://127.0.0.1:{server.config.ws_port}/ws", compression=None, max_size=None) as ws:
         ws.send(p.encoder.encode(p.Hello(id="h", token=token("sofia"))).decode())
         assert isinstance(p.frame_decoder.decode(ws.recv(5)), p.Welcome)
@@ -107,7 +73,7 @@ def answer(ws: ClientConnection) -> p.ServerFrame:
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frame=frames)
 def test_any_frame_gets_one_typed_answer_and_the_socket_survives(
-    server: Server, sock: ClientConnection, frame: str | bytes
+    server: ThreadedNode, sock: ClientConnection, frame: str | bytes
 ) -> None:
     sock.send(frame)
     reply = answer(sock)
@@ -119,7 +85,7 @@ def test_any_frame_gets_one_typed_answer_and_the_socket_survives(
     assert isinstance(after, p.Ack) and after.id == "after"
 
 
-def test_the_server_is_healthy_and_consistent_after_the_fuzzing(server: Server, sock: ClientConnection) -> None:
+def test_the_server_is_healthy_and_consistent_after_the_fuzzing(server: ThreadedNode, sock: ClientConnection) -> None:
     async def check() -> None:
         store = server.node.store
         for queue in ("sales", "support"):
