@@ -6,7 +6,9 @@ Interface (``Broker``), method by method:
 - ``publish(stream, event)``: encodes the event once, gives it the stream's
   next sequence number, appends it to the stream's history and delivers the
   frame bytes to ``on_publication`` on every node with listeners. Returns the
-  sequence. Sequences of one stream are gap-free: 1, 2, 3…
+  sequence. Sequences of one stream are gap-free: 1, 2, 3… Raises
+  ``StoreUnavailable`` only after arranging that every listener will be made
+  to reload (a new epoch): a lost event is never a silent one.
 - ``positions(streams)``: the last sequence of each stream (0 if none).
 - ``history(stream, after)``: the frames with seq > ``after`` in order, or
   ``None`` when some of them are no longer kept (the client must resync).

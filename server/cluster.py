@@ -34,7 +34,13 @@ def make_broker(config: Config, node: Node) -> RedisBroker:
     resync closes the affected sockets (1001: they reconnect, resume, and get
     ``resync`` plus a fresh snapshot)."""
     s = config.server
-    broker = RedisBroker(s.redis_url, node_id=node.node_id, history_size=s.history_size, metrics=node.metrics)
+    broker = RedisBroker(
+        s.redis_url,
+        node_id=node.node_id,
+        history_size=s.history_size,
+        publish_timeout=s.publish_timeout_seconds,
+        metrics=node.metrics,
+    )
 
     def health(ok: bool) -> None:
         node.ready = ok and node.ws_server is not None

@@ -52,6 +52,9 @@ class ServerSettings(Struct, kw_only=True):
     allowed_origins: list[str] = field(default_factory=list)
     """Origins allowed to open /ws from a browser; empty: same host only."""
     redis_url: str = ""
+    publish_timeout_seconds: float = 10.0
+    """Cluster: how long a publication retries while Redis is unreachable
+    before it is given up (and every client is made to reload)."""
 
 
 class MetaSettings(Struct, kw_only=True):

@@ -24,7 +24,7 @@ from server.core import fanout, session, text, views
 from server.core.errors import DomainError
 from server.core.model import Agent, Contact, Conversation, Inbound, Touchpoint, WindowPolicy, contact_id
 from server.metrics import Metrics
-from server.store.base import DuplicateMessage, Store, VersionConflict
+from server.store.base import DuplicateMessage, Store, StoreUnavailable, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,14 @@ class Service:
         after = self._summary(outcome.after, contact)
         totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
         for pub in fanout.publications(outcome, before, after, totals):
-            await self.broker.publish(pub.stream, pub.event)
+            try:
+                await self.broker.publish(pub.stream, pub.event)
+            except StoreUnavailable:
+                # The change is stored: the caller must hear "done", not "nothing
+                # was done". The broker has marked the publication lost, so every
+                # listener is made to reload once it is back (see Broker.publish).
+                log.error("conversation %s: change stored, events not published", outcome.after.id)
+                break
             self.metrics.published.inc(1, pub.stream.partition(":")[0])
         self.watch(outcome.after)
         if outcome.message is not None and outcome.message.direction == "out" and self.on_sent is not None:

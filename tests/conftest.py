@@ -98,8 +98,8 @@ class Running:
         return r.json()
 
 
-async def start_node(config: Config) -> tuple[Node, uvicorn.Server, asyncio.Task[None]]:
-    node = Node(config)
+async def start_node(config: Config, **parts: Any) -> tuple[Node, uvicorn.Server, asyncio.Task[None]]:
+    node = Node(config, **parts)
     await node.start()
     server = uvicorn.Server(
         uvicorn.Config(node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning")

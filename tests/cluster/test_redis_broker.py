@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from protocol import messages as p
+from server.core.model import Inbound
 from server.redis_broker import BrokerUnavailable, RedisBroker
 from tests.cluster.conftest import wait_until
 from tests.cluster.proxy import Proxy
@@ -187,4 +188,37 @@ async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Pa
     finally:
         await a.close()
         await b.close()
+        redis.stop()
+
+
+async def test_a_change_stored_while_its_events_are_lost_is_acknowledged_then_reloaded(tmp_path: Path) -> None:
+    """The store took the change, the broker could not publish it: the agent
+    is told "done" (it was), and every screen reloads once Redis is back."""
+    from server.node import Node
+    from server.store.memory import MemoryStore
+    from tests.conftest import make_config, start_node, token
+    from tests.wsagent import WsAgent
+
+    redis = RedisProcess(tmp_path / "r", aof=True).start()
+    config = make_config(redis_url=redis.url, publish_timeout_seconds=0.3)
+    node, server, task = await start_node(config, store=MemoryStore())
+    url = f"ws://127.0.0.1:{config.ws_port}/ws"
+    try:
+        made = await node.service.receive("wa", "5511911112222", Inbound(kind="text", text="oi", at=node.service.clock()))
+        assert made is not None
+        ana = await WsAgent.connect(url, token("ana"), name="ana")
+        redis.kill()
+        await wait_until(lambda: not node.ready, 5, "not ready")
+        result = await ana.call(p.Claim, conversation_id=made.after.id)
+        assert result.conversation.assignee_id == "ana"  # stored: acknowledged, not "unavailable"
+        assert (await node.store.get_conversation(made.after.id)).assignee_id == "ana"  # type: ignore[union-attr]
+        redis.start()
+        await ana.wait_for(lambda: ana.close_code is not None, timeout=15)  # made to reload
+        again = await WsAgent.connect(url, token("ana"), resume=ana.resume_point(), name="ana")
+        assert again.resynced and [c.id for c in again.snapshot.assigned] == [made.after.id]  # type: ignore[union-attr]
+        await again.close()
+    finally:
+        server.should_exit = True
+        await task
+        await node.stop()
         redis.stop()
