@@ -42,6 +42,9 @@ _UNREADABLE = (msgspec.MsgspecError, ValueError, RecursionError)
 
 
 class Client:
+    # Thousands live at once: no per-instance __dict__.
+    __slots__ = ("ws", "node", "agent", "claims", "streams", "backlog", "_transport", "_dropped", "_bucket")
+
     def __init__(self, ws: ServerConnection, node: Node) -> None:
         self.ws = ws
         self.node = node
@@ -347,6 +350,8 @@ class Client:
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up."""
+
+    __slots__ = ("rate", "burst", "tokens", "at")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, float(burst)
