@@ -75,7 +75,23 @@ class Client:
         self.node.metrics.slow_consumers.inc()
         log.warning("dropping slow consumer %r (%d bytes buffered)", self, self.transport_buffered())
         self._detach_all()
-        asyncio.ensure_future(self.ws.close(errors.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume"))
+        self._close_or_cut(errors.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
+
+    def abandon(self) -> None:
+        """Closing behind a write buffer the peer does not read (a heartbeat
+        timeout, a shutdown): stop feeding it, and cut it when the close timeout is over."""
+        self._detach_all()
+        self._cut_later()
+
+    def _close_or_cut(self, code: int, reason: str) -> None:
+        asyncio.ensure_future(self.ws.close(code, reason))
+        self._cut_later()
+
+    def _cut_later(self) -> None:
+        """Abort the TCP connection after close_timeout_seconds unless it is
+        closed by then. websockets starts its own close timeout only once the
+        write buffer has drained, which never happens if the peer stopped reading."""
+        asyncio.get_running_loop().call_later(self.node.config.server.close_timeout_seconds, self._transport.abort)
 
     def unsubscribe(self, stream: str, reason: str) -> None:
         if stream in self.streams:
@@ -194,7 +210,7 @@ class Client:
     def close_revoked(self) -> None:
         """This socket's token was revoked: stop feeding it and close."""
         self._detach_all()
-        asyncio.ensure_future(self.ws.close(errors.CLOSE_TOKEN_REVOKED, "token revoked"))
+        self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
 
     async def _sync(self, resume: p.Resume | None) -> None:
         """Bring the client up to date: replay what it missed, or a snapshot."""

@@ -6,7 +6,10 @@ bytes; the hub writes those same bytes to every live local listener with
 
 What it does not do: it never waits on a client. A client whose outbound
 buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
-counted; it reconnects and resumes from its last sequence. A client that is
+counted; it reconnects and resumes from its last sequence. Whatever closes a
+client (that drop, a revocation, a heartbeat timeout), the TCP connection is
+cut once close_timeout_seconds pass: a peer that stopped reading never lets
+the closing handshake through its full buffer. A client that is
 still catching up (replaying history on resume) gets live frames queued in
 its own backlog instead, flushed in order when the replay ends.
 """
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from websockets.asyncio.server import broadcast
+from websockets.protocol import State
 
 from protocol import messages as p
 from server.core.conversation import can_view
@@ -90,12 +94,15 @@ class Hub:
             self._revoke_lost_access(stream, data, clients)
         live = []
         slow = []
+        stuck = []
         limit = self._max_buffer
         for client in clients:
             if client.backlog is not None:
                 client.backlog.append((stream, seq, data))
-            elif client.transport_buffered() > limit:
+            elif (buffered := client.transport_buffered()) > limit:
                 slow.append(client)
+            elif buffered and client.ws.state is not State.OPEN:
+                stuck.append(client)  # closing behind unread bytes: may never drain
             else:
                 live.append(client.ws)
         broadcast(live, data, text=True)
@@ -103,6 +110,8 @@ class Hub:
         self._metrics.publications.inc()
         for client in slow:
             client.drop_slow()
+        for client in stuck:
+            client.abandon()
         if stream.startswith("agent:") and b'"access.revoked"' in data:
             self._close_revoked(data, clients)
 
