@@ -63,15 +63,18 @@ class Broker(Protocol):
 
 
 class MemoryBroker:
-    """Single node only. History is bounded per stream (``history_size``)
-    and kept for at most ``max_streams`` streams (least recently published
-    dropped first); sequence counters are kept for every stream."""
+    """Single node only. History is bounded per stream (``history_size``
+    events) and in total (``history_bytes``): past the budget, the histories
+    of the streams published least recently are dropped first (a client
+    resuming on one of those gets ``resync``). Sequence counters are kept for
+    every stream."""
 
-    def __init__(self, *, history_size: int = 1000, max_streams: int = 100_000) -> None:
+    def __init__(self, *, history_size: int = 1000, history_bytes: int = 64 * 2**20) -> None:
         self.epoch = secrets.token_hex(8)
         self.on_publication: OnPublication | None = None
         self._size = history_size
-        self._max_streams = max_streams
+        self._budget = history_bytes
+        self._bytes = 0
         self._seq: dict[str, int] = {}
         self._history: dict[str, deque[tuple[int, bytes]]] = {}
 
@@ -87,11 +90,15 @@ class MemoryBroker:
         data = frame_bytes(stream, seq, _encode_event(event))
         history = self._history.pop(stream, None)  # re-insert: dict order = recency
         if history is None:
-            history = deque(maxlen=self._size)
-            if len(self._history) >= self._max_streams:
-                del self._history[next(iter(self._history))]
+            history = deque()
+        elif len(history) >= self._size:
+            self._bytes -= len(history.popleft()[1])
         history.append((seq, data))
+        self._bytes += len(data)
         self._history[stream] = history
+        while self._bytes > self._budget and len(self._history) > 1:
+            oldest = next(iter(self._history))
+            self._bytes -= sum(len(d) for _, d in self._history.pop(oldest))
         if self.on_publication is not None:
             self.on_publication(stream, seq, data)
         return seq

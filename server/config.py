@@ -45,6 +45,8 @@ class ServerSettings(Struct, kw_only=True):
     close_timeout_seconds: float = 3.0
     """How long a closing handshake may take before the TCP connection is cut."""
     history_size: int = 1000
+    history_bytes: int = 64 * 2**20
+    """Single node: memory for resume history, all streams together."""
     commands_per_second: float = 20.0
     """Per connection, sustained; bursts up to ``command_burst`` are fine."""
     command_burst: int = 40

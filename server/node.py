@@ -60,7 +60,9 @@ class Node:
             from server import cluster
 
             broker = cluster.make_broker(config, self)
-        self.broker = broker if broker is not None else MemoryBroker(history_size=config.server.history_size)
+        self.broker = broker if broker is not None else MemoryBroker(
+            history_size=config.server.history_size, history_bytes=config.server.history_bytes
+        )
         self.hub = Hub(max_buffer=config.server.outbound_buffer_bytes, metrics=self.metrics)
         self.broker.on_publication = self.hub.deliver
         self.service = Service(config, self.store, self.broker, self.metrics)

@@ -135,9 +135,11 @@ class Sender:
 
     async def sweep(self) -> int:
         """Queue every stored pending message not already queued here. Returns how many were queued."""
+        if not any(tp.access_token for tp in self.service.touchpoints.values()):
+            return 0  # nothing could go out: do not re-read every pending message
         queued = 0
         for message in await self.store.pending_outbound():
-            if message.id not in self._known:
+            if message.id not in self._known and message.id not in self._tokenless:
                 self._enqueue(message)
                 queued += 1
         return queued
