@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--agents", type=int, default=1000, help="agent sockets (default 1000)")
-    ap.add_argument("--queues", type=int, default=50, help="queues for steady/lockstorm/reconnect (default 50)")
+    ap.add_argument("--queues", type=int, default=None, help="queues for steady/lockstorm/reconnect/soak (default 50; stall: 2)")
     ap.add_argument("--rates", type=_floats, default=[50.0], help="inbound messages/s, comma list = a sweep")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of traffic per rate")
     ap.add_argument("--events", type=int, default=100, help="compare: published events per server")
@@ -55,12 +55,30 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--spacing", type=float, default=1.0, help="steady: seconds between one customer's messages")
     ap.add_argument("--sizes", type=_ints, default=[1000, 5000, 10000], help="idle: agent counts")
     ap.add_argument("--servers", type=_names, default=None, help="compare/idle: which servers (default all / switchboard,floor)")
-    ap.add_argument("--repeat", type=int, default=3, help="compare: repeats (median and spread)")
+    ap.add_argument("--repeat", type=int, default=3, help="compare/stall: repeats (median and spread)")
     ap.add_argument("--window", type=float, default=20.0,
                     help="lockstorm: WhatsApp window seconds (longer than creating the conversations takes)")
     ap.add_argument("--conversations", type=int, default=2000, help="lockstorm: conversations created at once")
     ap.add_argument("--burst-rate", type=float, default=2000.0, help="lockstorm: creation rate cap (messages/s)")
     ap.add_argument("--nodes", type=int, default=2, help="cluster: nodes sharing Redis")
+    g = ap.add_argument_group("stall and soak (bench/endurance.py)")
+    g.add_argument("--sample", type=float, default=None, help="seconds between samples (default: stall 1, soak 5)")
+    g.add_argument("--stall-fraction", type=float, default=0.1, help="stall: share of the sockets that stop reading")
+    g.add_argument("--outbound-buffer", type=int, default=64 * 1024,
+                   help="stall: the node's [server] outbound_buffer_bytes (its default is 1 MiB)")
+    g.add_argument("--client-rcvbuf", type=int, default=64 * 1024,
+                   help="stall: SO_RCVBUF of every agent socket (0 = the kernel's autotuning)")
+    g.add_argument("--client-mss", type=int, default=1448,
+                   help="stall: TCP_MAXSEG of every agent socket, as across Ethernet (0 = loopback's 64 KiB)")
+    g.add_argument("--warmup", type=float, default=5.0, help="stall: seconds of traffic before measuring")
+    g.add_argument("--phase", type=float, default=15.0, help="stall: seconds measured before the stall and after it")
+    g.add_argument("--stall-seconds", type=float, default=60.0, help="stall: seconds the stalled sockets do not read")
+    g.add_argument("--churn", type=float, default=5.0, help="soak: agent disconnect/reconnect cycles per second")
+    g.add_argument("--churn-fresh", type=float, default=0.2, help="soak: share of reconnects that are fresh (no resume)")
+    g.add_argument("--no-graph", dest="graph", action="store_false",
+                   help="stall/soak: no Graph API stub: agents' replies stay pending for good (and the node's sender "
+                        "re-reads every pending message every 30 s)")
+    g.add_argument("--settle-seconds", type=float, default=60.0, help="soak: slopes are fitted from this second on")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
     ap.add_argument("--settle", type=float, default=3.0, help="idle: seconds to wait before reading memory")
@@ -104,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         return _config(argv[1:])
     opts = parser().parse_args(argv)
     if opts.servers is None:
-        opts.servers = ["switchboard", "floor"] if opts.scenario == "idle" else ["switchboard", *MODULES]
+        opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]
+    if opts.queues is None:
+        opts.queues = 2 if opts.scenario == "stall" else 50
+    if opts.sample is None:
+        opts.sample = 5.0 if opts.scenario == "soak" else 1.0
     raise_nofile()  # the server subprocesses inherit it
     progress = Progress(enabled=not opts.quiet)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
@@ -141,6 +163,10 @@ def _plot(opts: argparse.Namespace, result: dict[str, Any], png: Path) -> None:
     if opts.scenario in ("fanout", "steady") and result.get("rows"):
         title = f"{opts.scenario}: {result['agents']} agents, {result['queues']} queue(s), one node"
         plot.latency_vs_load(result, png, title)
+    elif opts.scenario == "stall" and result.get("runs"):
+        plot.stall_timeline(result, png)
+    elif opts.scenario == "soak" and result.get("samples"):
+        plot.soak_curves(result, png)
     elif opts.scenario == "compare" and result.get("summary"):
         title = f"fan-out to {result['agents']} sockets, {result['events']} events at {result['rate']:g}/s, {result['frame_bytes']} B frames"
         plot.compare_bars(result, png, title)

@@ -19,11 +19,19 @@ SECRET = "bench-secret"
 APP_SECRET = "bench-app-secret"
 """The Meta app secret the customers sign their webhooks with."""
 VERIFY_TOKEN = "bench-verify"
+GRAPH_TOKEN = "bench-graph-token"
+"""The touchpoints' access token when the Graph API stub runs (bench/graphstub.py)."""
 AUDITOR = "auditor"
 
 
 class Center:
-    def __init__(self, agents: int, queues: int, *, window_seconds: float = 86400, secret: str = SECRET) -> None:
+    def __init__(
+        self, agents: int, queues: int, *, window_seconds: float = 86400, secret: str = SECRET, server: dict[str, object] | None = None
+    ) -> None:
+        self.server = dict(server or {})
+        """Extra ``[server]`` settings, e.g. ``{"outbound_buffer_bytes": 65536}``."""
+        self.graph_base: str | None = None
+        """A Graph API stand-in (bench/graphstub.py): touchpoints get its token and replies are sent."""
         self.n = agents
         self.q = max(1, min(queues, agents)) if agents else max(1, queues)
         self.window = window_seconds
@@ -64,13 +72,14 @@ class Center:
             "dev_endpoints = true",
             f"heartbeat_seconds = {heartbeat}",
             "hello_timeout_seconds = 60.0",
+            *(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in self.server.items()),
             "",
             "[meta]",
             f'app_secret = "{APP_SECRET}"',
             f'verify_token = "{VERIFY_TOKEN}"',
-            # Touchpoints have no access token, so agents' replies stay pending and
-            # nothing is sent; were one set, the Graph API would be a closed loopback port.
-            'graph_api_base = "http://127.0.0.1:9"',
+            # Without the stub touchpoints have no access token, so agents' replies stay
+            # pending and nothing is sent; were one set, the Graph API would be a closed loopback port.
+            f'graph_api_base = "{self.graph_base or "http://127.0.0.1:9"}"',
             "fetch_profiles = false",
             "",
         ]
@@ -88,6 +97,7 @@ class Center:
                 f'name = "+1 555 {q:04d}"',
                 f'address = "{100000 + q}"',
                 f'queue = "q{q}"',
+                *([f'access_token = "{GRAPH_TOKEN}"'] if self.graph_base else []),
                 "",
             ]
         lines += [

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -87,6 +88,30 @@ class Target:
     def rss(self) -> int:
         return sum(proc.rss() for proc in self.procs)
 
+    def fds(self) -> int:
+        return sum(proc.fds() for proc in self.procs)
+
+    def ws_ports(self) -> list[int]:
+        return [urlsplit(u).port or 80 for u in self.ws_urls]
+
+    def metrics(self) -> dict[str, float]:
+        """The nodes' /metrics summed over nodes (Switchboard only); a labelled
+        series under its name with its labels, as printed."""
+        out: dict[str, float] = {}
+        for base in self.base_urls:
+            try:
+                text = httpx.get(f"{base}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                if line and not line.startswith("#"):
+                    name, _, value = line.rpartition(" ")
+                    try:
+                        out[name] = out.get(name, 0.0) + float(value)
+                    except ValueError:
+                        pass
+        return out
+
     def redis_cpu(self) -> float:
         return self.redis.cpu() if self.redis is not None and self.redis.popen is not None else 0.0
 
@@ -104,7 +129,9 @@ def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: R
     for n in range(nodes):
         port, ws_port = free_port(), free_port()
         config = center.write(workdir / f"center-{n}.toml", port=port, ws_port=ws_port)
-        data = workdir / f"switchboard-{n}.sqlite3"
+        # A fresh file per start: a repeat must not inherit the last run's
+        # conversations, pending sends and send claims.
+        data = workdir / f"switchboard-{n}-{port}.sqlite3"
         argv = python_module("server.cli", "serve", "--config", str(config), "--data", str(data))
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
         if redis is not None:
@@ -173,23 +200,37 @@ def start_peer(name: str, workdir: Path, *, size: int, redis: Redis | None) -> T
 class Fleet:
     """Worker processes, each playing a contiguous share of the agents."""
 
-    def __init__(self, target: Target, specs: list[list[Any]], *, workers: int, behaviour: str) -> None:
+    def __init__(
+        self, target: Target, specs: list[list[Any]], *, workers: int, behaviour: str, options: dict[str, Any] | None = None
+    ) -> None:
         self.n = len(specs)
         workers = max(1, min(workers, self.n or 1))
         self.conns: list[Connection] = []
         self.procs: list[mp.process.BaseProcess] = []
-        chunk = -(-self.n // workers) if self.n else 0
+        options = dict(options or {})
+        every = options.pop("stall_every", 0)
+        indices = list(range(self.n))
+        # (agent indices, plays the stalled group): contiguous shares; with a stall
+        # group (every ``every``-th agent), that group in a process of its own, so
+        # its catch-up when it reads again does not delay the healthy agents' frames.
+        parts: list[tuple[list[int], bool]] = []
+        healthy = [i for i in indices if not every or i % every]
+        chunk = -(-len(healthy) // workers) if healthy else 0
         for w in range(workers):
-            part = specs[w * chunk : (w + 1) * chunk]
-            if not part and self.n:
-                continue
+            if healthy[w * chunk : (w + 1) * chunk]:
+                parts.append((healthy[w * chunk : (w + 1) * chunk], False))
+        if every:
+            parts.append(([i for i in indices if i % every == 0], True))
+        for w, (part, stalled) in enumerate(parts):
             parent, child = CTX.Pipe()
             spec = {
                 "dialect": target.dialect,
                 "behaviour": behaviour,
                 "ws_urls": target.ws_urls,
-                "agents": part,
-                "offset": w * chunk,
+                "agents": [specs[i] for i in part],
+                "indices": part,
+                "stall_all": stalled,
+                **options,
             }
             proc = CTX.Process(target=worker.main, args=(child, spec), daemon=True, name=f"bench-worker-{w}")
             proc.start()
@@ -259,6 +300,23 @@ class Fleet:
         merged["client_rss"] = sum(r["rss"] for r in replies)
         merged["client_cpu"] = sum(r["cpu"] for r in replies)
         return merged
+
+    def window(self) -> dict[str, Any]:
+        """Every worker's ``window``: latency arrays since the last call
+        (live, catch-up, stalled group) and the counters so far, merged."""
+        replies = self.call("window", timeout=60)
+        out: dict[str, Any] = {}
+        for key in ("live", "catchup", "stalled", "reconnect_ms"):
+            out[key] = _merge(r[key] for r in replies)
+        for key, value in replies[0].items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[key] = sum(r[key] for r in replies)
+        codes: dict[str, int] = {}
+        for r in replies:
+            for k, v in r["close_codes"].items():
+                codes[k] = codes.get(k, 0) + v
+        out["close_codes"] = codes
+        return out
 
     def close(self) -> None:
         try:

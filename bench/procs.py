@@ -42,6 +42,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
+def open_fds(pid: int) -> int:
+    """Open file descriptors of the process (entries of /proc/<pid>/fd)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def tcp_queues(port: int) -> dict[str, int]:
+    """The kernel's queues of the established TCP connections to ``port``
+    (a server's websockets), from /proc/net/tcp{,6}: on the server's side,
+    bytes written and not yet acknowledged by the peer (``send_queue``); on
+    the clients' side (loopback: the harness's own sockets), bytes received
+    and not yet read (``peer_recv_queue``); sockets the server closed whose
+    data the kernel still tries to deliver (FIN_WAIT1 and the like: ``closing``,
+    ``closing_send_queue``). Memory the kernel holds, in no process's RSS."""
+    send = peer_recv = conns = closing = closing_send = 0
+    want = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] != "01":  # 01 = ESTABLISHED
+                        if parts[3] != "0A" and parts[1].endswith(want):  # closed by the server, data still queued
+                            closing += 1
+                            closing_send += int(parts[4].split(":")[0], 16)
+                        continue
+                    if parts[1].endswith(want):
+                        send += int(parts[4].split(":")[0], 16)
+                        conns += 1
+                    elif parts[2].endswith(want):
+                        peer_recv += int(parts[4].split(":")[1], 16)
+        except OSError:
+            continue
+    return {"send_queue": send, "peer_recv_queue": peer_recv, "established": conns, "closing": closing, "closing_send_queue": closing_send}
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -91,6 +130,9 @@ class Proc:
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
+
+    def fds(self) -> int:
+        return open_fds(self.pid)
 
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:

@@ -8,6 +8,8 @@ started, and returns one JSON-able dict. See bench/README.md for the commands.
     reconnect   every socket cut at once under traffic; all resume, zero loss
     compare     fan-out, same run: Switchboard vs the floor and the peers
     cluster     fan-out across several nodes sharing Redis
+    stall       10 % of the sockets stop reading: the others' latency, the drops (bench/endurance.py)
+    soak        a bounded long run with connect/disconnect churn: RSS, fds, latency per window
 """
 
 from __future__ import annotations
@@ -47,7 +49,13 @@ def _target(opts: Opts, center: Center, workdir: Path, redis: Redis | None = Non
 
 
 def _fleet(target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress) -> tuple[Fleet, dict[str, Any]]:
-    fleet = Fleet(target, center.specs(), workers=opts.workers, behaviour=behaviour)
+    return _fleet_with(target, center, opts, behaviour, progress, None)
+
+
+def _fleet_with(
+    target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress, options: dict[str, Any] | None
+) -> tuple[Fleet, dict[str, Any]]:
+    fleet = Fleet(target, center.specs(), workers=opts.workers, behaviour=behaviour, options=options)
     try:
         connected = fleet.connect(opts.connect_rate, progress)
     except BaseException:
@@ -420,6 +428,8 @@ def cluster(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     return out
 
 
+from bench.endurance import soak, stall  # noqa: E402  (it imports helpers from this module lazily)
+
 SCENARIOS = {
     "idle": idle,
     "fanout": fanout,
@@ -428,4 +438,6 @@ SCENARIOS = {
     "reconnect": reconnect,
     "compare": compare,
     "cluster": cluster,
+    "stall": stall,
+    "soak": soak,
 }

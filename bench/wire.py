@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -68,10 +69,18 @@ class WireClient(asyncio.Protocol):
         on_close: Callable[[WireClient], None] | None = None,
         timeout: float = 30,
         created: Callable[[WireClient], None] | None = None,
+        rcvbuf: int = 0,
+        mss: int = 0,
     ) -> WireClient:
         """Open the socket and finish the upgrade. ``created`` is told the
         client before any frame can arrive (a server may speak first, in the
-        same packet as its 101 answer)."""
+        same packet as its 101 answer).
+
+        ``rcvbuf`` (SO_RCVBUF) and ``mss`` (TCP_MAXSEG), set before connecting,
+        make a loopback socket behave like a client across a network: Linux
+        loopback has a 64 KiB MSS, so the server's send buffer autotunes to
+        ~4 MiB and a client that stops reading would hide ~4 MiB in the kernel
+        before the server's own buffer grew at all."""
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         path = parts.path or "/"
@@ -82,7 +91,21 @@ class WireClient(asyncio.Protocol):
         if created is not None:
             created(client)
         client._handshake = loop.create_future()
-        await asyncio.wait_for(loop.create_connection(lambda: client, host, port), timeout)
+        if rcvbuf or mss:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                if rcvbuf:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                if mss:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+                await asyncio.wait_for(loop.sock_connect(sock, (socket.gethostbyname(host), port)), timeout)
+            except BaseException:
+                sock.close()
+                raise
+            await loop.create_connection(lambda: client, sock=sock)
+        else:
+            await asyncio.wait_for(loop.create_connection(lambda: client, host, port), timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         assert client.transport is not None
         client.transport.write(
@@ -109,6 +132,16 @@ class WireClient(asyncio.Protocol):
         self.intentional = True
         if self.transport is not None and not self.closed:
             self.transport.write(_frame(OP_CLOSE, struct.pack("!H", code)))
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (a frozen tab, a dead link): the kernel's
+        buffers fill, then TCP backs up into the server."""
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (a network cut)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import resource
 import time
 from array import array
@@ -106,11 +107,15 @@ def raise_nofile() -> int:
 class Agent:
     __slots__ = (
         "id", "token", "url", "idx", "size", "wire", "positions", "epoch",
-        "lastk", "replied", "ready_at", "ready", "ids", "w",
+        "lastk", "replied", "ready_at", "ready", "ids", "w", "stall", "busy",
     )
 
-    def __init__(self, w: Worker, spec: list[Any], url: str) -> None:
+    def __init__(self, w: Worker, spec: list[Any], url: str, stall: bool = False) -> None:
         self.w = w
+        self.stall = stall
+        """In the group that stops reading (``stall`` scenario): its figures are kept apart."""
+        self.busy = False
+        """Being disconnected or reconnected by the churn or after a drop."""
         self.id, self.token, self.idx, self.size = spec
         self.url = url
         self.wire: WireClient | None = None
@@ -148,10 +153,16 @@ class Agent:
             if seq != last + 1:
                 if seq <= last:
                     w.dups += 1
+                    if self.stall:
+                        w.stall_dups += 1
                     return
                 w.gaps += seq - last - 1
+                if self.stall:
+                    w.stall_gaps += seq - last - 1
             self.positions[stream] = seq
             w.events += 1
+            if self.stall:
+                w.stall_events += 1
             w.bytes += len(payload)
             body = f.event
             assert body is not None
@@ -173,7 +184,7 @@ class Agent:
             k, t, last_msg = m
             if k > self.lastk.get(conv.id, 0):
                 self.lastk[conv.id] = k
-                w.latency.append((now - t) // 1000)
+                w.record(self, t, now)
             if w.behaviour == "steady":
                 self.steady(body.type, conv, k, last_msg)
         elif kind == "ack":
@@ -242,12 +253,18 @@ class Agent:
         if f.seq != last + 1:
             if f.seq <= last:
                 w.dups += 1
+                if self.stall:
+                    w.stall_dups += 1
                 return
             w.gaps += f.seq - last - 1
+            if self.stall:
+                w.stall_gaps += f.seq - last - 1
         self.positions["fanout"] = f.seq
         w.events += 1
+        if self.stall:
+            w.stall_events += 1
         w.bytes += len(payload)
-        w.latency.append((now - f.t) // 1000)
+        w.record(self, f.t, now)
 
     # ------------------------------------------------------------ connection
 
@@ -255,7 +272,10 @@ class Agent:
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()
         on_frame = self.on_switchboard if self.w.dialect == "switchboard" else self.on_peer
-        await WireClient.connect(self.url, on_frame, self.w.on_close, created=self._created)
+        w = self.w
+        await WireClient.connect(
+            self.url, on_frame, lambda wire: w.on_close(wire, self), created=self._created, rcvbuf=w.rcvbuf, mss=w.mss
+        )
         if self.w.dialect == "switchboard":
             assert self.wire is not None
             hello = p.Hello(
@@ -276,9 +296,27 @@ class Worker:
         self.dialect: str = spec["dialect"]
         self.behaviour: str = spec.get("behaviour", "fanout")
         urls: list[str] = spec["ws_urls"]
-        offset = spec.get("offset", 0)
-        self.agents = [Agent(self, a, urls[(offset + i) % len(urls)]) for i, a in enumerate(spec["agents"])]
+        indices: list[int] = spec.get("indices") or list(range(len(spec["agents"])))
+        stalled = spec.get("stall_all", False)
+        self.rcvbuf: int = spec.get("rcvbuf", 0)
+        self.mss: int = spec.get("mss", 0)
+        self.agents = [Agent(self, a, urls[i % len(urls)], stall=stalled) for i, a in zip(indices, spec["agents"])]
         self.frames = self.events = self.bytes = self.gaps = self.dups = 0
+        self.stall_events = self.stall_gaps = self.stall_dups = 0
+        # Latency windows (``window`` op): live events at healthy agents, events
+        # a (re)connected agent gets for what was sent before it was ready
+        # (replay, backlog), and everything at the stalled group.
+        self.windows: bool = spec.get("windows", False)
+        self.win_live = array("q")
+        self.win_catchup = array("q")
+        self.win_stall = array("q")
+        self.auto_reconnect = False
+        self.reconnects = self.reconnect_failures = 0
+        self.reconnect_ms = array("q")
+        self.close_codes: Counter[str] = Counter()
+        self.churns = self.churn_fresh = self.churn_clean = 0
+        self._churn: asyncio.Task[None] | None = None
+        self._cycles: set[asyncio.Task[None]] = set()
         self.acks = self.commands = self.resyncs = self.resumed = self.locks = 0
         self.closed_unexpected = 0
         self.kinds: Counter[str] = Counter()
@@ -289,9 +327,108 @@ class Worker:
         self._expect_close = False
         self._stop = asyncio.Event()
 
-    def on_close(self, wire: WireClient) -> None:
-        if not wire.intentional and not self._expect_close:
-            self.closed_unexpected += 1
+    def record(self, agent: Agent, t: int, now: int) -> None:
+        """One latency sample: webhook sent at ``t`` ns, event received at ``now``."""
+        lat = (now - t) // 1000
+        self.latency.append(lat)
+        if self.windows:
+            if agent.stall:
+                self.win_stall.append(lat)
+            elif t < agent.ready_at:
+                self.win_catchup.append(lat)
+            else:
+                self.win_live.append(lat)
+
+    def on_close(self, wire: WireClient, agent: Agent) -> None:
+        if wire.intentional or self._expect_close:
+            return
+        self.closed_unexpected += 1
+        self.close_codes[str(wire.close_code)] += 1
+        if self.auto_reconnect and agent.wire is wire and not agent.busy:
+            self._spawn(self._reconnect(agent, resume=True, pause=random.uniform(0.05, 0.5)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._cycles.add(task)
+        task.add_done_callback(self._cycles.discard)
+
+    async def _reconnect(self, agent: Agent, *, resume: bool, pause: float) -> None:
+        """Come back after ``pause`` s, from the last seq (``resume``) or fresh
+        (a reload: snapshot). Retries a few times; failures are counted."""
+        agent.busy = True
+        try:
+            await asyncio.sleep(pause)
+            for attempt in range(5):
+                t0 = time.perf_counter()
+                try:
+                    await agent.connect(resume=resume)
+                except Exception as e:  # noqa: BLE001 - counted and reported
+                    self.connect_failures[type(e).__name__] += 1
+                    if agent.wire is not None:
+                        agent.wire.abort()
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                self.reconnects += 1
+                self.reconnect_ms.append(int((time.perf_counter() - t0) * 1000))
+                return
+            self.reconnect_failures += 1
+        finally:
+            agent.busy = False
+
+    async def _cycle(self, agent: Agent, *, fresh: bool, clean: bool, offline: float) -> None:
+        """One churn: this agent goes away (a clean close, or a network cut)
+        and comes back after ``offline`` s (resuming, or fresh)."""
+        agent.busy = True
+        wire = agent.wire
+        try:
+            if wire is not None:
+                if clean:
+                    wire.close()
+                    for _ in range(40):
+                        if wire.closed:
+                            break
+                        await asyncio.sleep(0.05)
+                wire.abort()
+        finally:
+            agent.busy = False
+        await self._reconnect(agent, resume=not fresh, pause=offline)
+
+    async def _churn_loop(self, rate: float, fresh: float, clean: float, offline: tuple[float, float]) -> None:
+        rng = random.Random(os.getpid())
+        while True:
+            await asyncio.sleep(rng.expovariate(rate))
+            ready = [a for a in self.agents if not a.busy and a.wire is not None and a.wire.open and not a.wire.closed]
+            if not ready:
+                continue
+            agent = rng.choice(ready)
+            is_fresh, is_clean = rng.random() < fresh, rng.random() < clean
+            self.churns += 1
+            self.churn_fresh += is_fresh
+            self.churn_clean += is_clean
+            self._spawn(self._cycle(agent, fresh=is_fresh, clean=is_clean, offline=rng.uniform(*offline)))
+
+    def window(self) -> dict[str, Any]:
+        """Latencies since the last window (then cleared) and the counters so far."""
+        out = {
+            **self.stats(),
+            "live": self.win_live.tobytes(),
+            "catchup": self.win_catchup.tobytes(),
+            "stalled": self.win_stall.tobytes(),
+            "reconnect_ms": self.reconnect_ms.tobytes(),
+            "stall_events": self.stall_events,
+            "stall_gaps": self.stall_gaps,
+            "stall_dups": self.stall_dups,
+            "reconnects": self.reconnects,
+            "reconnect_failures": self.reconnect_failures,
+            "churns": self.churns,
+            "churn_fresh": self.churn_fresh,
+            "churn_clean": self.churn_clean,
+            "closed_unexpected": self.closed_unexpected,
+            "close_codes": dict(self.close_codes),
+            "stalled_connected": sum(1 for a in self.agents if a.stall and a.wire is not None and a.wire.open and not a.wire.closed),
+        }
+        self.win_live, self.win_catchup, self.win_stall, self.reconnect_ms = array("q"), array("q"), array("q"), array("q")
+        return out
 
     async def _connect_all(self, agents: list[Agent], rate: float, concurrency: int, resume: bool) -> dict[str, Any]:
         sem = asyncio.Semaphore(concurrency)
@@ -371,8 +508,49 @@ class Worker:
             return result
         if op == "collect":
             return self.collect()
+        if op == "window":
+            return self.window()
+        if op == "pause":
+            # The stall group stops reading; the server is not told.
+            n = 0
+            for a in self.agents:
+                if a.stall and a.wire is not None:
+                    a.wire.pause_reading()
+                    n += 1
+            return {"paused": n}
+        if op == "unpause":
+            # The stall group reads again: it finds its socket closed (or the
+            # server's close frame after what was buffered) and resumes.
+            self.auto_reconnect = True
+            n = 0
+            for a in self.agents:
+                if a.stall and a.wire is not None:
+                    if a.wire.closed and not a.busy:
+                        self._spawn(self._reconnect(a, resume=True, pause=random.uniform(0.05, 0.5)))
+                    else:
+                        a.wire.resume_reading()
+                    n += 1
+            return {"unpaused": n}
+        if op == "churn_start":
+            self.auto_reconnect = True
+            self._churn = asyncio.get_running_loop().create_task(
+                self._churn_loop(req["rate"], req.get("fresh", 0.2), req.get("clean", 0.5), tuple(req.get("offline", (0.2, 3.0))))
+            )
+            return {}
+        if op == "churn_stop":
+            if self._churn is not None:
+                self._churn.cancel()
+                self._churn = None
+            deadline = time.monotonic() + req.get("timeout", 60)
+            while self._cycles and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return {"pending": len(self._cycles)}
         if op == "close":
             self._expect_close = True
+            if self._churn is not None:
+                self._churn.cancel()
+            for task in list(self._cycles):
+                task.cancel()
             for a in self.agents:
                 if a.wire is not None:
                     a.wire.close()

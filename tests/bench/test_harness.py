@@ -53,3 +53,24 @@ def test_fanout_counts_every_delivery(tmp_path: Path) -> None:
     (row,) = report["result"]["rows"]
     assert row["expected_deliveries"] == row["deliveries"] == 10 * 20
     assert row["lost"] == 0 and row["duplicates"] == 0
+
+
+def test_stall_keeps_the_healthy_agents_whole_and_reports_every_figure(tmp_path: Path) -> None:
+    # 2 of 20 sockets stop reading for 4 s, then read again and resume. Whether
+    # the node drops them that soon depends on how much the kernel buffers:
+    # tests/server/test_stalled_close.py proves the drop; this, the harness.
+    report = run_bench(tmp_path, "stall", "--agents", "20", "--rates", "20", "--warmup", "0.5", "--phase", "1.5",
+                       "--stall-seconds", "4", "--repeat", "1", "--servers", "switchboard", "--outbound-buffer", "16384")
+    (run,) = report["result"]["runs"]
+    assert run["stalled_agents"] == 2
+    for phase in ("before", "stalled", "after"):
+        assert run["healthy_latency_ms"][phase]["n"] > 0
+    assert run["stalled_group_latency_ms"]["stalled"]["n"] == 0  # they really stopped reading
+    assert run["healthy_lost"] == 0 and run["healthy_gaps"] == 0 and run["healthy_duplicates"] == 0
+    assert run["stalled_gaps"] == 0 and run["stalled_duplicates"] == 0
+    assert run["audit"]["events_missing_at_tail"] == 0  # the stalled ones caught up too
+    assert run["command_errors"] == {}
+    for key in ("slow_consumers_dropped", "seconds_to_drop", "server_closed_stalled_sockets", "rss_mb", "fds",
+                "kernel_send_queue_mb", "server_cpu_pct", "samples"):
+        assert key in run
+    assert report["result"]["summary"]["switchboard"]["repeats"] == 1
