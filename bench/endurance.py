@@ -194,16 +194,17 @@ def stall(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     size = 700
     # A peer broadcasts every publication to every socket: it gets the per-socket
     # frame rate Switchboard's agents saw (about 2 queue events per inbound / queues).
-    peer_rate = opts.rates[0] / queues
+    peer_rate = 2 * opts.rates[0] / queues
     for rep in range(opts.repeat):
         for kind in servers:
             center = Center(opts.agents, queues, server={"outbound_buffer_bytes": opts.outbound_buffer})
-            stub = None
-            if kind == "switchboard":
-                stub = graph_stub(opts, workdir, center)
-                target = _target(opts, center, workdir)
-            else:
-                target = start_peer(kind, workdir, size=size, redis=None)
+            stub = graph_stub(opts, workdir, center) if kind == "switchboard" else None
+            try:
+                target = _target(opts, center, workdir) if kind == "switchboard" else start_peer(kind, workdir, size=size, redis=None)
+            except BaseException:
+                if stub is not None:
+                    stub.stop()
+                raise
             try:
                 run = _stall_run(kind, target, center, every, opts, progress, peer_rate)
                 if target.dialect == "switchboard":
@@ -296,14 +297,15 @@ def _stall_run(
         drops: dict[str, float | None] = {"first": None, "half": None, "all": None}
         closes: dict[str, float | None] = {"first": None, "half": None, "all": None}
         t_pause = 0.0
-        established0 = 0
 
         def loop(until: float) -> None:
             while s.now() < until:
                 time.sleep(max(0.0, min(opts.sample, until - s.now())))
                 row = s.tick()
                 dropped = row["slow_consumers"]
-                closed = established0 - row["tcp_established"]
+                # Against the agents' count, not a snapshot: a transient extra socket
+                # on the port (a probe) must not count as a close.
+                closed = max(0, center.n - row["tcp_established"])
                 if s.phase == "stalled":
                     for key, need in (("first", 1), ("half", (stalled_n + 1) // 2), ("all", stalled_n)):
                         if dropped is not None and drops[key] is None and dropped >= need:
@@ -324,7 +326,6 @@ def _stall_run(
         paused = sum(r["paused"] for r in fleet.call("pause"))
         s.set_phase("stalled")
         t_pause = s.now()
-        established0 = s.rows[-1]["tcp_established"]
         loop(t_pause + opts.stall_seconds)
         s.tick()
         fleet.call("unpause")
@@ -376,7 +377,7 @@ def _stall_run(
             "close_codes_seen": last["close_codes"],
             "slow_consumers_dropped": _last(s, "stalled", "slow_consumers"),
             "seconds_to_drop": drops,
-            "server_closed_stalled_sockets": established0 - (_last(s, "stalled", "tcp_established") or 0),
+            "server_closed_stalled_sockets": max(0, center.n - (_last(s, "stalled", "tcp_established") or center.n)),
             "seconds_to_close": closes,
             # Dropped = the node's slow-consumer limit (switchboard_slow_consumers_total);
             # closed = the server's TCP socket gone (by that drop, or by the websocket
@@ -464,7 +465,12 @@ def soak(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     queues = opts.queues if opts.queues is not None else 50
     center = Center(opts.agents, queues)
     stub = graph_stub(opts, workdir, center)
-    target = _target(opts, center, workdir)
+    try:
+        target = _target(opts, center, workdir)
+    except BaseException:
+        if stub is not None:
+            stub.stop()
+        raise
     fleet = None
     try:
         fleet, connected = _fleet_with(target, center, opts, "steady", progress, {"windows": True})
