@@ -20,7 +20,7 @@ from server import auth
 from server.broker import Broker
 from server.config import Config
 from server.core import conversation as rules
-from server.core import fanout, session, text, views
+from server.core import fanout, ids, session, text, views
 from server.core.errors import DomainError
 from server.core.model import Agent, Contact, Conversation, Inbound, Touchpoint, WindowPolicy, contact_id
 from server.metrics import Metrics
@@ -298,8 +298,16 @@ class Service:
         assert outcome is not None and outcome.message is not None
         return p.MessageResult(conversation=await self.summary(conv), message=views.message_view(outcome.message))
 
+    def _in_thread(self, prefix: str, of: str) -> str:
+        """A new id in the thread of the conversation (or message) id ``of``."""
+        shard = ids.shard_of(of)
+        return ids.in_shard(self.ids(prefix), shard) if shard else self.ids(prefix)
+
+    def _new_in_thread(self, prefix: str, contact: Contact, touchpoint: Touchpoint) -> str:
+        return ids.in_shard(self.ids(prefix), ids.thread_shard(contact.id, touchpoint.id))
+
     async def send(self, agent: Agent, conv_id: str, body: str) -> p.MessageResult:
-        message_id = self.ids("m")
+        message_id = self._in_thread("m", conv_id)
         conv, outcome = await self._change(
             conv_id,
             lambda c: rules.send(
@@ -317,7 +325,7 @@ class Service:
 
     async def send_template(self, agent: Agent, conv_id: str, ref: p.TemplateRef) -> p.MessageResult:
         template = self._template(ref)
-        message_id = self.ids("m")
+        message_id = self._in_thread("m", conv_id)
         conv, outcome = await self._change(
             conv_id,
             lambda c: rules.send_template(
@@ -380,8 +388,8 @@ class Service:
             touchpoint,
             lambda latest: rules.start(
                 latest,
-                new_conversation_id=self.ids("c"),
-                message_id=self.ids("m"),
+                new_conversation_id=self._new_in_thread("c", contact, touchpoint),
+                message_id=self._new_in_thread("m", contact, touchpoint),
                 actor=agent,
                 touchpoint=touchpoint,
                 contact=contact,
@@ -429,8 +437,8 @@ class Service:
                 touchpoint,
                 lambda latest: rules.receive(
                     latest,
-                    new_conversation_id=self.ids("c"),
-                    message_id=self.ids("m"),
+                    new_conversation_id=self._new_in_thread("c", contact, touchpoint),
+                    message_id=self._new_in_thread("m", contact, touchpoint),
                     touchpoint=touchpoint,
                     contact=contact,
                     inbound=inbound,

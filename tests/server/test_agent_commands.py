@@ -125,3 +125,28 @@ async def test_history_pages_backwards(running: Running) -> None:
     assert [m.text for m in thread.messages] == ["m3", "m4"] and thread.has_more
     page = await ana.call(p.History, conversation_id=made["conversation_id"], before=thread.messages[0].seq, limit=10)
     assert [m.text for m in page.messages] == ["m0", "m1", "m2"] and not page.has_more
+
+
+async def test_every_conversation_and_message_id_names_its_threads_shard(running: Running) -> None:
+    """What lets the Redis store keep a thread in one Cluster slot
+    (server/core/ids.py): inbound, agent replies, templates and outbound starts."""
+    from server.core.ids import shard_of, thread_shard
+
+    conv_id, ana = await claimed(running)
+    shard = thread_shard("whatsapp:5511900000001", "wa")
+    assert shard_of(conv_id) == shard
+    reply = await ana.call(p.SendMessage, conversation_id=conv_id, text="Olá!")
+    template = await ana.call(
+        p.SendTemplate, conversation_id=conv_id, template=p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
+    )
+    thread = await ana.call(p.Open, conversation_id=conv_id)
+    assert {shard_of(m.id) for m in thread.messages} == {shard} and len(thread.messages) == 3
+    assert shard_of(reply.message.id) == shard_of(template.message.id) == shard
+    started = await ana.call(
+        p.StartConversation,
+        touchpoint_id="wa",
+        address="5511912345678",
+        template=p.TemplateRef(name="hello", language="en_US", params=["Rosa"]),
+    )
+    other = thread_shard("whatsapp:5511912345678", "wa")
+    assert other != shard and shard_of(started.conversation.id) == shard_of(started.message.id) == other

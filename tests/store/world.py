@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from server.core import conversation as rules
+from server.core.ids import in_shard, thread_shard
 from server.core.conversation import Outcome
 from server.core.model import Agent, Contact, Conversation, Inbound, Template, Touchpoint, WindowPolicy, contact_id
 from server.store.base import Store
@@ -47,9 +48,15 @@ class World:
         self.now += ms
         return self.now
 
-    def new_id(self, prefix: str) -> str:
+    def new_id(self, prefix: str, *, of: Conversation | tuple[Contact, Touchpoint] | None = None) -> str:
+        """Minted as the service mints them: a conversation's or message's id
+        names its thread's shard (server/core/ids.py)."""
         self._serial += 1
-        return f"{prefix}{self._serial:04d}"
+        base = f"{prefix}{self._serial:04d}"
+        if of is None:
+            return base
+        contact_id_, tp_id = (of.contact_id, of.touchpoint_id) if isinstance(of, Conversation) else (of[0].id, of[1].id)
+        return in_shard(base, thread_shard(contact_id_, tp_id))
 
     # ------------------------------------------------------------------ reading
 
@@ -96,8 +103,8 @@ class World:
         )
         return rules.receive(
             latest,
-            new_conversation_id=self.new_id("c"),
-            message_id=self.new_id("m"),
+            new_conversation_id=self.new_id("c", of=(contact, tp)),
+            message_id=self.new_id("m", of=(contact, tp)),
             touchpoint=tp,
             contact=contact,
             inbound=inbound,
@@ -118,8 +125,8 @@ class World:
         latest = await self.store.latest_conversation(contact.id, tp.id)
         outcome = rules.start(
             latest,
-            new_conversation_id=self.new_id("c"),
-            message_id=self.new_id("m"),
+            new_conversation_id=self.new_id("c", of=(contact, tp)),
+            message_id=self.new_id("m", of=(contact, tp)),
             actor=agent,
             touchpoint=tp,
             contact=contact,
@@ -141,7 +148,7 @@ class World:
 
     def decide_send(self, conv: Conversation, text: str, agent: Agent = ANA) -> Outcome:
         return rules.send(
-            conv, agent, text, message_id=self.new_id("m"), policy=POLICIES[conv.channel], now=self.tick()
+            conv, agent, text, message_id=self.new_id("m", of=conv), policy=POLICIES[conv.channel], now=self.tick()
         )
 
     async def claim(self, conv_id: str, agent: Agent = ANA) -> Outcome:

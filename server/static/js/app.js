@@ -821,9 +821,15 @@ async function submitStart() {
 // --------------------------------------------------------------------------- routing and keys
 
 function routeFromHash() {
-  const match = location.hash.match(/^#\/c\/([\w-]+)$/);
+  // Ids end with their thread's shard ("c_0192….3a4"); the widget's links are URL-encoded.
+  const match = location.hash.match(/^#\/c\/([\w.%-]+)$/);
   if (!match || !client) return;
-  const id = match[1];
+  let id;
+  try {
+    id = decodeURIComponent(match[1]);
+  } catch {
+    return; // a mangled link: stay where we are
+  }
   if (id === ui.current) return;
   if (client.mirror.assigned.has(id)) ui.tab = "assigned";
   else if (client.mirror.inbox.has(id)) ui.tab = "inbox";
