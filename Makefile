@@ -33,10 +33,11 @@ bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(or $(SCENARIO),compare) $(ARGS)
 
-# A local Redis and N nodes on loopback ports (NODES=3): see scripts/cluster.sh.
+# A local Redis and N nodes on loopback ports (NODES=3); SHARDS=3 for a sharded
+# Redis Cluster of that many primaries instead of one Redis: see scripts/cluster.sh.
 .PHONY: cluster
 cluster: $(STAMP) system-deps
-	bash scripts/cluster.sh $(or $(NODES),3)
+	SHARDS=$(or $(SHARDS),0) bash scripts/cluster.sh $(or $(NODES),3)
 
 schema: $(STAMP)
 	$(BIN)/switchboard schema --out docs/schema.json

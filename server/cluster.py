@@ -19,13 +19,14 @@ from server.store.redis import RedisStore
 
 if TYPE_CHECKING:
     from server.config import Config
+    from server.metrics import Metrics
     from server.node import Node
 
 log = logging.getLogger(__name__)
 
 
-def make_store(config: Config) -> RedisStore:
-    return RedisStore(config.server.redis_url, windows=config.windows)
+def make_store(config: Config, metrics: Metrics) -> RedisStore:
+    return RedisStore(config.server.redis_url, windows=config.windows, metrics=metrics)
 
 
 def make_broker(config: Config, node: Node) -> RedisBroker:

@@ -40,11 +40,11 @@ from server.timers import SessionTimers
 log = logging.getLogger(__name__)
 
 
-def make_store(config: Config) -> Store:
+def make_store(config: Config, metrics: Metrics) -> Store:
     if config.server.redis_url:
         from server import cluster
 
-        return cluster.make_store(config)
+        return cluster.make_store(config, metrics)
     if config.server.data == ":memory:":
         return MemoryStore()
     return SqliteStore(config.server.data, durability=config.server.durability)
@@ -55,7 +55,7 @@ class Node:
         self.config = config
         self.node_id = config.server.node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
-        self.store = store if store is not None else make_store(config)
+        self.store = store if store is not None else make_store(config, self.metrics)
         if broker is None and config.server.redis_url:
             from server import cluster
 
@@ -84,6 +84,7 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        await self.store.start()
         await self.broker.start()
         await self._seed_directory()
         for conv in await self.store.unlocked_open():

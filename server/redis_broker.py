@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 from protocol import messages as p
 from server.broker import OnPublication, frame_bytes
@@ -377,6 +378,11 @@ class RedisBroker:
             task.add_done_callback(self._sends.discard)
 
     async def _session(self) -> None:
+        if isinstance(self._sub, RedisCluster):
+            # The pub/sub connection goes to the node serving the first
+            # channel's slot: the client must know the slots first. Plain
+            # PUBLISH reaches every node of a Cluster, so one connection hears all.
+            await self._sub.initialize()
         ps = self._sub.pubsub()
         try:
             await ps.subscribe(self._ctl_channel, self._hb_channel)

@@ -45,6 +45,10 @@ class StoreUnavailable(StoreError):
 
 
 class Store(Protocol):
+    async def start(self) -> None:
+        """Begin background work, if the store has any (the Redis Cluster
+        outbox sweeper); called once before the node serves."""
+
     async def close(self) -> None: ...
 
     # contacts ------------------------------------------------------------

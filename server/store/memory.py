@@ -29,6 +29,9 @@ class MemoryStore:
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         """message id → (owner, lease end, attempts)"""
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 

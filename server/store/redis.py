@@ -1,41 +1,49 @@
 """Redis store: the cluster's shared state, with the guarantees of ``base.Store``.
 
-Values are msgspec msgpack blobs, as in SqliteStore. Key layout (prefix
-``sb:``); the keys of one conversation share the hash tag ``{<conv id>}``:
+Runs on one Redis (standalone, or a primary with replicas under Sentinel) or
+on a sharded Redis Cluster (``redis+cluster://`` URLs), with one key layout.
+Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
 
-    sb:c:{cid}                hash  v = version, b = Conversation blob
-    sb:m:{cid}                list  message blobs, index = seq - 1
-    sb:n:{cid}                list  note blobs, in order written
-    --- cross-slot indexes (one key for many conversations) ---
-    sb:inbox:<queue>          zset  open unassigned conversations, score = activity
-    sb:assigned:<agent>       zset  open conversations of the agent, score = activity
-    sb:contact:<contact>:cs   zset  the contact's conversations, score = created_at
-    sb:latest:<contact>:<tp>  str   the contact's newest conversation on a touchpoint
-    sb:cmid:<channel msg id>  str   our message id: the dedup key of retried webhooks
-    sb:mid:<message id>       str   "<seq>|<cid>": where a message lives
-    sb:pending                zset  outbound messages not yet accepted, score = at
-    sb:unlocked               set   open conversations whose session is not locked
-    sb:send:<message id>      hash  the outbound sender's lease: owner, until, attempts
-    sb:timers:{t}:due         zset  session timers: conversation → lock time (cluster_timers.py)
-    sb:contact:<contact>      str   Contact blob;  sb:contacts  zset of contact ids
-    sb:revoked                hash  token revocations: key → value (see base.Store.revoke)
+    --- a thread's shard: one hash slot, ``{s}`` = the shard in its ids (core/ids.py)
+    sb:{s}:c:<conv>              hash  v = version, b = Conversation blob
+    sb:{s}:m:<conv>              list  message blobs, index = seq - 1
+    sb:{s}:n:<conv>              list  note blobs, in order written
+    sb:{s}:latest:<contact>:<tp> str   the thread's newest conversation
+    sb:{s}:cmid:<channel msg id> str   our message id: the dedup key of retried webhooks
+    sb:{s}:mid:<message id>      str   "<seq>|<conv>": where a message lives
+    sb:{s}:ob, obn, oba, obl     the shard's outbox (redis_outbox.py)
+    --- indexes across threads, kept by the commit's index commands
+    sb:inbox:<queue>             zset  open unassigned conversations, score = activity
+    sb:assigned:<agent>          zset  open conversations of the agent, score = activity
+    sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
+    sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
+    sb:pending                   zset  outbound messages not yet accepted, score = at
+    sb:unlocked                  set   open conversations whose session is not locked
+    sb:timers:{t}:due            zset  session timers: conversation → lock time (cluster_timers.py)
+    --- single keys
+    sb:send:<message id>         hash  the outbound sender's lease: owner, until, attempts
+    sb:contact:<contact>         str   Contact blob;  sb:contacts  zset of contact ids
+    sb:revoked                   hash  token revocations: key → value (see base.Store.revoke)
 
-``commit`` is one Lua script: it checks the version (or, when creating, that
-the contact's latest conversation is still ``expected_latest``), the channel
-message id and the updated message, then writes the conversation, its
-message or note and every index, or nothing. A script runs alone on the
-server, so two writers on any nodes can never both win.
+``commit`` is one Lua script on the thread's shard: it checks the version
+(or, when creating, that the thread's latest conversation is still
+``expected_latest``), the channel message id and the updated message, then
+writes the conversation, its message or note, or nothing. A script runs
+alone on its shard, so two writers on any nodes can never both win. The
+cross-thread indexes follow from a list of idempotent commands the commit
+computes (``_index_commands``): on one Redis the script runs them itself, in
+the same atomic step; on a Redis Cluster it appends them to the shard's
+outbox in that step, and they are applied before ``commit`` returns (or,
+if this node dies in between, by any other node: see redis_outbox.py).
 
-What it does not do: run the commit on a sharded Redis Cluster. The script
-declares all its keys, the conversation's and the cross-slot indexes, so it
-needs one primary (standalone, or a primary with replicas under Sentinel);
-see docs/OPERATIONS.md for what a sharded layout would change. Reads of
-several keys are pipelines of single-key commands, and list reads re-check
-each conversation they return, so they never depend on the indexes being in
-the same slot, or current, to the microsecond.
+Reads of several keys are pipelines of single-key commands, and list reads
+re-check each conversation they return, so they never depend on an index
+being in the same slot, or current to the microsecond. Ids that name no
+shard (not minted by the service) are not found.
 
-Redis unreachable (refused, reset, timed out, still loading its AOF) raises
-``StoreUnavailable``: commands answer ``unavailable`` and webhooks 503.
+Redis unreachable (refused, reset, timed out, still loading its AOF, a
+Cluster slot without a primary) raises ``StoreUnavailable``: commands answer
+``unavailable`` and webhooks 503.
 """
 
 from __future__ import annotations
@@ -46,14 +54,18 @@ from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server.core import ids, session
 from server.core.conversation import Outcome
-from server.core import session
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
+from server.metrics import Metrics
+from server.store import redis_outbox
 from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -62,22 +74,35 @@ _conversation = msgspec.msgpack.Decoder(Conversation).decode
 _message = msgspec.msgpack.Decoder(Message).decode
 _note = msgspec.msgpack.Decoder(Note).decode
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-"""Redis could not be asked (BusyLoadingError is a ConnectionError too)."""
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError, TryAgainError, RedisClusterException)
+"""Redis could not be asked (BusyLoadingError is a ConnectionError too; a
+Cluster with a slot not served, or no node reachable, raises the others)."""
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
-def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64) -> redis.Redis:
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64) -> Any:
     """A client that fails fast instead of retrying behind our back: a
     command that may or may not have run is reported, never silently re-sent,
-    and an unreachable Redis surfaces at once as an error the caller maps."""
-    return redis.Redis.from_url(
-        url,
+    and an unreachable Redis surfaces at once as an error the caller maps.
+    ``redis+cluster://host:port`` (or ``rediss+cluster://``) connects to a
+    Redis Cluster through any of its nodes; the client finds the others and
+    follows slot moves (MOVED/ASK are redirections, not retries)."""
+    options: dict[str, Any] = dict(
         socket_timeout=socket_timeout,
         socket_connect_timeout=min(socket_timeout, 2.0),
         retry=Retry(NoBackoff(), 0),
         max_connections=max_connections,
         health_check_interval=0,
     )
+    scheme, _, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
+    return redis.Redis.from_url(url, **options)
 
 
 P = ParamSpec("P")
@@ -95,19 +120,17 @@ def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapped
 
 
-# KEYS: 1 conv, 2 messages, 3 notes, 4 latest, 5 contact's conversations,
-#       6 inbox before, 7 inbox after, 8 assigned before, 9 assigned after,
-#       10 unlocked, 11 pending, 12 cmid of new message, 13 mid of new message,
-#       14 cmid of updated message, 15 mid of updated message
+# KEYS (all in the thread's shard): 1 conv, 2 messages, 3 notes, 4 latest,
+#       5 shard cmid of the new message, 6 mid of the new message,
+#       7 shard cmid of the updated message, 8 mid of the updated message,
+#       9 outbox, 10 outbox entries-ever counter
 # ARGV: 1 cid, 2 creating (0/1), 3 expected version or expected latest id,
-#       4 new version, 5 conv blob, 6 activity, 7 created_at,
-#       8 in inbox before, 9 in inbox after, 10 assigned before, 11 assigned after,
-#       12 unlocked after (0/1),
-#       13 new message: seq ('' = none), 14 its blob, 15 its cmid, 16 its mid,
-#       17 pending (0/1), 18 its at,
-#       19 updated message: seq ('' = none), 20 blob, 21 cmid, 22 mid, 23 pending, 24 at,
-#       25 note blob ('' = none), 26 when the session locks ('' = not watched)
-# KEYS 16: the session timers' due-set (server/cluster_timers.py)
+#       4 new version, 5 conv blob,
+#       6 new message: seq ('' = none), 7 its blob, 8 its channel id, 9 its id,
+#       10 updated message: seq ('' = none), 11 blob, 12 channel id, 13 id,
+#       14 note blob ('' = none),
+#       15 the index commands (msgpack list of commands), 16 run them here (1) or queue them (0)
+# Returns {'ok', outbox entry number (0: nothing queued)} or {'conflict'|'duplicate', detail}.
 COMMIT = """
 local cid = ARGV[1]
 if ARGV[2] == '1' then
@@ -118,50 +141,37 @@ else
   local v = redis.call('HGET', KEYS[1], 'v')
   if v ~= ARGV[3] then return {'conflict', 'version'} end
 end
-if ARGV[13] ~= '' then
-  if ARGV[15] ~= '' then
-    if redis.call('EXISTS', KEYS[12]) == 1 then return {'duplicate', ARGV[15]} end
-  end
-  if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[13]) - 1 then return {'conflict', 'seq'} end
+if ARGV[6] ~= '' then
+  if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', ARGV[8]} end
+  if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[6]) - 1 then return {'conflict', 'seq'} end
 end
-if ARGV[19] ~= '' then
-  if redis.call('EXISTS', KEYS[15]) == 0 then return {'conflict', 'message'} end
-  if ARGV[21] ~= '' then
-    local owner = redis.call('GET', KEYS[14])
-    if owner and owner ~= ARGV[22] then return {'duplicate', ARGV[21]} end
+if ARGV[10] ~= '' then
+  if redis.call('EXISTS', KEYS[8]) == 0 then return {'conflict', 'message'} end
+  if ARGV[12] ~= '' then
+    local owner = redis.call('GET', KEYS[7])
+    if owner and owner ~= ARGV[13] then return {'duplicate', ARGV[12]} end
   end
 end
 
 redis.call('HSET', KEYS[1], 'v', ARGV[4], 'b', ARGV[5])
-if ARGV[2] == '1' then
-  redis.call('SET', KEYS[4], cid)
-  redis.call('ZADD', KEYS[5], ARGV[7], cid)
+if ARGV[2] == '1' then redis.call('SET', KEYS[4], cid) end
+if ARGV[6] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[7])
+  redis.call('SET', KEYS[6], ARGV[6] .. '|' .. cid)
+  if ARGV[8] ~= '' then redis.call('SET', KEYS[5], ARGV[9]) end
 end
-if ARGV[8] == '1' then redis.call('ZREM', KEYS[6], cid) end
-if ARGV[10] == '1' then redis.call('ZREM', KEYS[8], cid) end
-if ARGV[9] == '1' then redis.call('ZADD', KEYS[7], ARGV[6], cid) end
-if ARGV[11] == '1' then redis.call('ZADD', KEYS[9], ARGV[6], cid) end
-if ARGV[12] == '1' then redis.call('SADD', KEYS[10], cid) else redis.call('SREM', KEYS[10], cid) end
-
-local function put_message(seq, blob, cmid_key, cmid, mid_key, mid, pending, at, new)
-  if new then
-    redis.call('RPUSH', KEYS[2], blob)
-  else
-    redis.call('LSET', KEYS[2], tonumber(seq) - 1, blob)
-  end
-  redis.call('SET', mid_key, seq .. '|' .. cid)
-  if cmid ~= '' then redis.call('SET', cmid_key, mid) end
-  if pending == '1' then redis.call('ZADD', KEYS[11], at, mid) else redis.call('ZREM', KEYS[11], mid) end
+if ARGV[10] ~= '' then
+  redis.call('LSET', KEYS[2], tonumber(ARGV[10]) - 1, ARGV[11])
+  if ARGV[12] ~= '' then redis.call('SET', KEYS[7], ARGV[13]) end
 end
-if ARGV[13] ~= '' then
-  put_message(ARGV[13], ARGV[14], KEYS[12], ARGV[15], KEYS[13], ARGV[16], ARGV[17], ARGV[18], true)
+if ARGV[14] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[14]) end
+if ARGV[16] == '1' then
+  -- One Redis: every key is here, so the indexes change in this same step.
+  for _, command in ipairs(cmsgpack.unpack(ARGV[15])) do redis.call(unpack(command)) end
+  return {'ok', 0}
 end
-if ARGV[19] ~= '' then
-  put_message(ARGV[19], ARGV[20], KEYS[14], ARGV[21], KEYS[15], ARGV[22], ARGV[23], ARGV[24], false)
-end
-if ARGV[25] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[25]) end
-if ARGV[26] ~= '' then redis.call('ZADD', KEYS[16], 'GT', ARGV[26], cid) end
-return {'ok', ''}
+redis.call('RPUSH', KEYS[9], ARGV[15])
+return {'ok', redis.call('INCR', KEYS[10])}
 """
 
 CLAIM_SEND = """
@@ -173,13 +183,15 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'until', tonumber(ARGV[2]) + tonum
 return attempts
 """
 
-NONE_KEY = "sb:none"
+REVOKE = """
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
+"""
 
 DUE_SET = "timers:{t}:due"
 """The cluster's session-timer due-set (after the prefix): conversation id →
-when its reply window locks. The commit keeps it, so a node that dies right
-after a commit cannot take the timer with it."""
-"""Placeholder for a key the script will not touch (no message, say)."""
+when its reply window locks. Every commit's index commands keep it, so a node
+that dies right after a commit cannot take the timer with it."""
 
 
 def _activity(c: Conversation) -> int:
@@ -190,22 +202,41 @@ def _flag(b: bool) -> str:
     return "1" if b else "0"
 
 
-REVOKE = """
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
-"""
+def _in_inbox(c: Conversation | None) -> bool:
+    return c is not None and c.is_open and c.assignee_id is None
+
+
+def _in_assigned(c: Conversation | None) -> bool:
+    return c is not None and c.is_open and c.assignee_id is not None
+
+
+def _unlocked(c: Conversation | None) -> bool:
+    return c is not None and c.is_open and not c.session_locked
+
+
+class WrongShard(ValueError):
+    """A conversation or message id that does not name its thread's shard:
+    it was not minted by the service (server/core/ids.py)."""
 
 
 class RedisStore:
-    """See the module docstring. ``prefix`` namespaces every key (tests)."""
+    """See the module docstring. ``prefix`` namespaces every key (tests).
+
+    ``inline_indexes``: apply the index commands inside the commit script
+    (default on one Redis) or through the shards' outboxes (the only way on a
+    Redis Cluster; a test may choose it on one Redis too)."""
 
     def __init__(
         self,
         url: str,
         *,
         prefix: str = "sb:",
-        client: redis.Redis | None = None,
+        client: Any = None,
         windows: dict[str, WindowPolicy] | None = None,
+        inline_indexes: bool | None = None,
+        outbox_lease_ms: int = 5_000,
+        outbox_sweep_seconds: float = 2.0,
+        metrics: Metrics | None = None,
     ) -> None:
         """``windows``: the reply-window policies; when given, every commit
         also puts the conversation's lock time in the timers' due-set."""
@@ -213,11 +244,29 @@ class RedisStore:
         self._windows = windows
         self._r = client if client is not None else connect(url)
         self._p = prefix
+        cluster = isinstance(self._r, RedisCluster)
+        if cluster and inline_indexes:
+            raise ValueError("a Redis Cluster cannot update cross-slot indexes inside the commit script")
+        self.inline = not cluster if inline_indexes is None else inline_indexes
         self._commit = self._r.register_script(COMMIT)
         self._claim_send = self._r.register_script(CLAIM_SEND)
         self._revoke = self._r.register_script(REVOKE)
+        self.outbox = redis_outbox.Outbox(
+            self._r,
+            prefix,
+            lease_ms=outbox_lease_ms,
+            sweep_seconds=outbox_sweep_seconds,
+            unreachable=UNREACHABLE,
+            metrics=metrics if not self.inline else None,
+        )
+
+    async def start(self) -> None:
+        """Outbox mode: run the sweeper that finishes what dead nodes left."""
+        if not self.inline:
+            self.outbox.start()
 
     async def close(self) -> None:
+        await self.outbox.stop()
         await self._r.aclose()
 
     @_unavailable
@@ -225,20 +274,20 @@ class RedisStore:
         return bool(await self._r.ping())
 
     # keys ------------------------------------------------------------------------
-    def _conv(self, cid: str) -> str:
-        return f"{self._p}c:{{{cid}}}"
+    def _in(self, shard: str, name: str) -> str:
+        return f"{self._p}{{{shard}}}:{name}"
 
-    def _msgs(self, cid: str) -> str:
-        return f"{self._p}m:{{{cid}}}"
+    def _conv(self, shard: str, cid: str) -> str:
+        return self._in(shard, f"c:{cid}")
 
-    def _notes(self, cid: str) -> str:
-        return f"{self._p}n:{{{cid}}}"
+    def _msgs(self, shard: str, cid: str) -> str:
+        return self._in(shard, f"m:{cid}")
 
     def _inbox(self, queue_id: str) -> str:
         return f"{self._p}inbox:{queue_id}"
 
-    def _assigned(self, agent_id: str | None) -> str:
-        return f"{self._p}assigned:{agent_id}" if agent_id else NONE_KEY
+    def _assigned(self, agent_id: str) -> str:
+        return f"{self._p}assigned:{agent_id}"
 
     def _contact(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}"
@@ -246,14 +295,8 @@ class RedisStore:
     def _contact_convs(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}:cs"
 
-    def _latest(self, contact_id: str, touchpoint_id: str) -> str:
-        return f"{self._p}latest:{contact_id}:{touchpoint_id}"
-
-    def _cmid(self, channel_message_id: str | None) -> str:
-        return f"{self._p}cmid:{channel_message_id}" if channel_message_id else NONE_KEY
-
-    def _mid(self, message_id: str) -> str:
-        return f"{self._p}mid:{message_id}"
+    def _cmid(self, channel_message_id: str) -> str:
+        return f"{self._p}cmid:{channel_message_id}"
 
     # contacts ----------------------------------------------------------------------
     @_unavailable
@@ -272,8 +315,8 @@ class RedisStore:
     async def list_contacts(self, limit: int = 1000) -> list[Contact]:
         if limit <= 0:
             return []
-        ids = await self._r.zrange(f"{self._p}contacts", 0, limit - 1)  # equal scores: ordered by id
-        bodies = await self._mget([self._contact(i.decode()) for i in ids])
+        raw = await self._r.zrange(f"{self._p}contacts", 0, limit - 1)  # equal scores: ordered by id
+        bodies = await self._mget([self._contact(i.decode()) for i in raw])
         return [_contact(b) for b in bodies if b]
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
@@ -288,21 +331,26 @@ class RedisStore:
     # conversations -----------------------------------------------------------------
     @_unavailable
     async def get_conversation(self, conv_id: str) -> Conversation | None:
-        body = await self._r.hget(self._conv(conv_id), "b")
+        shard = ids.shard_of(conv_id)
+        if shard is None:
+            return None
+        body = await self._r.hget(self._conv(shard, conv_id), "b")
         return _conversation(body) if body else None
 
-    async def _conversations(self, ids: list[bytes]) -> list[Conversation]:
-        if not ids:
+    async def _conversations(self, raw_ids: list[bytes]) -> list[Conversation]:
+        found = [(i, s) for i in (r.decode() for r in raw_ids) if (s := ids.shard_of(i)) is not None]
+        if not found:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.hget(self._conv(i.decode()), "b")
+            for conv_id, shard in found:
+                pipe.hget(self._conv(shard, conv_id), "b")
             bodies = await pipe.execute()
         return [_conversation(b) for b in bodies if b]
 
     @_unavailable
     async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
-        conv_id = await self._r.get(self._latest(contact_id, touchpoint_id))
+        shard = ids.thread_shard(contact_id, touchpoint_id)
+        conv_id = await self._r.get(self._in(shard, f"latest:{contact_id}:{touchpoint_id}"))
         if conv_id is None:
             return None
         return await self.get_conversation(conv_id.decode())
@@ -311,91 +359,120 @@ class RedisStore:
     async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None:
         after, before = outcome.after, outcome.before
         creating = before is None
-        was = before if before is not None else after
+        shard = ids.thread_shard(after.contact_id, after.touchpoint_id)
         m, u = outcome.message, outcome.updated_message
+        for some_id in (after.id, m.id if m else None, u.id if u else None):
+            if some_id is not None and ids.shard_of(some_id) != shard:
+                raise WrongShard(f"{some_id!r} is not in shard {shard} of its thread")
+        none = self._in(shard, "none")
+        outbox, counter = self.outbox.keys(shard)
         keys = [
-            self._conv(after.id),
-            self._msgs(after.id),
-            self._notes(after.id),
-            self._latest(after.contact_id, after.touchpoint_id),
-            self._contact_convs(after.contact_id),
-            self._inbox(was.queue_id),
-            self._inbox(after.queue_id),
-            self._assigned(was.assignee_id),
-            self._assigned(after.assignee_id),
-            f"{self._p}unlocked",
-            f"{self._p}pending",
-            self._cmid(m.channel_message_id) if m else NONE_KEY,
-            self._mid(m.id) if m else NONE_KEY,
-            self._cmid(u.channel_message_id) if u else NONE_KEY,
-            self._mid(u.id) if u else NONE_KEY,
-            self._p + DUE_SET,
+            self._conv(shard, after.id),
+            self._msgs(shard, after.id),
+            self._in(shard, f"n:{after.id}"),
+            self._in(shard, f"latest:{after.contact_id}:{after.touchpoint_id}"),
+            self._in(shard, f"cmid:{m.channel_message_id}") if m and m.channel_message_id else none,
+            self._in(shard, f"mid:{m.id}") if m else none,
+            self._in(shard, f"cmid:{u.channel_message_id}") if u and u.channel_message_id else none,
+            self._in(shard, f"mid:{u.id}") if u else none,
+            outbox,
+            counter,
         ]
         args: list[Any] = [
             after.id,
             _flag(creating),
-            (expected_latest or "") if creating else str(was.version),
+            (expected_latest or "") if creating else str(before.version),  # type: ignore[union-attr]
             str(after.version),
             _encode(after),
-            _activity(after),
-            after.created_at,
-            _flag(not creating and was.is_open and was.assignee_id is None),
-            _flag(after.is_open and after.assignee_id is None),
-            _flag(not creating and was.is_open and was.assignee_id is not None),
-            _flag(after.is_open and after.assignee_id is not None),
-            _flag(after.is_open and not after.session_locked),
             *self._message_args(m),
             *self._message_args(u),
             _encode(outcome.note) if outcome.note else "",
-            self._lock_at(after),
+            redis_outbox.encode(self._index_commands(outcome)),
+            _flag(self.inline),
         ]
         status, detail = await self._commit(keys=keys, args=args)
         if status == b"conflict":
             raise VersionConflict(f"{after.id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
+        if int(detail):
+            await self.outbox.settle(shard, int(detail))
 
-    def _lock_at(self, conv: Conversation) -> int | str:
+    def _index_commands(self, outcome: Outcome) -> list[redis_outbox.Command]:
+        """The changes to the cross-thread indexes that ``outcome`` makes,
+        as idempotent commands (applied in commit order per shard)."""
+        before, after = outcome.before, outcome.after
+        cid, activity = after.id, str(_activity(after))
+        out: list[redis_outbox.Command] = []
+        for key_of, member_before, member_after, owner in (
+            (self._inbox, _in_inbox(before), _in_inbox(after), lambda c: c.queue_id),
+            (self._assigned, _in_assigned(before), _in_assigned(after), lambda c: c.assignee_id),
+        ):
+            old = key_of(owner(before)) if before is not None and member_before else None
+            new = key_of(owner(after)) if member_after else None
+            if old is not None and old != new:
+                out.append(["ZREM", old, cid])
+            if new is not None and (new != old or before is None or _activity(before) != _activity(after)):
+                out.append(["ZADD", new, activity, cid])
+        if before is None:
+            out.append(["ZADD", self._contact_convs(after.contact_id), str(after.created_at), cid])
+        if before is None or _unlocked(before) != _unlocked(after):
+            out.append(["SADD" if _unlocked(after) else "SREM", f"{self._p}unlocked", cid])
+        for message in (outcome.message, outcome.updated_message):
+            if message is None:
+                continue
+            if message.status == "pending":
+                out.append(["ZADD", f"{self._p}pending", str(message.at), message.id])
+            elif message is outcome.updated_message:
+                out.append(["ZREM", f"{self._p}pending", message.id])
+            if message.channel_message_id:
+                out.append(["SET", self._cmid(message.channel_message_id), message.id])
+        lock_at = self._lock_at(after)
+        if lock_at is not None:
+            out.append(["ZADD", self._p + DUE_SET, "GT", str(lock_at), cid])
+        return out
+
+    def _lock_at(self, conv: Conversation) -> int | None:
         if self._windows is None or not conv.is_open or conv.session_locked:
-            return ""
-        due = session.expires_at(conv, self._windows[conv.channel])
-        return "" if due is None else due
+            return None
+        return session.expires_at(conv, self._windows[conv.channel])
 
     @staticmethod
     def _message_args(m: Message | None) -> list[Any]:
         if m is None:
-            return ["", "", "", "", "0", 0]
-        return [str(m.seq), _encode(m), m.channel_message_id or "", m.id, _flag(m.status == "pending"), m.at]
+            return ["", "", "", ""]
+        return [str(m.seq), _encode(m), m.channel_message_id or "", m.id]
 
     @_unavailable
     async def inbox(self, queue_id: str) -> list[Conversation]:
-        ids = await self._r.zrevrange(self._inbox(queue_id), 0, -1)
-        rows = [c for c in await self._conversations(ids) if c.is_open and c.assignee_id is None and c.queue_id == queue_id]
+        found = await self._r.zrevrange(self._inbox(queue_id), 0, -1)
+        rows = [c for c in await self._conversations(found) if _in_inbox(c) and c.queue_id == queue_id]
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
 
     @_unavailable
     async def assigned(self, agent_id: str) -> list[Conversation]:
-        ids = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
-        rows = [c for c in await self._conversations(ids) if c.is_open and c.assignee_id == agent_id]
+        found = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
+        rows = [c for c in await self._conversations(found) if c.is_open and c.assignee_id == agent_id]
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
 
     @_unavailable
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
-        ids = await self._r.zrevrange(self._contact_convs(contact_id), 0, -1)
-        rows = [c for c in await self._conversations(ids) if c.contact_id == contact_id]
+        found = await self._r.zrevrange(self._contact_convs(contact_id), 0, -1)
+        rows = [c for c in await self._conversations(found) if c.contact_id == contact_id]
         return sorted(rows, key=lambda c: (c.created_at, c.id), reverse=True)
 
     @_unavailable
     async def unlocked_open(self) -> list[Conversation]:
-        ids = list(await self._r.smembers(f"{self._p}unlocked"))
-        return [c for c in await self._conversations(ids) if c.is_open and not c.session_locked]
+        found = list(await self._r.smembers(f"{self._p}unlocked"))
+        return [c for c in await self._conversations(found) if _unlocked(c)]
 
     # messages and notes --------------------------------------------------------------
     @_unavailable
     async def messages(self, conv_id: str, before: int | None = None, limit: int = 50) -> list[Message]:
-        if limit <= 0:
+        shard = ids.shard_of(conv_id)
+        if limit <= 0 or shard is None:
             return []
-        key = self._msgs(conv_id)
+        key = self._msgs(shard, conv_id)
         if before is None:
             bodies = await self._r.lrange(key, -limit, -1)
         else:
@@ -409,11 +486,14 @@ class RedisStore:
 
     @_unavailable
     async def get_message(self, message_id: str) -> Message | None:
-        where = await self._r.get(self._mid(message_id))
+        shard = ids.shard_of(message_id)
+        if shard is None:
+            return None
+        where = await self._r.get(self._in(shard, f"mid:{message_id}"))
         if where is None:
             return None
         seq, _, cid = where.decode().partition("|")
-        body = await self._r.lindex(self._msgs(cid), int(seq) - 1)
+        body = await self._r.lindex(self._msgs(shard, cid), int(seq) - 1)
         return _message(body) if body else None
 
     @_unavailable
@@ -423,9 +503,9 @@ class RedisStore:
 
     @_unavailable
     async def pending_outbound(self) -> list[Message]:
-        ids = await self._r.zrange(f"{self._p}pending", 0, -1)
-        found = [await self.get_message(i.decode()) for i in ids]
-        return [m for m in found if m is not None and m.status == "pending"]
+        found = await self._r.zrange(f"{self._p}pending", 0, -1)
+        messages = [await self.get_message(i.decode()) for i in found]
+        return [m for m in messages if m is not None and m.status == "pending"]
 
     @_unavailable
     async def claim_send(self, message_id: str, owner: str, now: int, lease_ms: int) -> int | None:
@@ -434,7 +514,10 @@ class RedisStore:
 
     @_unavailable
     async def notes(self, conv_id: str) -> list[Note]:
-        return [_note(b) for b in await self._r.lrange(self._notes(conv_id), 0, -1)]
+        shard = ids.shard_of(conv_id)
+        if shard is None:
+            return []
+        return [_note(b) for b in await self._r.lrange(self._in(shard, f"n:{conv_id}"), 0, -1)]
 
     # token revocations ---------------------------------------------------------------
     @_unavailable

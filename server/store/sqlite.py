@@ -99,6 +99,9 @@ class SqliteStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> None:
         self._db.close()
 

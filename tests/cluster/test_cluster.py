@@ -1,15 +1,35 @@
-"""Several real node processes sharing one real redis-server."""
+"""Several real node processes sharing one Redis: a real redis-server, and
+a real sharded Redis Cluster of three primaries (every test runs on both)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import httpx
+import pytest
 
 from protocol import messages as p
 from tests.cluster.conftest import RACERS, Cluster, wait_until
+from tests.cluster.redisproc import RedisClusterProcess, RedisProcess
 from tests.wsagent import CommandError, WsAgent
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    if request.param == "redis":
+        redis: RedisProcess | RedisClusterProcess = RedisProcess(tmp_path / "redis", aof=True).start()
+    else:
+        redis = RedisClusterProcess(tmp_path / "redis-cluster").start()
+    c = Cluster(tmp_path, redis)  # type: ignore[arg-type]
+    try:
+        yield c
+    finally:
+        await c.close()
+        redis.stop()
 
 
 def now_ms() -> int:

@@ -56,13 +56,41 @@ async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
+@asynccontextmanager
+async def redis_outbox_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """One Redis, with the indexes applied through the outbox (as on a Cluster)."""
+    from server.store.redis import RedisStore
+    from tests.cluster.redisproc import shared_redis
+
+    store = RedisStore(shared_redis().url, prefix=f"o:{tmp_path.name}:", inline_indexes=False)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def redis_cluster_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real sharded Redis Cluster of three primaries."""
+    from server.store.redis import RedisStore
+    from tests.cluster.redisproc import shared_redis_cluster
+
+    store = RedisStore(shared_redis_cluster().url, prefix=f"k:{tmp_path.name}:")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 STORES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
     "redis": redis_store,
+    "redis-outbox": redis_outbox_store,
+    "redis-cluster": redis_cluster_store,
 }
 
-DURABLE: set[str] = {"sqlite", "redis"}
+DURABLE: set[str] = {"sqlite", "redis", "redis-outbox", "redis-cluster"}
 """Factories whose second ``open(tmp_path)`` sees the first one's commits."""
 
 
