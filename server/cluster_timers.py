@@ -16,9 +16,10 @@ once per expiry.
 - A fire that finds the window not passed (the contact wrote meanwhile, or
   this node's clock is behind) watches the conversation again at its current
   expiry, so a renewal that was lost on the way is not lost for good.
-- The store's commit script writes each conversation's lock time into the
-  due-set in the same atomic step as the change (RedisStore ``windows``), so
-  a node killed right after a commit loses no timer. ``watch`` (from the
+- The store's commit writes each conversation's lock time into the due-set
+  with the change (RedisStore ``windows``): in the same script on one Redis,
+  through the shard's outbox (written in that same script) on a Redis
+  Cluster, so a node killed right after a commit loses no timer. ``watch`` (from the
   service) writes it again on the next poll; watches made while Redis is
   unreachable wait in memory until it answers.
 
@@ -99,9 +100,13 @@ class ClusterTimers:
         """Entries in the cluster's due-set at the last poll, plus unsent watches."""
         return self._count + len(self._unsent)
 
-    def watch(self, conv_id: str, due_ms: int) -> None:
-        """Sync (called from the service): queued, written on the next poll."""
-        if self._unsent.get(conv_id, 0) < due_ms:
+    def watch(self, conv_id: str, due_ms: int | None) -> None:
+        """Sync (called from the service): queued, written on the next poll.
+        None (nothing left to watch) drops an unsent watch; the store's commit
+        already took the conversation out of the due-set."""
+        if due_ms is None:
+            self._unsent.pop(conv_id, None)
+        elif self._unsent.get(conv_id, 0) < due_ms:
             self._unsent[conv_id] = due_ms
 
     def start(self) -> None:

@@ -69,8 +69,9 @@ class Service:
         self._queue_views = [p.QueueView(id=q.id, name=q.name) for q in config.queues]
         self._template_views = [p.TemplateView(name=t.name, language=t.language, text=t.text) for t in config.templates]
         self._directories: dict[tuple[str, ...], list[p.AgentView]] = {}
-        self.on_watch: Callable[[str, int], None] | None = None
-        """Told (conversation id, lock time) whenever an open window moves."""
+        self.on_watch: Callable[[str, int | None], None] | None = None
+        """Told (conversation id, lock time) whenever an open window moves, and
+        (conversation id, None) once there is no window left to watch."""
         self.on_sent: Callable[[str], Awaitable[None] | None] | None = None
         """Told the id of every stored outbound message (the channel sender)."""
 
@@ -260,11 +261,13 @@ class Service:
                 await pending
 
     def watch(self, conv: Conversation) -> None:
-        if self.on_watch is None or not conv.is_open or conv.session_locked:
+        """Tell the timers when the conversation's window locks, or that
+        there is nothing to watch (ended, already locked): an ended
+        conversation's window must not be kept for the rest of its 24 hours."""
+        if self.on_watch is None:
             return
-        lock_at = session.expires_at(conv, self.policy(conv.channel))
-        if lock_at is not None:
-            self.on_watch(conv.id, lock_at)
+        watched = conv.is_open and not conv.session_locked
+        self.on_watch(conv.id, session.expires_at(conv, self.policy(conv.channel)) if watched else None)
 
     async def _result(self, conv: Conversation) -> p.ConversationResult:
         return p.ConversationResult(conversation=await self.summary(conv))

@@ -35,7 +35,15 @@ class SessionTimers:
     def __len__(self) -> int:
         return len(self._due)
 
-    def watch(self, conv_id: str, due_ms: int) -> None:
+    def watch(self, conv_id: str, due_ms: int | None) -> None:
+        """Fire at ``due_ms``; None forgets the conversation (ended, or locked)."""
+        if due_ms is None:
+            if self._due.pop(conv_id, None) is not None and len(self._heap) > 2 * len(self._due) + 1024:
+                # Forgotten entries wait in the heap until their time: rebuild
+                # it before they outnumber the live ones (memory stays flat).
+                self._heap = [(due, cid) for cid, due in self._due.items()]
+                heapq.heapify(self._heap)
+            return
         if self._due.get(conv_id) == due_ms:
             return
         self._due[conv_id] = due_ms

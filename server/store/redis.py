@@ -430,6 +430,8 @@ class RedisStore:
         lock_at = self._lock_at(after)
         if lock_at is not None:
             out.append(["ZADD", self._p + DUE_SET, "GT", str(lock_at), cid])
+        elif self._windows is not None and before is not None and self._lock_at(before) is not None:
+            out.append(["ZREM", self._p + DUE_SET, cid])  # ended: no window left to lock
         return out
 
     def _lock_at(self, conv: Conversation) -> int | None:

@@ -21,9 +21,9 @@ from server.core.ids import thread_shard
 from server.core.model import Agent
 from server.store import redis_outbox
 from server.store.base import VersionConflict
-from server.store.redis import RedisStore, WrongShard
+from server.store.redis import DUE_SET, RedisStore, WrongShard
 from tests.cluster.redisproc import shared_redis, shared_redis_cluster
-from tests.store.world import ANA, BRUNO, WA, World, ids
+from tests.store.world import ANA, BRUNO, POLICIES, WA, WINDOW_MS, World, ids
 
 Opener = Callable[..., RedisStore]
 
@@ -174,3 +174,13 @@ async def test_an_id_outside_its_threads_shard_is_refused_and_nothing_is_written
     assert await store.latest_conversation(outcome.after.contact_id, WA.id) is None
     assert await store.get_conversation("c-made-by-hand") is None  # names no shard: not found
 
+
+async def test_the_due_set_follows_the_window_and_forgets_an_ended_conversation(opener: Opener) -> None:
+    store = opener(windows=POLICIES)
+    world = World(store)
+    due = store._p + DUE_SET  # type: ignore[attr-defined]
+    conv = (await world.receive("hello")).after
+    assert await store._r.zscore(due, conv.id) == conv.last_inbound_at + WINDOW_MS  # type: ignore[attr-defined]
+    await world.claim(conv.id)
+    await world.end(conv.id)
+    assert await store._r.zscore(due, conv.id) is None  # type: ignore[attr-defined]
