@@ -58,6 +58,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -81,6 +82,20 @@ Cluster with a slot not served, or no node reachable, raises the others)."""
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
+class Cluster(RedisCluster):
+    """RedisCluster that learns the cluster's layout before its first command.
+    redis-py 8.1's client breaks when its very first commands run
+    concurrently ("Connection closed by server", a writer of None): several
+    coroutines resolve command policies through the startup node while it is
+    being set up. One lock-guarded ``initialize`` first avoids it (later
+    re-initializations, after a failover, are safe: measured with 16 at once)."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
 def is_cluster_url(url: str) -> bool:
     return url.partition("://")[0] in CLUSTER_SCHEMES
 
@@ -98,10 +113,13 @@ def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64)
         retry=Retry(NoBackoff(), 0),
         max_connections=max_connections,
         health_check_interval=0,
+        # Off: redis-py 8 would send CLIENT MAINT_NOTIFICATIONS (a managed-Redis
+        # command open-source Redis 7 does not know) on every new connection.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
+        return Cluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
     return redis.Redis.from_url(url, **options)
 
 
@@ -123,14 +141,16 @@ def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 # KEYS (all in the thread's shard): 1 conv, 2 messages, 3 notes, 4 latest,
 #       5 shard cmid of the new message, 6 mid of the new message,
 #       7 shard cmid of the updated message, 8 mid of the updated message,
-#       9 outbox, 10 outbox entries-ever counter
+#       9 outbox, 10 outbox entries-ever counter, 11 outbox lease
 # ARGV: 1 cid, 2 creating (0/1), 3 expected version or expected latest id,
 #       4 new version, 5 conv blob,
 #       6 new message: seq ('' = none), 7 its blob, 8 its channel id, 9 its id,
 #       10 updated message: seq ('' = none), 11 blob, 12 channel id, 13 id,
 #       14 note blob ('' = none),
-#       15 the index commands (msgpack list of commands), 16 run them here (1) or queue them (0)
-# Returns {'ok', outbox entry number (0: nothing queued)} or {'conflict'|'duplicate', detail}.
+#       15 the index commands (msgpack list of commands; '' = none), 16 run them here (1) or queue them (0),
+#       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free
+# Returns {'ok', outbox entry number (0: nothing queued), the first entries to
+# apply when the lease was taken} or {'conflict'|'duplicate', detail}.
 COMMIT = """
 local cid = ARGV[1]
 if ARGV[2] == '1' then
@@ -165,13 +185,18 @@ if ARGV[10] ~= '' then
   if ARGV[12] ~= '' then redis.call('SET', KEYS[7], ARGV[13]) end
 end
 if ARGV[14] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[14]) end
+if ARGV[15] == '' then return {'ok', 0} end
 if ARGV[16] == '1' then
   -- One Redis: every key is here, so the indexes change in this same step.
   for _, command in ipairs(cmsgpack.unpack(ARGV[15])) do redis.call(unpack(command)) end
   return {'ok', 0}
 end
 redis.call('RPUSH', KEYS[9], ARGV[15])
-return {'ok', redis.call('INCR', KEYS[10])}
+local entry = redis.call('INCR', KEYS[10])
+if redis.call('SET', KEYS[11], ARGV[17], 'NX', 'PX', ARGV[18]) then
+  return {'ok', entry, redis.call('LRANGE', KEYS[9], 0, tonumber(ARGV[19]) - 1)}
+end
+return {'ok', entry}
 """
 
 CLAIM_SEND = """
@@ -365,7 +390,8 @@ class RedisStore:
             if some_id is not None and ids.shard_of(some_id) != shard:
                 raise WrongShard(f"{some_id!r} is not in shard {shard} of its thread")
         none = self._in(shard, "none")
-        outbox, counter = self.outbox.keys(shard)
+        outbox, counter, lease = self.outbox.keys(shard)
+        token, lease_ms, batch = self.outbox.lease()
         keys = [
             self._conv(shard, after.id),
             self._msgs(shard, after.id),
@@ -377,6 +403,7 @@ class RedisStore:
             self._in(shard, f"mid:{u.id}") if u else none,
             outbox,
             counter,
+            lease,
         ]
         args: list[Any] = [
             after.id,
@@ -387,16 +414,19 @@ class RedisStore:
             *self._message_args(m),
             *self._message_args(u),
             _encode(outcome.note) if outcome.note else "",
-            redis_outbox.encode(self._index_commands(outcome)),
+            redis_outbox.encode(commands) if (commands := self._index_commands(outcome)) else "",
             _flag(self.inline),
+            token,
+            lease_ms,
+            batch,
         ]
-        status, detail = await self._commit(keys=keys, args=args)
+        status, detail, *first = await self._commit(keys=keys, args=args)
         if status == b"conflict":
             raise VersionConflict(f"{after.id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
         if int(detail):
-            await self.outbox.settle(shard, int(detail))
+            await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
 
     def _index_commands(self, outcome: Outcome) -> list[redis_outbox.Command]:
         """The changes to the cross-thread indexes that ``outcome`` makes,

@@ -26,8 +26,10 @@ Rules that keep the indexes right:
   empty, so an entry appended meanwhile is never left behind by a drainer
   that just gave up.
 - **A commit returns after its entry is applied** (``settle``): it drains the
-  shard itself, or waits for the drainer that holds the lease to pass its
-  entry. So a client that reads a list after a change sees it, and an event
+  shard itself (the commit script takes the lease when it is free and hands
+  back the first entries, so a quiet shard costs two round trips more than a
+  commit on one Redis: the index commands, and the trim), or waits for the
+  drainer that holds the lease to pass its entry. So a client that reads a list after a change sees it, and an event
   published after a commit never reaches a screen before the lists do.
 - **Every command is idempotent** (ZADD, ZREM, SADD, SREM, SET, ZADD GT), so
   an entry applied twice (its drainer died before trimming it) does no harm.
@@ -139,20 +141,33 @@ class Outbox:
     def key(self, shard: str, name: str) -> str:
         return f"{self._p}{{{shard}}}:{name}"
 
-    def keys(self, shard: str) -> tuple[str, str]:
-        """(outbox, entries-ever counter): what the commit script writes."""
-        return self.key(shard, "ob"), self.key(shard, "obn")
+    def keys(self, shard: str) -> tuple[str, str, str]:
+        """(outbox, entries-ever counter, lease): what the commit script writes."""
+        return self.key(shard, "ob"), self.key(shard, "obn"), self.key(shard, "obl")
 
     # after a commit ----------------------------------------------------------------
-    async def settle(self, shard: str, entry: int) -> None:
+    def lease(self) -> tuple[str, int, int]:
+        """(token, lease ms, batch) for a commit script that takes the
+        shard's lease itself when it is free (and returns the first batch)."""
+        return secrets.token_hex(8), self._lease_ms, self._batch
+
+    async def settle(self, shard: str, entry: int, leased: tuple[str, list[bytes]] | None = None) -> None:
         """Return once entry ``entry`` of ``shard`` is applied (by us or by
         the drainer holding the lease), or give up after two leases' time
         (Redis, or a node of it, stops answering; the sweeper finishes then).
-        Never raises: the commit it follows is done, whatever happens here."""
+        ``leased``: (token, first batch) when the commit script took the
+        lease for us. Never raises: the commit it follows is done, whatever
+        happens here."""
         patience = 2 * self._lease_ms / 1000
         deadline = time.monotonic() + patience
         busy = 0.001  # another drainer has it: it is applying our entry right now
         problem: object = "another drainer held the lease"
+        if leased is not None:
+            try:
+                await self._drain(shard, leased[0], first=leased[1])
+                return
+            except Exception as e:
+                problem = e  # released: wait and try again below
         while True:
             try:
                 token = secrets.token_hex(8)
@@ -174,12 +189,15 @@ class Outbox:
                 return
             await asyncio.sleep(delay)
 
-    async def _drain(self, shard: str, token: str) -> None:
+    async def _drain(self, shard: str, token: str, first: list[bytes] | None = None) -> None:
         keys = [self.key(shard, "obl"), self.key(shard, "ob"), self.key(shard, "oba")]
         done = 0
         try:
             while True:
-                batch = await self._drain_script(keys=keys, args=[token, done, self._batch, self._lease_ms])
+                if first is not None:
+                    batch, first = first, None
+                else:
+                    batch = await self._drain_script(keys=keys, args=[token, done, self._batch, self._lease_ms])
                 if not batch:
                     return  # empty (lease released), or the lease ran out under us
                 await self._apply(shard, [_entry(blob) for blob in batch])

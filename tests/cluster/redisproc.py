@@ -14,9 +14,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tests.conftest import free_port  # one port picker for every test
+
+T = TypeVar("T")
 
 
 def redis_binary() -> str | None:
@@ -111,15 +115,13 @@ def start_redis(directory: Path, **kw: object) -> RedisProcess:
     return RedisProcess(directory, **kw).start()  # type: ignore[arg-type]
 
 
-_shared: RedisProcess | None = None
+_shared: dict[str, Any] = {}
 
 
-def shared_redis() -> RedisProcess:
-    """One redis-server for the whole test session (started on first use,
-    stopped at exit); tests keep apart by key prefix. Skips the calling test
-    when no redis-server is installed."""
-    global _shared
-    if _shared is None:
+def _session_wide(kind: str, start: Callable[[Path], T]) -> T:
+    """Started on first use, stopped at exit; tests keep apart by key prefix.
+    Skips the calling test when no redis-server is installed."""
+    if kind not in _shared:
         if redis_binary() is None:
             import pytest
 
@@ -127,9 +129,15 @@ def shared_redis() -> RedisProcess:
         import atexit
         import tempfile
 
-        _shared = RedisProcess(Path(tempfile.mkdtemp(prefix="sb-redis-"))).start()
-        atexit.register(_shared.stop)
-    return _shared
+        made = start(Path(tempfile.mkdtemp(prefix=f"sb-{kind}-")))
+        atexit.register(made.stop)  # type: ignore[attr-defined]
+        _shared[kind] = made
+    return _shared[kind]  # type: ignore[no-any-return]
+
+
+def shared_redis() -> RedisProcess:
+    """One redis-server for the whole test session."""
+    return _session_wide("redis", lambda d: RedisProcess(d).start())
 
 
 def _free_cluster_port() -> int:
@@ -209,21 +217,6 @@ class _ClusterNode(RedisProcess):
         return super().start()
 
 
-_shared_cluster: RedisClusterProcess | None = None
-
-
 def shared_redis_cluster() -> RedisClusterProcess:
-    """One 3-primary Redis Cluster for the whole test session, like
-    ``shared_redis``."""
-    global _shared_cluster
-    if _shared_cluster is None:
-        if redis_binary() is None:
-            import pytest
-
-            pytest.skip("no redis-server (run scripts/ensure-redis.sh)")
-        import atexit
-        import tempfile
-
-        _shared_cluster = RedisClusterProcess(Path(tempfile.mkdtemp(prefix="sb-rcluster-"))).start()
-        atexit.register(_shared_cluster.stop)
-    return _shared_cluster
+    """One 3-primary Redis Cluster for the whole test session."""
+    return _session_wide("rcluster", lambda d: RedisClusterProcess(d).start())

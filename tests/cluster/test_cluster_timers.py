@@ -6,15 +6,31 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from server.cluster_timers import ClusterTimers
 from tests.cluster.conftest import wait_until
+from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def test_three_nodes_fire_each_due_entry_once(redis_url: str) -> None:
+@pytest.fixture(params=["redis", "redis-cluster"])
+def one_or_sharded(request: pytest.FixtureRequest) -> str:
+    """The session's redis-server, or its 3-primary Redis Cluster, emptied."""
+    if request.param == "redis":
+        r = shared_redis()
+        assert r.command("FLUSHALL").startswith(b"+OK")
+        return r.url
+    c = shared_redis_cluster()
+    c.flushall()
+    return c.url
+
+
+async def test_three_nodes_fire_each_due_entry_once(one_or_sharded: str) -> None:
+    redis_url = one_or_sharded
     fired: Counter[str] = Counter()
     by_node: dict[int, int] = {}
 

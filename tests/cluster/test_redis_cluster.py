@@ -1,22 +1,21 @@
 """The broker and the session timers on a real sharded Redis Cluster (three
 primaries): the same guarantees as on one redis-server. The store's contract
-suite and the node-level tests (tests/cluster/test_cluster.py) run on a
-Cluster too."""
+suite, the node-level tests (tests/cluster/test_cluster.py) and the timers'
+exactly-once test (test_cluster_timers.py) run on a Cluster too."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
 
 import pytest
 from redis.crc import key_slot
 
-from server.cluster_timers import ClusterTimers
 from server.redis_broker import RedisBroker
+from server.store.redis import RedisStore
 from tests.cluster.conftest import wait_until
 from tests.cluster.redisproc import RedisClusterProcess, shared_redis_cluster
 from tests.cluster.test_redis_broker import Heard, event, make_broker
+from tests.store.world import World
 
 
 @pytest.fixture
@@ -79,29 +78,16 @@ async def test_publications_on_every_shard_reach_listeners_and_survive_a_dropped
             await b.close()
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
-
-async def test_three_nodes_on_a_cluster_fire_each_due_entry_once(rc: RedisClusterProcess) -> None:
-    fired: Counter[str] = Counter()
-
-    async def fire(conv_id: str) -> bool:
-        fired[conv_id] += 1
-        await asyncio.sleep(0.01)
-        return True
-
-    nodes = [ClusterTimers(rc.url, fire, now_ms, poll_seconds=0.05) for _ in range(3)]
-    for t in nodes:
-        t.start()
+async def test_a_new_client_used_by_many_coroutines_at_once(rc: RedisClusterProcess) -> None:
+    """A node's first commands come at once (webhooks, agents reconnecting):
+    redis-py's cluster client must learn the layout first, or its first
+    connections break (server/store/redis.py: Cluster)."""
+    store = RedisStore(rc.url, prefix="fresh:")
     try:
-        due = now_ms() + 300
-        for i in range(60):
-            for t in nodes:
-                t.watch(f"c{i}", due + i)
-        await wait_until(lambda: len(fired) == 60, 10, "all fired")
-        await asyncio.sleep(0.3)
-        assert set(fired.values()) == {1}
+        worlds = [World(store, first_serial=1000 * i) for i in range(16)]
+        made = await asyncio.gather(*(w.receive("hello", address=f"55119000{i:05d}") for i, w in enumerate(worlds)))
+        assert len({m.after.id for m in made}) == 16
+        assert {c.id for c in await store.inbox("sales")} == {m.after.id for m in made}
     finally:
-        for t in nodes:
-            await t.stop()
+        await store.close()

@@ -43,51 +43,34 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
-@asynccontextmanager
-async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
-    from server.store.redis import RedisStore
-    from tests.cluster.redisproc import shared_redis
+def redis_factory(where: str, prefix: str, **options: object) -> StoreFactory:
+    """A RedisStore on the session's shared redis-server (``where="redis"``)
+    or shared 3-primary Redis Cluster (``"cluster"``); each test's keys live
+    under its own prefix."""
 
-    # One redis-server per session; each test's keys live under its own prefix.
-    store = RedisStore(shared_redis().url, prefix=f"t:{tmp_path.name}:")
-    try:
-        yield store
-    finally:
-        await store.close()
+    @asynccontextmanager
+    async def open_(tmp_path: Path) -> AsyncIterator[Store]:
+        from server.store.redis import RedisStore
+        from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 
+        url = shared_redis().url if where == "redis" else shared_redis_cluster().url
+        store = RedisStore(url, prefix=f"{prefix}:{tmp_path.name}:", **options)  # type: ignore[arg-type]
+        try:
+            yield store
+        finally:
+            await store.close()
 
-@asynccontextmanager
-async def redis_outbox_store(tmp_path: Path) -> AsyncIterator[Store]:
-    """One Redis, with the indexes applied through the outbox (as on a Cluster)."""
-    from server.store.redis import RedisStore
-    from tests.cluster.redisproc import shared_redis
-
-    store = RedisStore(shared_redis().url, prefix=f"o:{tmp_path.name}:", inline_indexes=False)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@asynccontextmanager
-async def redis_cluster_store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A real sharded Redis Cluster of three primaries."""
-    from server.store.redis import RedisStore
-    from tests.cluster.redisproc import shared_redis_cluster
-
-    store = RedisStore(shared_redis_cluster().url, prefix=f"k:{tmp_path.name}:")
-    try:
-        yield store
-    finally:
-        await store.close()
+    return open_
 
 
 STORES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
-    "redis": redis_store,
-    "redis-outbox": redis_outbox_store,
-    "redis-cluster": redis_cluster_store,
+    "redis": redis_factory("redis", "t"),
+    # One Redis, with the indexes applied through the outbox, as on a Cluster.
+    "redis-outbox": redis_factory("redis", "o", inline_indexes=False),
+    # A real sharded Redis Cluster of three primaries.
+    "redis-cluster": redis_factory("cluster", "k"),
 }
 
 DURABLE: set[str] = {"sqlite", "redis", "redis-outbox", "redis-cluster"}
