@@ -109,6 +109,9 @@ class Sampler:
             "kernel_closing_send_queue_mb": _mb(kernel["closing_send_queue"]),
             "slow_consumers": int(m.get("switchboard_slow_consumers_total", 0)) if m else None,
             "session_timers": int(m["switchboard_session_timers"]) if "switchboard_session_timers" in m else None,
+            # Cumulative: full collections (generation 2) and the seconds they stopped the node's loop.
+            "gc_full_collections": int(m.get('switchboard_gc_pause_seconds_count{generation="2"}', 0)) if m else None,
+            "gc_full_seconds": round(m.get('switchboard_gc_pause_seconds_sum{generation="2"}', 0.0), 4) if m else None,
             "server_cpu_pct": round((cpu - self._cpu_last) / dt * 100, 1) if dt > 0 else None,
             "events": w["events"],
             "deliveries_per_s": round((w["events"] - self._events_last) / dt, 1) if dt > 0 else None,

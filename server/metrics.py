@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import gc
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 
 class Counter:
@@ -86,7 +89,25 @@ class Metrics:
         self.channel = Counter(
             "switchboard_channel_events_total", "Meta webhooks and send calls by channel and event", ("channel", "event")
         )
+        self.gc_pauses = Histogram(
+            "switchboard_gc_pause_seconds", "Event-loop pauses for Python's garbage collector", ("generation",)
+        )
         self.gauges: list[Gauge] = []
+        self._gc_started = 0.0
+
+    def watch_gc(self, on: bool = True) -> None:
+        """Time every collection of Python's garbage collector (it stops the
+        event loop: a full collection of a large heap is a latency spike)."""
+        if on and self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+        elif not on and self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.observe(time.perf_counter() - self._gc_started, str(info["generation"]))
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
         self.gauges.append(Gauge(name, help, read))
@@ -105,6 +126,7 @@ class Metrics:
             self.webhooks,
             self.session_locks,
             self.channel,
+            self.gc_pauses,
             *self.gauges,
         ):
             lines.extend(metric.render())

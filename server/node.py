@@ -84,6 +84,7 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self.metrics.watch_gc()
         await self.store.start()
         await self.broker.start()
         await self._seed_directory()
@@ -116,6 +117,7 @@ class Node:
         await self.sender.stop()
         await self.broker.close()
         await self.store.close()
+        self.metrics.watch_gc(False)
 
     async def _seed_directory(self) -> None:
         """Contacts named in the config join the directory (without erasing

@@ -34,6 +34,25 @@ async def test_health_ready_and_metrics(running: Running) -> None:
     assert "switchboard_deliveries_total" in text and "switchboard_command_seconds_bucket" in text
 
 
+async def test_garbage_collector_pauses_are_measured(running: Running) -> None:
+    import gc
+
+    def full_collections() -> int:
+        text = running.node.metrics.render()
+        for line in text.splitlines():
+            if line.startswith('switchboard_gc_pause_seconds_count{generation="2"}'):
+                return int(line.rsplit(" ", 1)[1])
+        return 0
+
+    before = full_collections()
+    gc.collect()
+    assert full_collections() == before + 1
+    running.node.metrics.watch_gc(False)
+    gc.collect()
+    assert full_collections() == before + 1  # no longer watched
+    running.node.metrics.watch_gc()
+
+
 async def test_schema_is_served_and_describes_both_directions(running: Running) -> None:
     r = await running.http.get(f"{running.base}/protocol/schema.json")
     schema = r.json()
