@@ -300,7 +300,7 @@ class RedisStore:
 
     # keys ------------------------------------------------------------------------
     def _in(self, shard: str, name: str) -> str:
-        return f"{self._p}{{{shard}}}:{name}"
+        return self.outbox.key(shard, name)  # one spelling of a shard's keys
 
     def _conv(self, shard: str, cid: str) -> str:
         return self._in(shard, f"c:{cid}")
