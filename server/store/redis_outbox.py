@@ -29,8 +29,9 @@ Rules that keep the indexes right:
   shard itself (the commit script takes the lease when it is free and hands
   back the first entries, so a quiet shard costs two round trips more than a
   commit on one Redis: the index commands, and the trim), or waits for the
-  drainer that holds the lease to pass its entry. So a client that reads a list after a change sees it, and an event
-  published after a commit never reaches a screen before the lists do.
+  drainer that holds the lease to pass its entry. So a client that reads a
+  list after a change sees it, and an event published after a commit never
+  reaches a screen before the lists do.
 - **Every command is idempotent** (ZADD, ZREM, SADD, SREM, SET, ZADD GT), so
   an entry applied twice (its drainer died before trimming it) does no harm.
 - **Nothing waits forever on a dead node.** A drainer that dies leaves its
@@ -38,8 +39,11 @@ Rules that keep the indexes right:
   sweeper every node runs (every ``sweep_seconds``, one pipelined LLEN per
   shard), takes over and applies what is left.
 
-What it does not guarantee: a drainer paused for longer than its lease (a
-frozen process that wakes up) may re-apply entries after its successor
+What it does not guarantee: that the indexes are current when Redis (the
+primary an index lives on) does not answer for two leases' time: the commit
+is then acknowledged with its entry still queued (``late``), and the sweeper
+applies it once Redis answers. And a drainer paused for longer than its lease
+(a frozen process that wakes up) may re-apply entries after its successor
 applied later ones, leaving an index entry stale until that conversation's
 next change. List reads re-check every conversation they return, so a
 stale entry can hide a conversation from a list for that long, never show
@@ -222,7 +226,7 @@ class Outbox:
             results = await pipe.execute(raise_on_error=False)
         for result in results:
             if isinstance(result, self._unreachable):
-                raise result  # not applied: keep the entries, retry after the lease
+                raise result  # keep the entries: whoever drains next applies them again
             if isinstance(result, ResponseError):
                 # Our own command refused (a key of another type?): applying it
                 # again cannot help, and holding the shard back would stall it.
