@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from protocol import messages as p
-from tests.cluster.conftest import RACERS, Cluster, wait_until
+from tests.cluster.conftest import RACERS, Cluster
 from tests.cluster.redisproc import RedisClusterProcess, RedisProcess
 from tests.wsagent import CommandError, WsAgent
 

@@ -122,14 +122,9 @@ async def test_redis_crash_and_restart_mid_traffic_loses_and_duplicates_nothing(
     cluster: Cluster, http: httpx.AsyncClient
 ) -> None:
     redis = cluster.redis  # append-only file, fsync always: no acknowledged write is lost to a crash
-    n1, n2 = await cluster.start(http, 2)
-    ana = await cluster.agent(n1, "ana")
-    sofia = await cluster.agent(n2, "sofia")
-    bruno = await cluster.agent(n2, "bruno")
-    regular = "5511900000888"
-    conv_id = await claim_regular(http, n1, ana, regular)
+    n1, n2, ana, sofia, bruno, conv_id = await two_nodes_three_agents(cluster, http)
 
-    traffic = Traffic(http, [n1, n2], regular).start()
+    traffic = Traffic(http, [n1, n2], REGULAR).start()
     await traffic.until(10)
     redis.kill()
     for node in (n1, n2):
@@ -146,6 +141,22 @@ async def test_redis_crash_and_restart_mid_traffic_loses_and_duplicates_nothing(
     await back_to_work(http, (n1, n2), traffic)
 
     await nothing_lost(traffic, (n1, n2), ana, sofia, bruno, conv_id)
+
+
+REGULAR = "5511900000888"
+"""The customer who keeps writing on the claimed conversation during a Redis outage."""
+
+
+async def two_nodes_three_agents(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> tuple[NodeProcess, NodeProcess, WsAgent, WsAgent, WsAgent, str]:
+    """Two nodes; ana on the first with REGULAR's conversation claimed and
+    open, sofia (supervisor) and bruno on the second."""
+    n1, n2 = await cluster.start(http, 2)
+    ana = await cluster.agent(n1, "ana")
+    sofia = await cluster.agent(n2, "sofia")
+    bruno = await cluster.agent(n2, "bruno")
+    return n1, n2, ana, sofia, bruno, await claim_regular(http, n1, ana, REGULAR)
 
 
 async def refused_unavailable(agent: WsAgent, conv_id: str) -> None:
@@ -211,21 +222,16 @@ async def test_a_redis_cluster_primary_crash_and_restart_loses_and_duplicates_no
     rc = RedisClusterProcess(tmp_path / "rc", aof=True).start()
     cluster = Cluster(tmp_path, rc)  # type: ignore[arg-type]
     try:
-        n1, n2 = await cluster.start(http, 2)
-        ana = await cluster.agent(n1, "ana")
-        sofia = await cluster.agent(n2, "sofia")
-        bruno = await cluster.agent(n2, "bruno")
-        regular = "5511900000888"
-        conv_id = await claim_regular(http, n1, ana, regular)
+        n1, n2, ana, sofia, bruno, conv_id = await two_nodes_three_agents(cluster, http)
         # The primary that holds this thread's shard is the one that dies.
-        victim = rc.node_for_slot(key_slot(f"{{{thread_shard(f'whatsapp:{regular}', 'wa')}}}".encode()))
+        victim = rc.node_for_slot(key_slot(f"{{{thread_shard(f'whatsapp:{REGULAR}', 'wa')}}}".encode()))
 
-        traffic = Traffic(http, [n1, n2], regular).start()
+        traffic = Traffic(http, [n1, n2], REGULAR).start()
         await traffic.until(10)
         victim.kill()
 
         async def refused() -> bool:
-            r = await n1.inbound(http, "while a primary is down", address=regular)
+            r = await n1.inbound(http, "while a primary is down", address=REGULAR)
             assert r.status_code in (200, 503), r.text
             return r.status_code == 503
 
