@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol import errors
 from protocol import messages as p
+from protocol.depth import MAX_DEPTH, too_deep
 from server.auth import Claims, TokenExpired, TokenInvalid, TokenRevoked
 from server.core.errors import DomainError
 from server.core.fanout import conv_stream
@@ -38,7 +39,7 @@ _encode = p.encoder.encode
 _decode_command = p.command_decoder.decode
 COMMAND_NAMES = {cls.__struct_config__.tag for cls in p.COMMANDS}
 # What decoding hostile bytes can raise: msgspec's errors, invalid UTF-8, deep nesting.
-_UNREADABLE = (msgspec.MsgspecError, ValueError, RecursionError)
+_UNREADABLE = (msgspec.MsgspecError, ValueError)
 
 
 class Client:
@@ -341,6 +342,8 @@ class Client:
     def _decode(cls, raw: str | bytes) -> p.Command | p.Error:
         """A command, or the error that names what is wrong with the frame.
         Whatever the peer sends, this returns: input never raises."""
+        if too_deep(raw):
+            return p.Error(id=None, code=errors.BAD_FRAME, message=f"Frame nests more than {MAX_DEPTH} levels deep.")
         try:
             return _decode_command(raw)
         except _UNREADABLE as e:
@@ -351,8 +354,6 @@ class Client:
         """Name what was wrong and echo the id when one can be read."""
         try:
             obj: Any = msgspec.json.decode(raw)
-        except RecursionError:
-            return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is nested too deeply.")
         except _UNREADABLE:
             return p.Error(id=None, code=errors.BAD_FRAME, message="Frame is not valid JSON in UTF-8.")
         if not isinstance(obj, dict):

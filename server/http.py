@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from protocol import errors
+from protocol import depth, errors
 from protocol import messages as p
 from protocol.schema import schema_json
 from server.auth import Claims, TokenError, TokenExpired, TokenRevoked, issue
@@ -171,7 +171,7 @@ def create_app(node: Node) -> Starlette:
         if request.method == "DELETE":
             name = None
         else:
-            body = msgspec.json.decode(await request.body(), type=ContactBody)
+            body = depth.decode(await request.body(), type=ContactBody)
             name = body.name.strip() if body.name and body.name.strip() else None
             if name is not None and len(name) > 200:
                 raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
@@ -195,7 +195,7 @@ def create_app(node: Node) -> Starlette:
 
     async def dev_inbound(request: Request) -> Response:
         """Dev only: act as a channel delivering a contact's message."""
-        body = msgspec.json.decode(await request.body(), type=DevInbound)
+        body = depth.decode(await request.body(), type=DevInbound)
         if body.touchpoint_id not in service.touchpoints:
             raise DomainError(errors.NOT_FOUND, f"No touchpoint {body.touchpoint_id!r}.")
         inbound = Inbound(kind=body.kind, text=body.text, at=service.clock(), channel_message_id=body.id)
@@ -214,7 +214,7 @@ def create_app(node: Node) -> Starlette:
 
     async def dev_login(request: Request) -> Response:
         """Dev only: a token for a configured agent, no password (``make run``)."""
-        agent = service.agents.get(msgspec.json.decode(await request.body(), type=DevLogin).agent_id)
+        agent = service.agents.get(depth.decode(await request.body(), type=DevLogin).agent_id)
         if agent is None:
             raise DomainError(errors.NOT_FOUND, "No such agent.")
         s = node.config.server

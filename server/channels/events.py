@@ -11,10 +11,11 @@ from typing import Literal
 import msgspec
 from msgspec import Raw, Struct
 
+from protocol import depth
 from server.channels.errors import BadPayload
 from server.core.model import Channel, Inbound
 
-ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
+ITEM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError)
 """What decoding one item of a batch may raise; the item becomes ``Rejected``."""
 
 TAG = "switchboard:"
@@ -131,7 +132,7 @@ def parse_batch(
     for a body that is not the channel's envelope at all (``object`` must be
     ``obj``); a bad item inside becomes ``Rejected`` and the rest is kept."""
     try:
-        envelope = msgspec.json.decode(body, type=_Envelope)
+        envelope = depth.decode(body, type=_Envelope)  # the items inside are checked with it
     except ITEM_ERRORS as e:
         raise BadPayload(f"Not a {NAMES[channel]} webhook envelope: {e}") from None
     if envelope.object != obj:

@@ -20,6 +20,7 @@ import httpx
 import msgspec
 from msgspec import Struct
 
+from protocol import depth
 from server.channels import messenger, whatsapp
 from server.core.model import Message, Touchpoint
 
@@ -81,7 +82,7 @@ def classify(channel: str, status: int, body: bytes, retry_after: str | None = N
     """Meta's answer to a send → Accepted or Refused. Pure."""
     if 200 <= status < 300:
         try:
-            answer = msgspec.json.decode(body)
+            answer = depth.decode(body)
         except msgspec.DecodeError:
             answer = None
         # A 2xx means Meta took it, even if we cannot read the id: statuses
@@ -89,7 +90,7 @@ def classify(channel: str, status: int, body: bytes, retry_after: str | None = N
         return Accepted(channel_message_id=(whatsapp if channel == "whatsapp" else messenger).sent_id(answer))
     wait = _retry_after(retry_after)
     try:
-        error = msgspec.json.decode(body, type=_ErrorEnvelope).error
+        error = depth.decode(body, type=_ErrorEnvelope).error
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Refused(
             code=f"http_{status}",

@@ -102,6 +102,9 @@ async def test_contacts_directory(running: Running) -> None:
     assert r.json()["display_name"] == "+5511955554444" and r.json()["known"] is False
     r = await running.http.put(f"{running.base}/api/contacts/whatsapp/1", content=b"{", headers=bearer("sofia"))
     assert r.status_code == 400
+    deep = b'{"name":"x","extra":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    r = await running.http.put(f"{running.base}/api/contacts/whatsapp/1", content=deep, headers=bearer("sofia"))
+    assert r.status_code == 400 and r.json()["code"] == errors.INVALID_ARGUMENT and "64 levels" in r.json()["message"]
 
 
 async def test_dev_inbound_is_idempotent_by_channel_message_id(running: Running) -> None:
