@@ -1,12 +1,13 @@
 """How deeply untrusted JSON may nest, checked before any decoder sees it.
 
 msgspec decodes nested arrays and objects by recursing in C, guarded only by
-the interpreter's recursion limit. A frame of 100,000 ``[`` fails cleanly
-with a RecursionError, but while the decoder sits at the limit, any Python
-code the interpreter runs in between (a garbage-collector callback such as
-the metrics' pause timer, a finalizer) has no stack left and fails in turn,
-somewhere unrelated. So input nested deeper than anyone needs is refused
-before decoding: what the peer sends never drives the stack to the limit.
+the interpreter's recursion limit. Deeper input fails cleanly with a
+RecursionError, but input nested about as deep as the limit takes the
+decoder there, and any Python code the interpreter runs at that point (a
+garbage-collector callback such as the metrics' pause timer, a finalizer)
+has no stack left and fails in turn, somewhere unrelated. So input nested
+deeper than anyone needs is refused before decoding: what a peer sends
+never drives the stack near the limit.
 
 The check is one linear pass, in C: strings are cut out (brackets inside a
 message's text do not count), the brackets become +1 and -1, and the deepest

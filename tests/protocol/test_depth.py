@@ -94,7 +94,9 @@ def test_a_deep_frame_never_drives_the_stack_to_the_limit(gc_on_every_allocation
 
 
 def frames_up_to_twice_the_recursion_limit(prefix: str = "", suffix: str = "") -> list[bytes]:
-    """One frame per depth past the limit, so one reaches the interpreter's limit exactly."""
+    """One frame per depth, from just past MAX_DEPTH to twice the
+    interpreter's recursion limit: one of them would take a decoder to that
+    limit exactly, wherever the test's own stack stands."""
     deepest = 2 * sys.getrecursionlimit()
     return [(prefix + "[" * n + "]" * n + suffix).encode() for n in range(MAX_DEPTH + 1, deepest)]
 
