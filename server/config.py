@@ -53,6 +53,11 @@ class ServerSettings(Struct, kw_only=True):
     max_connections_per_agent: int = 10
     allowed_origins: list[str] = field(default_factory=list)
     """Origins allowed to open /ws from a browser; empty: same host only."""
+    gc_settle_seconds: float = 300.0
+    """``switchboard serve``: this often, the garbage collector's long-lived
+    objects (the imports, the connected agents' sockets) are collected once in
+    full, then frozen out of every later collection (0: never; see
+    docs/OPERATIONS.md)."""
     redis_url: str = ""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable

@@ -266,3 +266,13 @@ async def test_acknowledged_writes_survive_sigkill_and_timers_rearm(node: NodePr
         again = await inbound(http, node, **joao, text="Meu pedido não chegou", id="wamid.A2")
         assert again == {"duplicate": True}
         await ana.close()
+
+
+async def test_the_served_process_freezes_its_long_lived_heap(node: NodeProcess) -> None:
+    """``switchboard serve`` settles its heap at start (gc_settle_seconds):
+    the imports no longer weigh on every full collection."""
+    await node.start()
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{node.base}/metrics")).text
+    frozen = next(line for line in metrics.splitlines() if line.startswith("switchboard_gc_frozen_objects "))
+    assert float(frozen.split()[1]) > 10_000, frozen
