@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from protocol import errors
 from server.cluster_timers import ClusterTimers
+from server.core import session
 from server.redis_broker import RedisBroker
 from server.store.redis import RedisStore
 
@@ -69,7 +70,13 @@ def make_timers(config: Config, node: Node) -> ClusterTimers:
 
     async def rewatch(conv_id: str) -> None:
         conv = await service.store.get_conversation(conv_id)
-        if conv is not None:
-            service.watch(conv)
+        if conv is not None and conv.is_open and not conv.session_locked:
+            due = session.expires_at(conv, service.policy(conv.channel))
+            if due is not None:
+                timers.rearm(conv_id, due)
 
-    return ClusterTimers(config.server.redis_url, service.expire, service.clock, rewatch=rewatch, metrics=node.metrics)
+    # The Redis store's commits add and remove the entries (windows=...).
+    timers = ClusterTimers(
+        config.server.redis_url, service.expire, service.clock, rewatch=rewatch, metrics=node.metrics, store_writes=True
+    )
+    return timers

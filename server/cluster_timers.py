@@ -21,7 +21,13 @@ once per expiry.
   through the shard's outbox (written in that same script) on a Redis
   Cluster, so a node killed right after a commit loses no timer. ``watch`` (from the
   service) writes it again on the next poll; watches made while Redis is
-  unreachable wait in memory until it answers.
+  unreachable wait in memory until it answers. With ``store_writes`` (as the
+  nodes run), a watch only moves an entry that is still there later (ZADD XX
+  GT): the commit that ended the conversation removed it, and a watch still
+  queued on another node must not bring it back for the rest of its 24 hours
+  (found by the soak on Redis: the due-set grew with every conversation ended
+  on another node than the one that last saw its contact write). Only
+  ``rearm``, after a fire found the window not passed, adds an entry back.
 
 What it does not do: fire more precisely than ``poll_seconds`` (default
 0.25 s), or fire while Redis is down (it fires on recovery, late).
@@ -77,8 +83,11 @@ class ClusterTimers:
         batch: int = 100,
         prefix: str = "sb:",
         metrics: Metrics | None = None,
+        store_writes: bool = False,
     ) -> None:
         self._r = connect(url, max_connections=4)
+        self._store_writes = store_writes
+        self._rearms: dict[str, int] = {}
         self._fire = fire
         self._rewatch = rewatch
         self._clock = clock
@@ -106,8 +115,15 @@ class ClusterTimers:
         already took the conversation out of the due-set."""
         if due_ms is None:
             self._unsent.pop(conv_id, None)
+            self._rearms.pop(conv_id, None)
         elif self._unsent.get(conv_id, 0) < due_ms:
             self._unsent[conv_id] = due_ms
+
+    def rearm(self, conv_id: str, due_ms: int) -> None:
+        """Put back an entry a fire took out without locking (the window had
+        been renewed, or this node's clock is behind): added, not only moved."""
+        if self._rearms.get(conv_id, 0) < due_ms:
+            self._rearms[conv_id] = due_ms
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="cluster-timers")
@@ -134,15 +150,22 @@ class ClusterTimers:
             await asyncio.sleep(self._poll)
 
     async def _flush(self) -> None:
-        if not self._unsent:
-            return
-        batch, self._unsent = self._unsent, {}
-        try:
-            await self._r.zadd(self._due_key, batch, gt=True)
-        except BaseException:
-            for conv_id, due in batch.items():
-                self.watch(conv_id, due)
-            raise
+        if self._rearms:
+            rearms, self._rearms = self._rearms, {}
+            try:
+                await self._r.zadd(self._due_key, rearms, gt=True)
+            except BaseException:
+                for conv_id, due in rearms.items():
+                    self.rearm(conv_id, due)
+                raise
+        if self._unsent:
+            batch, self._unsent = self._unsent, {}
+            try:
+                await self._r.zadd(self._due_key, batch, xx=self._store_writes, gt=True)
+            except BaseException:
+                for conv_id, due in batch.items():
+                    self.watch(conv_id, due)
+                raise
 
     async def _tick(self) -> None:
         now = self._clock()
@@ -153,7 +176,7 @@ class ClusterTimers:
             try:
                 locked = await self._fire(conv_id)
                 if not locked and self._rewatch is not None:
-                    await self._rewatch(conv_id)
+                    await self._rewatch(conv_id)  # calls rearm if the window is still open
             except Exception:
                 # Keep the lease: when it runs out, some node fires it again.
                 log.exception("session timer for %s failed; retried after the lease", conv_id)

@@ -103,3 +103,34 @@ async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> Non
     finally:
         await doomed.stop()
         await survivor.stop()
+
+
+async def test_a_queued_watch_never_brings_back_what_a_commit_removed(one_or_sharded: str) -> None:
+    """As the nodes run (``store_writes``): the store's commits add and remove
+    the entries. A watch queued on this node when another node ended the
+    conversation (its commit removed the entry) must not put it back; a
+    watch of a conversation still watched moves it later; ``rearm`` (a fire
+    that found the window renewed) adds it back."""
+    from server.store.redis import DUE_SET, connect
+
+    fired: list[str] = []
+
+    async def fire(conv_id: str) -> bool:
+        fired.append(conv_id)
+        return True
+
+    r = connect(one_or_sharded)
+    key = "sb:" + DUE_SET
+    far = now_ms() + 3_600_000
+    await r.zadd(key, {"open": far})  # written by its last commit; "ended" was removed by its end
+    t = ClusterTimers(one_or_sharded, fire, now_ms, poll_seconds=0.05, store_writes=True)
+    t.watch("open", far + 1000)
+    t.watch("ended", far + 1000)
+    t.rearm("renewed", now_ms() + 100)
+    t.start()
+    try:
+        await wait_until(lambda: fired == ["renewed"], 5, "the re-armed entry fired")
+        assert await r.zrange(key, 0, -1, withscores=True) == [(b"open", float(far + 1000))]
+    finally:
+        await t.stop()
+        await r.aclose()
