@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
                     help="lockstorm: WhatsApp window seconds (longer than creating the conversations takes)")
     ap.add_argument("--conversations", type=int, default=2000, help="lockstorm: conversations created at once")
     ap.add_argument("--burst-rate", type=float, default=2000.0, help="lockstorm: creation rate cap (messages/s)")
-    ap.add_argument("--nodes", type=int, default=2, help="cluster: nodes sharing Redis")
+    ap.add_argument("--nodes", type=int, default=2, help="cluster (and soak --on-redis): nodes sharing Redis")
     g = ap.add_argument_group("stall and soak (bench/endurance.py)")
     g.add_argument("--sample", type=float, default=None, help="seconds between samples (default: stall 1, soak 5)")
     g.add_argument("--stall-fraction", type=float, default=0.1, help="stall: share of the sockets that stop reading")
@@ -79,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
                    help="stall/soak: no Graph API stub: agents' replies stay pending for good (and the node's sender "
                         "re-reads every pending message every 30 s)")
     g.add_argument("--settle-seconds", type=float, default=60.0, help="soak: slopes are fitted from this second on")
+    g.add_argument("--on-redis", action="store_true",
+                   help="soak: --nodes nodes sharing a local redis-server (agents and webhooks spread over them)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
     ap.add_argument("--settle", type=float, default=3.0, help="idle: seconds to wait before reading memory")

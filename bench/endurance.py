@@ -40,7 +40,7 @@ from bench.harness import (
     spread,
     start_peer,
 )
-from bench.procs import Proc, free_port, python_module, tcp_queues
+from bench.procs import Proc, Redis, free_port, python_module, tcp_queues
 
 Opts = Any
 
@@ -468,11 +468,14 @@ def soak(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     queues = opts.queues if opts.queues is not None else 50
     center = Center(opts.agents, queues)
     stub = graph_stub(opts, workdir, center)
+    redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
     try:
-        target = _target(opts, center, workdir)
+        target = _target(opts, center, workdir, redis=redis, nodes=opts.nodes if redis else 1)
     except BaseException:
         if stub is not None:
             stub.stop()
+        if redis is not None:
+            redis.stop()
         raise
     fleet = None
     try:
@@ -537,6 +540,7 @@ def soak(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         end = steady_rows[-1] if steady_rows else last
         result: dict[str, Any] = {
             "server": target.kind,
+            "nodes": len(target.procs),
             "agents": center.n,
             "queues": center.q,
             **connected,
@@ -592,3 +596,5 @@ def soak(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         target.stop()
         if stub is not None:
             stub.stop()
+        if redis is not None:
+            redis.stop()
