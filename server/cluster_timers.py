@@ -150,22 +150,19 @@ class ClusterTimers:
             await asyncio.sleep(self._poll)
 
     async def _flush(self) -> None:
-        if self._rearms:
-            rearms, self._rearms = self._rearms, {}
-            try:
+        rearms, self._rearms = self._rearms, {}
+        watches, self._unsent = self._unsent, {}
+        try:
+            if rearms:
                 await self._r.zadd(self._due_key, rearms, gt=True)
-            except BaseException:
-                for conv_id, due in rearms.items():
-                    self.rearm(conv_id, due)
-                raise
-        if self._unsent:
-            batch, self._unsent = self._unsent, {}
-            try:
-                await self._r.zadd(self._due_key, batch, xx=self._store_writes, gt=True)
-            except BaseException:
-                for conv_id, due in batch.items():
-                    self.watch(conv_id, due)
-                raise
+            if watches:
+                await self._r.zadd(self._due_key, watches, xx=self._store_writes, gt=True)
+        except BaseException:  # queued again; writing twice is harmless (GT)
+            for conv_id, due in rearms.items():
+                self.rearm(conv_id, due)
+            for conv_id, due in watches.items():
+                self.watch(conv_id, due)
+            raise
 
     async def _tick(self) -> None:
         now = self._clock()

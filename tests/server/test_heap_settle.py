@@ -14,10 +14,10 @@ import pytest
 from server.node import settle_heap
 
 
-class Node:
+class Cell:
     """Any object that can sit in a reference cycle and be weakly referenced."""
 
-    other: Node | None = None
+    other: Cell | None = None
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ async def test_what_survives_a_settle_is_no_longer_scanned(thawed: None) -> None
 
 
 async def test_a_cycle_through_frozen_objects_is_collected_at_the_next_settle(thawed: None) -> None:
-    a, b = Node(), Node()
+    a, b = Cell(), Cell()
     a.other, b.other = b, a
     gone = weakref.ref(a)
     task = await settle_once(0.2)
