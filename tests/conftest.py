@@ -22,17 +22,26 @@ from tests.wsagent import WsAgent
 SECRET = "test-secret"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A free loopback port for a server a test starts, picked below the
     kernel's ephemeral range (32768+): there, the source port of any outgoing
-    connection could take it between this check and the server's bind."""
+    connection could take it between this check and the server's bind. Never
+    the same port twice in a run: a port handed out is free until its server
+    binds it (two nodes of one cluster got the same one, once, in CI), and
+    may still be held by the last test's server while it exits."""
     for _ in range(200):
         port = random.randint(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free port between 20000 and 32000")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.conftest import free_port  # one port picker for every test
+from tests.conftest import _HANDED_OUT, free_port  # one port picker for every test
 
 T = TypeVar("T")
 
@@ -147,10 +147,13 @@ def _free_cluster_port() -> int:
 
     for _ in range(200):
         port = random.randint(20000, 22700)
+        if {port, port + 10000} & _HANDED_OUT:
+            continue
         socks = [socket.socket(), socket.socket()]
         try:
             socks[0].bind(("127.0.0.1", port))
             socks[1].bind(("127.0.0.1", port + 10000))
+            _HANDED_OUT.update((port, port + 10000))
             return port
         except OSError:
             continue
