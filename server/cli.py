@@ -1,4 +1,4 @@
-"""``switchboard`` command line: serve, token, schema."""
+"""``switchboard`` command line: serve, token, secret, schema, widget."""
 
 from __future__ import annotations
 
@@ -6,18 +6,28 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
 
 from protocol.schema import schema_json
-from server import auth, config
+from server import auth, config, deploy_checks
 
 
 def _serve(args: argparse.Namespace) -> None:
     cfg = config.load(args.config, data=args.data, host=args.host, port=args.port, redis_url=args.redis)
     if not cfg.server.token_secret:
         sys.exit("token_secret is not set: put it in the config [server] table or SWITCHBOARD_TOKEN_SECRET")
+    problems = deploy_checks.exposure_problems(cfg)
+    if problems:
+        sys.exit(f"switchboard: refusing to listen on {cfg.server.host} (not loopback): " + "; ".join(problems))
+    if not deploy_checks.trusted_hosts(cfg.server):
+        print(
+            f"switchboard: warning: listening on {cfg.server.host} without allowed_hosts: HTTP answers any Host "
+            "header; set allowed_hosts (SWITCHBOARD_ALLOWED_HOSTS) to the names clients use",
+            file=sys.stderr,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.demo:
         _print_demo(cfg)
@@ -57,6 +67,10 @@ def _token(args: argparse.Namespace) -> None:
     print(auth.issue(cfg.server.token_secret, args.agent_id, now=int(time.time()), ttl_seconds=ttl))
 
 
+def _secret(args: argparse.Namespace) -> None:
+    print(secrets.token_urlsafe(deploy_checks.MIN_SECRET_BYTES))
+
+
 def _schema(args: argparse.Namespace) -> None:
     data = schema_json()
     if args.out:
@@ -91,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--config", default=None)
     token.add_argument("--ttl", type=int, default=None, help="seconds")
     token.set_defaults(func=_token)
+
+    secret = sub.add_parser("secret", help="print a new random secret (token_secret, verify_token)")
+    secret.set_defaults(func=_secret)
 
     schema = sub.add_parser("schema", help="write the protocol's JSON Schema")
     schema.add_argument("--out", default=None)

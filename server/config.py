@@ -52,7 +52,12 @@ class ServerSettings(Struct, kw_only=True):
     command_burst: int = 40
     max_connections_per_agent: int = 10
     allowed_origins: list[str] = field(default_factory=list)
-    """Origins allowed to open /ws from a browser; empty: same host only."""
+    """Origins (scheme://host[:port]) allowed to open /ws from a browser;
+    empty: the web app this node serves (http, its HTTP port, a host it
+    answers to). See server/deploy_checks.py."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Host header values HTTP answers (``*.example.com`` patterns allowed);
+    others get 400. Empty: the loopback names on a loopback bind, otherwise any."""
     gc_settle_seconds: float = 300.0
     """``switchboard serve``: this often, the garbage collector's long-lived
     objects (the imports, the connected agents' sockets) are collected once in
@@ -144,7 +149,13 @@ ENV = {
     "SWITCHBOARD_TOKEN_SECRET": ("token_secret", str),
     "SWITCHBOARD_DEV_ENDPOINTS": ("dev_endpoints", lambda v: v.lower() in ("1", "true", "yes")),
     "SWITCHBOARD_REDIS_URL": ("redis_url", str),
+    "SWITCHBOARD_ALLOWED_HOSTS": ("allowed_hosts", lambda v: _comma_list(v)),
+    "SWITCHBOARD_ALLOWED_ORIGINS": ("allowed_origins", lambda v: _comma_list(v)),
 }
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def load(path: str | Path | None, env: dict[str, str] | None = None, **overrides: object) -> Config:

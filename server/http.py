@@ -13,20 +13,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from starlette._utils import parse_host_header
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import depth, errors
 from protocol import messages as p
 from protocol.schema import schema_json
 from server.auth import Claims, TokenError, TokenExpired, TokenRevoked, issue
+from server.channels.webhooks import read_limited
 from server.channels.webhooks import routes as webhook_routes
 from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
 from server.core.views import contact_view
+from server.deploy_checks import trusted_hosts
 from server.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -55,6 +62,67 @@ class MsgspecResponse(Response):
 
 def refuse(code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=STATUS.get(code, 400))
+
+
+DEV_MAX_BODY_BYTES = 16 * 1024
+"""The dev endpoints' bodies (a log-in, one customer message): 413 above."""
+
+
+class SecurityHeaders:
+    """Headers on every HTTP response: the web app may run only its own
+    scripts and styles, talk only to this node (its HTTP origin and its agent
+    websocket), never be framed; no MIME sniffing; no Referer leaves it."""
+
+    def __init__(self, app: ASGIApp, ws_port: int) -> None:
+        self.app = app
+        self.ws_port = ws_port
+
+    def policy(self, host_header: str | None) -> str:
+        connect = "'self'"
+        parsed = parse_host_header(host_header)
+        # Only a plausible host name or address goes into the header.
+        if parsed is not None and parsed.host and all(c.isalnum() or c in ".-:[]" for c in parsed.host):
+            connect += f" ws://{parsed.host}:{self.ws_port} wss://{parsed.host}:{self.ws_port}"
+        return (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src {connect}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self.policy(Headers(scope=scope).get("host"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = policy
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class Refused(Exception):
+    """A refusal whose HTTP status is not the one its code usually maps to."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def json_body(request: Request, limit: int = DEV_MAX_BODY_BYTES) -> bytes:
+    """A JSON body of at most ``limit`` bytes. Anything but application/json
+    is refused (415): a cross-origin page may POST text/plain without asking."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise Refused(415, errors.INVALID_ARGUMENT, "Send Content-Type: application/json.")
+    body = await read_limited(request, limit)
+    if body is None:
+        raise Refused(413, errors.INVALID_ARGUMENT, f"The body is over {limit} bytes.")
+    return body
 
 
 class ContactBody(msgspec.Struct):
@@ -100,6 +168,8 @@ def create_app(node: Node) -> Starlette:
                 return await handler(request)
             except DomainError as e:
                 return refuse(e.code, e.message)
+            except Refused as e:
+                return JSONResponse({"code": e.code, "message": e.message}, status_code=e.status)
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 return refuse(errors.INVALID_ARGUMENT, str(e))
             except StoreUnavailable:
@@ -158,7 +228,9 @@ def create_app(node: Node) -> Starlette:
         return MsgspecResponse(result)
 
     async def contacts(request: Request) -> Response:
-        await agent_of(request)
+        """The whole directory, every queue's contacts: supervisors only."""
+        if not (await agent_of(request)).is_supervisor:
+            raise DomainError(errors.FORBIDDEN, "Only a supervisor may list the contacts directory.")
         return MsgspecResponse([contact_view(c) for c in await service.store.list_contacts()])
 
     async def put_contact(request: Request) -> Response:
@@ -195,7 +267,7 @@ def create_app(node: Node) -> Starlette:
 
     async def dev_inbound(request: Request) -> Response:
         """Dev only: act as a channel delivering a contact's message."""
-        body = depth.decode(await request.body(), type=DevInbound)
+        body = depth.decode(await json_body(request), type=DevInbound)
         if body.touchpoint_id not in service.touchpoints:
             raise DomainError(errors.NOT_FOUND, f"No touchpoint {body.touchpoint_id!r}.")
         inbound = Inbound(kind=body.kind, text=body.text, at=service.clock(), channel_message_id=body.id)
@@ -214,7 +286,7 @@ def create_app(node: Node) -> Starlette:
 
     async def dev_login(request: Request) -> Response:
         """Dev only: a token for a configured agent, no password (``make run``)."""
-        agent = service.agents.get(depth.decode(await request.body(), type=DevLogin).agent_id)
+        agent = service.agents.get(depth.decode(await json_body(request), type=DevLogin).agent_id)
         if agent is None:
             raise DomainError(errors.NOT_FOUND, "No such agent.")
         s = node.config.server
@@ -242,7 +314,16 @@ def create_app(node: Node) -> Starlette:
         routes.append(Route("/api/dev/login", endpoint(dev_login), methods=["POST"]))
     # The agent web app (server/static): index.html at /, the rest beside it.
     routes.append(Mount("/", StaticFiles(directory=Path(__file__).parent / "static", html=True)))
-    return Starlette(routes=routes)
+    middleware = [Middleware(SecurityHeaders, ws_port=node.config.ws_port)]
+    hosts = trusted_hosts(node.config.server)
+    if hosts:  # outermost: a foreign Host header (DNS rebinding) reaches nothing
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=[_bracketed(h) for h in hosts]))
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _bracketed(host: str) -> str:
+    """TrustedHostMiddleware sees an IPv6 Host as ``[::1]``."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 

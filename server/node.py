@@ -165,12 +165,11 @@ class Node:
         return None
 
     def _origin_allowed(self, origin: str, headers: Headers) -> bool:
-        allowed = self.config.server.allowed_origins
-        if origin in allowed:
-            return True
-        # Same host as the websocket itself (the web app is on the HTTP port).
-        host = (headers.get("Host") or "").rsplit(":", 1)[0]
-        return not allowed and urlsplit(origin).hostname == host.strip("[]")
+        # Scheme, host and port against allowed_origins, or the web app this
+        # node serves; never the request's Host header (DNS rebinding).
+        from server.deploy_checks import origin_allowed
+
+        return origin_allowed(origin, self.config.server)
 
     async def _connection(self, ws: ServerConnection) -> None:
         await Client(ws, self).run()

@@ -205,6 +205,9 @@ class Service:
                 note=c.wrap_up.note if c.wrap_up else None,
             )
             for c in await self.store.conversations_of_contact(contact.id)
+            # The same rule as every read: nothing of a queue or a thread the
+            # agent cannot see (its notes, its disposition) leaks through here.
+            if rules.can_view(agent, c)
         ]
         return p.ContactCardResult(card=p.ContactCard(contact=views.contact_view(contact), conversations=past))
 

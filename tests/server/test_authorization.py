@@ -8,7 +8,9 @@ import pytest
 
 from protocol import errors
 from protocol import messages as p
-from tests.conftest import Running, token
+from server.config import Config
+from server.core.model import Touchpoint
+from tests.conftest import Running, make_config, token
 from tests.wsagent import CommandError
 
 
@@ -95,3 +97,41 @@ async def test_rest_api_enforces_the_same_rights(running: Running) -> None:
     assert r.status_code == 200 and [c["id"] for c in r.json()] == [cid]
     r = await http.put(f"{base}/api/contacts/whatsapp/123", json={"name": "X"}, headers=auth("ana"))
     assert r.status_code == 403 and r.json()["code"] == errors.FORBIDDEN
+    # The whole directory names every queue's customers: supervisors only.
+    r = await http.get(f"{base}/api/contacts", headers=auth("ana"))
+    assert r.status_code == 403 and r.json()["code"] == errors.FORBIDDEN
+    r = await http.get(f"{base}/api/contacts", headers=auth("sofia"))
+    assert r.status_code == 200 and [c["address"] for c in r.json()] == ["5511900000001"]
+
+
+@pytest.fixture
+def config() -> Config:
+    """The usual center, plus a second WhatsApp number routed to support:
+    one customer can then have conversations in both queues."""
+    cfg = make_config()
+    cfg.touchpoints.append(
+        Touchpoint(id="wa-support", channel="whatsapp", name="+1 555 0199", queue_id="support", address="100200399")
+    )
+    return cfg
+
+
+async def test_contact_card_lists_only_conversations_the_agent_may_view(running: Running) -> None:
+    address = "5511944443333"
+    made = await running.inbound("Meu pedido quebrou", address=address, touchpoint="wa-support")
+    support = made["conversation_id"]
+    carla = await running.agent("carla")  # support only
+    await carla.call(p.Claim, conversation_id=support)
+    await carla.call(p.EndChat, conversation_id=support)
+    await carla.call(p.WrapUp, conversation_id=support, disposition="Resolved", note="Refund: card ends 4242")
+    sales = (await running.inbound("Quero comprar", address=address))["conversation_id"]
+
+    ana = await running.agent("ana")  # sales only: the support conversation is not hers to see
+    card = (await ana.call(p.GetContactCard, conversation_id=sales)).card
+    assert [c.id for c in card.conversations] == [sales]
+    bruno = await running.agent("bruno")  # both queues, but that one was carla's
+    assert [c.id for c in (await bruno.call(p.GetContactCard, conversation_id=sales)).card.conversations] == [sales]
+    sofia = await running.agent("sofia")  # a supervisor sees everything, notes and dispositions included
+    everything = (await sofia.call(p.GetContactCard, conversation_id=sales)).card.conversations
+    assert [c.id for c in everything] == [sales, support] and everything[1].note == "Refund: card ends 4242"
+    own = (await carla.call(p.GetContactCard, conversation_id=support)).card.conversations
+    assert [c.id for c in own] == [support]  # sales' open conversation is not in carla's queues

@@ -96,7 +96,7 @@ async def test_contacts_directory(running: Running) -> None:
         f"{running.base}/api/contacts/whatsapp/5511955554444", json={"name": "Zé Carioca"}, headers=bearer("sofia")
     )
     assert r.status_code == 200 and r.json()["initials"] == "ZC"
-    listed = (await running.http.get(f"{running.base}/api/contacts", headers=bearer("ana"))).json()
+    listed = (await running.http.get(f"{running.base}/api/contacts", headers=bearer("sofia"))).json()
     assert [c["display_name"] for c in listed] == ["Zé Carioca"]
     r = await running.http.delete(f"{running.base}/api/contacts/whatsapp/5511955554444", headers=bearer("sofia"))
     assert r.json()["display_name"] == "+5511955554444" and r.json()["known"] is False
