@@ -13,7 +13,7 @@ from protocol import errors
 from protocol import messages as p
 from server import auth
 from server.config import Config
-from tests.conftest import SECRET, Running, make_config, token
+from tests.conftest import SECRET, Running, make_config, start_node, token
 
 
 async def hello_and_close_code(running: Running, hello: dict | str) -> tuple[p.ServerFrame | None, int | None]:
@@ -143,6 +143,46 @@ async def test_foreign_origin_cannot_open_an_agent_socket(running: Running) -> N
         async with connect(running.ws_url, origin="https://evil.example"):  # type: ignore[arg-type]
             pass
     assert e.value.response.status_code == 403
-    async with connect(running.ws_url, origin="http://127.0.0.1:8000") as ws:  # type: ignore[arg-type]
+    # The web app this node serves (its HTTP port) may.
+    async with connect(running.ws_url, origin=running.base) as ws:  # type: ignore[arg-type]
         await ws.send(p.encoder.encode(p.Hello(id="h", token=token("ana"))).decode())
         assert isinstance(p.frame_decoder.decode(await ws.recv()), p.Welcome)
+
+
+async def upgrade_status(ws_port: int, host: str, origin: str) -> int:
+    """The status of a raw websocket upgrade with these Host and Origin
+    headers (a real browser page sends both; a client library rewrites Host)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", ws_port)
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+        ).encode()
+    )
+    status = int((await asyncio.wait_for(reader.readline(), 5)).split()[1])
+    writer.close()
+    return status
+
+
+async def test_dns_rebound_page_cannot_open_an_agent_socket(running: Running) -> None:
+    """evil.example resolves to 127.0.0.1: its page's Origin and the Host it
+    sends name evil.example. Only the origin the node serves is let in."""
+    http_port, ws_port = running.node.config.server.port, running.node.config.ws_port
+    assert await upgrade_status(ws_port, f"evil.example:{ws_port}", f"http://evil.example:{http_port}") == 403
+    assert await upgrade_status(ws_port, f"127.0.0.1:{ws_port}", f"http://127.0.0.1:{http_port + 7}") == 403
+    assert await upgrade_status(ws_port, f"127.0.0.1:{ws_port}", f"https://127.0.0.1:{http_port}") == 403
+    assert await upgrade_status(ws_port, f"localhost:{ws_port}", f"http://localhost:{http_port}") == 101
+
+
+async def test_allowed_origins_are_matched_by_scheme_host_and_port() -> None:
+    node, server, task = await start_node(make_config(allowed_origins=["https://app.example.com"]))
+    ws_port, base = node.config.ws_port, f"http://127.0.0.1:{node.config.server.port}"
+    try:
+        assert await upgrade_status(ws_port, f"127.0.0.1:{ws_port}", "https://app.example.com") == 101
+        assert await upgrade_status(ws_port, f"127.0.0.1:{ws_port}", "https://app.example.com:443") == 101
+        for other in ("http://app.example.com", "https://app.example.com:8443", base):
+            assert await upgrade_status(ws_port, f"127.0.0.1:{ws_port}", other) == 403, other
+    finally:
+        server.should_exit = True
+        await task
+        await node.stop()
