@@ -51,6 +51,8 @@ async def agent_page(browser: Browser, running: Running) -> AsyncIterator[OpenAg
             await context.add_init_script(f"localStorage.setItem('switchboard.token', {token(agent_id)!r})")
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(f"{agent_id}: {e}"))
+        # Whatever the Content-Security-Policy blocks is a bug of the app (or the policy).
+        page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(f"{agent_id}: {m.text}"))
         await page.goto(f"{running.base}/{fragment}")
         if agent_id is not None:
             await expect(page.locator("#conn-state")).to_have_text("Live")
