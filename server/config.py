@@ -140,6 +140,10 @@ class Config(Struct, kw_only=True):
         return self.server.ws_port or self.server.port + 1
 
 
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 ENV = {
     "SWITCHBOARD_HOST": ("host", str),
     "SWITCHBOARD_PORT": ("port", int),
@@ -149,13 +153,9 @@ ENV = {
     "SWITCHBOARD_TOKEN_SECRET": ("token_secret", str),
     "SWITCHBOARD_DEV_ENDPOINTS": ("dev_endpoints", lambda v: v.lower() in ("1", "true", "yes")),
     "SWITCHBOARD_REDIS_URL": ("redis_url", str),
-    "SWITCHBOARD_ALLOWED_HOSTS": ("allowed_hosts", lambda v: _comma_list(v)),
-    "SWITCHBOARD_ALLOWED_ORIGINS": ("allowed_origins", lambda v: _comma_list(v)),
+    "SWITCHBOARD_ALLOWED_HOSTS": ("allowed_hosts", _comma_list),
+    "SWITCHBOARD_ALLOWED_ORIGINS": ("allowed_origins", _comma_list),
 }
-
-
-def _comma_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def load(path: str | Path | None, env: dict[str, str] | None = None, **overrides: object) -> Config:
