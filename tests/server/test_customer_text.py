@@ -12,7 +12,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from msgspec.structs import replace
 
+from protocol import messages as p
+from server.broker import frame_bytes
 from server.config import MetaSettings
+from server.hub import Hub
 from tests import customer_text as ct
 from tests.conftest import make_config, start_node, token
 
@@ -60,3 +63,15 @@ async def test_every_word_by_every_carrier(one: One) -> None:
     for carrier in ("text", "caption", "profile_name", "note"):
         for word in ct.WORDS:
             await ct.check(one.post, one.agent, one.cid, ADDRESS, carrier, word)
+
+
+def test_a_frame_that_does_not_hold_the_event_its_kind_names_is_not_acted_on(caplog: pytest.LogCaptureFixture) -> None:
+    """The hub decodes a frame only when its kind says it must act, and then
+    checks what it decoded: a mismatch or unreadable bytes are logged, never
+    raised into the publisher (a webhook would answer 503)."""
+    note = p.NoteAdded(note=p.NoteView(id="n1", conversation_id="c1", author_id="ana", text="access.revoked", at=1))
+    revoked = p.AccessRevoked(token_id="t1")
+    assert Hub._body(frame_bytes("agent:ana", 1, p.encoder.encode(note)), p.AccessRevoked) is None
+    assert Hub._body(b'{"type":"event","stream":"agent:ana"', p.AccessRevoked) is None
+    assert Hub._body(frame_bytes("agent:ana", 2, p.encoder.encode(revoked)), p.AccessRevoked) == revoked
+    assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR"]
