@@ -5,8 +5,8 @@ Interface (``Broker``), method by method:
 
 - ``publish(stream, event)``: encodes the event once, gives it the stream's
   next sequence number, appends it to the stream's history and delivers the
-  frame bytes to ``on_publication`` on every node with listeners. Returns the
-  sequence. Sequences of one stream are gap-free: 1, 2, 3… Raises
+  frame bytes, with the event's kind beside them, to ``on_publication`` on
+  every node with listeners. Returns the sequence. Sequences of one stream are gap-free: 1, 2, 3… Raises
   ``StoreUnavailable`` only after arranging that every listener will be made
   to reload (a new epoch): a lost event is never a silent one.
 - ``positions(streams)``: the last sequence of each stream (0 if none).
@@ -31,9 +31,18 @@ from typing import Protocol
 
 from protocol import messages as p
 
-OnPublication = Callable[[str, int, bytes], None]
+OnPublication = Callable[[str, int, str, bytes], None]
+"""(stream, seq, kind, frame bytes). ``kind`` is the event's ``type`` tag
+(e.g. "conversation.updated"), taken from its Struct class at publish time:
+whoever receives the frame decides from the kind what to do, never by looking
+inside the bytes (they carry customer text)."""
 
 _encode_event = p.encoder.encode
+
+
+def kind_of(event: p.AnyEvent) -> str:
+    """The event's ``type`` tag, from its class: no encoding, no parsing."""
+    return str(type(event).__struct_config__.tag)
 
 
 def frame_bytes(stream: str, seq: int, event_json: bytes) -> bytes:
@@ -100,7 +109,7 @@ class MemoryBroker:
             oldest = next(iter(self._history))
             self._bytes -= sum(len(d) for _, d in self._history.pop(oldest))
         if self.on_publication is not None:
-            self.on_publication(stream, seq, data)
+            self.on_publication(stream, seq, kind_of(event), data)
         return seq
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:

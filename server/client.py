@@ -125,11 +125,12 @@ class Client:
         node.metrics.connections_total.inc()
         try:
             hello = await self._handshake()
-            if hello is None:
+            agent = self.agent
+            if hello is None or agent is None:
                 return
-            await self._sync(hello.resume)
+            await self._sync(agent, hello.resume)
             async for raw in self.ws:
-                await self._handle(raw)
+                await self._handle(agent, raw)
         except ConnectionClosed:
             pass
         finally:
@@ -213,27 +214,25 @@ class Client:
         self._detach_all()
         self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
 
-    async def _sync(self, resume: p.Resume | None) -> None:
+    async def _sync(self, agent: Agent, resume: p.Resume | None) -> None:
         """Bring the client up to date: replay what it missed, or a snapshot."""
-        assert self.agent is not None
         metrics = self.node.metrics
         if resume is not None:
-            if await self._resume(resume):
+            if await self._resume(agent, resume):
                 metrics.resumes.inc(1, "resumed")
                 return
             metrics.resumes.inc(1, "resync")
             await self._send(p.Resync(reason="missed events are no longer available; reload"))
         self.backlog = []
-        for stream in self.node.service.streams_of(self.agent):
+        for stream in self.node.service.streams_of(agent):
             self._attach(stream)
-        snapshot = await self.node.service.snapshot(self.agent)
+        snapshot = await self.node.service.snapshot(agent)
         await self._send(snapshot)
         await self._flush(snapshot.streams)
 
-    async def _resume(self, resume: p.Resume) -> bool:
-        assert self.agent is not None
+    async def _resume(self, agent: Agent, resume: p.Resume) -> bool:
         broker, service = self.node.broker, self.node.service
-        wanted = set(service.streams_of(self.agent))
+        wanted = set(service.streams_of(agent))
         if resume.epoch != broker.epoch or not wanted <= set(resume.streams):
             return False
         self.backlog = []
@@ -244,7 +243,7 @@ class Client:
         for stream, seq in resume.streams.items():
             if stream.startswith("conv:") and stream not in wanted:
                 try:
-                    await service.viewable(self.agent, stream.removeprefix("conv:"))
+                    await service.viewable(agent, stream.removeprefix("conv:"))
                 except DomainError:
                     lost.append(stream)  # taken by someone else while away
                     continue
@@ -281,8 +280,7 @@ class Client:
 
     # ------------------------------------------------------------------ commands
 
-    async def _handle(self, raw: str | bytes) -> None:
-        assert self.agent is not None
+    async def _handle(self, agent: Agent, raw: str | bytes) -> None:
         started = time.perf_counter()
         cmd = self._decode(raw)
         if isinstance(cmd, p.Error):
@@ -295,7 +293,7 @@ class Client:
             await self._send(p.Error(id=cmd.id, code=errors.RATE_LIMITED, message="Too many commands; slow down."))
             return
         try:
-            result = await self._run(cmd)
+            result = await self._run(agent, cmd)
         except DomainError as e:
             outcome = e.code
             await self._send(p.Error(id=cmd.id, code=e.code, message=e.message))
@@ -315,17 +313,16 @@ class Client:
         metrics.commands.inc(1, str(name), outcome)
         metrics.command_seconds.observe(time.perf_counter() - started, str(name))
 
-    async def _run(self, cmd: p.Command) -> p.CommandResult:
-        assert self.agent is not None
+    async def _run(self, agent: Agent, cmd: p.Command) -> p.CommandResult:
         match cmd:
             case p.Hello():
                 raise DomainError(errors.ALREADY_AUTHENTICATED, "This connection is already authenticated.")
             case p.Open(conversation_id=cid, limit=limit):
                 stream = conv_stream(cid)
-                await self.node.service.viewable(self.agent, cid)
+                await self.node.service.viewable(agent, cid)
                 self._attach(stream)
                 try:
-                    return await self.node.service.thread(self.agent, cid, limit)
+                    return await self.node.service.thread(agent, cid, limit)
                 except BaseException:
                     self.streams.discard(stream)
                     self.node.hub.detach(self, stream)
@@ -336,7 +333,7 @@ class Client:
                     self.streams.discard(stream)
                     self.node.hub.detach(self, stream)
                 return p.Ok()
-        return await self.node.service.dispatch(self.agent, cmd)
+        return await self.node.service.dispatch(agent, cmd)
 
     @classmethod
     def _decode(cls, raw: str | bytes) -> p.Command | p.Error:

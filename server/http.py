@@ -274,10 +274,8 @@ def create_app(node: Node) -> Starlette:
         outcome = await service.receive(body.touchpoint_id, body.address, inbound, profile_name=body.profile_name)
         if outcome is None:
             return JSONResponse({"duplicate": True})
-        assert outcome.message is not None
-        return JSONResponse(
-            {"duplicate": False, "conversation_id": outcome.after.id, "message_id": outcome.message.id}
-        )
+        message_id = outcome.message.id if outcome.message is not None else None
+        return JSONResponse({"duplicate": False, "conversation_id": outcome.after.id, "message_id": message_id})
 
     async def dev_agents(request: Request) -> Response:
         """Dev only: the configured agents, for the web app's demo log-in."""

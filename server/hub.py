@@ -1,8 +1,12 @@
 """The hub: this node's connected clients and which streams each listens to.
 
 The broker hands every publication to ``Hub.deliver`` as ready-made frame
-bytes; the hub writes those same bytes to every live local listener with
-``websockets.broadcast`` (no per-client encode, no await per client).
+bytes, with the event's kind (its ``type`` tag) beside them; the hub writes
+those same bytes to every live local listener with ``websockets.broadcast``
+(no per-client encode, no await per client). The hub acts on an event
+(unsubscribe the viewers who lost access, close revoked sockets) only from
+its kind: it never searches the bytes, which carry customer text, and it
+decodes them only for the two kinds it acts on.
 
 What it does not do: it never waits on a client. A client whose outbound
 buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 from websockets.asyncio.server import broadcast
@@ -33,7 +37,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+E = TypeVar("E", bound=p.EventBody)
+
 _event = msgspec.json.Decoder(p.Event).decode
+
+ACCESS_REVOKED: str = p.AccessRevoked.__struct_config__.tag  # type: ignore[assignment]
+CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type: ignore[assignment]
 
 
 class Hub:
@@ -86,11 +95,11 @@ class Hub:
             if self.on_last_listener is not None:
                 self.on_last_listener(stream)
 
-    def deliver(self, stream: str, seq: int, data: bytes) -> None:
+    def deliver(self, stream: str, seq: int, kind: str, data: bytes) -> None:
         clients = self._streams.get(stream)
         if not clients:
             return
-        if stream.startswith("conv:"):
+        if kind == CONVERSATION_UPDATED and stream.startswith("conv:"):
             self._revoke_lost_access(stream, data, clients)
         live = []
         slow = []
@@ -112,13 +121,29 @@ class Hub:
             client.drop_slow()
         for client in stuck:
             client.abandon()
-        if stream.startswith("agent:") and b'"access.revoked"' in data:
+        if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
+
+    @staticmethod
+    def _body(data: bytes, cls: type[E]) -> E | None:
+        """The event of a frame whose kind says the hub must act on it, or
+        None (logged) if the bytes do not hold an event of that class: the
+        frame was delivered all the same, and nothing else is done."""
+        try:
+            event = _event(data).event
+        except (msgspec.MsgspecError, ValueError) as e:
+            log.error("a %s frame could not be decoded (%s): not acted on", cls.__struct_config__.tag, e)
+            return None
+        if not isinstance(event, cls):
+            log.error("a frame published as %s holds %s: not acted on", cls.__struct_config__.tag, type(event).__name__)
+            return None
+        return event
 
     def _close_revoked(self, data: bytes, clients: set[Client]) -> None:
         """After telling them, close the sockets opened with a revoked token."""
-        event = _event(data).event
-        assert isinstance(event, p.AccessRevoked)
+        event = self._body(data, p.AccessRevoked)
+        if event is None:
+            return
         for client in [c for c in clients if c.revoked(event)]:
             client.close_revoked()
 
@@ -126,9 +151,8 @@ class Hub:
         """A thread's viewers who may no longer see it (someone else took it
         from the inbox) get ``unsubscribed`` instead of the event. Each node
         decides from the summary in the event, so this holds across nodes."""
-        if b'"conversation.updated"' not in data:
+        event = self._body(data, p.ConversationUpdated)
+        if event is None:
             return
-        event = _event(data).event
-        assert isinstance(event, p.ConversationUpdated)
         for client in [c for c in clients if not can_view(c.agent, event.conversation)]:
             client.unsubscribe(stream, reason="no_access")

@@ -3,9 +3,17 @@
 Publication is one Lua script on the stream's own keys (hash tag
 ``{<stream>}``, so it runs on one Redis Cluster slot):
 
-    INCR   sb:seq:{s}                        the stream's next sequence
-    XADD   sb:hist:{s} MAXLEN ~ N 0-<seq>    capped history; the entry id is the seq
-    PUBLISH sb:ch:{s} "<seq>:<event json>"   to every node subscribed to the stream
+    INCR   sb:seq:{s}                              the stream's next sequence
+    XADD   sb:hist:{s} MAXLEN ~ N 0-<seq> e <event json> k <kind>
+                                                   capped history; the entry id is the seq
+    PUBLISH sb:ch:{s} "<seq>:<kind>:<event json>"  to every node subscribed to the stream
+
+``<kind>`` is the event's ``type`` tag (``conversation.updated``…), taken from
+its class on the publishing node: a receiving node splits it off the payload
+at the first two colons (tags hold none) and hands it to the hub beside the
+frame, so the hub decides what to do without parsing or searching the event
+JSON (which carries customer text). An entry or payload without a kind (written
+by an older node) gets its kind from its JSON ``type`` field instead.
 
 Every node, the publishing one included, receives the publication from
 Redis and builds the Event frame with ``frame_bytes`` (the event is JSON
@@ -52,8 +60,10 @@ from collections.abc import Callable, Iterable
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
+import msgspec
+
 from protocol import messages as p
-from server.broker import OnPublication, frame_bytes
+from server.broker import OnPublication, frame_bytes, kind_of
 from server.metrics import Counter, Metrics
 from server.store.base import StoreUnavailable
 from server.store.redis import UNREACHABLE, connect
@@ -62,6 +72,27 @@ from server.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 _encode_event = p.encoder.encode
+
+_KINDS: dict[bytes, str] = {str(c.__struct_config__.tag).encode(): str(c.__struct_config__.tag) for c in p.EVENTS}
+"""Kind header bytes → kind: no decode per publication for the known ones."""
+
+
+class _Tagged(msgspec.Struct):
+    type: str
+
+
+_decode_tagged = msgspec.json.Decoder(_Tagged).decode
+
+
+def _kind(raw: bytes | None, event_json: bytes) -> str:
+    """The kind read beside an event, or, for one stored by an older node
+    without a kind, the ``type`` field of its JSON ("" if unreadable)."""
+    if raw:
+        return _KINDS.get(raw) or raw.decode(errors="replace")
+    try:
+        return _decode_tagged(event_json).type
+    except (msgspec.MsgspecError, ValueError):
+        return ""
 
 
 class BrokerUnavailable(StoreUnavailable):
@@ -77,15 +108,15 @@ class Deaf(Exception):
 PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])
 local id = '0-' .. seq
-local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1])
+local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1], 'k', ARGV[6])
 if type(ok) == 'table' and ok.err then
   -- History ahead of the counter (it outlived it): it can no longer be trusted.
   redis.call('DEL', KEYS[2])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1], 'k', ARGV[6])
 end
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], seq .. ':' .. ARGV[1])
+redis.call('PUBLISH', ARGV[5], seq .. ':' .. ARGV[6] .. ':' .. ARGV[1])
 return seq
 """
 
@@ -221,7 +252,7 @@ class RedisBroker:
         bumped once Redis is back) and raises BrokerUnavailable."""
         data = _encode_event(event)
         keys = [self._seq_key(stream), self._hist_key(stream)]
-        args = [data, self._history_size, self._history_ttl, self._stream_ttl, self._channel(stream)]
+        args = [data, self._history_size, self._history_ttl, self._stream_ttl, self._channel(stream), kind_of(event)]
         deadline = time.monotonic() + self._publish_timeout
         delay = 0.05
         while True:
@@ -252,9 +283,10 @@ class RedisBroker:
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
         await self._ready([stream])
         try:
-            return await self._history(stream, after)
+            entries = await self._history(stream, after)
         except UNREACHABLE as e:
             raise BrokerUnavailable(str(e)) from e
+        return None if entries is None else [(seq, data) for seq, _, data in entries]
 
     async def subscribe(self, stream: str) -> None:
         self.listen(stream)
@@ -318,7 +350,8 @@ class RedisBroker:
 
     # ------------------------------------------------------------------ history
 
-    async def _history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
+    async def _history(self, stream: str, after: int) -> list[tuple[int, str, bytes]] | None:
+        """(seq, kind, frame) of each kept entry after ``after``, or None."""
         async with self._r.pipeline(transaction=True) as pipe:  # both keys share a slot
             pipe.get(self._seq_key(stream))
             pipe.xrange(self._hist_key(stream), min=f"0-{after + 1}")
@@ -328,10 +361,11 @@ class RedisBroker:
             return None  # the client is ahead: it saw another epoch or lost data
         if after == last:
             return []
-        out: list[tuple[int, bytes]] = []
+        out: list[tuple[int, str, bytes]] = []
         for entry_id, fields in entries:
             seq = int(entry_id.split(b"-")[1])
-            out.append((seq, frame_bytes(stream, seq, fields[b"e"])))
+            event = fields[b"e"]
+            out.append((seq, _kind(fields.get(b"k"), event), frame_bytes(stream, seq, event)))
         if not out or out[0][0] != after + 1:
             return None
         return out
@@ -489,16 +523,20 @@ class RedisBroker:
             if self.on_resync is not None:
                 self.on_resync({stream}, HISTORY_GONE)
             return
-        for seq, data in frames:
-            self._deliver(stream, seq, data)
+        for seq, kind, data in frames:
+            self._deliver(stream, seq, kind, data)
         self.gap_fills.inc(len(frames))
 
     async def _on_publication(self, stream: str, payload: bytes) -> None:
         ready = self._wanted.get(stream)
         if ready is None or not ready.is_set():
             return  # not listened to, or the catch-up will cover it
-        raw_seq, _, event = payload.partition(b":")
+        raw_seq, _, rest = payload.partition(b":")
         seq = int(raw_seq)
+        if rest.startswith(b"{"):
+            raw_kind, event = b"", rest  # from an older node: no kind header
+        else:
+            raw_kind, _, event = rest.partition(b":")
         last = self._last.get(stream, 0)
         if seq <= last:
             return  # already delivered (replayed from history)
@@ -506,14 +544,14 @@ class RedisBroker:
             await self._fill(stream, last)
             if seq <= self._last.get(stream, 0):
                 return
-        self._deliver(stream, seq, frame_bytes(stream, seq, event))
+        self._deliver(stream, seq, _kind(raw_kind, event), frame_bytes(stream, seq, event))
 
-    def _deliver(self, stream: str, seq: int, data: bytes) -> None:
+    def _deliver(self, stream: str, seq: int, kind: str, data: bytes) -> None:
         if seq <= self._last.get(stream, 0):
             return
         self._last[stream] = seq
         if self.on_publication is not None:
-            self.on_publication(stream, seq, data)
+            self.on_publication(stream, seq, kind, data)
 
     # ------------------------------------------------------------------ heartbeat
 

@@ -28,6 +28,13 @@ from server.store.base import DuplicateMessage, Store, StoreUnavailable, Version
 
 log = logging.getLogger(__name__)
 
+
+def _nothing_recorded(what: str, conv_id: str) -> DomainError:
+    """The rules answered a command without the record it makes: a bug,
+    logged, and told to the caller as ``internal`` (never a crash)."""
+    log.error("%s: the rules recorded no %s", conv_id, what)
+    return DomainError(errors.INTERNAL, f"Internal error: no {what} was recorded.")
+
 MAX_ATTEMPTS = 20
 MAX_PAGE = 200
 
@@ -301,7 +308,8 @@ class Service:
         return await self._result(conv)
 
     async def _message_result(self, conv: Conversation, outcome: rules.Outcome | None) -> p.MessageResult:
-        assert outcome is not None and outcome.message is not None
+        if outcome is None or outcome.message is None:
+            raise _nothing_recorded("message", conv.id)
         return p.MessageResult(conversation=await self.summary(conv), message=views.message_view(outcome.message))
 
     def _in_thread(self, prefix: str, of: str) -> str:
@@ -346,7 +354,8 @@ class Service:
         _, outcome = await self._change(
             conv_id, lambda c: rules.add_note(c, agent, body, note_id=note_id, now=self.clock()), agent=agent
         )
-        assert outcome is not None and outcome.note is not None
+        if outcome is None or outcome.note is None:
+            raise _nothing_recorded("note", conv_id)
         return p.NoteResult(note=views.note_view(outcome.note))
 
     async def wrap_up(self, agent: Agent, conv_id: str, disposition: str, note: str) -> p.WrapUpResult:
@@ -357,7 +366,8 @@ class Service:
             ),
             agent=agent,
         )
-        assert outcome is not None and outcome.wrap_up is not None
+        if outcome is None or outcome.wrap_up is None:
+            raise _nothing_recorded("wrap-up", conv.id)
         return p.WrapUpResult(wrap_up=views.wrap_up_view(conv.id, outcome.wrap_up))
 
     async def _contact(self, channel: str, address: str, profile_name: str | None = None) -> Contact:

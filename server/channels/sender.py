@@ -221,6 +221,9 @@ class Sender:
                     self._tokenless.add(message_id)
                     self._count(channel, "send_no_token")
                 return
+            graph = self.graph
+            if graph is None:
+                return  # stopping: the next sweep (here or on another node) sends it
             contact = await self.service.contact_of(conv)
             earlier = await self.store.claim_send(
                 message_id, self.owner, self.service.clock(), int(self.settings.lease_seconds * 1000)
@@ -234,10 +237,9 @@ class Sender:
                 )
                 self._count(channel, "send_in_doubt")
             attempt += 1
-            assert self.graph is not None
             try:
                 async with self._slots:
-                    answer = await self.graph.send(touchpoint, contact.address, message)
+                    answer = await graph.send(touchpoint, contact.address, message)
             except Unsendable as e:
                 answer = Refused(code="unsupported", text=str(e), transient=False)
             if isinstance(answer, Refused) and answer.transient and attempt < self.settings.max_attempts:

@@ -14,6 +14,7 @@ events, so every transition is routed by the same few lines.
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 from msgspec.structs import replace
@@ -22,6 +23,8 @@ from protocol import messages as p
 from server.core.conversation import Outcome
 from server.core.model import Conversation
 from server.core.views import message_view, note_view, wrap_up_view
+
+log = logging.getLogger(__name__)
 
 
 class Publication(NamedTuple):
@@ -74,8 +77,7 @@ def publications(
     out: list[Publication] = []
 
     # Inbox of the queue.
-    if in_inbox(b) and not in_inbox(a):
-        assert b is not None
+    if b is not None and in_inbox(b) and not in_inbox(a):
         if not a.is_open:
             reason = "ended"
         else:
@@ -116,14 +118,16 @@ def publications(
 
     # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
     if b is not None and a.is_open and b.session_locked != a.session_locked:
-        lock: p.AnyEvent
+        lock: p.AnyEvent | None = None
         if a.session_locked:
             lock = p.SessionLocked(conversation_id=a.id, expires_at=after.session_expires_at)
-        else:
-            assert after.session_expires_at is not None
+        elif after.session_expires_at is not None:
             lock = p.SessionUnlocked(conversation_id=a.id, expires_at=after.session_expires_at)
-        out.append(Publication(agent_stream(new) if new else queue_stream(a.queue_id), lock))
-        out.append(Publication(conv_stream(a.id), lock))
+        else:
+            log.error("%s: unlocked with no session expiry: session.unlocked not published", a.id)
+        if lock is not None:
+            out.append(Publication(agent_stream(new) if new else queue_stream(a.queue_id), lock))
+            out.append(Publication(conv_stream(a.id), lock))
 
     # The thread.
     stream = conv_stream(a.id)

@@ -197,11 +197,11 @@ async def test_a_hole_in_a_stream_is_filled_by_resuming(running: Running, client
     assert hub_deliver is not None
     dropped: list[int] = []
 
-    def lose_one(stream: str, seq: int, data: bytes) -> None:
+    def lose_one(stream: str, seq: int, kind: str, data: bytes) -> None:
         if stream == "queue:sales" and not dropped:
             dropped.append(seq)  # this frame never reaches the socket
             return
-        hub_deliver(stream, seq, data)
+        hub_deliver(stream, seq, kind, data)
 
     running.node.broker.on_publication = lose_one
     first = (await running.inbound("lost on the wire", address="5511911110001"))["conversation_id"]

@@ -29,10 +29,13 @@ class Heard:
     def __init__(self) -> None:
         self.frames: dict[str, list[int]] = {}
         self.resyncs: list[tuple[set[str] | None, str]] = []
+        self.kinds: list[str] = []
 
-    def __call__(self, stream: str, seq: int, data: bytes) -> None:
+    def __call__(self, stream: str, seq: int, kind: str, data: bytes) -> None:
         frame = msgspec.json.decode(data, type=p.Event)
         assert frame.stream == stream and frame.seq == seq
+        assert kind == frame.event.__struct_config__.tag  # the kind travels beside the bytes, live and replayed
+        self.kinds.append(kind)
         self.frames.setdefault(stream, []).append(seq)
 
     def seqs(self, stream: str = STREAM) -> list[int]:
@@ -222,3 +225,20 @@ async def test_a_change_stored_while_its_events_are_lost_is_acknowledged_then_re
         await task
         await node.stop()
         redis.stop()
+
+
+async def test_a_publication_from_an_older_node_gets_its_kind_from_its_json(brokers) -> None:  # type: ignore[no-untyped-def]
+    """Payloads and history entries written before the kind header existed
+    ("<seq>:<json>", no ``k`` field) still reach the hub with their kind."""
+    heard = Heard()
+    a = await brokers(heard)
+    a.listen(STREAM)
+    await a.subscribe(STREAM)
+    r = a._r
+    for seq in (1, 2, 3):
+        await r.incr(a._seq_key(STREAM))
+        await r.xadd(a._hist_key(STREAM), {"e": msgspec.json.encode(event(seq))}, id=f"0-{seq}")
+    await r.publish(a._channel(STREAM), b"1:" + msgspec.json.encode(event(1)))
+    await r.publish(a._channel(STREAM), b"3:" + msgspec.json.encode(event(3)))  # 2 comes from the history
+    await wait_until(lambda: heard.seqs() == [1, 2, 3], 5, "a hears all three, each with its kind")
+    assert heard.kinds == ["note.added"] * 3

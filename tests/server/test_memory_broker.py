@@ -11,12 +11,12 @@ def event(i: int) -> p.AnyEvent:
 
 
 async def test_sequences_history_and_the_per_stream_bound() -> None:
-    heard: list[tuple[str, int]] = []
+    heard: list[tuple[str, int, str]] = []
     broker = MemoryBroker(history_size=3)
-    broker.on_publication = lambda stream, seq, data: heard.append((stream, seq))
+    broker.on_publication = lambda stream, seq, kind, data: heard.append((stream, seq, kind))
     for i in range(5):
         await broker.publish("queue:a", event(i))
-    assert heard == [("queue:a", n) for n in range(1, 6)]
+    assert heard == [("queue:a", n, "session.locked") for n in range(1, 6)]
     assert await broker.positions(["queue:a", "queue:b"]) == {"queue:a": 5, "queue:b": 0}
     assert [seq for seq, _ in await broker.history("queue:a", 2)] == [3, 4, 5]
     assert await broker.history("queue:a", 1) is None  # seq 2 is gone: resync
