@@ -24,6 +24,7 @@ CONVERSATION_OPEN = "conversation_open"  # wrap-up before End Chat
 SESSION_LOCKED = "session_locked"  # reply window closed: only a template may go out
 NOT_SUPPORTED_ON_CHANNEL = "not_supported_on_channel"  # e.g. Notes on Messenger
 INVALID_ARGUMENT = "invalid_argument"  # well-typed but unacceptable value
+INVALID_ADDRESS = "invalid_address"  # not a phone number (or BSUID / PSID) a message can go to
 CONFLICT = "conflict"  # concurrent writers kept winning; retry
 RATE_LIMITED = "rate_limited"  # over the per-connection command rate; slow down
 TOO_MANY_CONNECTIONS = "too_many_connections"  # the agent has too many sockets open (closes 4009)

@@ -40,13 +40,19 @@ class ContactView(Struct, kw_only=True):
     id: str
     channel: Channel
     address: str
-    """The channel identity: a WhatsApp phone number (wa_id) or a Messenger PSID."""
+    """Where the business writes: WhatsApp, the E.164 phone number (``+5521988887777``)
+    when known, else the business-scoped user id (``BR.1502576394655843``);
+    Messenger, the PSID."""
     display_name: str
-    """Directory name when known, else the channel profile name, else the phone number."""
+    """Directory name when known; WhatsApp: else the ``@username``, else the
+    phone number formatted for people (``+55 21 98888-7777``); Messenger:
+    else the profile name."""
     initials: str | None
-    """None for an unknown WhatsApp contact (shown by phone number, no initials)."""
+    """None for an unknown WhatsApp contact (shown by username or number, no initials)."""
     known: bool
     """True when the contact is in the directory."""
+    username: str | None = None
+    """WhatsApp username (``@name``) when the customer adopted one."""
 
 
 class QueueView(Struct, kw_only=True):
@@ -128,6 +134,11 @@ class MessageView(Struct, kw_only=True):
     """The agent who sent it (outbound only)."""
     error: MessageError | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    edited_at: int | None = None
+    """Set when the contact edited the message (WhatsApp): show "edited"."""
+    deleted: bool = False
+    """The contact deleted the message (WhatsApp): ``text`` is empty; show
+    "This message was deleted" in the agent's language."""
 
 
 class NoteView(Struct, kw_only=True):

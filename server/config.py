@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+import phonenumbers
 from msgspec import Struct, field
 
+from server.core import identity
 from server.core.model import Agent, Queue, Template, Touchpoint, WindowPolicy
 
 
@@ -98,6 +100,9 @@ class MetaSettings(Struct, kw_only=True):
     max_concurrent_sends: int = 16
     fetch_profiles: bool = True
     """Ask the Graph API for a new Messenger contact's profile name."""
+    keep_deleted_text: bool = False
+    """When a WhatsApp customer deletes a message, keep its text in the store
+    for the audit trail (never shown in the thread). Off: the text is dropped."""
     max_body_bytes: int = 2 * 1024 * 1024
 
     def __post_init__(self) -> None:
@@ -134,6 +139,13 @@ class Config(Struct, kw_only=True):
                 raise ValueError(f"touchpoint {tp.id}: unknown queue {tp.queue_id}")
             if tp.channel not in self.windows:
                 raise ValueError(f"touchpoint {tp.id}: no window policy for channel {tp.channel}")
+            if tp.default_region and tp.default_region not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"touchpoint {tp.id}: default_region {tp.default_region!r} is not a country code")
+        for seed in self.contacts:
+            try:
+                identity.typed_address(seed.channel, seed.address)
+            except identity.InvalidAddress as e:
+                raise ValueError(f"contact {seed.name!r}: {e.message}") from None
 
     @property
     def ws_port(self) -> int:

@@ -30,6 +30,7 @@ from protocol.schema import schema_json
 from server.auth import Claims, TokenError, TokenExpired, TokenRevoked, issue
 from server.channels.webhooks import read_limited
 from server.channels.webhooks import routes as webhook_routes
+from server.core import identity
 from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
 from server.core.views import contact_view
@@ -135,11 +136,15 @@ class DevLogin(msgspec.Struct):
 
 class DevInbound(msgspec.Struct, kw_only=True):
     touchpoint_id: str
-    address: str
+    address: str = ""
+    """WhatsApp: the phone number as Meta sends it (digits); may be empty with a user_id."""
     text: str
     id: str | None = None
     profile_name: str | None = None
     kind: str = "text"
+    user_id: str | None = None
+    """WhatsApp: the business-scoped user id (BSUID)."""
+    username: str | None = None
 
 
 def create_app(node: Node) -> Starlette:
@@ -231,7 +236,7 @@ def create_app(node: Node) -> Starlette:
         """The whole directory, every queue's contacts: supervisors only."""
         if not (await agent_of(request)).is_supervisor:
             raise DomainError(errors.FORBIDDEN, "Only a supervisor may list the contacts directory.")
-        return MsgspecResponse([contact_view(c) for c in await service.store.list_contacts()])
+        return MsgspecResponse([contact_view(c) for c in await service.contacts.listed()])
 
     async def put_contact(request: Request) -> Response:
         agent = await agent_of(request)
@@ -271,7 +276,9 @@ def create_app(node: Node) -> Starlette:
         if body.touchpoint_id not in service.touchpoints:
             raise DomainError(errors.NOT_FOUND, f"No touchpoint {body.touchpoint_id!r}.")
         inbound = Inbound(kind=body.kind, text=body.text, at=service.clock(), channel_message_id=body.id)
-        outcome = await service.receive(body.touchpoint_id, body.address, inbound, profile_name=body.profile_name)
+        channel = service.touchpoints[body.touchpoint_id].channel
+        who = identity.from_channel(channel, body.address or None, body.user_id, body.username)
+        outcome = await service.receive(body.touchpoint_id, who, inbound, profile_name=body.profile_name)
         if outcome is None:
             return JSONResponse({"duplicate": True})
         message_id = outcome.message.id if outcome.message is not None else None

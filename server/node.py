@@ -30,7 +30,7 @@ from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
 from server.client import Client
 from server.config import Config
-from server.core.model import contact_id
+from server.core.identity import typed_address
 from server.hub import Hub
 from server.metrics import Metrics
 from server.service import Service
@@ -128,8 +128,8 @@ class Node:
         """Contacts named in the config join the directory (without erasing
         names added at run time through the API)."""
         for seed in self.config.contacts:
-            existing = await self.store.get_contact(contact_id(seed.channel, seed.address))
-            if existing is None or existing.name is None:
+            found = await self.service.contacts.find(typed_address(seed.channel, seed.address))
+            if not found or found[0].name is None:
                 await self.service.put_contact(seed.channel, seed.address, seed.name)
 
     def http_app(self):  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
+from msgspec.structs import replace
+
 from protocol import errors
 from protocol import messages as p
 from server import auth
@@ -21,8 +23,10 @@ from server.broker import Broker
 from server.config import Config
 from server.core import conversation as rules
 from server.core import fanout, ids, session, text, views
+from server.core import identity as ident
 from server.core.errors import DomainError
-from server.core.model import Agent, Contact, Conversation, Inbound, Touchpoint, WindowPolicy, contact_id
+from server.core.model import Agent, Contact, Conversation, Inbound, Touchpoint, WindowPolicy
+from server.directory import Directory
 from server.metrics import Metrics
 from server.store.base import DuplicateMessage, Store, StoreUnavailable, VersionConflict
 
@@ -61,6 +65,7 @@ class Service:
     ) -> None:
         self.config = config
         self.store = store
+        self.contacts = Directory(store)
         self.broker = broker
         self.metrics = metrics
         self.clock = clock
@@ -88,7 +93,7 @@ class Service:
     # ------------------------------------------------------------------ reading
 
     async def contact_of(self, conv: Conversation) -> Contact:
-        contact = await self.store.get_contact(conv.contact_id)
+        contact = await self.contacts.get(conv.contact_id)
         if contact is None:  # never expected: contacts are stored before conversations
             channel, _, address = conv.contact_id.partition(":")
             contact = Contact(id=conv.contact_id, channel=conv.channel, address=address or channel)
@@ -370,21 +375,32 @@ class Service:
             raise _nothing_recorded("wrap-up", conv.id)
         return p.WrapUpResult(wrap_up=views.wrap_up_view(conv.id, outcome.wrap_up))
 
-    async def _contact(self, channel: str, address: str, profile_name: str | None = None) -> Contact:
-        """The contact for a channel identity, created on first sight; a new
-        profile name from the channel is kept (the directory name wins)."""
-        cid = contact_id(channel, address)
-        contact = await self.store.get_contact(cid)
-        if contact is None or (profile_name and contact.profile_name != profile_name):
-            contact = Contact(
-                id=cid,
-                channel=channel,  # type: ignore[arg-type]
-                address=address,
-                name=contact.name if contact else None,
-                profile_name=profile_name or (contact.profile_name if contact else None),
-            )
-            await self.store.put_contact(contact)
+    async def _learn(self, old: Contact | None, who: ident.Identity, profile_name: str | None = None) -> Contact:
+        """The contact with what ``who`` adds (stored); when that changes how
+        they are shown (a new username), their open conversations are
+        republished, live."""
+        old, contact = await self.contacts.learn(old, who, profile_name)
+        if old is not None and views.contact_view(old) != views.contact_view(contact):
+            await self._republish_contact(old, contact)
         return contact
+
+    async def _republish_contact(self, old: Contact, new: Contact) -> None:
+        for conv in await self.store.conversations_of_contact(new.id):
+            if conv.is_open:
+                await self._publish_contact_change(rules.Outcome(before=conv, after=conv), old, new)
+
+    async def _contact_on(self, touchpoint: Touchpoint, who: ident.Identity) -> Contact | None:
+        """The contact ``who`` names. When a phone number and a BSUID were
+        first seen apart (two contacts) and now arrive together, the one
+        with an open conversation on this touchpoint wins, so the customer's
+        reply lands where the agent is waiting; else the BSUID's."""
+        found = await self.contacts.find(who)
+        if len(found) > 1:
+            for contact in found:
+                latest = await self.store.latest_conversation(contact.id, touchpoint.id)
+                if latest is not None and latest.is_open:
+                    return contact
+        return found[0] if found else None
 
     def _touchpoint(self, touchpoint_id: str) -> Touchpoint:
         touchpoint = self.touchpoints.get(touchpoint_id)
@@ -394,11 +410,10 @@ class Service:
 
     async def start(self, agent: Agent, cmd: p.StartConversation) -> p.MessageResult:
         touchpoint = self._touchpoint(cmd.touchpoint_id)
-        address = cmd.address.strip().lstrip("+")
-        if not address or len(address) > 64:
-            raise DomainError(errors.INVALID_ARGUMENT, "Give the contact's phone number or id.")
+        rules.require_touchpoint(agent, touchpoint)  # before saying anything about the address
+        who = ident.typed_address(touchpoint.channel, cmd.address, touchpoint.default_region or None)
         template = self._template(cmd.template) if cmd.template else None
-        contact = await self._contact(touchpoint.channel, address)
+        contact = await self._learn(await self._contact_on(touchpoint, who), who)
         outcome = await self._against_latest(
             contact,
             touchpoint,
@@ -438,15 +453,19 @@ class Service:
     # ------------------------------------------------------------------ channel edge
 
     async def receive(
-        self, touchpoint_id: str, address: str, inbound: Inbound, *, profile_name: str | None = None
+        self, touchpoint_id: str, who: ident.Identity | str, inbound: Inbound, *, profile_name: str | None = None
     ) -> rules.Outcome | None:
-        """A contact's message from a channel. Returns None for a duplicate
-        (Meta retries: the same channel message id is stored once)."""
+        """A contact's message from a channel. ``who``: the identity the
+        webhook gave (or the channel's raw address: WhatsApp digits or BSUID,
+        Messenger PSID). Returns None for a duplicate (Meta retries: the same
+        channel message id is stored once)."""
         touchpoint = self._touchpoint(touchpoint_id)
+        if isinstance(who, str):
+            who = ident.from_channel(touchpoint.channel, who)
         if inbound.channel_message_id and await self.store.message_by_channel_id(inbound.channel_message_id):
             self.metrics.webhooks.inc(1, "duplicate")
             return None
-        contact = await self._contact(touchpoint.channel, address, profile_name)
+        contact = await self._learn(await self._contact_on(touchpoint, who), who, profile_name)
         try:
             outcome = await self._against_latest(
                 contact,
@@ -467,6 +486,56 @@ class Service:
             return None
         self.metrics.webhooks.inc(1, "stored")
         return outcome
+
+    async def revise(self, touchpoint_id: str, target: str, new_text: str | None, *, at: int) -> bool:
+        """The contact edited (``new_text``) or deleted (None) the message
+        Meta knows as ``target``. True when that changed something (an
+        unknown message, a repeat, a message already deleted: False)."""
+        touchpoint = self._touchpoint(touchpoint_id)
+        message = await self.store.message_by_channel_id(target)
+        if message is None:
+            return False
+        conv = await self.store.get_conversation(message.conversation_id)
+        if conv is None or conv.touchpoint_id != touchpoint.id:
+            return False
+        keep = self.config.meta.keep_deleted_text
+
+        async def attempt() -> rules.Outcome | None:
+            current = await self.store.get_message(message.id)
+            if current is None:
+                return None
+            return rules.revise(await self._get(current.conversation_id), current, new_text, at=at, keep_deleted_text=keep)
+
+        return await self._commit_fresh(attempt) is not None
+
+    async def identity_changed(self, touchpoint_id: str, old: ident.Identity, new: ident.Identity, notice: str, *, at: int) -> bool:
+        """The contact's number or BSUID changed (Meta's system message or
+        ``user_id_update``): the same contact goes on with the new identity
+        (the old one still leads to it), and their open conversation on the
+        touchpoint gets a notice line. Never a new conversation. True when
+        the contact was known."""
+        touchpoint = self._touchpoint(touchpoint_id)
+        found = await self.contacts.find(old)
+        if not found:
+            return False
+        contact = await self._learn(found[0], new)
+        latest = await self.store.latest_conversation(contact.id, touchpoint.id)
+        if latest is not None and latest.is_open and notice:
+            def decide(c: Conversation) -> rules.Outcome | None:
+                if not c.is_open:
+                    return None
+                return rules.notice(c, message_id=self._in_thread("m", c.id), body=notice, at=at or self.clock())
+
+            await self._change(latest.id, decide)
+        return True
+
+    async def chat_opened(self, touchpoint_id: str, who: ident.Identity, profile_name: str | None) -> Contact:
+        """The customer opened the chat and wrote nothing yet (WhatsApp
+        ``request_welcome``): they are recorded as a contact (their number,
+        BSUID, username and profile name are known when they write), and no
+        conversation is created."""
+        touchpoint = self._touchpoint(touchpoint_id)
+        return await self._learn(await self._contact_on(touchpoint, who), who, profile_name)
 
     async def expire(self, conv_id: str) -> bool:
         """The session timer fired: lock if the window really passed. True when it locked."""
@@ -491,22 +560,31 @@ class Service:
     ) -> bool:
         """A channel's report on one of our outbound messages (by our id).
         True when it changed something; stale and repeated reports do not."""
-        for _ in range(MAX_ATTEMPTS):
+
+        async def attempt() -> rules.Outcome | None:
             message = await self.store.get_message(message_id)
             if message is None:
-                return False
+                return None
             conv = await self._get(message.conversation_id)
-            outcome = rules.delivery(
+            return rules.delivery(
                 conv, message, status, channel_message_id=channel_message_id, error=error, window_closed=window_closed
             )
+
+        return await self._commit_fresh(attempt) is not None
+
+    async def _commit_fresh(self, attempt: Callable[[], Awaitable[rules.Outcome | None]]) -> rules.Outcome | None:
+        """Load and decide (``attempt``), commit, publish; load and decide
+        again when another writer got there first. None: nothing to do."""
+        for _ in range(MAX_ATTEMPTS):
+            outcome = await attempt()
             if outcome is None:
-                return False
+                return None
             try:
                 await self.store.commit(outcome)
             except VersionConflict:
                 continue
             await self.publish(outcome)
-            return True
+            return outcome
         raise DomainError(errors.CONFLICT, "The conversation kept changing; try again.")
 
     async def delivery_by_channel_id(
@@ -519,23 +597,18 @@ class Service:
         return await self.delivery(message.id, status, error=error)
 
     async def put_contact(self, channel: str, address: str, name: str | None) -> Contact:
-        """The contacts directory: add, rename or forget a contact's name. Every
-        open conversation of theirs is republished, live, with the new name."""
-        cid = contact_id(channel, address)
-        old = await self.store.get_contact(cid)
-        contact = Contact(
-            id=cid,
-            channel=channel,  # type: ignore[arg-type]
-            address=address,
-            name=name,
-            profile_name=old.profile_name if old else None,
-        )
-        await self.store.put_contact(contact)
+        """The contacts directory: add, rename or forget a contact's name.
+        ``address`` is read as an agent types it (a WhatsApp number in any
+        usual format, or a BSUID; a Messenger PSID). Every open conversation
+        of theirs is republished, live, with the new name."""
+        if channel not in ("whatsapp", "messenger"):
+            raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
+        who = ident.typed_address(channel, address)  # type: ignore[arg-type]
+        found = await self.contacts.find(who)
+        old, contact = await self.contacts.learn(found[0] if found else None, who)
+        contact = await self.contacts.save(contact, replace(contact, name=name))
         if old is not None and views.contact_view(old) != views.contact_view(contact):
-            for conv in await self.store.conversations_of_contact(cid):
-                if conv.is_open:
-                    outcome = rules.Outcome(before=conv, after=conv)
-                    await self._publish_contact_change(outcome, old, contact)
+            await self._republish_contact(old, contact)
         return contact
 
     async def _publish_contact_change(self, outcome: rules.Outcome, old: Contact, new: Contact) -> None:

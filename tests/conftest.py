@@ -68,7 +68,7 @@ def make_config(*, window: float = 3600, data: str = ":memory:", **server: Any) 
             Agent(id="sofia", name="Sofía Ramos", role="supervisor", queues=("sales", "support")),
         ],
         touchpoints=[
-            Touchpoint(id="wa", channel="whatsapp", name="+1 555 0100", queue_id="sales", address="100200300"),
+            Touchpoint(id="wa", channel="whatsapp", name="+1 555 0100", queue_id="sales", address="100200300", default_region="BR"),
             Touchpoint(id="fb", channel="messenger", name="Acme Store", queue_id="support", address="998877"),
         ],
         templates=[Template(name="hello", language="en_US", text="Hello {{1}}, how can we help?")],

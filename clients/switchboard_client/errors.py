@@ -95,6 +95,12 @@ class InvalidArgument(CommandError):
     code = codes.INVALID_ARGUMENT
 
 
+class InvalidAddress(CommandError):
+    """Not a phone number (or BSUID / PSID) a message can go to; the message says why."""
+
+    code = codes.INVALID_ADDRESS
+
+
 class Conflict(CommandError):
     """Concurrent writers kept winning; retry."""
 
@@ -143,6 +149,7 @@ BY_CODE: dict[str, type[CommandError]] = {
         ConversationOpen,
         NotSupportedOnChannel,
         InvalidArgument,
+        InvalidAddress,
         Conflict,
         RateLimited,
         Unavailable,

@@ -42,11 +42,16 @@ class InboundMessage(Struct, frozen=True, kw_only=True):
     touchpoint: str
     """phone_number_id (WhatsApp) or Page id (Messenger)."""
     address: str
-    """wa_id or PSID."""
+    """WhatsApp: the phone digits (``from``), empty when Meta withholds the
+    number of a user with a username. Messenger: the PSID."""
     inbound: Inbound
     """Kind, readable text, Meta's id (the dedup key), time, metadata."""
     profile_name: str | None = None
     """WhatsApp profile name from the same change's ``contacts``."""
+    user_id: str | None = None
+    """WhatsApp business-scoped user id (``from_user_id``)."""
+    username: str | None = None
+    """WhatsApp username (``contacts[].profile.username``)."""
     reply_to: str | None = None
     """Meta's id of the message this one replies or reacts to."""
 
@@ -101,6 +106,50 @@ class Rejected(Struct, frozen=True, kw_only=True):
     reason: str
 
 
+class Revision(Struct, frozen=True, kw_only=True):
+    """The contact edited (``text`` set) or deleted (``text`` None) one of
+    their messages (WhatsApp ``edit`` / ``revoke``)."""
+
+    channel: Channel
+    touchpoint: str
+    channel_message_id: str
+    """Meta's id of the edit or revoke itself (the dedup key)."""
+    target: str
+    """Meta's id of the message edited or deleted."""
+    at: int
+    text: str | None = None
+    """The new text (or caption); None for a deletion."""
+
+
+class IdentityChange(Struct, frozen=True, kw_only=True):
+    """The contact's phone number or BSUID changed (system
+    ``user_changed_number`` / ``user_changed_user_id``, or the
+    ``user_id_update`` field). The same person goes on."""
+
+    channel: Channel
+    touchpoint: str
+    old_phone: str | None = None
+    old_user_id: str | None = None
+    new_phone: str | None = None
+    new_user_id: str | None = None
+    notice: str = ""
+    """Meta's sentence about the change, for the thread."""
+    at: int = 0
+    channel_message_id: str | None = None
+
+
+class ChatOpened(Struct, frozen=True, kw_only=True):
+    """The customer opened the chat for the first time (WhatsApp
+    ``request_welcome``) and wrote nothing yet: no conversation."""
+
+    channel: Channel
+    touchpoint: str
+    address: str
+    user_id: str | None = None
+    username: str | None = None
+    profile_name: str | None = None
+
+
 class Ignored(Struct, frozen=True, kw_only=True):
     """Something well-formed that Switchboard does not act on (a webhook
     field we do not use, a postback-less optin, a system error notice)."""
@@ -109,7 +158,7 @@ class Ignored(Struct, frozen=True, kw_only=True):
     what: str
 
 
-Event = InboundMessage | StatusReport | Watermark | Echo | Rejected | Ignored
+Event = InboundMessage | StatusReport | Watermark | Echo | Revision | IdentityChange | ChatOpened | Rejected | Ignored
 
 
 class Batch(Struct, frozen=True, kw_only=True):

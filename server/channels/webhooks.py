@@ -32,7 +32,8 @@ from server.channels import messenger, whatsapp
 from server.channels.errors import WebhookError
 from server.channels.signature import HEADER, verify
 from server.config import MetaSettings
-from server.core.model import Message, Touchpoint, contact_id
+from server.core import identity
+from server.core.model import Message, Touchpoint
 from server.metrics import Metrics
 from server.service import Service
 
@@ -91,7 +92,14 @@ class Inbox:
                 return await self._watermark(event)
             case ev.Echo():
                 return await self._echo(event)
-        raise AssertionError(f"unhandled event {event!r}")
+            case ev.Revision():
+                return await self._revision(event)
+            case ev.IdentityChange():
+                return await self._identity_change(event)
+            case ev.ChatOpened():
+                return await self._chat_opened(event)
+        log.error("webhook: no handler for %s", type(event).__name__)
+        return "unhandled"
 
     async def _inbound(self, event: ev.InboundMessage) -> str:
         tp = self._touchpoint(event.channel, event.touchpoint)
@@ -108,13 +116,54 @@ class Inbox:
             if target is not None:
                 meta = {**meta, "reply_to": target.id}
         inbound = replace(inbound, at=at, meta=meta)
+        try:
+            who = identity.from_channel(event.channel, event.address, event.user_id, event.username)
+        except identity.InvalidAddress as e:
+            log.warning("%s webhook: message %s refused: %s", event.channel, inbound.channel_message_id, e.message)
+            return "rejected"
         profile_name = event.profile_name
         if profile_name is None and event.channel == "messenger" and self.profiles is not None:
-            known = await self.store.get_contact(contact_id(event.channel, event.address))
-            if known is None or not known.profile_name:
+            known = await self.service.contacts.find(who)
+            if not known or not known[0].profile_name:
                 profile_name = await self.profiles(tp, event.address)
-        outcome = await self.service.receive(tp.id, event.address, inbound, profile_name=profile_name)
+        outcome = await self.service.receive(tp.id, who, inbound, profile_name=profile_name)
         return "message" if outcome is not None else "duplicate"
+
+    async def _revision(self, event: ev.Revision) -> str:
+        """An edit or a deletion changes the original message; it is never
+        a message of its own. One about a message we never stored (sent
+        before Switchboard, or long gone) changes nothing."""
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        changed = await self.service.revise(tp.id, event.target, event.text, at=event.at or self.service.clock())
+        what = "edit" if event.text is not None else "delete"
+        return what if changed else f"{what}_unknown_message"
+
+    async def _identity_change(self, event: ev.IdentityChange) -> str:
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        try:
+            old = identity.from_channel(event.channel, event.old_phone, event.old_user_id)
+            new = identity.from_channel(event.channel, event.new_phone, event.new_user_id)
+        except identity.InvalidAddress as e:
+            log.warning("%s webhook: identity change refused: %s", event.channel, e.message)
+            return "rejected"
+        known = await self.service.identity_changed(tp.id, old, new, event.notice, at=event.at)
+        return "identity_change" if known else "identity_change_unknown_contact"
+
+    async def _chat_opened(self, event: ev.ChatOpened) -> str:
+        tp = self._touchpoint(event.channel, event.touchpoint)
+        if tp is None:
+            return "unknown_touchpoint"
+        try:
+            who = identity.from_channel(event.channel, event.address or None, event.user_id, event.username)
+        except identity.InvalidAddress as e:
+            log.warning("%s webhook: chat opened by an unreadable identity: %s", event.channel, e.message)
+            return "rejected"
+        await self.service.chat_opened(tp.id, who, event.profile_name)
+        return "chat_opened"
 
     async def _ours(self, tp: Touchpoint, channel_message_id: str, our_id: str | None) -> Message | None:
         """Our outbound message a report is about: by Meta's id, else by the id we sent along."""
@@ -152,7 +201,8 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        conv = await self.store.latest_conversation(contact_id(event.channel, event.address), tp.id)
+        contacts = await self.service.contacts.find(identity.from_channel(event.channel, event.address))
+        conv = await self.store.latest_conversation(contacts[0].id, tp.id) if contacts else None
         if conv is not None:
             target = RANK[event.status]
             before: int | None = None

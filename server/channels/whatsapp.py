@@ -6,10 +6,15 @@ A webhook POST (``object = "whatsapp_business_account"``)::
       changes[]        field "messages" is the one we use
         value
           metadata.phone_number_id        → the touchpoint
-          contacts[]   {wa_id, profile.name}
-          messages[]   {id: wamid, from: wa_id, timestamp: "unix s", type, <type>: {...}}
-          statuses[]   {id: wamid, status, timestamp, recipient_id, errors[], biz_opaque_callback_data}
+          contacts[]   {wa_id?, user_id, profile: {name, username?}}
+          messages[]   {id: wamid, from?: wa_id, from_user_id?: BSUID, timestamp: "unix s", type, <type>: {...}}
+          statuses[]   {id: wamid, status, timestamp, recipient_id?, recipient_user_id?, errors[], biz_opaque_callback_data}
           errors[]     system-level problems (logged)
+      field "user_id_update": value.user_id_update[] {wa_id?, detail: {previous: {user_id}, current: {user_id}}}
+
+Identities (Meta's business-scoped user ids, 2026): a user who adopted a
+username may come without a phone number (``from``/``wa_id`` omitted); the
+BSUID (``from_user_id``, ``contacts[].user_id``) is then the only identity.
 
 Each entry, change, message and status is decoded on its own: one that does
 not decode becomes a ``Rejected`` beside the others, never an exception.
@@ -25,6 +30,7 @@ from msgspec import Raw, Struct, field
 
 from server.channels import events as ev
 from server.channels.errors import Unsendable
+from server.core.identity import is_bsuid
 from server.core.model import Inbound, Message
 
 OBJECT = "whatsapp_business_account"
@@ -69,10 +75,12 @@ class _Metadata(Struct):
 
 class _Profile(Struct):
     name: str = ""
+    username: str = ""
 
 
 class _Contact(Struct):
     wa_id: str = ""
+    user_id: str = ""
     profile: _Profile | None = None
 
 
@@ -82,6 +90,22 @@ class _Value(Struct):
     messages: list[Raw] = []
     statuses: list[Raw] = []
     errors: list[Raw] = []
+    user_id_update: list[Raw] = []
+
+
+class _IdPair(Struct):
+    user_id: str = ""
+
+
+class _IdDetail(Struct):
+    previous: _IdPair | None = None
+    current: _IdPair | None = None
+
+
+class _UserIdUpdate(Struct):
+    wa_id: str = ""
+    detail: _IdDetail | None = None
+    timestamp: str | int = 0
 
 
 class _ErrorData(Struct):
@@ -166,6 +190,11 @@ class _Context(Struct):
 
 class _System(Struct):
     body: str = ""
+    type: str = ""
+    wa_id: str = ""
+    """user_changed_number: the new number."""
+    user_id: str = ""
+    """user_changed_user_id: the new BSUID."""
 
 
 class _Order(Struct):
@@ -174,11 +203,29 @@ class _Order(Struct):
     product_items: list[Raw] = []
 
 
-class _Message(Struct):
+class _EditedBody(Struct):
+    type: str = ""
+    text: _Text | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    document: _Media | None = None
+
+
+class _Edit(Struct):
+    original_message_id: str = ""
+    message: _EditedBody | None = None
+
+
+class _Revoke(Struct):
+    original_message_id: str = ""
+
+
+class _Message(Struct, kw_only=True):
     id: str
-    from_: str = field(name="from")
     timestamp: str | int
     type: str
+    from_: str = field(name="from", default="")
+    from_user_id: str = ""
     context: _Context | None = None
     text: _Text | None = None
     image: _Media | None = None
@@ -193,6 +240,8 @@ class _Message(Struct):
     contacts: list[_SharedContact] | None = None
     order: _Order | None = None
     system: _System | None = None
+    edit: _Edit | None = None
+    revoke: _Revoke | None = None
     errors: list[_Error] = []
 
 
@@ -201,6 +250,7 @@ class _Status(Struct):
     status: str
     timestamp: str | int = 0
     recipient_id: str = ""
+    recipient_user_id: str = ""
     biz_opaque_callback_data: str = ""
     errors: list[_Error] = []
 
@@ -231,7 +281,7 @@ def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
         where = f"entry[{i}].changes[{j}]"
         try:
             change = msgspec.json.decode(change_raw, type=_Change)
-            if change.field != "messages":
+            if change.field not in ("messages", "user_id_update"):
                 yield ev.Ignored(channel="whatsapp", what=f"field {change.field!r}")
                 continue
             value = msgspec.json.decode(change.value, type=_Value)
@@ -243,13 +293,22 @@ def _entry(i: int, raw: Raw) -> Iterator[ev.Event]:
 
 def _value(where: str, value: _Value) -> Iterator[ev.Event]:
     touchpoint = str(value.metadata.phone_number_id)
-    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile and c.profile.name}
+    profiles: dict[str, _Profile] = {}
+    for c in value.contacts:
+        for key in (c.user_id, c.wa_id):
+            if key and c.profile is not None:
+                profiles[key] = c.profile
     for k, raw in enumerate(value.messages):
         try:
             message = msgspec.json.decode(raw, type=_Message)
-            yield _inbound(touchpoint, message, names.get(message.from_))
+            yield _message(touchpoint, message, profiles.get(message.from_user_id) or profiles.get(message.from_))
         except ev.ITEM_ERRORS as e:
             yield _rejected(f"{where}.messages[{k}]", e)
+    for k, raw in enumerate(value.user_id_update):
+        try:
+            yield _user_id_update(touchpoint, msgspec.json.decode(raw, type=_UserIdUpdate))
+        except ev.ITEM_ERRORS as e:
+            yield _rejected(f"{where}.user_id_update[{k}]", e)
     for k, raw in enumerate(value.statuses):
         try:
             yield _status(touchpoint, msgspec.json.decode(raw, type=_Status))
@@ -270,9 +329,68 @@ def _seconds_to_ms(value: str | int) -> int:
     return seconds * 1000
 
 
-def _inbound(touchpoint: str, m: _Message, profile_name: str | None) -> ev.InboundMessage:
-    if not m.id or not m.from_:
-        raise ValueError("a message needs an id and a sender")
+def _message(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.Event:
+    """One ``messages[]`` item: a message, or what Meta reports through one
+    (an edit, a deletion, a number change, a chat opened)."""
+    if not m.id or not (m.from_ or m.from_user_id):
+        raise ValueError("a message needs an id and a sender (from or from_user_id)")
+    at = _seconds_to_ms(m.timestamp)
+    if m.type in ("edit", "revoke"):
+        target = (m.edit.original_message_id if m.edit else "") or (m.revoke.original_message_id if m.revoke else "")
+        if not target:
+            raise ValueError(f"{m.type} without original_message_id")
+        text = _edited_text(m.edit.message) if m.type == "edit" and m.edit and m.edit.message else None
+        if m.type == "edit" and text is None:
+            raise ValueError("edit without the edited message")
+        return ev.Revision(channel="whatsapp", touchpoint=touchpoint, channel_message_id=m.id, target=target, at=at, text=text)
+    if m.type == "request_welcome":
+        return ev.ChatOpened(
+            channel="whatsapp",
+            touchpoint=touchpoint,
+            address=m.from_,
+            user_id=m.from_user_id or None,
+            username=(profile.username or None) if profile else None,
+            profile_name=(profile.name or None) if profile else None,
+        )
+    if m.type == "system" and m.system is not None and m.system.type in ("user_changed_number", "user_changed_user_id"):
+        return ev.IdentityChange(
+            channel="whatsapp",
+            touchpoint=touchpoint,
+            old_phone=m.from_ or None,
+            old_user_id=m.from_user_id or None,
+            new_phone=m.system.wa_id or None,
+            new_user_id=m.system.user_id or None,
+            notice=m.system.body,
+            at=at,
+            channel_message_id=m.id,
+        )
+    return _inbound(touchpoint, m, profile)
+
+
+def _edited_text(body: _EditedBody) -> str | None:
+    if body.text is not None:
+        return body.text.body
+    media = body.image or body.video or body.document
+    return media.caption if media is not None else None
+
+
+def _user_id_update(touchpoint: str, u: _UserIdUpdate) -> ev.Event:
+    previous = u.detail.previous.user_id if u.detail and u.detail.previous else ""
+    current = u.detail.current.user_id if u.detail and u.detail.current else ""
+    if not current or not (previous or u.wa_id):
+        raise ValueError("user_id_update needs the current user id and the previous one (or the number)")
+    return ev.IdentityChange(
+        channel="whatsapp",
+        touchpoint=touchpoint,
+        old_phone=u.wa_id or None,
+        old_user_id=previous or None,
+        new_user_id=current,
+        notice="The customer's WhatsApp user id changed.",
+        at=_seconds_to_ms(u.timestamp) if u.timestamp else 0,
+    )
+
+
+def _inbound(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.InboundMessage:
     kind, text, meta = describe(m)
     reply_to = m.context.id if m.context and m.context.id else None
     if kind == "reaction" and m.reaction is not None and m.reaction.message_id:
@@ -283,7 +401,9 @@ def _inbound(touchpoint: str, m: _Message, profile_name: str | None) -> ev.Inbou
         touchpoint=touchpoint,
         address=m.from_,
         inbound=inbound,
-        profile_name=profile_name,
+        profile_name=(profile.name or None) if profile else None,
+        user_id=m.from_user_id or None,
+        username=(profile.username or None) if profile else None,
         reply_to=reply_to,
     )
 
@@ -343,6 +463,9 @@ def describe(m: _Message) -> tuple[str, str, dict[str, str]]:
                 text = "[reaction removed]"
         case "interactive":
             text = _interactive(m.interactive, meta)
+            if m.errors:  # Meta could not deliver the reply's content: say why
+                meta["error_code"] = str(m.errors[0].code)
+                text = _join(text, f"(error {m.errors[0].code}: {_error_text(m.errors[0])})")
         case "button":
             button = m.button or _Button()
             meta |= {"interactive_type": "quick_reply", "payload": button.payload}
@@ -383,7 +506,7 @@ def _interactive(interactive: _Interactive | None, meta: dict[str, str]) -> str:
         meta |= {"reply_id": reply.id, "reply_title": reply.title}
         if reply.description:
             meta["reply_description"] = reply.description
-        return _join("[list]", reply.title)
+        return _join("[list]", reply.title, ("— " + reply.description) if reply.description else "")
     if interactive.nfm_reply is not None:
         form = interactive.nfm_reply
         meta |= {"form": form.name, "response_json": form.response_json}
@@ -430,7 +553,10 @@ def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, 
     id rides along as ``biz_opaque_callback_data``: every status webhook for
     it carries it back, so it maps to our message even if our process died
     before recording Meta's id."""
-    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    # A contact known only by a business-scoped user id gets ``recipient``;
+    # a phone number (E.164, or Meta's digits for contacts stored before) ``to``.
+    body["recipient" if is_bsuid(to) else "to"] = to
     if message.kind == "text":
         body |= {"type": "text", "text": {"preview_url": False, "body": message.text}}
     elif message.kind == "template":

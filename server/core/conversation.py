@@ -82,6 +82,12 @@ def _require_owner(conv: Conversation, actor: Agent) -> None:
     raise DomainError(errors.NOT_ASSIGNEE, "This conversation is assigned to another agent.")
 
 
+def require_touchpoint(actor: Agent, touchpoint: Touchpoint) -> None:
+    """Only agents of the touchpoint's queue (and supervisors) write from it."""
+    if not (actor.is_supervisor or touchpoint.queue_id in actor.queues):
+        raise DomainError(errors.FORBIDDEN, "This touchpoint belongs to a queue you are not in.")
+
+
 def _require_whatsapp(conv: Conversation, feature: str) -> None:
     if conv.channel != WHATSAPP_ONLY:
         raise DomainError(
@@ -155,6 +161,59 @@ def receive(
     )
     after = replace(after, session_locked=session.is_locked(after, policy, now))
     return Outcome(before=before, after=after, message=message)
+
+
+MEDIA_KINDS = ("image", "video", "document", "audio", "sticker")
+DELETED_PREVIEW = "[message deleted]"
+
+
+def revise(conv: Conversation, message: Message, new_text: str | None, *, at: int, keep_deleted_text: bool) -> Outcome | None:
+    """The contact edited (``new_text``) or deleted (None) one of their
+    messages. Neither adds a message: the original changes, marked edited
+    (its earlier text kept, oldest first) or deleted (its text dropped unless
+    ``keep_deleted_text``). The preview follows when it is the last message.
+    A deleted message stays deleted; an edit of one changes nothing (None)."""
+    if message.direction != "in" or message.conversation_id != conv.id or message.deleted_at is not None:
+        return None
+    if new_text is None:
+        kept = (*message.previous_texts, message.text) if keep_deleted_text else ()
+        meta = {k: v for k, v in message.meta.items() if k != "caption"}
+        updated = replace(message, text="", meta=meta, deleted_at=at, previous_texts=kept)
+        preview = DELETED_PREVIEW
+    else:
+        if message.kind in MEDIA_KINDS:
+            meta = {**message.meta, "caption": new_text}
+            shown = " ".join(s for s in (f"[{message.kind}]", meta.get("filename", ""), new_text) if s)
+        else:
+            meta, shown = message.meta, new_text
+        if shown == message.text:
+            return None
+        updated = replace(
+            message, text=shown, meta=meta, edited_at=at, previous_texts=(*message.previous_texts, message.text)
+        )
+        preview = text.preview(shown)
+    is_last = message.seq == conv.message_count
+    after = _bump(conv, preview=preview) if is_last else _bump(conv)
+    return Outcome(before=conv, after=after, updated_message=updated)
+
+
+def notice(conv: Conversation, *, message_id: str, body: str, at: int, channel_message_id: str | None = None) -> Outcome:
+    """A line the channel adds to the thread about the contact (their number
+    changed): shown in order, but the contact did not write, so no reply
+    window opens and no unread bubble grows."""
+    seq = conv.message_count + 1
+    message = Message(
+        id=message_id,
+        conversation_id=conv.id,
+        seq=seq,
+        direction="in",
+        kind="system",
+        text=body,
+        at=at,
+        status="received",
+        channel_message_id=channel_message_id,
+    )
+    return Outcome(before=conv, after=_bump(conv, message_count=seq), message=message)
 
 
 # --------------------------------------------------------------------------- routing
@@ -309,8 +368,7 @@ def start(
     """Outbound: a new conversation assigned to the caller, opened with a
     template (or free text while the contact's window is still open: the
     window belongs to the contact and the number, not to a conversation)."""
-    if not (actor.is_supervisor or touchpoint.queue_id in actor.queues):
-        raise DomainError(errors.FORBIDDEN, "This touchpoint belongs to a queue you are not in.")
+    require_touchpoint(actor, touchpoint)
     if latest is not None and latest.is_open:
         raise DomainError(
             errors.CONVERSATION_OPEN, f"An open conversation with this contact exists ({latest.id})."

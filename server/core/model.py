@@ -40,6 +40,10 @@ class Touchpoint(Struct, frozen=True, kw_only=True):
     access_token: str = ""
     """Graph API token that sends on this touchpoint (never shown to clients).
     Empty: agent messages stay pending until one is configured."""
+    default_region: str = ""
+    """WhatsApp: the country (ISO 3166 code, e.g. "BR") of numbers agents type
+    without their country code ("(21) 98888-7777"). Empty: agents must type
+    the country code."""
 
 
 class Template(Struct, frozen=True, kw_only=True):
@@ -62,14 +66,30 @@ class WindowPolicy(Struct, frozen=True, kw_only=True):
 
 
 class Contact(Struct, frozen=True, kw_only=True):
+    """A customer. Its ``id`` is the channel identity it was first seen by
+    and never changes; its other identities are links (``linked_to``).
+    See ``server/core/identity.py``."""
+
     id: str
     channel: Channel
     address: str
-    """wa_id (phone number, digits) or Messenger PSID."""
+    """Where the business writes: WhatsApp, the E.164 phone number when known,
+    else the BSUID; Messenger, the PSID. (Contacts stored before E.164 hold
+    Meta's digits here.)"""
     name: str | None = None
     """Directory name: set means the contact is *known*."""
     profile_name: str | None = None
     """Name the channel told us (WhatsApp profile, Messenger profile)."""
+    phone: str | None = None
+    """WhatsApp: E.164, when Meta (or an agent) gave the number."""
+    user_id: str | None = None
+    """WhatsApp: business-scoped user id (BSUID). Messenger: the PSID."""
+    username: str | None = None
+    """WhatsApp username (``@name``), when the user adopted one."""
+    former_ids: tuple[str, ...] = ()
+    """Phone numbers and BSUIDs the contact had before (a number change)."""
+    linked_to: str | None = None
+    """Set on a *link*: this record only says which contact owns this identity."""
 
     @property
     def known(self) -> bool:
@@ -135,6 +155,13 @@ class Message(Struct, frozen=True, kw_only=True):
     error_code: str | None = None
     error_message: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    edited_at: int | None = None
+    """When the contact last edited it (WhatsApp)."""
+    deleted_at: int | None = None
+    """When the contact deleted it (WhatsApp): the text is gone from the thread."""
+    previous_texts: tuple[str, ...] = ()
+    """The texts it had before its edits, oldest first (the audit trail; a
+    deleted message's own text only when ``keep_deleted_text`` is on)."""
 
 
 class Note(Struct, frozen=True, kw_only=True):

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 from protocol import messages as p
-from server.core import session, text
+from server.core import identity, session, text
 from server.core.model import Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
 
 
 def contact_view(contact: Contact) -> p.ContactView:
     """Known contact: directory name and initials. Unknown WhatsApp contact:
-    the phone number, no initials. Messenger: the Facebook profile name."""
-    if contact.name:
-        display, initials = contact.name, text.initials(contact.name)
-    elif contact.channel == "whatsapp":
-        address = contact.address
-        display, initials = ("+" + address if address.isdigit() else address), None
-    elif contact.profile_name:
-        display, initials = contact.profile_name, text.initials(contact.profile_name)
-    else:
-        display, initials = contact.address, None
+    the username, else the phone number formatted for people, no initials.
+    Messenger: the Facebook profile name. See ``identity.display``."""
+    display = identity.display(contact)
+    known_name = contact.name or (contact.profile_name if contact.channel != "whatsapp" else None)
     return p.ContactView(
         id=contact.id,
         channel=contact.channel,
         address=contact.address,
         display_name=display,
-        initials=initials,
+        initials=text.initials(known_name) if known_name else None,
         known=contact.known,
+        username=contact.username,
     )
 
 
@@ -66,6 +61,8 @@ def message_view(m: Message) -> p.MessageView:
         author_id=m.author_id,
         error=error,
         meta=m.meta,
+        edited_at=m.edited_at,
+        deleted=m.deleted_at is not None,
     )
 
 

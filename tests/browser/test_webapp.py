@@ -198,10 +198,14 @@ async def test_outbound_with_a_template_notes_and_snapshot(running: Running, age
     await ana.locator("#new-conversation").click()
     dialog = ana.locator("#start-dialog")
     await expect(dialog).to_be_visible()
-    await dialog.locator("#start-address").fill("5511955554444")
+    await dialog.locator("#start-address").fill("12345")
     await expect(dialog.locator("#start-template-box")).to_be_visible()  # WhatsApp: template only
     await dialog.locator("#start-params input").fill("Marta")
     await expect(dialog.locator("#start-preview")).to_have_text("Hello Marta, how can we help?")
+    await dialog.locator("#start-submit").click()
+    await expect(dialog.locator("#start-error")).to_contain_text("phone number")  # invalid_address, with its reason
+    await expect(dialog).to_be_visible()
+    await dialog.locator("#start-address").fill("+55 (11) 95555-4444")  # typed the usual way: stored in E.164
     await dialog.locator("#start-submit").click()
     await expect(dialog).to_be_hidden()
     await expect(ana.locator(".message.out .bubble-text")).to_have_text("Hello Marta, how can we help?")
@@ -215,7 +219,7 @@ async def test_outbound_with_a_template_notes_and_snapshot(running: Running, age
     await ana.locator("#note-form button").click()
     await expect(ana.locator("#notes-list")).to_contain_text("Asked about the blue model")
     await ana.locator("#show-snapshot").click()
-    await expect(ana.locator("#snapshot-body")).to_contain_text("+5511955554444")
+    await expect(ana.locator("#snapshot-body")).to_contain_text("+55 11 95555-4444")
     await expect(ana.locator("#snapshot-body")).to_contain_text("Conversations (1)")
 
     await running.inbound("Oi! Quero o modelo azul", address="5511955554444")

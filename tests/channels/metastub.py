@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,8 +163,13 @@ class MetaStub:
             return None
         if body.get("messaging_product") != "whatsapp":
             return "messaging_product must be whatsapp"
-        if not body.get("to"):
-            return "to is required"
+        to, recipient = body.get("to"), body.get("recipient")
+        if bool(to) == bool(recipient):
+            return "give one of to (a phone number) or recipient (a business-scoped user id)"
+        if to and not re.fullmatch(r"\+?\d{1,15}", to):
+            return f"to {to!r} is not a phone number"
+        if recipient and not (isinstance(recipient, str) and re.fullmatch(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}", recipient)):
+            return f"recipient {recipient!r} is not a business-scoped user id"
         kind = body.get("type")
         if kind == "text" and not body.get("text", {}).get("body"):
             return "text.body is required"
@@ -177,8 +183,13 @@ class MetaStub:
     def _success(sender: str, record: Sent) -> dict[str, Any]:
         if sender == "me":
             return {"recipient_id": record.body["recipient"]["id"], "message_id": record.message_id}
-        to = record.body["to"]
-        return {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": record.message_id}]}
+        if "recipient" in record.body:  # sent to a business-scoped user id
+            bsuid = record.body["recipient"]
+            contact = {"input": bsuid, "user_id": bsuid}
+        else:
+            to = record.body["to"]
+            contact = {"input": to, "wa_id": to.lstrip("+")}
+        return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": record.message_id}]}
 
     async def _profile(self, request: Request) -> Response:
         psid = request.path_params["psid"]

@@ -35,7 +35,7 @@ async def test_whatsapp_reply_goes_out_in_metas_format_and_shows_sent(hub: Hub) 
     assert sent.body == {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": pl.CUSTOMER,
+        "to": "+" + pl.CUSTOMER,  # E.164 (Meta takes it with or without the +)
         "type": "text",
         "text": {"preview_url": False, "body": "Sí, también en azul."},
         "biz_opaque_callback_data": tag(result.message.id),
@@ -52,7 +52,7 @@ async def test_outbound_conversation_starts_with_a_template(hub: Hub) -> None:
     template = p.TemplateRef(name="hello", language="en_US", params=["Maria"])
     result = await ana.call(p.StartConversation, touchpoint_id="wa", address="+5511900000077", template=template)
     [sent] = await hub.meta.wait_sent(1)
-    assert sent.body["to"] == "5511900000077" and sent.body["type"] == "template"
+    assert sent.body["to"] == "+5511900000077" and sent.body["type"] == "template"
     assert sent.body["template"] == {
         "name": "hello",
         "language": {"code": "en_US"},

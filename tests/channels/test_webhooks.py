@@ -39,13 +39,13 @@ async def test_signed_text_message_reaches_the_queue_live(hub: Hub) -> None:
     added = await ana.event(p.InboxAdded)
     conv = added.conversation
     assert (conv.channel, conv.touchpoint_id, conv.preview) == ("whatsapp", "wa", "Does it come in another color?")
-    assert conv.contact.address == pl.CUSTOMER and conv.contact.display_name == "+" + pl.CUSTOMER
+    assert conv.contact.address == "+" + pl.CUSTOMER and conv.contact.display_name == "+55 11 98765-0001"
     assert conv.session_locked is False and conv.session_expires_at is not None
     thread = await ana.call(p.Open, conversation_id=conv.id)
     [shown] = thread.messages
     assert (shown.direction, shown.kind, shown.text, shown.status) == ("in", "text", "Does it come in another color?", "received")
     assert carla.received(p.InboxAdded) == []  # another queue
-    contact = await hub.node.store.get_contact(f"whatsapp:{pl.CUSTOMER}")
+    contact = await hub.node.store.get_contact(f"whatsapp:+{pl.CUSTOMER}")  # E.164
     assert contact is not None and contact.profile_name == "Sheena Nelson"
 
 

@@ -99,7 +99,7 @@ CASES: list[tuple[str, Any, str, str, dict[str, str]]] = [
         "interactive",
         {"type": "list_reply", "list_reply": {"id": "s-2", "title": "Shipping", "description": "Where is my order"}},
         "interactive",
-        "[list] Shipping",
+        "[list] Shipping — Where is my order",
         {"interactive_type": "list_reply", "reply_id": "s-2", "reply_description": "Where is my order"},
     ),
     (

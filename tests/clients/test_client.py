@@ -120,7 +120,7 @@ async def test_commands_return_results_and_raise_typed_errors(running: Running, 
     hits = await ana.search(cid, "PRODUTO")
     assert [h.seq for h in hits.hits] == [2]
     card = await ana.contact_card(cid)
-    assert card.card.contact.address == "5511900000001"
+    assert card.card.contact.address == "+5511900000001"
     note = await ana.add_note(cid, "prefers WhatsApp")
     assert note.note.text == "prefers WhatsApp"
     with pytest.raises(CommandError) as open_:

@@ -35,7 +35,7 @@ async def test_view_and_alerts_follow_the_agent(running: Running) -> None:
         b = (await running.inbound("Preciso de ajuda", address="5511900000002"))["conversation_id"]
         await eventually(lambda: view_of(client.mirror).inbox == 2)
         assert [(x.kind, x.conversation_id) for x in alerts] == [("inbox", a), ("inbox", b)]
-        assert alerts[1].text == "New in Inbox: +5511900000002: Preciso de ajuda"
+        assert alerts[1].text == "New in Inbox: +55 11 90000-0002: Preciso de ajuda"
 
         await client.claim(a)
         await running.inbound("Alô?", address="5511900000001")

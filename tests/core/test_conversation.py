@@ -8,7 +8,7 @@ from msgspec.structs import replace
 from protocol import errors
 from server.core import conversation as rules
 from server.core.errors import DomainError
-from server.core.model import Agent, Contact, Conversation, Inbound, Template, Touchpoint, WindowPolicy
+from server.core.model import Agent, Contact, Conversation, Inbound, Message, Template, Touchpoint, WindowPolicy
 
 WA = Touchpoint(id="wa", channel="whatsapp", name="+1 555", queue_id="sales")
 FB = Touchpoint(id="fb", channel="messenger", name="Acme", queue_id="support")
@@ -370,3 +370,47 @@ def test_can_view() -> None:
     assert not rules.can_view(BRUNO, mine)
     ended = rules.end(mine, ANA, T0).after
     assert rules.can_view(ANA, ended) and not rules.can_view(BRUNO, ended)
+
+
+# --------------------------------------------------------------------------- edits, deletions, notices (WhatsApp)
+
+
+def _thread_of_two() -> tuple[Conversation, Message, Message]:
+    conv = Conversation(
+        id="c1", channel="whatsapp", touchpoint_id="wa", queue_id="q", contact_id="k", created_at=0, message_count=2, preview="dois"
+    )
+    first = Message(id="m1", conversation_id="c1", seq=1, direction="in", kind="text", text="um", at=1, status="received")
+    last = Message(id="m2", conversation_id="c1", seq=2, direction="in", kind="image", text="[image] dois", at=2, status="received", meta={"caption": "dois"})
+    return conv, first, last
+
+
+def test_an_edit_changes_the_message_keeps_the_old_text_and_moves_the_preview_only_for_the_last() -> None:
+    conv, first, last = _thread_of_two()
+    edited = rules.revise(conv, first, "UM", at=10, keep_deleted_text=False)
+    assert edited is not None and edited.message is None
+    assert edited.updated_message is not None
+    assert (edited.updated_message.text, edited.updated_message.edited_at, edited.updated_message.previous_texts) == ("UM", 10, ("um",))
+    assert edited.after.preview == "dois" and edited.after.message_count == 2
+    caption = rules.revise(conv, last, "DOIS", at=11, keep_deleted_text=False)
+    assert caption is not None and caption.updated_message is not None
+    assert caption.updated_message.text == "[image] DOIS" and caption.updated_message.meta["caption"] == "DOIS"
+    assert caption.after.preview == "[image] DOIS"
+
+
+def test_a_deletion_drops_the_text_unless_kept_and_is_final() -> None:
+    conv, first, last = _thread_of_two()
+    gone = rules.revise(conv, last, None, at=12, keep_deleted_text=False)
+    assert gone is not None and gone.updated_message is not None
+    deleted = gone.updated_message
+    assert (deleted.text, deleted.deleted_at, deleted.previous_texts, "caption" in deleted.meta) == ("", 12, (), False)
+    assert gone.after.preview == rules.DELETED_PREVIEW
+    kept = rules.revise(conv, last, None, at=12, keep_deleted_text=True)
+    assert kept is not None and kept.updated_message is not None and kept.updated_message.previous_texts == ("[image] dois",)
+    assert rules.revise(gone.after, deleted, "again", at=13, keep_deleted_text=False) is None
+
+
+def test_a_notice_line_neither_opens_the_window_nor_counts_as_unread() -> None:
+    conv, _, _ = _thread_of_two()
+    outcome = rules.notice(conv, message_id="m3", body="User changed number", at=20)
+    assert outcome.message is not None and outcome.message.kind == "system" and outcome.message.seq == 3
+    assert (outcome.after.unread, outcome.after.last_inbound_at, outcome.after.message_count) == (conv.unread, conv.last_inbound_at, 3)

@@ -30,7 +30,7 @@ async def test_outbound_start_with_a_template_is_assigned_to_the_agent(running: 
     assert result.conversation.assignee_id == "ana" and result.conversation.session_locked is True
     added = await ana.event(p.AssignedAdded)
     assert added.conversation.id == result.conversation.id and added.count == 1
-    assert added.conversation.contact.address == "5511912345678"
+    assert added.conversation.contact.address == "+5511912345678"  # E.164
     # Without a window, free text is refused; the template was the way in.
     with pytest.raises(CommandError) as e:
         await ana.call(p.SendMessage, conversation_id=result.conversation.id, text="hi")
@@ -47,9 +47,10 @@ async def test_outbound_errors_are_clear(running: Running) -> None:
     cases = [
         ({"touchpoint_id": "nope", "address": "1", "text": "x"}, errors.NOT_FOUND),
         ({"touchpoint_id": "fb", "address": "1", "text": "x"}, errors.FORBIDDEN),
-        ({"touchpoint_id": "wa", "address": "  ", "text": "x"}, errors.INVALID_ARGUMENT),
-        ({"touchpoint_id": "wa", "address": "1", "template": p.TemplateRef(name="nope")}, errors.INVALID_ARGUMENT),
-        ({"touchpoint_id": "wa", "address": "1", "text": "x"}, errors.SESSION_LOCKED),
+        ({"touchpoint_id": "wa", "address": "  ", "text": "x"}, errors.INVALID_ADDRESS),
+        ({"touchpoint_id": "wa", "address": "1", "text": "x"}, errors.INVALID_ADDRESS),
+        ({"touchpoint_id": "wa", "address": "+55 11 91234-0000", "template": p.TemplateRef(name="nope")}, errors.INVALID_ARGUMENT),
+        ({"touchpoint_id": "wa", "address": "+55 11 91234-0000", "text": "x"}, errors.SESSION_LOCKED),
     ]
     for fields, code in cases:
         with pytest.raises(CommandError) as e:
@@ -133,7 +134,7 @@ async def test_every_conversation_and_message_id_names_its_threads_shard(running
     from server.core.ids import shard_of, thread_shard
 
     conv_id, ana = await claimed(running)
-    shard = thread_shard("whatsapp:5511900000001", "wa")
+    shard = thread_shard("whatsapp:+5511900000001", "wa")  # contact ids are E.164
     assert shard_of(conv_id) == shard
     reply = await ana.call(p.SendMessage, conversation_id=conv_id, text="Olá!")
     template = await ana.call(
@@ -148,5 +149,5 @@ async def test_every_conversation_and_message_id_names_its_threads_shard(running
         address="5511912345678",
         template=p.TemplateRef(name="hello", language="en_US", params=["Rosa"]),
     )
-    other = thread_shard("whatsapp:5511912345678", "wa")
+    other = thread_shard("whatsapp:+5511912345678", "wa")
     assert other != shard and shard_of(started.conversation.id) == shard_of(started.message.id) == other

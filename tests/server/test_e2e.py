@@ -32,7 +32,7 @@ async def test_the_whole_day_of_a_conversation(running: Running) -> None:
     cid = made["conversation_id"]
     for a in (ana, bruno1, bruno2, sofia):
         added = await a.event(p.InboxAdded, lambda e: e.conversation.id == cid)
-        assert added.conversation.contact.display_name == "+5511988887777"
+        assert added.conversation.contact.display_name == "+55 11 98888-7777"  # formatted for people
         assert added.conversation.contact.initials is None
         assert added.conversation.preview == "Olá, quero saber da promoção"
         assert added.conversation.session_locked is False
@@ -115,7 +115,7 @@ async def test_snapshot_has_inbox_assigned_unread_and_session_expiry(running: Ru
     fresh = await running.agent("ana")
     snap = fresh.snapshot
     assert snap is not None
-    assert [c.contact.address for c in snap.inbox] == ["222"]
+    assert [c.contact.address for c in snap.inbox] == ["+222"]  # E.164
     assert [c.id for c in snap.assigned] == [a["conversation_id"]]
     assert snap.assigned[0].unread == 2 and snap.unread_total == 2
     assert snap.assigned[0].session_expires_at is not None

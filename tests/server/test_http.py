@@ -99,7 +99,7 @@ async def test_contacts_directory(running: Running) -> None:
     listed = (await running.http.get(f"{running.base}/api/contacts", headers=bearer("sofia"))).json()
     assert [c["display_name"] for c in listed] == ["Zé Carioca"]
     r = await running.http.delete(f"{running.base}/api/contacts/whatsapp/5511955554444", headers=bearer("sofia"))
-    assert r.json()["display_name"] == "+5511955554444" and r.json()["known"] is False
+    assert r.json()["display_name"] == "+55 11 95555-4444" and r.json()["known"] is False
     r = await running.http.put(f"{running.base}/api/contacts/whatsapp/1", content=b"{", headers=bearer("sofia"))
     assert r.status_code == 400
     deep = b'{"name":"x","extra":' + b"[" * 5000 + b"]" * 5000 + b"}"

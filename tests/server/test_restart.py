@@ -257,7 +257,7 @@ async def test_acknowledged_writes_survive_sigkill_and_timers_rearm(node: NodePr
         assert [m["id"] for m in r.json()["messages"]] == [b1["message_id"], reply.message.id, b3["message_id"]]
         r = await http.get(f"{node.base}/api/contacts", headers=bearer("sofia"))
         names = {(c["channel"], c["address"]): c["display_name"] for c in r.json()}
-        assert names[("whatsapp", "5511900000001")] == "João Conceição"
+        assert names[("whatsapp", "+5511900000001")] == "João Conceição"
         for cid in (conv_a, conv_d):  # every WhatsApp window is past by now: all locked
             r = await http.get(f"{node.base}/api/conversations/{cid}", headers=bearer("sofia"))
             assert r.json()["conversation"]["session_locked"] is True, (cid, r.json())

@@ -4,7 +4,7 @@
 
 export type ProtocolVersion = 1;
 /** Stable error codes (protocol/errors.py): branch on these, not on messages. */
-export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_argument" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
+export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
 /** Websocket close codes (protocol/errors.py); the JS keeps a constant of this type. */
 export interface CloseCodes {
   readonly CLOSE_NORMAL: 1000;
@@ -252,6 +252,7 @@ export interface ContactView {
   display_name: string;
   initials: string | null;
   known: boolean;
+  username: string | null;
 }
 
 export interface QueueView {
@@ -322,6 +323,8 @@ export interface MessageView {
   author_id: string | null;
   error: MessageError | null;
   meta: Record<string, string>;
+  edited_at: number | null;
+  deleted: boolean;
 }
 
 export interface MessageError {

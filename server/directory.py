@@ -1,0 +1,66 @@
+"""The contacts directory on the store: find a customer by any of their
+identities, learn new ones, keep the links. The rules are in
+``server/core/identity.py``; this module only reads and writes.
+
+What it does not guarantee: two nodes learning two *different* new
+identities of one contact at the same instant may each store their version of
+the contact record; the last write wins for the record, but both links are
+written, so every identity still leads to the contact (see identity.py).
+"""
+
+from __future__ import annotations
+
+from server.core import identity as ident
+from server.core.model import Contact
+from server.store.base import Store
+
+
+class Directory:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, contact_id: str) -> Contact | None:
+        """The contact stored under ``contact_id``, following a link."""
+        contact = await self.store.get_contact(contact_id)
+        if contact is not None and contact.linked_to is not None:
+            contact = await self.store.get_contact(contact.linked_to)
+        return contact
+
+    async def find(self, identity: ident.Identity) -> list[Contact]:
+        """The distinct contacts any of the identity's ids lead to, most
+        stable id first (BSUID, then phone). More than one only when a phone
+        number and a BSUID were first seen apart, and are now seen together."""
+        found: dict[str, Contact] = {}
+        for key in ident.keys(identity):
+            contact = await self.get(key)
+            if contact is not None:
+                found.setdefault(contact.id, contact)
+        return list(found.values())
+
+    async def save(self, old: Contact | None, new: Contact) -> Contact:
+        """Store the contact if it changed, and a link for each of its other
+        identities that does not lead anywhere yet (an identity that already
+        names another contact keeps naming it: contacts are never merged)."""
+        if new != old:
+            await self.store.put_contact(new)
+        for link_id in ident.link_ids(new):
+            if await self.store.get_contact(link_id) is None:
+                await self.store.put_contact(ident.link(new, link_id))
+        return new
+
+    async def resolve(self, identity: ident.Identity, profile_name: str | None = None) -> tuple[Contact | None, Contact]:
+        """(the contact as it was, or None if new; the contact with what this
+        identity adds), stored. The first of ``find`` when several."""
+        found = await self.find(identity)
+        return await self.learn(found[0] if found else None, identity, profile_name)
+
+    async def learn(
+        self, old: Contact | None, identity: ident.Identity, profile_name: str | None = None
+    ) -> tuple[Contact | None, Contact]:
+        new = ident.new_contact(identity, profile_name) if old is None else ident.learn(old, identity, profile_name)
+        return old, await self.save(old, new)
+
+    async def listed(self, limit: int = 1000) -> list[Contact]:
+        """The directory as people see it: contacts, not links."""
+        return [c for c in await self.store.list_contacts(limit) if c.linked_to is None]
+
