@@ -34,6 +34,13 @@ class ServerSettings(Struct, kw_only=True):
     data: str = "data/switchboard.sqlite3"
     """SQLite file; ":memory:" keeps nothing across restarts."""
     durability: Literal["normal", "full"] = "normal"
+    store_timeout_seconds: float = 5.0
+    """SQLite: how long one store call may wait (queued, or for the file's
+    lock held by another process) before it fails: a webhook then answers 503
+    (Meta retries), a command ``unavailable``."""
+    store_stall_seconds: float = 2.0
+    """SQLite: /readyz answers 503 while a store call has been waiting longer
+    than this (and after 3 failed calls in a row, until one succeeds)."""
     token_secret: str = ""
     token_ttl_seconds: int = 12 * 3600
     dev_endpoints: bool = False

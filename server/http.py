@@ -120,8 +120,13 @@ def create_app(node: Node) -> Starlette:
         return JSONResponse({"status": "ok", "node": node.node_id})
 
     async def readyz(request: Request) -> Response:
-        ready = node.ready
-        return JSONResponse({"ready": ready, "node": node.node_id}, status_code=200 if ready else 503)
+        """Not ready while starting or stopping, and while the store stalls
+        or keeps failing (SqliteStore.healthy): take the node out of rotation."""
+        healthy = getattr(node.store, "healthy", None)
+        store_ok = healthy() if healthy is not None else True
+        ready = node.ready and store_ok
+        body = {"ready": ready, "node": node.node_id, "store": "ok" if store_ok else "stalled"}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(node.metrics.render(), media_type="text/plain; version=0.0.4")

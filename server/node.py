@@ -49,7 +49,8 @@ def make_store(config: Config, metrics: Metrics) -> Store:
         return cluster.make_store(config, metrics)
     if config.server.data == ":memory:":
         return MemoryStore()
-    return SqliteStore(config.server.data, durability=config.server.durability)
+    s = config.server
+    return SqliteStore(s.data, durability=s.durability, timeout=s.store_timeout_seconds, stall_seconds=s.store_stall_seconds)
 
 
 class Node:
