@@ -46,6 +46,9 @@ STATUS = {
 }
 
 
+INT64_MAX = 2**63 - 1
+
+
 class MsgspecResponse(Response):
     media_type = "application/json"
 
@@ -112,9 +115,12 @@ def create_app(node: Node) -> Starlette:
         if raw is None:
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise DomainError(errors.INVALID_ARGUMENT, f"{name} must be an integer.") from None
+        if not 0 <= value <= INT64_MAX:  # what the store can hold
+            raise DomainError(errors.INVALID_ARGUMENT, f"{name} must be between 0 and {INT64_MAX}.")
+        return value
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "node": node.node_id})
