@@ -65,6 +65,16 @@ class ServerSettings(Struct, kw_only=True):
     objects (the imports, the connected agents' sockets) are collected once in
     full, then frozen out of every later collection (0: never; see
     docs/OPERATIONS.md)."""
+    http_header_timeout_seconds: float = 10.0
+    """An HTTP connection must send its complete request headers within this
+    long of being accepted (or of its last response), or it is closed."""
+    http_keep_alive_seconds: float = 5.0
+    """An idle HTTP keep-alive connection is closed after this long."""
+    http_max_connections: int = 1000
+    """Open HTTP connections (not agent websockets) at most: at the limit
+    requests are answered 503, beyond it new connections are closed at once."""
+    http_max_header_bytes: int = 16 * 1024
+    """A request whose headers are bigger is answered 400."""
     redis_url: str = ""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
@@ -151,6 +161,10 @@ ENV = {
     "SWITCHBOARD_TOKEN_SECRET": ("token_secret", str),
     "SWITCHBOARD_DEV_ENDPOINTS": ("dev_endpoints", lambda v: v.lower() in ("1", "true", "yes")),
     "SWITCHBOARD_REDIS_URL": ("redis_url", str),
+    "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECONDS": ("http_header_timeout_seconds", float),
+    "SWITCHBOARD_HTTP_KEEP_ALIVE_SECONDS": ("http_keep_alive_seconds", float),
+    "SWITCHBOARD_HTTP_MAX_CONNECTIONS": ("http_max_connections", int),
+    "SWITCHBOARD_HTTP_MAX_HEADER_BYTES": ("http_max_header_bytes", int),
 }
 
 
