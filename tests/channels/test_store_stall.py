@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from msgspec.structs import replace
 
 from protocol import messages as p
@@ -28,7 +29,8 @@ from tests.channels.metastub import MetaStub
 LOCKER = """
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN IMMEDIATE")
+db.execute("BEGIN " + sys.argv[2])
+db.execute("INSERT INTO revocations VALUES ('locker', 0)")
 print("locked", flush=True)
 sys.stdin.readline()
 db.execute("ROLLBACK")
@@ -37,10 +39,10 @@ print("released", flush=True)
 
 
 @asynccontextmanager
-async def write_lock_held(path: Path) -> AsyncIterator[None]:
-    """Another process holds the database's write lock for the block."""
+async def write_lock_held(path: Path, mode: str = "IMMEDIATE") -> AsyncIterator[None]:
+    """Another process holds the database's write lock for the block (and has written)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCKER, str(path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-c", LOCKER, str(path), mode, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
@@ -72,7 +74,10 @@ def customers(n: int) -> list[dict[str, Any]]:
     return [pl.wa_inbound(pl.wa_text(f"while locked {i}", sender=f"55119000077{i:02d}"), wa_id=f"55119000077{i:02d}") for i in range(n)]
 
 
-async def test_sockets_are_served_while_another_process_holds_the_write_lock(meta: MetaStub, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "EXCLUSIVE"])
+async def test_sockets_are_served_while_another_process_holds_the_write_lock(
+    meta: MetaStub, tmp_path: Path, mode: str
+) -> None:
     data = tmp_path / "switchboard.sqlite3"
     config = channel_config(meta, data=str(data))
     config = replace(config, server=replace(config.server, store_timeout_seconds=60.0, store_stall_seconds=0.2))
@@ -80,7 +85,7 @@ async def test_sockets_are_served_while_another_process_holds_the_write_lock(met
         agent = await hub.agent("ana")
         assert (await hub.http.get(f"{hub.base}/readyz")).status_code == 200
         payloads = customers(5)
-        async with write_lock_held(data):
+        async with write_lock_held(data, mode):
             posts = [asyncio.create_task(webhook(hub, payload)) for payload in payloads]
             body = await readyz_becomes(hub, 503)
             assert body["store"] == "stalled"
