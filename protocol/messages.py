@@ -19,10 +19,10 @@ milliseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
-from msgspec import Struct, field
+from msgspec import Meta, Struct, field
 
 PROTOCOL_VERSION = 1
 
@@ -30,6 +30,9 @@ Channel = Literal["whatsapp", "messenger"]
 Role = Literal["agent", "supervisor"]
 Direction = Literal["in", "out"]
 DeliveryStatus = Literal["received", "pending", "sent", "delivered", "read", "failed"]
+Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""A position in a thread or a stream: what the store can hold (a signed
+64-bit integer). Outside the range a command is refused ``invalid_argument``."""
 
 
 # --------------------------------------------------------------------------- views
@@ -264,7 +267,7 @@ class History(Command, tag="history"):
     """An older page of the thread: messages with seq < before."""
 
     conversation_id: str
-    before: int
+    before: Seq
     limit: int = 50
 
 

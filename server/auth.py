@@ -72,7 +72,8 @@ def issue(secret: str, agent_id: str, *, now: int, ttl_seconds: int) -> str:
 
 def verify(secret: str, token: str, *, now: int) -> Claims:
     payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature, _sign(secret, payload)):
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+    if not payload or not signature or not hmac.compare_digest(signature.encode(), _sign(secret, payload).encode()):
         raise TokenInvalid("bad signature")
     try:
         claims = _claims.decode(_unb64(payload))

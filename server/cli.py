@@ -13,6 +13,8 @@ from pathlib import Path
 
 from protocol.schema import schema_json
 from server import auth, config, deploy_checks
+from server.http_limits import raise_open_files_limit
+from server.logs import install_repeat_filter
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -29,6 +31,9 @@ def _serve(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_repeat_filter()  # a repeated error (out of file descriptors…) must not flood the log
+    soft, _ = raise_open_files_limit()
+    logging.getLogger("switchboard").info("open files limit: %d", soft)
     if args.demo:
         _print_demo(cfg)
     from server.node import run

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ _decode_command = p.command_decoder.decode
 COMMAND_NAMES = {cls.__struct_config__.tag for cls in p.COMMANDS}
 # What decoding hostile bytes can raise: msgspec's errors, invalid UTF-8, deep nesting.
 _UNREADABLE = (msgspec.MsgspecError, ValueError)
+# msgspec's words for a constraint (msgspec.Meta ge/le/...) a well-typed value breaks.
+_OUT_OF_RANGE = re.compile(r"Expected `\w+` (>=|<=|>|<) ")
 
 
 class Client:
@@ -359,6 +362,8 @@ class Client:
         kind = obj.get("type")
         if isinstance(kind, str) and kind not in COMMAND_NAMES:
             return p.Error(id=request_id, code=errors.UNKNOWN_COMMAND, message=f"Unknown command {kind!r}.")
+        if _OUT_OF_RANGE.match(str(e)):  # the right type, a value outside its range (protocol Meta constraints)
+            return p.Error(id=request_id, code=errors.INVALID_ARGUMENT, message=str(e))
         return p.Error(id=request_id, code=errors.BAD_FRAME, message=str(e))
 
 

@@ -36,6 +36,13 @@ class ServerSettings(Struct, kw_only=True):
     data: str = "data/switchboard.sqlite3"
     """SQLite file; ":memory:" keeps nothing across restarts."""
     durability: Literal["normal", "full"] = "normal"
+    store_timeout_seconds: float = 5.0
+    """SQLite: how long one store call may wait (queued, or for the file's
+    lock held by another process) before it fails: a webhook then answers 503
+    (Meta retries), a command ``unavailable``."""
+    store_stall_seconds: float = 2.0
+    """SQLite: /readyz answers 503 while a store call has been waiting longer
+    than this (and after 3 failed calls in a row, until one succeeds)."""
     token_secret: str = ""
     token_ttl_seconds: int = 12 * 3600
     dev_endpoints: bool = False
@@ -65,6 +72,16 @@ class ServerSettings(Struct, kw_only=True):
     objects (the imports, the connected agents' sockets) are collected once in
     full, then frozen out of every later collection (0: never; see
     docs/OPERATIONS.md)."""
+    http_header_timeout_seconds: float = 10.0
+    """An HTTP connection must send its complete request headers within this
+    long of being accepted (or of its last response), or it is closed."""
+    http_keep_alive_seconds: float = 5.0
+    """An idle HTTP keep-alive connection is closed after this long."""
+    http_max_connections: int = 1000
+    """Open HTTP connections (not agent websockets) at most: at the limit
+    requests are answered 503, beyond it new connections are closed at once."""
+    http_max_header_bytes: int = 16 * 1024
+    """A request whose headers are bigger is answered 400."""
     redis_url: str = ""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
@@ -167,6 +184,10 @@ ENV = {
     "SWITCHBOARD_REDIS_URL": ("redis_url", str),
     "SWITCHBOARD_ALLOWED_HOSTS": ("allowed_hosts", _comma_list),
     "SWITCHBOARD_ALLOWED_ORIGINS": ("allowed_origins", _comma_list),
+    "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECONDS": ("http_header_timeout_seconds", float),
+    "SWITCHBOARD_HTTP_KEEP_ALIVE_SECONDS": ("http_keep_alive_seconds", float),
+    "SWITCHBOARD_HTTP_MAX_CONNECTIONS": ("http_max_connections", int),
+    "SWITCHBOARD_HTTP_MAX_HEADER_BYTES": ("http_max_header_bytes", int),
 }
 
 

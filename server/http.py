@@ -54,6 +54,9 @@ STATUS = {
 }
 
 
+INT64_MAX = 2**63 - 1
+
+
 class MsgspecResponse(Response):
     media_type = "application/json"
 
@@ -187,16 +190,24 @@ def create_app(node: Node) -> Starlette:
         if raw is None:
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise DomainError(errors.INVALID_ARGUMENT, f"{name} must be an integer.") from None
+        if not 0 <= value <= INT64_MAX:  # what the store can hold
+            raise DomainError(errors.INVALID_ARGUMENT, f"{name} must be between 0 and {INT64_MAX}.")
+        return value
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "node": node.node_id})
 
     async def readyz(request: Request) -> Response:
-        ready = node.ready
-        return JSONResponse({"ready": ready, "node": node.node_id}, status_code=200 if ready else 503)
+        """Not ready while starting or stopping, and while the store stalls
+        or keeps failing (SqliteStore.healthy): take the node out of rotation."""
+        healthy = getattr(node.store, "healthy", None)
+        store_ok = healthy() if healthy is not None else True
+        ready = node.ready and store_ok
+        body = {"ready": ready, "node": node.node_id, "store": "ok" if store_ok else "stalled"}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(node.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -31,6 +31,7 @@ from server.channels.sender import Sender
 from server.client import Client
 from server.config import Config
 from server.core.identity import typed_address
+from server.http_limits import uvicorn_options
 from server.hub import Hub
 from server.metrics import Metrics
 from server.service import Service
@@ -49,7 +50,8 @@ def make_store(config: Config, metrics: Metrics) -> Store:
         return cluster.make_store(config, metrics)
     if config.server.data == ":memory:":
         return MemoryStore()
-    return SqliteStore(config.server.data, durability=config.server.durability)
+    s = config.server
+    return SqliteStore(s.data, durability=s.durability, timeout=s.store_timeout_seconds, stall_seconds=s.store_stall_seconds)
 
 
 class Node:
@@ -143,7 +145,15 @@ class Node:
         await self.start()
         s = self.config.server
         server = uvicorn.Server(
-            uvicorn.Config(self.http_app(), host=s.host, port=s.port, lifespan="off", log_level="info", access_log=False)
+            uvicorn.Config(
+                self.http_app(),
+                host=s.host,
+                port=s.port,
+                lifespan="off",
+                log_level="info",
+                access_log=False,
+                **uvicorn_options(self.config),
+            )
         )
         settling = asyncio.create_task(settle_heap(s.gc_settle_seconds)) if s.gc_settle_seconds > 0 else None
         try:

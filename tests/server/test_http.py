@@ -81,6 +81,17 @@ async def test_conversation_paging_and_accent_insensitive_search(running: Runnin
     assert texts[7][hits[0]["spans"][0][0] : hits[0]["spans"][0][1]] == "PROMOÇÃO"
     bad = await running.http.get(f"{running.base}/api/conversations/{cid}?limit=x", headers=bearer("ana"))
     assert bad.status_code == 400 and bad.json()["code"] == errors.INVALID_ARGUMENT
+    for query in ("before=100000000000000000000000", "before=9223372036854775808", "before=-1", "limit=10000000000000000000000"):
+        bad = await running.http.get(f"{running.base}/api/conversations/{cid}?{query}", headers=bearer("ana"))
+        assert bad.status_code == 400 and bad.json()["code"] == errors.INVALID_ARGUMENT, (query, bad.text)
+    edge = await running.http.get(f"{running.base}/api/conversations/{cid}?before=9223372036854775807", headers=bearer("ana"))
+    assert edge.status_code == 200 and len(edge.json()["messages"]) == 9
+
+
+async def test_a_non_ascii_token_signature_is_401_not_500(running: Running) -> None:
+    payload = token("ana").partition(".")[0]
+    r = await running.http.get(f"{running.base}/api/contacts", headers={"authorization": f"Bearer {payload}.sïg".encode("latin-1")})
+    assert r.status_code == 401 and r.json()["code"] == errors.AUTH_FAILED
 
 
 async def test_search_over_the_websocket_too(running: Running) -> None:

@@ -55,6 +55,18 @@ async def test_wrong_types_and_missing_fields_name_the_problem(running: Running)
     assert isinstance(err, p.Error) and err.code == errors.BAD_FRAME and err.id is None
 
 
+async def test_integers_the_store_cannot_hold_are_invalid_argument(running: Running) -> None:
+    made = await running.inbound("hello")
+    ana = await running.agent("ana")
+    cid = made["conversation_id"]
+    for before in (2**70, 2**63, -1):
+        err = await ana.raw(f'{{"type": "history", "id": "h{before}", "conversation_id": "{cid}", "before": {before}}}')
+        assert isinstance(err, p.Error) and (err.code, err.id) == (errors.INVALID_ARGUMENT, f"h{before}"), err
+        assert "before" in err.message
+    page = await ana.call(p.History, conversation_id=cid, before=2**63 - 1)
+    assert [m.text for m in page.messages] == ["hello"]
+
+
 async def test_binary_frames_are_accepted(running: Running) -> None:
     ana = await running.agent("ana")
     await ana.ws.send(b'{"type": "ping", "id": "b1"}')
@@ -92,6 +104,14 @@ async def test_forged_token_is_refused(running: Running) -> None:
     assert isinstance(frame, p.Error) and frame.code == errors.AUTH_FAILED and code == errors.CLOSE_AUTH_FAILED
     frame, code = await hello_and_close_code(running, p.Hello(id="h", token="garbage"))
     assert isinstance(frame, p.Error) and frame.code == errors.AUTH_FAILED
+
+
+async def test_a_non_ascii_signature_is_auth_failed_not_a_crash(running: Running) -> None:
+    payload = token("ana").partition(".")[0]
+    frame, code = await hello_and_close_code(running, p.Hello(id="h", token=f"{payload}.sïgnature"))
+    assert isinstance(frame, p.Error) and frame.code == errors.AUTH_FAILED and code == errors.CLOSE_AUTH_FAILED
+    with pytest.raises(auth.TokenInvalid):
+        auth.verify(SECRET, f"{payload}.€", now=int(time.time()))
 
 
 async def test_token_for_an_unknown_agent_is_refused(running: Running) -> None:
