@@ -130,7 +130,7 @@ async def open_thread(post: Post, agent: Watcher, address: str) -> str:
     """A customer writes; the agent claims the conversation and opens its thread."""
     body, _ = webhook_body("text", "Hola", address)
     assert await post(body) == 200
-    added = await agent.event(p.InboxAdded, lambda e: e.conversation.contact.address == address)
+    added = await agent.event(p.InboxAdded, lambda e: e.conversation.contact.address == "+" + address)  # E.164
     cid: str = added.conversation.id
     await agent.call(p.Claim, conversation_id=cid)
     await agent.call(p.Open, conversation_id=cid)

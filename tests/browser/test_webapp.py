@@ -28,7 +28,7 @@ async def test_inbound_reaches_both_inboxes_and_a_claim_takes_it_from_the_other(
     cid = made["conversation_id"]
     for page in (ana, bruno):
         await expect(row(page, cid)).to_contain_text("Olá, quero saber do meu pedido")
-        await expect(row(page, cid)).to_contain_text("+5511987650001")  # unknown contact: the number
+        await expect(row(page, cid)).to_contain_text("+55 11 98765-0001")  # unknown contact: the number, for people
         await expect(page.locator("#count-inbox")).to_have_text("1")
         await expect(page.locator(".group.whatsapp")).to_be_visible()
 
@@ -253,7 +253,7 @@ async def test_keyboard_moves_through_the_list_and_opens_with_enter(running: Run
     await ana.keyboard.press("ArrowDown")
     await expect(row(ana, first)).to_be_focused()
     await ana.keyboard.press("Enter")
-    await expect(ana.locator("#conv-name")).to_have_text("+5511900000101")
+    await expect(ana.locator("#conv-name")).to_have_text("+55 11 90000-0101")
     assert ana.url.endswith(f"#/c/{first}")
     for control in ("#editor", "#search-input", "#token-input"):
         assert await ana.locator(f"label[for='{control[1:]}']").count() == 1, control

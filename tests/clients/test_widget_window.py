@@ -101,7 +101,7 @@ async def test_widget_window_counts_alerts_and_opens_the_web_app(
 
     mine = (await running.inbound("Olá! Meu pedido chegou quebrado", address="5511987654321"))["conversation_id"]
     await pumped(app, lambda: window.counts["inbox"].cget("text") == "1")
-    assert window.alert_labels[0].cget("text") == "New in Inbox: +5511987654321: Olá! Meu pedido chegou quebrado"
+    assert window.alert_labels[0].cget("text") == "New in Inbox: +55 11 98765-4321: Olá! Meu pedido chegou quebrado"
 
     await running.node.service.claim(running.node.service.agents["ana"], mine)
     await running.inbound("Vocês podem trocar?", address="5511987654321")
@@ -111,7 +111,7 @@ async def test_widget_window_counts_alerts_and_opens_the_web_app(
     assert window.counts["unread"].cget("bg") == "#ffd43b"  # the yellow unread bubble
     assert app.root.title() == "Switchboard · 2 unread"
     texts = [label.cget("text") for label in window.alert_labels]
-    assert texts[:2] == ["New in Inbox: +5511900000002: Hi, do you ship to Lisbon?", "Assigned to you: +5511987654321"]
+    assert texts[:2] == ["New in Inbox: +55 11 90000-0002: Hi, do you ship to Lisbon?", "Assigned to you: +55 11 98765-4321"]
 
     # Clicking an alert opens the web app at that conversation.
     window.alert_labels[1].event_generate("<Button-1>")
