@@ -152,10 +152,11 @@ class Node:
         so it also tunes the garbage collector (``settle_heap``)."""
         await self.start()
         s = self.config.server
-        server = uvicorn.Server(
+        server = _StopsNode(
             uvicorn.Config(
                 self.http_app(), host=s.host, port=s.port, lifespan="off", log_level="info", access_log=False, ws=self.uvicorn_ws
-            )
+            ),
+            node=self,
         )
         settling = asyncio.create_task(settle_heap(s.gc_settle_seconds)) if s.gc_settle_seconds > 0 else None
         try:
@@ -163,7 +164,8 @@ class Node:
         finally:
             if settling is not None:
                 settling.cancel()
-            await self.stop()
+            if not server.node_stopped:
+                await self.stop()
 
     # ------------------------------------------------------------------ websocket edge
 
@@ -186,6 +188,23 @@ class Node:
 
     async def _connection(self, ws: ServerConnection) -> None:
         await Client(ws, self).run()
+
+
+class _StopsNode(uvicorn.Server):
+    """uvicorn, stopping the node at the end of its graceful shutdown. After a
+    SIGTERM or SIGINT, uvicorn re-raises the signal as ``serve()`` returns, and
+    the process dies of it: code after ``serve()`` never runs, and the agents'
+    sockets would be cut (1006) instead of closed with 1001 (going away)."""
+
+    def __init__(self, config: uvicorn.Config, *, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+        self.node_stopped = False
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.node_stopped = True
+        await self.node.stop()
 
 
 async def settle_heap(every: float) -> None:
