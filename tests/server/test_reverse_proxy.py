@@ -59,9 +59,14 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
 
-pytestmark = pytest.mark.skipif(
+needs_nginx = pytest.mark.skipif(
     nginx_binary() is None, reason="no nginx binary: run `bash scripts/ensure-nginx.sh` (Debian's nginx, as root)"
 )
+
+
+def test_operations_shows_the_config_this_test_runs() -> None:
+    operations = (EXAMPLE.parent / "OPERATIONS.md").read_text()
+    assert "```nginx\n" + EXAMPLE.read_text() + "```\n" in operations
 
 
 def site_config(*, listen: int, upstream: int) -> str:
@@ -116,6 +121,7 @@ def nginx(running: Running, tmp_path: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+@needs_nginx
 async def test_an_agent_and_a_webhook_through_nginx(running: Running, nginx: str) -> None:
     async with httpx.AsyncClient(base_url=nginx) as http:
         # The node tells the agent to connect where it reached the node: the proxy.
