@@ -5,6 +5,7 @@ optional dedicated port, and shut down with 1001 like it."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -155,3 +156,51 @@ async def test_the_dedicated_websocket_port_option(dedicated: Config) -> None:
     for a in agents:
         await a.wait_for(lambda a=a: a.close_code is not None)
     assert [a.close_code for a in agents] == [1001, 1001]
+
+
+async def test_an_upgrade_on_a_keep_alive_connection_after_http_requests(running: Running) -> None:
+    """A proxy's pooled upstream connection (nginx ``keepalive``) may carry
+    plain requests first, then an agent's upgrade."""
+    port = running.node.config.server.port
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    for _ in range(2):
+        await loop.sock_sendall(sock, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await loop.sock_recv(sock, 1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1])
+        body = b""
+        while len(body) < length:
+            body += await loop.sock_recv(sock, length - len(body))
+        assert b'"ok"' in body
+    ana = await WsAgent.connect(f"ws://127.0.0.1:{port}/ws", token("ana"), name="ana", sock=sock)
+    running.agents.append(ana)
+    await running.inbound("after keep-alive")
+    await ana.event(p.InboxAdded, lambda e: e.conversation.preview == "after keep-alive")
+
+
+UPGRADE = "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "reason"),
+    [
+        (f"GET /ws HTTP/1.1\r\n{UPGRADE}Sec-WebSocket-Version: 13\r\n\r\n", 400, b"missing Sec-WebSocket-Key"),
+        (f"GET /ws HTTP/1.1\r\n{UPGRADE}{KEY}Sec-WebSocket-Version: 8\r\n\r\n", 400, b"invalid Sec-WebSocket-Version"),
+        (f"POST /ws HTTP/1.1\r\n{UPGRADE}{KEY}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n", 405, b"unsupported HTTP method"),
+    ],
+)
+async def test_a_malformed_upgrade_on_the_http_port_gets_a_clear_http_error(
+    running: Running, request_head: str, status: int, reason: bytes
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.node.config.server.port)
+    writer.write(request_head.encode())
+    response = await asyncio.wait_for(reader.read(), 5)  # the server closes after its answer
+    writer.close()
+    assert response.startswith(f"HTTP/1.1 {status} ".encode()), response
+    assert reason in response
+    assert (await running.http.get(f"{running.base}/healthz")).status_code == 200
