@@ -45,6 +45,14 @@ async def test_api_config_sends_agents_to_the_http_port(running: Running) -> Non
     assert r.json()["ws_url"] == f"ws://127.0.0.1:{running.node.config.server.port}/ws"
 
 
+async def test_api_config_follows_the_address_a_proxy_was_reached_at(running: Running) -> None:
+    """Behind a TLS-terminating proxy on this host: its Host, and wss://."""
+    r = await running.http.get(
+        f"{running.base}/api/config", headers={"Host": "agents.example.com:8443", "X-Forwarded-Proto": "https"}
+    )
+    assert r.json()["ws_url"] == "wss://agents.example.com:8443/ws"
+
+
 async def test_an_agent_on_the_http_port_gets_a_websockets_connection_with_the_node_limits(running: Running) -> None:
     s = running.node.config.server
     ana = await WsAgent.connect(f"ws://127.0.0.1:{s.port}/ws", token("ana"), name="ana")
