@@ -40,7 +40,7 @@ from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers
-from server.wsport import SharedPort, limits
+from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,11 @@ class Node:
         self.timers.start()
         await self.sender.start()
         s = self.config.server
-        self.shared_port = SharedPort(self._connection, self._check_request, limits(s))
+        self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
         if s.ws_port:
             self.ws_listener = await serve(
-                self._connection, s.host, s.ws_port, process_request=self._check_request, compression=None, **limits(s)
+                self._connection, s.host, s.ws_port, process_request=self._check_request, compression=None, **ws_limits(s)
             )
         self.ready = True
         log.info("node %s: agent websocket on ws://%s:%d/ws", self.node_id, s.host, self.config.ws_port)

@@ -44,7 +44,7 @@ class Limits(TypedDict):
     write_limit: int
 
 
-def limits(s: ServerSettings) -> Limits:
+def ws_limits(s: ServerSettings) -> Limits:
     return Limits(
         max_size=s.max_message_bytes,
         max_queue=16,

@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 from protocol import messages as p
 from server.client import Client
 from server.config import Config
-from server.wsport import limits
+from server.wsport import ws_limits
 from tests.conftest import Running, free_port, make_config, start_node, token
 from tests.wsagent import WsAgent
 
@@ -61,7 +61,7 @@ async def test_an_agent_on_the_http_port_gets_a_websockets_connection_with_the_n
     await ana.event(p.InboxAdded)
 
     [ws] = server_side(running, "ana")
-    lim = limits(s)
+    lim = ws_limits(s)
     assert settings_of(ws) == {
         "type": ServerConnection,
         "ping_interval": s.heartbeat_seconds,
