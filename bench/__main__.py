@@ -38,8 +38,10 @@ def _ints(text: str) -> list[int]:
 def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     for n in names:
-        if n != "switchboard" and n not in MODULES:
-            raise argparse.ArgumentTypeError(f"unknown server {n!r}; choose from switchboard, {', '.join(MODULES)}")
+        if n not in ("switchboard", "switchboard-ws_port") and n not in MODULES:
+            raise argparse.ArgumentTypeError(
+                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare only), {', '.join(MODULES)}"
+            )
     return names
 
 
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser().parse_args(argv)
     if opts.servers is None:
         opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]
+    if "switchboard-ws_port" in opts.servers and opts.scenario != "compare":
+        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare server only")
     if opts.queues is None:
         opts.queues = 2 if opts.scenario == "stall" else 50
     if opts.sample is None:

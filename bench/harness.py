@@ -120,15 +120,17 @@ class Target:
             proc.stop()
 
 
-def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None) -> Target:
+def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False) -> Target:
     """One node on the embedded default (a SQLite file, as ``make run``), or
-    ``nodes`` nodes sharing ``redis``."""
+    ``nodes`` nodes sharing ``redis``. Agents connect to /ws on the HTTP port,
+    or with ``ws_port`` to the optional dedicated websocket port."""
     assert nodes == 1 or redis is not None, "a cluster needs Redis"
     kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
     target = Target(kind, "switchboard", [], [], redis=redis)
     for n in range(nodes):
-        port, ws_port = free_port(), free_port()
-        config = center.write(workdir / f"center-{n}.toml", port=port, ws_port=ws_port)
+        port = free_port()
+        agents_port = free_port() if ws_port else port
+        config = center.write(workdir / f"center-{n}.toml", port=port, ws_port=agents_port if ws_port else 0)
         # A fresh file per start: a repeat must not inherit the last run's
         # conversations, pending sends and send claims.
         data = workdir / f"switchboard-{n}-{port}.sqlite3"
@@ -143,7 +145,7 @@ def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: R
             target.stop()
             raise
         target.procs.append(proc)
-        target.ws_urls.append(f"ws://127.0.0.1:{ws_port}/ws")
+        target.ws_urls.append(f"ws://127.0.0.1:{agents_port}/ws")
         target.base_urls.append(f"http://127.0.0.1:{port}")
     target.webhook = probe_webhook(target.base_urls[0])
     return target

@@ -40,12 +40,17 @@ from bench.procs import Redis
 Opts = Any  # the argparse namespace from bench.__main__
 
 
-def _target(opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1) -> Target:
+WS_PORT = "switchboard-ws_port"
+"""compare: Switchboard with agents on the optional dedicated websocket port
+(``ws_port``) instead of /ws on the HTTP port."""
+
+
+def _target(opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1, ws_port: bool = False) -> Target:
     if opts.url:
         from bench.harness import external_switchboard
 
         return external_switchboard(opts.url, opts.server_pid or [])
-    return start_switchboard(center, workdir, nodes=nodes, redis=redis)
+    return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port)
 
 
 def _fleet(target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress) -> tuple[Fleet, dict[str, Any]]:
@@ -331,8 +336,8 @@ def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             for kind in opts.servers:
                 if redis is not None:
                     redis.flush()
-                if kind == "switchboard":
-                    target = _target(opts, center, workdir)
+                if kind in ("switchboard", WS_PORT):
+                    target = _target(opts, center, workdir, ws_port=kind == WS_PORT)
                 else:
                     target = start_peer(kind, workdir, size=size, redis=redis)
                 fleet = None

@@ -3,7 +3,7 @@
 # cluster by hand (`make cluster`, or `scripts/cluster.sh 3`). Ctrl-C stops all.
 #
 #   redis      127.0.0.1:${REDIS_PORT:-6390}  (append-only file in data/cluster/)
-#   node i     http://127.0.0.1:$((8000 + 10*i))   ws://127.0.0.1:$((8001 + 10*i))/ws
+#   node i     http://127.0.0.1:$((8000 + 10*i))   ws://127.0.0.1:$((8000 + 10*i))/ws (one port)
 #
 # SHARDS=3 (`make cluster SHARDS=3`) runs a sharded Redis Cluster instead: that
 # many primaries on ports REDIS_PORT, REDIS_PORT+1, …, the slots split evenly,
@@ -82,7 +82,7 @@ fi
 
 for i in $(seq 1 "$N"); do
     port=$((8000 + 10 * i))
-    SWITCHBOARD_NODE_ID="node$i" SWITCHBOARD_WS_PORT=$((port + 1)) \
+    SWITCHBOARD_NODE_ID="node$i" \
         "$BIN/switchboard" serve --config server/demo.toml --port "$port" \
         --redis "$REDIS_URL" $([ "$i" = 1 ] && echo --demo) &
     pids+=($!)

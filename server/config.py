@@ -31,7 +31,8 @@ class ServerSettings(Struct, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     ws_port: int = 0
-    """Port of the agent websocket (/ws); 0 means port + 1."""
+    """0 (the default): the agent websocket (/ws) is on ``port`` only. Set,
+    /ws is also served on a listener of its own on this port."""
     node_id: str = ""
     data: str = "data/switchboard.sqlite3"
     """SQLite file; ":memory:" keeps nothing across restarts."""
@@ -166,7 +167,8 @@ class Config(Struct, kw_only=True):
 
     @property
     def ws_port(self) -> int:
-        return self.server.ws_port or self.server.port + 1
+        """The port agents are told to connect to (GET /api/config)."""
+        return self.server.ws_port or self.server.port
 
 
 def _comma_list(value: str) -> list[str]:

@@ -216,9 +216,17 @@ def create_app(node: Node) -> Starlette:
         return Response(schema_json(), media_type="application/json")
 
     async def client_config(request: Request) -> Response:
-        host = request.url.hostname or node.config.server.host
+        """Where agents connect: /ws on the address this request came to (the
+        same origin, through any reverse proxy that passes Host on), or on the
+        dedicated websocket port when ``ws_port`` is set."""
         scheme = "wss" if request.url.scheme == "https" else "ws"
-        return JSONResponse({"ws_url": f"{scheme}://{host}:{node.config.ws_port}/ws", "protocol": p.PROTOCOL_VERSION})
+        if node.config.server.ws_port:
+            host = request.url.hostname or node.config.server.host
+            netloc = f"[{host}]" if ":" in host else host
+            netloc += f":{node.config.server.ws_port}"
+        else:
+            netloc = request.url.netloc or f"{node.config.server.host}:{node.config.server.port}"
+        return JSONResponse({"ws_url": f"{scheme}://{netloc}/ws", "protocol": p.PROTOCOL_VERSION})
 
     async def inbox(request: Request) -> Response:
         agent = await agent_of(request)

@@ -1,14 +1,16 @@
 """The node: wires store, broker, hub, service and timers, and serves them.
 
-Two listeners in one process and one event loop:
+One port, one process, one event loop:
 
 - HTTP (Starlette under uvicorn) on ``port``: webhooks, REST, health, metrics,
   the web app.
-- The agent websocket (the ``websockets`` library) on ``ws_port``, path /ws.
-  Served by ``websockets`` directly rather than through ASGI so that a
-  publication is written to all its listeners with ``broadcast()`` of one
-  pre-encoded frame, without an await per socket (measured in bench/: the
-  ASGI path costs about twice the CPU per delivery).
+- The agent websocket (the ``websockets`` library), path /ws, on the same
+  port: uvicorn hands the socket of an upgrade request to a ``websockets``
+  connection (server/wsport.py). Served by ``websockets`` directly rather
+  than through ASGI so that a publication is written to all its listeners
+  with ``broadcast()`` of one pre-encoded frame, without an await per socket
+  (measured in bench/: the ASGI path costs about twice the CPU per delivery).
+- Optionally (``ws_port`` set), also a listener of its own for /ws.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers
+from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,10 @@ class Node:
         self.sender = Sender(self.service, config.meta, self.metrics, node_id=self.node_id)
         self.service.on_sent = self.sender.on_sent
         self.ws_server: Server | None = None
+        """The agent websocket on the HTTP port (uvicorn's listener)."""
+        self.shared_port: SharedPort | None = None
+        self.ws_listener: Server | None = None
+        """The dedicated websocket port's listener, when ``ws_port`` is set."""
         self.ready = False
         self.metrics.gauge("switchboard_connections", "Open agent websockets", lambda: len(self.hub.clients))
         self.metrics.gauge("switchboard_session_timers", "Reply windows being watched", lambda: len(self.timers))
@@ -100,26 +107,22 @@ class Node:
         self.timers.start()
         await self.sender.start()
         s = self.config.server
-        self.ws_server = await serve(
-            self._connection,
-            s.host,
-            self.config.ws_port,
-            process_request=self._check_request,
-            max_size=s.max_message_bytes,
-            max_queue=16,
-            ping_interval=s.heartbeat_seconds,
-            ping_timeout=s.heartbeat_seconds,
-            close_timeout=s.close_timeout_seconds,
-            compression=None,
-        )
+        self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
+        self.ws_server = self.shared_port.server
+        if s.ws_port:
+            self.ws_listener = await serve(
+                self._connection, s.host, s.ws_port, process_request=self._check_request, compression=None, **ws_limits(s)
+            )
         self.ready = True
         log.info("node %s: agent websocket on ws://%s:%d/ws", self.node_id, s.host, self.config.ws_port)
 
     async def stop(self) -> None:
         self.ready = False
-        if self.ws_server is not None:
-            self.ws_server.close()  # 1001 going away: clients reconnect and resume
-            await self.ws_server.wait_closed()
+        servers = [ws for ws in (self.ws_server, self.ws_listener) if ws is not None]
+        for ws in servers:
+            ws.close()  # 1001 going away: clients reconnect and resume
+        for ws in servers:
+            await ws.wait_closed()
         await self.timers.stop()
         await self.sender.stop()
         await self.broker.close()
@@ -139,12 +142,19 @@ class Node:
 
         return create_app(self)
 
+    @property
+    def uvicorn_ws(self) -> type[asyncio.Protocol]:
+        """``uvicorn.Config(ws=...)`` for the HTTP port: an upgrade request
+        becomes an agent websocket (after ``start()``)."""
+        assert self.shared_port is not None, "start() the node first"
+        return self.shared_port.uvicorn_ws
+
     async def serve_forever(self) -> None:
         """The process's node (``switchboard serve``): it owns the interpreter,
         so it also tunes the garbage collector (``settle_heap``)."""
         await self.start()
         s = self.config.server
-        server = uvicorn.Server(
+        server = _StopsNode(
             uvicorn.Config(
                 self.http_app(),
                 host=s.host,
@@ -152,8 +162,10 @@ class Node:
                 lifespan="off",
                 log_level="info",
                 access_log=False,
+                ws=self.uvicorn_ws,
                 **uvicorn_options(self.config),
-            )
+            ),
+            node=self,
         )
         settling = asyncio.create_task(settle_heap(s.gc_settle_seconds)) if s.gc_settle_seconds > 0 else None
         try:
@@ -161,7 +173,8 @@ class Node:
         finally:
             if settling is not None:
                 settling.cancel()
-            await self.stop()
+            if not server.node_stopped:
+                await self.stop()
 
     # ------------------------------------------------------------------ websocket edge
 
@@ -183,6 +196,23 @@ class Node:
 
     async def _connection(self, ws: ServerConnection) -> None:
         await Client(ws, self).run()
+
+
+class _StopsNode(uvicorn.Server):
+    """uvicorn, stopping the node at the end of its graceful shutdown. After a
+    SIGTERM or SIGINT, uvicorn re-raises the signal as ``serve()`` returns, and
+    the process dies of it: code after ``serve()`` never runs, and the agents'
+    sockets would be cut (1006) instead of closed with 1001 (going away)."""
+
+    def __init__(self, config: uvicorn.Config, *, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+        self.node_stopped = False
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.node_stopped = True
+        await self.node.stop()
 
 
 async def settle_heap(every: float) -> None:

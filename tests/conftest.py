@@ -50,7 +50,7 @@ def make_config(*, window: float = 3600, data: str = ":memory:", **server: Any) 
     settings = ServerSettings(
         host="127.0.0.1",
         port=server.pop("port", None) or free_port(),
-        ws_port=server.pop("ws_port", None) or free_port(),
+        ws_port=server.pop("ws_port", 0),
         data=data,
         token_secret=SECRET,
         dev_endpoints=True,
@@ -111,7 +111,9 @@ async def start_node(config: Config, **parts: Any) -> tuple[Node, uvicorn.Server
     node = Node(config, **parts)
     await node.start()
     server = uvicorn.Server(
-        uvicorn.Config(node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning")
+        uvicorn.Config(
+            node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning", ws=node.uvicorn_ws
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -1,7 +1,7 @@
 """The asyncio agent client: one supervised websocket, typed commands, a
 sequence-checked event stream and a local mirror of the agent's state.
 
-    client = AgentClient("ws://127.0.0.1:8001/ws", token, on_change=redraw)
+    client = AgentClient("ws://127.0.0.1:8000/ws", token, on_change=redraw)
     snapshot = await client.connect()          # hello → welcome → snapshot
     await client.claim(conversation_id)        # Ack result, or a CommandError
     async for item in client.events():         # p.Event | p.Snapshot | p.Unsubscribed

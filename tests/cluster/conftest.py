@@ -29,7 +29,7 @@ RACERS = [f"a{i:02d}" for i in range(50)]
 """Fifty agents of the sales queue, for the claim race."""
 
 
-def cluster_toml(*, port: int, ws_port: int, node_id: str, whatsapp_window: float, history_size: int = 1000) -> str:
+def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_size: int = 1000) -> str:
     agents = [
         ('ana', 'Ana Souza', 'agent', '["sales"]'),
         ('bruno', 'Bruno Díaz', 'agent', '["sales", "support"]'),
@@ -42,7 +42,6 @@ def cluster_toml(*, port: int, ws_port: int, node_id: str, whatsapp_window: floa
         "[server]",
         'host = "127.0.0.1"',
         f"port = {port}",
-        f"ws_port = {ws_port}",
         f'node_id = "{node_id}"',
         f'token_secret = "{SECRET}"',
         "dev_endpoints = true",
@@ -70,12 +69,11 @@ class NodeProcess:
         self.node_id = node_id
         self.redis_url = redis_url
         self.port = free_port()
-        self.ws_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.ws_port}/ws"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"  # one port: /ws on the HTTP port
         self.config = directory / f"{node_id}.toml"
         self.config.write_text(
-            cluster_toml(port=self.port, ws_port=self.ws_port, node_id=node_id, whatsapp_window=whatsapp_window, **kw)
+            cluster_toml(port=self.port, node_id=node_id, whatsapp_window=whatsapp_window, **kw)
         )
         self.log = directory / f"{node_id}.log"
         self.proc: subprocess.Popen[bytes] | None = None

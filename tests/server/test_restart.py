@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +36,6 @@ dispositions = ["Resolved", "Sale", "Spam"]
 [server]
 host = "127.0.0.1"
 port = {port}
-ws_port = {ws_port}
 token_secret = "{secret}"
 dev_endpoints = true
 heartbeat_seconds = 5.0
@@ -92,13 +92,13 @@ class NodeProcess:
     """``switchboard serve`` in a subprocess, on fixed ports and one data file."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port, self.ws_port = free_port(), free_port()
+        self.port = free_port()
         self.config = tmp_path / "switchboard.toml"
-        self.config.write_text(CONFIG.format(port=self.port, ws_port=self.ws_port, secret=SECRET, window=WINDOW_S))
+        self.config.write_text(CONFIG.format(port=self.port, secret=SECRET, window=WINDOW_S))
         self.data = tmp_path / "data" / "switchboard.sqlite3"
         self.log = tmp_path / "node.log"
         self.base = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.ws_port}/ws"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"  # one port: /ws on the HTTP port
         self.proc: subprocess.Popen[bytes] | None = None
         # `make test` exports SWITCHBOARD_HOST/PORT: they would override the file.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
@@ -276,3 +276,17 @@ async def test_the_served_process_freezes_its_long_lived_heap(node: NodeProcess)
         metrics = (await http.get(f"{node.base}/metrics")).text
     frozen = next(line for line in metrics.splitlines() if line.startswith("switchboard_gc_frozen_objects "))
     assert float(frozen.split()[1]) > 10_000, frozen
+
+
+async def test_sigterm_closes_agent_sockets_with_1001_and_the_process_exits(node: NodeProcess) -> None:
+    """``switchboard serve`` on one port: SIGTERM stops uvicorn, which does not
+    wait for the agents' websockets (they are not its connections), then the
+    node closes them with 1001 (going away: reconnect and resume), before
+    uvicorn re-raises the signal (the process dies of it, as uvicorn intends)."""
+    await node.start()
+    ana = await WsAgent.connect(node.ws_url, token("ana"), name="ana")
+    assert node.proc is not None
+    node.proc.terminate()
+    await ana.wait_for(lambda: ana.close_code is not None, timeout=10)
+    assert ana.close_code == 1001
+    assert await asyncio.to_thread(node.proc.wait, 10) == -signal.SIGTERM
