@@ -45,6 +45,12 @@ async def test_api_config_sends_agents_to_the_http_port(running: Running) -> Non
     assert r.json()["ws_url"] == f"ws://127.0.0.1:{running.node.config.server.port}/ws"
 
 
+@pytest.fixture
+def config() -> Config:
+    # The proxy's name must be one the node answers (allowed_hosts); loopback stays allowed for the tests' own calls.
+    return make_config(allowed_hosts=["127.0.0.1", "localhost", "agents.example.com"])
+
+
 async def test_api_config_follows_the_address_a_proxy_was_reached_at(running: Running) -> None:
     """Behind a TLS-terminating proxy on this host: its Host, and wss://."""
     r = await running.http.get(

@@ -79,8 +79,15 @@ def site_config(*, listen: int, upstream: int) -> str:
 
 
 @pytest.fixture
-async def running() -> AsyncIterator[Running]:
-    config = make_config()
+def proxy_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def running(proxy_port: int) -> AsyncIterator[Running]:
+    # Behind a proxy the web app's origin is the proxy's: it is listed in
+    # allowed_origins, as docs/OPERATIONS.md says to.
+    config = make_config(allowed_origins=[f"http://127.0.0.1:{proxy_port}"])
     config = replace(config, meta=MetaSettings(app_secret=APP_SECRET, verify_token="proxy-verify"))
     node, server, task = await start_node(config)
     async with httpx.AsyncClient() as http:
@@ -94,9 +101,9 @@ async def running() -> AsyncIterator[Running]:
 
 
 @pytest.fixture
-def nginx(running: Running, tmp_path: Path) -> Iterator[str]:
+def nginx(running: Running, tmp_path: Path, proxy_port: int) -> Iterator[str]:
     """nginx in front of the node; yields its base URL."""
-    port = free_port()
+    port = proxy_port
     (tmp_path / "switchboard.conf").write_text(site_config(listen=port, upstream=running.node.config.server.port))
     (tmp_path / "nginx.conf").write_text(MAIN.format(dir=tmp_path))
     binary = nginx_binary()
