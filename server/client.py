@@ -25,10 +25,12 @@ from websockets.exceptions import ConnectionClosed
 from protocol import errors
 from protocol import messages as p
 from protocol.depth import MAX_DEPTH, too_deep
+from server.app.dispatch import dispatch
 from server.auth import Claims, TokenExpired, TokenInvalid, TokenRevoked
 from server.core.errors import DomainError
 from server.core.fanout import conv_stream
 from server.core.model import Agent
+from server.core.views import agent_view
 from server.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -167,7 +169,7 @@ class Client:
             await self.ws.close(errors.CLOSE_UNSUPPORTED_PROTOCOL, "unsupported protocol")
             return None
         try:
-            agent, self.claims = await node.service.authenticate(cmd.token)
+            agent, self.claims = await node.app.tokens.authenticate(cmd.token)
         except TokenExpired:
             await self._refuse(cmd.id, errors.TOKEN_EXPIRED, "Your session expired; log in again.", errors.CLOSE_TOKEN_EXPIRED)
             return None
@@ -191,10 +193,10 @@ class Client:
             p.Welcome(
                 id=cmd.id,
                 protocol=p.PROTOCOL_VERSION,
-                agent=p.AgentView(id=agent.id, name=agent.name, role=agent.role, queues=list(agent.queues)),
+                agent=agent_view(agent),
                 node=node.node_id,
                 epoch=node.broker.epoch,
-                server_time=node.service.clock(),
+                server_time=node.app.clock(),
                 heartbeat_ms=int(node.config.server.heartbeat_seconds * 1000),
             )
         )
@@ -227,15 +229,15 @@ class Client:
             metrics.resumes.inc(1, "resync")
             await self._send(p.Resync(reason="missed events are no longer available; reload"))
         self.backlog = []
-        for stream in self.node.service.streams_of(agent):
+        for stream in self.node.app.reads.streams_of(agent):
             self._attach(stream)
-        snapshot = await self.node.service.snapshot(agent)
+        snapshot = await self.node.app.reads.snapshot(agent)
         await self._send(snapshot)
         await self._flush(snapshot.streams)
 
     async def _resume(self, agent: Agent, resume: p.Resume) -> bool:
-        broker, service = self.node.broker, self.node.service
-        wanted = set(service.streams_of(agent))
+        broker, reads = self.node.broker, self.node.app.reads
+        wanted = set(reads.streams_of(agent))
         if resume.epoch != broker.epoch or not wanted <= set(resume.streams):
             return False
         self.backlog = []
@@ -246,7 +248,7 @@ class Client:
         for stream, seq in resume.streams.items():
             if stream.startswith("conv:") and stream not in wanted:
                 try:
-                    await service.viewable(agent, stream.removeprefix("conv:"))
+                    await reads.viewable(agent, stream.removeprefix("conv:"))
                 except DomainError:
                     lost.append(stream)  # taken by someone else while away
                     continue
@@ -322,10 +324,10 @@ class Client:
                 raise DomainError(errors.ALREADY_AUTHENTICATED, "This connection is already authenticated.")
             case p.Open(conversation_id=cid, limit=limit):
                 stream = conv_stream(cid)
-                await self.node.service.viewable(agent, cid)
+                await self.node.app.reads.viewable(agent, cid)
                 self._attach(stream)
                 try:
-                    return await self.node.service.thread(agent, cid, limit)
+                    return await self.node.app.reads.thread(agent, cid, limit)
                 except BaseException:
                     self.streams.discard(stream)
                     self.node.hub.detach(self, stream)
@@ -336,7 +338,7 @@ class Client:
                     self.streams.discard(stream)
                     self.node.hub.detach(self, stream)
                 return p.Ok()
-        return await self.node.service.dispatch(agent, cmd)
+        return await dispatch(self.node.app, agent, cmd)
 
     @classmethod
     def _decode(cls, raw: str | bytes) -> p.Command | p.Error:

@@ -66,17 +66,17 @@ def wire_hub(node: Node) -> None:
 
 
 def make_timers(config: Config, node: Node) -> ClusterTimers:
-    service = node.service
+    app = node.app
 
     async def rewatch(conv_id: str) -> None:
-        conv = await service.store.get_conversation(conv_id)
+        conv = await node.store.get_conversation(conv_id)
         if conv is not None and conv.is_open and not conv.session_locked:
-            due = session.expires_at(conv, service.policy(conv.channel))
+            due = session.expires_at(conv, app.catalog.policy(conv.channel))
             if due is not None:
                 timers.rearm(conv_id, due)
 
     # The Redis store's commits add and remove the entries (windows=...).
     timers = ClusterTimers(
-        config.server.redis_url, service.expire, service.clock, rewatch=rewatch, metrics=node.metrics, store_writes=True
+        config.server.redis_url, app.intake.expire, app.clock, rewatch=rewatch, metrics=node.metrics, store_writes=True
     )
     return timers

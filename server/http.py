@@ -8,7 +8,6 @@ status that fits the code.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from protocol import depth, errors
 from protocol import messages as p
 from protocol.schema import schema_json
-from server.auth import Claims, TokenError, TokenExpired, TokenRevoked, issue
+from server.app.tokens import refusal
+from server.auth import Claims, TokenError
 from server.channels.webhooks import read_limited
 from server.channels.webhooks import routes as webhook_routes
 from server.core import identity
@@ -151,7 +151,7 @@ class DevInbound(msgspec.Struct, kw_only=True):
 
 
 def create_app(node: Node) -> Starlette:
-    service = node.service
+    app = node.app
 
     async def authenticated(request: Request) -> tuple[Agent, Claims]:
         header = request.headers.get("authorization", "")
@@ -159,13 +159,9 @@ def create_app(node: Node) -> Starlette:
         if not token:
             raise DomainError(errors.AUTH_FAILED, "Send Authorization: Bearer <token>.")
         try:
-            return await service.authenticate(token)
-        except TokenExpired as e:
-            raise DomainError(errors.TOKEN_EXPIRED, "The token expired; log in again.") from e
-        except TokenRevoked as e:
-            raise DomainError(errors.TOKEN_REVOKED, "The token was revoked; log in again.") from e
+            return await app.tokens.authenticate(token)
         except TokenError as e:
-            raise DomainError(errors.AUTH_FAILED, "Invalid token.") from e
+            raise refusal(e) from e
 
     async def agent_of(request: Request) -> Agent:
         return (await authenticated(request))[0]
@@ -230,39 +226,33 @@ def create_app(node: Node) -> Starlette:
 
     async def inbox(request: Request) -> Response:
         agent = await agent_of(request)
-        queue_id = request.path_params["queue_id"]
-        if queue_id not in service.visible_queues(agent):
-            raise DomainError(errors.NOT_FOUND, "No such queue.")
-        return MsgspecResponse(await service.summaries(await service.store.inbox(queue_id)))
+        return MsgspecResponse(await app.reads.inbox(agent, request.path_params["queue_id"]))
 
     async def conversation(request: Request) -> Response:
         agent = await agent_of(request)
         conv_id = request.path_params["conv_id"]
         limit = int_param(request, "limit", 50) or 50
         before = int_param(request, "before", None)
-        conv = await service.viewable(agent, conv_id)
-        page = await service.history(agent, conv_id, before if before is not None else conv.message_count + 1, limit)
-        return MsgspecResponse(
-            {"conversation": await service.summary(conv), "messages": page.messages, "has_more": page.has_more}
-        )
+        summary, page = await app.reads.page(agent, conv_id, before, limit)
+        return MsgspecResponse({"conversation": summary, "messages": page.messages, "has_more": page.has_more})
 
     async def search(request: Request) -> Response:
         agent = await agent_of(request)
-        result = await service.search(agent, request.path_params["conv_id"], request.query_params.get("q", ""))
+        result = await app.reads.search(agent, request.path_params["conv_id"], request.query_params.get("q", ""))
         return MsgspecResponse(result)
 
     async def contacts(request: Request) -> Response:
         """The whole directory, every queue's contacts: supervisors only."""
         if not (await agent_of(request)).is_supervisor:
             raise DomainError(errors.FORBIDDEN, "Only a supervisor may list the contacts directory.")
-        return MsgspecResponse([contact_view(c) for c in await service.contacts.listed()])
+        return MsgspecResponse([contact_view(c) for c in await app.contacts.listed()])
 
     async def put_contact(request: Request) -> Response:
         agent = await agent_of(request)
         if not agent.is_supervisor:
             raise DomainError(errors.FORBIDDEN, "Only a supervisor may edit the contacts directory.")
         channel, address = request.path_params["channel"], request.path_params["address"]
-        if channel not in service.config.windows:
+        if channel not in app.catalog.windows:
             raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
         if request.method == "DELETE":
             name = None
@@ -271,13 +261,13 @@ def create_app(node: Node) -> Starlette:
             name = body.name.strip() if body.name and body.name.strip() else None
             if name is not None and len(name) > 200:
                 raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
-        contact = await service.put_contact(channel, address, name)
+        contact = await app.contacts.put(channel, address, name)
         return MsgspecResponse(contact_view(contact))
 
     async def logout(request: Request) -> Response:
         """Revoke the token that signs this request (sockets opened with it close)."""
         _, claims = await authenticated(request)
-        await service.revoke_token(claims)
+        await app.tokens.revoke_token(claims)
         return JSONResponse({"revoked": claims.jti})
 
     async def revoke_agent(request: Request) -> Response:
@@ -286,18 +276,16 @@ def create_app(node: Node) -> Starlette:
         target = request.path_params["agent_id"]
         if not (agent.is_supervisor or agent.id == target):
             raise DomainError(errors.FORBIDDEN, "Only a supervisor may log another agent out.")
-        until = await service.revoke_agent(target)
+        until = await app.tokens.revoke_agent(target)
         return JSONResponse({"agent_id": target, "not_before": until})
 
     async def dev_inbound(request: Request) -> Response:
         """Dev only: act as a channel delivering a contact's message."""
         body = depth.decode(await json_body(request), type=DevInbound)
-        if body.touchpoint_id not in service.touchpoints:
-            raise DomainError(errors.NOT_FOUND, f"No touchpoint {body.touchpoint_id!r}.")
-        inbound = Inbound(kind=body.kind, text=body.text, at=service.clock(), channel_message_id=body.id)
-        channel = service.touchpoints[body.touchpoint_id].channel
+        channel = app.catalog.touchpoint(body.touchpoint_id).channel
+        inbound = Inbound(kind=body.kind, text=body.text, at=app.clock(), channel_message_id=body.id)
         who = identity.from_channel(channel, body.address or None, body.user_id, body.username)
-        outcome = await service.receive(body.touchpoint_id, who, inbound, profile_name=body.profile_name)
+        outcome = await app.intake.receive(body.touchpoint_id, who, inbound, profile_name=body.profile_name)
         if outcome is None:
             return JSONResponse({"duplicate": True})
         message_id = outcome.message.id if outcome.message is not None else None
@@ -305,16 +293,11 @@ def create_app(node: Node) -> Starlette:
 
     async def dev_agents(request: Request) -> Response:
         """Dev only: the configured agents, for the web app's demo log-in."""
-        agents = service.agents.values()
-        return MsgspecResponse([p.AgentView(id=a.id, name=a.name, role=a.role, queues=list(a.queues)) for a in agents])
+        return MsgspecResponse(list(app.catalog.agent_views.values()))
 
     async def dev_login(request: Request) -> Response:
         """Dev only: a token for a configured agent, no password (``make run``)."""
-        agent = service.agents.get(depth.decode(await json_body(request), type=DevLogin).agent_id)
-        if agent is None:
-            raise DomainError(errors.NOT_FOUND, "No such agent.")
-        s = node.config.server
-        token = issue(s.token_secret, agent.id, now=int(time.time()), ttl_seconds=s.token_ttl_seconds)
+        token = app.tokens.issue(depth.decode(await json_body(request), type=DevLogin).agent_id)
         return JSONResponse({"token": token})
 
     routes = [

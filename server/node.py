@@ -28,15 +28,23 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from server.app import App
+from server.app.catalog import Catalog
+from server.app.changes import Changes
+from server.app.commands import Commands
+from server.app.contacts import Contacts
+from server.app.directory import Directory
+from server.app.intake import Intake
+from server.app.minting import Mint, now_ms
+from server.app.reads import Reads
+from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
 from server.client import Client
 from server.config import Config
-from server.core.identity import typed_address
 from server.http_limits import uvicorn_options
 from server.hub import Hub
 from server.metrics import Metrics
-from server.service import Service
 from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
@@ -57,6 +65,28 @@ def make_store(config: Config, metrics: Metrics) -> Store:
     return SqliteStore(s.data, durability=s.durability, timeout=s.store_timeout_seconds, stall_seconds=s.store_stall_seconds)
 
 
+def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> App:
+    """The use cases, each part built once with what it needs."""
+    clock = now_ms
+    mint = Mint()
+    catalog = Catalog(config)
+    directory = Directory(store)
+    changes = Changes(catalog, store, broker, directory, metrics)
+    contacts = Contacts(directory, changes, store)
+    reads = Reads(catalog, store, broker, directory, clock)
+    return App(
+        catalog=catalog,
+        directory=directory,
+        changes=changes,
+        contacts=contacts,
+        reads=reads,
+        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock),
+        intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
+        tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
+        clock=clock,
+    )
+
+
 class Node:
     def __init__(self, config: Config, *, store: Store | None = None, broker: Broker | None = None) -> None:
         self.config = config
@@ -72,17 +102,18 @@ class Node:
         )
         self.hub = Hub(max_buffer=config.server.outbound_buffer_bytes, metrics=self.metrics)
         self.broker.on_publication = self.hub.deliver
-        self.service = Service(config, self.store, self.broker, self.metrics)
+        self.app = make_app(config, self.store, self.broker, self.metrics)
+        app = self.app
         if config.server.redis_url:
             from server import cluster
 
             cluster.wire_hub(self)
             self.timers: SessionTimers | cluster.ClusterTimers = cluster.make_timers(config, self)
         else:
-            self.timers = SessionTimers(self.service.expire, self.service.clock)
-        self.service.on_watch = self.timers.watch
-        self.sender = Sender(self.service, config.meta, self.metrics, node_id=self.node_id)
-        self.service.on_sent = self.sender.on_sent
+            self.timers = SessionTimers(app.intake.expire, app.clock)
+        app.changes.watch = self.timers.watch
+        self.sender = Sender(app, self.store, config.meta, self.metrics, node_id=self.node_id)
+        app.changes.sent = self.sender.on_sent
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
         self.shared_port: SharedPort | None = None
@@ -103,7 +134,7 @@ class Node:
         await self.broker.start()
         await self._seed_directory()
         for conv in await self.store.unlocked_open():
-            self.service.watch(conv)
+            self.app.changes.watch_window(conv)
         self.timers.start()
         await self.sender.start()
         s = self.config.server
@@ -133,9 +164,7 @@ class Node:
         """Contacts named in the config join the directory (without erasing
         names added at run time through the API)."""
         for seed in self.config.contacts:
-            found = await self.service.contacts.find(typed_address(seed.channel, seed.address))
-            if not found or found[0].name is None:
-                await self.service.put_contact(seed.channel, seed.address, seed.name)
+            await self.app.contacts.seed(seed.channel, seed.address, seed.name)
 
     def http_app(self):  # type: ignore[no-untyped-def]
         from server.http import create_app

@@ -53,10 +53,11 @@ import httpx
 
 from server.channels.errors import Unsendable
 from server.channels.graph import Accepted, GraphClient, Refused
+from server.app import App
 from server.config import MetaSettings
 from server.core.model import Message
 from server.metrics import Metrics
-from server.service import Service
+from server.store.base import Store
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ RECORD_ATTEMPTS = 5
 class Sender:
     def __init__(
         self,
-        service: Service,
+        app: App,
+        store: Store,
         settings: MetaSettings,
         metrics: Metrics,
         *,
@@ -77,8 +79,8 @@ class Sender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self.service = service
-        self.store = service.store
+        self.app = app
+        self.store = store
         self.settings = settings
         self.metrics = metrics
         # A fresh owner per process: after a restart the old leases are not ours.
@@ -104,7 +106,7 @@ class Sender:
         self.graph = GraphClient(
             s.graph_api_base, timeout=s.timeout_seconds, connect_timeout=s.connect_timeout_seconds, transport=self._transport
         )
-        for tp in self.service.touchpoints.values():
+        for tp in self.app.catalog.touchpoints.values():
             if not tp.access_token:
                 log.warning("touchpoint %s (%s) has no access token: its agents' messages stay pending", tp.id, tp.channel)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sender-sweep")
@@ -135,7 +137,7 @@ class Sender:
 
     async def sweep(self) -> int:
         """Queue every stored pending message not already queued here. Returns how many were queued."""
-        if not any(tp.access_token for tp in self.service.touchpoints.values()):
+        if not any(tp.access_token for tp in self.app.catalog.touchpoints.values()):
             return 0  # nothing could go out: do not re-read every pending message
         queued = 0
         for message in await self.store.pending_outbound():
@@ -211,11 +213,11 @@ class Sender:
             message = await self.store.get_message(message_id)
             if message is None or message.direction != "out" or message.status != "pending":
                 return  # settled meanwhile, e.g. by a status webhook carrying our id
-            conv = await self.service.store.get_conversation(message.conversation_id)
+            conv = await self.store.get_conversation(message.conversation_id)
             if conv is None:
                 return
             channel = conv.channel
-            touchpoint = self.service.touchpoints.get(conv.touchpoint_id)
+            touchpoint = self.app.catalog.touchpoints.get(conv.touchpoint_id)
             if touchpoint is None or not touchpoint.access_token:
                 if message_id not in self._tokenless:
                     self._tokenless.add(message_id)
@@ -224,9 +226,9 @@ class Sender:
             graph = self.graph
             if graph is None:
                 return  # stopping: the next sweep (here or on another node) sends it
-            contact = await self.service.contact_of(conv)
+            contact = await self.app.directory.contact_of(conv)
             earlier = await self.store.claim_send(
-                message_id, self.owner, self.service.clock(), int(self.settings.lease_seconds * 1000)
+                message_id, self.owner, self.app.clock(), int(self.settings.lease_seconds * 1000)
             )
             if earlier is None:
                 self._count(channel, "send_held_elsewhere")
@@ -264,9 +266,9 @@ class Sender:
         for n in range(1, RECORD_ATTEMPTS + 1):
             try:
                 if isinstance(answer, Accepted):
-                    await self.service.delivery(message_id, "sent", channel_message_id=answer.channel_message_id)
+                    await self.app.intake.delivery(message_id, "sent", channel_message_id=answer.channel_message_id)
                 else:
-                    await self.service.delivery(
+                    await self.app.intake.delivery(
                         message_id, "failed", error=(answer.code, answer.text), window_closed=answer.window_closed
                     )
             except asyncio.CancelledError:

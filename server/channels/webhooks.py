@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from server.app import App
 from server.channels import events as ev
 from server.channels import messenger, whatsapp
 from server.channels.errors import WebhookError
@@ -35,7 +36,7 @@ from server.config import MetaSettings
 from server.core import identity
 from server.core.model import Message, Touchpoint
 from server.metrics import Metrics
-from server.service import Service
+from server.store.base import Store
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -51,15 +52,17 @@ WATERMARK_PAGES = 20
 
 
 class Inbox:
-    """Applies a parsed batch to the service, event by event, in order.
+    """Applies a parsed batch to the app's intake, event by event, in order.
     Raises whatever the store raises: the endpoint turns that into a 503."""
 
-    def __init__(self, service: Service, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
-        self.service = service
-        self.store = service.store
+    def __init__(self, app: App, store: Store, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
+        self.intake = app.intake
+        self.directory = app.directory
+        self.clock = app.clock
+        self.store = store
         self.metrics = metrics
         self.profiles = profiles
-        self.touchpoints = {(tp.channel, tp.address): tp for tp in service.touchpoints.values() if tp.address}
+        self.touchpoints = {(tp.channel, tp.address): tp for tp in app.catalog.touchpoints.values() if tp.address}
 
     async def apply(self, batch: ev.Batch) -> Counter[str]:
         """Returns what happened to the events, by outcome."""
@@ -107,7 +110,7 @@ class Inbox:
             self.metrics.webhooks.inc(1, "unknown_touchpoint")
             return "unknown_touchpoint"
         inbound = event.inbound
-        now = self.service.clock()
+        now = self.clock()
         # Meta's time anchors the reply window; a clock ahead of ours must not stretch it.
         at = inbound.at if 0 < inbound.at <= now else now
         meta = inbound.meta
@@ -123,10 +126,10 @@ class Inbox:
             return "rejected"
         profile_name = event.profile_name
         if profile_name is None and event.channel == "messenger" and self.profiles is not None:
-            known = await self.service.contacts.find(who)
+            known = await self.directory.find(who)
             if not known or not known[0].profile_name:
                 profile_name = await self.profiles(tp, event.address)
-        outcome = await self.service.receive(tp.id, who, inbound, profile_name=profile_name)
+        outcome = await self.intake.receive(tp.id, who, inbound, profile_name=profile_name)
         return "message" if outcome is not None else "duplicate"
 
     async def _revision(self, event: ev.Revision) -> str:
@@ -136,7 +139,7 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        changed = await self.service.revise(tp.id, event.target, event.text, at=event.at or self.service.clock())
+        changed = await self.intake.revise(tp.id, event.target, event.text, at=event.at or self.clock())
         what = "edit" if event.text is not None else "delete"
         return what if changed else f"{what}_unknown_message"
 
@@ -150,7 +153,7 @@ class Inbox:
         except identity.InvalidAddress as e:
             log.warning("%s webhook: identity change refused: %s", event.channel, e.message)
             return "rejected"
-        known = await self.service.identity_changed(tp.id, old, new, event.notice, at=event.at)
+        known = await self.intake.identity_changed(tp.id, old, new, event.notice, at=event.at)
         return "identity_change" if known else "identity_change_unknown_contact"
 
     async def _chat_opened(self, event: ev.ChatOpened) -> str:
@@ -162,7 +165,7 @@ class Inbox:
         except identity.InvalidAddress as e:
             log.warning("%s webhook: chat opened by an unreadable identity: %s", event.channel, e.message)
             return "rejected"
-        await self.service.chat_opened(tp.id, who, event.profile_name)
+        await self.intake.chat_opened(tp.id, who, event.profile_name)
         return "chat_opened"
 
     async def _ours(self, tp: Touchpoint, channel_message_id: str, our_id: str | None) -> Message | None:
@@ -184,7 +187,7 @@ class Inbox:
         if message is None:
             # Sent by another tool on this number, or long forgotten: nothing to show.
             return "status_unknown_message"
-        changed = await self.service.delivery(
+        changed = await self.intake.delivery(
             message.id,
             event.status,
             channel_message_id=event.channel_message_id,
@@ -201,7 +204,7 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        contacts = await self.service.contacts.find(identity.from_channel(event.channel, event.address))
+        contacts = await self.directory.find(identity.from_channel(event.channel, event.address))
         conv = await self.store.latest_conversation(contacts[0].id, tp.id) if contacts else None
         if conv is not None:
             target = RANK[event.status]
@@ -214,7 +217,7 @@ class Inbox:
                         continue
                     if RANK[m.status] >= target:
                         settled += 1
-                    elif await self.service.delivery(m.id, event.status):
+                    elif await self.intake.delivery(m.id, event.status):
                         moved += 1
                 if not page or page[0].seq <= 1 or (settled and not moved):
                     break
@@ -222,7 +225,7 @@ class Inbox:
         for mid in event.mids:  # named messages, possibly of an older conversation
             message = await self._ours(tp, mid, None)
             if message is not None:
-                await self.service.delivery(message.id, event.status)
+                await self.intake.delivery(message.id, event.status)
         return "watermark"
 
     async def _echo(self, event: ev.Echo) -> str:
@@ -236,7 +239,7 @@ class Inbox:
         if message is None:
             log.info("echo of %s on %s sent by another tool: not shown", event.channel_message_id, tp.id)
             return "echo_foreign"
-        await self.service.delivery(message.id, "sent", channel_message_id=event.channel_message_id)
+        await self.intake.delivery(message.id, "sent", channel_message_id=event.channel_message_id)
         return "echo"
 
 
@@ -268,7 +271,7 @@ def routes(node: Node) -> list[Route]:
             return None
         return await graph.profile_name(tp, psid)
 
-    inbox = Inbox(node.service, metrics, profiles=profiles)
+    inbox = Inbox(node.app, node.store, metrics, profiles=profiles)
 
     def refuse(channel: str, status: int, reason: str, event: str) -> Response:
         metrics.channel.inc(1, channel, event)

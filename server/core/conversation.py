@@ -68,6 +68,36 @@ def can_view(agent: Agent, conv: Conversation | p.ConversationSummary) -> bool:
     return conv.assignee_id is None and conv.status == "open" and conv.queue_id in agent.queues
 
 
+def require_view(agent: Agent, conv: Conversation) -> Conversation:
+    """Every read goes through this: one the agent may not see is answered
+    exactly as a missing one, so nothing reveals what exists elsewhere."""
+    if not can_view(agent, conv):
+        raise DomainError(errors.NOT_FOUND, "No such conversation.")
+    return conv
+
+
+def require_known(agent: Agent, conv: Conversation) -> None:
+    """An acting agent must at least know the conversation (see it, or be in
+    its queue); the rules of each command then decide what they may do, so
+    a lost claim is told ``already_assigned``, not ``not_found``."""
+    if not (can_view(agent, conv) or conv.queue_id in agent.queues):
+        raise DomainError(errors.NOT_FOUND, "No such conversation.")
+
+
+def require_contact_card(conv: Conversation) -> None:
+    """The contact snapshot (past conversations, dispositions) is a WhatsApp feature."""
+    if conv.channel != WHATSAPP_ONLY:
+        raise DomainError(errors.NOT_SUPPORTED_ON_CHANNEL, "The contact snapshot is available on WhatsApp only.")
+
+
+def changes_something(outcome: Outcome, read: Conversation) -> bool:
+    """Whether an outcome decided against ``read`` has anything to store: a
+    new conversation state, or a message, note or wrap-up recorded."""
+    if outcome.after is not read:
+        return True
+    return any(x is not None for x in (outcome.message, outcome.updated_message, outcome.note, outcome.wrap_up))
+
+
 def _require_open(conv: Conversation) -> None:
     if not conv.is_open:
         raise DomainError(errors.CONVERSATION_ENDED, "This conversation has ended.")

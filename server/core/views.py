@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from protocol import messages as p
 from server.core import identity, session, text
-from server.core.model import Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
+from server.core.model import Agent, Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
+
+
+def agent_view(agent: Agent) -> p.AgentView:
+    """How an agent is shown (welcome, directory, the dev log-in list)."""
+    return p.AgentView(id=agent.id, name=agent.name, role=agent.role, queues=list(agent.queues))
 
 
 def contact_view(contact: Contact) -> p.ContactView:

@@ -121,10 +121,10 @@ async def test_shift_enter_sends_and_enter_adds_a_line(running: Running, agent_p
     # The channel reports delivery, then reading: the ticks move on live.
     first_out = messages[1].id
     tick = ana.locator(f'.message[data-message-id="{first_out}"] .delivery')
-    await running.node.service.delivery(first_out, "delivered")
+    await running.node.app.intake.delivery(first_out, "delivered")
     await expect(tick).to_have_attribute("data-status", "delivered")
     await expect(tick).to_have_text("✓✓")
-    await running.node.service.delivery(first_out, "read")
+    await running.node.app.intake.delivery(first_out, "read")
     await expect(tick).to_have_attribute("aria-label", "Read")
 
 
@@ -291,9 +291,9 @@ async def test_demo_login_a_link_to_a_conversation_and_screenshots(running: Runn
     await expect(page.locator(".card-name")).to_have_text("João Conceição")
 
     # Two more of Bruno's, with messages he has not read; a newcomer in the Inbox.
-    bruno = running.node.service.agents["bruno"]
+    bruno = running.node.app.catalog.agents["bruno"]
     for cid in (lisbon, rosa):
-        await running.node.service.claim(bruno, cid)
+        await running.node.app.commands.claim(bruno, cid)
     await running.inbound("We are in Porto, actually.", address="5511900000002")
     await running.inbound("And on holidays?", touchpoint="fb", address="psid-77")
     await running.inbound("Boa tarde! Vocês têm a camiseta azul em M?", address="5511900000004")

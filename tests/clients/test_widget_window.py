@@ -103,7 +103,7 @@ async def test_widget_window_counts_alerts_and_opens_the_web_app(
     await pumped(app, lambda: window.counts["inbox"].cget("text") == "1")
     assert window.alert_labels[0].cget("text") == "New in Inbox: +55 11 98765-4321: Olá! Meu pedido chegou quebrado"
 
-    await running.node.service.claim(running.node.service.agents["ana"], mine)
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], mine)
     await running.inbound("Vocês podem trocar?", address="5511987654321")
     other = (await running.inbound("Hi, do you ship to Lisbon?", address="5511900000002"))["conversation_id"]
     await pumped(app, lambda: window.counts["unread"].cget("text").strip() == "2" and window.counts["inbox"].cget("text") == "1")

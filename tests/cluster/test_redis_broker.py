@@ -207,7 +207,7 @@ async def test_a_change_stored_while_its_events_are_lost_is_acknowledged_then_re
     node, server, task = await start_node(config, store=MemoryStore())
     url = f"ws://127.0.0.1:{config.ws_port}/ws"
     try:
-        made = await node.service.receive("wa", "5511911112222", Inbound(kind="text", text="oi", at=node.service.clock()))
+        made = await node.app.intake.receive("wa", "5511911112222", Inbound(kind="text", text="oi", at=node.app.clock()))
         assert made is not None
         ana = await WsAgent.connect(url, token("ana"), name="ana")
         redis.kill()

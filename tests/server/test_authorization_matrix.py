@@ -44,7 +44,7 @@ async def test_events_matrix(running: Running) -> None:
     ids = await authz.setup(t)
 
     async def deliver(message_id: str) -> None:  # what a channel's status report does
-        assert await running.node.service.delivery(message_id, "delivered")
+        assert await running.node.app.intake.delivery(message_id, "delivered")
 
     kinds = await authz.check_events(t, ids, deliver=deliver)
     assert kinds == authz.ALL_KINDS, f"not exercised: {authz.ALL_KINDS - kinds}"

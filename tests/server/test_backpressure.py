@@ -31,11 +31,11 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(running
     healthy = await running.agent("ana")
     await healthy.call(p.Open, conversation_id=cid)
 
-    service = running.node.service
+    intake = running.node.app.intake
     stream = f"conv:{cid}"
     big = "x" * 4000
     for i in range(3000):
-        await service.receive("wa", "5511900000001", Inbound(kind="text", text=f"{i} {big}", at=service.clock()))
+        await intake.receive("wa", "5511900000001", Inbound(kind="text", text=f"{i} {big}", at=intake.clock()))
         # The healthy agent keeps reading (it shares this event loop, so let it).
         target = healthy.positions[stream] + 1
         await healthy.wait_for(lambda: healthy.positions[stream] >= target)

@@ -65,9 +65,9 @@ async def stalled_agent(running: Running, agent_id: str, cid: str, peers: list[C
 
 
 async def publish(running: Running, n: int) -> None:
-    service = running.node.service
+    intake = running.node.app.intake
     for i in range(n):
-        await service.receive("wa", "5511900000001", Inbound(kind="text", text=f"{i} {BIG}", at=service.clock()))
+        await intake.receive("wa", "5511900000001", Inbound(kind="text", text=f"{i} {BIG}", at=intake.clock()))
 
 
 async def gone(running: Running, client: Client, within: float) -> float:

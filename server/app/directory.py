@@ -11,7 +11,7 @@ written, so every identity still leads to the contact (see identity.py).
 from __future__ import annotations
 
 from server.core import identity as ident
-from server.core.model import Contact
+from server.core.model import Contact, Conversation, Touchpoint
 from server.store.base import Store
 
 
@@ -64,3 +64,24 @@ class Directory:
         """The directory as people see it: contacts, not links."""
         return [c for c in await self.store.list_contacts(limit) if c.linked_to is None]
 
+
+    async def contact_of(self, conv: Conversation) -> Contact:
+        """The conversation's contact (following a link)."""
+        contact = await self.get(conv.contact_id)
+        if contact is None:  # never expected: contacts are stored before conversations
+            channel, _, address = conv.contact_id.partition(":")
+            contact = Contact(id=conv.contact_id, channel=conv.channel, address=address or channel)
+        return contact
+
+    async def on_touchpoint(self, touchpoint: Touchpoint, who: ident.Identity) -> Contact | None:
+        """The contact ``who`` names. When a phone number and a BSUID were
+        first seen apart (two contacts) and now arrive together, the one
+        with an open conversation on this touchpoint wins, so the customer's
+        reply lands where the agent is waiting; else the BSUID's."""
+        found = await self.find(who)
+        if len(found) > 1:
+            for contact in found:
+                latest = await self.store.latest_conversation(contact.id, touchpoint.id)
+                if latest is not None and latest.is_open:
+                    return contact
+        return found[0] if found else None

@@ -1,0 +1,173 @@
+"""The one way a conversation changes: load → decide (core) → commit (store,
+compare-and-set) → publish (broker).
+
+``apply`` is the only compare-and-set loop: an attempt loads what it needs
+and lets the core decide; the store commits only if nothing changed since
+the attempt read it (the version, and for a new conversation the contact's
+newest one on the touchpoint), else the attempt runs again on fresh state.
+Concurrent writers on any node therefore serialize on the store and exactly
+one claim wins. ``publish`` is the only publish path: only a stored change is
+published, the fan-out plan comes from ``core.fanout``, and the timers and
+the channel sender hear of it through the hooks the node connects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+from protocol import errors
+from server.app.catalog import Catalog
+from server.app.directory import Directory
+from server.broker import Broker
+from server.core import conversation as rules
+from server.core import fanout, session
+from server.core.errors import DomainError
+from server.core.model import Contact, Conversation
+from server.metrics import Metrics
+from server.store.base import Store, StoreUnavailable, VersionConflict
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 20
+
+
+class Planned(NamedTuple):
+    """What one attempt decided: the outcome to commit and, for an outcome
+    that starts a conversation, the id of the newest one it read (the store
+    refuses the commit if another was started since)."""
+
+    outcome: rules.Outcome
+    expected_latest: str | None = None
+    contact: Contact | None = None
+    """The contact, when the attempt already holds it (saves a read to publish)."""
+
+
+Attempt = Callable[[], Awaitable[Planned | None]]
+
+
+def _no_watch(conv_id: str, due_ms: int | None) -> None:
+    return None
+
+
+def _no_sender(message_id: str) -> Awaitable[None] | None:
+    return None
+
+
+class Changes:
+    def __init__(self, catalog: Catalog, store: Store, broker: Broker, directory: Directory, metrics: Metrics) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.broker = broker
+        self.directory = directory
+        self.metrics = metrics
+        self.watch: Callable[[str, int | None], None] = _no_watch
+        """Told (conversation id, lock time) whenever an open window moves, and
+        (conversation id, None) once there is no window left to watch.
+        Connected by the node (the timers)."""
+        self.sent: Callable[[str], Awaitable[None] | None] = _no_sender
+        """Told the id of every stored outbound message. Connected by the node (the channel sender)."""
+
+    async def apply(self, attempt: Attempt, *, conflict: str = "The conversation kept changing; try again.") -> rules.Outcome | None:
+        """Run ``attempt``, commit what it decided, publish; again when
+        another writer got there first. None: the attempt found nothing to do."""
+        for _ in range(MAX_ATTEMPTS):
+            planned = await attempt()
+            if planned is None:
+                return None
+            try:
+                await self.store.commit(planned.outcome, expected_latest=planned.expected_latest)
+            except VersionConflict:
+                continue
+            await self.publish(planned.outcome, planned.contact)
+            return planned.outcome
+        raise DomainError(errors.CONFLICT, conflict)
+
+    async def load(self, conv_id: str) -> Conversation:
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            raise DomainError(errors.NOT_FOUND, "No such conversation.")
+        return conv
+
+    async def change(
+        self,
+        conv_id: str,
+        decide: Callable[[Conversation], rules.Outcome | None],
+        *,
+        agent_known: Callable[[Conversation], None] | None = None,
+    ) -> tuple[Conversation, rules.Outcome | None]:
+        """Decide against the conversation as stored (``apply`` on one
+        conversation). Returns the conversation after, and the outcome (also
+        when it stored nothing: a read receipt with nothing unread).
+        ``agent_known`` checks the acting agent may act at all."""
+        read: list[Conversation] = []
+        unchanged: list[rules.Outcome | None] = [None]
+
+        async def attempt() -> Planned | None:
+            conv = await self.load(conv_id)
+            read[:] = [conv]
+            if agent_known is not None:
+                agent_known(conv)
+            outcome = decide(conv)
+            if outcome is None or not rules.changes_something(outcome, conv):
+                unchanged[0] = outcome
+                return None
+            return Planned(outcome)
+
+        outcome = await self.apply(attempt)
+        if outcome is None:
+            return read[0], unchanged[0]
+        return outcome.after, outcome
+
+    async def against_latest(
+        self, contact: Contact, touchpoint_id: str, decide: Callable[[Conversation | None], rules.Outcome]
+    ) -> rules.Outcome:
+        """Decide against the contact's newest conversation on the touchpoint
+        (``apply``; the store checks the newest is still the one read)."""
+
+        async def attempt() -> Planned:
+            latest = await self.store.latest_conversation(contact.id, touchpoint_id)
+            return Planned(decide(latest), latest.id if latest else None, contact)
+
+        outcome = await self.apply(attempt, conflict="The contact's conversations kept changing; try again.")
+        assert outcome is not None  # the attempt always decides
+        return outcome
+
+    async def totals(self, agent_id: str) -> fanout.Totals:
+        mine = await self.store.assigned(agent_id)
+        return fanout.Totals(count=len(mine), unread_total=sum(c.unread for c in mine))
+
+    async def publish(self, outcome: rules.Outcome, contact: Contact | None = None, *, shown_before: Contact | None = None) -> None:
+        """Publish a stored outcome to every stream that must hear of it.
+        ``shown_before``: how the contact was shown before the change, when
+        the change is to the contact (a new name: the conversations are
+        republished with ``before`` as they looked)."""
+        contact = contact or await self.directory.contact_of(outcome.after)
+        before = (
+            self.catalog.summary(outcome.before, shown_before or contact) if outcome.before is not None else None
+        )
+        after = self.catalog.summary(outcome.after, contact)
+        totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
+        for pub in fanout.publications(outcome, before, after, totals):
+            try:
+                await self.broker.publish(pub.stream, pub.event)
+            except StoreUnavailable:
+                # The change is stored: the caller must hear "done", not "nothing
+                # was done". The broker has marked the publication lost, so every
+                # listener is made to reload once it is back (see Broker.publish).
+                log.error("conversation %s: change stored, events not published", outcome.after.id)
+                break
+            self.metrics.published.inc(1, pub.stream.partition(":")[0])
+        self.watch_window(outcome.after)
+        if outcome.message is not None and outcome.message.direction == "out":
+            pending = self.sent(outcome.message.id)
+            if pending is not None:
+                await pending
+
+    def watch_window(self, conv: Conversation) -> None:
+        """Tell the timers when the conversation's window locks, or that
+        there is nothing to watch (ended, already locked): an ended
+        conversation's window must not be kept for the rest of its 24 hours."""
+        watched = conv.is_open and not conv.session_locked
+        self.watch(conv.id, session.expires_at(conv, self.catalog.policy(conv.channel)) if watched else None)

@@ -1,0 +1,152 @@
+"""Agent commands that change a conversation: claim, assign, send, start,
+notes, wrap-up... Each is one ``Changes.change`` (or ``against_latest``)
+around one core rule; the result is what the agent's ack carries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from protocol import errors
+from protocol import messages as p
+from server.app.catalog import Catalog
+from server.app.changes import Changes
+from server.app.contacts import Contacts
+from server.app.directory import Directory
+from server.app.minting import Mint
+from server.app.reads import Reads
+from server.core import conversation as rules
+from server.core import identity as ident
+from server.core import views
+from server.core.errors import DomainError
+from server.core.model import Agent, Conversation
+
+log = logging.getLogger(__name__)
+
+
+def _nothing_recorded(what: str, conv_id: str) -> DomainError:
+    """The rules answered a command without the record it makes: a bug,
+    logged, and told to the caller as ``internal`` (never a crash)."""
+    log.error("%s: the rules recorded no %s", conv_id, what)
+    return DomainError(errors.INTERNAL, f"Internal error: no {what} was recorded.")
+
+
+class Commands:
+    def __init__(
+        self,
+        catalog: Catalog,
+        changes: Changes,
+        reads: Reads,
+        directory: Directory,
+        contacts: Contacts,
+        mint: Mint,
+        clock: Callable[[], int],
+    ) -> None:
+        self.catalog = catalog
+        self.changes = changes
+        self.reads = reads
+        self.directory = directory
+        self.contacts = contacts
+        self.mint = mint
+        self.clock = clock
+
+    async def _change(
+        self, agent: Agent, conv_id: str, decide: Callable[[Conversation], rules.Outcome | None]
+    ) -> tuple[Conversation, rules.Outcome | None]:
+        return await self.changes.change(conv_id, decide, agent_known=lambda c: rules.require_known(agent, c))
+
+    async def _result(self, conv: Conversation) -> p.ConversationResult:
+        return p.ConversationResult(conversation=await self.reads.summary(conv))
+
+    async def _message_result(self, conv: Conversation, outcome: rules.Outcome | None) -> p.MessageResult:
+        if outcome is None or outcome.message is None:
+            raise _nothing_recorded("message", conv.id)
+        return p.MessageResult(conversation=await self.reads.summary(conv), message=views.message_view(outcome.message))
+
+    async def claim(self, agent: Agent, conv_id: str) -> p.ConversationResult:
+        conv, _ = await self._change(agent, conv_id, lambda c: rules.claim(c, agent))
+        return await self._result(conv)
+
+    async def assign(self, agent: Agent, conv_id: str, target_id: str) -> p.ConversationResult:
+        target = self.catalog.agent(target_id)
+        conv, _ = await self._change(agent, conv_id, lambda c: rules.assign(c, agent, target))
+        return await self._result(conv)
+
+    async def send_to_inbox(self, agent: Agent, conv_id: str) -> p.ConversationResult:
+        touchpoints = self.catalog.touchpoints
+        conv, _ = await self._change(agent, conv_id, lambda c: rules.send_to_inbox(c, agent, touchpoints[c.touchpoint_id]))
+        return await self._result(conv)
+
+    async def end(self, agent: Agent, conv_id: str) -> p.ConversationResult:
+        conv, _ = await self._change(agent, conv_id, lambda c: rules.end(c, agent, self.clock()))
+        return await self._result(conv)
+
+    async def read(self, agent: Agent, conv_id: str) -> p.ConversationResult:
+        conv, _ = await self._change(agent, conv_id, lambda c: rules.read(c, agent))
+        return await self._result(conv)
+
+    async def send(self, agent: Agent, conv_id: str, body: str) -> p.MessageResult:
+        message_id = self.mint.in_thread("m", conv_id)
+        policy = self.catalog.policy
+        conv, outcome = await self._change(
+            agent,
+            conv_id,
+            lambda c: rules.send(c, agent, body, message_id=message_id, policy=policy(c.channel), now=self.clock()),
+        )
+        return await self._message_result(conv, outcome)
+
+    async def send_template(self, agent: Agent, conv_id: str, ref: p.TemplateRef) -> p.MessageResult:
+        template = self.catalog.template(ref)
+        message_id = self.mint.in_thread("m", conv_id)
+        policy = self.catalog.policy
+        conv, outcome = await self._change(
+            agent,
+            conv_id,
+            lambda c: rules.send_template(
+                c, agent, template, ref.params, message_id=message_id, policy=policy(c.channel), now=self.clock()
+            ),
+        )
+        return await self._message_result(conv, outcome)
+
+    async def add_note(self, agent: Agent, conv_id: str, body: str) -> p.NoteResult:
+        note_id = self.mint.new("n")
+        _, outcome = await self._change(agent, conv_id, lambda c: rules.add_note(c, agent, body, note_id=note_id, now=self.clock()))
+        if outcome is None or outcome.note is None:
+            raise _nothing_recorded("note", conv_id)
+        return p.NoteResult(note=views.note_view(outcome.note))
+
+    async def wrap_up(self, agent: Agent, conv_id: str, disposition: str, note: str) -> p.WrapUpResult:
+        dispositions = self.catalog.dispositions
+        conv, outcome = await self._change(
+            agent,
+            conv_id,
+            lambda c: rules.wrap_up(c, agent, disposition, note, dispositions=dispositions, now=self.clock()),
+        )
+        if outcome is None or outcome.wrap_up is None:
+            raise _nothing_recorded("wrap-up", conv.id)
+        return p.WrapUpResult(wrap_up=views.wrap_up_view(conv.id, outcome.wrap_up))
+
+    async def start(self, agent: Agent, cmd: p.StartConversation) -> p.MessageResult:
+        touchpoint = self.catalog.touchpoint(cmd.touchpoint_id)
+        rules.require_touchpoint(agent, touchpoint)  # before saying anything about the address
+        who = ident.typed_address(touchpoint.channel, cmd.address, touchpoint.default_region or None)
+        template = self.catalog.template(cmd.template) if cmd.template else None
+        contact = await self.contacts.learn(await self.directory.on_touchpoint(touchpoint, who), who)
+        outcome = await self.changes.against_latest(
+            contact,
+            touchpoint.id,
+            lambda latest: rules.start(
+                latest,
+                new_conversation_id=self.mint.new_thread("c", contact, touchpoint),
+                message_id=self.mint.new_thread("m", contact, touchpoint),
+                actor=agent,
+                touchpoint=touchpoint,
+                contact=contact,
+                policy=self.catalog.policy(touchpoint.channel),
+                now=self.clock(),
+                template=template,
+                params=cmd.template.params if cmd.template else (),
+                body=cmd.text,
+            ),
+        )
+        return await self._message_result(outcome.after, outcome)

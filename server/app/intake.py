@@ -1,0 +1,177 @@
+"""What the channels tell us: a contact's message, a delivery report, an
+edit or deletion, a changed number or BSUID, a chat opened; and the session
+timer firing. Each is one ``Changes.apply`` around one core rule; a repeat
+(Meta retries) changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from server.app.catalog import Catalog
+from server.app.changes import Changes, Planned
+from server.app.contacts import Contacts
+from server.app.directory import Directory
+from server.app.minting import Mint
+from server.core import conversation as rules
+from server.core import identity as ident
+from server.core.errors import DomainError
+from server.core.model import Contact, Conversation, Inbound
+from server.metrics import Metrics
+from server.store.base import DuplicateMessage, Store
+
+
+class Intake:
+    def __init__(
+        self,
+        catalog: Catalog,
+        changes: Changes,
+        store: Store,
+        directory: Directory,
+        contacts: Contacts,
+        metrics: Metrics,
+        mint: Mint,
+        clock: Callable[[], int],
+    ) -> None:
+        self.catalog = catalog
+        self.changes = changes
+        self.store = store
+        self.directory = directory
+        self.contacts = contacts
+        self.metrics = metrics
+        self.mint = mint
+        self.clock = clock
+
+    async def receive(
+        self, touchpoint_id: str, who: ident.Identity | str, inbound: Inbound, *, profile_name: str | None = None
+    ) -> rules.Outcome | None:
+        """A contact's message from a channel. ``who``: the identity the
+        webhook gave (or the channel's raw address: WhatsApp digits or BSUID,
+        Messenger PSID). Returns None for a duplicate (Meta retries: the same
+        channel message id is stored once)."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        if isinstance(who, str):
+            who = ident.from_channel(touchpoint.channel, who)
+        if inbound.channel_message_id and await self.store.message_by_channel_id(inbound.channel_message_id):
+            self.metrics.webhooks.inc(1, "duplicate")
+            return None
+        contact = await self.contacts.learn(await self.directory.on_touchpoint(touchpoint, who), who, profile_name)
+        policy = self.catalog.policy(touchpoint.channel)
+        try:
+            outcome = await self.changes.against_latest(
+                contact,
+                touchpoint.id,
+                lambda latest: rules.receive(
+                    latest,
+                    new_conversation_id=self.mint.new_thread("c", contact, touchpoint),
+                    message_id=self.mint.new_thread("m", contact, touchpoint),
+                    touchpoint=touchpoint,
+                    contact=contact,
+                    inbound=inbound,
+                    policy=policy,
+                    now=self.clock(),
+                ),
+            )
+        except DuplicateMessage:  # a retry racing its first delivery
+            self.metrics.webhooks.inc(1, "duplicate")
+            return None
+        self.metrics.webhooks.inc(1, "stored")
+        return outcome
+
+    async def revise(self, touchpoint_id: str, target: str, new_text: str | None, *, at: int) -> bool:
+        """The contact edited (``new_text``) or deleted (None) the message
+        Meta knows as ``target``. True when that changed something (an
+        unknown message, a repeat, a message already deleted: False)."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        message = await self.store.message_by_channel_id(target)
+        if message is None:
+            return False
+        conv = await self.store.get_conversation(message.conversation_id)
+        if conv is None or conv.touchpoint_id != touchpoint.id:
+            return False
+        keep = self.catalog.keep_deleted_text
+
+        async def attempt() -> Planned | None:
+            current = await self.store.get_message(message.id)
+            if current is None:
+                return None
+            conv = await self.changes.load(current.conversation_id)
+            outcome = rules.revise(conv, current, new_text, at=at, keep_deleted_text=keep)
+            return Planned(outcome) if outcome is not None else None
+
+        return await self.changes.apply(attempt) is not None
+
+    async def identity_changed(
+        self, touchpoint_id: str, old: ident.Identity, new: ident.Identity, notice: str, *, at: int
+    ) -> bool:
+        """The contact's number or BSUID changed (Meta's system message or
+        ``user_id_update``): the same contact goes on with the new identity
+        (the old one still leads to it), and their open conversation on the
+        touchpoint gets a notice line. Never a new conversation. True when
+        the contact was known."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        found = await self.directory.find(old)
+        if not found:
+            return False
+        contact = await self.contacts.learn(found[0], new)
+        latest = await self.store.latest_conversation(contact.id, touchpoint.id)
+        if latest is not None and latest.is_open and notice:
+
+            def decide(c: Conversation) -> rules.Outcome | None:
+                if not c.is_open:
+                    return None
+                return rules.notice(c, message_id=self.mint.in_thread("m", c.id), body=notice, at=at or self.clock())
+
+            await self.changes.change(latest.id, decide)
+        return True
+
+    async def chat_opened(self, touchpoint_id: str, who: ident.Identity, profile_name: str | None) -> Contact:
+        """The customer opened the chat and wrote nothing yet (WhatsApp
+        ``request_welcome``): they are recorded as a contact (their number,
+        BSUID, username and profile name are known when they write), and no
+        conversation is created."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        return await self.contacts.learn(await self.directory.on_touchpoint(touchpoint, who), who, profile_name)
+
+    async def expire(self, conv_id: str) -> bool:
+        """The session timer fired: lock if the window really passed. True when it locked."""
+        policy = self.catalog.policy
+        try:
+            _, outcome = await self.changes.change(conv_id, lambda c: rules.expire(c, policy(c.channel), self.clock()))
+        except DomainError:
+            return False
+        if outcome is not None:
+            self.metrics.session_locks.inc()
+        return outcome is not None
+
+    async def delivery(
+        self,
+        message_id: str,
+        status: str,
+        *,
+        channel_message_id: str | None = None,
+        error: tuple[str, str] | None = None,
+        window_closed: bool = False,
+    ) -> bool:
+        """A channel's report on one of our outbound messages (by our id).
+        True when it changed something; stale and repeated reports do not."""
+
+        async def attempt() -> Planned | None:
+            message = await self.store.get_message(message_id)
+            if message is None:
+                return None
+            conv = await self.changes.load(message.conversation_id)
+            outcome = rules.delivery(
+                conv, message, status, channel_message_id=channel_message_id, error=error, window_closed=window_closed
+            )
+            return Planned(outcome) if outcome is not None else None
+
+        return await self.changes.apply(attempt) is not None
+
+    async def delivery_by_channel_id(
+        self, channel_message_id: str, status: str, *, error: tuple[str, str] | None = None
+    ) -> bool:
+        """A status webhook names Meta's id (wamid / mid); map it to ours."""
+        message = await self.store.message_by_channel_id(channel_message_id)
+        if message is None:
+            return False
+        return await self.delivery(message.id, status, error=error)
