@@ -16,7 +16,8 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -25,16 +26,19 @@ from websockets.exceptions import ConnectionClosed
 from protocol import errors
 from protocol import messages as p
 from protocol.depth import MAX_DEPTH, too_deep
+from server.app import App
 from server.app.dispatch import dispatch
+from server.broker import Broker
+from server.config import ServerSettings
 from server.auth import Claims, TokenExpired, TokenInvalid, TokenRevoked
+from server.core.conversation import can_view
 from server.core.errors import DomainError
 from server.core.fanout import conv_stream
 from server.core.model import Agent
 from server.core.views import agent_view
+from server.hub import Hub
+from server.metrics import Metrics
 from server.store.base import StoreUnavailable
-
-if TYPE_CHECKING:
-    from server.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +51,23 @@ _UNREADABLE = (msgspec.MsgspecError, ValueError)
 _OUT_OF_RANGE = re.compile(r"Expected `\w+` (>=|<=|>|<) ")
 
 
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What every agent connection of a node shares, given by the node."""
+
+    app: App
+    hub: Hub
+    broker: Broker
+    metrics: Metrics
+    settings: ServerSettings
+    node_id: str
+
+
 class Client:
     # Thousands live at once: no per-instance __dict__.
     __slots__ = ("ws", "node", "agent", "claims", "streams", "backlog", "_transport", "_dropped", "_bucket")
 
-    def __init__(self, ws: ServerConnection, node: Node) -> None:
+    def __init__(self, ws: ServerConnection, node: Edge) -> None:
         self.ws = ws
         self.node = node
         self.agent: Agent | None = None
@@ -61,7 +77,7 @@ class Client:
         """While catching up, live frames wait here (see Hub.deliver)."""
         self._transport = ws.transport
         self._dropped = False
-        settings = node.config.server
+        settings = node.settings
         self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
 
     def __repr__(self) -> str:
@@ -97,7 +113,7 @@ class Client:
         """Abort the TCP connection after close_timeout_seconds unless it is
         closed by then. websockets starts its own close timeout only once the
         write buffer has drained, which never happens if the peer stopped reading."""
-        asyncio.get_running_loop().call_later(self.node.config.server.close_timeout_seconds, self._transport.abort)
+        asyncio.get_running_loop().call_later(self.node.settings.close_timeout_seconds, self._transport.abort)
 
     def unsubscribe(self, stream: str, reason: str) -> None:
         if stream in self.streams:
@@ -145,7 +161,7 @@ class Client:
     async def _handshake(self) -> p.Hello | None:
         node = self.node
         try:
-            raw = await asyncio.wait_for(self.ws.recv(), node.config.server.hello_timeout_seconds)
+            raw = await asyncio.wait_for(self.ws.recv(), node.settings.hello_timeout_seconds)
         except TimeoutError:
             await self.ws.close(errors.CLOSE_HELLO_TIMEOUT, "no hello")
             return None
@@ -183,7 +199,7 @@ class Client:
             await self._refuse(cmd.id, errors.UNAVAILABLE, "Cannot check the token now; retry.", errors.CLOSE_GOING_AWAY)
             return None
         screens = node.hub.screens(agent.id)
-        if screens >= node.config.server.max_connections_per_agent:
+        if screens >= node.settings.max_connections_per_agent:
             message = f"Already {screens} screens open."
             await self._refuse(cmd.id, errors.TOO_MANY_CONNECTIONS, message, errors.CLOSE_TOO_MANY_CONNECTIONS)
             return None
@@ -197,7 +213,7 @@ class Client:
                 node=node.node_id,
                 epoch=node.broker.epoch,
                 server_time=node.app.clock(),
-                heartbeat_ms=int(node.config.server.heartbeat_seconds * 1000),
+                heartbeat_ms=int(node.settings.heartbeat_seconds * 1000),
             )
         )
         return cmd
@@ -214,10 +230,18 @@ class Client:
             return event.token_id == claims.jti
         return event.not_before is not None and claims.iat <= event.not_before
 
-    def close_revoked(self) -> None:
-        """This socket's token was revoked: stop feeding it and close."""
-        self._detach_all()
-        self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
+    def access_revoked(self, event: p.AccessRevoked) -> None:
+        """If this socket's token was revoked: stop feeding it and close."""
+        if self.revoked(event):
+            self._detach_all()
+            self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
+
+    def conversation_updated(self, stream: str, summary: p.ConversationSummary) -> None:
+        if self.agent is not None and not can_view(self.agent, summary):
+            self.unsubscribe(stream, reason="no_access")
+
+    def go_away(self, reason: str) -> None:
+        asyncio.ensure_future(self.ws.close(errors.CLOSE_GOING_AWAY, reason))
 
     async def _sync(self, agent: Agent, resume: p.Resume | None) -> None:
         """Bring the client up to date: replay what it missed, or a snapshot."""

@@ -39,7 +39,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from server.metrics import Counter, Metrics
+from server.metrics import Metrics
 from server.store.redis import DUE_SET, UNREACHABLE, connect
 from server.tasks import cancel_and_wait
 
@@ -102,8 +102,7 @@ class ClusterTimers:
         self._count = 0
         self._task: asyncio.Task[None] | None = None
         m = metrics if metrics is not None else Metrics()
-        self.fired = Counter("switchboard_timers_fired_total", "Due timers this node claimed and fired")
-        m.gauges.append(self.fired)  # type: ignore[arg-type]
+        self.fired = m.counter("switchboard_timers_fired_total", "Due timers this node claimed and fired")
 
     def __len__(self) -> int:
         """Entries in the cluster's due-set at the last poll, plus unsent watches."""

@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
-from websockets.asyncio.server import broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State
 
 from protocol import messages as p
-from server.core.conversation import can_view
 from server.metrics import Metrics
-
-if TYPE_CHECKING:
-    from server.client import Client
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +41,72 @@ ACCESS_REVOKED: str = p.AccessRevoked.__struct_config__.tag  # type: ignore[assi
 CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type: ignore[assignment]
 
 
+class Listener(Protocol):
+    """What the hub needs of one connection (server/ws/connection.py): its
+    socket to write to, its backlog while it catches up, and what to do when
+    the hub decides it must be dropped or told something."""
+
+    ws: ServerConnection
+    backlog: list[tuple[str, int, bytes]] | None
+    """While catching up, live frames wait here (see Hub.deliver)."""
+
+    def transport_buffered(self) -> int:
+        """Bytes waiting in the socket's write buffer."""
+
+    def drop_slow(self) -> None:
+        """Outbound buffer over the limit: close it (4008); it resumes later."""
+
+    def abandon(self) -> None:
+        """Closing behind a buffer the peer does not read: cut it later."""
+
+    def access_revoked(self, event: p.AccessRevoked) -> None:
+        """Close it if it was opened with a token the event revokes."""
+
+    def conversation_updated(self, stream: str, summary: p.ConversationSummary) -> None:
+        """Unsubscribe it from ``stream`` if its agent may no longer see the conversation."""
+
+    def go_away(self, reason: str) -> None:
+        """Close it (1001): it reconnects, resumes, and is told what it missed or to reload."""
+
+
 class Hub:
     def __init__(self, *, max_buffer: int, metrics: Metrics) -> None:
-        self._streams: dict[str, set[Client]] = {}
+        self._streams: dict[str, set[Listener]] = {}
         self._max_buffer = max_buffer
         self._metrics = metrics
-        self.clients: set[Client] = set()
-        self._by_agent: dict[str, set[Client]] = {}
+        self.clients: set[Listener] = set()
+        self._agent_of: dict[Listener, str] = {}
+        self._by_agent: dict[str, set[Listener]] = {}
         self.on_first_listener: Callable[[str], None] | None = None
+        """Connected by the node (the Redis broker subscribes the stream)."""
         self.on_last_listener: Callable[[str], None] | None = None
 
-    def join(self, client: Client) -> None:
+    def join(self, client: Listener) -> None:
         self.clients.add(client)
 
-    def logged_in(self, client: Client, agent_id: str) -> None:
+    def logged_in(self, client: Listener, agent_id: str) -> None:
+        self._agent_of[client] = agent_id
         self._by_agent.setdefault(agent_id, set()).add(client)
 
-    def leave(self, client: Client) -> None:
+    def leave(self, client: Listener) -> None:
         self.clients.discard(client)
-        if client.agent is not None:
-            screens = self._by_agent.get(client.agent.id)
+        agent_id = self._agent_of.pop(client, None)
+        if agent_id is not None:
+            screens = self._by_agent.get(agent_id)
             if screens is not None:
                 screens.discard(client)
                 if not screens:
-                    del self._by_agent[client.agent.id]
+                    del self._by_agent[agent_id]
+
+    def go_away(self, streams: set[str] | None, reason: str) -> None:
+        """Close the connections listening to any of ``streams`` (all when
+        None): after a broker resync they reconnect and resume or reload."""
+        if streams is None:
+            chosen = set(self.clients)
+        else:
+            chosen = {c for s in streams for c in self._streams.get(s, ())}
+        for client in chosen:
+            client.go_away(reason)
 
     def screens(self, agent_id: str) -> int:
         """How many sockets the agent has open on this node."""
@@ -77,7 +115,7 @@ class Hub:
     def listeners(self, stream: str) -> int:
         return len(self._streams.get(stream, ()))
 
-    def attach(self, client: Client, stream: str) -> None:
+    def attach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
             clients = self._streams[stream] = set()
@@ -85,7 +123,7 @@ class Hub:
                 self.on_first_listener(stream)
         clients.add(client)
 
-    def detach(self, client: Client, stream: str) -> None:
+    def detach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
             return
@@ -139,20 +177,20 @@ class Hub:
             return None
         return event
 
-    def _close_revoked(self, data: bytes, clients: set[Client]) -> None:
+    def _close_revoked(self, data: bytes, clients: set[Listener]) -> None:
         """After telling them, close the sockets opened with a revoked token."""
         event = self._body(data, p.AccessRevoked)
         if event is None:
             return
-        for client in [c for c in clients if c.revoked(event)]:
-            client.close_revoked()
+        for client in list(clients):
+            client.access_revoked(event)
 
-    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Client]) -> None:
+    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Listener]) -> None:
         """A thread's viewers who may no longer see it (someone else took it
         from the inbox) get ``unsubscribed`` instead of the event. Each node
         decides from the summary in the event, so this holds across nodes."""
         event = self._body(data, p.ConversationUpdated)
         if event is None:
             return
-        for client in [c for c in clients if not can_view(c.agent, event.conversation)]:
-            client.unsubscribe(stream, reason="no_access")
+        for client in list(clients):
+            client.conversation_updated(stream, event.conversation)

@@ -7,7 +7,7 @@ import gc
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 
 class Counter:
@@ -72,8 +72,16 @@ def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, values)) + "}"
 
 
+class Collector(Protocol):
+    """Anything that renders itself in the text format (Counter, Gauge, Histogram)."""
+
+    def render(self) -> list[str]: ...
+
+
 class Metrics:
-    """Every metric the node exports; gauges are wired by the node."""
+    """Every metric the node exports. A part with metrics of its own
+    (the Redis broker, the timers) creates them with ``counter``; the node
+    adds gauges with ``gauge``."""
 
     def __init__(self) -> None:
         self.connections_total = Counter("switchboard_connections_total", "Websocket connections accepted")
@@ -92,7 +100,7 @@ class Metrics:
         self.gc_pauses = Histogram(
             "switchboard_gc_pause_seconds", "Event-loop pauses for Python's garbage collector", ("generation",)
         )
-        self.gauges: list[Gauge] = []
+        self._extra: list[Collector] = []
         self._gc_started = 0.0
 
     def watch_gc(self, on: bool = True) -> None:
@@ -110,7 +118,13 @@ class Metrics:
             self.gc_pauses.observe(time.perf_counter() - self._gc_started, str(info["generation"]))
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
-        self.gauges.append(Gauge(name, help, read))
+        self._extra.append(Gauge(name, help, read))
+
+    def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Counter:
+        """A counter of one part, exported with the rest."""
+        counter = Counter(name, help, labels)
+        self._extra.append(counter)
+        return counter
 
     def render(self) -> str:
         lines: list[str] = []
@@ -127,7 +141,7 @@ class Metrics:
             self.session_locks,
             self.channel,
             self.gc_pauses,
-            *self.gauges,
+            *self._extra,
         ):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import uvicorn
+from starlette.applications import Starlette
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -40,15 +41,21 @@ from server.app.reads import Reads
 from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
-from server.client import Client
+from server.channels.webhooks import Inbox
+from server import cluster
+from server.client import Client, Edge
 from server.config import Config
 from server.http_limits import uvicorn_options
+from server.core.model import Touchpoint
+from server.http import create_app
+from server.http.parts import Parts
 from server.hub import Hub
 from server.metrics import Metrics
+from server.redis_broker import RedisBroker
 from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
-from server.timers import SessionTimers
+from server.timers import SessionTimers, Timers
 from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)
@@ -56,13 +63,24 @@ log = logging.getLogger(__name__)
 
 def make_store(config: Config, metrics: Metrics) -> Store:
     if config.server.redis_url:
-        from server import cluster
-
         return cluster.make_store(config, metrics)
     if config.server.data == ":memory:":
         return MemoryStore()
     s = config.server
     return SqliteStore(s.data, durability=s.durability, timeout=s.store_timeout_seconds, stall_seconds=s.store_stall_seconds)
+
+
+def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
+    s = config.server
+    if s.redis_url:
+        return cluster.make_broker(config, node_id, metrics)
+    return MemoryBroker(history_size=s.history_size, history_bytes=s.history_bytes)
+
+
+def make_timers(config: Config, store: Store, app: App, metrics: Metrics) -> Timers:
+    if config.server.redis_url:
+        return cluster.make_timers(config, store, app.catalog, app.intake.expire, app.clock, metrics)
+    return SessionTimers(app.intake.expire, app.clock)
 
 
 def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> App:
@@ -88,43 +106,52 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
 
 
 class Node:
+    """Builds every part once, each with what it needs, and connects their
+    hooks in one place (``_connect``). Nothing imports this module but the
+    CLI, the tests and the benchmarks."""
+
     def __init__(self, config: Config, *, store: Store | None = None, broker: Broker | None = None) -> None:
         self.config = config
-        self.node_id = config.server.node_id or f"{socket.gethostname()}-{os.getpid()}"
+        s = config.server
+        self.node_id = s.node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
         self.store = store if store is not None else make_store(config, self.metrics)
-        if broker is None and config.server.redis_url:
-            from server import cluster
-
-            broker = cluster.make_broker(config, self)
-        self.broker = broker if broker is not None else MemoryBroker(
-            history_size=config.server.history_size, history_bytes=config.server.history_bytes
-        )
-        self.hub = Hub(max_buffer=config.server.outbound_buffer_bytes, metrics=self.metrics)
-        self.broker.on_publication = self.hub.deliver
+        self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
+        self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
         self.app = make_app(config, self.store, self.broker, self.metrics)
-        app = self.app
-        if config.server.redis_url:
-            from server import cluster
-
-            cluster.wire_hub(self)
-            self.timers: SessionTimers | cluster.ClusterTimers = cluster.make_timers(config, self)
-        else:
-            self.timers = SessionTimers(app.intake.expire, app.clock)
-        app.changes.watch = self.timers.watch
-        self.sender = Sender(app, self.store, config.meta, self.metrics, node_id=self.node_id)
-        app.changes.sent = self.sender.on_sent
+        self.timers: Timers = make_timers(config, self.store, self.app, self.metrics)
+        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
+        self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
         self.shared_port: SharedPort | None = None
         self.ws_listener: Server | None = None
         """The dedicated websocket port's listener, when ``ws_port`` is set."""
         self.ready = False
+        self._connect()
+
+    def _connect(self) -> None:
+        """Every hook between parts, in one place."""
+        self.broker.on_publication = self.hub.deliver
+        self.app.changes.watch = self.timers.watch
+        self.app.changes.sent = self.sender.on_sent
+        if isinstance(self.broker, RedisBroker):
+            # The hub's first/last listener of a stream (un)subscribes it;
+            # /readyz follows the broker's health; a resync closes the
+            # affected sockets (1001: they reconnect, resume, and get
+            # ``resync`` plus a fresh snapshot).
+            self.hub.on_first_listener = self.broker.listen
+            self.hub.on_last_listener = self.broker.unlisten
+            self.broker.on_health = self._broker_health
+            self.broker.on_resync = lambda streams, reason: self.hub.go_away(streams, f"resync: {reason}")
         self.metrics.gauge("switchboard_connections", "Open agent websockets", lambda: len(self.hub.clients))
         self.metrics.gauge("switchboard_session_timers", "Reply windows being watched", lambda: len(self.timers))
         self.metrics.gauge(
             "switchboard_gc_frozen_objects", "Objects frozen out of garbage collections (gc_settle_seconds)", gc.get_freeze_count
         )
+
+    def _broker_health(self, ok: bool) -> None:
+        self.ready = ok and self.ws_server is not None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -166,10 +193,25 @@ class Node:
         for seed in self.config.contacts:
             await self.app.contacts.seed(seed.channel, seed.address, seed.name)
 
-    def http_app(self):  # type: ignore[no-untyped-def]
-        from server.http import create_app
+    def http_app(self) -> Starlette:
+        healthy = getattr(self.store, "healthy", None)
+        parts = Parts(
+            app=self.app,
+            config=self.config,
+            metrics=self.metrics,
+            node_id=self.node_id,
+            ready=lambda: self.ready,
+            store_healthy=healthy if healthy is not None else lambda: True,
+            inbox=Inbox(self.app, self.store, self.metrics, profiles=self._profile_name),
+        )
+        return create_app(parts)
 
-        return create_app(self)
+    async def _profile_name(self, tp: Touchpoint, psid: str) -> str | None:
+        """A Messenger user's name from the Graph API, when allowed."""
+        graph = self.sender.graph
+        if graph is None or not tp.access_token or not self.config.meta.fetch_profiles:
+            return None
+        return await graph.profile_name(tp, psid)
 
     @property
     def uvicorn_ws(self) -> type[asyncio.Protocol]:
@@ -224,7 +266,7 @@ class Node:
         return origin_allowed(origin, self.config.server)
 
     async def _connection(self, ws: ServerConnection) -> None:
-        await Client(ws, self).run()
+        await Client(ws, self.edge).run()
 
 
 class _StopsNode(uvicorn.Server):

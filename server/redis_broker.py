@@ -64,7 +64,7 @@ import msgspec
 
 from protocol import messages as p
 from server.broker import OnPublication, frame_bytes, kind_of
-from server.metrics import Counter, Metrics
+from server.metrics import Metrics
 from server.store.base import StoreUnavailable
 from server.store.redis import UNREACHABLE, connect
 from server.tasks import cancel_and_wait
@@ -183,13 +183,11 @@ class RedisBroker:
         self._tasks: list[asyncio.Task[None]] = []
 
         m = metrics if metrics is not None else Metrics()
-        self.reconnects = Counter("switchboard_redis_reconnects_total", "Subscriber sessions restarted", ("reason",))
-        self.gap_fills = Counter("switchboard_redis_gap_frames_total", "Publications replayed from history after a gap")
-        self.resyncs = Counter("switchboard_redis_resyncs_total", "Local listeners told to resync", ("reason",))
-        self.publish_retries = Counter("switchboard_redis_publish_retries_total", "Publications retried")
-        self.publish_failures = Counter("switchboard_redis_publish_failures_total", "Publications given up on")
-        # Metrics has a fixed list of counters; anything with render() may join its gauges.
-        m.gauges.extend([self.reconnects, self.gap_fills, self.resyncs, self.publish_retries, self.publish_failures])  # type: ignore[list-item]
+        self.reconnects = m.counter("switchboard_redis_reconnects_total", "Subscriber sessions restarted", ("reason",))
+        self.gap_fills = m.counter("switchboard_redis_gap_frames_total", "Publications replayed from history after a gap")
+        self.resyncs = m.counter("switchboard_redis_resyncs_total", "Local listeners told to resync", ("reason",))
+        self.publish_retries = m.counter("switchboard_redis_publish_retries_total", "Publications retried")
+        self.publish_failures = m.counter("switchboard_redis_publish_failures_total", "Publications given up on")
         m.gauge("switchboard_redis_up", "1 while the subscriber hears its own heartbeat", lambda: float(self._healthy))
         m.gauge("switchboard_redis_subscriptions", "Streams this node listens to", lambda: len(self._wanted))
 

@@ -17,10 +17,35 @@ import asyncio
 import heapq
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+
+class Timers(Protocol):
+    """The port the app's session windows are timed on. Implemented here for
+    one node (``SessionTimers``) and on Redis for a cluster
+    (``server/redis/timers.py``).
+
+    Guarantees: each watched window is fired (``fire(conv_id)``, given at
+    construction) at least once at or after its due time while the timers
+    run; firing early, late or twice is harmless, because ``fire`` re-reads
+    and locks only if the window really passed. Not guaranteed: precision
+    (the cluster's polls), or firing while the backing store is down (it
+    fires on recovery, late)."""
+
+    def watch(self, conv_id: str, due_ms: int | None) -> None:
+        """The window of ``conv_id`` locks at ``due_ms``; None: nothing left
+        to watch (ended, or locked). Never blocks, never raises."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def __len__(self) -> int:
+        """Windows being watched (for the metrics gauge)."""
 
 
 class SessionTimers:

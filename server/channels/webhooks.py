@@ -1,45 +1,21 @@
-"""The webhook edge: Meta's POSTs in, service calls out, and the answer Meta
-needs to decide whether to retry.
-
-    GET  /webhooks/{channel}   subscription handshake: hub.challenge back when
-                               hub.verify_token matches (200), else 403
-    POST /webhooks/{channel}   401 unsigned or wrongly signed (nothing read)
-                               400 not the channel's envelope (nothing stored)
-                               503 storage failed: Meta retries the batch, and
-                                   the retry is harmless (ids dedup, states
-                                   only move forward)
-                               200 the whole batch is stored (items we could
-                                   not understand or route are logged and
-                                   counted: a retry would bring them back the
-                                   same)
-"""
+"""Meta's webhook events, applied: each parsed event (server/channels/
+events.py) becomes one intake use case. The HTTP side (signature, status
+codes, Meta's retries) is server/http/webhooks.py."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from server.app import App
 from server.channels import events as ev
-from server.channels import messenger, whatsapp
-from server.channels.errors import WebhookError
-from server.channels.signature import HEADER, verify
-from server.config import MetaSettings
 from server.core import identity
 from server.core.model import Message, Touchpoint
 from server.metrics import Metrics
 from server.store.base import Store
-
-if TYPE_CHECKING:
-    from server.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -241,79 +217,3 @@ class Inbox:
             return "echo_foreign"
         await self.intake.delivery(message.id, "sent", channel_message_id=event.channel_message_id)
         return "echo"
-
-
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it passes ``limit`` bytes (declared or, for a
-    chunked body, as it streams in: nothing bigger is ever buffered)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def routes(node: Node) -> list[Route]:
-    """The webhook routes, to mount on the node's HTTP app."""
-    settings: MetaSettings = node.config.meta
-    metrics = node.metrics
-
-    async def profiles(tp: Touchpoint, psid: str) -> str | None:
-        sender = getattr(node, "sender", None)
-        graph = sender.graph if sender is not None else None
-        if graph is None or not tp.access_token or not settings.fetch_profiles:
-            return None
-        return await graph.profile_name(tp, psid)
-
-    inbox = Inbox(node.app, node.store, metrics, profiles=profiles)
-
-    def refuse(channel: str, status: int, reason: str, event: str) -> Response:
-        metrics.channel.inc(1, channel, event)
-        return JSONResponse({"error": reason}, status_code=status)
-
-    def endpoint(channel: str, parse: Callable[[bytes], ev.Batch]) -> Callable[[Request], Awaitable[Response]]:
-        async def handle(request: Request) -> Response:
-            if request.method == "GET":
-                return handshake(channel, request)
-            body = await read_limited(request, settings.max_body_bytes)
-            if body is None:
-                return refuse(channel, 413, "Body too large.", "webhook_too_large")
-            try:
-                verify(settings.app_secret, body, request.headers.get(HEADER))
-                batch = parse(body)
-            except WebhookError as e:
-                log.warning("%s webhook refused (%d): %s", channel, e.status, e.reason)
-                return refuse(channel, e.status, e.reason, f"webhook_{e.status}")
-            try:
-                tally = await inbox.apply(batch)
-            except Exception:
-                # Whatever failed (the store, most likely), 503 makes Meta
-                # deliver the batch again later; what was stored meanwhile
-                # is recognised then (message ids, forward-only states).
-                log.exception("%s webhook: could not store the batch; asking Meta to retry", channel)
-                return refuse(channel, 503, "Storage unavailable; retry later.", "webhook_503")
-            metrics.channel.inc(1, channel, "webhook_ok")
-            return JSONResponse({"ok": True, "events": dict(tally)})
-
-        return handle
-
-    def handshake(channel: str, request: Request) -> Response:
-        q = request.query_params
-        token = q.get("hub.verify_token", "")
-        expected = settings.verify_token
-        if q.get("hub.mode") == "subscribe" and expected and hmac.compare_digest(token.encode(), expected.encode()):
-            metrics.channel.inc(1, channel, "handshake_ok")
-            return PlainTextResponse(q.get("hub.challenge", ""))
-        metrics.channel.inc(1, channel, "handshake_refused")
-        return PlainTextResponse("Verification failed.", status_code=403)
-
-    return [
-        Route("/webhooks/whatsapp", endpoint("whatsapp", whatsapp.parse), methods=["GET", "POST"]),
-        Route("/webhooks/messenger", endpoint("messenger", messenger.parse), methods=["GET", "POST"]),
-    ]

@@ -62,7 +62,7 @@ import msgspec
 from redis.exceptions import ResponseError
 
 from server.core import ids
-from server.metrics import Counter, Metrics
+from server.metrics import Metrics
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,11 @@ class Outbox:
         self._take = client.register_script(TAKE)
         self._release = client.register_script(RELEASE)
         self._task: asyncio.Task[None] | None = None
-        self.applied = Counter("switchboard_outbox_applied_total", "Outbox entries (index updates of one commit) this node applied")
-        self.swept = Counter("switchboard_outbox_swept_total", "Shards whose leftover entries the sweeper applied (a drainer died or Redis failed mid-drain)")
-        self.late = Counter("switchboard_outbox_late_total", "Commits that returned before their index updates were applied")
-        if metrics is not None:
-            metrics.gauges.extend([self.applied, self.swept, self.late])  # type: ignore[list-item]
+        # Unexported when the store was given no metrics (the store's own tests).
+        m = metrics if metrics is not None else Metrics()
+        self.applied = m.counter("switchboard_outbox_applied_total", "Outbox entries (index updates of one commit) this node applied")
+        self.swept = m.counter("switchboard_outbox_swept_total", "Shards whose leftover entries the sweeper applied (a drainer died or Redis failed mid-drain)")
+        self.late = m.counter("switchboard_outbox_late_total", "Commits that returned before their index updates were applied")
 
     # keys ------------------------------------------------------------------------
     def key(self, shard: str, name: str) -> str:

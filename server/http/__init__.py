@@ -1,0 +1,111 @@
+"""HTTP edge (Starlette): health, metrics, the protocol schema, a small REST
+API over the app layer, Meta's webhooks, the dev-only endpoints and the web
+app's files.
+
+    parts.py     what endpoints are given; the refusal shape; body limits
+    api.py       health, readiness, metrics, schema, REST
+    webhooks.py  Meta's webhooks (the parsing and applying: server/channels)
+    dev.py       dev-only: inject a customer message, log in without password
+
+Endpoints are module-level functions: translate the request, call one use
+case, write the answer. A refused request answers ``{"code", "message"}``
+with the status that fits the code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette._utils import parse_host_header
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.deploy_checks import trusted_hosts
+from server.http import api, dev, webhooks
+from server.http.parts import Parts
+
+STATIC = Path(__file__).parent.parent / "static"
+
+
+def routes(dev_endpoints: bool) -> list[BaseRoute]:
+    table: list[BaseRoute] = [
+        Route("/healthz", api.healthz),
+        Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics),
+        Route("/protocol/schema.json", api.schema),
+        Route("/api/config", api.client_config),
+        Route("/api/queues/{queue_id}/inbox", api.inbox),
+        Route("/api/conversations/{conv_id}", api.conversation),
+        Route("/api/conversations/{conv_id}/search", api.search),
+        Route("/api/contacts", api.contacts),
+        Route("/api/logout", api.logout, methods=["POST"]),
+        Route("/api/agents/{agent_id}/revoke", api.revoke_agent, methods=["POST"]),
+        Route("/api/contacts/{channel}/{address}", api.put_contact, methods=["PUT", "DELETE"]),
+        Route("/webhooks/whatsapp", webhooks.whatsapp_webhook, methods=["GET", "POST"]),
+        Route("/webhooks/messenger", webhooks.messenger_webhook, methods=["GET", "POST"]),
+    ]
+    if dev_endpoints:
+        table.append(Route("/api/dev/inbound", dev.inbound, methods=["POST"]))
+        table.append(Route("/api/dev/agents", dev.agents))
+        table.append(Route("/api/dev/login", dev.login, methods=["POST"]))
+    # The agent web app (server/static): index.html at /, the rest beside it.
+    table.append(Mount("/", StaticFiles(directory=STATIC, html=True)))
+    return table
+
+
+def create_app(parts: Parts) -> Starlette:
+    config = parts.config
+    middleware = [Middleware(SecurityHeaders, ws_port=config.ws_port)]
+    hosts = trusted_hosts(config.server)
+    if hosts:  # outermost: a foreign Host header (DNS rebinding) reaches nothing
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=[_bracketed(h) for h in hosts]))
+    app = Starlette(routes=routes(config.server.dev_endpoints), middleware=middleware)
+    app.state.parts = parts
+    return app
+
+
+class SecurityHeaders:
+    """Headers on every HTTP response: the web app may run only its own
+    scripts and styles, talk only to this node (its HTTP origin and its agent
+    websocket), never be framed; no MIME sniffing; no Referer leaves it."""
+
+    def __init__(self, app: ASGIApp, ws_port: int) -> None:
+        self.app = app
+        self.ws_port = ws_port
+
+    def policy(self, host_header: str | None) -> str:
+        connect = "'self'"
+        parsed = parse_host_header(host_header)
+        # Only a plausible host name or address goes into the header.
+        if parsed is not None and parsed.host and all(c.isalnum() or c in ".-:[]" for c in parsed.host):
+            connect += f" ws://{parsed.host}:{self.ws_port} wss://{parsed.host}:{self.ws_port}"
+        return (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src {connect}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self.policy(Headers(scope=scope).get("host"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = policy
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _bracketed(host: str) -> str:
+    """TrustedHostMiddleware sees an IPv6 Host as ``[::1]``."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -1,0 +1,125 @@
+"""The REST API, health and metrics: module-level endpoints, each one
+translating the request, calling one use case, writing the answer."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from protocol import depth, errors
+from protocol import messages as p
+from protocol.schema import schema_json
+from server.core.errors import DomainError
+from server.core.views import contact_view
+from server.http.parts import MsgspecResponse, agent_of, authenticated, endpoint, int_param, parts
+
+
+class ContactBody(msgspec.Struct):
+    name: str | None
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "node": parts(request).node_id})
+
+
+async def readyz(request: Request) -> Response:
+    """Not ready while starting or stopping, and while the store stalls
+    or keeps failing (SqliteStore.healthy): take the node out of rotation."""
+    found = parts(request)
+    store_ok = found.store_healthy()
+    ready = found.ready() and store_ok
+    body = {"ready": ready, "node": found.node_id, "store": "ok" if store_ok else "stalled"}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return PlainTextResponse(parts(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def schema(request: Request) -> Response:
+    return Response(schema_json(), media_type="application/json")
+
+
+async def client_config(request: Request) -> Response:
+    """Where agents connect: /ws on the address this request came to (the
+    same origin, through any reverse proxy that passes Host on), or on the
+    dedicated websocket port when ``ws_port`` is set."""
+    s = parts(request).config.server
+    scheme = "wss" if request.url.scheme == "https" else "ws"
+    if s.ws_port:
+        host = request.url.hostname or s.host
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{s.ws_port}"
+    else:
+        netloc = request.url.netloc or f"{s.host}:{s.port}"
+    return JSONResponse({"ws_url": f"{scheme}://{netloc}/ws", "protocol": p.PROTOCOL_VERSION})
+
+
+@endpoint
+async def inbox(request: Request) -> Response:
+    agent = await agent_of(request)
+    return MsgspecResponse(await parts(request).app.reads.inbox(agent, request.path_params["queue_id"]))
+
+
+@endpoint
+async def conversation(request: Request) -> Response:
+    agent = await agent_of(request)
+    limit = int_param(request, "limit", 50) or 50
+    before = int_param(request, "before", None)
+    summary, page = await parts(request).app.reads.page(agent, request.path_params["conv_id"], before, limit)
+    return MsgspecResponse({"conversation": summary, "messages": page.messages, "has_more": page.has_more})
+
+
+@endpoint
+async def search(request: Request) -> Response:
+    agent = await agent_of(request)
+    reads = parts(request).app.reads
+    return MsgspecResponse(await reads.search(agent, request.path_params["conv_id"], request.query_params.get("q", "")))
+
+
+@endpoint
+async def contacts(request: Request) -> Response:
+    """The whole directory, every queue's contacts: supervisors only."""
+    if not (await agent_of(request)).is_supervisor:
+        raise DomainError(errors.FORBIDDEN, "Only a supervisor may list the contacts directory.")
+    return MsgspecResponse([contact_view(c) for c in await parts(request).app.contacts.listed()])
+
+
+@endpoint
+async def put_contact(request: Request) -> Response:
+    agent = await agent_of(request)
+    if not agent.is_supervisor:
+        raise DomainError(errors.FORBIDDEN, "Only a supervisor may edit the contacts directory.")
+    app = parts(request).app
+    channel, address = request.path_params["channel"], request.path_params["address"]
+    if channel not in app.catalog.windows:
+        raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
+    if request.method == "DELETE":
+        name = None
+    else:
+        body = depth.decode(await request.body(), type=ContactBody)
+        name = body.name.strip() if body.name and body.name.strip() else None
+        if name is not None and len(name) > 200:
+            raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
+    contact = await app.contacts.put(channel, address, name)
+    return MsgspecResponse(contact_view(contact))
+
+
+@endpoint
+async def logout(request: Request) -> Response:
+    """Revoke the token that signs this request (sockets opened with it close)."""
+    _, claims = await authenticated(request)
+    await parts(request).app.tokens.revoke_token(claims)
+    return JSONResponse({"revoked": claims.jti})
+
+
+@endpoint
+async def revoke_agent(request: Request) -> Response:
+    """Supervisor (or the agent): void every token of the agent, everywhere."""
+    agent = await agent_of(request)
+    target = request.path_params["agent_id"]
+    if not (agent.is_supervisor or agent.id == target):
+        raise DomainError(errors.FORBIDDEN, "Only a supervisor may log another agent out.")
+    until = await parts(request).app.tokens.revoke_agent(target)
+    return JSONResponse({"agent_id": target, "not_before": until})
