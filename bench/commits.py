@@ -33,7 +33,7 @@ from typing import Any
 from server.core import conversation as rules
 from server.core.ids import in_shard, thread_shard
 from server.core.model import Agent, Contact, Inbound, Touchpoint, WindowPolicy, contact_id
-from server.store.redis import RedisStore
+from server.redis.store import RedisStore
 from tests.cluster.redisproc import RedisClusterProcess, RedisProcess
 
 RESULTS = Path(__file__).parent / "results"

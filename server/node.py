@@ -42,7 +42,6 @@ from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
-from server import cluster
 from server.client import Client, Edge
 from server.config import Config
 from server.http_limits import uvicorn_options
@@ -51,7 +50,9 @@ from server.http import create_app
 from server.http.parts import Parts
 from server.hub import Hub
 from server.metrics import Metrics
-from server.redis_broker import RedisBroker
+from server.redis.broker import RedisBroker
+from server.redis.store import RedisStore
+from server.redis.timers import ClusterTimers
 from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 def make_store(config: Config, metrics: Metrics) -> Store:
     if config.server.redis_url:
-        return cluster.make_store(config, metrics)
+        return RedisStore(config.server.redis_url, windows=config.windows, metrics=metrics)
     if config.server.data == ":memory:":
         return MemoryStore()
     s = config.server
@@ -73,13 +74,16 @@ def make_store(config: Config, metrics: Metrics) -> Store:
 def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
     s = config.server
     if s.redis_url:
-        return cluster.make_broker(config, node_id, metrics)
+        return RedisBroker(
+            s.redis_url, node_id=node_id, history_size=s.history_size, publish_timeout=s.publish_timeout_seconds, metrics=metrics
+        )
     return MemoryBroker(history_size=s.history_size, history_bytes=s.history_bytes)
 
 
-def make_timers(config: Config, store: Store, app: App, metrics: Metrics) -> Timers:
+def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     if config.server.redis_url:
-        return cluster.make_timers(config, store, app.catalog, app.intake.expire, app.clock, metrics)
+        # The due-set is written by the store's commits (windows=...), never by the timers.
+        return ClusterTimers(config.server.redis_url, app.intake.expire, app.clock, metrics=metrics)
     return SessionTimers(app.intake.expire, app.clock)
 
 
@@ -119,7 +123,7 @@ class Node:
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
         self.app = make_app(config, self.store, self.broker, self.metrics)
-        self.timers: Timers = make_timers(config, self.store, self.app, self.metrics)
+        self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None

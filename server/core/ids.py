@@ -12,7 +12,7 @@ thread's *shard*, a stable hash of the contact and touchpoint ids into one of
 whole thread together, and find it again from any of its ids alone: the
 Redis store puts each shard in one Redis Cluster hash slot, so a commit and
 the thread's rules run in one atomic script on one shard
-(server/store/redis.py). The other stores ignore the suffix.
+(server/redis/store.py). The other stores ignore the suffix.
 
 The bucket count is part of the stored layout: changing it moves threads.
 """

@@ -1,4 +1,8 @@
-"""ClusterTimers: one due-set in Redis, each entry fired by exactly one node."""
+"""ClusterTimers: one due-set in Redis, each entry fired by exactly one node.
+
+The due-set's only writer is the store's commit; here the tests write it as
+a commit would (``commit_window``), and a fire that locks removes the entry
+as the lock's commit does."""
 
 from __future__ import annotations
 
@@ -8,13 +12,26 @@ from collections import Counter
 
 import pytest
 
-from server.cluster_timers import ClusterTimers
+from server.redis.store import DUE_SET, connect
+from server.redis.timers import ClusterTimers
 from tests.cluster.conftest import wait_until
 from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+KEY = "sb:" + DUE_SET
+
+
+async def commit_window(url: str, windows: dict[str, int]) -> None:
+    """What the store's commit writes when windows open or move (ZADD GT)."""
+    r = connect(url)
+    try:
+        await r.zadd(KEY, windows, gt=True)
+    finally:
+        await r.aclose()
 
 
 @pytest.fixture(params=["redis", "redis-cluster"])
@@ -39,27 +56,25 @@ async def test_three_nodes_fire_each_due_entry_once(one_or_sharded: str) -> None
             fired[conv_id] += 1
             by_node[node] = by_node.get(node, 0) + 1
             await asyncio.sleep(0.01)
+            await r.zrem(KEY, conv_id)  # as the lock's commit does
             return True
 
         return fire
 
+    r = connect(redis_url)
     nodes = [ClusterTimers(redis_url, firer(i), now_ms, poll_seconds=0.05) for i in range(3)]
     for t in nodes:
         t.start()
     try:
         due = now_ms() + 300
-        for i in range(60):
-            # Every node is told about every window, as after a restart scan;
-            # node 0 also hears a stale, earlier due time that must not win.
-            for t in nodes:
-                t.watch(f"c{i}", due + i)
-            nodes[0].watch(f"c{i}", due - 10_000)
+        await commit_window(redis_url, {f"c{i}": due + i for i in range(60)})
         await wait_until(lambda: len(fired) == 60, 10, "all fired")
         await asyncio.sleep(0.3)
         assert set(fired.values()) == {1}
     finally:
         for t in nodes:
             await t.stop()
+        await r.aclose()
 
 
 async def test_a_renewed_window_fires_at_the_later_time(redis_url: str) -> None:
@@ -73,8 +88,8 @@ async def test_a_renewed_window_fires_at_the_later_time(redis_url: str) -> None:
     t.start()
     try:
         start = now_ms()
-        t.watch("c1", start + 200)
-        t.watch("c1", start + 900)  # the contact wrote again
+        await commit_window(redis_url, {"c1": start + 200})
+        await commit_window(redis_url, {"c1": start + 900})  # the contact wrote again
         await wait_until(lambda: fired, 5, "fired")
         assert fired[0][1] >= start + 900
     finally:
@@ -93,7 +108,7 @@ async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> Non
         return True
 
     doomed = ClusterTimers(redis_url, hang, now_ms, poll_seconds=0.05, lease_ms=500)
-    doomed.watch("c1", now_ms())
+    await commit_window(redis_url, {"c1": now_ms()})
     doomed.start()
     await asyncio.sleep(0.3)  # doomed has claimed c1 and hangs in it
     survivor = ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05, lease_ms=500)
@@ -105,32 +120,28 @@ async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> Non
         await survivor.stop()
 
 
-async def test_a_queued_watch_never_brings_back_what_a_commit_removed(one_or_sharded: str) -> None:
-    """As the nodes run (``store_writes``): the store's commits add and remove
-    the entries. A watch queued on this node when another node ended the
-    conversation (its commit removed the entry) must not put it back; a
-    watch of a conversation still watched moves it later; ``rearm`` (a fire
-    that found the window renewed) adds it back."""
-    from server.store.redis import DUE_SET, connect
-
+async def test_the_timers_never_write_the_due_set(one_or_sharded: str) -> None:
+    """The commit is the due-set's only writer: a watch writes nothing (a
+    watch queued on one node once brought back an entry another node's
+    commit had removed), and a fire that did not lock leaves the entry as
+    the commits left it, so it fires again."""
+    url = one_or_sharded
     fired: list[str] = []
 
     async def fire(conv_id: str) -> bool:
         fired.append(conv_id)
-        return True
+        return False  # the window had not passed (a renewal still on its way)
 
-    r = connect(one_or_sharded)
-    key = "sb:" + DUE_SET
-    far = now_ms() + 3_600_000
-    await r.zadd(key, {"open": far})  # written by its last commit; "ended" was removed by its end
-    t = ClusterTimers(one_or_sharded, fire, now_ms, poll_seconds=0.05, store_writes=True)
-    t.watch("open", far + 1000)
-    t.watch("ended", far + 1000)
-    t.rearm("renewed", now_ms() + 100)
+    t = ClusterTimers(url, fire, now_ms, poll_seconds=0.05, lease_ms=60_000)
+    due = now_ms()
+    t.watch("ended", due)  # the commit that ended it removed it: nothing brings it back
+    await commit_window(url, {"open": due})
     t.start()
+    r = connect(url)
     try:
-        await wait_until(lambda: fired == ["renewed"], 5, "the re-armed entry fired")
-        assert await r.zrange(key, 0, -1, withscores=True) == [(b"open", float(far + 1000))]
+        await wait_until(lambda: fired.count("open") >= 2, 5, "fired, and again: the entry is still there")
+        assert "ended" not in fired
+        assert await r.zrange(KEY, 0, -1, withscores=True) == [(b"open", float(due))]
     finally:
         await t.stop()
         await r.aclose()

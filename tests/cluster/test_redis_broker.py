@@ -11,7 +11,7 @@ import pytest
 
 from protocol import messages as p
 from server.core.model import Inbound
-from server.redis_broker import BrokerUnavailable, RedisBroker
+from server.redis.broker import BrokerUnavailable, RedisBroker
 from tests.cluster.conftest import wait_until
 from tests.cluster.proxy import Proxy
 from tests.cluster.redisproc import RedisProcess

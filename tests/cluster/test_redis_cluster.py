@@ -10,8 +10,8 @@ import asyncio
 import pytest
 from redis.crc import key_slot
 
-from server.redis_broker import RedisBroker
-from server.store.redis import RedisStore
+from server.redis.broker import RedisBroker
+from server.redis.store import RedisStore
 from tests.cluster.conftest import wait_until
 from tests.cluster.redisproc import RedisClusterProcess, shared_redis_cluster
 from tests.cluster.test_redis_broker import Heard, event, make_broker

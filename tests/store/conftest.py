@@ -50,7 +50,7 @@ def redis_factory(where: str, prefix: str, **options: object) -> StoreFactory:
 
     @asynccontextmanager
     async def open_(tmp_path: Path) -> AsyncIterator[Store]:
-        from server.store.redis import RedisStore
+        from server.redis.store import RedisStore
         from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 
         url = shared_redis().url if where == "redis" else shared_redis_cluster().url

@@ -19,9 +19,9 @@ from server.core import conversation as rules
 from server.core.errors import DomainError
 from server.core.ids import thread_shard
 from server.core.model import Agent
-from server.store import redis_outbox
+from server.redis import outbox as redis_outbox
 from server.store.base import VersionConflict
-from server.store.redis import DUE_SET, RedisStore, WrongShard
+from server.redis.store import DUE_SET, RedisStore, WrongShard
 from tests.cluster.conftest import wait_until
 from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 from tests.store.world import ANA, BRUNO, POLICIES, WA, WINDOW_MS, World, ids

@@ -3,7 +3,7 @@
 On a sharded Redis Cluster one script can only touch the keys of one hash
 slot. A commit's own rules (version check, the thread's latest conversation,
 channel-message-id dedup) are all in the thread's shard slot, so the commit
-stays one atomic script there (server/store/redis.py). What it cannot do in
+stays one atomic script there (server/redis/store.py). What it cannot do in
 that script is update the indexes that gather many threads: the queues'
 inboxes, the agents' assigned lists, a contact's conversations, the pending
 outbound messages, the session timers' due-set, the lookup of Meta's message

@@ -11,7 +11,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     sb:{s}:latest:<contact>:<tp> str   the thread's newest conversation
     sb:{s}:cmid:<channel msg id> str   our message id: the dedup key of retried webhooks
     sb:{s}:mid:<message id>      str   "<seq>|<conv>": where a message lives
-    sb:{s}:ob, obn, oba, obl     the shard's outbox (redis_outbox.py)
+    sb:{s}:ob, obn, oba, obl     the shard's outbox (outbox.py)
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
@@ -19,7 +19,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
     sb:pending                   zset  outbound messages not yet accepted, score = at
     sb:unlocked                  set   open conversations whose session is not locked
-    sb:timers:{t}:due            zset  session timers: conversation → lock time (cluster_timers.py)
+    sb:timers:{t}:due            zset  session timers: conversation → lock time (timers.py; written only here)
     --- single keys
     sb:send:<message id>         hash  the outbound sender's lease: owner, until, attempts
     sb:contact:<contact>         str   Contact blob;  sb:contacts  zset of contact ids
@@ -34,7 +34,7 @@ cross-thread indexes follow from a list of idempotent commands the commit
 computes (``_index_commands``): on one Redis the script runs them itself, in
 the same atomic step; on a Redis Cluster it appends them to the shard's
 outbox in that step, and they are applied before ``commit`` returns (or,
-if this node dies in between, by any other node: see redis_outbox.py).
+if this node dies in between, by any other node: see outbox.py).
 
 Reads of several keys are pipelines of single-key commands, and list reads
 re-check each conversation they return, so they never depend on an index
@@ -66,7 +66,7 @@ from server.core import ids, session
 from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
-from server.store import redis_outbox
+from server.redis import outbox as redis_outbox
 from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode

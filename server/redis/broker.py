@@ -66,7 +66,7 @@ from protocol import messages as p
 from server.broker import OnPublication, frame_bytes, kind_of
 from server.metrics import Metrics
 from server.store.base import StoreUnavailable
-from server.store.redis import UNREACHABLE, connect
+from server.redis.store import UNREACHABLE, connect
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

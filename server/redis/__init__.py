@@ -1,0 +1,18 @@
+"""Redis implementations of the ports, for a cluster of nodes
+(``server.redis_url``): one module per port, one writer per Redis key.
+
+    store.py   the Store (server/store/base.py): one Lua script per commit
+    outbox.py  the store's cross-shard index updates on a Redis Cluster
+    broker.py  the Broker (server/broker.py): sequenced streams, history, pub/sub
+    timers.py  the Timers (server/timers.py): the due-set's claims and leases
+
+Who writes which key:
+
+    sb:{s}:* (conversations, messages, indexes)   the store's commit (and the outbox it wrote)
+    sb:timers:{t}:due                             the store's commit only (Core's outcome:
+                                                  the window's lock time, or gone)
+    sb:timers:{t}:lease                           the timers only
+    sb:stream:* (sequences, history)              the broker only
+
+The node picks these over the memory/SQLite ones (server/node.py).
+"""

@@ -1,0 +1,138 @@
+"""Session timers for a cluster: one due-set in Redis, claimed atomically.
+
+    sb:timers:{t}:due     zset  conversation id → when its reply window locks (ms)
+    sb:timers:{t}:lease   zset  conversation id → until when a node is firing it
+
+One writer per key. The due-set is written only by the store's commit, from
+the outcome the core decided (RedisStore ``windows``): the window's lock
+time when it opens or moves (ZADD GT), nothing when it is locked or the
+conversation ended (ZREM); in the commit's own script on one Redis, through
+the shard's outbox (written in that same script) on a Redis Cluster, so a
+node killed right after a commit loses no timer. The lease set is written
+only by these timers. (Before, ``watch`` also wrote the due-set from every
+node's memory: a queued watch could bring back an entry a commit on another
+node had removed, and three bugs came from the two writers.)
+
+Every node polls every ``poll_seconds``. One Lua script drops the leases
+that ran out, then leases the due entries no live lease holds, so each entry
+is handed to one node at a time. That node calls ``expire(conv_id)``, which
+re-reads the conversation and locks only if the window really passed; the
+lock's commit removes the entry, and the node drops its lease. A window
+renewed meanwhile was moved later by the renewal's commit: nothing to do. A
+fire that failed keeps its lease until it runs out (as does a node that died
+mid-fire); then a node fires it again. A repeated fire is harmless (the lock
+is a version-checked commit, so ``session.locked`` is published once per
+expiry; an entry whose removal is still on its way through a shard's outbox
+fires again and finds the window locked).
+
+What it does not do: fire more precisely than ``poll_seconds`` (default
+0.25 s), or fire while Redis is down (it fires on recovery, late).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from server.metrics import Metrics
+from server.redis.store import DUE_SET, UNREACHABLE, connect
+from server.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+CLAIM = """
+local now = tonumber(ARGV[1])
+local batch = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch + redis.call('ZCARD', KEYS[2]))
+local claimed = {}
+for _, id in ipairs(due) do
+  if #claimed >= batch then break end
+  if not redis.call('ZSCORE', KEYS[2], id) then
+    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    claimed[#claimed + 1] = id
+  end
+end
+return {claimed, redis.call('ZCARD', KEYS[1])}
+"""
+
+RELEASE = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class ClusterTimers:
+    """The Timers port on Redis: ``watch``, ``start``, ``stop``, ``len``."""
+
+    def __init__(
+        self,
+        url: str,
+        fire: Callable[[str], Awaitable[bool]],
+        clock: Callable[[], int],
+        *,
+        poll_seconds: float = 0.25,
+        lease_ms: int = 5_000,
+        batch: int = 100,
+        prefix: str = "sb:",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._r = connect(url, max_connections=4)
+        self._fire = fire
+        self._clock = clock
+        self._poll = poll_seconds
+        self._lease_ms = lease_ms
+        self._batch = batch
+        self._due_key = prefix + DUE_SET
+        self._lease_key = f"{prefix}timers:{{t}}:lease"
+        self._claim = self._r.register_script(CLAIM)
+        self._release = self._r.register_script(RELEASE)
+        self._count = 0
+        self._task: asyncio.Task[None] | None = None
+        m = metrics if metrics is not None else Metrics()
+        self.fired = m.counter("switchboard_timers_fired_total", "Due timers this node claimed and fired")
+
+    def __len__(self) -> int:
+        """Entries in the cluster's due-set at the last poll."""
+        return self._count
+
+    def watch(self, conv_id: str, due_ms: int | None) -> None:
+        """Nothing to do: the commit that moved the window already wrote the
+        due-set (it is the key's only writer)."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cluster-timers")
+
+    async def stop(self) -> None:
+        await cancel_and_wait([self._task])
+        await self._r.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except UNREACHABLE as e:
+                log.warning("session timers: redis unreachable (%s); retrying", e)
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("session timers: poll failed")
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self._poll)
+
+    async def _tick(self) -> None:
+        now = self._clock()
+        lease = now + self._lease_ms
+        due, self._count = await self._claim(keys=[self._due_key, self._lease_key], args=[now, lease, self._batch])
+        for raw in due:
+            conv_id = raw.decode()
+            try:
+                await self._fire(conv_id)
+            except Exception:
+                # The lease runs out and some node fires it again.
+                log.exception("session timer for %s failed; retried after the lease", conv_id)
+                continue
+            self.fired.inc()
+            await self._release(keys=[self._lease_key], args=[conv_id, lease])
