@@ -42,13 +42,13 @@ from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
-from server.client import Client, Edge
+from server.ws.connection import Connection, Edge
 from server.config import Config
 from server.http_limits import uvicorn_options
 from server.core.model import Touchpoint
 from server.http import create_app
 from server.http.parts import Parts
-from server.hub import Hub
+from server.ws.hub import Hub
 from server.metrics import Metrics
 from server.redis.broker import RedisBroker
 from server.redis.store import RedisStore
@@ -270,7 +270,7 @@ class Node:
         return origin_allowed(origin, self.config.server)
 
     async def _connection(self, ws: ServerConnection) -> None:
-        await Client(ws, self.edge).run()
+        await Connection(ws, self.edge).run()
 
 
 class _StopsNode(uvicorn.Server):

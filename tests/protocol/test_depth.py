@@ -18,7 +18,7 @@ from protocol import messages as p
 from protocol.depth import MAX_DEPTH, TooDeep, decode, depth, too_deep
 from server.channels import messenger, whatsapp
 from server.channels.errors import BadPayload
-from server.client import Client
+from server.ws.session import decode_command
 from server.metrics import Metrics
 
 values = st.recursive(
@@ -87,7 +87,7 @@ def test_a_deep_frame_never_drives_the_stack_to_the_limit(gc_on_every_allocation
     stack left ("Exception ignored in Metrics._on_gc", a flaky CI failure of
     the websocket fuzzing). Deep frames are now refused unread."""
     frames = frames_up_to_twice_the_recursion_limit() + [b'{"type":"ping","x":' + b"[" * 100_000]
-    replies = [Client._decode(frame) for frame in frames]
+    replies = [decode_command(frame) for frame in frames]
     assert gc_on_every_allocation == []
     for reply in replies:
         assert isinstance(reply, p.Error) and reply.code == errors.BAD_FRAME and "64 levels" in reply.message

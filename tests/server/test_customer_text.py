@@ -15,7 +15,7 @@ from msgspec.structs import replace
 from protocol import messages as p
 from server.broker import frame_bytes
 from server.config import MetaSettings
-from server.hub import Hub
+from server.ws.hub import Hub
 from tests import customer_text as ct
 from tests.conftest import make_config, start_node, token
 

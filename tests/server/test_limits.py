@@ -8,7 +8,7 @@ import pytest
 
 from protocol import errors
 from protocol import messages as p
-from server.client import TokenBucket
+from server.ws.session import TokenBucket
 from server.config import Config
 from tests.conftest import Running, make_config
 from tests.wsagent import CommandError

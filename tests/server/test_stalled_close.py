@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from protocol import messages as p
-from server.client import Client
+from server.ws.connection import Connection as Client
 from server.config import Config
 from server.core.model import Inbound
 from tests.conftest import Running, make_config, token

@@ -1,0 +1,324 @@
+"""One agent connection, from handshake to close: the socket loop around
+the sans-I/O ``Session`` (session.py), which decides everything.
+
+    connect ─▶ hello (token, protocol, resume?) ─▶ welcome
+            ─▶ resumed + missed events   (resume accepted)
+             | resync + snapshot         (history gone, or a new epoch)
+             | snapshot                  (fresh connection)
+            ─▶ commands ⇄ acks/errors, live events, until close
+
+Commands of one connection run one at a time, in order. Live events never
+wait for a command: the hub writes them straight to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+
+from protocol import errors
+from protocol import messages as p
+from server.app import App
+from server.app.dispatch import dispatch
+from server.auth import TokenError
+from server.broker import Broker
+from server.config import ServerSettings
+from server.core.conversation import can_view
+from server.core.errors import DomainError
+from server.core.fanout import conv_stream
+from server.core.model import Agent
+from server.metrics import Metrics
+from server.store.base import StoreUnavailable
+from server.ws.hub import Hub
+from server.ws.session import Authenticate, Fresh, Limits, Refuse, Replay, Reply, Session, TryResume, fresh_frames
+
+log = logging.getLogger(__name__)
+
+_encode = p.encoder.encode
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What every agent connection of a node shares, given by the node."""
+
+    app: App
+    hub: Hub
+    broker: Broker
+    metrics: Metrics
+    settings: ServerSettings
+    node_id: str
+
+    @property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            heartbeat_ms=int(s.heartbeat_seconds * 1000),
+            max_screens=s.max_connections_per_agent,
+            commands_per_second=s.commands_per_second,
+            command_burst=s.command_burst,
+        )
+
+
+class Connection:
+    # Thousands live at once: no per-instance __dict__.
+    __slots__ = ("ws", "edge", "session", "streams", "backlog", "_transport", "_dropped")
+
+    def __init__(self, ws: ServerConnection, edge: Edge) -> None:
+        self.ws = ws
+        self.edge = edge
+        self.session = Session(edge.limits, now=time.monotonic())
+        self.streams: set[str] = set()
+        self.backlog: list[tuple[str, int, bytes]] | None = None
+        """While catching up, live frames wait here (see Hub.deliver)."""
+        self._transport = ws.transport
+        self._dropped = False
+
+    @property
+    def agent(self) -> Agent | None:
+        return self.session.agent
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.agent.id if self.agent else '?'} {self.ws.remote_address}>"
+
+    # ------------------------------------------------------------------ the hub's side (hub.Listener)
+
+    def transport_buffered(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def drop_slow(self) -> None:
+        """Outbound buffer full: stop feeding this client and close it. It
+        resumes from its last sequence when it reconnects."""
+        if self._dropped:
+            return
+        self._dropped = True
+        self.edge.metrics.slow_consumers.inc()
+        log.warning("dropping slow consumer %r (%d bytes buffered)", self, self.transport_buffered())
+        self._detach_all()
+        self._close_or_cut(errors.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
+
+    def abandon(self) -> None:
+        """Closing behind a write buffer the peer does not read (a heartbeat
+        timeout, a shutdown): stop feeding it, and cut it when the close timeout is over."""
+        self._detach_all()
+        self._cut_later()
+
+    def access_revoked(self, event: p.AccessRevoked) -> None:
+        """If this socket's token was revoked: stop feeding it and close."""
+        if self.session.revoked_by(event):
+            self._detach_all()
+            self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
+
+    def conversation_updated(self, stream: str, summary: p.ConversationSummary) -> None:
+        agent = self.agent
+        if agent is not None and not can_view(agent, summary) and stream in self.streams:
+            self._detach(stream)
+            self._send_now(_encode(p.Unsubscribed(stream=stream, reason="no_access")))
+
+    def go_away(self, reason: str) -> None:
+        asyncio.ensure_future(self.ws.close(errors.CLOSE_GOING_AWAY, reason))
+
+    def _close_or_cut(self, code: int, reason: str) -> None:
+        asyncio.ensure_future(self.ws.close(code, reason))
+        self._cut_later()
+
+    def _cut_later(self) -> None:
+        """Abort the TCP connection after close_timeout_seconds unless it is
+        closed by then. websockets starts its own close timeout only once the
+        write buffer has drained, which never happens if the peer stopped reading."""
+        asyncio.get_running_loop().call_later(self.edge.settings.close_timeout_seconds, self._transport.abort)
+
+    def _attach(self, stream: str) -> None:
+        if stream not in self.streams:
+            self.streams.add(stream)
+            self.edge.hub.attach(self, stream)
+
+    def _detach(self, stream: str) -> None:
+        if stream in self.streams:
+            self.streams.discard(stream)
+            self.edge.hub.detach(self, stream)
+
+    def _detach_all(self) -> None:
+        for stream in self.streams:
+            self.edge.hub.detach(self, stream)
+        self.streams.clear()
+
+    def _send_now(self, data: bytes) -> None:
+        """Write without waiting (like broadcast), for frames sent from hub callbacks."""
+        broadcast([self.ws], data, text=True)
+
+    async def _send(self, frame: p.ServerFrame) -> None:
+        await self.ws.send(_encode(frame), text=True)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        hub = self.edge.hub
+        hub.join(self)
+        self.edge.metrics.connections_total.inc()
+        try:
+            agent = await self._handshake()
+            if agent is None:
+                return
+            await self._sync(agent)
+            self.session.went_live()
+            async for raw in self.ws:
+                await self._handle(agent, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._detach_all()
+            hub.leave(self)
+
+    async def _refuse(self, refused: Refuse) -> None:
+        await self._send(refused.error)
+        await self.ws.close(refused.close_code, refused.close_reason)
+
+    async def _handshake(self) -> Agent | None:
+        edge, session = self.edge, self.session
+        try:
+            raw = await asyncio.wait_for(self.ws.recv(), edge.settings.hello_timeout_seconds)
+        except TimeoutError:
+            await self.ws.close(*session.hello_timed_out())
+            return None
+        step = session.receive_hello(raw)
+        if isinstance(step, Refuse):
+            await self._refuse(step)
+            return None
+        hello = step.hello
+        try:
+            agent, claims = await edge.app.tokens.authenticate(hello.token)
+        except TokenError as e:
+            await self._refuse(session.auth_failed(hello, e))
+            return None
+        except StoreUnavailable:
+            await self._refuse(session.auth_failed(hello, None))
+            return None
+        welcome = session.authenticated(
+            hello,
+            agent,
+            claims,
+            screens=edge.hub.screens(agent.id),
+            node_id=edge.node_id,
+            epoch=edge.broker.epoch,
+            server_time=edge.app.clock(),
+        )
+        if isinstance(welcome, Refuse):
+            await self._refuse(welcome)
+            return None
+        edge.hub.logged_in(self, agent.id)
+        await self._send(welcome)
+        return agent
+
+    async def _sync(self, agent: Agent) -> None:
+        """Bring the client up to date: replay what it missed, or a snapshot."""
+        edge = self.edge
+        plan = self.session.plan_sync(edge.app.reads.streams_of(agent), edge.broker.epoch)
+        if isinstance(plan, TryResume):
+            step = await self._resume(agent, plan)
+            if isinstance(step, Replay):
+                edge.metrics.resumes.inc(1, "resumed")
+                await self._send(step.resumed)
+                for stream in step.lost:
+                    await self._send(p.Unsubscribed(stream=stream, reason="no_access"))
+                for data in step.frames:
+                    await self.ws.send(data, text=True)
+                await self._catch_up(step.positions)
+                return
+            self._detach_all()
+            self.backlog = None
+            plan = step
+        if plan.resync:
+            edge.metrics.resumes.inc(1, "resync")
+            await self._send(p.Resync(reason="missed events are no longer available; reload"))
+        self.backlog = []
+        for stream in plan.streams:
+            self._attach(stream)
+        snapshot = await edge.app.reads.snapshot(agent)
+        await self._send(snapshot)
+        await self._catch_up(snapshot.streams)
+
+    async def _resume(self, agent: Agent, plan: TryResume) -> Replay | Fresh:
+        """The lookups a resume needs (the session decides from them)."""
+        reads, broker = self.edge.app.reads, self.edge.broker
+        self.backlog = []
+        for stream in plan.streams:
+            self._attach(stream)
+        visible: set[str] = set()
+        for stream in plan.conversations:
+            try:
+                await reads.viewable(agent, stream.removeprefix("conv:"))
+            except DomainError:
+                continue  # taken by someone else while away
+            self._attach(stream)
+            visible.add(stream)
+        histories: dict[str, list[tuple[int, bytes]] | None] = {}
+        for stream, seq in {**plan.streams, **{s: plan.conversations[s] for s in visible}}.items():
+            histories[stream] = missed = await broker.history(stream, seq)
+            if missed is None:
+                break  # the session answers resync
+        return self.session.resumed(plan, visible, histories, broker.epoch)
+
+    async def _catch_up(self, positions: dict[str, int]) -> None:
+        """Send the live frames that arrived while catching up, skipping those
+        the snapshot or replay already covered, then go live."""
+        while self.backlog:
+            batch, self.backlog = self.backlog, []
+            for data in fresh_frames(batch, positions):
+                await self.ws.send(data, text=True)
+        self.backlog = None
+
+    # ------------------------------------------------------------------ commands
+
+    async def _handle(self, agent: Agent, raw: str | bytes) -> None:
+        started = time.perf_counter()
+        metrics = self.edge.metrics
+        step = self.session.receive_command(raw, time.monotonic())
+        if isinstance(step, Reply):
+            await self._send(step.frame)
+            metrics.commands.inc(1, step.name, step.outcome)
+            if step.timed:
+                metrics.command_seconds.observe(time.perf_counter() - started, step.name)
+            return
+        cmd, name = step.command, step.name
+        try:
+            result = await self._run(agent, cmd)
+        except DomainError as e:
+            outcome = e.code
+            await self._send(p.Error(id=cmd.id, code=e.code, message=e.message))
+        except StoreUnavailable:
+            outcome = errors.UNAVAILABLE
+            await self._send(p.Error(id=cmd.id, code=errors.UNAVAILABLE, message="Storage is unavailable; retry."))
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("command %s failed", name)
+            outcome = errors.INTERNAL
+            await self._send(p.Error(id=cmd.id, code=errors.INTERNAL, message="Internal error; nothing was done."))
+        else:
+            outcome = "ok"
+            await self._send(p.Ack(id=cmd.id, result=result))
+        metrics.commands.inc(1, name, outcome)
+        metrics.command_seconds.observe(time.perf_counter() - started, name)
+
+    async def _run(self, agent: Agent, cmd: p.Command) -> p.CommandResult:
+        """The connection's own commands (which threads it listens to); the rest are use cases."""
+        reads = self.edge.app.reads
+        match cmd:
+            case p.Open(conversation_id=cid, limit=limit):
+                stream = conv_stream(cid)
+                await reads.viewable(agent, cid)
+                self._attach(stream)
+                try:
+                    return await reads.thread(agent, cid, limit)
+                except BaseException:
+                    self._detach(stream)
+                    raise
+            case p.Close(conversation_id=cid):
+                self._detach(conv_stream(cid))
+                return p.Ok()
+        return await dispatch(self.edge.app, agent, cmd)
