@@ -13,6 +13,7 @@ from msgspec.structs import replace
 from server.app import App
 from server.channels import events as ev
 from server.core import identity
+from server.core.conversation import DELIVERY_RANK
 from server.core.model import Message, Touchpoint
 from server.metrics import Metrics
 from server.store.base import Store
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 ProfileLookup = Callable[[Touchpoint, str], Awaitable[str | None]]
 
-RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
 """A watermark looks back at most this many pages of the thread."""
@@ -183,7 +183,7 @@ class Inbox:
         contacts = await self.directory.find(identity.from_channel(event.channel, event.address))
         conv = await self.store.latest_conversation(contacts[0].id, tp.id) if contacts else None
         if conv is not None:
-            target = RANK[event.status]
+            target = DELIVERY_RANK[event.status]
             before: int | None = None
             for _ in range(WATERMARK_PAGES):
                 page = await self.store.messages(conv.id, before, WATERMARK_PAGE)
@@ -191,7 +191,7 @@ class Inbox:
                 for m in page:
                     if m.direction != "out" or m.at > event.watermark or m.status in ("pending", "failed"):
                         continue
-                    if RANK[m.status] >= target:
+                    if DELIVERY_RANK[m.status] >= target:
                         settled += 1
                     elif await self.intake.delivery(m.id, event.status):
                         moved += 1

@@ -425,6 +425,10 @@ def start(
     return replace(outcome, before=None)
 
 
+DELIVERY_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+"""The order delivery states move in (never back); ``failed`` stands apart."""
+
+
 def delivery(
     conv: Conversation,
     message: Message,
@@ -440,7 +444,7 @@ def delivery(
     change nothing (None). ``window_closed``: the channel refused the send
     because the reply window is closed (WhatsApp 131047): lock now, trusting
     the channel over our clock."""
-    rank = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+    rank = DELIVERY_RANK
     current = message.status
     if current == "failed" or message.direction != "out":
         return None
