@@ -35,6 +35,7 @@ from server.core.errors import DomainError
 from server.core.model import Agent, Inbound
 from server.core.views import contact_view
 from server.deploy_checks import trusted_hosts
+from server.openapi import asyncapi_endpoint, openapi_endpoint
 from server.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -322,6 +323,8 @@ def create_app(node: Node) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/protocol/schema.json", schema),
+        Route("/protocol/asyncapi.json", asyncapi_endpoint),
+        Route("/protocol/openapi.json", openapi_endpoint),
         Route("/api/config", client_config),
         Route("/api/queues/{queue_id}/inbox", endpoint(inbox)),
         Route("/api/conversations/{conv_id}", endpoint(conversation)),
