@@ -150,7 +150,8 @@ def _refused(*codes: str) -> dict[int, Answer]:
     return {s: Answer("Refused: " + ", ".join(f"`{c}`" for c in cs), Refusal) for s, cs in out.items()}
 
 
-AUTH_CODES = (errors.AUTH_FAILED, errors.TOKEN_EXPIRED, errors.TOKEN_REVOKED)
+AUTH_CODES = (errors.AUTH_FAILED, errors.TOKEN_EXPIRED, errors.TOKEN_REVOKED, errors.UNAVAILABLE)
+"""What any authenticated endpoint may answer (503 ``unavailable``: storage down, retry)."""
 CONV_ID = Param("conv_id", "path", "A conversation id (opaque).", required=True)
 SIGNATURE = Param(
     "X-Hub-Signature-256",
@@ -342,7 +343,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "none",
         {
             200: Answer("Stored (or a duplicate id)", DevInboundAnswer),
-            **_refused(errors.NOT_FOUND, errors.INVALID_ARGUMENT),
+            **_refused(errors.NOT_FOUND, errors.INVALID_ARGUMENT, errors.UNAVAILABLE),
             413: Answer("Body over 16 KiB", Refusal),
             415: Answer("Not `Content-Type: application/json`", Refusal),
         },
