@@ -97,6 +97,7 @@ test("an ended conversation: no actions, a notice, and the wrap-up for its agent
   assert.equal(v.wrapUp, true);
   assert.equal(conversationView(s, ctx(BRUNO)).wrapUp, false);
   assert.equal(conversationView({ ...s, channel: "messenger" }, ctx(ANA)).wrapUp, false);
+  assert.equal(conversationView(summary("c2", 1, { status: "ended" }), ctx(ANA)).actions.claim, false); // ended in the Inbox
 });
 
 test("a lost conversation shows why, and nothing else to do", () => {

@@ -200,7 +200,7 @@ function renderThread(id) {
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
-    const stamp = JSON.stringify([m.text, m.status, m.error, hit?.spans ?? null, isCurrent, author]);
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author]); // the whole message: an edit or a status changes it
     items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author) });
   }
   if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: "No messages yet." }) });
