@@ -67,7 +67,7 @@ export function reconcile(parent, items) {
     if (k && !old.has(k.key)) old.set(k.key, child);
     else child.remove();
   }
-  for (const node of parent.childNodes) if (node.nodeType !== Node.ELEMENT_NODE) node.remove();
+  for (const node of [...parent.childNodes]) if (node.nodeType !== Node.ELEMENT_NODE) node.remove();
   let built = 0;
   /** @type {Element | null} */
   let at = parent.firstElementChild;

@@ -16,9 +16,6 @@ import { listGroups, listKeyTarget, rowView } from "./view.js";
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./view.js').Tab} Tab */
 
-/** Rows built by the last render (tests read it through the DOM's data-built). */
-let lastBuilt = 0;
-
 export function renderPanel() {
   const mirror = live().mirror;
   $("count-inbox").textContent = String(mirror.inbox.size);
@@ -50,7 +47,7 @@ function renderList() {
   const hadFocus = list.contains(document.activeElement);
   const summaries = (ui.tab === "inbox" ? mirror.inbox : mirror.assigned).values();
   const groups = listGroups(summaries);
-  lastBuilt = 0;
+  let built = 0; // rows (re)built by this render: data-built, for a look in the console
   if (!groups.length) {
     const empty = ui.tab === "inbox" ? "The Inbox is empty. New conversations appear here live." : "Nothing assigned to you yet. Take a conversation from the Inbox.";
     reconcile(list, [{ key: "empty", stamp: empty, build: () => h("p", { class: "list-empty muted", text: empty }) }]);
@@ -69,7 +66,7 @@ function renderList() {
     const section = /** @type {HTMLElement} */ (list.querySelector(`section.group.${g.channel}`));
     /** @type {HTMLElement} */ (section.querySelector(".group-count")).textContent = String(g.rows.length);
     const ul = /** @type {HTMLElement} */ (section.querySelector("ul"));
-    lastBuilt += reconcile(
+    built += reconcile(
       ul,
       rowsToDraw(g.rows).map((s) => {
         const view = rowView(s, context);
@@ -77,7 +74,7 @@ function renderList() {
       }),
     );
   }
-  list.dataset.built = String(lastBuilt);
+  list.dataset.built = String(built);
   if (hadFocus && !list.contains(document.activeElement)) list.querySelector(`[data-conv-id="${CSS.escape(ui.focusId ?? "")}"]`)?.closest("li")?.focus();
 }
 
