@@ -296,7 +296,7 @@ async function loadSnapshotCard() {
       h("div", { class: "card-contact" }, [
         h("div", { class: "card-name", text: c.display_name }),
         h("div", { class: "muted", text: c.known ? "In the contacts directory" : "Not in the contacts directory" }),
-        h("dl", {}, [h("dt", { text: "WhatsApp" }), h("dd", { text: `+${c.address}` })]),
+        h("dl", {}, [h("dt", { text: "WhatsApp" }), h("dd", { text: c.address })]), // E.164 ("+55…") or a BSUID, as sent
       ]),
       h("h4", { text: `Conversations (${card.conversations.length})` }),
       h(
