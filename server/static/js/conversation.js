@@ -211,7 +211,9 @@ function renderThread(id) {
 /** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
 function messageNode(m, hit, isCurrent, author) {
   const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
-  const body = h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
+  const body = m.deleted
+    ? h("div", { class: "bubble-text deleted", text: "This message was deleted" }) // the customer took it back
+    : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
   const delivery = fmt.DELIVERY[m.status];
   return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
     h("div", { class: "bubble" }, [
@@ -219,6 +221,9 @@ function messageNode(m, hit, isCurrent, author) {
       author ? h("div", { class: "author", text: author }) : null,
       body,
       h("div", { class: "meta" }, [
+        m.edited_at != null && !m.deleted
+          ? h("span", { class: "edited", title: `Edited ${fmt.fullTime(m.edited_at)}`, text: "edited" })
+          : null,
         h("time", { datetime: new Date(m.at).toISOString(), title: fmt.fullTime(m.at), text: fmt.messageTime(m.at) }),
         m.direction === "out" && delivery
           ? h("span", { class: `delivery ${m.status}`, "data-status": m.status, title: delivery.label, "aria-label": delivery.label, text: delivery.icon })
