@@ -193,6 +193,11 @@ class WsAgent:
         assert isinstance(frame, p.Ack), frame
         return self.arrived[: self._marks.pop(rid)]
 
+    async def received_by_now(self, kind: type[p.EventBody], where: Callable[[Any], bool] = lambda e: True) -> list[Any]:
+        """Like ``received``, behind a ``barrier()``: what was already on its
+        way counts too. For asserting that something did *not* come."""
+        return [e.event for e in await self.barrier() if isinstance(e.event, kind) and where(e.event)]
+
     async def raw(self, data: str | bytes) -> p.ServerFrame:
         """Send anything; return the next non-event frame the server answers with."""
         before = len(self.others)

@@ -35,7 +35,7 @@ async def test_agent_outside_the_queue_can_neither_read_nor_touch_it(running: Ru
         (p.GetContactCard, {}),
     ]:
         assert await refused(carla.call(cmd, conversation_id=cid, **fields)) == errors.NOT_FOUND, cmd
-    assert carla.received(p.InboxAdded) == []
+    assert await carla.received_by_now(p.InboxAdded) == []
 
 
 async def test_non_assignee_in_the_queue_cannot_act_on_someone_elses_conversation(running: Running) -> None:
