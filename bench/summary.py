@@ -59,7 +59,7 @@ def has_series(value: Any) -> bool:
 
 def summarize(report: dict[str, Any], raw: Path | None = None) -> dict[str, Any]:
     """The summary of a whole report (see the module docstring)."""
-    summary = strip_series(report)
+    summary: dict[str, Any] = strip_series(report)
     result = report.get("result")
     if report.get("scenario") == "soak" and isinstance(result, dict) and isinstance(result.get(SERIES), list):
         from bench.soakstats import stats_of
