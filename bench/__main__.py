@@ -2,8 +2,10 @@
 
 Starts the server(s) it measures (or targets running ones with ``--url``),
 plays agents from worker processes and customers from another, shows its
-progress on stderr, prints the result as JSON and writes it (plus a PNG for
-the sweeps and the comparison) to bench/results/. See bench/README.md.
+progress on stderr, prints the result as JSON and writes its summary (plus a
+PNG for the sweeps and the comparison) to bench/results/ and the whole report,
+per-sample series included, to bench/results/raw/ (not in git; see
+bench/summary.py). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import summary
 from bench.harness import Progress
 from bench.peers import MODULES
 from bench.scenarios import SCENARIOS
 from bench.worker import raise_nofile
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = summary.RESULTS
 
 
 def _floats(text: str) -> list[float]:
@@ -90,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
                     help="target running node(s): 'http://h:p[,ws://h:p/ws];…' (config from `python -m bench config`)")
     ap.add_argument("--server-pid", type=_ints, default=None, help="with --url: pids whose CPU/RSS to read")
     ap.add_argument("--profile", action="store_true", help="fanout/steady: py-spy the server during each drive")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/SCENARIO.json)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="summary JSON path (default bench/results/SCENARIO.json); the whole report goes to raw/ beside it")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     return ap
@@ -155,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = opts.out or RESULTS / f"{opts.scenario}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    raw = summary.write(report, out)  # the summary at out, the whole report (series too) in raw/
     if not opts.no_plot:
         _plot(opts, result, out.with_suffix(".png"))
-    print(json.dumps(report, indent=2, default=str))
-    sys.stderr.write(f"wrote {out}\n")
+    print(json.dumps(summary.summarize(report), indent=2, default=str))
+    sys.stderr.write(f"wrote {out} (whole report: {raw})\n")
     return 0
 
 
@@ -176,6 +180,9 @@ def _plot(opts: argparse.Namespace, result: dict[str, Any], png: Path) -> None:
     elif opts.scenario == "compare" and result.get("summary"):
         title = f"fan-out to {result['agents']} sockets, {result['events']} events at {result['rate']:g}/s, {result['frame_bytes']} B frames"
         plot.compare_bars(result, png, title)
+    else:
+        return
+    summary.small_png(png)  # tracked beside the summary: a palette PNG, a quarter of the size
 
 
 def _config(argv: list[str]) -> int:

@@ -169,8 +169,8 @@ def steady(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
 
 
 def _profile_path(opts: Opts, workdir: Path, rate: float) -> Path | None:
-    # Kept beside the results: collapsed stacks, `python -m bench.profile FILE` summarizes.
-    return Path(__file__).parent / "results" / f"profile-{opts.scenario}-{rate:g}.txt" if opts.profile else None
+    # Kept with the raw series (not in git): collapsed stacks, `python -m bench.profile FILE` summarizes.
+    return Path(__file__).parent / "results" / "raw" / f"profile-{opts.scenario}-{rate:g}.txt" if opts.profile else None
 
 
 def _profile_summary(path: Path | None) -> dict[str, Any] | None:

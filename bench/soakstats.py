@@ -1,7 +1,8 @@
 """``python -m bench.soakstats RESULT.json…``: the latency spikes of soak runs
 and the full garbage collections behind them, side by side.
 
-For each soak result (``python -m bench soak … --out FILE``) it prints, over
+For each soak result (``python -m bench soak … --out FILE``; the whole report
+in bench/results/raw/, or a summary, which keeps these figures) it prints, over
 the load phase: how many 5-s windows held an event delivered more than 50 /
 100 / 150 ms after its webhook, how many had a p99 over 100 ms, and (for
 runs that sampled ``switchboard_gc_pause_seconds``) how many full
@@ -22,11 +23,18 @@ from typing import Any
 
 def stats(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text())
+    if "samples" not in doc["result"] and "spikes" in doc["result"]:
+        # A summary (bench/summary.py): the figures were computed from the series before they were dropped.
+        return {"file": str(path), "command": doc.get("command"), **doc["result"]["spikes"]}
+    return {"file": str(path), **stats_of(doc)}
+
+
+def stats_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one whole soak report (with its ``samples`` series)."""
     rows = [r for r in doc["result"]["samples"] if r["phase"] == "load" and r["live_ms"]["max"] is not None]
     worst = [r["live_ms"]["max"] for r in rows]
     hours = len(rows) * 5 / 3600
     out: dict[str, Any] = {
-        "file": str(path),
         "command": doc.get("command"),
         "windows": len(rows),
         "windows_with_an_event_over_ms": {ms: sum(w > ms for w in worst) for ms in (50, 100, 150)},

@@ -169,8 +169,21 @@ async def check_commands(t: Topology, ids: dict[str, str]) -> None:
     await non_assignee.close()
 
 
+async def last_word(t: Topology, ana: WsAgent, sofia: WsAgent, outsider: WsAgent, non_assignee: WsAgent) -> None:
+    """A barrier instead of a pause: one more customer writes on each queue,
+    after every event above was published, and each watcher waits for the
+    one it hears. A stream's events arrive in order, and publications (one
+    process, or one Redis whose subscribers get messages in the order they
+    were published) reach a node in the order they were made: anything that
+    was going to reach a watcher is in its list once that word is."""
+    sales = (await t.inbound("last word, sales", address="5511000000099", node=1))["conversation_id"]
+    support = (await t.inbound("last word, support", address="psid-99", touchpoint="fb", node=0))["conversation_id"]
+    for agent, cid in ((ana, sales), (sofia, sales), (sofia, support), (outsider, support), (non_assignee, sales), (non_assignee, support)):
+        await agent.event(p.InboxAdded, lambda e, cid=cid: e.conversation.id == cid)
+
+
 def mentions(agent: WsAgent, conv_ids: set[str]) -> list[str]:
-    frames = [p.encoder.encode(e).decode() for e in agent.events] + [p.encoder.encode(f).decode() for f in agent.others]
+    frames = [p.encoder.encode(e).decode() for e in agent.arrived] + [p.encoder.encode(f).decode() for f in agent.others]
     return [f for f in frames if any(cid in f for cid in conv_ids)]
 
 
@@ -222,12 +235,13 @@ async def check_events(t: Topology, ids: dict[str, str], *, deliver: Any = None)
     await sofia.event(p.InboxRemoved, lambda e: e.conversation_id == fresh)
     await outsider.event(p.InboxAdded, lambda e: e.conversation.id == support)  # she does hear her own queue
     await non_assignee.event(p.InboxRemoved, lambda e: e.conversation_id == fresh)
-    await asyncio.sleep(0.3)  # anything still in flight lands before we look
+    await last_word(t, ana, sofia, outsider, non_assignee)
+    await revoked.wait_for(lambda: revoked.close_code is not None)  # closed: nothing more can reach it
 
     sales = {ids["inbox"], mine, ids["ended"], fresh}
     assert mentions(outsider, sales) == [], "an agent outside the queue heard of sales conversations"
     assert not [
-        e for e in non_assignee.events
+        e for e in non_assignee.arrived
         if mine in p.encoder.encode(e).decode() and not isinstance(e.event, (p.InboxAdded, p.InboxRemoved))
     ], "a non-assignee heard more of Ana's conversation than its trips through the inbox"
     assert not [f for f in mentions(non_assignee, {fresh}) if "after the claim" in f], "a viewer kept a taken thread"

@@ -38,6 +38,9 @@ class WsAgent:
         self.epoch = ""
         self.positions: dict[str, int] = {}
         self.events: list[p.Event] = []
+        self.arrived: list[p.Event] = []
+        """Every event frame as it came, on any stream (also one this agent
+        is not, or no longer, subscribed to: ``events`` holds only those)."""
         self.others: list[p.ServerFrame] = []
         self._pending: dict[str, asyncio.Future[p.ServerFrame]] = {}
         self._arrived = asyncio.Condition()
@@ -45,6 +48,7 @@ class WsAgent:
         self.close_code: int | None = None
         self.failure: SequenceError | None = None
         self._early: dict[str, list[p.Event]] = {}
+        self._marks: dict[str, int] = {}
 
     @classmethod
     async def connect(
@@ -86,8 +90,15 @@ class WsAgent:
                 self._arrived.notify_all()
 
     def _on(self, frame: p.ServerFrame) -> None:
+        if isinstance(frame, p.Event):
+            self.arrived.append(frame)
+        self._apply(frame)
+
+    def _apply(self, frame: p.ServerFrame) -> None:
         match frame:
             case p.Ack(id=rid) | p.Error(id=rid) if rid in self._pending:
+                if rid.startswith("b"):  # a barrier: what had arrived before this answer
+                    self._marks[rid] = len(self.arrived)
                 fut = self._pending.pop(rid)
                 if not fut.done():
                     fut.set_result(frame)
@@ -159,8 +170,33 @@ class WsAgent:
             self.positions[stream] = frame.result.stream_seq
             for early in self._early.pop(stream, []):
                 if early.seq > frame.result.stream_seq:
-                    self._on(early)
+                    self._apply(early)
         return frame.result
+
+    async def barrier(self) -> list[p.Event]:
+        """Ping, and return the events that arrived before the answer (on any
+        stream, as in ``arrived``).
+
+        The server runs a socket's commands in order and writes every event
+        to the socket as it is published, so once the ack is here, an event
+        published before the ping was sent is here too. Use it after something
+        that must *not* reach this agent: wait until it reached someone who
+        hears the same publication (on this node), then ``barrier()`` proves
+        this agent heard nothing, without sleeping. Across nodes a ping proves
+        less (the publication may still be on its way through Redis): wait for
+        a later publication this agent does hear instead."""
+        rid = f"b{next(_ids)}"
+        fut: asyncio.Future[p.ServerFrame] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        await self.ws.send(p.encoder.encode(p.Ping(id=rid)).decode())
+        frame = await asyncio.wait_for(fut, 5)
+        assert isinstance(frame, p.Ack), frame
+        return self.arrived[: self._marks.pop(rid)]
+
+    async def received_by_now(self, kind: type[p.EventBody], where: Callable[[Any], bool] = lambda e: True) -> list[Any]:
+        """Like ``received``, behind a ``barrier()``: what was already on its
+        way counts too. For asserting that something did *not* come."""
+        return [e.event for e in await self.barrier() if isinstance(e.event, kind) and where(e.event)]
 
     async def raw(self, data: str | bytes) -> p.ServerFrame:
         """Send anything; return the next non-event frame the server answers with."""

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.deploy_checks import trusted_hosts
 from server.http import api, dev, webhooks
 from server.http.parts import Parts
+from server.openapi import asyncapi_endpoint, openapi_endpoint
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -38,6 +39,8 @@ def routes(dev_endpoints: bool) -> list[BaseRoute]:
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics),
         Route("/protocol/schema.json", api.schema),
+        Route("/protocol/asyncapi.json", asyncapi_endpoint),
+        Route("/protocol/openapi.json", openapi_endpoint),
         Route("/api/config", api.client_config),
         Route("/api/queues/{queue_id}/inbox", api.inbox),
         Route("/api/conversations/{conv_id}", api.conversation),

@@ -71,6 +71,10 @@ def test_stall_keeps_the_healthy_agents_whole_and_reports_every_figure(tmp_path:
     assert run["audit"]["events_missing_at_tail"] == 0  # the stalled ones caught up too
     assert run["command_errors"] == {}
     for key in ("slow_consumers_dropped", "seconds_to_drop", "server_closed_stalled_sockets", "rss_mb", "fds",
-                "kernel_send_queue_mb", "server_cpu_pct", "samples"):
+                "kernel_send_queue_mb", "server_cpu_pct"):
         assert key in run
+    # The per-sample series go to raw/ beside the summary (not in git), the figures stay in the summary.
+    (whole,) = json.loads((tmp_path / "raw" / "result.json").read_text())["result"]["runs"]
+    assert whole["samples"] and "samples" not in run
+    assert {k: v for k, v in whole.items() if k != "samples"} == run
     assert report["result"]["summary"]["switchboard"]["repeats"] == 1

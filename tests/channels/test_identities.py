@@ -76,7 +76,7 @@ async def test_a_number_typed_the_usual_way_meets_the_customers_reply_in_one_con
     assert added.message.conversation_id == started.id
     assert added.conversation.contact.id == started.contact.id and not added.conversation.session_locked
     await ana.event(p.SessionUnlocked, lambda e: e.conversation_id == started.id)
-    assert ana.received(p.InboxAdded) == []  # no second conversation
+    assert await ana.received_by_now(p.InboxAdded) == []  # no second conversation
 
 
 async def test_a_national_number_uses_the_touchpoints_default_region(hub: Hub) -> None:
@@ -143,7 +143,7 @@ async def test_phone_and_bsuid_seen_together_are_one_contact_and_the_bsuid_alone
     assert (await hub.whatsapp(bsuid_inbound("Ainda eu"))).status_code == 200
     later = await ana.event(p.MessageCreated, lambda e: e.message.text == "Ainda eu")
     assert later.message.conversation_id == started.id
-    assert ana.received(p.InboxAdded) == []
+    assert await ana.received_by_now(p.InboxAdded) == []
     shown = await ana.event(p.AssignedUpdated, lambda e: e.conversation.contact.username == "@rosa_lima")
     assert shown.conversation.contact.id == started.contact.id
     assert shown.conversation.contact.display_name == "@rosa_lima"

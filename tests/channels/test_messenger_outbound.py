@@ -81,7 +81,7 @@ async def test_echoes_of_messages_sent_by_other_tools_are_not_shown(hub: Hub) ->
     assert r.status_code == 200 and r.json()["events"] == {"echo_foreign": 1}
     thread = await carla.call(p.Open, conversation_id=conv.id)
     assert [m.text for m in thread.messages] == ["Hi there"]
-    assert carla.received(p.MessageCreated, lambda e: e.message.direction == "out") == []
+    assert await carla.received_by_now(p.MessageCreated, lambda e: e.message.direction == "out") == []
 
 
 async def test_delivery_and_read_watermarks_move_every_earlier_message(hub: Hub) -> None:

@@ -111,7 +111,7 @@ async def test_permanent_error_fails_at_once_with_metas_code_and_text(hub: Hub) 
     assert failed.error is not None and failed.error.code == "131026"
     assert failed.error.message == "(#131026) Message Undeliverable Recipient is not a valid WhatsApp user."
     assert len(hub.meta.sent) == 1
-    await asyncio.sleep(0.5)  # a few sweeps: a failed message is never sent again
+    assert await hub.node.sender.sweep() == 0  # a sweep finds nothing to send: a failed message is never sent again
     assert len(hub.meta.sent) == 1
 
 
@@ -197,7 +197,12 @@ async def test_status_for_a_wamid_we_never_recorded_finds_our_message_by_our_id(
     r = await hub.whatsapp(pl.wa_statuses(pl.wa_status(sent.message_id, "delivered", callback=sent.body["biz_opaque_callback_data"])))
     assert r.json()["events"] == {"status": 1}
     await status_of(ana, result.message.id, "delivered")
-    await asyncio.sleep(0.4)  # the late answer does not move it back
+    # The late answer does not move it back. A barrier, not a pause: the
+    # conversation's next message goes out only after that answer was
+    # handled (one sender per conversation, in order), and its update comes
+    # after any update of this one on the same stream.
+    following = await ana.call(p.SendMessage, conversation_id=conv.id, text="after the race")
+    await status_of(ana, following.message.id, "sent")
     assert [m.status for m in await updates(ana, result.message.id)] == ["delivered"]
     stored = await hub.node.store.get_message(result.message.id)
     assert stored is not None and stored.status == "delivered" and stored.channel_message_id == sent.message_id

@@ -32,6 +32,14 @@ async def wait_status(hub: Hub, message_id: str, status: str, timeout: float = 5
     await asyncio.wait_for(settled(), timeout)
 
 
+async def wait_until_counted(hub: Hub, event: str, n: int, timeout: float = 5.0) -> None:
+    async def counted() -> None:
+        while hub.counted("whatsapp", event) < n:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(counted(), timeout)
+
+
 async def test_pending_messages_are_sent_once_after_a_restart(meta: MetaStub, tmp_path: Path) -> None:
     data = str(tmp_path / "switchboard.sqlite3")
     # First life: no access token yet, so the agent's messages wait, pending.
@@ -42,14 +50,16 @@ async def test_pending_messages_are_sent_once_after_a_restart(meta: MetaStub, tm
         conv = await hub.assigned_whatsapp(ana)
         one = await ana.call(p.SendMessage, conversation_id=conv.id, text="one")
         two = await ana.call(p.SendMessage, conversation_id=conv.id, text="two")
-        await asyncio.sleep(0.5)  # a couple of sweeps
+        # The sender looked at both and kept them (no token to send with): no pause, its count says so.
+        await wait_until_counted(hub, "send_no_token", 2)
+        assert await hub.node.sender.sweep() == 0  # and a sweep does not queue them again
         assert meta.sent == []
         assert hub.counted("whatsapp", "send_no_token") == 2
     # Second life: a token. Both go out, in order, once.
     async for hub in serve(channel_config(meta, data=data), meta):
         await wait_status(hub, two.message.id, "sent")
         await wait_status(hub, one.message.id, "sent")
-        await asyncio.sleep(0.5)  # more sweeps change nothing
+        assert await hub.node.sender.sweep() == 0  # more sweeps change nothing: none is pending
         assert [s.body["text"]["body"] for s in meta.sent] == ["one", "two"]
         thread = await open_thread(hub, "ana", conv.id)
         assert [(m.text, m.status) for m in thread.messages] == [("Hola", "received"), ("one", "sent"), ("two", "sent")]
@@ -74,7 +84,8 @@ async def test_a_send_cut_by_a_crash_is_not_sent_again_when_meta_confirms_it(met
         status = pl.wa_status(sent.message_id, "delivered", callback=sent.body["biz_opaque_callback_data"])
         assert (await hub.whatsapp(pl.wa_statuses(status))).status_code == 200
         await wait_status(hub, result.message.id, "delivered")
-        await asyncio.sleep(FIRST_LIFE["lease_seconds"])  # the dead sender's lease runs out; sweeps look again
+        # Whether or not the dead sender's lease ran out, a sweep finds nothing to send: it is not pending.
+        assert await hub.node.sender.sweep() == 0
         assert len(meta.sent) == 1
         thread = await open_thread(hub, "ana", conv.id)
         assert thread.messages[-1].status == "delivered"
@@ -95,5 +106,5 @@ async def test_a_send_cut_by_a_crash_is_resent_once_the_lease_runs_out_unconfirm
         assert len(meta.sent) == 2
         assert hub.counted("whatsapp", "send_held_elsewhere") >= 1  # it waited for the lease
         assert hub.counted("whatsapp", "send_in_doubt") == 1
-        await asyncio.sleep(0.5)
+        assert await hub.node.sender.sweep() == 0  # sent: no sweep sends it a third time
         assert len(meta.sent) == 2

@@ -44,7 +44,7 @@ async def test_signed_text_message_reaches_the_queue_live(hub: Hub) -> None:
     thread = await ana.call(p.Open, conversation_id=conv.id)
     [shown] = thread.messages
     assert (shown.direction, shown.kind, shown.text, shown.status) == ("in", "text", "Does it come in another color?", "received")
-    assert carla.received(p.InboxAdded) == []  # another queue
+    assert await carla.received_by_now(p.InboxAdded) == []  # another queue
     contact = await hub.node.store.get_contact(f"whatsapp:+{pl.CUSTOMER}")  # E.164
     assert contact is not None and contact.profile_name == "Sheena Nelson"
 
@@ -131,7 +131,7 @@ async def test_the_same_wamid_twice_is_stored_once(hub: Hub) -> None:
     conv_id = (await ana.event(p.InboxAdded)).conversation.id
     thread = await ana.call(p.Open, conversation_id=conv_id)
     assert [m.text for m in thread.messages] == ["only once"]
-    assert ana.received(p.InboxUpdated) == []  # no second event for the retry
+    assert await ana.received_by_now(p.InboxUpdated) == []  # no second event for the retry
     assert hub.node.metrics.webhooks.value("duplicate") == 1
 
 

@@ -115,7 +115,14 @@ async def test_session_locks_once_per_expiry_on_time_even_when_a_node_dies(clust
     for screen in screens:
         await screen.event(p.SessionUnlocked, lambda e: e.conversation_id == mine)
         await screen.wait_for(lambda: len(screen.received(p.SessionLocked, lambda e: e.conversation_id == mine)) == 2, window + 5)
-    await asyncio.sleep(1.0)  # room for a duplicate to show up
+    # Room for a duplicate to show up, as a barrier: a window that opened after
+    # those and locks after them, heard by every screen on the queue stream.
+    # The nodes fire due entries in due order and one Redis hands publications
+    # to each node in the order they were made, so a duplicate of the locks
+    # above (fired no later than this one) is in the lists once this lock is.
+    later = (await n2.inbound(http, "one more", address="5511900000203")).json()["conversation_id"]
+    for screen in (*screens, sofia):
+        await screen.event(p.SessionLocked, lambda e: e.conversation_id == later, timeout=window + 5)
     for screen in (*screens, sofia):
         for conv_id in (mine, waiting):
             locks = screen.received(p.SessionLocked, lambda e: e.conversation_id == conv_id)

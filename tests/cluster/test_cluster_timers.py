@@ -62,14 +62,27 @@ async def test_three_nodes_fire_each_due_entry_once(one_or_sharded: str) -> None
         return fire
 
     r = connect(redis_url)
-    nodes = [ClusterTimers(redis_url, firer(i), now_ms, poll_seconds=0.05) for i in range(3)]
+    polls = [0, 0, 0]
+
+    def clock(node: int):  # type: ignore[no-untyped-def]
+        def now() -> int:
+            polls[node] += 1  # a node reads the clock once per poll, as it starts the poll
+            return now_ms()
+
+        return now
+
+    nodes = [ClusterTimers(redis_url, firer(i), clock(i), poll_seconds=0.05) for i in range(3)]
     for t in nodes:
         t.start()
     try:
         due = now_ms() + 300
         await commit_window(redis_url, {f"c{i}": due + i for i in range(60)})
         await wait_until(lambda: len(fired) == 60, 10, "all fired")
-        await asyncio.sleep(0.3)
+        # Room for a second firing, as a barrier: every node starts two more
+        # polls, so one whole poll of each ran after all had fired. An entry
+        # still (or again) in the due-set was claimed, and fired, by one of them.
+        after = list(polls)
+        await wait_until(lambda: all(polls[i] >= after[i] + 2 for i in range(3)), 5, "two more polls on every node")
         assert set(fired.values()) == {1}
     finally:
         for t in nodes:
@@ -99,7 +112,10 @@ async def test_a_renewed_window_fires_at_the_later_time(redis_url: str) -> None:
 async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> None:
     fired: list[str] = []
 
+    hanging = asyncio.Event()
+
     async def hang(conv_id: str) -> bool:
+        hanging.set()
         await asyncio.Event().wait()  # this node never finishes (as if killed)
         return True
 
@@ -110,7 +126,7 @@ async def test_a_node_dying_mid_fire_leaves_it_to_another(redis_url: str) -> Non
     doomed = ClusterTimers(redis_url, hang, now_ms, poll_seconds=0.05, lease_ms=500)
     await commit_window(redis_url, {"c1": now_ms()})
     doomed.start()
-    await asyncio.sleep(0.3)  # doomed has claimed c1 and hangs in it
+    await asyncio.wait_for(hanging.wait(), 5)  # doomed has claimed c1 and hangs in it
     survivor = ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05, lease_ms=500)
     survivor.start()
     try:

@@ -65,7 +65,8 @@ async def test_publications_on_every_shard_reach_listeners_and_survive_a_dropped
                 await asyncio.sleep(0.01)
 
         more = asyncio.create_task(publish_more())
-        await asyncio.sleep(0.1)
+        # Publications are going on (heard live, not yet all): now drop the subscribers.
+        await wait_until(lambda: any(len(heard.seqs(s)) > 7 for s in streams), 5, "the new publications under way")
         for node in rc.nodes:
             node.command("CLIENT", "KILL", "TYPE", "pubsub")
         await more

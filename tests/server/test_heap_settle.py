@@ -54,7 +54,11 @@ async def test_a_cycle_through_frozen_objects_is_collected_at_the_next_settle(th
         del a, b  # now garbage, but frozen with everything else
         gc.collect()
         assert gone() is not None, "a frozen cycle survives the collector's own collections"
-        await asyncio.sleep(0.4)  # the next settle
-        assert gone() is None
+
+        async def collected() -> None:
+            while gone() is not None:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(collected(), 5)  # by the next settle (every 0.2 s)
     finally:
         task.cancel()

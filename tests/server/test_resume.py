@@ -54,6 +54,30 @@ async def test_resume_without_a_stream_it_now_needs_gets_resync(running: Running
     assert again.resynced and again.snapshot is not None
 
 
+async def test_resumed_streams_echo_the_clients_positions(running: Running) -> None:
+    """docs/PROTOCOL.md: `resumed.streams` are the positions the client sent
+    (for the streams resumed), not where the server's streams stand now."""
+    ana = await running.agent("ana")
+    point = ana.resume_point()
+    await ana.close()
+    await running.inbound("while away")  # queue:sales moves on
+    sent = p.Resume(epoch=point.epoch, streams={**point.streams, "queue:support": 0})  # not her queue: ignored
+    back = await running.agent("ana", resume=sent)
+    assert back.resumed is not None and not back.resynced
+    assert back.resumed.streams == point.streams
+    await back.event(p.InboxAdded)
+    assert back.positions["queue:sales"] == point.streams["queue:sales"] + 1
+
+
+async def test_resume_ahead_of_the_server_gets_resync(running: Running) -> None:
+    ana = await running.agent("ana")
+    point = ana.resume_point()
+    await ana.close()
+    ahead = p.Resume(epoch=point.epoch, streams={**point.streams, "queue:sales": point.streams["queue:sales"] + 50})
+    again = await running.agent("ana", resume=ahead)
+    assert again.resynced and again.snapshot is not None and again.resumed is None
+
+
 @pytest.fixture
 def config() -> Config:
     return make_config(history_size=3)

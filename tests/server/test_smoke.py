@@ -13,4 +13,4 @@ async def test_inbound_reaches_inbox_and_claim(running: Running) -> None:
     assert result.conversation.assignee_id == "ana"
     got = await ana.event(p.AssignedAdded)
     assert got.count == 1 and got.unread_total == 1
-    assert carla.received(p.InboxAdded) == []
+    assert await carla.received_by_now(p.InboxAdded) == []

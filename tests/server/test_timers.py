@@ -18,9 +18,12 @@ def now_ms() -> int:
 
 async def test_a_forgotten_window_never_fires_and_the_heap_is_compacted() -> None:
     fired: list[str] = []
+    last_fired = asyncio.Event()
 
     async def fire(conv_id: str) -> None:
         fired.append(conv_id)
+        if conv_id == "later":
+            last_fired.set()
 
     timers = SessionTimers(fire, now_ms)
     timers.start()
@@ -35,8 +38,11 @@ async def test_a_forgotten_window_never_fires_and_the_heap_is_compacted() -> Non
         timers.watch("dropped", None)
         assert len(timers) == 1
         assert len(timers._heap) < 2 * len(timers) + 1024 + 2  # not 5,002 stale entries
-        await asyncio.sleep(0.5)
-        assert fired == ["kept"]
+        # A barrier instead of a pause: a window due just after those two.
+        # Timers fire in due order, so once it fired, so would have "dropped".
+        timers.watch("later", soon + 1)
+        await asyncio.wait_for(last_fired.wait(), 5)
+        assert fired == ["kept", "later"]
     finally:
         await timers.stop()
 

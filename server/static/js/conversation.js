@@ -1,0 +1,392 @@
+// One conversation: header, actions, notices, the lock banner, the editor,
+// the thread (keyed by message), wrap-up, the side panel and search. What
+// each part shows comes from view.js (pure); this module draws it.
+
+import { CommandError } from "./client.js";
+import { avatar, $, h, reconcile } from "./dom.js";
+import { attempt, errorText } from "./alerts.js";
+import * as fmt from "./format.js";
+import { renderPanel } from "./list.js";
+import { ordered } from "./mirror.js";
+import { agentName, live, me, serverNow, ui } from "./state.js";
+import { assignable, conversationView, stepIndex, timerView } from "./view.js";
+
+/** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
+/** @typedef {import('./protocol').MessageView} MessageView */
+/** @typedef {import('./protocol').SearchHit} SearchHit */
+/** @typedef {import('./protocol').WrapUpView} WrapUpView */
+/** @typedef {import('./dom.js').Keyed} Keyed */
+
+// --------------------------------------------------------------------------- open and close
+
+/** @param {string} id */
+export async function openConversation(id) {
+  const c = live();
+  if (ui.current && ui.current !== id) await c.closeThread(ui.current);
+  ui.current = id;
+  ui.lost = null;
+  ui.side = null;
+  ui.readVersion = -1;
+  resetSearch();
+  /** @type {HTMLTextAreaElement} */ ($("editor")).value = "";
+  if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
+  renderPanel();
+  renderConversation();
+  try {
+    await c.open(id);
+  } catch (e) {
+    if (ui.current === id) {
+      ui.lost = e instanceof CommandError && e.code === "not_found" ? "This conversation is not available to you." : errorText(e);
+      renderConversation();
+    }
+    return;
+  }
+  scrollThreadToEnd();
+}
+
+export function closeConversation() {
+  if (ui.current) void live().closeThread(ui.current);
+  ui.current = null;
+  ui.lost = null;
+  history.replaceState(null, "", location.pathname);
+  renderPanel();
+  renderConversation();
+}
+
+// --------------------------------------------------------------------------- render
+
+export function renderConversation() {
+  const id = ui.current;
+  const c = ui.client;
+  $("conv-empty").hidden = id !== null;
+  $("conv-view").hidden = id === null;
+  if (!id || !c) {
+    $("side").hidden = true;
+    return;
+  }
+  const s = c.mirror.conversation(id);
+  if (!s) {
+    renderLoading();
+    return;
+  }
+  const thread = c.mirror.threads.get(id);
+  const view = conversationView(s, { me: me(), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
+  renderHeader(s);
+  renderActions(s, view.actions);
+  renderNotice(view.notice);
+  renderLock(view.lock);
+  renderTimer();
+  setEditor(view.editor);
+  renderThread(id);
+  renderWrapUp(view.wrapUp, thread?.wrapUp ?? null);
+  renderSide(s, view.canNote);
+  if (view.markRead) markRead(s);
+}
+
+/** Before the summary arrives (or when it never will). */
+function renderLoading() {
+  $("conv-name").textContent = "Loading…";
+  renderNotice(ui.lost ?? "");
+  for (const b of ["claim", "to-inbox", "end-chat", "show-snapshot", "show-notes"]) $(b).hidden = true;
+  $("assign-box").hidden = true;
+  $("thread").replaceChildren();
+  $("lock-banner").hidden = true;
+  $("session-timer").hidden = true;
+  $("wrapup").hidden = true;
+  setEditor({ enabled: false, placeholder: ui.lost ?? "Loading…", templates: false });
+}
+
+/** @param {ConversationSummary} s */
+function renderHeader(s) {
+  $("conversation").dataset.channel = s.channel;
+  $("conv-avatar").replaceWith(Object.assign(avatar(s, "large"), { id: "conv-avatar" }));
+  $("conv-name").textContent = s.contact.display_name;
+  const channel = $("conv-channel");
+  channel.textContent = fmt.channelName(s.channel);
+  channel.className = `channel-tag ${s.channel}`;
+  $("conv-touchpoint").textContent = s.touchpoint_name;
+}
+
+/** @param {ConversationSummary} s @param {ReturnType<typeof conversationView>["actions"]} actions */
+function renderActions(s, actions) {
+  $("claim").hidden = !actions.claim;
+  $("assign-box").hidden = !actions.assign;
+  if (actions.assign) fillAssign(s);
+  $("to-inbox").hidden = !actions.toInbox;
+  $("end-chat").hidden = !actions.endChat;
+  $("show-snapshot").hidden = !actions.snapshot;
+  $("show-notes").hidden = !actions.notes;
+}
+
+/** @param {string} text */
+function renderNotice(text) {
+  const notice = $("conv-notice");
+  notice.hidden = !text;
+  notice.textContent = text;
+}
+
+/** @param {{ title: string, text: string } | null} lock */
+function renderLock(lock) {
+  $("lock-banner").hidden = !lock;
+  if (!lock) return;
+  $("lock-title").textContent = lock.title;
+  $("lock-text").textContent = lock.text;
+}
+
+/** Reading it clears the unread bubble everywhere (once per new message). @param {ConversationSummary} s */
+function markRead(s) {
+  if (document.visibilityState !== "visible" || ui.readVersion === s.version) return;
+  ui.readVersion = s.version;
+  live().markRead(s.id).catch(() => (ui.readVersion = -1));
+}
+
+/** @param {ConversationSummary} s */
+function fillAssign(s) {
+  const select = /** @type {HTMLSelectElement} */ ($("assign-select"));
+  const agents = assignable(s, ui.client?.mirror.snapshot?.agents ?? []);
+  const key = agents.map((a) => a.id).join(",");
+  if (select.dataset.key === key) return;
+  select.dataset.key = key;
+  select.replaceChildren(...agents.map((a) => h("option", { value: a.id, text: a.name })));
+}
+
+/** @param {{ enabled: boolean, placeholder: string, templates: boolean }} editorView */
+function setEditor({ enabled, placeholder, templates }) {
+  const editor = /** @type {HTMLTextAreaElement} */ ($("editor"));
+  editor.disabled = !enabled;
+  editor.placeholder = placeholder;
+  /** @type {HTMLButtonElement} */ ($("send")).disabled = !enabled;
+  $("template-button").hidden = !templates;
+}
+
+export function renderTimer() {
+  const timer = $("session-timer");
+  const s = ui.current ? ui.client?.mirror.conversation(ui.current) ?? null : null;
+  const view = timerView(s, ui.lost, serverNow());
+  timer.hidden = !view;
+  if (!view) return;
+  timer.dataset.urgent = String(view.urgent);
+  timer.textContent = view.text;
+  timer.title = `The contact's reply window closes at ${fmt.fullTime(view.closesAt)}`;
+}
+
+// --------------------------------------------------------------------------- the thread
+
+/** @param {string} id */
+function renderThread(id) {
+  const box = $("thread");
+  const thread = ui.client?.mirror.threads.get(id);
+  if (!thread) {
+    box.replaceChildren(ui.lost ? "" : h("p", { class: "muted center", text: "Loading messages…" }));
+    return;
+  }
+  const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  /** @type {Map<string, SearchHit>} */
+  const hits = new Map(ui.search.hits.map((hit) => [hit.message_id, hit]));
+  const current = ui.search.hits[ui.search.index];
+  const myId = me()?.id;
+  /** @type {Keyed[]} */
+  const items = [];
+  if (thread.hasMore) {
+    items.push({ key: "earlier", stamp: "", build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: "Load earlier messages" }) });
+  }
+  let lastDay = "";
+  for (const m of ordered(thread)) {
+    const day = new Date(m.at).toDateString();
+    if (day !== lastDay) {
+      items.push({ key: `day:${day}`, stamp: "", build: () => h("div", { class: "day", role: "separator", text: new Date(m.at).toLocaleDateString(undefined, { weekday: "long", month: "long", day: "numeric" }) }) });
+      lastDay = day;
+    }
+    const hit = hits.get(m.id) ?? null;
+    const isCurrent = current?.message_id === m.id;
+    const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author]); // the whole message: an edit or a status changes it
+    items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author) });
+  }
+  if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: "No messages yet." }) });
+  box.dataset.built = String(reconcile(box, items));
+  if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
+}
+
+/** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
+function messageNode(m, hit, isCurrent, author) {
+  const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
+  const body = m.deleted
+    ? h("div", { class: "bubble-text deleted", text: "This message was deleted" }) // the customer took it back
+    : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
+  const delivery = fmt.DELIVERY[m.status];
+  return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
+    h("div", { class: "bubble" }, [
+      m.kind === "template" ? h("div", { class: "kind-tag", text: "Template" }) : null,
+      author ? h("div", { class: "author", text: author }) : null,
+      body,
+      h("div", { class: "meta" }, [
+        m.edited_at != null && !m.deleted
+          ? h("span", { class: "edited", title: `Edited ${fmt.fullTime(m.edited_at)}`, text: "edited" })
+          : null,
+        h("time", { datetime: new Date(m.at).toISOString(), title: fmt.fullTime(m.at), text: fmt.messageTime(m.at) }),
+        m.direction === "out" && delivery
+          ? h("span", { class: `delivery ${m.status}`, "data-status": m.status, title: delivery.label, "aria-label": delivery.label, text: delivery.icon })
+          : null,
+      ]),
+      m.error ? h("div", { class: "error small", text: `Not delivered: ${m.error.message || m.error.code}` }) : null,
+    ]),
+  ]);
+}
+
+export function scrollThreadToEnd() {
+  const box = $("thread");
+  box.scrollTop = box.scrollHeight;
+}
+
+/** Older messages, from the "Load earlier messages" button. */
+export async function loadEarlier() {
+  const id = ui.current;
+  if (!id) return;
+  const thread = live().mirror.threads.get(id);
+  if (thread && thread.messages.size) await attempt(() => live().history(id, Math.min(...thread.messages.keys())));
+}
+
+// --------------------------------------------------------------------------- wrap-up and side panel
+
+/** @param {boolean} show @param {WrapUpView | null} wrap */
+function renderWrapUp(show, wrap) {
+  $("wrapup").hidden = !show;
+  $("composer").hidden = show;
+  if (!show) return;
+  const select = /** @type {HTMLSelectElement} */ ($("wrapup-disposition"));
+  const dispositions = ui.client?.mirror.snapshot?.dispositions ?? [];
+  if (select.options.length !== dispositions.length + 1) {
+    select.replaceChildren(h("option", { value: "", text: "Choose…" }), ...dispositions.map((d) => h("option", { value: d, text: d })));
+  }
+  const done = $("wrapup-done");
+  done.hidden = !wrap;
+  if (wrap) done.textContent = `Saved: ${wrap.disposition}${wrap.note ? ` — ${wrap.note}` : ""}. You can correct it and save again.`;
+}
+
+/** @param {ConversationSummary} s @param {boolean} canNote */
+function renderSide(s, canNote) {
+  if (s.channel !== "whatsapp" || ui.lost) ui.side = null;
+  $("side").hidden = ui.side === null;
+  $("snapshot-card").hidden = ui.side !== "snapshot";
+  $("notes").hidden = ui.side !== "notes";
+  $("show-snapshot").setAttribute("aria-pressed", String(ui.side === "snapshot"));
+  $("show-notes").setAttribute("aria-pressed", String(ui.side === "notes"));
+  if (ui.side !== "notes") return;
+  const notes = ui.client?.mirror.threads.get(s.id)?.notes ?? [];
+  $("notes-list").replaceChildren(
+    ...(notes.length
+      ? notes.map((n) => h("li", { class: "note" }, [h("div", { text: n.text }), h("div", { class: "muted small", text: `${agentName(n.author_id)} · ${fmt.fullTime(n.at)}` })]))
+      : [h("li", { class: "muted", text: "No notes yet." })]),
+  );
+  $("note-form").hidden = !canNote;
+}
+
+/** @param {"snapshot" | "notes"} side */
+export function toggleSide(side) {
+  ui.side = ui.side === side ? null : side;
+  renderConversation();
+  if (ui.side === "snapshot") void loadSnapshotCard();
+}
+
+async function loadSnapshotCard() {
+  const id = ui.current;
+  if (!id) return;
+  const body = $("snapshot-body");
+  body.replaceChildren(h("p", { class: "muted", text: "Loading…" }));
+  try {
+    const { card } = await live().contactCard(id);
+    const c = card.contact;
+    body.replaceChildren(
+      h("div", { class: "card-contact" }, [
+        h("div", { class: "card-name", text: c.display_name }),
+        h("div", { class: "muted", text: c.known ? "In the contacts directory" : "Not in the contacts directory" }),
+        h("dl", {}, [h("dt", { text: "WhatsApp" }), h("dd", { text: c.address })]), // E.164 ("+55…") or a BSUID, as sent
+      ]),
+      h("h4", { text: `Conversations (${card.conversations.length})` }),
+      h(
+        "ul",
+        { class: "history" },
+        card.conversations.map((p) =>
+          h("li", { class: p.id === id ? "this" : "" }, [
+            h("div", { text: `${fmt.fullTime(p.created_at)}${p.id === id ? " · this one" : ""}` }),
+            h("div", { class: "muted small", text: p.ended_at ? `Ended · ${p.disposition ?? "no wrap-up"}${p.note ? ` — ${p.note}` : ""}` : `Open · ${agentName(p.assignee_id)}` }),
+          ]),
+        ),
+      ),
+    );
+  } catch (e) {
+    body.replaceChildren(h("p", { class: "error", text: errorText(e) }));
+  }
+}
+
+// --------------------------------------------------------------------------- search
+
+function resetSearch() {
+  clearTimeout(ui.search.timer);
+  ui.search = { query: "", hits: [], index: -1, timer: undefined };
+  /** @type {HTMLInputElement} */ ($("search-input")).value = "";
+  $("search-count").textContent = "";
+}
+
+export async function runSearch() {
+  const id = ui.current;
+  const query = /** @type {HTMLInputElement} */ ($("search-input")).value.trim();
+  ui.search.query = query;
+  if (!id || !query) {
+    ui.search.hits = [];
+    ui.search.index = -1;
+    $("search-count").textContent = "";
+    renderThread(id ?? "");
+    return;
+  }
+  try {
+    const { hits } = await live().search(id, query);
+    if (ui.current !== id || ui.search.query !== query) return;
+    ui.search.hits = hits;
+    ui.search.index = hits.length ? hits.length - 1 : -1; // newest first, like a chat app
+    await jumpToMatch();
+  } catch (e) {
+    $("search-count").textContent = errorText(e);
+  }
+}
+
+/** Show the current match: load older pages until it is in the thread, then scroll to it. */
+async function jumpToMatch() {
+  const id = ui.current;
+  const hits = ui.search.hits;
+  $("search-count").textContent = hits.length ? `${ui.search.index + 1} of ${hits.length}` : "No matches";
+  if (!id || ui.search.index < 0) {
+    renderThread(id ?? "");
+    return;
+  }
+  const hit = hits[ui.search.index];
+  let thread = live().mirror.threads.get(id);
+  while (thread && !thread.messages.has(hit.seq) && thread.hasMore) {
+    const oldest = Math.min(...thread.messages.keys());
+    await live().history(id, oldest);
+    thread = live().mirror.threads.get(id);
+  }
+  renderThread(id);
+  document.querySelector("#thread mark.current")?.scrollIntoView({ block: "center" });
+}
+
+/** @param {number} step */
+export function stepMatch(step) {
+  const n = ui.search.hits.length;
+  if (!n) return;
+  ui.search.index = stepIndex(ui.search.index, step, n);
+  void jumpToMatch();
+}
+
+/** Search as the agent types (debounced), or step to the previous match on Enter. */
+export function searchTyped() {
+  clearTimeout(ui.search.timer);
+  ui.search.timer = setTimeout(() => void runSearch(), 250);
+}
+
+export function searchSubmitted() {
+  const query = /** @type {HTMLInputElement} */ ($("search-input")).value.trim();
+  if (query !== ui.search.query) void runSearch();
+  else stepMatch(-1);
+}

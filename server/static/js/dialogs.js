@@ -1,0 +1,115 @@
+// The two dialogs: send a template in the open conversation, and start an
+// outbound conversation.
+
+import { $, h } from "./dom.js";
+import { errorText } from "./alerts.js";
+import * as fmt from "./format.js";
+import { live, ui } from "./state.js";
+import { templateParamCount, templatePreview } from "./view.js";
+
+/** @typedef {import('./protocol').TemplateView} TemplateView */
+/** @typedef {import('./protocol').TemplateRef} TemplateRef */
+
+/** @param {TemplateView} t @param {HTMLElement} paramsBox @param {HTMLElement} preview */
+function templateParams(t, paramsBox, preview) {
+  const inputs = Array.from({ length: templateParamCount(t.text) }, (_, i) =>
+    h("input", { "aria-label": `Parameter ${i + 1}`, placeholder: `{{${i + 1}}}`, required: true, class: "param" }),
+  );
+  const update = () => {
+    preview.textContent = templatePreview(t.text, inputs.map((i) => i.value));
+  };
+  for (const input of inputs) input.addEventListener("input", update);
+  paramsBox.replaceChildren(...inputs);
+  update();
+  return () => inputs.map((i) => i.value);
+}
+
+/**
+ * Fill a template <select> and wire its parameters; returns a reader of the choice.
+ * @param {HTMLSelectElement} select @param {HTMLElement} paramsBox @param {HTMLElement} preview
+ * @returns {() => TemplateRef | null}
+ */
+function templatePicker(select, paramsBox, preview) {
+  const templates = ui.client?.mirror.snapshot?.templates ?? [];
+  select.replaceChildren(...templates.map((t, i) => h("option", { value: String(i), text: `${t.name} (${t.language})` })));
+  let read = () => /** @type {string[]} */ ([]);
+  const pick = () => {
+    const t = templates[Number(select.value)];
+    if (t) read = templateParams(t, paramsBox, preview);
+  };
+  select.onchange = pick;
+  pick();
+  return () => {
+    const t = templates[Number(select.value)];
+    return t ? { name: t.name, language: t.language, params: read() } : null;
+  };
+}
+
+/** @type {() => TemplateRef | null} */
+let readTemplate = () => null;
+/** @type {() => TemplateRef | null} */
+let readStartTemplate = () => null;
+
+/** @param {string} id */
+function dialog(id) {
+  return /** @type {HTMLDialogElement} */ ($(id));
+}
+
+export function openTemplateDialog() {
+  readTemplate = templatePicker(/** @type {HTMLSelectElement} */ ($("template-select")), $("template-params"), $("template-preview"));
+  $("template-error").textContent = "";
+  dialog("template-dialog").showModal();
+}
+
+export async function submitTemplate() {
+  const id = ui.current;
+  const ref = readTemplate();
+  if (!id || !ref) return;
+  try {
+    await live().sendTemplate(id, ref);
+    dialog("template-dialog").close();
+  } catch (err) {
+    $("template-error").textContent = errorText(err);
+  }
+}
+
+export function openStartDialog() {
+  const select = /** @type {HTMLSelectElement} */ ($("start-touchpoint"));
+  const touchpoints = ui.client?.mirror.snapshot?.touchpoints ?? [];
+  select.replaceChildren(...touchpoints.map((t) => h("option", { value: t.id, text: `${t.name} · ${fmt.channelName(t.channel)}` })));
+  readStartTemplate = templatePicker(/** @type {HTMLSelectElement} */ ($("start-template")), $("start-params"), $("start-preview"));
+  const sync = () => {
+    const whatsapp = touchpoints.find((t) => t.id === select.value)?.channel === "whatsapp";
+    $("start-template-box").hidden = !whatsapp;
+    $("start-text-box").hidden = whatsapp;
+  };
+  select.onchange = sync;
+  sync();
+  $("start-error").textContent = "";
+  dialog("start-dialog").showModal();
+}
+
+/**
+ * Start the conversation; on success close the dialog and hand its id to `opened`.
+ * @param {(id: string) => Promise<void>} opened
+ */
+export async function submitStart(opened) {
+  const touchpoint = /** @type {HTMLSelectElement} */ ($("start-touchpoint")).value;
+  const address = /** @type {HTMLInputElement} */ ($("start-address")).value.trim();
+  const whatsapp = !$("start-template-box").hidden;
+  const body = whatsapp ? { template: readStartTemplate() ?? undefined } : { text: /** @type {HTMLTextAreaElement} */ ($("start-text")).value };
+  let id;
+  try {
+    id = (await live().start(touchpoint, address, body)).conversation.id;
+  } catch (e) {
+    $("start-error").textContent = errorText(e);
+    return;
+  }
+  dialog("start-dialog").close();
+  await opened(id);
+}
+
+/** @param {"template-dialog" | "start-dialog"} id */
+export function closeDialog(id) {
+  dialog(id).close();
+}

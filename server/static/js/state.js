@@ -1,0 +1,53 @@
+// The one state of the web app: the client (whose mirror holds what the
+// server said) and the UI's own choices. Every module reads it from here;
+// only the handlers change it, then call render() (app.js).
+
+/** @typedef {import('./client.js').SwitchboardClient} SwitchboardClient */
+/** @typedef {import('./protocol').SearchHit} SearchHit */
+/** @typedef {import('./view.js').Tab} Tab */
+
+export const ui = {
+  /** @type {SwitchboardClient | null} */
+  client: null,
+  /** @type {Tab} */
+  tab: "inbox",
+  /** @type {string | null} */
+  current: null,
+  /** @type {string | null} why the current conversation can no longer be shown */
+  lost: null,
+  /** @type {"snapshot" | "notes" | null} */
+  side: null,
+  search: {
+    query: "",
+    /** @type {SearchHit[]} */
+    hits: [],
+    index: -1,
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    timer: undefined,
+  },
+  /** @type {string | null} the row that has keyboard focus */
+  focusId: null,
+  /** @type {number} the summary version a read was already sent for */
+  readVersion: -1,
+};
+
+/** @returns {SwitchboardClient} */
+export function live() {
+  if (!ui.client) throw new Error("not logged in");
+  return ui.client;
+}
+
+export function me() {
+  return ui.client?.welcome?.agent ?? null;
+}
+
+/** @param {string | null} id */
+export function agentName(id) {
+  if (!id) return "nobody";
+  return ui.client?.mirror.snapshot?.agents.find((a) => a.id === id)?.name ?? id;
+}
+
+/** Now on the server's clock (ms). */
+export function serverNow() {
+  return Date.now() + (ui.client?.mirror.serverOffset ?? 0);
+}

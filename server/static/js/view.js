@@ -1,0 +1,185 @@
+// Pure view models: what each part of the screen shows, derived from the
+// mirror's summaries and the UI state. No DOM, no clock, no sockets: the
+// render modules (list.js, conversation.js) draw these, and tests/js/ test
+// them under `node --test`.
+//
+// Permissions. The server decides what an agent may do and refuses anything
+// else with a typed error; the web app only hides buttons the server would
+// refuse. The summary carries no permission flags yet, so the rules below
+// mirror the server's (server/core/service.py) and are marked NEEDS FLAG:
+// once ConversationSummary (or the thread result) says `can_claim`,
+// `can_reply`, ... these read the flag instead.
+
+import * as fmt from "./format.js";
+
+/** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
+/** @typedef {import('./protocol').AgentView} AgentView */
+/** @typedef {"inbox" | "assigned"} Tab */
+
+/**
+ * The rows of a list, newest activity first, grouped by channel (WhatsApp
+ * first). A virtualized list windows over `rows` of each group.
+ * @param {Iterable<ConversationSummary>} summaries
+ * @returns {Array<{ channel: "whatsapp" | "messenger", rows: ConversationSummary[] }>}
+ */
+export function listGroups(summaries) {
+  const rows = [...summaries];
+  rows.sort((a, b) => (b.last_message_at ?? b.created_at) - (a.last_message_at ?? a.created_at));
+  return /** @type {const} */ (["whatsapp", "messenger"])
+    .map((channel) => ({ channel, rows: rows.filter((s) => s.channel === channel) }))
+    .filter((g) => g.rows.length);
+}
+
+/** @param {ConversationSummary} s */
+export function showsLock(s) {
+  return s.session_locked && s.status === "open" && s.last_message_at !== null;
+}
+
+/**
+ * One row of a list, and the stamp that says when its DOM must be rebuilt.
+ * @param {ConversationSummary} s
+ * @param {{ tab: Tab, current: string | null, focusId: string | null, today: string }} ui
+ *   today: the local day's toDateString(), as the row's time shows "14:05" or "Mar 3"
+ */
+export function rowView(s, ui) {
+  const selected = s.id === ui.current;
+  const unread = ui.tab === "assigned" && s.unread > 0;
+  const locked = showsLock(s);
+  const label = [
+    s.contact.display_name,
+    fmt.channelName(s.channel),
+    s.preview ? `last message: ${s.preview}` : "",
+    unread ? `${s.unread} unread` : "",
+    locked ? "session closed" : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const focused = s.id === ui.focusId;
+  // The summary's version moves on every change the server makes; the contact
+  // may be renamed at the same version, so its name is part of the stamp.
+  const stamp = [s.version, s.contact.display_name, s.contact.initials ?? "", selected, unread, focused, ui.today].join("|");
+  return { selected, unread, locked, label, focused, stamp };
+}
+
+/**
+ * What the conversation pane shows for one summary.
+ * @param {ConversationSummary} s
+ * @param {{ me: AgentView | null, lost: string | null, hasMessages: boolean, agentName: (id: string | null) => string }} ctx
+ */
+export function conversationView(s, ctx) {
+  const me = ctx.me;
+  const mine = s.status === "open" && s.assignee_id === me?.id; // NEEDS FLAG: can_reply
+  const open = s.status === "open" && !ctx.lost;
+  const whatsapp = s.channel === "whatsapp";
+  const supervisor = me?.role === "supervisor";
+
+  const actions = {
+    claim: open && s.assignee_id === null, // NEEDS FLAG: can_claim (queue membership is the server's)
+    assign: open && supervisor, // NEEDS FLAG: can_assign
+    toInbox: open && mine,
+    endChat: open && mine,
+    snapshot: whatsapp && !ctx.lost,
+    notes: whatsapp && !ctx.lost,
+  };
+
+  let notice = ctx.lost ?? "";
+  if (!notice && s.status === "ended") notice = `This conversation ended${s.ended_at ? " " + fmt.fullTime(s.ended_at) : ""}. If the contact writes again, a new conversation starts in the Inbox.`;
+  else if (!notice && s.assignee_id === null) notice = "In the Inbox: take it to reply.";
+  else if (!notice && !mine) notice = `Assigned to ${ctx.agentName(s.assignee_id)}.`;
+
+  const lockedNow = open && s.session_locked;
+  const lock = lockedNow
+    ? {
+        title: whatsapp ? "The 24-hour session has closed." : "The Messenger reply window has closed.",
+        text: whatsapp
+          ? s.last_message_at === null || !ctx.hasMessages
+            ? "No session is open: only an approved template can start the conversation."
+            : "The contact has not written in the last 24 hours, so only an approved template can be sent. The editor unlocks as soon as they write again."
+          : "The contact has not written recently; replies are refused until they write again.",
+      }
+    : null;
+
+  /** @type {{ enabled: boolean, placeholder: string, templates: boolean }} */
+  let editor;
+  if (!open) editor = { enabled: false, placeholder: ctx.lost ?? "This conversation has ended.", templates: false };
+  else if (!mine) editor = { enabled: false, placeholder: s.assignee_id === null ? "Take this conversation to reply." : `Only ${ctx.agentName(s.assignee_id)} can reply.`, templates: false };
+  else if (lockedNow) editor = { enabled: false, placeholder: "Locked: the session has closed. Send a template, end the chat, or wait for the contact.", templates: whatsapp };
+  else editor = { enabled: true, placeholder: "Write a reply. Enter adds a line; Shift+Enter sends.", templates: whatsapp };
+
+  // NEEDS FLAG: can_wrap_up, can_note (the assignee of record, even after the end).
+  const wrapUp = whatsapp && s.status === "ended" && s.assignee_id === me?.id && !ctx.lost;
+  const canNote = s.assignee_id === me?.id;
+  // Reading it clears the unread bubble everywhere.
+  const markRead = mine && s.unread > 0;
+  return { mine, open, whatsapp, actions, notice, lock, editor, wrapUp, canNote, markRead };
+}
+
+/**
+ * The session countdown, or null when none shows.
+ * @param {ConversationSummary | null} s @param {string | null} lost @param {number} serverNow
+ */
+export function timerView(s, lost, serverNow) {
+  if (!s || s.status !== "open" || s.session_locked || s.session_expires_at === null || lost) return null;
+  const left = s.session_expires_at - serverNow;
+  return { urgent: left < 3600_000, text: `Session closes in ${fmt.countdown(left)}`, closesAt: s.session_expires_at };
+}
+
+/**
+ * Agents a supervisor may hand the conversation to (NEEDS FLAG: the server
+ * could list them; today it refuses an agent outside the queue).
+ * @param {ConversationSummary} s @param {AgentView[]} agents
+ */
+export function assignable(s, agents) {
+  return agents.filter((a) => a.id !== s.assignee_id && (a.role === "supervisor" || a.queues.includes(s.queue_id)));
+}
+
+/**
+ * Where a key moves the focus in a list of `n` rows from row `at`:
+ * a row index, "open" (Enter, Space), or null (not a list key).
+ * @param {string} key @param {number} at @param {number} n
+ * @returns {number | "open" | null}
+ */
+export function listKeyTarget(key, at, n) {
+  if (key === "ArrowDown") return Math.min(n - 1, at + 1);
+  if (key === "ArrowUp") return Math.max(0, at - 1);
+  if (key === "Home") return 0;
+  if (key === "End") return n - 1;
+  if (key === "Enter" || key === " ") return "open";
+  return null;
+}
+
+/**
+ * Search matches: step through `n` hits, wrapping around.
+ * @param {number} index @param {number} step @param {number} n
+ */
+export function stepIndex(index, step, n) {
+  return n ? (index + step + n) % n : -1;
+}
+
+/**
+ * The parameters {{1}}…{{n}} of a template's text, and its preview.
+ * @param {string} text
+ */
+export function templateParamCount(text) {
+  return new Set([...text.matchAll(/\{\{(\d+)\}\}/g)].map((m) => m[1])).size;
+}
+
+/** @param {string} text @param {string[]} values */
+export function templatePreview(text, values) {
+  return text.replace(/\{\{(\d+)\}\}/g, (_, n) => values[Number(n) - 1] || `{{${n}}}`);
+}
+
+/**
+ * The conversation id of a "#/c/<id>" link (URL-encoded by the widget), or null.
+ * @param {string} hash
+ */
+export function routeId(hash) {
+  // Ids end with their thread's shard ("c_0192….3a4").
+  const match = hash.match(/^#\/c\/([\w.%-]+)$/);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null; // a mangled link
+  }
+}

@@ -1,0 +1,40 @@
+"""Every command, run once against a real node, is acked with the result kind
+docs/PROTOCOL.md's table and the AsyncAPI document (protocol/asyncapi.py,
+ACK_RESULTS) promise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol import messages as p
+from protocol.asyncapi import ACK_RESULTS
+from tests.conftest import Running
+
+
+async def test_each_command_gets_the_documented_result_kind(running: Running) -> None:
+    wa = (await running.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
+    ana = await running.agent("ana")
+    sofia = await running.agent("sofia")
+    template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
+    script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
+        (ana, p.Ping, {}),
+        (ana, p.Claim, {"conversation_id": wa}),
+        (ana, p.MarkRead, {"conversation_id": wa}),
+        (ana, p.Open, {"conversation_id": wa}),
+        (ana, p.History, {"conversation_id": wa, "before": 2}),
+        (ana, p.Search, {"conversation_id": wa, "query": "promocao"}),
+        (ana, p.SendMessage, {"conversation_id": wa, "text": "Olá!"}),
+        (ana, p.SendTemplate, {"conversation_id": wa, "template": template}),
+        (ana, p.AddNote, {"conversation_id": wa, "text": "VIP"}),
+        (ana, p.GetContactCard, {"conversation_id": wa}),
+        (ana, p.Close, {"conversation_id": wa}),
+        (ana, p.SendToInbox, {"conversation_id": wa}),
+        (sofia, p.Assign, {"conversation_id": wa, "agent_id": "ana"}),
+        (ana, p.EndChat, {"conversation_id": wa}),
+        (ana, p.WrapUp, {"conversation_id": wa, "disposition": "Resolved"}),
+        (ana, p.StartConversation, {"touchpoint_id": "wa", "address": "+5511912345678", "template": template}),
+    ]
+    assert {cmd for _, cmd, _ in script} == set(ACK_RESULTS)
+    for agent, cmd, fields in script:
+        result = await agent.call(cmd, **fields)
+        assert type(result) is ACK_RESULTS[cmd], f"{cmd.__name__} was acked with {type(result).__name__}"
