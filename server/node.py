@@ -206,7 +206,7 @@ class Node:
             node_id=self.node_id,
             ready=lambda: self.ready,
             store_healthy=healthy if healthy is not None else lambda: True,
-            inbox=Inbox(self.app, self.store, self.metrics, profiles=self._profile_name),
+            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name),
         )
         return create_app(parts)
 

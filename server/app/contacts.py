@@ -10,11 +10,12 @@ from msgspec.structs import replace
 from protocol import errors
 from server.app.changes import Changes
 from server.app.directory import Directory
+from server.core import access
 from server.core import conversation as rules
 from server.core import identity as ident
 from server.core import views
 from server.core.errors import DomainError
-from server.core.model import Contact
+from server.core.model import Agent, Contact
 from server.store.base import Store
 
 CHANNELS = ("whatsapp", "messenger")
@@ -34,11 +35,16 @@ class Contacts:
         await self._shown_differently(old, contact)
         return contact
 
-    async def put(self, channel: str, address: str, name: str | None) -> Contact:
-        """The contacts directory: add, rename or forget a contact's name.
-        ``address`` is read as an agent types it (a WhatsApp number in any
-        usual format, or a BSUID; a Messenger PSID). Every open conversation
-        of theirs is republished, live, with the new name."""
+    async def put(self, actor: Agent, channel: str, address: str, name: str | None) -> Contact:
+        """The contacts directory (supervisors): add, rename or forget
+        (``name`` None or blank) a contact's name. ``address`` is read as an
+        agent types it (a WhatsApp number in any usual format, or a BSUID; a
+        Messenger PSID). Every open conversation of theirs is republished,
+        live, with the new name."""
+        access.require_supervisor(actor, "edit the contacts directory")
+        return await self._put(channel, address, access.directory_name(name))
+
+    async def _put(self, channel: str, address: str, name: str | None) -> Contact:
         if channel not in CHANNELS:
             raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
         who = ident.typed_address(channel, address)  # type: ignore[arg-type]
@@ -53,9 +59,11 @@ class Contacts:
         a name added at run time through the API."""
         found = await self.directory.find(ident.typed_address(channel, address))  # type: ignore[arg-type]
         if not found or found[0].name is None:
-            await self.put(channel, address, name)
+            await self._put(channel, address, name)
 
-    async def listed(self) -> list[Contact]:
+    async def listed(self, actor: Agent) -> list[Contact]:
+        """The whole directory, every queue's contacts: supervisors only."""
+        access.require_supervisor(actor, "list the contacts directory")
         return await self.directory.listed()
 
     async def _shown_differently(self, old: Contact | None, new: Contact) -> None:

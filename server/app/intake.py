@@ -5,7 +5,7 @@ timer firing. Each is one ``Changes.apply`` around one core rule; a repeat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from server.app.catalog import Catalog
 from server.app.changes import Changes, Planned
@@ -15,9 +15,14 @@ from server.app.minting import Mint
 from server.core import conversation as rules
 from server.core import identity as ident
 from server.core.errors import DomainError
-from server.core.model import Contact, Conversation, Inbound
+from server.core.model import Contact, Conversation, Inbound, Message
 from server.metrics import Metrics
 from server.store.base import DuplicateMessage, Store
+
+
+WATERMARK_PAGE = 50
+WATERMARK_PAGES = 20
+"""A watermark looks back at most this many pages of the thread."""
 
 
 class Intake:
@@ -175,3 +180,51 @@ class Intake:
         if message is None:
             return False
         return await self.delivery(message.id, status, error=error)
+
+    async def our_id_of(self, channel_message_id: str) -> str | None:
+        """Our id of the message Meta knows as ``channel_message_id`` (a reply's target)."""
+        message = await self.store.message_by_channel_id(channel_message_id)
+        return message.id if message is not None else None
+
+    async def outbound(self, touchpoint_id: str, channel_message_id: str, our_id: str | None) -> Message | None:
+        """Our outbound message a report is about: by Meta's id, else by the
+        id we sent along (only if it was sent from this touchpoint)."""
+        message = await self.store.message_by_channel_id(channel_message_id)
+        if message is None and our_id:
+            message = await self.store.get_message(our_id)
+            if message is not None:
+                conv = await self.store.get_conversation(message.conversation_id)
+                if conv is None or conv.touchpoint_id != touchpoint_id:
+                    return None
+        return message if message is not None and message.direction == "out" else None
+
+    async def watermark(
+        self, touchpoint_id: str, who: ident.Identity, status: str, watermark: int, mids: Sequence[str]
+    ) -> None:
+        """Messenger says every message the Page sent before ``watermark`` is
+        delivered (or read). Walk our side of the contact's latest
+        conversation back, page by page from the newest, until a page holds
+        nothing left to move: older ones were settled by an earlier
+        watermark. ``mids``: messages it names, possibly of an older conversation."""
+        contacts = await self.directory.find(who)
+        conv = await self.store.latest_conversation(contacts[0].id, touchpoint_id) if contacts else None
+        if conv is not None:
+            target = rules.DELIVERY_RANK[status]
+            before: int | None = None
+            for _ in range(WATERMARK_PAGES):
+                page = await self.store.messages(conv.id, before, WATERMARK_PAGE)
+                moved = settled = 0
+                for m in page:
+                    if m.direction != "out" or m.at > watermark or m.status in ("pending", "failed"):
+                        continue
+                    if rules.DELIVERY_RANK[m.status] >= target:
+                        settled += 1
+                    elif await self.delivery(m.id, status):
+                        moved += 1
+                if not page or page[0].seq <= 1 or (settled and not moved):
+                    break
+                before = page[0].seq
+        for mid in mids:
+            message = await self.outbound(touchpoint_id, mid, None)
+            if message is not None:
+                await self.delivery(message.id, status)

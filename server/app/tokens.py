@@ -10,7 +10,7 @@ from protocol import messages as p
 from server import auth
 from server.app.catalog import Catalog
 from server.broker import Broker
-from server.core import fanout
+from server.core import access, fanout
 from server.core.errors import DomainError
 from server.core.model import Agent
 from server.store.base import Store
@@ -58,8 +58,10 @@ class Tokens:
         await self.store.revoke(f"token:{claims.jti}", claims.exp)
         await self.broker.publish(fanout.agent_stream(claims.sub), p.AccessRevoked(token_id=claims.jti))
 
-    async def revoke_agent(self, agent_id: str) -> int:
-        """Void every token of the agent issued up to this second. Returns that second."""
+    async def revoke_agent(self, actor: Agent, agent_id: str) -> int:
+        """Void every token of the agent issued up to this second (the agent
+        themselves, or a supervisor). Returns that second."""
+        access.require_may_log_out(actor, agent_id)
         if agent_id not in self.catalog.agents:
             raise DomainError(errors.NOT_FOUND, f"No agent {agent_id!r}.")
         until = self.clock() // 1000

@@ -13,29 +13,23 @@ from msgspec.structs import replace
 from server.app import App
 from server.channels import events as ev
 from server.core import identity
-from server.core.conversation import DELIVERY_RANK
-from server.core.model import Message, Touchpoint
+from server.core.model import Touchpoint
 from server.metrics import Metrics
-from server.store.base import Store
 
 log = logging.getLogger(__name__)
 
 ProfileLookup = Callable[[Touchpoint, str], Awaitable[str | None]]
 
-WATERMARK_PAGE = 50
-WATERMARK_PAGES = 20
-"""A watermark looks back at most this many pages of the thread."""
 
 
 class Inbox:
     """Applies a parsed batch to the app's intake, event by event, in order.
     Raises whatever the store raises: the endpoint turns that into a 503."""
 
-    def __init__(self, app: App, store: Store, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
+    def __init__(self, app: App, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
         self.intake = app.intake
         self.directory = app.directory
         self.clock = app.clock
-        self.store = store
         self.metrics = metrics
         self.profiles = profiles
         self.touchpoints = {(tp.channel, tp.address): tp for tp in app.catalog.touchpoints.values() if tp.address}
@@ -91,9 +85,9 @@ class Inbox:
         at = inbound.at if 0 < inbound.at <= now else now
         meta = inbound.meta
         if event.reply_to:
-            target = await self.store.message_by_channel_id(event.reply_to)
+            target = await self.intake.our_id_of(event.reply_to)
             if target is not None:
-                meta = {**meta, "reply_to": target.id}
+                meta = {**meta, "reply_to": target}
         inbound = replace(inbound, at=at, meta=meta)
         try:
             who = identity.from_channel(event.channel, event.address, event.user_id, event.username)
@@ -144,22 +138,11 @@ class Inbox:
         await self.intake.chat_opened(tp.id, who, event.profile_name)
         return "chat_opened"
 
-    async def _ours(self, tp: Touchpoint, channel_message_id: str, our_id: str | None) -> Message | None:
-        """Our outbound message a report is about: by Meta's id, else by the id we sent along."""
-        message = await self.store.message_by_channel_id(channel_message_id)
-        if message is None and our_id:
-            message = await self.store.get_message(our_id)
-            if message is not None:
-                conv = await self.store.get_conversation(message.conversation_id)
-                if conv is None or conv.touchpoint_id != tp.id:
-                    return None
-        return message if message is not None and message.direction == "out" else None
-
     async def _status(self, event: ev.StatusReport) -> str:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        message = await self._ours(tp, event.channel_message_id, event.our_id)
+        message = await self.intake.outbound(tp.id, event.channel_message_id, event.our_id)
         if message is None:
             # Sent by another tool on this number, or long forgotten: nothing to show.
             return "status_unknown_message"
@@ -180,28 +163,8 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        contacts = await self.directory.find(identity.from_channel(event.channel, event.address))
-        conv = await self.store.latest_conversation(contacts[0].id, tp.id) if contacts else None
-        if conv is not None:
-            target = DELIVERY_RANK[event.status]
-            before: int | None = None
-            for _ in range(WATERMARK_PAGES):
-                page = await self.store.messages(conv.id, before, WATERMARK_PAGE)
-                moved = settled = 0
-                for m in page:
-                    if m.direction != "out" or m.at > event.watermark or m.status in ("pending", "failed"):
-                        continue
-                    if DELIVERY_RANK[m.status] >= target:
-                        settled += 1
-                    elif await self.intake.delivery(m.id, event.status):
-                        moved += 1
-                if not page or page[0].seq <= 1 or (settled and not moved):
-                    break
-                before = page[0].seq
-        for mid in event.mids:  # named messages, possibly of an older conversation
-            message = await self._ours(tp, mid, None)
-            if message is not None:
-                await self.intake.delivery(message.id, event.status)
+        who = identity.from_channel(event.channel, event.address)
+        await self.intake.watermark(tp.id, who, event.status, event.watermark, event.mids)
         return "watermark"
 
     async def _echo(self, event: ev.Echo) -> str:
@@ -211,7 +174,7 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        message = await self._ours(tp, event.channel_message_id, event.our_id)
+        message = await self.intake.outbound(tp.id, event.channel_message_id, event.our_id)
         if message is None:
             log.info("echo of %s on %s sent by another tool: not shown", event.channel_message_id, tp.id)
             return "echo_foreign"

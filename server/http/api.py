@@ -7,10 +7,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from protocol import depth, errors
+from protocol import depth
 from protocol import messages as p
 from protocol.schema import schema_json
-from server.core.errors import DomainError
 from server.core.views import contact_view
 from server.http.parts import MsgspecResponse, agent_of, authenticated, endpoint, int_param, parts
 
@@ -81,28 +80,15 @@ async def search(request: Request) -> Response:
 @endpoint
 async def contacts(request: Request) -> Response:
     """The whole directory, every queue's contacts: supervisors only."""
-    if not (await agent_of(request)).is_supervisor:
-        raise DomainError(errors.FORBIDDEN, "Only a supervisor may list the contacts directory.")
-    return MsgspecResponse([contact_view(c) for c in await parts(request).app.contacts.listed()])
+    listed = await parts(request).app.contacts.listed(await agent_of(request))
+    return MsgspecResponse([contact_view(c) for c in listed])
 
 
 @endpoint
 async def put_contact(request: Request) -> Response:
     agent = await agent_of(request)
-    if not agent.is_supervisor:
-        raise DomainError(errors.FORBIDDEN, "Only a supervisor may edit the contacts directory.")
-    app = parts(request).app
-    channel, address = request.path_params["channel"], request.path_params["address"]
-    if channel not in app.catalog.windows:
-        raise DomainError(errors.INVALID_ARGUMENT, f"Unknown channel {channel!r}.")
-    if request.method == "DELETE":
-        name = None
-    else:
-        body = depth.decode(await request.body(), type=ContactBody)
-        name = body.name.strip() if body.name and body.name.strip() else None
-        if name is not None and len(name) > 200:
-            raise DomainError(errors.INVALID_ARGUMENT, "Name is longer than 200 characters.")
-    contact = await app.contacts.put(channel, address, name)
+    name = None if request.method == "DELETE" else depth.decode(await request.body(), type=ContactBody).name
+    contact = await parts(request).app.contacts.put(agent, request.path_params["channel"], request.path_params["address"], name)
     return MsgspecResponse(contact_view(contact))
 
 
@@ -119,7 +105,5 @@ async def revoke_agent(request: Request) -> Response:
     """Supervisor (or the agent): void every token of the agent, everywhere."""
     agent = await agent_of(request)
     target = request.path_params["agent_id"]
-    if not (agent.is_supervisor or agent.id == target):
-        raise DomainError(errors.FORBIDDEN, "Only a supervisor may log another agent out.")
-    until = await parts(request).app.tokens.revoke_agent(target)
+    until = await parts(request).app.tokens.revoke_agent(agent, target)
     return JSONResponse({"agent_id": target, "not_before": until})

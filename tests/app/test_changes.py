@@ -32,7 +32,7 @@ async def test_a_renamed_contact_is_republished_through_the_one_publish_path() -
     before = published(metrics)
     heard: list[tuple[str, str]] = []
     broker.on_publication = lambda stream, seq, kind, data: heard.append((stream, kind))
-    await app.contacts.put("whatsapp", "+55 11 91111-2222", "Maria")
+    await app.contacts.put(app.catalog.agents["sofia"], "whatsapp", "+55 11 91111-2222", "Maria")
     assert ("queue:sales", "inbox.updated") in heard
     assert published(metrics) == before + len(heard)
 
