@@ -128,7 +128,7 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (
+        metrics: tuple[Collector, ...] = (
             self.connections_total,
             self.deliveries,
             self.publications,
@@ -142,6 +142,7 @@ class Metrics:
             self.channel,
             self.gc_pauses,
             *self._extra,
-        ):
+        )
+        for metric in metrics:
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"

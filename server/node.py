@@ -42,13 +42,11 @@ from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
-from server.ws.connection import Connection, Edge
 from server.config import Config
-from server.http_limits import uvicorn_options
 from server.core.model import Touchpoint
 from server.http import create_app
 from server.http.parts import Parts
-from server.ws.hub import Hub
+from server.http_limits import uvicorn_options
 from server.metrics import Metrics
 from server.redis.broker import RedisBroker
 from server.redis.store import RedisStore
@@ -57,6 +55,8 @@ from server.store.base import Store
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
+from server.ws.connection import Connection, Edge
+from server.ws.hub import Hub
 from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)

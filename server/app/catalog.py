@@ -9,7 +9,14 @@ from protocol import messages as p
 from server.config import Config
 from server.core import views
 from server.core.errors import DomainError
-from server.core.model import Agent, Contact, Conversation, Template, Touchpoint, WindowPolicy
+from server.core.model import (
+    Agent,
+    Contact,
+    Conversation,
+    Template,
+    Touchpoint,
+    WindowPolicy,
+)
 
 
 class Catalog:

@@ -10,10 +10,9 @@ from msgspec.structs import replace
 from protocol import errors
 from server.app.changes import Changes
 from server.app.directory import Directory
-from server.core import access
+from server.core import access, views
 from server.core import conversation as rules
 from server.core import identity as ident
-from server.core import views
 from server.core.errors import DomainError
 from server.core.model import Agent, Contact
 from server.store.base import Store

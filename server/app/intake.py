@@ -19,7 +19,6 @@ from server.core.model import Contact, Conversation, Inbound, Message
 from server.metrics import Metrics
 from server.store.base import DuplicateMessage, Store
 
-
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
 """A watermark looks back at most this many pages of the thread."""

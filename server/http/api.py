@@ -11,7 +11,14 @@ from protocol import depth
 from protocol import messages as p
 from protocol.schema import schema_json
 from server.core.views import contact_view
-from server.http.parts import MsgspecResponse, agent_of, authenticated, endpoint, int_param, parts
+from server.http.parts import (
+    MsgspecResponse,
+    agent_of,
+    authenticated,
+    endpoint,
+    int_param,
+    parts,
+)
 
 
 class ContactBody(msgspec.Struct):

@@ -57,16 +57,15 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 
+import msgspec
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
-
-import msgspec
 
 from protocol import messages as p
 from server.broker import OnPublication, frame_bytes, kind_of
 from server.metrics import Metrics
-from server.store.base import StoreUnavailable
 from server.redis.store import UNREACHABLE, connect
+from server.store.base import StoreUnavailable
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -58,11 +58,11 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
-from redis.maint_notifications import MaintNotificationsConfig
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
-from server.core import ids, session
+from server.core import fanout, ids, session
 from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
@@ -227,12 +227,12 @@ def _flag(b: bool) -> str:
     return "1" if b else "0"
 
 
-def _in_inbox(c: Conversation | None) -> bool:
-    return c is not None and c.is_open and c.assignee_id is None
+# Inbox and assigned membership: the core's one definition (core/fanout.py).
+_in_inbox = fanout.in_inbox
 
 
 def _in_assigned(c: Conversation | None) -> bool:
-    return c is not None and c.is_open and c.assignee_id is not None
+    return fanout.holder(c) is not None
 
 
 def _unlocked(c: Conversation | None) -> bool:

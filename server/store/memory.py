@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from server.core import fanout
 from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note
 from server.store.base import DuplicateMessage, VersionConflict
@@ -101,9 +102,11 @@ class MemoryStore:
     def _reindex(self, before: Conversation | None, after: Conversation) -> None:
         """Keep the inbox and assigned indexes (lists must not scan every conversation)."""
         for conv, add in ((before, False), (after, True)):
-            if conv is None or not conv.is_open:
+            # Membership as the core defines it (core/fanout.py).
+            if conv is None or not (fanout.in_inbox(conv) or fanout.holder(conv)):
                 continue
-            index = self._inbox[conv.queue_id] if conv.assignee_id is None else self._assigned[conv.assignee_id]
+            agent_id = fanout.holder(conv)
+            index = self._inbox[conv.queue_id] if agent_id is None else self._assigned[agent_id]
             if add:
                 index.add(conv.id)
             else:

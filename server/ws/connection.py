@@ -35,7 +35,16 @@ from server.core.model import Agent
 from server.metrics import Metrics
 from server.store.base import StoreUnavailable
 from server.ws.hub import Hub
-from server.ws.session import Authenticate, Fresh, Limits, Refuse, Replay, Reply, Session, TryResume, fresh_frames
+from server.ws.session import (
+    Fresh,
+    Limits,
+    Refuse,
+    Replay,
+    Reply,
+    Session,
+    TryResume,
+    fresh_frames,
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,12 @@ broker, built as the node builds them."""
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import messages as p
 from server.app import App
 from server.broker import MemoryBroker
+from server.core.errors import DomainError
 from server.core.model import Inbound
 from server.metrics import Metrics
 from server.node import make_app
@@ -42,10 +45,7 @@ async def test_an_agent_who_cannot_know_a_conversation_is_told_not_found() -> No
     outcome = await app.intake.receive("wa", "5511911112222", Inbound(kind="text", text="oi", at=app.clock()))
     assert outcome is not None
     carla = app.catalog.agents["carla"]  # support only; the conversation is in sales
-    try:
+    with pytest.raises(DomainError) as refused:
         await app.commands.claim(carla, outcome.after.id)
-    except Exception as e:
-        assert getattr(e, "code", None) == "not_found"
-    else:
-        raise AssertionError("claimed a conversation of another queue")
+    assert refused.value.code == "not_found"
     assert isinstance(await app.commands.claim(app.catalog.agents["ana"], outcome.after.id), p.ConversationResult)
