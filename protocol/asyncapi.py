@@ -46,6 +46,7 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.Close: p.Ok,
     p.History: p.PageResult,
     p.Search: p.SearchResult,
+    p.InboxPage: p.InboxPageResult,
     p.AddNote: p.NoteResult,
     p.WrapUp: p.WrapUpResult,
     p.GetContactCard: p.ContactCardResult,

@@ -63,6 +63,15 @@ class QueueView(Struct, kw_only=True):
     name: str
 
 
+class QueueCounts(Struct, kw_only=True):
+    """A queue's Inbox in numbers, whatever its size: how many conversations
+    wait, and the activity time of the one waiting longest (None: empty)."""
+
+    queue_id: str
+    inbox: int
+    oldest_at: int | None
+
+
 class AgentView(Struct, kw_only=True):
     id: str
     name: str
@@ -279,6 +288,19 @@ class Search(Command, tag="search"):
     limit: int = 100
 
 
+class InboxPage(Command, tag="inbox_page"):
+    """A page of the Inbox, oldest waiting first (the order agents work in).
+    ``cursor``: the one returned by the previous page (None: from the start).
+    Filters, all optional, answered by the server: one queue, one channel,
+    ``query`` found in the contact's name, number or username."""
+
+    cursor: str | None = None
+    limit: int = 100
+    queue_id: str | None = None
+    channel: Channel | None = None
+    query: str | None = None
+
+
 class AddNote(Command, tag="add_note"):
     conversation_id: str
     text: str
@@ -309,6 +331,7 @@ ClientCommand = (
     | Close
     | History
     | Search
+    | InboxPage
     | AddNote
     | WrapUp
     | GetContactCard
@@ -365,6 +388,16 @@ class SearchResult(Result, tag="search"):
     hits: list[SearchHit]
 
 
+class InboxPageResult(Result, tag="inbox_page"):
+    """Conversations of the Inbox in order; ``cursor`` asks for the next
+    page (None: there is no more). A page may hold fewer than ``limit`` rows
+    with a cursor when a filter is on: the server looks at a bounded number
+    of conversations per request."""
+
+    conversations: list[ConversationSummary]
+    cursor: str | None
+
+
 class NoteResult(Result, tag="note"):
     note: NoteView
 
@@ -384,6 +417,7 @@ CommandResult = (
     | ThreadResult
     | PageResult
     | SearchResult
+    | InboxPageResult
     | NoteResult
     | WrapUpResult
     | ContactCardResult
@@ -398,15 +432,19 @@ class EventBody(Struct, tag_field="type", kw_only=True):
 
 
 class InboxAdded(EventBody, tag="inbox.added"):
-    """A conversation entered the queue's inbox (new, or sent back)."""
+    """A conversation entered the queue's inbox (new, or sent back).
+    ``counts`` (here, on removed, and on updated when the conversation's
+    activity moved): the queue's Inbox after the change."""
 
     conversation: ConversationSummary
+    counts: QueueCounts | None = None
 
 
 class InboxUpdated(EventBody, tag="inbox.updated"):
     """An unassigned conversation changed (new message, contact, session)."""
 
     conversation: ConversationSummary
+    counts: QueueCounts | None = None
 
 
 class InboxRemoved(EventBody, tag="inbox.removed"):
@@ -414,6 +452,7 @@ class InboxRemoved(EventBody, tag="inbox.removed"):
     queue_id: str
     reason: Literal["claimed", "assigned", "ended"]
     agent_id: str | None = None
+    counts: QueueCounts | None = None
 
 
 class AssignedAdded(EventBody, tag="assigned.added"):
@@ -520,7 +559,9 @@ class Welcome(ServerFrame, tag="welcome"):
 
 
 class Snapshot(ServerFrame, tag="snapshot"):
-    """The agent's whole state; live events follow from ``streams``' positions."""
+    """The agent's state: the Assigned list whole, the Inbox as counts and a
+    first window (oldest waiting first); live events follow from ``streams``'
+    positions."""
 
     epoch: str
     streams: dict[str, int]
@@ -533,6 +574,10 @@ class Snapshot(ServerFrame, tag="snapshot"):
     templates: list[TemplateView]
     dispositions: list[str]
     server_time: int
+    inbox_counts: list[QueueCounts] = field(default_factory=list)
+    """Every visible queue's Inbox in numbers; ``inbox`` is a first window."""
+    inbox_cursor: str | None = None
+    """Where ``inbox_page`` continues after ``inbox`` (None: ``inbox`` is all)."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

@@ -252,11 +252,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
         "/api/queues/{queue_id}/inbox",
-        "A queue's inbox: its unassigned open conversations",
+        "A page of a queue's inbox: its unassigned open conversations",
         "agent",
-        {200: Answer("Newest activity first", list[p.ConversationSummary]), **_refused(*AUTH_CODES, errors.NOT_FOUND)},
-        params=(Param("queue_id", "path", "A queue the agent belongs to (any, for a supervisor).", required=True),),
-        description="A queue the agent may not see answers 404, as one that does not exist.",
+        {
+            200: Answer("Oldest activity first; header `X-Next-Cursor` when there is more", list[p.ConversationSummary]),
+            **_refused(*AUTH_CODES, errors.NOT_FOUND, errors.INVALID_ARGUMENT),
+        },
+        params=(
+            Param("queue_id", "path", "A queue the agent belongs to (any, for a supervisor).", required=True),
+            Param("cursor", "query", "The previous page's `X-Next-Cursor` (default: from the oldest)."),
+            Param("limit", "query", "Conversations per page (default 100, at most 500).", "integer"),
+            Param("channel", "query", "Only `whatsapp` or only `messenger`."),
+            Param("q", "query", "Only contacts whose name, number or username holds this text."),
+        ),
+        description=(
+            "A queue the agent may not see answers 404, as one that does not exist. Paged as the websocket's"
+            " `inbox_page`: the response header `X-Next-Cursor` (absent at the end) asks for the next page."
+        ),
     ),
     Endpoint(
         "GET",

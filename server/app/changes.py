@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from protocol import errors
+from protocol import messages as p
 from server.app.catalog import Catalog
 from server.app.directory import Directory
 from server.broker import Broker
@@ -149,7 +150,12 @@ class Changes:
         )
         after = self.catalog.summary(outcome.after, contact)
         totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
-        for pub in fanout.publications(outcome, before, after, totals):
+        counts = None
+        queue_id = fanout.inbox_counts_of(outcome)
+        if queue_id is not None:
+            count, oldest = await self.store.inbox_counts(queue_id)
+            counts = p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
+        for pub in fanout.publications(outcome, before, after, totals, counts):
             try:
                 await self.broker.publish(pub.stream, pub.event)
             except StoreUnavailable:

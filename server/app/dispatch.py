@@ -36,6 +36,10 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await reads.history(agent, cid, before, limit)
         case p.Search(conversation_id=cid, query=query, limit=limit):
             return await reads.search(agent, cid, query, limit)
+        case p.InboxPage(cursor=cursor, limit=limit, queue_id=queue_id, channel=channel, query=query):
+            return await reads.inbox_page(
+                agent, cursor=cursor, limit=limit, queue_id=queue_id, channel=channel, query=query
+            )
         case p.AddNote(conversation_id=cid, text=body):
             return await commands.add_note(agent, cid, body)
         case p.WrapUp(conversation_id=cid, disposition=disposition, note=note):

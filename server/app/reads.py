@@ -4,6 +4,7 @@ core's access rule (``require_view``); nothing here changes state."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from protocol import errors
@@ -18,6 +19,39 @@ from server.core.model import Agent, Conversation
 from server.store.base import Store
 
 MAX_PAGE = 200
+INBOX_WINDOW = 100
+"""Conversations of the Inbox in a snapshot (the oldest waiting), and an
+``inbox_page``'s default."""
+MAX_INBOX_PAGE = 500
+SCAN_LIMIT = 2000
+"""Conversations one filtered ``inbox_page`` looks at, at most: a search
+through a huge Inbox answers in bounded steps, each with a cursor."""
+SNAPSHOTS_AT_ONCE = 8
+"""Snapshots built at once; more connections wait their turn, in order."""
+
+
+def encode_cursor(key: tuple[int, str]) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    at, sep, conv_id = cursor.partition(":")
+    try:
+        if not sep or not conv_id:
+            raise ValueError(cursor)
+        return int(at), conv_id
+    except ValueError:
+        raise DomainError(errors.INVALID_ARGUMENT, "Not a cursor this server gave.") from None
+
+
+def inbox_key(conv: Conversation) -> tuple[int, str]:
+    """The Inbox's order: oldest activity first (Store.inbox_page)."""
+    return (conv.last_message_at or conv.created_at, conv.id)
+
+
+def matches(summary: p.ConversationSummary, folded_query: str) -> bool:
+    c = summary.contact
+    return any(folded_query in text.fold(v) for v in (c.display_name, c.address, c.username or "") if v)
 
 
 class Reads:
@@ -29,6 +63,7 @@ class Reads:
         self.broker = broker
         self.directory = directory
         self.clock = clock
+        self.snapshot_slots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
 
     async def summary(self, conv: Conversation) -> p.ConversationSummary:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
@@ -41,19 +76,27 @@ class Reads:
         return [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
 
     async def snapshot(self, agent: Agent) -> p.Snapshot:
+        """The agent's state; its size does not grow with the Inbox (counts
+        and a first window). At most ``SNAPSHOTS_AT_ONCE`` are built at once
+        (a reconnect wave waits its turn, in arrival order)."""
+        async with self.snapshot_slots:
+            return await self._snapshot(agent)
+
+    async def _snapshot(self, agent: Agent) -> p.Snapshot:
         streams = self.streams_of(agent)
         # Positions first, state second: an event published in between is
         # both in the state and replayed; events carry whole values, so
         # applying one twice is harmless, and none can be missed.
         positions = await self.broker.positions(streams)
-        inbox: list[p.ConversationSummary] = []
-        for queue_id in self.catalog.visible_queues(agent):
-            inbox.extend(await self.summaries(await self.store.inbox(queue_id)))
+        queues = self.catalog.visible_queues(agent)
+        inbox, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
         assigned = await self.summaries(await self.store.assigned(agent.id))
         return p.Snapshot(
             epoch=self.broker.epoch,
             streams=positions,
             inbox=inbox,
+            inbox_counts=[await self.inbox_counts(q) for q in queues],
+            inbox_cursor=cursor,
             assigned=assigned,
             unread_total=sum(s.unread for s in assigned),
             queues=self.catalog.queue_views,
@@ -64,11 +107,77 @@ class Reads:
             server_time=self.clock(),
         )
 
-    async def inbox(self, agent: Agent, queue_id: str) -> list[p.ConversationSummary]:
-        """One queue's inbox, for an agent of the queue (or a supervisor)."""
-        if queue_id not in self.catalog.visible_queues(agent):
-            raise DomainError(errors.NOT_FOUND, "No such queue.")
-        return await self.summaries(await self.store.inbox(queue_id))
+    async def inbox_counts(self, queue_id: str) -> p.QueueCounts:
+        count, oldest = await self.store.inbox_counts(queue_id)
+        return p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
+
+    async def inbox_page(
+        self,
+        agent: Agent,
+        *,
+        cursor: str | None = None,
+        limit: int = INBOX_WINDOW,
+        queue_id: str | None = None,
+        channel: str | None = None,
+        query: str | None = None,
+    ) -> p.InboxPageResult:
+        """A page of the Inbox the agent sees (every visible queue, or one),
+        oldest waiting first, filtered by channel and by a text found in the
+        contact's name, number or username."""
+        queues = self.catalog.visible_queues(agent)
+        if queue_id is not None:
+            if queue_id not in queues:
+                raise DomainError(errors.NOT_FOUND, "No such queue.")
+            queues = [queue_id]
+        after = decode_cursor(cursor) if cursor else None
+        folded = text.fold(query).strip() if query else None
+        rows, next_cursor = await self._inbox_window(
+            queues, after, max(1, min(limit, MAX_INBOX_PAGE)), channel, folded or None
+        )
+        return p.InboxPageResult(conversations=rows, cursor=next_cursor)
+
+    async def _inbox_window(
+        self,
+        queues: list[str],
+        after: tuple[int, str] | None,
+        limit: int,
+        channel: str | None,
+        folded_query: str | None,
+    ) -> tuple[list[p.ConversationSummary], str | None]:
+        """Walk the queues' inboxes merged in order from ``after``; returns
+        up to ``limit`` matching rows and the cursor after the last
+        conversation looked at (None: nothing further)."""
+        filtered = channel is not None or folded_query is not None
+        batch = min(limit + 1, MAX_INBOX_PAGE) if not filtered else 200
+        found: list[p.ConversationSummary] = []
+        position = after
+        scanned = 0
+        while True:
+            pages = [await self.store.inbox_page(q, position, batch) for q in queues]
+            # Only up to the smallest last key of a full page is known to be
+            # complete: a queue that filled its page may have more before
+            # another queue's later rows.
+            full = [inbox_key(page[-1]) for page in pages if len(page) >= batch]
+            bound = min(full) if full else None
+            merged = sorted(
+                (c for page in pages for c in page if bound is None or inbox_key(c) <= bound), key=inbox_key
+            )
+            for conv in merged:
+                if len(found) == limit:
+                    return found, encode_cursor(position) if position else None
+                position = inbox_key(conv)
+                scanned += 1
+                if channel is not None and conv.channel != channel:
+                    continue
+                summary = await self.summary(conv)
+                if folded_query is not None and not matches(summary, folded_query):
+                    continue
+                found.append(summary)
+            if bound is None:
+                return found, None
+            if len(found) == limit or scanned >= SCAN_LIMIT:
+                return found, encode_cursor(position) if position else None
+            await asyncio.sleep(0)  # a long filtered walk lets the node breathe
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)

@@ -65,12 +65,25 @@ def affected_agents(outcome: Outcome) -> set[str]:
     return {a for a in (holder(outcome.before), holder(outcome.after)) if a}
 
 
+def inbox_counts_of(outcome: Outcome) -> str | None:
+    """The queue whose Inbox counts the publications carry: one joined or
+    left, or one whose member's activity moved (the oldest may change)."""
+    b, a = outcome.before, outcome.after
+    if in_inbox(b) != in_inbox(a):
+        return b.queue_id if b is not None and in_inbox(b) else a.queue_id
+    if b is not None and in_inbox(a) and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
+        return a.queue_id
+    return None
+
+
 def publications(
     outcome: Outcome,
     before: p.ConversationSummary | None,
     after: p.ConversationSummary,
     totals: dict[str, Totals],
+    counts: p.QueueCounts | None = None,
 ) -> list[Publication]:
+    """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change."""
     b, a = outcome.before, outcome.after
     # A new version alone is no news to anyone (e.g. a delivery report).
     changed = before is None or replace(before, version=after.version) != after
@@ -85,13 +98,15 @@ def publications(
         out.append(
             Publication(
                 queue_stream(b.queue_id),
-                p.InboxRemoved(conversation_id=a.id, queue_id=b.queue_id, reason=reason, agent_id=a.assignee_id),
+                p.InboxRemoved(
+                    conversation_id=a.id, queue_id=b.queue_id, reason=reason, agent_id=a.assignee_id, counts=counts
+                ),
             )
         )
     elif in_inbox(a) and not in_inbox(b):
-        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after)))
+        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after, counts=counts)))
     elif in_inbox(a) and changed:
-        out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after)))
+        out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after, counts=counts)))
 
     # Assigned lists.
     old, new = holder(b), holder(a)

@@ -7,9 +7,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from protocol import depth
+from protocol import depth, errors
 from protocol import messages as p
 from protocol.schema import schema_json
+from server.core.errors import DomainError
 from server.core.views import contact_view
 from server.http.parts import (
     MsgspecResponse,
@@ -65,7 +66,21 @@ async def client_config(request: Request) -> Response:
 @endpoint
 async def inbox(request: Request) -> Response:
     agent = await agent_of(request)
-    return MsgspecResponse(await parts(request).app.reads.inbox(agent, request.path_params["queue_id"]))
+    q = request.query_params
+    channel = q.get("channel")
+    if channel is not None and channel not in ("whatsapp", "messenger"):
+        raise DomainError(errors.INVALID_ARGUMENT, "channel must be whatsapp or messenger.")
+    page = await parts(request).app.reads.inbox_page(
+        agent,
+        cursor=q.get("cursor") or None,
+        limit=int_param(request, "limit", 100) or 100,
+        queue_id=request.path_params["queue_id"],
+        channel=channel,
+        query=q.get("q"),
+    )
+    # The body stays a list (as before paging); the next page's cursor rides in a header.
+    headers = {"X-Next-Cursor": page.cursor} if page.cursor else None
+    return MsgspecResponse(page.conversations, headers=headers)
 
 
 @endpoint

@@ -482,6 +482,37 @@ class RedisStore:
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
 
     @_unavailable
+    async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        # Ranges by score from the cursor's activity; entries of that same
+        # activity at or before the cursor's id are skipped, and each row is
+        # re-checked against the stored conversation (the index may lag).
+        key = self._inbox(queue_id)
+        low: int | str = after[0] if after is not None else "-inf"
+        rows: list[Conversation] = []
+        offset = 0
+        while len(rows) < limit:
+            want = limit - len(rows) + 16
+            batch = await self._r.zrangebyscore(key, low, "+inf", start=offset, num=want, withscores=True)
+            offset += len(batch)
+            fresh = [m for m, score in batch if after is None or (int(score), m.decode()) > after]
+            for c in await self._conversations(fresh):
+                if _in_inbox(c) and c.queue_id == queue_id and (after is None or (_activity(c), c.id) > after):
+                    rows.append(c)
+            if len(batch) < want:
+                break
+        rows.sort(key=lambda c: (_activity(c), c.id))
+        return rows[: max(0, limit)]
+
+    @_unavailable
+    async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
+        key = self._inbox(queue_id)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            count, first = await pipe.execute()
+        return int(count), (int(first[0][1]) if first else None)
+
+    @_unavailable
     async def assigned(self, agent_id: str) -> list[Conversation]:
         found = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
         rows = [c for c in await self._conversations(found) if c.is_open and c.assignee_id == agent_id]

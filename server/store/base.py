@@ -71,6 +71,16 @@ class Store(Protocol):
     async def inbox(self, queue_id: str) -> list[Conversation]:
         """Open, unassigned conversations of the queue, newest activity first."""
 
+    async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        """Up to ``limit`` open, unassigned conversations of the queue, oldest
+        activity first: ordered by (activity, id), each after ``after`` (all
+        when None). Activity is ``last_message_at or created_at``. Cost grows
+        with ``limit``, not with the size of the inbox."""
+
+    async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
+        """How many conversations the queue's inbox holds, and the oldest
+        activity among them (None when empty); without reading them all."""
+
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""
 

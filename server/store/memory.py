@@ -3,6 +3,7 @@ throwaway runs; a restart loses everything (use SqliteStore to keep data)."""
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 
 from server.core import fanout
@@ -27,6 +28,8 @@ class MemoryStore:
         self._revoked: dict[str, int] = {}
         self._inbox: dict[str, set[str]] = defaultdict(set)
         self._assigned: dict[str, set[str]] = defaultdict(set)
+        self._inbox_order: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        """queue id → (activity, id) of its inbox, sorted: pages without sorting"""
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         """message id → (owner, lease end, attempts)"""
 
@@ -95,6 +98,15 @@ class MemoryStore:
         rows = [self._conversations[cid] for cid in self._inbox.get(queue_id, ())]
         return sorted(rows, key=_activity, reverse=True)
 
+    async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        order = self._inbox_order.get(queue_id, [])
+        start = bisect.bisect_right(order, after) if after is not None else 0
+        return [self._conversations[cid] for _, cid in order[start : start + max(0, limit)]]
+
+    async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
+        order = self._inbox_order.get(queue_id, [])
+        return len(order), (order[0][0] if order else None)
+
     async def assigned(self, agent_id: str) -> list[Conversation]:
         rows = [self._conversations[cid] for cid in self._assigned.get(agent_id, ())]
         return sorted(rows, key=_activity, reverse=True)
@@ -111,6 +123,14 @@ class MemoryStore:
                 index.add(conv.id)
             else:
                 index.discard(conv.id)
+            if agent_id is None:
+                order = self._inbox_order[conv.queue_id]
+                if add:
+                    bisect.insort(order, _activity(conv))
+                else:
+                    at = bisect.bisect_left(order, _activity(conv))
+                    if at < len(order) and order[at] == _activity(conv):
+                        del order[at]
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = [c for c in self._conversations.values() if c.contact_id == contact_id]

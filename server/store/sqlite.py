@@ -391,6 +391,29 @@ class SqliteStore:
         )
         return [_conversation(b) for b in rows]
 
+    async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        activity, conv_id = after if after is not None else (-(2**63), "")
+        rows = await self._get_all(
+            "SELECT body FROM conversations WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?"
+            " AND (activity, id) > (?, ?) ORDER BY activity, id LIMIT ?",
+            queue_id,
+            activity,
+            conv_id,
+            max(0, limit),
+        )
+        return [_conversation(b) for b in rows]
+
+    async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
+        def count(db: sqlite3.Connection) -> tuple[int, int | None]:
+            row = db.execute(
+                "SELECT COUNT(*), MIN(activity) FROM conversations"
+                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?",
+                (queue_id,),
+            ).fetchone()
+            return int(row[0]), (int(row[1]) if row[1] is not None else None)
+
+        return await self._read(count)
+
     async def assigned(self, agent_id: str) -> list[Conversation]:
         rows = await self._get_all(
             "SELECT body FROM conversations WHERE status = 'open' AND assignee_id = ? ORDER BY activity DESC, id DESC",

@@ -18,6 +18,7 @@ async def test_each_command_gets_the_documented_result_kind(running: Running) ->
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
+        (ana, p.InboxPage, {"query": "5511"}),
         (ana, p.Claim, {"conversation_id": wa}),
         (ana, p.MarkRead, {"conversation_id": wa}),
         (ana, p.Open, {"conversation_id": wa}),

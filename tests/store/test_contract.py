@@ -356,6 +356,27 @@ async def test_ended_conversations_leave_inbox_and_assigned(store: Store, world:
     assert await store.inbox("sales") == [fresh]
 
 
+async def test_inbox_pages_oldest_activity_first_after_a_cursor(store: Store, world: World) -> None:
+    convs = [(await world.receive(f"hi {n}", address=f"55119000000{n:02}")).after for n in range(7)]
+    await world.receive("support", address="psid-9", tp=FB)  # another queue: never in this one's pages
+    key = [(c.last_message_at or c.created_at, c.id) for c in convs]
+    first = await store.inbox_page("sales", None, 3)
+    assert ids(first) == [c.id for c in convs[:3]]
+    second = await store.inbox_page("sales", key[2], 3)
+    assert ids(second) == [c.id for c in convs[3:6]]
+    assert ids(await store.inbox_page("sales", key[5], 3)) == [convs[6].id]
+    assert await store.inbox_page("sales", key[6], 3) == []
+    assert await store.inbox_counts("sales") == (7, key[0][0])
+    assert await store.inbox_counts("nobody") == (0, None)
+
+    # New activity moves a conversation to the end; a claim takes it out.
+    moved = (await world.receive("again", address="5511900000000")).after
+    await world.claim(convs[1].id)
+    assert ids(await store.inbox_page("sales", None, 10)) == [c.id for c in convs[2:]] + [moved.id]
+    assert await store.inbox_counts("sales") == (6, key[2][0])
+    assert await store.inbox_page("sales", None, 10) == [await world.conv(c) for c in ids(convs[2:]) + [moved.id]]
+
+
 # --------------------------------------------------------------------------- contact history and timers
 
 

@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | AddNote | WrapUp | GetContactCard;
+export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
 /** An event body: what an `event` frame carries. */
@@ -158,6 +158,22 @@ export interface Search {
   id: string;
 }
 
+/**
+ * A page of the Inbox, oldest waiting first (the order agents work in).
+ * `cursor`: the one returned by the previous page (None: from the start).
+ * Filters, all optional, answered by the server: one queue, one channel,
+ * `query` found in the contact's name, number or username.
+ */
+export interface InboxPage {
+  type: "inbox_page";
+  cursor?: string | null;
+  limit?: number;
+  queue_id?: string | null;
+  channel?: "messenger" | "whatsapp" | null;
+  query?: string | null;
+  id: string;
+}
+
 export interface AddNote {
   type: "add_note";
   conversation_id: string;
@@ -201,7 +217,9 @@ export interface AgentView {
 }
 
 /**
- * The agent's whole state; live events follow from `streams`' positions.
+ * The agent's state: the Assigned list whole, the Inbox as counts and a
+ * first window (oldest waiting first); live events follow from `streams`'
+ * positions.
  */
 export interface Snapshot {
   type: "snapshot";
@@ -216,6 +234,8 @@ export interface Snapshot {
   templates: TemplateView[];
   dispositions: string[];
   server_time: number;
+  inbox_counts: QueueCounts[];
+  inbox_cursor: string | null;
 }
 
 /**
@@ -274,6 +294,16 @@ export interface TemplateView {
 }
 
 /**
+ * A queue's Inbox in numbers, whatever its size: how many conversations
+ * wait, and the activity time of the one waiting longest (None: empty).
+ */
+export interface QueueCounts {
+  queue_id: string;
+  inbox: number;
+  oldest_at: number | null;
+}
+
+/**
  * Resume accepted: the missed events follow, then live ones.
  */
 export interface Resumed {
@@ -293,7 +323,7 @@ export interface Resync {
 export interface Ack {
   type: "ack";
   id: string;
-  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | NoteResult | WrapUpResult | ContactCardResult;
+  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult;
 }
 
 export interface Ok {
@@ -378,6 +408,18 @@ export interface SearchHit {
   spans: [number, number][];
 }
 
+/**
+ * Conversations of the Inbox in order; `cursor` asks for the next
+ * page (None: there is no more). A page may hold fewer than `limit` rows
+ * with a cursor when a filter is on: the server looks at a bounded number
+ * of conversations per request.
+ */
+export interface InboxPageResult {
+  kind: "inbox_page";
+  conversations: ConversationSummary[];
+  cursor: string | null;
+}
+
 export interface NoteResult {
   kind: "note";
   note: NoteView;
@@ -427,10 +469,13 @@ export interface Event {
 
 /**
  * A conversation entered the queue's inbox (new, or sent back).
+ * `counts` (here, on removed, and on updated when the conversation's
+ * activity moved): the queue's Inbox after the change.
  */
 export interface InboxAdded {
   type: "inbox.added";
   conversation: ConversationSummary;
+  counts: QueueCounts | null;
 }
 
 /**
@@ -439,6 +484,7 @@ export interface InboxAdded {
 export interface InboxUpdated {
   type: "inbox.updated";
   conversation: ConversationSummary;
+  counts: QueueCounts | null;
 }
 
 export interface InboxRemoved {
@@ -447,6 +493,7 @@ export interface InboxRemoved {
   queue_id: string;
   reason: "assigned" | "claimed" | "ended";
   agent_id: string | null;
+  counts: QueueCounts | null;
 }
 
 export interface AssignedAdded {
