@@ -510,6 +510,27 @@ class AgentClient:
         self.mirror.load_page(conversation_id, page)
         return page
 
+    async def more_inbox(self, limit: int = 100) -> p.InboxPageResult | None:
+        """Extend the mirror's Inbox window by one page (None: it is whole)."""
+        if self.mirror.inbox_cursor is None:
+            return None
+        page = await self.inbox_page(cursor=self.mirror.inbox_cursor, limit=limit)
+        self.mirror.load_inbox_page(page)
+        return page
+
+    async def inbox_page(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        queue_id: str | None = None,
+        channel: p.Channel | None = None,
+        query: str | None = None,
+    ) -> p.InboxPageResult:
+        """One page of the Inbox, filtered by the server (the mirror is not touched)."""
+        command = p.InboxPage(id="", cursor=cursor, limit=limit, queue_id=queue_id, channel=channel, query=query)
+        return await self._call(command, p.InboxPageResult)
+
     async def search(self, conversation_id: str, query: str, limit: int = 100) -> p.SearchResult:
         return await self._call(
             p.Search(id="", conversation_id=conversation_id, query=query, limit=limit), p.SearchResult

@@ -25,6 +25,8 @@ ChangeKind = Literal[
     "inbox.added",
     "inbox.updated",
     "inbox.removed",
+    "inbox.page",
+    "inbox.counts",
     "assigned.added",
     "assigned.updated",
     "assigned.removed",
@@ -70,6 +72,11 @@ def _newer(old: p.ConversationSummary | None, new: p.ConversationSummary) -> boo
     return old is None or new.version >= old.version
 
 
+def _waiting_key(s: p.ConversationSummary) -> tuple[int, str]:
+    """The Inbox's order: oldest activity first (docs/PROTOCOL.md, the Inbox as a window)."""
+    return (s.last_message_at or s.created_at, s.id)
+
+
 def _in_inbox(s: p.ConversationSummary) -> bool:
     return s.status == "open" and s.assignee_id is None
 
@@ -78,6 +85,11 @@ class Mirror:
     def __init__(self) -> None:
         self.agent: p.AgentView | None = None
         self.inbox: dict[str, p.ConversationSummary] = {}
+        """The Inbox *window*: the oldest waiting, as far as pages were read."""
+        self.inbox_cursor: str | None = None
+        """Where the next ``inbox_page`` continues (None: the window is the whole Inbox)."""
+        self.queue_counts: dict[str, p.QueueCounts] = {}
+        """Each visible queue's Inbox in numbers, kept right by the events."""
         self.assigned: dict[str, p.ConversationSummary] = {}
         self.assigned_count = 0
         self.unread_total = 0
@@ -95,7 +107,26 @@ class Mirror:
 
     @property
     def inbox_count(self) -> int:
+        """The whole Inbox, not the window (a server without counts: the window)."""
+        if self.queue_counts:
+            return sum(c.inbox for c in self.queue_counts.values())
         return len(self.inbox)
+
+    def inbox_window(self) -> list[p.ConversationSummary]:
+        """The window in the order agents work in: oldest waiting first."""
+        return sorted(self.inbox.values(), key=_waiting_key)
+
+    def _fits(self, s: p.ConversationSummary) -> bool:
+        """A row belongs in the window when the window reaches the end of the
+        Inbox, or when it sorts before the window's last row."""
+        if self.inbox_cursor is None or not self.inbox:
+            return self.inbox_cursor is None
+        last = max(_waiting_key(r) for r in self.inbox.values() if r.id != s.id) if len(self.inbox) > 1 else None
+        return last is None or _waiting_key(s) < last
+
+    def _count(self, counts: p.QueueCounts | None) -> None:
+        if counts is not None:
+            self.queue_counts[counts.queue_id] = counts
 
     def conversation(self, conv_id: str) -> p.ConversationSummary | None:
         """The freshest summary known for a conversation, wherever it is listed."""
@@ -118,6 +149,8 @@ class Mirror:
         """Replace everything with a snapshot (first connection or resync).
         Threads are dropped: the client reopens the ones still wanted."""
         self.inbox = {s.id: s for s in snapshot.inbox}
+        self.inbox_cursor = snapshot.inbox_cursor
+        self.queue_counts = {c.queue_id: c for c in snapshot.inbox_counts}
         self.assigned = {s.id: s for s in snapshot.assigned}
         self.assigned_count = len(snapshot.assigned)
         self.unread_total = snapshot.unread_total
@@ -151,6 +184,14 @@ class Mirror:
         self._refresh(result.conversation)
         return [Change("thread", cid)]
 
+    def load_inbox_page(self, page: p.InboxPageResult) -> list[Change]:
+        """The next page of the window (asked with ``inbox_cursor``)."""
+        for row in page.conversations:
+            if _newer(self.inbox.get(row.id), row):
+                self.inbox[row.id] = row
+        self.inbox_cursor = page.cursor
+        return [Change("inbox.page")]
+
     def load_page(self, conv_id: str, page: p.PageResult) -> list[Change]:
         thread = self.threads.get(conv_id)
         if thread is None:
@@ -166,20 +207,24 @@ class Mirror:
     def apply(self, event: p.EventBody) -> list[Change]:
         """One event body, in its stream's order. Returns what changed."""
         match event:
-            case p.InboxAdded(conversation=s):
+            case p.InboxAdded(conversation=s, counts=counts) | p.InboxUpdated(conversation=s, counts=counts):
+                self._count(counts)
                 old = self.inbox.get(s.id)
+                if not self._fits(s):
+                    # Beyond the window: a later page brings it (or it left it).
+                    if old is None:
+                        return [Change("inbox.counts")] if counts is not None else []
+                    del self.inbox[s.id]
+                    return [Change("inbox.removed", s.id, event)]
                 if _newer(old, s):
                     self.inbox[s.id] = s
                 self._refresh(s)
-                return [Change("inbox.added" if old is None else "inbox.updated", s.id, event)]
-            case p.InboxUpdated(conversation=s):
-                if _newer(self.inbox.get(s.id), s):
-                    self.inbox[s.id] = s
-                self._refresh(s)
-                return [Change("inbox.updated", s.id, event)]
-            case p.InboxRemoved(conversation_id=cid):
+                added = old is None and isinstance(event, p.InboxAdded)
+                return [Change("inbox.added" if added else "inbox.updated", s.id, event)]
+            case p.InboxRemoved(conversation_id=cid, counts=counts):
+                self._count(counts)
                 if self.inbox.pop(cid, None) is None:
-                    return []
+                    return [Change("inbox.counts")] if counts is not None else []
                 return [Change("inbox.removed", cid, event)]
             case p.AssignedAdded(conversation=s, count=count, unread_total=unread):
                 old = self.assigned.get(s.id)

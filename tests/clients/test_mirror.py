@@ -106,3 +106,48 @@ def test_a_contact_rename_at_the_same_version_is_taken() -> None:
     known = replace(CONTACT, display_name="Maria José", initials="MJ", known=True)
     m.apply(p.InboxUpdated(conversation=summary("c1", 4, contact=known)))
     assert m.inbox["c1"].contact.display_name == "Maria José"
+
+
+def windowed(rows: list[p.ConversationSummary], cursor: str | None, total: int) -> p.Snapshot:
+    snap = snapshot(rows)
+    snap.inbox_cursor = cursor
+    snap.inbox_counts = [p.QueueCounts(queue_id="sales", inbox=total, oldest_at=1)]
+    return snap
+
+
+def counts(n: int) -> p.QueueCounts:
+    return p.QueueCounts(queue_id="sales", inbox=n, oldest_at=1)
+
+
+def test_the_inbox_is_a_window_plus_counts() -> None:
+    m = Mirror()
+    m.load(windowed([summary("c1", last_message_at=10), summary("c2", last_message_at=20)], "20:c2", 500))
+    assert m.inbox_count == 500, "the whole Inbox, from the counts, not the window's two rows"
+
+    # A newer conversation waits behind the window's end: counted, not kept.
+    changes = m.apply(p.InboxAdded(conversation=summary("c9", last_message_at=900), counts=counts(501)))
+    assert [c.kind for c in changes] == ["inbox.counts"]
+    assert "c9" not in m.inbox and m.inbox_count == 501
+    # One sorting inside the window is kept.
+    m.apply(p.InboxAdded(conversation=summary("c3", last_message_at=15), counts=counts(502)))
+    assert [s.id for s in m.inbox_window()] == ["c1", "c3", "c2"]
+    # A row whose activity moves past the window's end leaves it (a later page brings it).
+    m.apply(p.InboxUpdated(conversation=summary("c1", version=2, last_message_at=950), counts=counts(502)))
+    assert [s.id for s in m.inbox_window()] == ["c3", "c2"]
+    # Removed outside the window: the count still moves.
+    assert [c.kind for c in m.apply(p.InboxRemoved(conversation_id="c9", queue_id="sales", reason="claimed",
+                                                   counts=counts(501)))] == ["inbox.counts"]
+    assert m.inbox_count == 501
+
+    m.load_inbox_page(p.InboxPageResult(conversations=[summary("c4", last_message_at=30)], cursor=None))
+    assert m.inbox_cursor is None and [s.id for s in m.inbox_window()] == ["c3", "c2", "c4"]
+    # The window now reaches the end: every new one is kept.
+    m.apply(p.InboxAdded(conversation=summary("c10", last_message_at=1000), counts=counts(502)))
+    assert [s.id for s in m.inbox_window()][-1] == "c10"
+
+
+def test_an_old_server_without_counts_counts_the_window() -> None:
+    m = Mirror()
+    m.load(snapshot([summary("c1"), summary("c2")]))
+    m.apply(p.InboxAdded(conversation=summary("c3", last_message_at=99)))
+    assert m.inbox_count == 3
