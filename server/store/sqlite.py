@@ -15,7 +15,7 @@ and a rare SQLITE_BUSY is retried after an ``asyncio.sleep``. Every call has a d
 call raises ``StoreUnavailable`` and nothing was written (webhooks answer
 503, commands ``unavailable``). ``healthy()`` turns False while a call has
 been running longer than ``stall_seconds`` or after ``UNHEALTHY_AFTER``
-failures in a row, and True again once the store answers (``/readyz``).
+failures with no successful write in between (a read that works says nothing of writes), and True again once a write does (``/readyz``).
 A read-then-commit in the service may interleave with another on the same
 node; ``commit``'s compare-and-set decides, as with Redis.
 ``synchronous=NORMAL`` in WAL mode keeps every committed transaction across a
@@ -193,8 +193,8 @@ class SqliteStore:
                     continue
                 self._failed()
                 raise StoreUnavailable(f"SQLite: {e}") from e
-            with self._lock:
-                self._failures = 0
+            # A read that worked says nothing of writes (WAL readers never wait
+            # for the writer's lock): only a write ends a streak of failures.
             return result
 
     async def _call(self, worker: _Worker, fn: Callable[[sqlite3.Connection], T]) -> T:
