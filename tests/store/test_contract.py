@@ -372,9 +372,9 @@ async def test_inbox_pages_oldest_activity_first_after_a_cursor(store: Store, wo
     # New activity moves a conversation to the end; a claim takes it out.
     moved = (await world.receive("again", address="5511900000000")).after
     await world.claim(convs[1].id)
-    assert ids(await store.inbox_page("sales", None, 10)) == [c.id for c in convs[2:]] + [moved.id]
+    assert ids(await store.inbox_page("sales", None, 10)) == [*(c.id for c in convs[2:]), moved.id]
     assert await store.inbox_counts("sales") == (6, key[2][0])
-    assert await store.inbox_page("sales", None, 10) == [await world.conv(c) for c in ids(convs[2:]) + [moved.id]]
+    assert await store.inbox_page("sales", None, 10) == [await world.conv(c) for c in [*ids(convs[2:]), moved.id]]
 
 
 # --------------------------------------------------------------------------- contact history and timers
