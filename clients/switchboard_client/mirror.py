@@ -119,10 +119,10 @@ class Mirror:
     def _fits(self, s: p.ConversationSummary) -> bool:
         """A row belongs in the window when the window reaches the end of the
         Inbox, or when it sorts before the window's last row."""
-        if self.inbox_cursor is None or not self.inbox:
-            return self.inbox_cursor is None
-        last = max(_waiting_key(r) for r in self.inbox.values() if r.id != s.id) if len(self.inbox) > 1 else None
-        return last is None or _waiting_key(s) < last
+        if self.inbox_cursor is None:
+            return True
+        others = [_waiting_key(r) for r in self.inbox.values() if r.id != s.id]
+        return bool(others) and _waiting_key(s) < max(others)
 
     def _count(self, counts: p.QueueCounts | None) -> None:
         if counts is not None:

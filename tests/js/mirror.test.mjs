@@ -116,3 +116,32 @@ test("a contact's rename at the same version is taken", () => {
   m.apply({ type: "inbox.updated", conversation: summary("c1", 4, { contact: known }) });
   assert.equal(m.inbox.get("c1")?.contact.display_name, "Maria José");
 });
+
+test("the Inbox is a window plus counts, as in the Python mirror", () => {
+  const m = new Mirror();
+  const counts = (n) => ({ queue_id: "sales", inbox: n, oldest_at: 1 });
+  m.load(snapshot([summary("c1", 1, { last_message_at: 10 }), summary("c2", 1, { last_message_at: 20 })], [], { inbox_cursor: "20:c2", inbox_counts: [counts(500)] }), 0);
+  assert.equal(m.inboxCount, 500);
+  const beyond = m.apply({ type: "inbox.added", conversation: summary("c9", 1, { last_message_at: 900 }), counts: counts(501) });
+  assert.deepEqual(beyond.map((c) => c.kind), ["inbox.counts"]);
+  assert.equal(m.inbox.has("c9"), false);
+  assert.equal(m.inboxCount, 501);
+  m.apply({ type: "inbox.added", conversation: summary("c3", 1, { last_message_at: 15 }), counts: counts(502) });
+  assert.deepEqual(m.inboxWindow().map((s) => s.id), ["c1", "c3", "c2"]);
+  const moved = m.apply({ type: "inbox.updated", conversation: summary("c1", 2, { last_message_at: 950 }), counts: counts(502) });
+  assert.deepEqual(moved.map((c) => c.kind), ["inbox.removed"]);
+  assert.deepEqual(m.inboxWindow().map((s) => s.id), ["c3", "c2"]);
+  m.apply({ type: "inbox.removed", conversation_id: "c9", queue_id: "sales", reason: "claimed", agent_id: "ana", counts: counts(501) });
+  assert.equal(m.inboxCount, 501);
+  m.loadInboxPage({ kind: "inbox_page", conversations: [summary("c4", 1, { last_message_at: 30 })], cursor: null });
+  assert.equal(m.inboxCursor, null);
+  m.apply({ type: "inbox.added", conversation: summary("c10", 1, { last_message_at: 1000 }), counts: counts(502) });
+  assert.deepEqual(m.inboxWindow().map((s) => s.id), ["c3", "c2", "c4", "c10"]);
+});
+
+test("a server without counts: the window is the count", () => {
+  const m = new Mirror();
+  m.load(snapshot([summary("c1"), summary("c2")]), 0);
+  m.apply({ type: "inbox.added", conversation: summary("c3", 1, { last_message_at: 99 }) });
+  assert.equal(m.inboxCount, 3);
+});

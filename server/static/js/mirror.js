@@ -14,6 +14,18 @@
 /** @typedef {import('./protocol').ThreadResult} ThreadResult */
 /** @typedef {import('./protocol').PageResult} PageResult */
 /** @typedef {import('./protocol').EventBody} EventBody */
+/** @typedef {import('./protocol').QueueCounts} QueueCounts */
+/** @typedef {import('./protocol').InboxPageResult} InboxPageResult */
+
+/** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
+export function waitingKey(s) {
+  return [s.last_message_at ?? s.created_at, s.id];
+}
+
+/** @param {[number, string]} a @param {[number, string]} b */
+function before(a, b) {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+}
 
 /**
  * @typedef {object} Change
@@ -47,8 +59,12 @@ export function ordered(thread) {
 
 export class Mirror {
   constructor() {
-    /** @type {Map<string, ConversationSummary>} */
+    /** The Inbox *window*: the oldest waiting, as far as pages were read. @type {Map<string, ConversationSummary>} */
     this.inbox = new Map();
+    /** Where the next `inbox_page` continues (null: the window is the whole Inbox). @type {string | null} */
+    this.inboxCursor = null;
+    /** Each visible queue's Inbox in numbers, kept right by the events. @type {Map<string, QueueCounts>} */
+    this.queueCounts = new Map();
     /** @type {Map<string, ConversationSummary>} */
     this.assigned = new Map();
     this.assignedCount = 0;
@@ -70,12 +86,45 @@ export class Mirror {
   load(snapshot, localNow) {
     this.snapshot = snapshot;
     this.inbox = new Map(snapshot.inbox.map((s) => [s.id, s]));
+    this.inboxCursor = snapshot.inbox_cursor ?? null;
+    this.queueCounts = new Map((snapshot.inbox_counts ?? []).map((c) => [c.queue_id, c]));
     this.assigned = new Map(snapshot.assigned.map((s) => [s.id, s]));
     this.assignedCount = snapshot.assigned.length;
     this.unreadTotal = snapshot.unread_total;
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
     return [{ kind: "reset", conversationId: null }];
+  }
+
+  /** The whole Inbox, not the window (a server without counts: the window). */
+  get inboxCount() {
+    if (!this.queueCounts.size) return this.inbox.size;
+    let n = 0;
+    for (const c of this.queueCounts.values()) n += c.inbox;
+    return n;
+  }
+
+  /** The window in the order agents work in: oldest waiting first. @returns {ConversationSummary[]} */
+  inboxWindow() {
+    return [...this.inbox.values()].sort((a, b) => (before(waitingKey(a), waitingKey(b)) ? -1 : 1));
+  }
+
+  /** The next page of the window. @param {InboxPageResult} page @returns {Change[]} */
+  loadInboxPage(page) {
+    for (const s of page.conversations) if (newer(this.inbox.get(s.id), s)) this.inbox.set(s.id, s);
+    this.inboxCursor = page.cursor;
+    return [{ kind: "inbox.page", conversationId: null }];
+  }
+
+  /** A row belongs in the window when the window reaches the end, or it sorts before the last row. @param {ConversationSummary} s */
+  fits(s) {
+    if (this.inboxCursor === null) return true;
+    /** @type {[number, string] | null} */
+    let last = null;
+    for (const r of this.inbox.values()) {
+      if (r.id !== s.id && (last === null || before(last, waitingKey(r)))) last = waitingKey(r);
+    }
+    return last !== null && before(waitingKey(s), last);
   }
 
   /** @param {string} id @returns {ConversationSummary | null} */
@@ -133,12 +182,19 @@ export class Mirror {
       case "inbox.added":
       case "inbox.updated": {
         const s = event.conversation;
+        if (event.counts) this.queueCounts.set(event.counts.queue_id, event.counts);
+        if (!this.fits(s)) {
+          // Beyond the window: a later page brings it (or it just left the window).
+          if (this.inbox.delete(s.id)) return [{ kind: "inbox.removed", conversationId: s.id }];
+          return event.counts ? [{ kind: "inbox.counts", conversationId: null }] : [];
+        }
         if (newer(this.inbox.get(s.id), s)) this.inbox.set(s.id, s);
         this.refresh(s);
         return [{ kind: event.type, conversationId: s.id }];
       }
       case "inbox.removed":
-        if (!this.inbox.delete(event.conversation_id)) return [];
+        if (event.counts) this.queueCounts.set(event.counts.queue_id, event.counts);
+        if (!this.inbox.delete(event.conversation_id)) return event.counts ? [{ kind: "inbox.counts", conversationId: null }] : [];
         return [{ kind: event.type, conversationId: event.conversation_id }];
       case "assigned.added":
       case "assigned.updated": {
