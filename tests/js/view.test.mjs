@@ -27,6 +27,11 @@ test("lists: newest activity first, WhatsApp before Messenger, empty groups left
   assert.deepEqual(listGroups([]), []);
 });
 
+test("the Inbox lists oldest waiting first: the window's order, pages join at the end", () => {
+  const groups = listGroups([summary("old", 1, { last_message_at: 100 }), summary("new", 1, { last_message_at: 200 })], true);
+  assert.deepEqual(groups.map((g) => g.rows.map((s) => s.id)), [["old", "new"]]);
+});
+
 test("a row's stamp changes with what it shows, and only then", () => {
   const ui = { tab: "assigned", current: null, focusId: null, today };
   const base = rowView(summary("c1", 3), ui).stamp;

@@ -14,7 +14,7 @@ import { closeConversation, loadEarlier, openConversation, renderConversation, r
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
-import { listKeys, renderPanel, selectTab } from "./list.js";
+import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
 import { live, me, ui } from "./state.js";
 import { routeId } from "./view.js";
 
@@ -217,6 +217,7 @@ function wirePanel() {
     }
   });
   on("list", "keydown", (/** @type {KeyboardEvent} */ e) => listKeys(e, (id) => void openConversation(id)));
+  on("list", "scroll", () => maybeMoreInbox());
   on("new-conversation", "click", openStartDialog);
   on("start-cancel", "click", () => closeDialog("start-dialog"));
   onSubmit("start-form", () =>

@@ -126,6 +126,8 @@ export class SwitchboardClient {
     /** @type {WebSocket | null} */
     this.ws = null;
     this.live = false;
+    /** An `inbox_page` is in flight. */
+    this.inboxLoading = false;
     this.attempt = 0;
     this.nextId = 1;
     /** @type {Map<string, { resolve: (r: CommandResult) => void, reject: (e: Error) => void, type: string }>} */
@@ -471,6 +473,24 @@ export class SwitchboardClient {
     const changes = this.mirror.loadPage(id, page);
     this.options.onChange?.(this.mirror, changes);
     return page;
+  }
+
+  /**
+   * Extend the Inbox window by one page (docs/PROTOCOL.md, the Inbox as a
+   * window); one request at a time. Returns false when the window is whole.
+   */
+  async moreInbox(limit = 100) {
+    const cursor = this.mirror.inboxCursor;
+    if (cursor === null || this.inboxLoading) return false;
+    this.inboxLoading = true;
+    try {
+      const page = expect(await this.call({ type: "inbox_page", cursor, limit }), "inbox_page");
+      if (this.mirror.inboxCursor !== cursor) return true; // a resync reloaded the window meanwhile
+      this.options.onChange?.(this.mirror, this.mirror.loadInboxPage(page));
+      return true;
+    } finally {
+      this.inboxLoading = false;
+    }
   }
 
   /** @param {string} id @param {string} query */

@@ -18,7 +18,7 @@ import { listGroups, listKeyTarget, rowView } from "./view.js";
 
 export function renderPanel() {
   const mirror = live().mirror;
-  $("count-inbox").textContent = String(mirror.inbox.size);
+  $("count-inbox").textContent = String(mirror.inboxCount);
   $("count-assigned").textContent = String(mirror.assignedCount);
   const total = $("unread-total");
   total.hidden = mirror.unreadTotal === 0 || ui.tab !== "assigned";
@@ -46,7 +46,7 @@ function renderList() {
   const list = $("list");
   const hadFocus = list.contains(document.activeElement);
   const summaries = (ui.tab === "inbox" ? mirror.inbox : mirror.assigned).values();
-  const groups = listGroups(summaries);
+  const groups = listGroups(summaries, ui.tab === "inbox");
   let built = 0; // rows (re)built by this render: data-built, for a look in the console
   if (!groups.length) {
     const empty = ui.tab === "inbox" ? "The Inbox is empty. New conversations appear here live." : "Nothing assigned to you yet. Take a conversation from the Inbox.";
@@ -121,6 +121,18 @@ function row(s, view, now) {
       ]),
     ],
   );
+}
+
+/**
+ * Near the end of the drawn Inbox, ask for its next page (the window grows
+ * as the agent scrolls; the scroll position stays where it is).
+ */
+export function maybeMoreInbox() {
+  const list = $("list");
+  const client = live();
+  if (ui.tab !== "inbox" || client.mirror.inboxCursor === null) return;
+  if (list.scrollTop + list.clientHeight < list.scrollHeight - 400) return;
+  client.moreInbox().catch(() => undefined);
 }
 
 /** @param {Tab} tab */

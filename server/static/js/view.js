@@ -20,11 +20,15 @@ import * as fmt from "./format.js";
  * The rows of a list, newest activity first, grouped by channel (WhatsApp
  * first). A virtualized list windows over `rows` of each group.
  * @param {Iterable<ConversationSummary>} summaries
+ * @param {boolean} [oldestFirst]  the Inbox: oldest waiting first
  * @returns {Array<{ channel: "whatsapp" | "messenger", rows: ConversationSummary[] }>}
  */
-export function listGroups(summaries) {
+export function listGroups(summaries, oldestFirst = false) {
   const rows = [...summaries];
   rows.sort((a, b) => (b.last_message_at ?? b.created_at) - (a.last_message_at ?? a.created_at));
+  // The Inbox is a window of the oldest waiting (docs/PROTOCOL.md): shown
+  // in the order agents work in, so the pages read as the agent scrolls join at the end.
+  if (oldestFirst) rows.reverse();
   return /** @type {const} */ (["whatsapp", "messenger"])
     .map((channel) => ({ channel, rows: rows.filter((s) => s.channel === channel) }))
     .filter((g) => g.rows.length);
