@@ -249,12 +249,12 @@ async def test_keyboard_moves_through_the_list_and_opens_with_enter(running: Run
     first = (await running.inbound("older", address="5511900000101"))["conversation_id"]
     second = (await running.inbound("newer", address="5511900000102"))["conversation_id"]
     await expect(row(ana, second)).to_be_visible()
-    await row(ana, second).focus()  # newest first
+    await row(ana, first).focus()  # the Inbox: oldest waiting first
     await ana.keyboard.press("ArrowDown")
-    await expect(row(ana, first)).to_be_focused()
+    await expect(row(ana, second)).to_be_focused()
     await ana.keyboard.press("Enter")
-    await expect(ana.locator("#conv-name")).to_have_text("+55 11 90000-0101")
-    assert ana.url.endswith(f"#/c/{first}")
+    await expect(ana.locator("#conv-name")).to_have_text("+55 11 90000-0102")
+    assert ana.url.endswith(f"#/c/{second}")
     for control in ("#editor", "#search-input", "#token-input"):
         assert await ana.locator(f"label[for='{control[1:]}']").count() == 1, control
 

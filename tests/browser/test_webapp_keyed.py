@@ -27,14 +27,14 @@ async def test_a_list_update_rebuilds_only_its_row(running: Running, agent_page:
         await row(ana, cid).evaluate(TAG)
     await ana.locator("#list section.group.whatsapp").evaluate(TAG)
 
-    await running.inbound("second, again", address="5511900000102")  # moves to the top of the list
+    await running.inbound("second, again", address="5511900000102")  # waits behind the others now: the end of the Inbox
     await expect(row(ana, second)).to_contain_text("second, again")
     assert await kept(ana, f'#list li[data-conv-id="{first}"]')
     assert await kept(ana, f'#list li[data-conv-id="{third}"]')
     assert not await kept(ana, f'#list li[data-conv-id="{second}"]')  # rebuilt: it shows something new
     assert await kept(ana, "#list section.group.whatsapp")
     order = await ana.locator("#list li[data-conv-id]").evaluate_all("els => els.map(e => e.dataset.convId)")
-    assert order == [second, third, first]
+    assert order == [first, third, second]
     await expect(ana.locator("#list .group-count")).to_have_text("3")
 
 
