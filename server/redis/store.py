@@ -15,6 +15,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
+    sb:unread:<agent>            hash  the same conversations → their unread count (the agent's counters)
     sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
     sb:pending                   zset  outbound messages not yet accepted, score = at
@@ -208,6 +209,15 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'until', tonumber(ARGV[2]) + tonum
 return attempts
 """
 
+TOTALS = """
+local unread = redis.call('HVALS', KEYS[1])
+local total = 0
+for i = 1, #unread do total = total + tonumber(unread[i]) end
+return {#unread, total}
+"""
+"""The agent's counters from their ``unread`` hash, on the server: one
+round trip of small integers (no conversation is read or decoded)."""
+
 REVOKE = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
@@ -276,6 +286,7 @@ class RedisStore:
         self._commit = self._r.register_script(COMMIT)
         self._claim_send = self._r.register_script(CLAIM_SEND)
         self._revoke = self._r.register_script(REVOKE)
+        self._totals = self._r.register_script(TOTALS)
         self.outbox = redis_outbox.Outbox(
             self._r,
             prefix,
@@ -313,6 +324,9 @@ class RedisStore:
 
     def _assigned(self, agent_id: str) -> str:
         return f"{self._p}assigned:{agent_id}"
+
+    def _unread(self, agent_id: str) -> str:
+        return f"{self._p}unread:{agent_id}"
 
     def _contact(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}"
@@ -444,6 +458,15 @@ class RedisStore:
                 out.append(["ZREM", old, cid])
             if new is not None and (new != old or before is None or _activity(before) != _activity(after)):
                 out.append(["ZADD", new, activity, cid])
+        # The agents' counters: the holder's unread hash names each of their
+        # conversations with its unread count (HSET/HDEL: idempotent).
+        old_holder, new_holder = fanout.holder(before), fanout.holder(after)
+        if old_holder is not None and old_holder != new_holder:
+            out.append(["HDEL", self._unread(old_holder), cid])
+        if new_holder is not None and (
+            old_holder != new_holder or before is None or before.unread != after.unread
+        ):
+            out.append(["HSET", self._unread(new_holder), cid, str(after.unread)])
         if before is None:
             out.append(["ZADD", self._contact_convs(after.contact_id), str(after.created_at), cid])
         if before is None or _unlocked(before) != _unlocked(after):
@@ -486,6 +509,11 @@ class RedisStore:
         found = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
         rows = [c for c in await self._conversations(found) if c.is_open and c.assignee_id == agent_id]
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
+
+    @_unavailable
+    async def agent_totals(self, agent_id: str) -> fanout.Totals:
+        count, unread = await self._totals(keys=[self._unread(agent_id)])
+        return fanout.Totals(int(count), int(unread))
 
     @_unavailable
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:

@@ -18,6 +18,10 @@ Guarantees every implementation gives, method by method:
   WAL, committed; Redis: as durable as its AOF setting).
 - Reads return values as of some committed state; lists are ordered as
   documented on each method.
+- ``agent_totals`` is kept by the commits that change it, never recomputed
+  from the agent's conversations: it always equals ``len(assigned(a))`` and
+  the sum of their ``unread`` (the contract suite recounts after random
+  sequences of changes).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from server.core.conversation import Outcome
+from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
 
 
@@ -73,6 +78,11 @@ class Store(Protocol):
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""
+
+    async def agent_totals(self, agent_id: str) -> Totals:
+        """The agent's Assigned counter and unread total: how many open
+        conversations are assigned to them and the sum of their ``unread``.
+        Maintained by ``commit`` (no read of the conversations)."""
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         """All of the contact's conversations, newest first."""

@@ -36,7 +36,9 @@ from typing import TypeVar
 
 import msgspec
 
+from server.core import fanout
 from server.core.conversation import Outcome
+from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
 from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
 
@@ -90,6 +92,11 @@ CREATE TABLE IF NOT EXISTS revocations (
     value INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id, at);
+CREATE TABLE IF NOT EXISTS agent_totals (
+    agent_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    unread INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -141,7 +148,10 @@ class SqliteStore:
         self.timeout = timeout
         self.stall_seconds = stall_seconds
         writer = self._connect(path, durability)
+        had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         writer.executescript(SCHEMA)
+        if not had_totals:
+            self._count_totals(writer)
         self._writer = _Worker(writer, "sqlite-writer")
         # Reads run on the event loop on their own connection, which never
         # waits in SQLite's busy handler (timeout 0): in WAL mode a reader is
@@ -152,6 +162,22 @@ class SqliteStore:
         self._failures = 0
         self._lock = threading.Lock()
         self._probing = False
+
+    @staticmethod
+    def _count_totals(db: sqlite3.Connection) -> None:
+        """Fill ``agent_totals`` from the conversations, once: a file written
+        before the counters existed (commits keep them from then on)."""
+        totals: dict[str, list[int]] = {}
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open' AND assignee_id IS NOT NULL"):
+            conv = _conversation(body)
+            agent = fanout.holder(conv)
+            if agent is not None:
+                t = totals.setdefault(agent, [0, 0])
+                t[0] += 1
+                t[1] += conv.unread
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
 
     @staticmethod
     def _connect(path: str | Path, durability: str, timeout: float = 5.0) -> sqlite3.Connection:
@@ -363,10 +389,30 @@ class SqliteStore:
             if outcome.note is not None:
                 n = outcome.note
                 db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
+            self._move_totals(db, outcome)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    @staticmethod
+    def _move_totals(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The agents' counters, in the commit's transaction: out of the
+        holder before, into the holder after (``before`` is what was stored:
+        the version check passed)."""
+        deltas: dict[str, tuple[int, int]] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            agent = fanout.holder(conv)
+            if conv is not None and agent is not None:
+                count, unread = deltas.get(agent, (0, 0))
+                deltas[agent] = (count + sign, unread + sign * conv.unread)
+        for agent, (count, unread) in deltas.items():
+            if count or unread:
+                db.execute(
+                    "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
+                    " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
+                    (agent, count, unread),
+                )
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
@@ -397,6 +443,13 @@ class SqliteStore:
             agent_id,
         )
         return [_conversation(b) for b in rows]
+
+    async def agent_totals(self, agent_id: str) -> Totals:
+        def read(db: sqlite3.Connection) -> Totals:
+            row = db.execute("SELECT count, unread FROM agent_totals WHERE agent_id = ?", (agent_id,)).fetchone()
+            return Totals(row[0], row[1]) if row else Totals(0, 0)
+
+        return await self._read(read)
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = await self._get_all(
