@@ -49,8 +49,9 @@ Cluster slot without a primary) raises ``StoreUnavailable``: commands answer
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -68,7 +69,7 @@ from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
 from server.redis import outbox as redis_outbox
-from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
 _contact = msgspec.msgpack.Decoder(Contact).decode
@@ -222,6 +223,10 @@ REVOKE = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
 """
+
+IN_FLIGHT = 32
+"""Commits ``commit_many`` keeps in flight at once (well under the client's
+connection pool: 64)."""
 
 DUE_SET = "timers:{t}:due"
 """The cluster's session-timer due-set (after the prefix): conversation id →
@@ -441,6 +446,20 @@ class RedisStore:
             raise DuplicateMessage(detail.decode())
         if int(detail):
             await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
+
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """Each its own commit script, ``IN_FLIGHT`` at a time: Redis runs
+        them back to back while their answers travel (one round trip per
+        ``IN_FLIGHT`` commits instead of one each)."""
+        results: list[StoreError | None] = []
+        for start in range(0, len(outcomes), IN_FLIGHT):
+            chunk = outcomes[start : start + IN_FLIGHT]
+            for r in await asyncio.gather(*(self.commit(o) for o in chunk), return_exceptions=True):
+                if r is None or isinstance(r, (VersionConflict, DuplicateMessage)):
+                    results.append(r)
+                else:
+                    raise r
+        return results
 
     def _index_commands(self, outcome: Outcome) -> list[redis_outbox.Command]:
         """The changes to the cross-thread indexes that ``outcome`` makes,

@@ -26,6 +26,7 @@ Guarantees every implementation gives, method by method:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from server.core.conversation import Outcome
@@ -72,6 +73,15 @@ class Store(Protocol):
         """The contact's newest conversation on the touchpoint, open or ended."""
 
     async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None: ...
+
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """Commit each outcome of existing conversations as ``commit`` would,
+        each its own compare-and-set, in as few trips as the backend allows
+        (SQLite: one transaction; Redis: the scripts in flight together).
+        Returns, per outcome, None (stored) or the ``VersionConflict`` /
+        ``DuplicateMessage`` it met (nothing of that one written). Raises
+        ``StoreUnavailable`` when the store cannot be asked (SQLite: nothing
+        written; Redis: any of them may have been)."""
 
     async def inbox(self, queue_id: str) -> list[Conversation]:
         """Open, unassigned conversations of the queue, newest activity first."""

@@ -4,12 +4,13 @@ throwaway runs; a restart loses everything (use SqliteStore to keep data)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from server.core import fanout
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, VersionConflict
 
 
 def _activity(c: Conversation) -> tuple[int, str]:
@@ -91,6 +92,17 @@ class MemoryStore:
             self._index(m)
         if outcome.note is not None:
             self._notes[after.id].append(outcome.note)
+
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        results: list[StoreError | None] = []
+        for outcome in outcomes:
+            try:
+                await self.commit(outcome)
+            except (VersionConflict, DuplicateMessage) as e:
+                results.append(e)
+            else:
+                results.append(None)
+        return results
 
     def _index(self, m: Message) -> None:
         self._by_id[m.id] = m

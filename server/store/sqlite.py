@@ -29,7 +29,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -40,7 +40,7 @@ from server.core import fanout
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -334,66 +334,96 @@ class SqliteStore:
         await self._write(lambda db: self._commit(db, outcome, expected_latest))
 
     def _commit(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
-        after = outcome.after
         db.execute("BEGIN IMMEDIATE")
         try:
-            if outcome.before is None:
-                row = db.execute(
-                    "SELECT conversation_id FROM latest WHERE contact_id = ? AND touchpoint_id = ?",
-                    (after.contact_id, after.touchpoint_id),
-                ).fetchone()
-                if (row[0] if row else None) != expected_latest:
-                    raise VersionConflict(f"latest conversation of {after.contact_id} changed")
-                try:
-                    db.execute(
-                        "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after)
-                    )
-                except sqlite3.IntegrityError as e:
-                    raise VersionConflict(after.id) from e
-                db.execute(
-                    "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT (contact_id, touchpoint_id)"
-                    " DO UPDATE SET conversation_id = excluded.conversation_id",
-                    (after.contact_id, after.touchpoint_id, after.id),
-                )
-            else:
-                (conv_id, version, *rest) = self._conversation_row(after)
-                updated = db.execute(
-                    "UPDATE conversations SET version = ?, contact_id = ?, queue_id = ?, assignee_id = ?, status = ?,"
-                    " session_locked = ?, activity = ?, created_at = ?, body = ? WHERE id = ? AND version = ?",
-                    (version, *rest, conv_id, outcome.before.version),
-                ).rowcount
-                if updated != 1:
-                    raise VersionConflict(after.id)
-            if outcome.message is not None:
-                m = outcome.message
-                try:
-                    db.execute(
-                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                        (m.id, m.conversation_id, m.seq, m.channel_message_id, m.status, _encode(m)),
-                    )
-                except sqlite3.IntegrityError as e:
-                    if m.channel_message_id and "channel_message_id" in str(e):
-                        raise DuplicateMessage(m.channel_message_id) from e
-                    raise VersionConflict(f"message {m.id}") from e
-            if outcome.updated_message is not None:
-                m = outcome.updated_message
-                try:
-                    updated = db.execute(
-                        "UPDATE messages SET channel_message_id = ?, status = ?, body = ? WHERE id = ?",
-                        (m.channel_message_id, m.status, _encode(m), m.id),
-                    ).rowcount
-                except sqlite3.IntegrityError as e:
-                    raise DuplicateMessage(m.channel_message_id or m.id) from e
-                if updated != 1:
-                    raise VersionConflict(f"message {m.id} not found")
-            if outcome.note is not None:
-                n = outcome.note
-                db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
-            self._move_totals(db, outcome)
+            self._store(db, outcome, expected_latest)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        if not outcomes:
+            return []
+        return await self._write(lambda db: self._commit_many(db, outcomes))
+
+    def _commit_many(self, db: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """One transaction, one savepoint per outcome: a refused one leaves no trace."""
+        results: list[StoreError | None] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for outcome in outcomes:
+                db.execute("SAVEPOINT one")
+                try:
+                    self._store(db, outcome, None)
+                except (VersionConflict, DuplicateMessage) as e:
+                    db.execute("ROLLBACK TO one")
+                    results.append(e)
+                else:
+                    results.append(None)
+                db.execute("RELEASE one")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return results
+
+    def _store(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
+        """The writes of one commit, inside the caller's transaction."""
+        after = outcome.after
+        if outcome.before is None:
+            row = db.execute(
+                "SELECT conversation_id FROM latest WHERE contact_id = ? AND touchpoint_id = ?",
+                (after.contact_id, after.touchpoint_id),
+            ).fetchone()
+            if (row[0] if row else None) != expected_latest:
+                raise VersionConflict(f"latest conversation of {after.contact_id} changed")
+            try:
+                db.execute(
+                    "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after)
+                )
+            except sqlite3.IntegrityError as e:
+                raise VersionConflict(after.id) from e
+            db.execute(
+                "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT (contact_id, touchpoint_id)"
+                " DO UPDATE SET conversation_id = excluded.conversation_id",
+                (after.contact_id, after.touchpoint_id, after.id),
+            )
+        else:
+            (conv_id, version, *rest) = self._conversation_row(after)
+            updated = db.execute(
+                "UPDATE conversations SET version = ?, contact_id = ?, queue_id = ?, assignee_id = ?, status = ?,"
+                " session_locked = ?, activity = ?, created_at = ?, body = ? WHERE id = ? AND version = ?",
+                (version, *rest, conv_id, outcome.before.version),
+            ).rowcount
+            if updated != 1:
+                raise VersionConflict(after.id)
+        if outcome.message is not None:
+            m = outcome.message
+            try:
+                db.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.id, m.conversation_id, m.seq, m.channel_message_id, m.status, _encode(m)),
+                )
+            except sqlite3.IntegrityError as e:
+                if m.channel_message_id and "channel_message_id" in str(e):
+                    raise DuplicateMessage(m.channel_message_id) from e
+                raise VersionConflict(f"message {m.id}") from e
+        if outcome.updated_message is not None:
+            m = outcome.updated_message
+            try:
+                updated = db.execute(
+                    "UPDATE messages SET channel_message_id = ?, status = ?, body = ? WHERE id = ?",
+                    (m.channel_message_id, m.status, _encode(m), m.id),
+                ).rowcount
+            except sqlite3.IntegrityError as e:
+                raise DuplicateMessage(m.channel_message_id or m.id) from e
+            if updated != 1:
+                raise VersionConflict(f"message {m.id} not found")
+        if outcome.note is not None:
+            n = outcome.note
+            db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
+        self._move_totals(db, outcome)
 
     @staticmethod
     def _move_totals(db: sqlite3.Connection, outcome: Outcome) -> None:

@@ -362,6 +362,24 @@ async def test_ended_conversations_leave_inbox_and_assigned(store: Store, world:
     assert await store.inbox("sales") == [fresh]
 
 
+# --------------------------------------------------------------------------- commit_many
+
+
+async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, world: World) -> None:
+    convs = [(await world.receive("hi", address=a)).after for a in ("5511900000001", "5511900000002", "5511900000003")]
+    await world.claim(convs[0].id)
+    world.now += 8 * 3_600_000
+    stale = rules.expire(convs[0], POLICIES["whatsapp"], world.now)  # decided on the version before the claim
+    fresh = [rules.expire(await world.conv(c.id), POLICIES["whatsapp"], world.now) for c in convs[1:]]
+    assert stale is not None and all(o is not None for o in fresh)
+    results = await store.commit_many([fresh[0], stale, fresh[1]])  # type: ignore[list-item]
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], VersionConflict)
+    assert [(await world.conv(c.id)).session_locked for c in convs] == [False, True, True]
+    assert ids(await store.unlocked_open()) == [convs[0].id]
+    assert await store.commit_many([]) == []
+
+
 # --------------------------------------------------------------------------- the agents' counters
 
 
