@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/switchboard serve --config server/demo.toml --data data/demo.sqlite3 --demo
 
+# Types and lint first (a few seconds), then the suite.
 test: $(STAMP) system-deps
+	$(BIN)/mypy
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest -q
 
 # Benchmarks, never part of `make test`: `make bench SCENARIO=steady ARGS="--agents 1000 --rates 200"`.

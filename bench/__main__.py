@@ -106,12 +106,12 @@ def environment() -> dict[str, Any]:
             from importlib.metadata import version as v
 
             return v(mod)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except Exception:  # noqa: BLE001
+    except Exception:
         commit = ""
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

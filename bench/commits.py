@@ -127,8 +127,8 @@ async def main_async(opts: argparse.Namespace) -> dict[str, Any]:
             "p50_ms": spread([r["p50_ms"] for r in results]),
             "p99_ms": spread([r["p99_ms"] for r in results]),
             # Ratios within one repeat, so the machine's mood cancels out.
-            "p50_vs_inline": spread([r["p50_ms"] / b["p50_ms"] for r, b in zip(results, base)]),
-            "throughput_vs_inline": spread([r["commits_per_s"] / b["commits_per_s"] for r, b in zip(results, base)]),
+            "p50_vs_inline": spread([r["p50_ms"] / b["p50_ms"] for r, b in zip(results, base, strict=False)]),
+            "throughput_vs_inline": spread([r["commits_per_s"] / b["commits_per_s"] for r, b in zip(results, base, strict=False)]),
         }
     return {
         "scenario": "commits",

@@ -158,5 +158,5 @@ def main(conn: Connection, spec: dict[str, Any]) -> None:
     """Entry point of the customers' process: one reply when done."""
     try:
         conn.send(asyncio.run(drive(spec)))
-    except Exception as e:  # noqa: BLE001 - the parent reports it
+    except Exception as e:
         conn.send({"error": f"{type(e).__name__}: {e}"})

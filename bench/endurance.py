@@ -58,7 +58,7 @@ def _slope_per_min(xs: list[float], ys: list[float]) -> float | None:
     var = sum((x - mx) ** 2 for x in xs)
     if var == 0:
         return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var * 60
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / var * 60
 
 
 class Sampler:
@@ -341,7 +341,6 @@ def _stall_run(
         s.set_phase("end")
         s.tick()
         created = cust.result or {}
-        per_queue = {int(q): v for q, v in created.get("per_queue", {}).items()}
         last = s.rows[-1]
         healthy_events = last["events"] - last["stall_events"]
         # The peer: every publication to every socket. Switchboard: the steady mix

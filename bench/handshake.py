@@ -29,9 +29,8 @@ async def _batch(url: str, n: int, concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
-        async with gate:
-            async with connect(url, compression=None, open_timeout=30):
-                pass
+        async with gate, connect(url, compression=None, open_timeout=30):
+            pass
 
     await asyncio.gather(*(one() for _ in range(n)))
 

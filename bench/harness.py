@@ -323,7 +323,7 @@ class Fleet:
     def close(self) -> None:
         try:
             self.call("close", timeout=10)
-        except Exception:  # noqa: BLE001 - a busy or dead worker is killed below
+        except Exception:
             pass
         for proc in self.procs:
             proc.join(2)

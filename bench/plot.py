@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def latency_vs_load(result: dict[str, Any], out: Path, title: str) -> Path:
@@ -37,8 +37,8 @@ def compare_bars(result: dict[str, Any], out: Path, title: str) -> Path:
     summary = result["summary"]
     kinds = [k for k in summary if summary[k]["cpu_us_per_delivery"]["median"] is not None]
     med = [summary[k]["cpu_us_per_delivery"]["median"] for k in kinds]
-    lo = [m - summary[k]["cpu_us_per_delivery"]["min"] for k, m in zip(kinds, med)]
-    hi = [summary[k]["cpu_us_per_delivery"]["max"] - m for k, m in zip(kinds, med)]
+    lo = [m - summary[k]["cpu_us_per_delivery"]["min"] for k, m in zip(kinds, med, strict=False)]
+    hi = [summary[k]["cpu_us_per_delivery"]["max"] - m for k, m in zip(kinds, med, strict=False)]
     p99 = [summary[k]["p99_ms"]["median"] or 0 for k in kinds]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     a.bar(kinds, med, yerr=[lo, hi], capsize=4, color="#4a7ab5")
@@ -63,7 +63,7 @@ _PHASE_COLORS = {"warmup": "#eeeeee", "before": "#e3f0e3", "stalled": "#f6dede",
 
 
 def _shade(ax: Any, marks: list[list[Any]], t_end: float) -> None:
-    for (name, t0), nxt in zip(marks, [*marks[1:], ["", t_end]]):
+    for (name, t0), nxt in zip(marks, [*marks[1:], ["", t_end]], strict=False):
         ax.axvspan(t0, nxt[1], color=_PHASE_COLORS.get(name, "#ffffff"), lw=0, zorder=0)
 
 

@@ -198,7 +198,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     target = _target(opts, center, workdir)
     fleet = None
     try:
-        fleet, connected = _fleet(target, center, opts, "idle", progress)
+        fleet, _connected = _fleet(target, center, opts, "idle", progress)
         fleet.call("reset")
         spec = {
             "messages": opts.conversations,

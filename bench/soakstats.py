@@ -14,6 +14,7 @@ compare per hour.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import sys
@@ -46,7 +47,7 @@ def stats_of(doc: dict[str, Any]) -> dict[str, Any]:
     # A sample holds the running count and total; two collections in one
     # 5-s interval count as two of their mean length.
     pauses: list[float] = []
-    for a, b in zip(gc_rows, gc_rows[1:]):
+    for a, b in itertools.pairwise(gc_rows):
         n = b["gc_full_collections"] - a["gc_full_collections"]
         if n > 0 and b["phase"] == "load":
             pauses += [(b["gc_full_seconds"] - a["gc_full_seconds"]) / n * 1000] * n

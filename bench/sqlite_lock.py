@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 from websockets.asyncio.client import connect
 
 from bench.center import APP_SECRET, Center

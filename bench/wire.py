@@ -205,7 +205,7 @@ class WireClient(asyncio.Protocol):
             del buf[:pos]
 
     def _on_raw(self, fin: int, opcode: int, payload: bytes, now: int) -> None:
-        if opcode == OP_TEXT or opcode == OP_BINARY:
+        if opcode in (OP_TEXT, OP_BINARY):
             if fin:
                 self.on_frame(payload, now)
             else:

@@ -106,8 +106,22 @@ def raise_nofile() -> int:
 
 class Agent:
     __slots__ = (
-        "id", "token", "url", "idx", "size", "wire", "positions", "epoch",
-        "lastk", "replied", "ready_at", "ready", "ids", "w", "stall", "busy",
+        "busy",
+        "epoch",
+        "id",
+        "ids",
+        "idx",
+        "lastk",
+        "positions",
+        "ready",
+        "ready_at",
+        "replied",
+        "size",
+        "stall",
+        "token",
+        "url",
+        "w",
+        "wire",
     )
 
     def __init__(self, w: Worker, spec: list[Any], url: str, stall: bool = False) -> None:
@@ -213,15 +227,16 @@ class Agent:
         if kind == "inbox.added":
             if k % self.size == self.idx:
                 self.command(p.Claim(id=f"c{next(self.ids)}", conversation_id=conv.id))
-        elif kind in ("assigned.added", "assigned.updated"):
-            if conv.assignee_id == self.id and conv.unread > 0 and k > self.replied.get(conv.id, 0):
-                self.replied[conv.id] = k
-                self.command(p.SendMessage(id=f"s{next(self.ids)}", conversation_id=conv.id, text=f"r{k} thanks, on it"))
-                self.command(p.MarkRead(id=f"r{next(self.ids)}", conversation_id=conv.id))
-                if last:
-                    self.command(p.EndChat(id=f"e{next(self.ids)}", conversation_id=conv.id))
-                    self.replied.pop(conv.id, None)
-                    self.lastk.pop(conv.id, None)
+        elif kind in ("assigned.added", "assigned.updated") and (
+            conv.assignee_id == self.id and conv.unread > 0 and k > self.replied.get(conv.id, 0)
+        ):
+            self.replied[conv.id] = k
+            self.command(p.SendMessage(id=f"s{next(self.ids)}", conversation_id=conv.id, text=f"r{k} thanks, on it"))
+            self.command(p.MarkRead(id=f"r{next(self.ids)}", conversation_id=conv.id))
+            if last:
+                self.command(p.EndChat(id=f"e{next(self.ids)}", conversation_id=conv.id))
+                self.replied.pop(conv.id, None)
+                self.lastk.pop(conv.id, None)
 
     # ------------------------------------------------------------ peers
 
@@ -300,7 +315,7 @@ class Worker:
         stalled = spec.get("stall_all", False)
         self.rcvbuf: int = spec.get("rcvbuf", 0)
         self.mss: int = spec.get("mss", 0)
-        self.agents = [Agent(self, a, urls[i % len(urls)], stall=stalled) for i, a in zip(indices, spec["agents"])]
+        self.agents = [Agent(self, a, urls[i % len(urls)], stall=stalled) for i, a in zip(indices, spec["agents"], strict=False)]
         self.frames = self.events = self.bytes = self.gaps = self.dups = 0
         self.stall_events = self.stall_gaps = self.stall_dups = 0
         # Latency windows (``window`` op): live events at healthy agents, events
@@ -362,7 +377,7 @@ class Worker:
                 t0 = time.perf_counter()
                 try:
                     await agent.connect(resume=resume)
-                except Exception as e:  # noqa: BLE001 - counted and reported
+                except Exception as e:
                     self.connect_failures[type(e).__name__] += 1
                     if agent.wire is not None:
                         agent.wire.abort()
@@ -443,7 +458,7 @@ class Worker:
                     try:
                         await agent.connect(resume=resume)
                         return
-                    except Exception as e:  # noqa: BLE001 - counted and reported
+                    except Exception as e:
                         self.connect_failures[type(e).__name__] += 1
                         if agent.wire is not None:
                             agent.wire.abort()
@@ -581,7 +596,7 @@ class Worker:
                 req = await inbox.get()
                 try:
                     reply = await self.handle(req)
-                except Exception as e:  # noqa: BLE001 - the parent reports it
+                except Exception as e:
                     reply = {"error": f"{type(e).__name__}: {e}"}
                 self.conn.send(reply)
 

@@ -22,7 +22,7 @@ become the property name, and tuples use draft 07's ``items`` list.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -121,7 +121,7 @@ def asyncapi() -> dict[str, Any]:
         messages[f"cmd.{tag}"] = _message(
             tag, cmd.__name__, _doc(cmd) or f"The {tag} command.", {"$ref": REF.format(name=cmd.__name__)}
         )
-    for result in p.CommandResult.__args__:  # type: ignore[attr-defined]
+    for result in get_args(p.CommandResult):
         kind = _tag(result)
         messages[f"ack.{kind}"] = _message(
             "ack",

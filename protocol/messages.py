@@ -19,7 +19,7 @@ milliseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -314,7 +314,7 @@ ClientCommand = (
     | GetContactCard
 )
 
-COMMANDS: tuple[type[Command], ...] = ClientCommand.__args__  # type: ignore[attr-defined]
+COMMANDS: tuple[type[Command], ...] = get_args(ClientCommand)
 
 
 # --------------------------------------------------------------------------- results
@@ -576,8 +576,8 @@ class Unsubscribed(ServerFrame, tag="unsubscribed"):
 
 ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed
 
-FRAMES: tuple[type[ServerFrame], ...] = ServerMessage.__args__  # type: ignore[attr-defined]
-EVENTS: tuple[type[EventBody], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+FRAMES: tuple[type[ServerFrame], ...] = get_args(ServerMessage)
+EVENTS: tuple[type[EventBody], ...] = get_args(AnyEvent)
 
 
 # --------------------------------------------------------------------------- codecs

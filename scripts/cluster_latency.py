@@ -19,9 +19,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol import messages as p  # noqa: E402
-from tests.cluster.conftest import Cluster  # noqa: E402
-from tests.cluster.redisproc import RedisProcess  # noqa: E402
+from protocol import messages as p
+from tests.cluster.conftest import Cluster
+from tests.cluster.redisproc import RedisProcess
 
 
 async def main(n: int) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import phonenumbers
@@ -175,7 +175,7 @@ def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-ENV = {
+ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "SWITCHBOARD_HOST": ("host", str),
     "SWITCHBOARD_PORT": ("port", int),
     "SWITCHBOARD_WS_PORT": ("ws_port", int),
@@ -194,11 +194,11 @@ ENV = {
 
 
 def load(path: str | Path | None, env: dict[str, str] | None = None, **overrides: object) -> Config:
-    raw: dict[str, object] = {}
+    raw: dict[str, Any] = {}  # TOML as parsed; msgspec.convert checks it below
     if path is not None:
         raw = tomllib.loads(Path(path).read_text())
     _rename(raw)
-    settings = dict(raw.get("server", {}))  # type: ignore[call-overload]
+    settings = dict(raw.get("server", {}))
     for var, (key, convert) in ENV.items():
         value = (os.environ if env is None else env).get(var)
         if value:
@@ -221,19 +221,19 @@ def access_token_var(touchpoint_id: str) -> str:
     return "SWITCHBOARD_ACCESS_TOKEN_" + "".join(c if c.isalnum() else "_" for c in touchpoint_id.upper())
 
 
-def _meta_env(raw: dict[str, object], env: Mapping[str, str]) -> None:
+def _meta_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     """Secrets belong in the environment: Meta settings and per-touchpoint tokens."""
-    meta = dict(raw.get("meta", {}))  # type: ignore[call-overload]
+    meta = dict(raw.get("meta", {}))
     meta.update({key: env[var] for var, key in META_ENV.items() if env.get(var)})
     raw["meta"] = meta
-    for tp in raw.get("touchpoints", []):  # type: ignore[union-attr]
+    for tp in raw.get("touchpoints", []):
         token = env.get(access_token_var(str(tp.get("id", ""))))
         if token:
             tp["access_token"] = token
 
 
-def _rename(raw: dict[str, object]) -> None:
+def _rename(raw: dict[str, Any]) -> None:
     """TOML says ``queue = "sales"`` on a touchpoint; the model says queue_id."""
-    for tp in raw.get("touchpoints", []):  # type: ignore[union-attr]
+    for tp in raw.get("touchpoints", []):
         if "queue" in tp:
             tp["queue_id"] = tp.pop("queue")

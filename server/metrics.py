@@ -57,7 +57,7 @@ class Histogram:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         for key, counts in sorted(self._counts.items()):
             running = 0
-            for bound, n in zip((*self.BUCKETS, float("inf")), counts):
+            for bound, n in zip((*self.BUCKETS, float("inf")), counts, strict=True):
                 running += n
                 le = "+Inf" if bound == float("inf") else f"{bound:g}"
                 lines.append(f"{self.name}_bucket{_labels((*self.labels, 'le'), (*key, le))} {running}")
@@ -69,7 +69,7 @@ class Histogram:
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     if not names:
         return ""
-    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, values)) + "}"
+    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, values, strict=True)) + "}"
 
 
 class Collector(Protocol):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -23,3 +24,16 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object] | None], timeout:
         _, pending = await asyncio.wait(pending, timeout=min(0.2, max(deadline - loop.time(), 0)))
     for task in pending:
         log.warning("task %s did not stop within %.1f s", task.get_name(), timeout)
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+    """Run ``coro`` in the background, keeping a reference until it ends (the
+    event loop holds only weak ones: an unreferenced task may be collected
+    mid-flight)."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task

@@ -166,7 +166,11 @@ async def check(post: Post, agent: Watcher, cid: str, address: str, carrier: str
 
 def _find(frames: list[p.ServerFrame], stream: str, kind: type[p.EventBody], text: str | None = None) -> Any:
     for f in frames:
-        if isinstance(f, p.Event) and f.stream == stream and isinstance(f.event, kind):
-            if text is None or f.event.message.text == text:
-                return f.event
+        if (
+            isinstance(f, p.Event)
+            and f.stream == stream
+            and isinstance(f.event, kind)
+            and (text is None or f.event.message.text == text)
+        ):
+            return f.event
     return None

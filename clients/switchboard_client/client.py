@@ -279,7 +279,7 @@ class AgentClient:
             await self._reader
         except asyncio.CancelledError:
             raise
-        except BaseException as e:  # noqa: BLE001 - every way the read can end
+        except BaseException as e:
             return e
         return None
 

@@ -89,6 +89,14 @@ class WidgetWindow:
         self.opened.append(url)
         self.open_url(url)
 
+    def _opener(self, url: str) -> Callable[[tk.Event[Any]], None]:
+        """A click handler that opens ``url`` in the web app."""
+
+        def on_click(_event: tk.Event[Any]) -> None:
+            self._open(url)
+
+        return on_click
+
     def show(self, view: WidgetView) -> None:
         self.root.title(view.title)
         self.status.configure(text=f"● {view.status}", fg="#7ee2a8" if view.status == "Live" else "#ffb4a8")
@@ -119,7 +127,7 @@ class WidgetWindow:
                 parts[-1].pack(side="right", padx=2)
             url = conversation_url(self.base_url, row.conversation_id)
             for part in parts:
-                part.bind("<Button-1>", lambda _e, u=url: self._open(u))
+                part.bind("<Button-1>", self._opener(url))
 
     def alert(self, alert: Alert) -> None:
         self.alerts = [alert, *self.alerts][:MAX_ALERTS]
@@ -142,7 +150,7 @@ class WidgetWindow:
                 cursor="hand2",
             )
             label.pack(fill="x", pady=1)
-            label.bind("<Button-1>", lambda _e, cid=a.conversation_id: self._open(conversation_url(self.base_url, cid)))
+            label.bind("<Button-1>", self._opener(conversation_url(self.base_url, a.conversation_id)))
             self.alert_labels.append(label)
         self.root.bell()
         self.root.deiconify()

@@ -77,7 +77,7 @@ class Catalog:
             mine = set(key)
             found = self._directories[key] = [
                 view
-                for a, view in zip(self.agents.values(), self.agent_views.values())
+                for a, view in zip(self.agents.values(), self.agent_views.values(), strict=True)
                 if agent.is_supervisor or a.is_supervisor or mine.intersection(a.queues)
             ]
         return found

@@ -31,18 +31,26 @@ class Directory:
         stable id first (BSUID, then phone). More than one only when a phone
         number and a BSUID were first seen apart, and are now seen together."""
         found: dict[str, Contact] = {}
-        for key in ident.keys(identity):
+        by_phone = False
+        for key in ident.current_keys(identity):
             contact = await self.get(key)
             if contact is not None:
                 found.setdefault(contact.id, contact)
+                by_phone = by_phone or key.endswith(identity.phone or "\0")
+        if not by_phone:
+            for key in ident.legacy_keys(identity):
+                contact = await self.get(key)
+                if contact is not None:
+                    found.setdefault(contact.id, contact)
         return list(found.values())
 
     async def save(self, old: Contact | None, new: Contact) -> Contact:
         """Store the contact if it changed, and a link for each of its other
         identities that does not lead anywhere yet (an identity that already
         names another contact keeps naming it: contacts are never merged)."""
-        if new != old:
-            await self.store.put_contact(new)
+        if new == old:
+            return new  # its links were written when it last changed
+        await self.store.put_contact(new)
         for link_id in ident.link_ids(new):
             if await self.store.get_contact(link_id) is None:
                 await self.store.put_contact(ident.link(new, link_id))

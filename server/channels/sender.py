@@ -51,9 +51,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from server.app import App
 from server.channels.errors import Unsendable
 from server.channels.graph import Accepted, GraphClient, Refused
-from server.app import App
 from server.config import MetaSettings
 from server.core.model import Message
 from server.metrics import Metrics
@@ -201,7 +201,7 @@ class Sender:
         delay = delay / 2 + self._rng() * delay / 2
         if retry_after is not None:
             delay = max(delay, retry_after)
-        return min(delay, s.backoff_max_seconds)
+        return float(min(delay, s.backoff_max_seconds))
 
     async def _deliver(self, message_id: str) -> None:
         attempt = 0

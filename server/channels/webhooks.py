@@ -13,7 +13,7 @@ from msgspec.structs import replace
 from server.app import App
 from server.channels import events as ev
 from server.core import identity
-from server.core.model import Touchpoint
+from server.core.model import Channel, Touchpoint
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Inbox:
             self.metrics.channel.inc(1, batch.channel, outcome)
         return tally
 
-    def _touchpoint(self, channel: str, address: str) -> Touchpoint | None:
+    def _touchpoint(self, channel: Channel, address: str) -> Touchpoint | None:
         tp = self.touchpoints.get((channel, address))
         if tp is None:
             log.warning("%s webhook for unknown touchpoint %s: not configured here, ignored", channel, address)

@@ -454,7 +454,7 @@ def delivery(
         code, why = error or ("unknown", "The channel reported a failure.")
         updated = replace(message, status="failed", error_code=code, error_message=why)
     elif status in rank and rank[status] > rank.get(current, 0):
-        updated = replace(message, status=status)  # type: ignore[arg-type]
+        updated = replace(message, status=status)
     else:
         return None
     if channel_message_id and not updated.channel_message_id:

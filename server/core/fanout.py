@@ -15,7 +15,8 @@ events, so every transition is routed by the same few lines.
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from msgspec.structs import replace
 
@@ -32,7 +33,8 @@ class Publication(NamedTuple):
     event: p.AnyEvent
 
 
-class Totals(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Totals:
     """An agent's Assigned counter and total unread, after the change."""
 
     count: int
@@ -78,6 +80,7 @@ def publications(
 
     # Inbox of the queue.
     if b is not None and in_inbox(b) and not in_inbox(a):
+        reason: Literal["claimed", "assigned", "ended"]
         if not a.is_open:
             reason = "ended"
         else:
@@ -96,6 +99,7 @@ def publications(
     # Assigned lists.
     old, new = holder(b), holder(a)
     if old is not None and old != new:
+        removed: Literal["sent_to_inbox", "ended", "reassigned"]
         if not a.is_open:
             removed = "ended"
         else:

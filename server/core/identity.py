@@ -26,6 +26,7 @@ Messenger contacts are named by their page-scoped id (PSID) only.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -104,6 +105,7 @@ def normalize_phone_national(typed: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=65536)
 def format_phone(e164: str) -> str:
     """For people: "+55 21 98888-7777". Anything unparsable is shown as is."""
     try:
@@ -167,13 +169,23 @@ def from_channel(channel: Channel, address: str | None, user_id: str | None = No
 def keys(identity: Identity) -> list[str]:
     """Every contact id under which this person may be stored, most stable
     first: BSUID, E.164 phone, then the phone as stored before E.164."""
+    return [*current_keys(identity), *legacy_keys(identity)]
+
+
+def current_keys(identity: Identity) -> list[str]:
+    """The ids this version stores a person under: BSUID, E.164 phone."""
     out = []
     if identity.user_id:
         out.append(contact_id(identity.channel, identity.user_id))
     if identity.phone:
         out.append(contact_id(identity.channel, identity.phone))
-        out.append(contact_id(identity.channel, identity.phone.lstrip("+")))
     return out
+
+
+def legacy_keys(identity: Identity) -> list[str]:
+    """The id a contact stored before E.164 has (Meta's digits): looked at
+    only when the E.164 id leads nowhere."""
+    return [contact_id(identity.channel, identity.phone.lstrip("+"))] if identity.phone else []
 
 
 def link_ids(contact: Contact) -> list[str]:

@@ -275,7 +275,7 @@ class RedisBroker:
                 values = await pipe.execute()
         except UNREACHABLE as e:
             raise BrokerUnavailable(str(e)) from e
-        return {s: int(v or 0) for s, v in zip(streams, values)}
+        return {s: int(v or 0) for s, v in zip(streams, values, strict=True)}
 
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
         await self._ready([stream])
@@ -404,7 +404,7 @@ class RedisBroker:
         for ev in self._wanted.values():
             ev.clear()
         if ps is not None:
-            task = asyncio.ensure_future(ps.aclose())
+            task = asyncio.ensure_future(ps.aclose())  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
 

@@ -243,7 +243,7 @@ class Outbox:
                 pipe.llen(self.key(shard, "ob"))
             lengths = await pipe.execute()
         drained = 0
-        for shard, length in zip(shards, lengths):
+        for shard, length in zip(shards, lengths, strict=True):
             if not length:
                 continue
             token = secrets.token_hex(8)

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -129,7 +129,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -370,7 +370,8 @@ class RedisStore:
         async with self._r.pipeline(transaction=False) as pipe:
             for k in keys:
                 pipe.get(k)
-            return await pipe.execute()
+            bodies: list[bytes | None] = await pipe.execute()
+            return bodies
 
     # conversations -----------------------------------------------------------------
     @_unavailable
@@ -467,12 +468,15 @@ class RedisStore:
         before, after = outcome.before, outcome.after
         cid, activity = after.id, str(_activity(after))
         out: list[redis_outbox.Command] = []
-        for key_of, member_before, member_after, owner in (
-            (self._inbox, _in_inbox(before), _in_inbox(after), lambda c: c.queue_id),
-            (self._assigned, _in_assigned(before), _in_assigned(after), lambda c: c.assignee_id),
-        ):
-            old = key_of(owner(before)) if before is not None and member_before else None
-            new = key_of(owner(after)) if member_after else None
+        memberships: tuple[tuple[Callable[[str], str], bool, bool, Callable[[Conversation], str | None]], ...] = (
+            (self._inbox, _in_inbox(before), _in_inbox(after), _queue_of),
+            (self._assigned, _in_assigned(before), _in_assigned(after), _assignee_of),
+        )
+        for key_of, member_before, member_after, owner in memberships:
+            was = owner(before) if before is not None and member_before else None
+            now = owner(after) if member_after else None
+            old = key_of(was) if was is not None else None
+            new = key_of(now) if now is not None else None
             if old is not None and old != new:
                 out.append(["ZREM", old, cid])
             if new is not None and (new != old or before is None or _activity(before) != _activity(after)):
@@ -608,4 +612,12 @@ class RedisStore:
         if not keys:
             return {}
         values = await self._r.hmget(f"{self._p}revoked", keys)
-        return {k: int(v) for k, v in zip(keys, values) if v is not None}
+        return {k: int(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+
+def _queue_of(conv: Conversation) -> str | None:
+    return conv.queue_id
+
+
+def _assignee_of(conv: Conversation) -> str | None:
+    return conv.assignee_id

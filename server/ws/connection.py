@@ -34,6 +34,7 @@ from server.core.fanout import conv_stream
 from server.core.model import Agent
 from server.metrics import Metrics
 from server.store.base import StoreUnavailable
+from server.tasks import spawn
 from server.ws.hub import Hub
 from server.ws.session import (
     Fresh,
@@ -75,7 +76,7 @@ class Edge:
 
 class Connection:
     # Thousands live at once: no per-instance __dict__.
-    __slots__ = ("ws", "edge", "session", "streams", "backlog", "_transport", "_dropped")
+    __slots__ = ("_dropped", "_transport", "backlog", "edge", "session", "streams", "ws")
 
     def __init__(self, ws: ServerConnection, edge: Edge) -> None:
         self.ws = ws
@@ -129,10 +130,10 @@ class Connection:
             self._send_now(_encode(p.Unsubscribed(stream=stream, reason="no_access")))
 
     def go_away(self, reason: str) -> None:
-        asyncio.ensure_future(self.ws.close(errors.CLOSE_GOING_AWAY, reason))
+        spawn(self.ws.close(errors.CLOSE_GOING_AWAY, reason))
 
     def _close_or_cut(self, code: int, reason: str) -> None:
-        asyncio.ensure_future(self.ws.close(code, reason))
+        spawn(self.ws.close(code, reason))
         self._cut_later()
 
     def _cut_later(self) -> None:

@@ -83,7 +83,7 @@ def _frame_error(raw: str | bytes, e: Exception) -> p.Error:
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up."""
 
-    __slots__ = ("rate", "burst", "tokens", "at")
+    __slots__ = ("at", "burst", "rate", "tokens")
 
     def __init__(self, rate: float, burst: int, now: float = 0.0) -> None:
         self.rate, self.burst = rate, float(burst)

@@ -15,9 +15,9 @@ from msgspec.structs import replace
 from protocol import messages as p
 from server.channels.signature import HEADER, sign
 from server.config import Config, MetaSettings
-from tests.conftest import Running, make_config, start_node
 from tests.channels import payloads as pl
 from tests.channels.metastub import MetaStub
+from tests.conftest import Running, make_config, start_node
 from tests.wsagent import WsAgent
 
 APP_SECRET = "test-app-secret"

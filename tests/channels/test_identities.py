@@ -271,3 +271,19 @@ async def test_an_interactive_reply_with_a_meta_error_says_so(hub: Hub) -> None:
     assert (await hub.whatsapp(pl.wa_inbound(message))).status_code == 200
     added = await ana.event(p.InboxAdded)
     assert "131051" in added.conversation.preview
+
+
+async def test_a_contact_stored_before_e164_is_found_by_its_number(hub: Hub) -> None:
+    """Older versions stored Meta's digits as the contact id: no migration, the
+    lookup also tries that id when the E.164 one leads nowhere."""
+    from server.core.model import Contact
+
+    legacy = Contact(id="whatsapp:" + NUMBER, channel="whatsapp", address=NUMBER, name="Rosa Lima")
+    await hub.node.store.put_contact(legacy)
+    ana = await hub.agent("ana")
+    assert (await hub.whatsapp(pl.wa_inbound(pl.wa_text("Oi", sender=NUMBER), wa_id=NUMBER))).status_code == 200
+    added = await ana.event(p.InboxAdded)
+    assert (added.conversation.contact.id, added.conversation.contact.display_name) == (legacy.id, "Rosa Lima")
+    assert added.conversation.contact.address == "+" + NUMBER  # learned its E.164 form
+    link = await hub.node.store.get_contact("whatsapp:+" + NUMBER)
+    assert link is not None and link.linked_to == legacy.id

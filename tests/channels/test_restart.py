@@ -12,7 +12,6 @@ from tests.channels import payloads as pl
 from tests.channels.conftest import Hub, channel_config, serve
 from tests.channels.metastub import MetaStub
 
-
 SLOW = 3.0
 """Meta holds the request this long: the first node is stopped meanwhile."""
 FIRST_LIFE = {"timeout_seconds": SLOW, "lease_seconds": SLOW + 0.3}

@@ -12,7 +12,6 @@ from server.store.base import StoreUnavailable
 from tests.channels import payloads as pl
 from tests.channels.conftest import APP_SECRET, VERIFY_TOKEN, Hub
 
-
 # --------------------------------------------------------------------------- handshake
 
 

@@ -20,8 +20,8 @@ try:
 except ImportError as e:  # a Python built without Tk: nothing to draw with
     pytest.skip(f"tkinter cannot be imported ({e}); the widget's window test needs Tk", allow_module_level=True)
 
-from clients.widget.app import WidgetApp  # noqa: E402
-from clients.widget.view import conversation_url  # noqa: E402
+from clients.widget.app import WidgetApp
+from clients.widget.view import conversation_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "widget"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -197,7 +196,6 @@ async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Pa
 async def test_a_change_stored_while_its_events_are_lost_is_acknowledged_then_reloaded(tmp_path: Path) -> None:
     """The store took the change, the broker could not publish it: the agent
     is told "done" (it was), and every screen reloads once Redis is back."""
-    from server.node import Node
     from server.store.memory import MemoryStore
     from tests.conftest import make_config, start_node, token
     from tests.wsagent import WsAgent

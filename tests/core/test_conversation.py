@@ -398,7 +398,7 @@ def test_an_edit_changes_the_message_keeps_the_old_text_and_moves_the_preview_on
 
 
 def test_a_deletion_drops_the_text_unless_kept_and_is_final() -> None:
-    conv, first, last = _thread_of_two()
+    conv, _first, last = _thread_of_two()
     gone = rules.revise(conv, last, None, at=12, keep_deleted_text=False)
     assert gone is not None and gone.updated_message is not None
     deleted = gone.updated_message

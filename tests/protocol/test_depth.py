@@ -18,8 +18,8 @@ from protocol import messages as p
 from protocol.depth import MAX_DEPTH, TooDeep, decode, depth, too_deep
 from server.channels import messenger, whatsapp
 from server.channels.errors import BadPayload
-from server.ws.session import decode_command
 from server.metrics import Metrics
+from server.ws.session import decode_command
 
 values = st.recursive(
     st.none() | st.integers() | st.text(alphabet='[]{}"\\ aé\n', max_size=8),
@@ -86,7 +86,7 @@ def test_a_deep_frame_never_drives_the_stack_to_the_limit(gc_on_every_allocation
     to its bottom, where a collection ran the metrics' gc callback with no
     stack left ("Exception ignored in Metrics._on_gc", a flaky CI failure of
     the websocket fuzzing). Deep frames are now refused unread."""
-    frames = frames_up_to_twice_the_recursion_limit() + [b'{"type":"ping","x":' + b"[" * 100_000]
+    frames = [*frames_up_to_twice_the_recursion_limit(), b'{"type":"ping","x":' + b"[" * 100000]
     replies = [decode_command(frame) for frame in frames]
     assert gc_on_every_allocation == []
     for reply in replies:

@@ -8,8 +8,8 @@ import pytest
 
 from protocol import errors
 from protocol import messages as p
-from server.ws.session import TokenBucket
 from server.config import Config
+from server.ws.session import TokenBucket
 from tests.conftest import Running, make_config
 from tests.wsagent import CommandError
 

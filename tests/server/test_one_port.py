@@ -15,8 +15,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import InvalidStatus
 
 from protocol import messages as p
-from server.ws.connection import Connection as Client
 from server.config import Config
+from server.ws.connection import Connection as Client
 from server.wsport import ws_limits
 from tests.conftest import Running, free_port, make_config, start_node, token
 from tests.wsagent import WsAgent

@@ -16,9 +16,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from protocol import messages as p
-from server.ws.connection import Connection as Client
 from server.config import Config
 from server.core.model import Inbound
+from server.ws.connection import Connection as Client
 from tests.conftest import Running, make_config, token
 
 BIG = "x" * 4000
@@ -38,7 +38,7 @@ async def peers() -> AsyncIterator[list[ClientConnection]]:
     yield opened
     for ws in opened:
         ws.transport.abort()
-    
+
 
 async def stalled_agent(running: Running, agent_id: str, cid: str, peers: list[ClientConnection]) -> tuple[ClientConnection, Client]:
     """An agent that opens the conversation, then stops reading. Small kernel

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-
 from msgspec.structs import replace
 
 from server.core import conversation as rules
@@ -20,8 +19,8 @@ from server.core.errors import DomainError
 from server.core.ids import thread_shard
 from server.core.model import Agent
 from server.redis import outbox as redis_outbox
-from server.store.base import VersionConflict
 from server.redis.store import DUE_SET, RedisStore, WrongShard
+from server.store.base import VersionConflict
 from tests.cluster.conftest import wait_until
 from tests.cluster.redisproc import shared_redis, shared_redis_cluster
 from tests.store.world import ANA, BRUNO, POLICIES, WA, WINDOW_MS, World, ids

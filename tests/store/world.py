@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from server.core import conversation as rules
-from server.core.ids import in_shard, thread_shard
 from server.core.conversation import Outcome
+from server.core.ids import in_shard, thread_shard
 from server.core.model import Agent, Contact, Conversation, Inbound, Template, Touchpoint, WindowPolicy, contact_id
 from server.store.base import Store
 
@@ -90,7 +90,7 @@ class World:
         address: str = "5511900000001",
         tp: Touchpoint = WA,
         channel_message_id: str | None = None,
-        latest: Conversation | None | bool = True,
+        latest: Conversation | bool | None = True,
     ) -> Outcome:
         """What receiving would store; ``latest=True`` reads it from the store."""
         contact = await self.contact(address, tp=tp)
