@@ -167,7 +167,7 @@ class Intake:
             if outcome is not None:
                 outcomes.append(outcome)
         results = await self.store.commit_many(outcomes)
-        for outcome, refused in zip(outcomes, results):
+        for outcome, refused in zip(outcomes, results, strict=True):
             if refused is None:
                 await self.changes.publish(outcome)
                 self.metrics.session_locks.inc()
