@@ -83,8 +83,10 @@ def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
 def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     if config.server.redis_url:
         # The due-set is written by the store's commits (windows=...), never by the timers.
-        return ClusterTimers(config.server.redis_url, app.intake.expire, app.clock, metrics=metrics)
-    return SessionTimers(app.intake.expire, app.clock)
+        return ClusterTimers(
+            config.server.redis_url, app.intake.expire, app.clock, metrics=metrics, fire_many=app.intake.expire_many
+        )
+    return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
 def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> App:

@@ -48,9 +48,18 @@ class Timers(Protocol):
         """Windows being watched (for the metrics gauge)."""
 
 
+FireMany = Callable[[list[str]], Awaitable[list[str]]]
+"""Fire several due windows in one pass; returns the ids that failed."""
+
+
 class SessionTimers:
-    def __init__(self, fire: Callable[[str], Awaitable[object]], clock: Callable[[], int]) -> None:
+    def __init__(
+        self, fire: Callable[[str], Awaitable[object]], clock: Callable[[], int], fire_many: FireMany | None = None
+    ) -> None:
+        """``fire_many``: when given, everything due at once is fired in one
+        call (a lock storm: one batch commit, not one per window)."""
         self._fire = fire
+        self._fire_many = fire_many
         self._clock = clock
         self._heap: list[tuple[int, str]] = []
         self._due: dict[str, int] = {}
@@ -85,15 +94,27 @@ class SessionTimers:
     async def _run(self) -> None:
         while True:
             now = self._clock()
+            due_now: list[str] = []
             while self._heap and self._heap[0][0] <= now:
                 due, conv_id = heapq.heappop(self._heap)
                 if self._due.get(conv_id) != due:
                     continue  # renewed since: a later entry is waiting
                 del self._due[conv_id]
+                if self._fire_many is not None:
+                    due_now.append(conv_id)
+                    continue
                 try:
                     await self._fire(conv_id)
                 except Exception:
                     log.exception("session timer for %s failed; retrying in 1 s", conv_id)
+                    self.watch(conv_id, self._clock() + 1000)
+            if due_now and self._fire_many is not None:
+                try:
+                    failed = await self._fire_many(due_now)
+                except Exception:
+                    log.exception("session timers for %d windows failed; retrying in 1 s", len(due_now))
+                    failed = due_now
+                for conv_id in failed:
                     self.watch(conv_id, self._clock() + 1000)
             self._wake.clear()
             delay = (self._heap[0][0] - self._clock()) / 1000 if self._heap else 3600.0

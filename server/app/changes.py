@@ -136,8 +136,8 @@ class Changes:
         return outcome
 
     async def totals(self, agent_id: str) -> fanout.Totals:
-        mine = await self.store.assigned(agent_id)
-        return fanout.Totals(count=len(mine), unread_total=sum(c.unread for c in mine))
+        """The agent's counters, as the store's commits keep them."""
+        return await self.store.agent_totals(agent_id)
 
     async def publish(self, outcome: rules.Outcome, contact: Contact | None = None, *, shown_before: Contact | None = None) -> None:
         """Publish a stored outcome to every stream that must hear of it.

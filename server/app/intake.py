@@ -5,6 +5,7 @@ timer firing. Each is one ``Changes.apply`` around one core rule; a repeat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from server.app.catalog import Catalog
@@ -17,11 +18,13 @@ from server.core import identity as ident
 from server.core.errors import DomainError
 from server.core.model import Contact, Conversation, Inbound, Message
 from server.metrics import Metrics
-from server.store.base import DuplicateMessage, Store
+from server.store.base import DuplicateMessage, Store, VersionConflict
 
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
 """A watermark looks back at most this many pages of the thread."""
+
+log = logging.getLogger(__name__)
 
 
 class Intake:
@@ -146,6 +149,35 @@ class Intake:
         if outcome is not None:
             self.metrics.session_locks.inc()
         return outcome is not None
+
+    async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
+        """Many timers fired at once (a lock storm), in one pass: read each,
+        let the rule decide, commit every lock in one batch
+        (``Store.commit_many``: one SQLite transaction), then publish each.
+        One changed by another writer meanwhile goes through ``expire`` (the
+        compare-and-set loop). Returns the ids that could not be expired (to
+        fire again); raises when the store cannot be asked (nothing published)."""
+        policy = self.catalog.policy
+        now = self.clock()
+        failed: list[str] = []
+        outcomes: list[rules.Outcome] = []
+        for conv_id in conv_ids:
+            conv = await self.store.get_conversation(conv_id)
+            outcome = rules.expire(conv, policy(conv.channel), now) if conv is not None else None
+            if outcome is not None:
+                outcomes.append(outcome)
+        results = await self.store.commit_many(outcomes)
+        for outcome, refused in zip(outcomes, results, strict=True):
+            if refused is None:
+                await self.changes.publish(outcome)
+                self.metrics.session_locks.inc()
+            elif isinstance(refused, VersionConflict):
+                try:
+                    await self.expire(outcome.after.id)
+                except Exception:
+                    log.exception("session timer for %s failed", outcome.after.id)
+                    failed.append(outcome.after.id)
+        return failed
 
     async def delivery(
         self,

@@ -32,7 +32,7 @@ Rules that keep the indexes right:
   drainer that holds the lease to pass its entry. So a client that reads a
   list after a change sees it, and an event published after a commit never
   reaches a screen before the lists do.
-- **Every command is idempotent** (ZADD, ZREM, SADD, SREM, SET, ZADD GT), so
+- **Every command is idempotent** (ZADD, ZREM, SADD, SREM, SET, HSET, HDEL, ZADD GT), so
   an entry applied twice (its drainer died before trimming it) does no harm.
 - **Nothing waits forever on a dead node.** A drainer that dies leaves its
   lease to run out (``lease_ms``); the next commit in the shard, or the

@@ -15,6 +15,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
+    sb:unread:<agent>            hash  the same conversations → their unread count (the agent's counters)
     sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
     sb:pending                   zset  outbound messages not yet accepted, score = at
@@ -48,8 +49,9 @@ Cluster slot without a primary) raises ``StoreUnavailable``: commands answer
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -67,7 +69,7 @@ from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
 from server.redis import outbox as redis_outbox
-from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
 _contact = msgspec.msgpack.Decoder(Contact).decode
@@ -208,10 +210,23 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'until', tonumber(ARGV[2]) + tonum
 return attempts
 """
 
+TOTALS = """
+local unread = redis.call('HVALS', KEYS[1])
+local total = 0
+for i = 1, #unread do total = total + tonumber(unread[i]) end
+return {#unread, total}
+"""
+"""The agent's counters from their ``unread`` hash, on the server: one
+round trip of small integers (no conversation is read or decoded)."""
+
 REVOKE = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
 """
+
+IN_FLIGHT = 32
+"""Commits ``commit_many`` keeps in flight at once (well under the client's
+connection pool: 64)."""
 
 DUE_SET = "timers:{t}:due"
 """The cluster's session-timer due-set (after the prefix): conversation id →
@@ -276,6 +291,7 @@ class RedisStore:
         self._commit = self._r.register_script(COMMIT)
         self._claim_send = self._r.register_script(CLAIM_SEND)
         self._revoke = self._r.register_script(REVOKE)
+        self._totals = self._r.register_script(TOTALS)
         self.outbox = redis_outbox.Outbox(
             self._r,
             prefix,
@@ -313,6 +329,9 @@ class RedisStore:
 
     def _assigned(self, agent_id: str) -> str:
         return f"{self._p}assigned:{agent_id}"
+
+    def _unread(self, agent_id: str) -> str:
+        return f"{self._p}unread:{agent_id}"
 
     def _contact(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}"
@@ -429,6 +448,20 @@ class RedisStore:
         if int(detail):
             await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
 
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """Each its own commit script, ``IN_FLIGHT`` at a time: Redis runs
+        them back to back while their answers travel (one round trip per
+        ``IN_FLIGHT`` commits instead of one each)."""
+        results: list[StoreError | None] = []
+        for start in range(0, len(outcomes), IN_FLIGHT):
+            chunk = outcomes[start : start + IN_FLIGHT]
+            for r in await asyncio.gather(*(self.commit(o) for o in chunk), return_exceptions=True):
+                if r is None or isinstance(r, (VersionConflict, DuplicateMessage)):
+                    results.append(r)
+                else:
+                    raise r
+        return results
+
     def _index_commands(self, outcome: Outcome) -> list[redis_outbox.Command]:
         """The changes to the cross-thread indexes that ``outcome`` makes,
         as idempotent commands (applied in commit order per shard)."""
@@ -448,6 +481,15 @@ class RedisStore:
                 out.append(["ZREM", old, cid])
             if new is not None and (new != old or before is None or _activity(before) != _activity(after)):
                 out.append(["ZADD", new, activity, cid])
+        # The agents' counters: the holder's unread hash names each of their
+        # conversations with its unread count (HSET/HDEL: idempotent).
+        old_holder, new_holder = fanout.holder(before), fanout.holder(after)
+        if old_holder is not None and old_holder != new_holder:
+            out.append(["HDEL", self._unread(old_holder), cid])
+        if new_holder is not None and (
+            old_holder != new_holder or before is None or before.unread != after.unread
+        ):
+            out.append(["HSET", self._unread(new_holder), cid, str(after.unread)])
         if before is None:
             out.append(["ZADD", self._contact_convs(after.contact_id), str(after.created_at), cid])
         if before is None or _unlocked(before) != _unlocked(after):
@@ -521,6 +563,11 @@ class RedisStore:
         found = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
         rows = [c for c in await self._conversations(found) if c.is_open and c.assignee_id == agent_id]
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
+
+    @_unavailable
+    async def agent_totals(self, agent_id: str) -> fanout.Totals:
+        count, unread = await self._totals(keys=[self._unread(agent_id)])
+        return fanout.Totals(int(count), int(unread))
 
     @_unavailable
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:

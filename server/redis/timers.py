@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from server.metrics import Metrics
 from server.redis.store import DUE_SET, UNREACHABLE, connect
 from server.tasks import cancel_and_wait
+from server.timers import FireMany
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,17 @@ end
 return 0
 """
 
+# KEYS: 1 lease set   ARGV: 1 the lease's score, 2… the ids fired under it
+RELEASE_MANY = """
+local gone = 0
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) == ARGV[1] then
+    gone = gone + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return gone
+"""
+
 
 class ClusterTimers:
     """The Timers port on Redis: ``watch``, ``start``, ``stop``, ``len``."""
@@ -76,12 +88,17 @@ class ClusterTimers:
         *,
         poll_seconds: float = 0.25,
         lease_ms: int = 5_000,
-        batch: int = 100,
+        batch: int = 500,
         prefix: str = "sb:",
         metrics: Metrics | None = None,
+        fire_many: FireMany | None = None,
     ) -> None:
+        """``fire_many``: fire each claimed batch in one call (one batch
+        commit), release its leases in one script, and claim again at once
+        while full batches come back (a lock storm is not paced by the poll)."""
         self._r = connect(url, max_connections=4)
         self._fire = fire
+        self._fire_many = fire_many
         self._clock = clock
         self._poll = poll_seconds
         self._lease_ms = lease_ms
@@ -90,6 +107,7 @@ class ClusterTimers:
         self._lease_key = f"{prefix}timers:{{t}}:lease"
         self._claim = self._r.register_script(CLAIM)
         self._release = self._r.register_script(RELEASE)
+        self._release_many = self._r.register_script(RELEASE_MANY)
         self._count = 0
         self._task: asyncio.Task[None] | None = None
         m = metrics if metrics is not None else Metrics()
@@ -113,7 +131,8 @@ class ClusterTimers:
     async def _run(self) -> None:
         while True:
             try:
-                await self._tick()
+                while await self._tick() >= self._batch and self._fire_many is not None:
+                    pass  # a full batch: more may be due
             except UNREACHABLE as e:
                 log.warning("session timers: redis unreachable (%s); retrying", e)
                 await asyncio.sleep(1.0)
@@ -122,10 +141,24 @@ class ClusterTimers:
                 await asyncio.sleep(1.0)
             await asyncio.sleep(self._poll)
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> int:
+        """Claim and fire what is due; returns how many were claimed."""
         now = self._clock()
         lease = now + self._lease_ms
         due, self._count = await self._claim(keys=[self._due_key, self._lease_key], args=[now, lease, self._batch])
+        if self._fire_many is not None and due:
+            conv_ids = [raw.decode() for raw in due]
+            try:
+                failed = set(await self._fire_many(conv_ids))
+            except Exception:
+                # The leases run out and some node fires them again.
+                log.exception("session timers for %d windows failed; retried after the lease", len(conv_ids))
+                return 0
+            done = [c for c in conv_ids if c not in failed]
+            self.fired.inc(len(done))
+            if done:
+                await self._release_many(keys=[self._lease_key], args=[lease, *done])
+            return len(due)
         for raw in due:
             conv_id = raw.decode()
             try:
@@ -136,3 +169,4 @@ class ClusterTimers:
                 continue
             self.fired.inc()
             await self._release(keys=[self._lease_key], args=[conv_id, lease])
+        return len(due)

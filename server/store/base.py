@@ -18,13 +18,19 @@ Guarantees every implementation gives, method by method:
   WAL, committed; Redis: as durable as its AOF setting).
 - Reads return values as of some committed state; lists are ordered as
   documented on each method.
+- ``agent_totals`` is kept by the commits that change it, never recomputed
+  from the agent's conversations: it always equals ``len(assigned(a))`` and
+  the sum of their ``unread`` (the contract suite recounts after random
+  sequences of changes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from server.core.conversation import Outcome
+from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
 
 
@@ -68,6 +74,15 @@ class Store(Protocol):
 
     async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None: ...
 
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """Commit each outcome of existing conversations as ``commit`` would,
+        each its own compare-and-set, in as few trips as the backend allows
+        (SQLite: one transaction; Redis: the scripts in flight together).
+        Returns, per outcome, None (stored) or the ``VersionConflict`` /
+        ``DuplicateMessage`` it met (nothing of that one written). Raises
+        ``StoreUnavailable`` when the store cannot be asked (SQLite: nothing
+        written; Redis: any of them may have been)."""
+
     async def inbox(self, queue_id: str) -> list[Conversation]:
         """Open, unassigned conversations of the queue, newest activity first."""
 
@@ -83,6 +98,11 @@ class Store(Protocol):
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""
+
+    async def agent_totals(self, agent_id: str) -> Totals:
+        """The agent's Assigned counter and unread total: how many open
+        conversations are assigned to them and the sum of their ``unread``.
+        Maintained by ``commit`` (no read of the conversations)."""
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         """All of the contact's conversations, newest first."""

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Sequence
 
 from server.core import fanout
 from server.core.conversation import Outcome
+from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, VersionConflict
 
 
 def _activity(c: Conversation) -> tuple[int, str]:
     return (c.last_message_at or c.created_at, c.id)
+
+
+_NONE = Totals(0, 0)
 
 
 class MemoryStore:
@@ -30,6 +35,8 @@ class MemoryStore:
         self._assigned: dict[str, set[str]] = defaultdict(set)
         self._inbox_order: dict[str, list[tuple[int, str]]] = defaultdict(list)
         """queue id → (activity, id) of its inbox, sorted: pages without sorting"""
+        self._totals: dict[str, Totals] = {}
+        """agent id → their counters, kept by ``_reindex``"""
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         """message id → (owner, lease end, attempts)"""
 
@@ -89,6 +96,17 @@ class MemoryStore:
         if outcome.note is not None:
             self._notes[after.id].append(outcome.note)
 
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        results: list[StoreError | None] = []
+        for outcome in outcomes:
+            try:
+                await self.commit(outcome)
+            except (VersionConflict, DuplicateMessage) as e:
+                results.append(e)
+            else:
+                results.append(None)
+        return results
+
     def _index(self, m: Message) -> None:
         self._by_id[m.id] = m
         if m.channel_message_id:
@@ -111,8 +129,12 @@ class MemoryStore:
         rows = [self._conversations[cid] for cid in self._assigned.get(agent_id, ())]
         return sorted(rows, key=_activity, reverse=True)
 
+    async def agent_totals(self, agent_id: str) -> Totals:
+        return self._totals.get(agent_id, _NONE)
+
     def _reindex(self, before: Conversation | None, after: Conversation) -> None:
-        """Keep the inbox and assigned indexes (lists must not scan every conversation)."""
+        """Keep the inbox and assigned indexes and the agents' counters (lists
+        and counters must not scan every conversation)."""
         for conv, add in ((before, False), (after, True)):
             # Membership as the core defines it (core/fanout.py).
             if conv is None or not (fanout.in_inbox(conv) or fanout.holder(conv)):
@@ -131,6 +153,14 @@ class MemoryStore:
                     at = bisect.bisect_left(order, _activity(conv))
                     if at < len(order) and order[at] == _activity(conv):
                         del order[at]
+            else:
+                sign = 1 if add else -1
+                t = self._totals.get(agent_id, _NONE)
+                t = Totals(t.count + sign, t.unread_total + sign * conv.unread)
+                if t.count:
+                    self._totals[agent_id] = t
+                else:
+                    self._totals.pop(agent_id, None)
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = [c for c in self._conversations.values() if c.contact_id == contact_id]

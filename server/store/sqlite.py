@@ -29,16 +29,18 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
+from server.core import fanout
 from server.core.conversation import Outcome
+from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -90,6 +92,11 @@ CREATE TABLE IF NOT EXISTS revocations (
     value INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id, at);
+CREATE TABLE IF NOT EXISTS agent_totals (
+    agent_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    unread INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -141,7 +148,10 @@ class SqliteStore:
         self.timeout = timeout
         self.stall_seconds = stall_seconds
         writer = self._connect(path, durability)
+        had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         writer.executescript(SCHEMA)
+        if not had_totals:
+            self._count_totals(writer)
         self._writer = _Worker(writer, "sqlite-writer")
         # Reads run on the event loop on their own connection, which never
         # waits in SQLite's busy handler (timeout 0): in WAL mode a reader is
@@ -165,6 +175,22 @@ class SqliteStore:
         self._failures = 0
         self._lock = threading.Lock()
         self._probing = False
+
+    @staticmethod
+    def _count_totals(db: sqlite3.Connection) -> None:
+        """Fill ``agent_totals`` from the conversations, once: a file written
+        before the counters existed (commits keep them from then on)."""
+        totals: dict[str, list[int]] = {}
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open' AND assignee_id IS NOT NULL"):
+            conv = _conversation(body)
+            agent = fanout.holder(conv)
+            if agent is not None:
+                t = totals.setdefault(agent, [0, 0])
+                t[0] += 1
+                t[1] += conv.unread
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
 
     @staticmethod
     def _connect(path: str | Path, durability: str, timeout: float = 5.0) -> sqlite3.Connection:
@@ -342,65 +368,121 @@ class SqliteStore:
         await self._write(lambda db: self._commit(db, outcome, expected_latest))
 
     def _commit(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
-        after = outcome.after
         db.execute("BEGIN IMMEDIATE")
         try:
-            if outcome.before is None:
-                row = db.execute(
-                    "SELECT conversation_id FROM latest WHERE contact_id = ? AND touchpoint_id = ?",
-                    (after.contact_id, after.touchpoint_id),
-                ).fetchone()
-                if (row[0] if row else None) != expected_latest:
-                    raise VersionConflict(f"latest conversation of {after.contact_id} changed")
-                try:
-                    db.execute(
-                        "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after)
-                    )
-                except sqlite3.IntegrityError as e:
-                    raise VersionConflict(after.id) from e
-                db.execute(
-                    "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT (contact_id, touchpoint_id)"
-                    " DO UPDATE SET conversation_id = excluded.conversation_id",
-                    (after.contact_id, after.touchpoint_id, after.id),
-                )
-            else:
-                (conv_id, version, *rest) = self._conversation_row(after)
-                updated = db.execute(
-                    "UPDATE conversations SET version = ?, contact_id = ?, queue_id = ?, assignee_id = ?, status = ?,"
-                    " session_locked = ?, activity = ?, created_at = ?, body = ? WHERE id = ? AND version = ?",
-                    (version, *rest, conv_id, outcome.before.version),
-                ).rowcount
-                if updated != 1:
-                    raise VersionConflict(after.id)
-            if outcome.message is not None:
-                m = outcome.message
-                try:
-                    db.execute(
-                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                        (m.id, m.conversation_id, m.seq, m.channel_message_id, m.status, _encode(m)),
-                    )
-                except sqlite3.IntegrityError as e:
-                    if m.channel_message_id and "channel_message_id" in str(e):
-                        raise DuplicateMessage(m.channel_message_id) from e
-                    raise VersionConflict(f"message {m.id}") from e
-            if outcome.updated_message is not None:
-                m = outcome.updated_message
-                try:
-                    updated = db.execute(
-                        "UPDATE messages SET channel_message_id = ?, status = ?, body = ? WHERE id = ?",
-                        (m.channel_message_id, m.status, _encode(m), m.id),
-                    ).rowcount
-                except sqlite3.IntegrityError as e:
-                    raise DuplicateMessage(m.channel_message_id or m.id) from e
-                if updated != 1:
-                    raise VersionConflict(f"message {m.id} not found")
-            if outcome.note is not None:
-                n = outcome.note
-                db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
+            self._store(db, outcome, expected_latest)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        if not outcomes:
+            return []
+        # On the writer thread, however free the file: a batch (a lock storm's
+        # thousands of locks) would hold the event loop for its whole transaction.
+        self._queued += 1
+        try:
+            return await self._call(self._writer, lambda db: self._commit_many(db, outcomes))
+        finally:
+            self._queued -= 1
+
+    def _commit_many(self, db: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        """One transaction, one savepoint per outcome: a refused one leaves no trace."""
+        results: list[StoreError | None] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for outcome in outcomes:
+                db.execute("SAVEPOINT one")
+                try:
+                    self._store(db, outcome, None)
+                except (VersionConflict, DuplicateMessage) as e:
+                    db.execute("ROLLBACK TO one")
+                    results.append(e)
+                else:
+                    results.append(None)
+                db.execute("RELEASE one")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return results
+
+    def _store(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
+        """The writes of one commit, inside the caller's transaction."""
+        after = outcome.after
+        if outcome.before is None:
+            row = db.execute(
+                "SELECT conversation_id FROM latest WHERE contact_id = ? AND touchpoint_id = ?",
+                (after.contact_id, after.touchpoint_id),
+            ).fetchone()
+            if (row[0] if row else None) != expected_latest:
+                raise VersionConflict(f"latest conversation of {after.contact_id} changed")
+            try:
+                db.execute(
+                    "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after)
+                )
+            except sqlite3.IntegrityError as e:
+                raise VersionConflict(after.id) from e
+            db.execute(
+                "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT (contact_id, touchpoint_id)"
+                " DO UPDATE SET conversation_id = excluded.conversation_id",
+                (after.contact_id, after.touchpoint_id, after.id),
+            )
+        else:
+            (conv_id, version, *rest) = self._conversation_row(after)
+            updated = db.execute(
+                "UPDATE conversations SET version = ?, contact_id = ?, queue_id = ?, assignee_id = ?, status = ?,"
+                " session_locked = ?, activity = ?, created_at = ?, body = ? WHERE id = ? AND version = ?",
+                (version, *rest, conv_id, outcome.before.version),
+            ).rowcount
+            if updated != 1:
+                raise VersionConflict(after.id)
+        if outcome.message is not None:
+            m = outcome.message
+            try:
+                db.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.id, m.conversation_id, m.seq, m.channel_message_id, m.status, _encode(m)),
+                )
+            except sqlite3.IntegrityError as e:
+                if m.channel_message_id and "channel_message_id" in str(e):
+                    raise DuplicateMessage(m.channel_message_id) from e
+                raise VersionConflict(f"message {m.id}") from e
+        if outcome.updated_message is not None:
+            m = outcome.updated_message
+            try:
+                updated = db.execute(
+                    "UPDATE messages SET channel_message_id = ?, status = ?, body = ? WHERE id = ?",
+                    (m.channel_message_id, m.status, _encode(m), m.id),
+                ).rowcount
+            except sqlite3.IntegrityError as e:
+                raise DuplicateMessage(m.channel_message_id or m.id) from e
+            if updated != 1:
+                raise VersionConflict(f"message {m.id} not found")
+        if outcome.note is not None:
+            n = outcome.note
+            db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
+        self._move_totals(db, outcome)
+
+    @staticmethod
+    def _move_totals(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The agents' counters, in the commit's transaction: out of the
+        holder before, into the holder after (``before`` is what was stored:
+        the version check passed)."""
+        deltas: dict[str, tuple[int, int]] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            agent = fanout.holder(conv)
+            if conv is not None and agent is not None:
+                count, unread = deltas.get(agent, (0, 0))
+                deltas[agent] = (count + sign, unread + sign * conv.unread)
+        for agent, (count, unread) in deltas.items():
+            if count or unread:
+                db.execute(
+                    "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
+                    " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
+                    (agent, count, unread),
+                )
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
@@ -454,6 +536,13 @@ class SqliteStore:
             agent_id,
         )
         return [_conversation(b) for b in rows]
+
+    async def agent_totals(self, agent_id: str) -> Totals:
+        def read(db: sqlite3.Connection) -> Totals:
+            row = db.execute("SELECT count, unread FROM agent_totals WHERE agent_id = ?", (agent_id,)).fetchone()
+            return Totals(row[0], row[1]) if row else Totals(0, 0)
+
+        return await self._read(read)
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = await self._get_all(

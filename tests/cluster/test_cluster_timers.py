@@ -90,6 +90,48 @@ async def test_three_nodes_fire_each_due_entry_once(one_or_sharded: str) -> None
         await r.aclose()
 
 
+async def test_three_nodes_fire_a_storm_in_batches_each_entry_once(one_or_sharded: str) -> None:
+    """With ``fire_many``: 3,000 windows due in the same second, claimed in
+    batches of 200 across three nodes; each fired once, the failed one again
+    after its lease."""
+    redis_url = one_or_sharded
+    fired: Counter[str] = Counter()
+    batches: list[int] = []
+    failed_once: set[str] = set()
+    r = connect(redis_url)
+
+    async def fire(conv_id: str) -> bool:
+        raise AssertionError("fire_many is given")
+
+    async def fire_many(conv_ids: list[str]) -> list[str]:
+        batches.append(len(conv_ids))
+        failed = [c for c in conv_ids if c == "c7" and c not in failed_once]
+        failed_once.update(failed)
+        done = [c for c in conv_ids if c not in failed]
+        fired.update(done)
+        if done:
+            await r.zrem(KEY, *done)  # as the locks' commits do
+        return failed
+
+    nodes = [
+        ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05, batch=200, lease_ms=500, fire_many=fire_many)
+        for _ in range(3)
+    ]
+    for t in nodes:
+        t.start()
+    try:
+        due = now_ms() + 200
+        await commit_window(redis_url, {f"c{i}": due for i in range(3000)})
+        await wait_until(lambda: len(fired) == 3000, 10, "all fired")
+        assert set(fired.values()) == {1}
+        assert max(batches) == 200, "claimed in batches, not one by one"
+        assert await r.zcard(KEY) == 0
+    finally:
+        for t in nodes:
+            await t.stop()
+        await r.aclose()
+
+
 async def test_a_renewed_window_fires_at_the_later_time(redis_url: str) -> None:
     fired: list[tuple[str, int]] = []
 

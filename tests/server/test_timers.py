@@ -56,3 +56,30 @@ async def test_end_chat_stops_watching_the_window(running: Running) -> None:
     assert len(running.node.timers) == 0
     metrics = (await running.http.get(f"{running.base}/metrics")).text
     assert "switchboard_session_timers 0" in metrics
+
+
+async def test_windows_due_together_are_fired_in_one_batch_and_failures_retried() -> None:
+    batches: list[list[str]] = []
+    retried = asyncio.Event()
+
+    async def fire(conv_id: str) -> None:
+        raise AssertionError("fire_many is given: every due window goes through it")
+
+    async def fire_many(conv_ids: list[str]) -> list[str]:
+        batches.append(sorted(conv_ids))
+        if len(batches) == 2:
+            retried.set()
+        return ["c3"] if len(batches) == 1 else []  # c3 failed the first time
+
+    timers = SessionTimers(fire, now_ms, fire_many=fire_many)
+    due = now_ms() + 100
+    for i in range(2000):
+        timers.watch(f"c{i}", due)
+    timers.start()
+    try:
+        await asyncio.wait_for(retried.wait(), 5)
+        assert len(batches[0]) == 2000, "one pass over everything due"
+        assert batches[1] == ["c3"], "a failed one is fired again"
+        assert len(timers) == 0
+    finally:
+        await timers.stop()

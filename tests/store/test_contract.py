@@ -4,16 +4,22 @@ every implementation in tests/store/conftest.py's ``STORES``."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from server.core import conversation as rules
-from server.core.model import Contact, contact_id
+from server.core.errors import DomainError
+from server.core.fanout import Totals
+from server.core.model import Agent, Contact, Conversation, contact_id
 from server.store.base import DuplicateMessage, Store, VersionConflict
 from tests.store.conftest import DURABLE, STORES
-from tests.store.world import ANA, BRUNO, FB, SOFIA, WA, WA2, World, ids
+from tests.store.world import ANA, BRUNO, FB, POLICIES, SOFIA, WA, WA2, World, ids
 
 
 @pytest.fixture
@@ -377,6 +383,112 @@ async def test_inbox_pages_oldest_activity_first_after_a_cursor(store: Store, wo
     assert await store.inbox_page("sales", None, 10) == [await world.conv(c) for c in [*ids(convs[2:]), moved.id]]
 
 
+# --------------------------------------------------------------------------- commit_many
+
+
+async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, world: World) -> None:
+    convs = [(await world.receive("hi", address=a)).after for a in ("5511900000001", "5511900000002", "5511900000003")]
+    await world.claim(convs[0].id)
+    world.now += 8 * 3_600_000
+    stale = rules.expire(convs[0], POLICIES["whatsapp"], world.now)  # decided on the version before the claim
+    fresh = [rules.expire(await world.conv(c.id), POLICIES["whatsapp"], world.now) for c in convs[1:]]
+    assert stale is not None and all(o is not None for o in fresh)
+    results = await store.commit_many([fresh[0], stale, fresh[1]])  # type: ignore[list-item]
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], VersionConflict)
+    assert [(await world.conv(c.id)).session_locked for c in convs] == [False, True, True]
+    assert ids(await store.unlocked_open()) == [convs[0].id]
+    assert await store.commit_many([]) == []
+
+
+# --------------------------------------------------------------------------- the agents' counters
+
+
+async def recount(store: Store, agent_id: str) -> Totals:
+    mine = await store.assigned(agent_id)
+    return Totals(len(mine), sum(c.unread for c in mine))
+
+
+async def test_agent_totals_follow_claims_messages_reads_and_ends(store: Store, world: World) -> None:
+    assert await store.agent_totals("ana") == Totals(0, 0)
+    c1 = (await world.receive("one", address="5511900000001")).after
+    c2 = (await world.receive("two", address="5511900000002")).after
+    await world.receive("two again", address="5511900000002")
+    assert await store.agent_totals("ana") == Totals(0, 0), "the inbox is nobody's"
+    await world.claim(c1.id)
+    await world.claim(c2.id)
+    assert await store.agent_totals("ana") == Totals(2, 3)
+    await world.receive("more", address="5511900000001")
+    assert await store.agent_totals("ana") == Totals(2, 4)
+    await world.change(c2.id, lambda c: rules.read(c, ANA))
+    assert await store.agent_totals("ana") == Totals(1 + 1, 2)
+    await world.change(c1.id, lambda c: rules.assign(c, SOFIA, BRUNO))
+    assert (await store.agent_totals("ana"), await store.agent_totals("bruno")) == (Totals(1, 0), Totals(1, 2))
+    await world.end(c1.id, BRUNO)
+    await world.to_inbox(c2.id)
+    assert (await store.agent_totals("ana"), await store.agent_totals("bruno")) == (Totals(0, 0), Totals(0, 0))
+
+
+AGENTS = (ANA, BRUNO)
+ADDRESSES = ("5511900000001", "5511900000002")
+Op = tuple[str, int, int]
+"""(what, which contact, which agent)"""
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["receive", "receive", "claim", "assign", "to_inbox", "read", "send", "end", "expire"]),
+        st.integers(0, len(ADDRESSES) - 1),
+        st.integers(0, len(AGENTS) - 1),
+    ),
+    min_size=4,
+    max_size=30,
+)
+
+
+def _decide(world: World, what: str, agent: Agent) -> Callable[[Conversation], rules.Outcome | None]:
+    tps = {t.id: t for t in (WA, WA2, FB)}
+    return {
+        "claim": lambda c: rules.claim(c, agent),
+        "assign": lambda c: rules.assign(c, SOFIA, agent),
+        "to_inbox": lambda c: rules.send_to_inbox(c, agent, tps[c.touchpoint_id]),
+        "read": lambda c: rules.read(c, agent),
+        "send": lambda c: world.decide_send(c, "hi", agent),
+        "end": lambda c: rules.end(c, agent, world.tick()),
+        "expire": lambda c: rules.expire(c, POLICIES[c.channel], world.tick(2 * 3_600_000)),
+    }[what]
+
+
+async def _run_and_recount(kind: str, plan: list[Op]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with STORES[kind](Path(tmp)) as store:
+            world = World(store)
+            for what, who, agent in plan:
+                if what == "receive":
+                    await world.receive("hello", address=ADDRESSES[who])
+                else:
+                    contact = await world.contact(ADDRESSES[who])
+                    conv = await store.latest_conversation(contact.id, WA.id)
+                    if conv is None:
+                        continue
+                    try:
+                        outcome = _decide(world, what, AGENTS[agent])(conv)
+                    except DomainError:
+                        continue  # refused by the rules: nothing to store
+                    if outcome is None or not rules.changes_something(outcome, conv):
+                        continue
+                    await store.commit(outcome)
+                for a in AGENTS:
+                    assert await store.agent_totals(a.id) == await recount(store, a.id), (what, a.id)
+
+
+@pytest.mark.parametrize("kind", list(STORES))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(plan=operations)
+@example(plan=[("receive", 0, 0), ("receive", 1, 0), ("claim", 0, 0), ("claim", 1, 0), ("receive", 0, 0)])
+def test_agent_totals_equal_a_recount_after_any_sequence_of_changes(kind: str, plan: list[Op]) -> None:
+    asyncio.run(_run_and_recount(kind, plan))
+
+
 # --------------------------------------------------------------------------- contact history and timers
 
 
@@ -577,6 +689,31 @@ async def test_everything_survives_close_and_reopen(kind: str, tmp_path: Path) -
             await reopened.commit(retry)
 
 
+async def test_a_sqlite_file_from_before_the_counters_gets_them_counted(tmp_path: Path) -> None:
+    import sqlite3
+
+    from server.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    world = World(store)
+    c1 = (await world.receive("one", address="5511900000001")).after
+    c2 = (await world.receive("two", address="5511900000002")).after
+    await world.claim(c1.id)
+    await world.claim(c2.id, BRUNO)
+    await world.receive("again", address="5511900000002")
+    await store.close()
+    old = sqlite3.connect(tmp_path / "s.sqlite3")
+    old.execute("DROP TABLE agent_totals")  # as written by a version without counters
+    old.close()
+
+    reopened = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        assert await reopened.agent_totals("ana") == Totals(1, 1)
+        assert await reopened.agent_totals("bruno") == Totals(1, 2)
+    finally:
+        await reopened.close()
+
+
 async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object]:
     contact = contact_id("whatsapp", "5511900000001")
     return {
@@ -588,6 +725,7 @@ async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object
         "history": await store.conversations_of_contact(contact),
         "inbox": await store.inbox("sales"),
         "assigned": await store.assigned("ana"),
+        "totals": [await store.agent_totals(a) for a in ("ana", "bruno", "sofia")],
         "unlocked": sorted(await store.unlocked_open(), key=lambda c: c.id),
         "pending": await store.pending_outbound(),
         "by_channel_id": [await store.message_by_channel_id(x) for x in ("wamid.keep", "wamid.out.keep")],
