@@ -23,6 +23,7 @@ from starlette.responses import Response
 from protocol import errors
 from protocol import messages as p
 from protocol.asyncapi import asyncapi_json
+from server.http.parts import STATUS
 
 REF = "#/components/schemas/{name}"
 
@@ -133,20 +134,9 @@ class Endpoint:
 
 def _refused(*codes: str) -> dict[int, Answer]:
     """The statuses of the refusal codes ``server/http/parts.py`` maps (STATUS)."""
-    status = {
-        errors.AUTH_FAILED: 401,
-        errors.TOKEN_EXPIRED: 401,
-        errors.TOKEN_REVOKED: 401,
-        errors.FORBIDDEN: 403,
-        errors.NOT_FOUND: 404,
-        errors.INVALID_ARGUMENT: 400,
-        errors.INVALID_ADDRESS: 400,
-        errors.CONFLICT: 409,
-        errors.UNAVAILABLE: 503,
-    }
     out: dict[int, list[str]] = {}
     for code in codes:
-        out.setdefault(status[code], []).append(code)
+        out.setdefault(STATUS[code], []).append(code)
     return {s: Answer("Refused: " + ", ".join(f"`{c}`" for c in cs), Refusal) for s, cs in out.items()}
 
 

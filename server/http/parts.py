@@ -51,6 +51,7 @@ STATUS = {
     errors.FORBIDDEN: 403,
     errors.NOT_FOUND: 404,
     errors.INVALID_ARGUMENT: 400,
+    errors.INVALID_ADDRESS: 400,
     errors.BAD_FRAME: 400,
     errors.CONFLICT: 409,
     errors.ALREADY_ASSIGNED: 409,
