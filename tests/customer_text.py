@@ -137,7 +137,7 @@ async def open_thread(post: Post, agent: Watcher, address: str) -> str:
     return cid
 
 
-async def check(post: Post, agent: Watcher, cid: str, address: str, carrier: str, word: str) -> None:
+async def assert_shown_as_text(post: Post, agent: Watcher, cid: str, address: str, carrier: str, word: str) -> None:
     """Send ``word`` by ``carrier``; the thread gets it as text, and nothing
     else happens on the agent's socket before a later ping's ack."""
     stream = f"conv:{cid}"

@@ -19,8 +19,10 @@ class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def get(self, contact_id: str) -> Contact | None:
+    async def get(self, contact_id: str | None) -> Contact | None:
         """The contact stored under ``contact_id``, following a link."""
+        if contact_id is None:
+            return None
         contact = await self.store.get_contact(contact_id)
         if contact is not None and contact.linked_to is not None:
             contact = await self.store.get_contact(contact.linked_to)
@@ -30,19 +32,10 @@ class Directory:
         """The distinct contacts any of the identity's ids lead to, most
         stable id first (BSUID, then phone). More than one only when a phone
         number and a BSUID were first seen apart, and are now seen together."""
-        found: dict[str, Contact] = {}
-        by_phone = False
-        for key in ident.current_keys(identity):
-            contact = await self.get(key)
-            if contact is not None:
-                found.setdefault(contact.id, contact)
-                by_phone = by_phone or key.endswith(identity.phone or "\0")
-        if not by_phone:
-            for key in ident.legacy_keys(identity):
-                contact = await self.get(key)
-                if contact is not None:
-                    found.setdefault(contact.id, contact)
-        return list(found.values())
+        by_user = await self.get(ident.user_key(identity))
+        by_phone = await self.get(ident.phone_key(identity)) or await self.get(ident.legacy_key(identity))
+        found = [c for c in (by_user, by_phone) if c is not None]
+        return found[:1] if len(found) == 2 and found[0].id == found[1].id else found
 
     async def save(self, old: Contact | None, new: Contact) -> Contact:
         """Store the contact if it changed, and a link for each of its other

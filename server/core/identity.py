@@ -169,23 +169,21 @@ def from_channel(channel: Channel, address: str | None, user_id: str | None = No
 def keys(identity: Identity) -> list[str]:
     """Every contact id under which this person may be stored, most stable
     first: BSUID, E.164 phone, then the phone as stored before E.164."""
-    return [*current_keys(identity), *legacy_keys(identity)]
+    return [k for k in (user_key(identity), phone_key(identity), legacy_key(identity)) if k]
 
 
-def current_keys(identity: Identity) -> list[str]:
-    """The ids this version stores a person under: BSUID, E.164 phone."""
-    out = []
-    if identity.user_id:
-        out.append(contact_id(identity.channel, identity.user_id))
-    if identity.phone:
-        out.append(contact_id(identity.channel, identity.phone))
-    return out
+def user_key(identity: Identity) -> str | None:
+    return contact_id(identity.channel, identity.user_id) if identity.user_id else None
 
 
-def legacy_keys(identity: Identity) -> list[str]:
-    """The id a contact stored before E.164 has (Meta's digits): looked at
+def phone_key(identity: Identity) -> str | None:
+    return contact_id(identity.channel, identity.phone) if identity.phone else None
+
+
+def legacy_key(identity: Identity) -> str | None:
+    """The id a contact stored before E.164 has (Meta's digits): worth a look
     only when the E.164 id leads nowhere."""
-    return [contact_id(identity.channel, identity.phone.lstrip("+"))] if identity.phone else []
+    return contact_id(identity.channel, identity.phone.lstrip("+")) if identity.phone else None
 
 
 def link_ids(contact: Contact) -> list[str]:

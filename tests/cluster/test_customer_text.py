@@ -54,10 +54,12 @@ async def two(redis_url: str) -> AsyncIterator[Two]:
 @example(carrier="text", word="access.revoked")  # the report's cases, always tried
 @example(carrier="note", word="conversation.updated")
 async def test_protocol_words_cross_redis_as_text(two: Two, carrier: str, word: str) -> None:
-    await ct.check(two.post, two.agent, two.cid, ADDRESS, carrier, word)
+    await ct.assert_shown_as_text(two.post, two.agent, two.cid, ADDRESS, carrier, word)
 
 
 async def test_every_word_as_text_and_note_across_redis(two: Two) -> None:
     for carrier in ("text", "note"):
         for word in ct.WORDS:
-            await ct.check(two.post, two.agent, two.cid, ADDRESS, carrier, word)
+            await ct.assert_shown_as_text(two.post, two.agent, two.cid, ADDRESS, carrier, word)
+    # After every word, across two nodes: the same socket, still on the thread.
+    assert two.agent.close_code is None and f"conv:{two.cid}" in two.agent.positions

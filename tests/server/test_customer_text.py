@@ -53,7 +53,7 @@ async def one() -> AsyncIterator[One]:
 @example(carrier="text", word="access.revoked")  # the report's cases, always tried
 @example(carrier="note", word="conversation.updated")
 async def test_protocol_words_from_a_customer_reach_the_thread_as_text(one: One, carrier: str, word: str) -> None:
-    await ct.check(one.post, one.agent, one.cid, ADDRESS, carrier, word)
+    await ct.assert_shown_as_text(one.post, one.agent, one.cid, ADDRESS, carrier, word)
 
 
 async def test_every_word_by_every_carrier(one: One) -> None:
@@ -62,7 +62,7 @@ async def test_every_word_by_every_carrier(one: One) -> None:
     Fragments and mixes are the property test's."""
     for carrier in ("text", "caption", "profile_name", "note"):
         for word in ct.WORDS:
-            await ct.check(one.post, one.agent, one.cid, ADDRESS, carrier, word)
+            await ct.assert_shown_as_text(one.post, one.agent, one.cid, ADDRESS, carrier, word)
 
 
 def test_a_frame_that_does_not_hold_the_event_its_kind_names_is_not_acted_on(caplog: pytest.LogCaptureFixture) -> None:

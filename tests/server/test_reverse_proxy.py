@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,9 +26,9 @@ from websockets.exceptions import InvalidStatus
 
 from protocol import messages as p
 from server.channels.signature import HEADER, sign
-from server.config import MetaSettings
+from server.config import Config, MetaSettings
 from tests.channels import payloads as pl
-from tests.conftest import Running, free_port, make_config, start_node, token
+from tests.conftest import Running, free_port, make_config, token
 from tests.wsagent import WsAgent
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "nginx.conf.example"
@@ -84,20 +84,12 @@ def proxy_port() -> int:
 
 
 @pytest.fixture
-async def running(proxy_port: int) -> AsyncIterator[Running]:
-    # Behind a proxy the web app's origin is the proxy's: it is listed in
-    # allowed_origins, as docs/OPERATIONS.md says to.
+def config(proxy_port: int) -> Config:
+    """The node behind the proxy (tests/conftest.py's ``running`` serves it).
+    The web app's origin is the proxy's: it is listed in allowed_origins, as
+    docs/OPERATIONS.md says to."""
     config = make_config(allowed_origins=[f"http://127.0.0.1:{proxy_port}"])
-    config = replace(config, meta=MetaSettings(app_secret=APP_SECRET, verify_token="proxy-verify"))
-    node, server, task = await start_node(config)
-    async with httpx.AsyncClient() as http:
-        r = Running(node, http)
-        yield r
-        for a in r.agents:
-            await a.close()
-    server.should_exit = True
-    await task
-    await node.stop()
+    return replace(config, meta=MetaSettings(app_secret=APP_SECRET, verify_token="proxy-verify"))
 
 
 @pytest.fixture
