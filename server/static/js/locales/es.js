@@ -1,0 +1,4 @@
+// Español.
+/** @type {Record<string, string | Record<string, string>>} */
+export default {
+};

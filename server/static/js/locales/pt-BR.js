@@ -1,0 +1,4 @@
+// Português (Brasil).
+/** @type {Record<string, string | Record<string, string>>} */
+export default {
+};
