@@ -94,6 +94,24 @@ class TemplateView(Struct, kw_only=True):
     """Body with {{1}}, {{2}}… placeholders, for the picker's preview."""
 
 
+AgentStatus = Literal["available", "away", "offline"]
+
+
+class OfferView(Struct, kw_only=True):
+    """A conversation ringing for one agent (automatic routing, or a transfer)."""
+
+    conversation_id: str
+    agent_id: str
+    """Who it rings for."""
+    at: int
+    deadline: int
+    """When it stops ringing and moves on (ms); clients show the countdown."""
+    by: str | None = None
+    """The agent transferring it; None: routing offered it."""
+    note: str = ""
+    """The transfer's note to the receiver."""
+
+
 class ConversationSummary(Struct, kw_only=True):
     """One row of the Inbox or the Assigned list, and the header of a thread.
 
@@ -122,6 +140,8 @@ class ConversationSummary(Struct, kw_only=True):
     """True when free-form messages are refused (only a template may be sent)."""
     ended_at: int | None = None
     wrapped_up: bool = False
+    offer: OfferView | None = None
+    """The offer ringing for it, if any (automatic queues, transfers)."""
 
 
 class MessageError(Struct, kw_only=True):
@@ -316,6 +336,32 @@ class GetContactCard(Command, tag="contact_card"):
     conversation_id: str
 
 
+class SetStatus(Command, tag="set_status"):
+    """The agent's own routing status: ``available`` (may be offered work),
+    ``away`` (keeps their conversations, gets no new ones) or ``offline``."""
+
+    status: AgentStatus
+
+
+class AcceptOffer(Command, tag="accept_offer"):
+    conversation_id: str
+
+
+class DeclineOffer(Command, tag="decline_offer"):
+    conversation_id: str
+
+
+class Transfer(Command, tag="transfer"):
+    """Hand a conversation to an agent (``agent_id``: an offer they accept or
+    decline; declined or timed out, it stays with you) or to a queue
+    (``queue_id``: it joins that queue's routing). Exactly one of the two."""
+
+    conversation_id: str
+    agent_id: str | None = None
+    queue_id: str | None = None
+    note: Annotated[str, Meta(max_length=1000)] = ""
+
+
 ClientCommand = (
     Hello
     | Ping
@@ -335,6 +381,10 @@ ClientCommand = (
     | AddNote
     | WrapUp
     | GetContactCard
+    | SetStatus
+    | AcceptOffer
+    | DeclineOffer
+    | Transfer
 )
 
 COMMANDS: tuple[type[Command], ...] = get_args(ClientCommand)
@@ -410,6 +460,21 @@ class ContactCardResult(Result, tag="contact_card"):
     card: ContactCard
 
 
+class AgentStatusView(Struct, kw_only=True):
+    """One agent on the floor: their status, load and capacity."""
+
+    agent_id: str
+    status: AgentStatus
+    since: int
+    """When the status last changed (ms)."""
+    load: int = 0
+    capacity: int = 0
+
+
+class StatusResult(Result, tag="status"):
+    agent: AgentStatusView
+
+
 CommandResult = (
     Ok
     | ConversationResult
@@ -421,6 +486,7 @@ CommandResult = (
     | NoteResult
     | WrapUpResult
     | ContactCardResult
+    | StatusResult
 )
 
 
@@ -521,6 +587,47 @@ class AccessRevoked(EventBody, tag="access.revoked"):
     not_before: int | None = None
 
 
+class AgentStatusChanged(EventBody, tag="agent.status"):
+    """On agent:<id>: the agent's status changed (by them, a timeout run,
+    or their last screen gone past the grace period)."""
+
+    agent: AgentStatusView
+
+
+class OfferRung(EventBody, tag="offer.rung"):
+    """On agent:<id>: a conversation rings for this agent until ``offer.deadline``."""
+
+    conversation: ConversationSummary
+    offer: OfferView
+
+
+class OfferWithdrawn(EventBody, tag="offer.withdrawn"):
+    """On agent:<id>: stop ringing: the offer was accepted, declined, timed
+    out, withdrawn (the agent left available) or taken (claimed, assigned, ended)."""
+
+    conversation_id: str
+    reason: Literal["accepted", "declined", "timed_out", "withdrawn", "taken"]
+
+
+class QueueFloor(Struct, kw_only=True):
+    """A queue's floor as its supervisors see it live."""
+
+    queue_id: str
+    waiting: int
+    """Conversations waiting with no offer ringing."""
+    oldest_waiting_at: int | None
+    """The oldest waiting one's arrival (ms); clients age it."""
+    ringing: list[OfferView]
+    agents: list[AgentStatusView]
+
+
+class FloorUpdated(EventBody, tag="floor.updated"):
+    """On floor:<queue_id> (supervisors, automatic queues): the whole floor
+    after a change (keep the latest)."""
+
+    floor: QueueFloor
+
+
 AnyEvent = (
     InboxAdded
     | InboxUpdated
@@ -536,6 +643,10 @@ AnyEvent = (
     | SessionLocked
     | SessionUnlocked
     | AccessRevoked
+    | AgentStatusChanged
+    | OfferRung
+    | OfferWithdrawn
+    | FloorUpdated
 )
 
 
@@ -578,6 +689,12 @@ class Snapshot(ServerFrame, tag="snapshot"):
     """Every visible queue's Inbox in numbers; ``inbox`` is a first window."""
     inbox_cursor: str | None = None
     """Where ``inbox_page`` continues after ``inbox`` (None: ``inbox`` is all)."""
+    status: AgentStatusView | None = None
+    """The agent's routing status (None: no queue routes automatically)."""
+    offers: list[OfferRung] = field(default_factory=list)
+    """What rings for the agent now."""
+    floors: list[QueueFloor] = field(default_factory=list)
+    """Supervisors: each automatic queue's floor (then ``floor.updated``)."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

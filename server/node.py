@@ -38,6 +38,7 @@ from server.app.directory import Directory
 from server.app.intake import Intake
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
+from server.app.routing import Router
 from server.app.tokens import Tokens
 from server.broker import Broker, MemoryBroker
 from server.channels.sender import Sender
@@ -48,6 +49,7 @@ from server.http import create_app
 from server.http.parts import Parts
 from server.http_limits import uvicorn_options
 from server.metrics import Metrics
+from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
 from server.redis.store import RedisStore
 from server.redis.timers import ClusterTimers
@@ -89,7 +91,13 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
-def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> App:
+def make_presence(config: Config) -> Presence:
+    return MemoryPresence()
+
+
+def make_app(
+    config: Config, store: Store, broker: Broker, metrics: Metrics, presence: Presence | None = None, node_id: str = ""
+) -> App:
     """The use cases, each part built once with what it needs."""
     clock = now_ms
     mint = Mint()
@@ -97,7 +105,10 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
     directory = Directory(store)
     changes = Changes(catalog, store, broker, directory, metrics)
     contacts = Contacts(directory, changes, store)
-    reads = Reads(catalog, store, broker, directory, clock)
+    router = Router(
+        catalog, changes, store, presence or MemoryPresence(), broker, config.routing, mint, clock, node_id
+    )
+    reads = Reads(catalog, store, broker, directory, clock, router)
     return App(
         catalog=catalog,
         directory=directory,
@@ -107,6 +118,7 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
         commands=Commands(catalog, changes, reads, directory, contacts, mint, clock),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
+        routing=router,
         clock=clock,
     )
 
@@ -124,8 +136,13 @@ class Node:
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
-        self.app = make_app(config, self.store, self.broker, self.metrics)
+        self.presence = make_presence(config)
+        self.app = make_app(config, self.store, self.broker, self.metrics, self.presence, self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
+        self.offer_timers: Timers = SessionTimers(self.app.routing.timeout, self.app.clock)
+        """Offers' deadlines. One node: a heap rebuilt at start from the
+        offers ringing; with Redis, the routing sweep also times out any
+        offer past its deadline (a node that died took its heap with it)."""
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
@@ -141,6 +158,8 @@ class Node:
         self.broker.on_publication = self.hub.deliver
         self.app.changes.watch = self.timers.watch
         self.app.changes.sent = self.sender.on_sent
+        self.app.changes.routed = self.app.routing.on_change
+        self.app.routing.watch = self.offer_timers.watch
         if isinstance(self.broker, RedisBroker):
             # The hub's first/last listener of a stream (un)subscribes it;
             # /readyz follows the broker's health; a resync closes the
@@ -169,6 +188,12 @@ class Node:
         for conv in await self.store.unlocked_open():
             self.app.changes.watch_window(conv)
         self.timers.start()
+        for queue in self.app.routing.automatic:
+            for conv in await self.store.inbox(queue.id):
+                if conv.offer is not None:
+                    self.offer_timers.watch(conv.id, conv.offer.deadline)
+        self.offer_timers.start()
+        self.app.routing.start()
         await self.sender.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
@@ -188,7 +213,10 @@ class Node:
         for ws in servers:
             await ws.wait_closed()
         await self.timers.stop()
+        await self.app.routing.stop()
+        await self.offer_timers.stop()
         await self.sender.stop()
+        await self.presence.close()
         await self.broker.close()
         await self.store.close()
         self.metrics.watch_gc(False)

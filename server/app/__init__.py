@@ -9,6 +9,7 @@ publish (broker), one module per job.
     commands.py   agent commands that change a conversation
     intake.py     channel events and the session timer
     tokens.py     authenticate, revoke, (dev) issue
+    routing.py    agents' status, offers, transfers, the routing pass
     dispatch.py   one protocol command → the use case that runs it
 
 ``App`` only groups the parts for the edges; the node builds each part.
@@ -26,6 +27,7 @@ from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
 from server.app.reads import Reads
+from server.app.routing import Router
 from server.app.tokens import Tokens
 
 
@@ -39,4 +41,5 @@ class App:
     commands: Commands
     intake: Intake
     tokens: Tokens
+    routing: Router
     clock: Callable[[], int]

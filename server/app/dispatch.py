@@ -46,4 +46,12 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.wrap_up(agent, cid, disposition, note)
         case p.GetContactCard(conversation_id=cid):
             return await reads.contact_card(agent, cid)
+        case p.SetStatus(status=status):
+            return await app.routing.set_status(agent, status)
+        case p.AcceptOffer(conversation_id=cid):
+            return await app.routing.accept(agent, cid)
+        case p.DeclineOffer(conversation_id=cid):
+            return await app.routing.decline(agent, cid)
+        case p.Transfer():
+            return await app.routing.transfer(agent, cmd)
     raise DomainError(errors.UNKNOWN_COMMAND, f"{type(cmd).__name__} is not handled here.")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from protocol import errors
 from protocol import messages as p
 from server.app.catalog import Catalog
 from server.app.directory import Directory
+from server.app.routing import Router
 from server.broker import Broker
 from server.core import conversation as rules
 from server.core import fanout, text, views
@@ -56,8 +58,15 @@ def matches(summary: p.ConversationSummary, folded_query: str) -> bool:
 
 class Reads:
     def __init__(
-        self, catalog: Catalog, store: Store, broker: Broker, directory: Directory, clock: Callable[[], int]
+        self,
+        catalog: Catalog,
+        store: Store,
+        broker: Broker,
+        directory: Directory,
+        clock: Callable[[], int],
+        router: Router | None = None,
     ) -> None:
+        self.router = router
         self.catalog = catalog
         self.store = store
         self.broker = broker
@@ -73,7 +82,10 @@ class Reads:
 
     def streams_of(self, agent: Agent) -> list[str]:
         """The streams an agent listens to for the whole connection."""
-        return [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
+        streams = [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
+        if agent.is_supervisor and self.router is not None:
+            streams.extend(fanout.floor_stream(q.id) for q in self.router.automatic)
+        return streams
 
     async def snapshot(self, agent: Agent) -> p.Snapshot:
         """The agent's state; its size does not grow with the Inbox (counts
@@ -105,7 +117,19 @@ class Reads:
             templates=self.catalog.template_views,
             dispositions=self.catalog.dispositions,
             server_time=self.clock(),
+            **await self._routing(agent),
         )
+
+    async def _routing(self, agent: Agent) -> dict[str, Any]:
+        """The snapshot's routing part: the agent's status and what rings
+        for them; a supervisor's floors. Nothing when no queue is automatic."""
+        router = self.router
+        if router is None or not router.enabled:
+            return {}
+        part: dict[str, Any] = {"status": await router.status_view(agent.id), "offers": await router.offers_for(agent.id)}
+        if agent.is_supervisor:
+            part["floors"] = await router.floors()
+        return part
 
     async def inbox_counts(self, queue_id: str) -> p.QueueCounts:
         count, oldest = await self.store.inbox_counts(queue_id)

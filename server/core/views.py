@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocol import messages as p
 from server.core import identity, session, text
-from server.core.model import Agent, Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
+from server.core.model import Agent, Contact, Conversation, Message, Note, Offer, Touchpoint, WindowPolicy, WrapUp
 
 
 def agent_view(agent: Agent) -> p.AgentView:
@@ -49,6 +49,13 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         session_locked=conv.session_locked,
         ended_at=conv.ended_at,
         wrapped_up=conv.wrap_up is not None,
+        offer=offer_view(conv.id, conv.offer) if conv.offer is not None else None,
+    )
+
+
+def offer_view(conv_id: str, offer: Offer) -> p.OfferView:
+    return p.OfferView(
+        conversation_id=conv_id, agent_id=offer.agent_id, at=offer.at, deadline=offer.deadline, by=offer.by, note=offer.note
     )
 
 

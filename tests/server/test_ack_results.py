@@ -15,6 +15,7 @@ async def test_each_command_gets_the_documented_result_kind(running: Running) ->
     wa = (await running.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
     ana = await running.agent("ana")
     sofia = await running.agent("sofia")
+    bruno = await running.agent("bruno")
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
@@ -31,6 +32,13 @@ async def test_each_command_gets_the_documented_result_kind(running: Running) ->
         (ana, p.Close, {"conversation_id": wa}),
         (ana, p.SendToInbox, {"conversation_id": wa}),
         (sofia, p.Assign, {"conversation_id": wa, "agent_id": "ana"}),
+        (bruno, p.SetStatus, {"status": "available"}),
+        (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno", "note": "VIP"}),
+        (bruno, p.DeclineOffer, {"conversation_id": wa}),
+        (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno"}),
+        (bruno, p.AcceptOffer, {"conversation_id": wa}),
+        (bruno, p.Transfer, {"conversation_id": wa, "queue_id": "sales"}),
+        (ana, p.Claim, {"conversation_id": wa}),
         (ana, p.EndChat, {"conversation_id": wa}),
         (ana, p.WrapUp, {"conversation_id": wa, "disposition": "Resolved"}),
         (ana, p.StartConversation, {"touchpoint_id": "wa", "address": "+5511912345678", "template": template}),
