@@ -51,7 +51,8 @@ from server.http_limits import uvicorn_options
 from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
-from server.redis.store import RedisStore
+from server.redis.presence import RedisPresence
+from server.redis.store import OFFER_DUE_SET, RedisStore
 from server.redis.timers import ClusterTimers
 from server.store.base import Store
 from server.store.memory import MemoryStore
@@ -92,7 +93,17 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
 
 
 def make_presence(config: Config) -> Presence:
+    if config.server.redis_url:
+        return RedisPresence(config.server.redis_url)
     return MemoryPresence()
+
+
+def make_offer_timers(config: Config, app: App) -> Timers:
+    """Offers' deadlines: the same due-set machinery as the session locks
+    (with Redis, ``sb:routing:{t}:due`` written by the store's commits)."""
+    if config.server.redis_url:
+        return ClusterTimers(config.server.redis_url, app.routing.timeout, app.clock, due_set=OFFER_DUE_SET, name="routing")
+    return SessionTimers(app.routing.timeout, app.clock)
 
 
 def make_app(
@@ -139,10 +150,10 @@ class Node:
         self.presence = make_presence(config)
         self.app = make_app(config, self.store, self.broker, self.metrics, self.presence, self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
-        self.offer_timers: Timers = SessionTimers(self.app.routing.timeout, self.app.clock)
+        self.offer_timers: Timers = make_offer_timers(config, self.app)
         """Offers' deadlines. One node: a heap rebuilt at start from the
-        offers ringing; with Redis, the routing sweep also times out any
-        offer past its deadline (a node that died took its heap with it)."""
+        offers ringing; with Redis, the due-set the commits write, claimed
+        by whichever node polls first."""
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None

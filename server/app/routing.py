@@ -244,16 +244,32 @@ class Router:
 
     # ------------------------------------------------------------------ offers
 
+    @staticmethod
+    def _known(agent: Agent) -> Callable[[Conversation], None]:
+        """Who may even be told about an offer: the agent it rings for (a
+        transfer may come from another queue), else those who know the
+        conversation; anyone else gets ``not_found``, as for a read."""
+
+        def check(conv: Conversation) -> None:
+            if conv.offer is None or conv.offer.agent_id != agent.id:
+                rules.require_known(agent, conv)
+
+        return check
+
     async def accept(self, agent: Agent, conv_id: str) -> p.ConversationResult:
         message_id = self.mint.in_thread("m", conv_id)
-        conv, _ = await self.changes.change(conv_id, lambda c: routing.accept(c, agent, now=self.clock(), message_id=message_id))
+        conv, _ = await self.changes.change(
+            conv_id, lambda c: routing.accept(c, agent, now=self.clock(), message_id=message_id), agent_known=self._known(agent)
+        )
         await self.presence.discard_offer(agent.id, conv_id)
         await self._reset_timeouts(agent.id)
         return p.ConversationResult(conversation=self.catalog.summary(conv, await self.changes.directory.contact_of(conv)))
 
     async def decline(self, agent: Agent, conv_id: str) -> p.ConversationResult:
         message_id = self.mint.in_thread("m", conv_id)
-        conv, _ = await self.changes.change(conv_id, lambda c: routing.decline(c, agent, now=self.clock(), message_id=message_id))
+        conv, _ = await self.changes.change(
+            conv_id, lambda c: routing.decline(c, agent, now=self.clock(), message_id=message_id), agent_known=self._known(agent)
+        )
         await self.presence.discard_offer(agent.id, conv_id)
         await self._reset_timeouts(agent.id)
         self.kick()

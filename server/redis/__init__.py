@@ -5,6 +5,7 @@
     outbox.py  the store's cross-shard index updates on a Redis Cluster
     broker.py  the Broker (server/broker.py): sequenced streams, history, pub/sub
     timers.py  the Timers (server/timers.py): the due-set's claims and leases
+    presence.py  the Presence (server/presence.py): statuses, screens' heartbeats, offers, the routing lease
 
 Who writes which key:
 
@@ -12,6 +13,9 @@ Who writes which key:
     sb:timers:{t}:due                             the store's commit only (Core's outcome:
                                                   the window's lock time, or gone)
     sb:timers:{t}:lease                           the timers only
+    sb:routing:{t}:due                            the store's commit only (an offer's deadline, or gone)
+    sb:routing:{t}:lease                          the offer timers only
+    sb:presence:*, sb:lease:*                     the presence only
     sb:stream:* (sequences, history)              the broker only
 
 The node picks these over the memory/SQLite ones (server/node.py).

@@ -275,3 +275,18 @@ async def test_the_supervisor_floor_is_pushed(running: Running) -> None:
     ringing = await sofia.event(p.FloorUpdated, lambda e: len(e.floor.ringing) == 1)
     assert ringing.floor.waiting == 0
     assert [(a.agent_id, a.status, a.load) for a in ringing.floor.agents if a.agent_id == "ana"] == [("ana", "available", 20)]
+
+
+async def test_routing_events_reach_only_their_agent_and_the_floor_only_supervisors(running: Running) -> None:
+    carla = await available(running, "carla")  # support only
+    bruno = await running.agent("bruno")  # sales, away: nothing rings for him
+    await bruno.call(p.SetStatus, status="away")
+    ana = await available(running, "ana")
+    sofia = await running.agent("sofia")
+    cid = (await running.inbound("Olá"))["conversation_id"]
+    await ana.event(p.OfferRung)
+    await sofia.event(p.FloorUpdated, lambda e: len(e.floor.ringing) == 1)
+    for other in (carla, bruno):
+        heard = [e for e in await other.barrier() if cid in p.encoder.encode(e).decode() and not isinstance(e.event, p.InboxAdded | p.InboxUpdated)]
+        assert heard == [], f"{other.name} heard {heard}"
+        assert not [e for e in other.arrived if isinstance(e.event, p.FloorUpdated | p.OfferRung)]
