@@ -15,6 +15,7 @@ import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTe
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
 import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
+import { mountRouting, renderRouting } from "./routing.js";
 import { live, me, ui } from "./state.js";
 import { routeId } from "./view.js";
 
@@ -113,6 +114,7 @@ async function start(token) {
     return;
   }
   renderMe();
+  mountRouting();
   routeFromHash();
 }
 
@@ -144,6 +146,8 @@ function logout(message) {
  */
 function render(mirror, changes) {
   renderPanel();
+  if (changes.some((c) => c.kind === "reset")) mountRouting();
+  else renderRouting();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
 }

@@ -2,6 +2,7 @@
 // the thread (keyed by message), wrap-up, the side panel and search. What
 // each part shows comes from view.js (pure); this module draws it.
 
+import { TIMELINE, timelineNode } from "./routing.js";
 import { CommandError } from "./client.js";
 import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
@@ -201,7 +202,7 @@ function renderThread(id) {
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
     const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author]); // the whole message: an edit or a status changes it
-    items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author) });
+    items.push({ key: `m:${m.id}`, stamp, build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author)) });
   }
   if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: "No messages yet." }) });
   box.dataset.built = String(reconcile(box, items));

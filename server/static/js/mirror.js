@@ -16,6 +16,9 @@
 /** @typedef {import('./protocol').EventBody} EventBody */
 /** @typedef {import('./protocol').QueueCounts} QueueCounts */
 /** @typedef {import('./protocol').InboxPageResult} InboxPageResult */
+/** @typedef {import('./protocol').AgentStatusView} AgentStatusView */
+/** @typedef {import('./protocol').OfferRung} OfferRung */
+/** @typedef {import('./protocol').QueueFloor} QueueFloor */
 
 /** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
 export function waitingKey(s) {
@@ -75,6 +78,12 @@ export class Mirror {
     this.snapshot = null;
     /** Server clock minus local clock (ms), for countdowns. */
     this.serverOffset = 0;
+    /** Routing: the agent's status (null: no queue routes automatically). @type {AgentStatusView | null} */
+    this.status = null;
+    /** Routing: what rings for the agent, by conversation id. @type {Map<string, OfferRung>} */
+    this.offers = new Map();
+    /** Routing (supervisors): each automatic queue's floor. @type {Map<string, QueueFloor>} */
+    this.floors = new Map();
   }
 
   /**
@@ -93,6 +102,9 @@ export class Mirror {
     this.unreadTotal = snapshot.unread_total;
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
+    this.status = snapshot.status ?? null;
+    this.offers = new Map((snapshot.offers ?? []).map((o) => [o.offer.conversation_id, o]));
+    this.floors = new Map((snapshot.floors ?? []).map((f) => [f.queue_id, f]));
     return [{ kind: "reset", conversationId: null }];
   }
 
@@ -240,6 +252,19 @@ export class Mirror {
       }
       case "access.revoked":
         return []; // the socket closes (4010) right after: the client stops and asks for a log-in
+      case "agent.status":
+        this.status = event.agent;
+        return [{ kind: event.type, conversationId: null }];
+      case "offer.rung":
+        this.offers.set(event.offer.conversation_id, event);
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.offer.conversation_id }];
+      case "offer.withdrawn":
+        this.offers.delete(event.conversation_id);
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "floor.updated":
+        this.floors.set(event.floor.queue_id, event.floor);
+        return [{ kind: event.type, conversationId: null }];
     }
   }
 
