@@ -348,19 +348,18 @@ class Router:
 
     def on_change(self, outcome: rules.Outcome) -> None:
         """Every stored change (connected by the node): route when it may
-        have added work or freed room in an automatic queue."""
+        have added work or freed room (or changed what the floor shows): a
+        conversation joined or left a waiting line, changed hands, ended,
+        or an offer came or went. A new message alone routes nothing."""
         if not self.enabled:
             return
         b, a = outcome.before, outcome.after
-        touched = {c.queue_id for c in (b, a) if c is not None} & self.automatic_ids
-        if not touched and not (b is not None and b.assignee_id is not None):
+        if b is None:
+            if a.queue_id in self.automatic_ids and routing.is_waiting(a):
+                self.kick()
             return
-        joined = routing.is_waiting(a) and (b is None or not routing.is_waiting(b))
-        freed = b is not None and (
-            (b.assignee_id is not None and (a.assignee_id != b.assignee_id or not a.is_open))
-            or (b.offer is not None and a.offer is None)
-        )
-        if joined or freed:
+        moved = (b.assignee_id, b.offer, b.status, b.queue_id) != (a.assignee_id, a.offer, a.status, a.queue_id)
+        if moved and (b.assignee_id is not None or {b.queue_id, a.queue_id} & self.automatic_ids):
             self.kick()
 
     async def _held(self, agent_id: str) -> list[Conversation]:

@@ -82,7 +82,10 @@ export function mountRouting() {
   mountTransfer();
   if (me()?.role === "supervisor") mountFloor();
   renderRouting();
-  setInterval(renderOffers, 1000);
+  setInterval(() => {
+    renderOffers();
+    renderFloor(); // the longest wait ages
+  }, 1000);
 }
 
 function mountTransfer() {
@@ -183,10 +186,16 @@ function renderFloor() {
   if (!box || box.hidden || !mirror) return;
   const now = serverNow();
   const waiting = mirror.inboxWindow();
+  // Redrawn every second: keep the agent each queue's supervisor picked.
+  const chosen = new Map([...box.querySelectorAll("select")].map((s) => [s.id, s.value]));
   box.replaceChildren(
     h("h2", { text: t("routing.floor.title") }),
     ...[...mirror.floors.values()].map((floor) => floorNode(floor, waiting.filter((c) => c.queue_id === floor.queue_id && !c.offer), now)),
   );
+  for (const select of box.querySelectorAll("select")) {
+    const value = chosen.get(select.id);
+    if (value && [...select.options].some((o) => o.value === value)) select.value = value;
+  }
 }
 
 /**
