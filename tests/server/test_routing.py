@@ -290,3 +290,16 @@ async def test_routing_events_reach_only_their_agent_and_the_floor_only_supervis
         heard = [e for e in await other.barrier() if cid in p.encoder.encode(e).decode() and not isinstance(e.event, p.InboxAdded | p.InboxUpdated)]
         assert heard == [], f"{other.name} heard {heard}"
         assert not [e for e in other.arrived if isinstance(e.event, p.FloorUpdated | p.OfferRung)]
+
+
+async def test_claim_assign_send_back_and_end_in_an_automatic_queue_are_on_the_timeline(running: Running) -> None:
+    ana = await running.agent("ana")  # offline: nothing rings, she claims from the inbox
+    sofia = await running.agent("sofia")
+    cid = (await running.inbound("Olá"))["conversation_id"]
+    await ana.call(p.Claim, conversation_id=cid)
+    await ana.call(p.SendToInbox, conversation_id=cid)
+    await sofia.call(p.Assign, conversation_id=cid, agent_id="ana")
+    await ana.call(p.EndChat, conversation_id=cid)
+    thread = await ana.call(p.Open, conversation_id=cid)
+    entries = [(m.meta["event"], m.meta.get("agent_id"), m.meta.get("by")) for m in thread.messages if m.kind == "timeline"]
+    assert entries == [("claimed", "ana", None), ("sent_to_inbox", None, "ana"), ("assigned", "ana", "sofia"), ("ended", None, "ana")]
