@@ -52,6 +52,7 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.WrapUp: p.WrapUpResult,
     p.GetContactCard: p.ContactCardResult,
     p.SetStatus: p.StatusResult,
+    p.SetCapacity: p.StatusResult,
     p.AcceptOffer: p.ConversationResult,
     p.DeclineOffer: p.ConversationResult,
     p.Transfer: p.ConversationResult,

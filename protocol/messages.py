@@ -343,6 +343,13 @@ class SetStatus(Command, tag="set_status"):
     status: AgentStatus
 
 
+class SetCapacity(Command, tag="set_capacity"):
+    """Supervisor: an agent's load limit, live (null: back to the configured one)."""
+
+    agent_id: str
+    capacity: Annotated[int, Meta(ge=0, le=1_000_000)] | None
+
+
 class AcceptOffer(Command, tag="accept_offer"):
     conversation_id: str
 
@@ -382,6 +389,7 @@ ClientCommand = (
     | WrapUp
     | GetContactCard
     | SetStatus
+    | SetCapacity
     | AcceptOffer
     | DeclineOffer
     | Transfer

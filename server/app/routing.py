@@ -203,6 +203,24 @@ class Router:
         record = await self._set_status(agent.id, status)
         return p.StatusResult(agent=await self.status_view(agent.id, record))
 
+    async def set_capacity(self, actor: Agent, agent_id: str, capacity: int | None) -> p.StatusResult:
+        """Supervisor: the agent's load limit from now on (None: the
+        configured one). Lowering it takes nothing away; it only stops new
+        offers until their load is under it."""
+        if not actor.is_supervisor:
+            raise DomainError(errors.FORBIDDEN, "Only a supervisor may set an agent's capacity.")
+        self.catalog.agent(agent_id)
+        while True:
+            current = (await self.presence.get_many([agent_id]))[agent_id]
+            new = replace(current, capacity=capacity)
+            if new == current or await self.presence.compare_and_set(agent_id, current, new):
+                break
+        view = await self.status_view(agent_id, new)
+        if new != current:
+            await self._publish(fanout.agent_stream(agent_id), p.AgentStatusChanged(agent=view))
+            self.kick()
+        return p.StatusResult(agent=view)
+
     async def _set_status(
         self, agent_id: str, status: routing.AgentStatus, *, only_if: AgentRecord | None = None, timeouts: int | None = None
     ) -> AgentRecord:

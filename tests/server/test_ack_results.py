@@ -33,6 +33,7 @@ async def test_each_command_gets_the_documented_result_kind(running: Running) ->
         (ana, p.SendToInbox, {"conversation_id": wa}),
         (sofia, p.Assign, {"conversation_id": wa, "agent_id": "ana"}),
         (bruno, p.SetStatus, {"status": "available"}),
+        (sofia, p.SetCapacity, {"agent_id": "bruno", "capacity": 60}),
         (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno", "note": "VIP"}),
         (bruno, p.DeclineOffer, {"conversation_id": wa}),
         (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno"}),

@@ -303,3 +303,24 @@ async def test_claim_assign_send_back_and_end_in_an_automatic_queue_are_on_the_t
     thread = await ana.call(p.Open, conversation_id=cid)
     entries = [(m.meta["event"], m.meta.get("agent_id"), m.meta.get("by")) for m in thread.messages if m.kind == "timeline"]
     assert entries == [("claimed", "ana", None), ("sent_to_inbox", None, "ana"), ("assigned", "ana", "sofia"), ("ended", None, "ana")]
+
+
+async def test_a_supervisor_sets_capacity_live(running: Running) -> None:
+    ana = await available(running, "ana")
+    sofia = await running.agent("sofia")
+    with pytest.raises(CommandError) as e:
+        await ana.call(p.SetCapacity, agent_id="ana", capacity=100)
+    assert e.value.code == errors.FORBIDDEN
+    with pytest.raises(CommandError) as e:
+        await sofia.call(p.SetCapacity, agent_id="nobody", capacity=100)
+    assert e.value.code == errors.INVALID_ARGUMENT
+    await sofia.call(p.SetCapacity, agent_id="ana", capacity=20)  # one conversation
+    await ana.event(p.AgentStatusChanged, lambda e: e.agent.capacity == 20)
+    c1 = (await running.inbound("one", address="5511900000001"))["conversation_id"]
+    c2 = (await running.inbound("two", address="5511900000002"))["conversation_id"]
+    assert (await ana.event(p.OfferRung)).offer.conversation_id == c1
+    await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 1 and len(e.floor.ringing) == 1)  # c2 was routed: it waits
+    assert [o.offer.conversation_id for o in await ana.received_by_now(p.OfferRung)] == [c1]
+    result = await sofia.call(p.SetCapacity, agent_id="ana", capacity=None)  # back to 40: room for the second
+    assert result.agent.capacity == 40
+    await ana.wait_for(lambda: rung(ana) == [c1, c2])

@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | AcceptOffer | DeclineOffer | Transfer;
+export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
 /** An event body: what an `event` frame carries. */
@@ -202,6 +202,16 @@ export interface GetContactCard {
 export interface SetStatus {
   type: "set_status";
   status: "available" | "away" | "offline";
+  id: string;
+}
+
+/**
+ * Supervisor: an agent's load limit, live (null: back to the configured one).
+ */
+export interface SetCapacity {
+  type: "set_capacity";
+  agent_id: string;
+  capacity: number | null;
   id: string;
 }
 
