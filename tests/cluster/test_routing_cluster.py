@@ -16,7 +16,7 @@ import httpx
 
 from protocol import messages as p
 from tests.cluster.conftest import RACERS, Cluster, wait_until
-from tests.wsagent import WsAgent
+from tests.wsagent import CommandError, WsAgent
 
 ROUTING = "\n".join(
     [
@@ -96,3 +96,89 @@ async def test_an_offer_whose_agents_node_dies_moves_on_after_its_deadline(clust
     assert ring.offer.conversation_id == cid
     thread = await bruno.call(p.Open, conversation_id=cid)
     assert [m.meta["event"] for m in thread.messages if m.kind == "timeline"] == ["offered", "timed_out", "offered"]
+
+
+async def settle(agent: WsAgent) -> None:
+    """Accept what rings for this agent (an offer gone meanwhile is fine)."""
+    for o in list(agent.received(p.OfferRung)):
+        if o.offer.conversation_id in agent.accepted:  # type: ignore[attr-defined]
+            continue
+        agent.accepted.add(o.offer.conversation_id)  # type: ignore[attr-defined]
+        try:
+            await agent.call(p.AcceptOffer, conversation_id=o.offer.conversation_id)
+        except CommandError:
+            pass
+
+
+async def test_draining_with_a_node_killed_and_agents_flapping_keeps_the_invariants(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    routing = ROUTING.replace("offer_timeout_seconds = 30.0", "offer_timeout_seconds = 2.0")
+    nodes = await cluster.start(http, 3, routing=routing)
+    names = RACERS[:8]
+    agents = {n: await cluster.agent(nodes[i % 3], n) for i, n in enumerate(names)}
+    for a in agents.values():
+        a.accepted = set()  # type: ignore[attr-defined]
+        await a.call(p.SetStatus, status="available")
+    for i in range(40):
+        assert (await nodes[i % 3].inbound(http, f"n{i}", address=f"55118{i:06}")).status_code == 200
+    await wait_until(lambda: sum(len(rung(a)) for a in agents.values()) >= 16, 30, "the first offers")
+    for round_ in range(6):
+        if round_ == 3:
+            nodes[2].kill()  # mid-drain: its agents come back on the first node
+            for i, n in enumerate(names):
+                if i % 3 == 2:
+                    agents[n] = await cluster.agent(nodes[0], n)
+                    agents[n].accepted = set()  # type: ignore[attr-defined]
+        for i, a in enumerate(agents.values()):
+            await settle(a)
+            if (round_ + i) % 4 == 0:  # flapping
+                await a.call(p.SetStatus, status="away")
+                await a.call(p.SetStatus, status="available")
+            mine = [e.conversation.id for e in a.received(p.AssignedAdded)]
+            gone = {e.conversation_id for e in a.received(p.AssignedRemoved)}
+            open_ = [c for c in mine if c not in gone]
+            if open_:
+                try:
+                    await a.call(p.EndChat, conversation_id=open_[0])
+                except CommandError:
+                    pass
+
+    async def quiet() -> bool:
+        sofia = await nodes[0].agent("sofia")
+        await sofia.close()
+        assert sofia.snapshot is not None
+        floor = sofia.snapshot.floors[0]
+        assert all(a.load <= a.capacity for a in floor.agents), floor  # never over capacity
+        room = [a for a in floor.agents if a.status == "available" and a.capacity - a.load >= 20]
+        return floor.waiting == 0 or not room  # nobody waits while someone has room
+
+    ended = sum(len(a.received(p.AssignedRemoved, lambda e: e.reason == "ended")) for a in agents.values())
+    assert ended >= 12, ended  # the drain did drain
+    await wait_until(quiet, 30, "the floor to settle")
+    # never two owners: every agent's list, from fresh snapshots, is disjoint from the others'
+    seen: dict[str, str] = {}
+    for n in names:
+        snap = await nodes[0].agent(n)
+        assert snap.snapshot is not None
+        for c in snap.snapshot.assigned:
+            assert c.id not in seen, f"{c.id} is held by {seen[c.id]} and {n}"
+            assert c.assignee_id == n
+            seen[c.id] = n
+        await snap.close()
+
+
+async def test_a_screen_back_on_another_node_within_the_grace_keeps_status_and_offers(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    nodes = await cluster.start(http, 2, routing=ROUTING)
+    ana = await cluster.agent(nodes[0], "ana")
+    await ana.call(p.SetStatus, status="available")
+    cid = (await nodes[1].inbound(http, "Olá")).json()["conversation_id"]
+    await ana.event(p.OfferRung, timeout=10)
+    nodes[0].kill()  # the node goes, with her screen; the grace is 30 s
+    back = await cluster.agent(nodes[1], "ana")
+    assert back.snapshot is not None and back.snapshot.status is not None
+    assert back.snapshot.status.status == "available"
+    assert [o.offer.conversation_id for o in back.snapshot.offers] == [cid]
+    assert (await back.call(p.AcceptOffer, conversation_id=cid)).conversation.assignee_id == "ana"
