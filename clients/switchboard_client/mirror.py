@@ -38,6 +38,10 @@ ChangeKind = Literal[
     "note.added",
     "wrap_up.recorded",
     "conversation.updated",
+    "agent.status",
+    "offer.rung",
+    "offer.withdrawn",
+    "floor.updated",
 ]
 
 
@@ -102,6 +106,12 @@ class Mirror:
         self.server_time_offset = 0
         """Server clock minus local clock (ms), from the last snapshot; for countdowns."""
         self.loaded = False
+        self.status: p.AgentStatusView | None = None
+        """Routing: the agent's status (None: no queue routes automatically)."""
+        self.offers: dict[str, p.OfferRung] = {}
+        """Routing: what rings for the agent, by conversation id."""
+        self.floors: dict[str, p.QueueFloor] = {}
+        """Routing (supervisors): each automatic queue's floor."""
 
     # ------------------------------------------------------------------ reading
 
@@ -162,6 +172,9 @@ class Mirror:
         self.dispositions = list(snapshot.dispositions)
         if local_now is not None:
             self.server_time_offset = snapshot.server_time - local_now
+        self.status = snapshot.status
+        self.offers = {o.offer.conversation_id: o for o in snapshot.offers}
+        self.floors = {f.queue_id: f for f in snapshot.floors}
         self.loaded = True
         return [Change("reset")]
 
@@ -272,6 +285,19 @@ class Mirror:
                 if thread is not None:
                     thread.wrap_up = w
                 return [Change("wrap_up.recorded", w.conversation_id, event)]
+            case p.AgentStatusChanged(agent=status):
+                self.status = status
+                return [Change("agent.status", None, event)]
+            case p.OfferRung(offer=offer, conversation=s):
+                self.offers[offer.conversation_id] = event
+                self._refresh(s)
+                return [Change("offer.rung", offer.conversation_id, event)]
+            case p.OfferWithdrawn(conversation_id=cid):
+                self.offers.pop(cid, None)
+                return [Change("offer.withdrawn", cid, event)]
+            case p.FloorUpdated(floor=floor):
+                self.floors[floor.queue_id] = floor
+                return [Change("floor.updated", None, event)]
         return []
 
     def _refresh(self, s: p.ConversationSummary) -> None:

@@ -32,6 +32,10 @@ class WidgetView:
     locked: int
     rows: tuple[Row, ...]
     """The agent's conversations, unread first, at most MAX_ROWS."""
+    routing: str | None = None
+    """The agent's routing status (available, away, offline); None: no queue routes automatically."""
+    offers: tuple[Row, ...] = ()
+    """What rings for the agent now."""
 
     @property
     def title(self) -> str:
@@ -40,7 +44,7 @@ class WidgetView:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: Literal["assigned", "inbox", "locked"]
+    kind: Literal["assigned", "inbox", "locked", "offer"]
     conversation_id: str
     text: str
 
@@ -78,6 +82,11 @@ def view_of(mirror: Mirror, state: str = "live", agent: str = "") -> WidgetView:
         unread=mirror.unread_total,
         locked=len(mirror.locked()),
         rows=rows,
+        routing=mirror.status.status if mirror.status is not None else None,
+        offers=tuple(
+            Row(conversation_id=cid, name=o.conversation.contact.display_name, channel=o.conversation.channel, unread=0, locked=False)
+            for cid, o in mirror.offers.items()
+        ),
     )
 
 
@@ -98,6 +107,9 @@ def alerts_of(mirror: Mirror, changes: list[Change]) -> list[Alert]:
             alerts.append(Alert("inbox", cid, f"New in Inbox: {name}{preview}"))
         elif change.kind == "session.locked" and cid in mirror.assigned:
             alerts.append(Alert("locked", cid, f"Session closed: {name}"))
+        elif change.kind == "offer.rung" and cid in mirror.offers:
+            by = mirror.offers[cid].offer.by
+            alerts.append(Alert("offer", cid, f"Transferred to you by {by}: {name}" if by else f"Offered to you: {name}"))
     return alerts
 
 
