@@ -204,6 +204,7 @@ class Node:
                 if conv.offer is not None:
                     self.offer_timers.watch(conv.id, conv.offer.deadline)
         self.offer_timers.start()
+        await self.app.routing.rebuild()
         self.app.routing.start()
         await self.sender.start()
         s = self.config.server

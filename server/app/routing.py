@@ -45,7 +45,7 @@ from server.config import RoutingSettings
 from server.core import conversation as rules
 from server.core import fanout, routing
 from server.core.errors import DomainError
-from server.core.model import Agent, Conversation
+from server.core.model import Agent, Conversation, Queue
 from server.core.views import offer_view
 from server.presence import AgentRecord, Presence
 from server.store.base import Store, StoreUnavailable
@@ -90,6 +90,7 @@ class Router:
         """Told (conversation id, deadline) for every offer rung. Connected by the node (the offer timers)."""
         self._screens: dict[str, int] = {}
         self._kicked = asyncio.Event()
+        self._dirty: set[str] = set()
         self._floors: dict[str, p.QueueFloor] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._touches: set[asyncio.Task[None]] = set()
@@ -99,6 +100,20 @@ class Router:
         return bool(self.automatic)
 
     # ------------------------------------------------------------------ lifecycle
+
+    async def rebuild(self) -> None:
+        """At start: the index of what rings for whom, from the store (a
+        single node's memory lost it with the last process)."""
+        if not self.enabled:
+            return
+        for queue in self.automatic:
+            for conv in await self.store.inbox(queue.id):
+                if conv.offer is not None:
+                    await self.presence.add_offer(conv.offer.agent_id, conv.id)
+        for agent in self.catalog.agents.values():
+            for conv in await self.store.assigned(agent.id):
+                if conv.offer is not None:  # a transfer ringing
+                    await self.presence.add_offer(conv.offer.agent_id, conv.id)
 
     def start(self) -> None:
         if not self.enabled:
@@ -118,16 +133,25 @@ class Router:
             except (asyncio.CancelledError, Exception):
                 pass
 
-    def kick(self) -> None:
-        """Run a routing pass soon (coalesced with any already asked for)."""
-        self._kicked.set()
+    def kick(self, queues: Iterable[str] | None = None) -> None:
+        """Route these automatic queues (None: all) soon; kicks that come
+        while a pass runs coalesce into one more pass over their queues."""
+        wanted = self.automatic_ids if queues is None else self.automatic_ids.intersection(queues)
+        if wanted:
+            self._dirty.update(wanted)
+            self._kicked.set()
+
+    def _queues_of(self, agent_id: str) -> tuple[str, ...]:
+        agent = self.catalog.agents.get(agent_id)
+        return agent.queues if agent is not None else ()
 
     async def _passes(self) -> None:
         while True:
             await self._kicked.wait()
             self._kicked.clear()
+            dirty, self._dirty = self._dirty, set()
             try:
-                await self.route()
+                await self.route(dirty)
             except Exception:
                 log.exception("routing pass failed; the sweep retries")
 
@@ -200,6 +224,8 @@ class Router:
         return p.AgentStatusView(agent_id=agent_id, status=record.status, since=record.since, load=load, capacity=capacity)
 
     async def set_status(self, agent: Agent, status: routing.AgentStatus) -> p.StatusResult:
+        if agent.id in self._screens:
+            await self._touch([agent.id])  # present before the status counts (the sweep must not see a ghost)
         record = await self._set_status(agent.id, status)
         return p.StatusResult(agent=await self.status_view(agent.id, record))
 
@@ -218,7 +244,7 @@ class Router:
         view = await self.status_view(agent_id, new)
         if new != current:
             await self._publish(fanout.agent_stream(agent_id), p.AgentStatusChanged(agent=view))
-            self.kick()
+            self.kick(self._queues_of(agent_id))
         return p.StatusResult(agent=view)
 
     async def _set_status(
@@ -246,7 +272,7 @@ class Router:
             if status != "available":
                 await self._withdraw_offers(agent_id)
             await self._publish(fanout.agent_stream(agent_id), p.AgentStatusChanged(agent=await self.status_view(agent_id, new)))
-            self.kick()
+            self.kick(self._queues_of(agent_id))
         return new
 
     async def _withdraw_offers(self, agent_id: str) -> None:
@@ -289,8 +315,7 @@ class Router:
             conv_id, lambda c: routing.decline(c, agent, now=self.clock(), message_id=message_id), agent_known=self._known(agent)
         )
         await self.presence.discard_offer(agent.id, conv_id)
-        await self._reset_timeouts(agent.id)
-        self.kick()
+        await self._reset_timeouts(agent.id)  # (its commit kicked the queue's pass: on_change)
         return p.ConversationResult(conversation=self.catalog.summary(conv, await self.changes.directory.contact_of(conv)))
 
     async def _reset_timeouts(self, agent_id: str) -> None:
@@ -319,7 +344,6 @@ class Router:
         status = routing.status_after_timeout(bumped.status, bumped.timeouts, self.policy)
         if status != bumped.status:
             await self._set_status(agent_id, status, timeouts=bumped.timeouts)
-        self.kick()
         return True
 
     async def time_out_overdue(self) -> None:
@@ -345,11 +369,13 @@ class Router:
                 lambda c: routing.transfer_to_queue(c, agent, queue, now=self.clock(), message_id=message_id, note=cmd.note),
                 agent_known=lambda c: rules.require_known(agent, c),
             )
-            self.kick()
         else:
             target = self.catalog.agent(cmd.agent_id or "")
             async with self.presence.lease(LEASE, LEASE_MS):
                 state = await self._state(target)
+                if not self.enabled:
+                    # No queue routes automatically: statuses and capacity are not kept, so a transfer rings whatever they are.
+                    state = replace(state, status="available", capacity=2**31)
                 await self.presence.add_offer(target.id, cmd.conversation_id)
                 conv, _ = await self.changes.change(
                     cmd.conversation_id,
@@ -373,12 +399,16 @@ class Router:
             return
         b, a = outcome.before, outcome.after
         if b is None:
-            if a.queue_id in self.automatic_ids and routing.is_waiting(a):
-                self.kick()
+            if routing.is_waiting(a):
+                self.kick([a.queue_id])
             return
-        moved = (b.assignee_id, b.offer, b.status, b.queue_id) != (a.assignee_id, a.offer, a.status, a.queue_id)
-        if moved and (b.assignee_id is not None or {b.queue_id, a.queue_id} & self.automatic_ids):
-            self.kick()
+        if (b.assignee_id, b.offer, b.status, b.queue_id) == (a.assignee_id, a.offer, a.status, a.queue_id):
+            return
+        queues = {b.queue_id, a.queue_id}
+        for holder in (b.assignee_id, b.offer.agent_id if b.offer else None):
+            if holder is not None and holder not in (a.assignee_id, a.offer.agent_id if a.offer else None):
+                queues.update(self._queues_of(holder))  # room freed: their other queues may route too
+        self.kick(queues)
 
     async def _held(self, agent_id: str) -> list[Conversation]:
         """What counts towards the agent's load: their open conversations and
@@ -406,32 +436,42 @@ class Router:
             idle_since=record.idle_since,
         )
 
-    async def route(self) -> int:
-        """One routing pass under the lease: offer the waiting lines, oldest
-        first, to the agents with room; then publish the floors. Returns how
-        many offers rang."""
+    async def route(self, queues: Iterable[str] | None = None) -> int:
+        """One routing pass under the lease over ``queues`` (None: every
+        automatic queue): offer their waiting lines, oldest first, to their
+        agents with room; then publish those floors. Returns how many offers
+        rang. Only the agents of those queues are read (their whole load,
+        whatever queue it comes from)."""
+        wanted = self.automatic_ids if queues is None else self.automatic_ids.intersection(queues)
+        chosen = [q for q in self.automatic if q.id in wanted]
+        if not chosen:
+            return 0
         rung = 0
         async with self.presence.lease(LEASE, LEASE_MS):
-            records = await self.presence.get_many(a.id for a in self.routed_agents)
-            agents = [await self._state(a, records[a.id]) for a in self.routed_agents]
+            people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
+            records = await self.presence.get_many(a.id for a in people)
+            agents = {a.id: await self._state(a, records[a.id]) for a in people}
             waiting: list[Conversation] = []
             ringing: dict[str, list[Conversation]] = {}
-            for queue in self.automatic:
+            for queue in chosen:
                 inbox = await self.store.inbox(queue.id)
                 waiting.extend(c for c in inbox if routing.is_waiting(c))
                 ringing[queue.id] = [c for c in inbox if c.offer is not None]
             now = self.clock()
-            for conv, agent_id in routing.plan(waiting, agents, self.policy, now):
-                if await self._offer(conv, agent_id, now):
-                    rung += 1
-            if rung:
-                agents = [await self._state(a) for a in self.routed_agents]
-                ringing = {q.id: [c for c in await self.store.inbox(q.id) if c.offer is not None] for q in self.automatic}
-                waiting = [c for q in self.automatic for c in await self.store.inbox(q.id) if routing.is_waiting(c)]
-        await self._publish_floors(agents, waiting, ringing)
+            for conv, agent_id in routing.plan(waiting, list(agents.values()), self.policy, now):
+                offered = await self._offer(conv, agent_id, now)
+                if offered is None:
+                    continue
+                rung += 1
+                # What the floor shows after it, without reading the floor again.
+                state = agents[agent_id]
+                agents[agent_id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
+                waiting.remove(conv)
+                ringing[conv.queue_id].append(offered)
+        await self._publish_floors(chosen, list(agents.values()), waiting, ringing)
         return rung
 
-    async def _offer(self, conv: Conversation, agent_id: str, now: int) -> bool:
+    async def _offer(self, conv: Conversation, agent_id: str, now: int) -> Conversation | None:
         message_id = self.mint.in_thread("m", conv.id)
         await self.presence.add_offer(agent_id, conv.id)
 
@@ -443,15 +483,15 @@ class Router:
         _, outcome = await self.changes.change(conv.id, decide)
         if outcome is None:
             await self.presence.discard_offer(agent_id, conv.id)
-            self.kick()
-            return False
+            self.kick([conv.queue_id])
+            return None
         while True:
             current = (await self.presence.get_many([agent_id]))[agent_id]
             if await self.presence.compare_and_set(agent_id, current, replace(current, idle_since=now)):
                 break
         assert outcome.after.offer is not None
         self.watch(conv.id, outcome.after.offer.deadline)
-        return True
+        return outcome.after
 
     # ------------------------------------------------------------------ the floor
 
@@ -480,9 +520,13 @@ class Router:
         )
 
     async def _publish_floors(
-        self, agents: list[routing.AgentState], waiting: list[Conversation], ringing: dict[str, list[Conversation]]
+        self,
+        queues: list[Queue],
+        agents: list[routing.AgentState],
+        waiting: list[Conversation],
+        ringing: dict[str, list[Conversation]],
     ) -> None:
-        for queue in self.automatic:
+        for queue in queues:
             floor = self._floor(queue.id, agents, waiting, ringing[queue.id])
             if self._floors.get(queue.id) != floor:
                 self._floors[queue.id] = floor

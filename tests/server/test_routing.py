@@ -324,3 +324,46 @@ async def test_a_supervisor_sets_capacity_live(running: Running) -> None:
     result = await sofia.call(p.SetCapacity, agent_id="ana", capacity=None)  # back to 40: room for the second
     assert result.agent.capacity == 40
     await ana.wait_for(lambda: rung(ana) == [c1, c2])
+
+
+async def test_after_a_restart_what_rings_still_counts_against_capacity(tmp_path: Any) -> None:
+    config = replace(routed_config(offer_timeout_seconds=60), server=replace(make_config().server, data=str(tmp_path / "s.sqlite3")))
+    config = replace(config, agents=[replace(a, capacity=20) if a.id == "ana" else a for a in config.agents])  # one conversation
+    node, server, task = await start_node(config)
+    async with httpx.AsyncClient() as http:
+        r = Running(node, http)
+        ana = await available(r, "ana")
+        c1 = (await r.inbound("one", address="5511900000001"))["conversation_id"]
+        await ana.event(p.OfferRung)
+        await ana.close()
+    server.should_exit = True
+    await task
+    await node.stop()
+
+    node, server, task = await start_node(config)  # same file: the offer still rings (60 s)
+    async with httpx.AsyncClient() as http:
+        r = Running(node, http)
+        ana = await available(r, "ana")  # offline after the restart: she comes back
+        assert ana.snapshot is not None and [o.offer.conversation_id for o in ana.snapshot.offers] == [c1]
+        sofia = await r.agent("sofia")
+        await r.inbound("two", address="5511900000002")
+        await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 1)  # routed, and it waits: she is full
+        assert await ana.received_by_now(p.OfferRung) == []
+        for a in r.agents:
+            await a.close()
+    server.should_exit = True
+    await task
+    await node.stop()
+
+
+@pytest.mark.parametrize("config", [make_config()])
+async def test_with_no_automatic_queue_a_transfer_rings_whatever_the_status(running: Running) -> None:
+    ana = await running.agent("ana")
+    bruno = await running.agent("bruno")  # never set a status: there is no routing to set it for
+    assert bruno.snapshot is not None and bruno.snapshot.status is None
+    cid = (await running.inbound("Olá"))["conversation_id"]
+    await ana.call(p.Claim, conversation_id=cid)
+    await ana.call(p.Transfer, conversation_id=cid, agent_id="bruno", note="VIP")
+    assert (await bruno.event(p.OfferRung)).offer.note == "VIP"
+    thread = await ana.call(p.Open, conversation_id=cid)
+    assert [m.meta["event"] for m in thread.messages if m.kind == "timeline"] == ["offered"]  # transfers are on the timeline
