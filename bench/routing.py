@@ -117,7 +117,14 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[
             async def one(k: int) -> None:
                 await asyncio.sleep(max(0.0, start + k / rate - time.perf_counter()))
                 t0 = time.perf_counter()
-                r = await http.post("/api/dev/inbound", json={"touchpoint_id": f"tp{k % center.q}", "address": f"55119{k:06d}", "text": f"n{k}"})
+                body = {"touchpoint_id": f"tp{k % center.q}", "address": f"55119{k:06d}", "text": f"n{k}"}
+                for attempt in range(3):
+                    try:
+                        r = await http.post("/api/dev/inbound", json=body)
+                        break
+                    except (httpx.ReadError, httpx.RemoteProtocolError):  # a keep-alive connection the node closed
+                        if attempt == 2:
+                            raise
                 sent[r.json()["conversation_id"]] = t0
                 answered.append((time.perf_counter() - t0) * 1e6)
 
