@@ -372,7 +372,7 @@ class Router:
         else:
             target = self.catalog.agent(cmd.agent_id or "")
             async with self.presence.lease(LEASE, LEASE_MS):
-                state = await self._state(target)
+                state = await self._state(target, trim=True)
                 if not self.enabled:
                     # No queue routes automatically: statuses and capacity are not kept, so a transfer rings whatever they are.
                     state = replace(state, status="available", capacity=2**31)
@@ -410,20 +410,28 @@ class Router:
                 queues.update(self._queues_of(holder))  # room freed: their other queues may route too
         self.kick(queues)
 
-    async def _held(self, agent_id: str) -> list[Conversation]:
-        """What counts towards the agent's load: their open conversations and
-        what rings for them (the index is a superset: each is checked)."""
-        held = await self.store.assigned(agent_id)
+    async def _held(self, agent_id: str, *, trim: bool = False) -> list[Conversation]:
+        """What counts towards the agent's load: what rings for them (the
+        index is a superset: each is checked) and their open conversations.
+
+        Read in that order, on purpose: an accept committed between the two
+        reads moves a conversation from ringing to held, and is then seen in
+        the second (counted once, by id); read the other way round it could
+        be in neither, and the agent would look emptier than they are.
+        ``trim``: drop index entries that no longer ring for them; only
+        under the routing lease, where no offer is half made (its entry is
+        written before its commit)."""
+        ringing: dict[str, Conversation] = {}
         for conv_id in await self.presence.offers_of(agent_id):
             conv = await self.store.get_conversation(conv_id)
             if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
-                if conv.assignee_id != agent_id:
-                    held.append(conv)
-            else:
+                ringing[conv.id] = conv
+            elif trim:
                 await self.presence.discard_offer(agent_id, conv_id)
-        return held
+        held = {c.id: c for c in await self.store.assigned(agent_id)}
+        return [*held.values(), *(c for cid, c in ringing.items() if cid not in held)]
 
-    async def _state(self, agent: Agent, record: AgentRecord | None = None) -> routing.AgentState:
+    async def _state(self, agent: Agent, record: AgentRecord | None = None, *, trim: bool = False) -> routing.AgentState:
         if record is None:
             record = (await self.presence.get_many([agent.id]))[agent.id]
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
@@ -432,7 +440,7 @@ class Router:
             status=record.status,
             queues=agent.queues,
             capacity=capacity,
-            load=routing.load_of(agent.id, await self._held(agent.id), self.policy),
+            load=routing.load_of(agent.id, await self._held(agent.id, trim=trim), self.policy),
             idle_since=record.idle_since,
         )
 
@@ -450,7 +458,7 @@ class Router:
         async with self.presence.lease(LEASE, LEASE_MS):
             people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
             records = await self.presence.get_many(a.id for a in people)
-            agents = {a.id: await self._state(a, records[a.id]) for a in people}
+            agents = {a.id: await self._state(a, records[a.id], trim=True) for a in people}
             waiting: list[Conversation] = []
             ringing: dict[str, list[Conversation]] = {}
             for queue in chosen:
