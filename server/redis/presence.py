@@ -33,6 +33,13 @@ end
 return 0
 """
 
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -57,6 +64,7 @@ class RedisPresence:
         self._lease = f"{prefix}lease:"
         self._cas = self._r.register_script(CAS)
         self._release = self._r.register_script(RELEASE)
+        self._renew = self._r.register_script(RENEW)
 
     async def get_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
         ids = list(agent_ids)
@@ -93,14 +101,23 @@ class RedisPresence:
 
     @asynccontextmanager
     async def lease(self, name: str, ttl_ms: int) -> AsyncIterator[None]:
-        """Spin (a few ms at a time) until the lease is ours; it runs out by
-        itself after ``ttl_ms`` if this node dies holding it."""
+        """Spin (a few ms at a time) until the lease is ours; renewed every
+        third of ``ttl_ms`` while held, so a long pass keeps it; it runs out
+        by itself ``ttl_ms`` after this node dies holding it."""
         key, token = self._lease + name, secrets.token_hex(8)
         while not await self._r.set(key, token, nx=True, px=ttl_ms):
             await asyncio.sleep(0.005)
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl_ms / 3000)
+                await self._renew(keys=[key], args=[token, ttl_ms])
+
+        renewing = asyncio.create_task(renew())
         try:
             yield
         finally:
+            renewing.cancel()
             await self._release(keys=[key], args=[token])
 
     async def close(self) -> None:

@@ -82,3 +82,21 @@ async def test_lease_has_one_holder_at_a_time(presence: Presence) -> None:
 
     await asyncio.gather(*(hold() for _ in range(5)))
     assert most == 1
+
+
+async def test_a_lease_held_longer_than_its_ttl_stays_held(presence: Presence) -> None:
+    order: list[str] = []
+
+    async def long_holder() -> None:
+        async with presence.lease("routing", 150):
+            order.append("long in")
+            await asyncio.sleep(0.5)  # past the ttl: renewed while held
+            order.append("long out")
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        async with presence.lease("routing", 150):
+            order.append("second in")
+
+    await asyncio.gather(long_holder(), second())
+    assert order == ["long in", "long out", "second in"]
