@@ -49,6 +49,7 @@ from server.core.model import Agent, Conversation, Queue
 from server.core.views import offer_view
 from server.presence import AgentRecord, Presence
 from server.store.base import Store, StoreUnavailable
+from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +126,7 @@ class Router:
         self.kick()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait([*self._tasks, *self._touches])
 
     def kick(self, queues: Iterable[str] | None = None) -> None:
         """Route these automatic queues (None: all) soon; kicks that come
