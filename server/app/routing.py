@@ -54,7 +54,9 @@ from server.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 LEASE = "routing"
-LEASE_MS = 10_000
+LEASE_MS = 3_000
+"""Renewed every second while held (RedisPresence): a node that dies holding it
+blocks routing for at most this long."""
 
 
 def _no_watch(conv_id: str, due_ms: int | None) -> None:
@@ -246,7 +248,18 @@ class Router:
         self, agent_id: str, status: routing.AgentStatus, *, only_if: AgentRecord | None = None, timeouts: int | None = None
     ) -> AgentRecord:
         """Compare-and-set the agent's record; publish the change once (the
-        writer that won says it). ``only_if``: give up if the record moved."""
+        writer that won says it). ``only_if``: give up if the record moved.
+        Leaving ``available`` holds the routing lease: no pass is between
+        reading them available and committing an offer to them, and what
+        rings for them is taken back before any pass runs again."""
+        if status == "available":
+            return await self._change_status(agent_id, status, only_if=only_if, timeouts=timeouts)
+        async with self.presence.lease(LEASE, LEASE_MS):
+            return await self._change_status(agent_id, status, only_if=only_if, timeouts=timeouts)
+
+    async def _change_status(
+        self, agent_id: str, status: routing.AgentStatus, *, only_if: AgentRecord | None, timeouts: int | None
+    ) -> AgentRecord:
         while True:
             current = only_if or (await self.presence.get_many([agent_id]))[agent_id]
             now = self.clock()
@@ -271,6 +284,7 @@ class Router:
         return new
 
     async def _withdraw_offers(self, agent_id: str) -> None:
+        """Under the routing lease (its entries are then trimmed safely)."""
         for conv_id in await self.presence.offers_of(agent_id):
             try:
                 await self.changes.change(conv_id, self._withdrawal(agent_id, self.mint.in_thread("m", conv_id)))
@@ -300,7 +314,8 @@ class Router:
         conv, _ = await self.changes.change(
             conv_id, lambda c: routing.accept(c, agent, now=self.clock(), message_id=message_id), agent_known=self._known(agent)
         )
-        await self.presence.discard_offer(agent.id, conv_id)
+        # (Its entry in the offers index stays until a pass trims it under the
+        # lease: trimmed here, it could remove a new offer being made meanwhile.)
         await self._reset_timeouts(agent.id)
         return p.ConversationResult(conversation=self.catalog.summary(conv, await self.changes.directory.contact_of(conv)))
 
@@ -309,7 +324,6 @@ class Router:
         conv, _ = await self.changes.change(
             conv_id, lambda c: routing.decline(c, agent, now=self.clock(), message_id=message_id), agent_known=self._known(agent)
         )
-        await self.presence.discard_offer(agent.id, conv_id)
         await self._reset_timeouts(agent.id)  # (its commit kicked the queue's pass: on_change)
         return p.ConversationResult(conversation=self.catalog.summary(conv, await self.changes.directory.contact_of(conv)))
 
@@ -329,8 +343,7 @@ class Router:
             return False
         if outcome is None or outcome.before is None or outcome.before.offer is None:
             return False
-        agent_id = outcome.before.offer.agent_id
-        await self.presence.discard_offer(agent_id, conv_id)
+        agent_id = outcome.before.offer.agent_id  # (its index entry: trimmed by the next pass, under the lease)
         while True:
             current = (await self.presence.get_many([agent_id]))[agent_id]
             bumped = replace(current, timeouts=current.timeouts + 1)
