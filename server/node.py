@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -36,10 +37,17 @@ from server.app.commands import Commands
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
+from server.app.media import Downloads
+from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
 from server.app.tokens import Tokens
+from server.blobs.base import Blobs
+from server.blobs.files import FileBlobs
+from server.blobs.memory import MemoryBlobs
+from server.blobs.s3 import S3Blobs
 from server.broker import Broker, MemoryBroker
+from server.channels.graph import MediaSource
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
 from server.config import Config
@@ -78,6 +86,40 @@ def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
             s.redis_url, node_id=node_id, history_size=s.history_size, publish_timeout=s.publish_timeout_seconds, metrics=metrics
         )
     return MemoryBroker(history_size=s.history_size, history_bytes=s.history_bytes)
+
+
+def make_blobs(config: Config) -> Blobs:
+    """Files customers send: an S3-compatible bucket (clusters), else files
+    under the data folder, else (``data = ":memory:"``) memory."""
+    m = config.media
+    if m.store == "s3":
+        return S3Blobs(
+            m.s3_endpoint,
+            m.s3_bucket,
+            access_key=m.s3_access_key,
+            secret_key=m.s3_secret_key,
+            region=m.s3_region or None,
+            secure=m.s3_secure,
+            prefix=m.s3_prefix,
+        )
+    if m.folder:
+        return FileBlobs(m.folder)
+    if config.server.data == ":memory:":
+        return MemoryBlobs()
+    return FileBlobs(Path(config.server.data).parent / "media")
+
+
+def make_downloads(config: Config, app: App, store: Store, blobs: Blobs, metrics: Metrics) -> tuple[Downloads, MediaSource]:
+    m, meta = config.media, config.meta
+    source = MediaSource(meta.graph_api_base, timeout=m.download_timeout_seconds, connect_timeout=meta.connect_timeout_seconds)
+    settings = MediaDownloadSettings(
+        limits=m.limits,
+        attempts=m.download_attempts,
+        backoff_seconds=m.backoff_seconds,
+        thumbnail_pixels=m.thumbnail_pixels,
+        concurrency=m.max_concurrent_downloads,
+    )
+    return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock), source
 
 
 def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
@@ -127,6 +169,8 @@ class Node:
         self.app = make_app(config, self.store, self.broker, self.metrics)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
+        self.blobs = make_blobs(config)
+        self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics)
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
@@ -164,6 +208,7 @@ class Node:
     async def start(self) -> None:
         self.metrics.watch_gc()
         await self.store.start()
+        await self.blobs.start()
         await self.broker.start()
         await self._seed_directory()
         for conv in await self.store.unlocked_open():
@@ -189,6 +234,9 @@ class Node:
             await ws.wait_closed()
         await self.timers.stop()
         await self.sender.stop()
+        await self.downloads.stop()
+        await self.media_source.aclose()
+        await self.blobs.close()
         await self.broker.close()
         await self.store.close()
         self.metrics.watch_gc(False)
@@ -208,7 +256,7 @@ class Node:
             node_id=self.node_id,
             ready=lambda: self.ready,
             store_healthy=healthy if healthy is not None else lambda: True,
-            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name),
+            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name, downloads=self.downloads),
         )
         return create_app(parts)
 

@@ -21,8 +21,9 @@ import msgspec
 from msgspec import Struct
 
 from protocol import depth
+from server.app.media import FetchFailed, Located
 from server.channels import messenger, whatsapp
-from server.core.model import Message, Touchpoint
+from server.core.model import Media, Message, Touchpoint
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +181,76 @@ class GraphClient:
             return None
         name = " ".join(str(answer.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
         return name or (str(answer.get("name") or "").strip() or None)
+
+
+class MediaSource:
+    """Where a customer's file is and its bytes (``app.media.Source``).
+    WhatsApp: ``GET /{media-id}`` with the touchpoint's token answers
+    ``{url, mime_type, sha256, file_size, id}``; the URL (valid for minutes)
+    is fetched with the same token. Messenger: the attachment's payload URL,
+    fetched as it is (no token: it is a signed CDN link)."""
+
+    def __init__(self, base: str, *, timeout: float, connect_timeout: float) -> None:
+        self.base = base.rstrip("/")
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout), headers={"User-Agent": "switchboard"}, follow_redirects=True
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def locate(self, touchpoint: Touchpoint, media: Media) -> Located:
+        if touchpoint.channel == "messenger":
+            if not media.source_url:
+                raise FetchFailed("The attachment has no URL.", final=True)
+            return Located(url=media.source_url)
+        if not touchpoint.access_token:
+            raise FetchFailed("The touchpoint has no access token to fetch media with.")
+        try:
+            r = await self._http.get(
+                f"{self.base}/{quote(media.source_id, safe='')}", headers={"Authorization": f"Bearer {touchpoint.access_token}"}
+            )
+        except httpx.HTTPError as e:
+            raise FetchFailed(f"Could not ask the Graph API for the media URL ({type(e).__name__}).") from e
+        if r.status_code != 200:
+            refused = classify(touchpoint.channel, r.status_code, r.content)
+            text = refused.text if isinstance(refused, Refused) else f"HTTP {r.status_code}"
+            # 4xx other than rate limits: the media id is unknown or gone.
+            final = isinstance(refused, Refused) and not refused.transient and r.status_code != 401
+            raise FetchFailed(f"The Graph API refused the media URL: {text}", final=final)
+        try:
+            info = depth.decode(r.content, type=_MediaInfo)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise FetchFailed(f"The Graph API's media answer is unreadable ({e}).") from e
+        if not info.url.startswith(("https://", "http://")):
+            raise FetchFailed("The Graph API gave no media URL.")
+        return Located(url=info.url, size=info.file_size, sha256=info.sha256, mime_type=info.mime_type)
+
+    async def download(self, touchpoint: Touchpoint, url: str, limit: int) -> bytes:
+        headers = {"Authorization": f"Bearer {touchpoint.access_token}"} if touchpoint.channel == "whatsapp" else {}
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._http.stream("GET", url, headers=headers) as r:
+                if r.status_code != 200:
+                    final = r.status_code in (403, 404, 410)
+                    raise FetchFailed(f"The media download answered HTTP {r.status_code}.", final=final)
+                declared = r.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise FetchFailed(f"The file is {int(declared)} bytes, over the {limit} byte limit.", final=True)
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise FetchFailed(f"The file is over the {limit} byte limit.", final=True)
+                    chunks.append(chunk)
+        except httpx.HTTPError as e:
+            raise FetchFailed(f"The media download failed ({type(e).__name__}).") from e
+        return b"".join(chunks)
+
+
+class _MediaInfo(Struct):
+    url: str = ""
+    mime_type: str = ""
+    sha256: str = ""
+    file_size: int | None = None
+    id: str = ""

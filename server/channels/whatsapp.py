@@ -30,8 +30,9 @@ from msgspec import Raw, Struct, field
 
 from server.channels import events as ev
 from server.channels.errors import Unsendable
+from server.core import media as media_rules
 from server.core.identity import is_bsuid
-from server.core.model import Inbound, Message
+from server.core.model import Inbound, Location, Media, Message, SharedContact
 
 OBJECT = "whatsapp_business_account"
 WINDOW_CLOSED = 131047
@@ -395,7 +396,16 @@ def _inbound(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.Inbou
     reply_to = m.context.id if m.context and m.context.id else None
     if kind == "reaction" and m.reaction is not None and m.reaction.message_id:
         reply_to = m.reaction.message_id
-    inbound = Inbound(kind=kind, text=text, at=_seconds_to_ms(m.timestamp), channel_message_id=m.id, meta=meta)
+    inbound = Inbound(
+        kind=kind,
+        text=text,
+        at=_seconds_to_ms(m.timestamp),
+        channel_message_id=m.id,
+        meta=meta,
+        media=_media(kind, m),
+        location=_location(m) if kind == "location" else None,
+        contacts=_cards(m) if kind == "contacts" else (),
+    )
     return ev.InboundMessage(
         channel="whatsapp",
         touchpoint=touchpoint,
@@ -406,6 +416,40 @@ def _inbound(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.Inbou
         username=(profile.username or None) if profile else None,
         reply_to=reply_to,
     )
+
+
+def _media(kind: str, m: _Message) -> Media | None:
+    """The file of a media message, to fetch (Meta's media id and hash)."""
+    if kind not in media_rules.KINDS:
+        return None
+    found: _Media | None = getattr(m, kind)
+    if found is None or not found.id:
+        return None
+    return Media(
+        kind=kind,
+        source_id=found.id,
+        sha256=found.sha256,
+        mime_type=found.mime_type,
+        filename=found.filename,
+        voice=kind == "audio" and found.voice,
+    )
+
+
+def _location(m: _Message) -> Location | None:
+    loc = m.location
+    if loc is None or not media_rules.valid_point(loc.latitude, loc.longitude):
+        return None
+    return Location(latitude=loc.latitude, longitude=loc.longitude, name=loc.name, address=loc.address)
+
+
+def _cards(m: _Message) -> tuple[SharedContact, ...]:
+    cards = []
+    for card in m.contacts or []:
+        name = card.name.formatted_name if card.name else ""
+        phones = tuple(p.phone or p.wa_id for p in card.phones if p.phone or p.wa_id)
+        if name or phones:
+            cards.append(SharedContact(name=name, phones=phones))
+    return tuple(cards)
 
 
 def _join(*parts: str) -> str:

@@ -21,7 +21,7 @@ from msgspec.structs import replace
 
 from protocol import errors
 from protocol import messages as p
-from server.core import session, text
+from server.core import media, session, text
 from server.core.errors import DomainError
 from server.core.model import (
     Agent,
@@ -178,6 +178,10 @@ def receive(
         status="received",
         channel_message_id=inbound.channel_message_id,
         meta=inbound.meta,
+        media=inbound.media,
+        location=inbound.location,
+        contacts=inbound.contacts,
+        quote=inbound.quote,
     )
     anchor = max(inbound.at, base.last_inbound_at or inbound.at)
     after = _bump(
@@ -186,6 +190,8 @@ def receive(
         last_message_at=max(inbound.at, base.last_message_at or inbound.at),
         preview=text.preview(inbound.text),
         preview_direction="in",
+        preview_kind=media.preview_kind(message),
+        preview_duration_ms=None,
         unread=base.unread + 1,
         last_inbound_at=anchor,
     )
@@ -210,6 +216,7 @@ def revise(conv: Conversation, message: Message, new_text: str | None, *, at: in
         meta = {k: v for k, v in message.meta.items() if k != "caption"}
         updated = replace(message, text="", meta=meta, deleted_at=at, previous_texts=kept)
         preview = DELETED_PREVIEW
+        updated = replace(updated, media=None, location=None, contacts=())
     else:
         if message.kind in MEDIA_KINDS:
             meta = {**message.meta, "caption": new_text}
@@ -223,8 +230,23 @@ def revise(conv: Conversation, message: Message, new_text: str | None, *, at: in
         )
         preview = text.preview(shown)
     is_last = message.seq == conv.message_count
-    after = _bump(conv, preview=preview) if is_last else _bump(conv)
+    if is_last:
+        after = _bump(conv, preview=preview, preview_kind=media.preview_kind(updated))
+    else:
+        after = _bump(conv)
     return Outcome(before=conv, after=after, updated_message=updated)
+
+
+def message_changed(conv: Conversation, updated: Message) -> Outcome:
+    """A message changed without a command (its file stored or failed, a
+    reaction on it): the thread hears ``message.updated``; when it is the
+    last message, the list's preview follows (a voice note's length)."""
+    if updated.conversation_id != conv.id:
+        raise ValueError("the message is not in this conversation")
+    if updated.seq == conv.message_count:
+        duration = updated.media.duration_ms if updated.media is not None else None
+        return Outcome(before=conv, after=_bump(conv, preview_duration_ms=duration), updated_message=updated)
+    return Outcome(before=conv, after=_bump(conv), updated_message=updated)
 
 
 def notice(conv: Conversation, *, message_id: str, body: str, at: int, channel_message_id: str | None = None) -> Outcome:
@@ -331,6 +353,8 @@ def _outgoing(
         last_message_at=now,
         preview=text.preview(body),
         preview_direction="out",
+        preview_kind=None,
+        preview_duration_ms=None,
         unread=0,
     )
     return Outcome(before=conv, after=after, actor_id=actor.id, message=message)

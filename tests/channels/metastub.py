@@ -9,6 +9,7 @@ Retry-After, or a slow answer that outlives the client's timeout.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import re
 from collections import deque
@@ -85,6 +86,22 @@ BAD_RECIPIENT = graph_error(
 )
 
 
+@dataclass
+class StubMedia:
+    """A file Meta holds for a media id (WhatsApp) or at a CDN URL (Messenger)."""
+
+    data: bytes
+    mime_type: str
+    sha256: str | None = None
+    """What Meta states; None: the bytes' real SHA-256 (hex)."""
+    file_size: int | None = -1
+    """What Meta states; -1: the real size; None: not stated."""
+    failures: int = 0
+    """The next downloads of the bytes that answer 500."""
+    token: str = ""
+    """The bearer token the Graph API expects for it (WhatsApp)."""
+
+
 class MetaStub:
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -95,6 +112,10 @@ class MetaStub:
         self.script: deque[Reply] = deque()
         self.profiles: dict[str, dict[str, str]] = {}
         self.profile_requests: list[str] = []
+        self.media: dict[str, StubMedia] = {}
+        """Media ids (WhatsApp) and CDN names (Messenger) → their files."""
+        self.downloads: list[str] = []
+        """Every request for a file's bytes, by id (whatever the answer)."""
         self._ids = itertools.count(1)
         self._arrived = asyncio.Condition()
         self._server: uvicorn.Server | None = None
@@ -191,8 +212,45 @@ class MetaStub:
             contact = {"input": to, "wa_id": to.lstrip("+")}
         return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": record.message_id}]}
 
+    def media_url(self, name: str) -> str:
+        """A Messenger attachment's payload URL for ``self.media[name]``."""
+        return f"http://127.0.0.1:{self.port}/cdn/{name}"
+
+    async def _media_info(self, media_id: str, request: Request) -> Response:
+        """GET /{media-id}: where the file is (the URL is only good with the token)."""
+        media = self.media[media_id]
+        if request.headers.get("authorization", "") != f"Bearer {media.token}":
+            bad = graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+            return JSONResponse(bad.body, status_code=bad.status)
+        answer: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "url": f"http://127.0.0.1:{self.port}/files/{media_id}?ext=1",
+            "mime_type": media.mime_type,
+            "sha256": media.sha256 if media.sha256 is not None else hashlib.sha256(media.data).hexdigest(),
+            "id": media_id,
+        }
+        if media.file_size is not None:
+            answer["file_size"] = len(media.data) if media.file_size == -1 else media.file_size
+        return JSONResponse(answer)
+
+    async def _file(self, request: Request) -> Response:
+        """The bytes of a WhatsApp media URL (token required) or a Messenger CDN URL."""
+        name = request.path_params["name"]
+        self.downloads.append(name)
+        media = self.media.get(name)
+        if media is None:
+            return Response(status_code=404)
+        if request.url.path.startswith("/files/") and request.headers.get("authorization", "") != f"Bearer {media.token}":
+            return Response(status_code=401)
+        if media.failures > 0:
+            media.failures -= 1
+            return Response(b"busy", status_code=500)
+        return Response(media.data, media_type=media.mime_type)
+
     async def _profile(self, request: Request) -> Response:
         psid = request.path_params["psid"]
+        if psid in self.media:
+            return await self._media_info(psid, request)
         self.profile_requests.append(psid)
         profile = self.profiles.get(psid)
         if profile is None:
@@ -207,6 +265,8 @@ class MetaStub:
             routes=[
                 Route(f"/{VERSION}/{{sender}}/messages", self._send, methods=["POST"]),
                 Route(f"/{VERSION}/{{psid}}", self._profile, methods=["GET"]),
+                Route("/files/{name}", self._file, methods=["GET"]),
+                Route("/cdn/{name}", self._file, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(

@@ -263,6 +263,8 @@ export interface ConversationSummary {
   session_locked: boolean;
   ended_at: number | null;
   wrapped_up: boolean;
+  preview_kind: string | null;
+  preview_duration_ms: number | null;
 }
 
 export interface ContactView {
@@ -355,11 +357,60 @@ export interface MessageView {
   meta: Record<string, string>;
   edited_at: number | null;
   deleted: boolean;
+  media: MediaView | null;
+  location: LocationView | null;
+  contacts: SharedContactView[];
+  reaction: string | null;
+  reply_to: QuoteView | null;
 }
 
 export interface MessageError {
   code: string;
   message: string;
+}
+
+/**
+ * A message's file. Fetch it (and its thumbnail) through a signed link
+ * from `GET /api/media/{message_id}/link` (docs/HTTP.md).
+ */
+export interface MediaView {
+  kind: "audio" | "document" | "image" | "sticker" | "video";
+  state: "failed" | "loading" | "ready";
+  mime_type: string;
+  filename: string;
+  size: number | null;
+  voice: boolean;
+  thumbnail: boolean;
+  width: number | null;
+  height: number | null;
+  duration_ms: number | null;
+  error: string;
+}
+
+export interface LocationView {
+  latitude: number;
+  longitude: number;
+  name: string;
+  address: string;
+  map_url: string;
+}
+
+/**
+ * A contact card the customer sent.
+ */
+export interface SharedContactView {
+  name: string;
+  phones: string[];
+}
+
+/**
+ * The message a reply quotes, as it read when the reply arrived.
+ */
+export interface QuoteView {
+  id: string;
+  kind: string;
+  text: string;
+  direction: "in" | "out";
 }
 
 /**
@@ -537,7 +588,9 @@ export interface MessageCreated {
 }
 
 /**
- * A delivery state moved forward (sent → delivered → read) or failed.
+ * A delivery state moved forward (sent → delivered → read) or failed;
+ * the contact edited or deleted it; its file was stored or failed
+ * (`media.state`); the contact reacted to it (`reaction`).
  */
 export interface MessageUpdated {
   type: "message.updated";

@@ -1,0 +1,218 @@
+"""Files customers send: fetched in the background, checked, stored, shown.
+
+A message with a file is stored and published at once (``loading``); then
+``Downloads.fetch`` starts a task, off the webhook's path, that asks the
+channel where the file is (``Source``), downloads it within the kind's size
+limit, checks Meta's SHA-256, stores it in the Blobs port, makes a
+thumbnail of an image (Pillow, in a worker thread: decoding is CPU work),
+and publishes the message again (``message.updated``, ``ready``). A failure
+is tried again after a pause that doubles; after ``download_attempts`` the
+message shows ``failed`` with the reason. A refusal that another attempt
+cannot change (too big, wrong hash) fails at once.
+
+What it does not do: resume downloads a stopped node had in flight (their
+messages stay ``loading``; the media URL Meta gave has expired by then
+anyway), or share work between nodes (the node that took the webhook
+fetches; every node serves the result through the shared Blobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol
+
+from msgspec import Struct
+
+from server.app.catalog import Catalog
+from server.app.changes import Changes, Planned
+from server.blobs.base import Blobs, BlobsUnavailable
+from server.core import conversation as rules
+from server.core import media as rules_media
+from server.core.model import Media, Message, Touchpoint
+from server.metrics import Metrics
+from server.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class FetchFailed(Exception):
+    """A download attempt that did not bring the file. ``final``: another
+    attempt cannot help (too big, wrong hash, Meta says the media is gone)."""
+
+    def __init__(self, reason: str, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.final = reason, final
+
+
+class Located(Struct, frozen=True, kw_only=True):
+    """Where a file is, as the channel says, just before the download."""
+
+    url: str
+    size: int | None = None
+    sha256: str = ""
+    mime_type: str = ""
+
+
+class Source(Protocol):
+    """The channel side (server/channels/graph.py)."""
+
+    async def locate(self, touchpoint: Touchpoint, media: Media) -> Located:
+        """Raises FetchFailed."""
+
+    async def download(self, touchpoint: Touchpoint, url: str, limit: int) -> bytes:
+        """The bytes, never more than ``limit`` read (FetchFailed past it)."""
+
+
+class Settings(Struct, frozen=True, kw_only=True):
+    limits: rules_media.Limits = rules_media.Limits()
+    attempts: int = 3
+    backoff_seconds: float = 1.0
+    thumbnail_pixels: int = 320
+    concurrency: int = 4
+
+
+class Thumbnail(Struct, frozen=True, kw_only=True):
+    data: bytes
+    width: int
+    height: int
+
+
+def make_thumbnail(data: bytes, pixels: int) -> Thumbnail | None:
+    """A small copy of an image (its longest side ``pixels``), JPEG, or
+    PNG when it has transparency (stickers); with the original's size.
+    None when Pillow cannot read it. Blocking: run it in a thread."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            img.draft("RGB", (pixels, pixels))  # JPEG: decode at a smaller scale
+            img.thumbnail((pixels, pixels))
+            out = io.BytesIO()
+            if img.mode in ("RGBA", "LA", "P"):
+                img.convert("RGBA").save(out, "PNG", optimize=True)
+            else:
+                img.convert("RGB").save(out, "JPEG", quality=80)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return Thumbnail(data=out.getvalue(), width=width, height=height)
+
+
+class Downloads:
+    def __init__(
+        self,
+        catalog: Catalog,
+        changes: Changes,
+        store: Store,
+        blobs: Blobs,
+        source: Source,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Callable[[], int],
+    ) -> None:
+        self.catalog = catalog
+        self.changes = changes
+        self.store = store
+        self.blobs = blobs
+        self.source = source
+        self.settings = settings
+        self.clock = clock
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.outcomes = metrics.counter("switchboard_media_downloads_total", "Media downloads by outcome", ("outcome",))
+
+    def fetch(self, message_id: str) -> None:
+        """Start fetching the message's file; returns at once."""
+        task = asyncio.create_task(self._run(message_id), name=f"media:{message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait for every download in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _run(self, message_id: str) -> None:
+        pause = self.settings.backoff_seconds
+        try:
+            while True:
+                message = await self.store.get_message(message_id)
+                if message is None or message.media is None or message.media.state != "loading":
+                    return
+                try:
+                    async with self._slots:
+                        result = await self._attempt(message, message.media)
+                except FetchFailed as e:
+                    final = e.final or message.media.attempts + 1 >= self.settings.attempts
+                    log.info("media of %s: attempt %d failed: %s", message_id, message.media.attempts + 1, e.reason)
+                    await self._change(message_id, partial(rules_media.attempt_failed, reason=e.reason, final=final))
+                    if final:
+                        self.outcomes.inc(1, "failed")
+                        return
+                    await asyncio.sleep(pause)
+                    pause *= 2
+                    continue
+                await self._change(message_id, partial(rules_media.stored, result=result))
+                self.outcomes.inc(1, "stored")
+                return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("media of %s: download stopped", message_id)
+
+    async def _change(self, message_id: str, decide: Callable[[Message], Message | None]) -> None:
+        async def attempt() -> Planned | None:
+            current = await self.store.get_message(message_id)
+            updated = decide(current) if current is not None else None
+            if updated is None:
+                return None
+            return Planned(rules.message_changed(await self.changes.load(updated.conversation_id), updated))
+
+        await self.changes.apply(attempt)
+
+    async def _attempt(self, message: Message, media: Media) -> rules_media.Stored:
+        conv = await self.changes.load(message.conversation_id)
+        touchpoint = self.catalog.touchpoint(conv.touchpoint_id)
+        limit = self.settings.limits.of(media.kind, touchpoint.channel)
+        located = await self.source.locate(touchpoint, media)
+        if located.size is not None:  # Meta said how big: refuse before downloading
+            refused = rules_media.too_big(media.kind, touchpoint.channel, located.size, self.settings.limits)
+            if refused:
+                raise FetchFailed(refused, final=True)
+        data = await self.source.download(touchpoint, located.url, limit)
+        refused = rules_media.too_big(media.kind, touchpoint.channel, len(data), self.settings.limits)
+        if refused:
+            raise FetchFailed(refused, final=True)
+        digest = hashlib.sha256(data).digest()
+        for stated in (located.sha256, media.sha256):
+            if not rules_media.sha256_matches(stated, digest):
+                raise FetchFailed("The file does not match the SHA-256 the channel stated.", final=True)
+        mime = rules_media.sniff(data[:64])
+        thumb = None
+        if media.kind in ("image", "sticker"):
+            thumb = await asyncio.to_thread(make_thumbnail, data, self.settings.thumbnail_pixels)
+        now = self.clock()
+        try:
+            info = await self.blobs.put(data, now=now)
+            thumb_key = (await self.blobs.put(thumb.data, now=now)).key if thumb is not None else ""
+        except BlobsUnavailable as e:
+            raise FetchFailed(f"The file could not be stored ({e}).") from e
+        return rules_media.Stored(
+            key=info.key,
+            size=len(data),
+            mime_type=mime,
+            thumb_key=thumb_key,
+            width=thumb.width if thumb else None,
+            height=thumb.height if thumb else None,
+            duration_ms=rules_media.ogg_duration_ms(data) if media.kind == "audio" else None,
+        )
