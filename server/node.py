@@ -37,7 +37,7 @@ from server.app.commands import Commands
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
-from server.app.media import Downloads
+from server.app.media import Downloads, MediaFiles
 from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
@@ -171,6 +171,7 @@ class Node:
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
         self.blobs = make_blobs(config)
         self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics)
+        self.media_files = MediaFiles(self.store, self.blobs, s.token_secret, config.media.link_seconds, self.app.clock)
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
@@ -257,6 +258,7 @@ class Node:
             ready=lambda: self.ready,
             store_healthy=healthy if healthy is not None else lambda: True,
             inbox=Inbox(self.app, self.metrics, profiles=self._profile_name, downloads=self.downloads),
+            media=self.media_files,
         )
         return create_app(parts)
 

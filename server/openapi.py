@@ -95,6 +95,13 @@ class DevToken(msgspec.Struct):
     token: str
 
 
+class MediaLink(msgspec.Struct):
+    url: str
+    """A path on this node, good without headers until ``expires_at`` (``<img src>``, ``<audio src>``)."""
+    expires_at: int
+    """ms since the epoch (``media.link_seconds`` after it was made)."""
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -335,6 +342,52 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "supervisor",
         {200: Answer("Revoked", AgentRevoked), **_refused(*AUTH_CODES, errors.FORBIDDEN)},
         params=(Param("agent_id", "path", "The agent (an agent may name themself).", required=True),),
+    ),
+    Endpoint(
+        "GET",
+        "/api/media/{message_id}/link",
+        "A short-lived signed link to a message's file or thumbnail",
+        "agent",
+        {200: Answer("The link", MediaLink), **_refused(*AUTH_CODES, errors.NOT_FOUND, errors.INVALID_ARGUMENT)},
+        params=(
+            Param("message_id", "path", "The message whose `media.state` is `ready`.", required=True),
+            Param("variant", "query", "`file` (the default) or `thumbnail` (images and stickers, `media.thumbnail`)."),
+        ),
+        description=(
+            "404 `not_found` when the agent may not see the conversation, or the file is not stored (loading, failed) "
+            "or has no thumbnail: the same answer, so nothing tells what exists elsewhere."
+        ),
+    ),
+    *(
+        Endpoint(
+            "GET",
+            path,
+            summary,
+            "none",
+            {
+                200: Answer("The bytes, typed by what they are (never by the customer's file name)", media="application/octet-stream"),
+                206: Answer("The range asked for (`Range: bytes=…`, one range)", media="application/octet-stream"),
+                403: Answer("Forged, altered or expired link (`forbidden`)", Refusal),
+                404: Answer("The agent the link was made for may no longer see it, or it is gone (`not_found`)", Refusal),
+                416: Answer("A range past the end, or several ranges", media=""),
+            },
+            params=(
+                Param("message_id", "path", "The message.", required=True),
+                Param("agent", "query", "Who the link was made for.", required=True),
+                Param("exp", "query", "Its expiry (ms since the epoch).", type="integer", required=True),
+                Param("sig", "query", "Its signature.", required=True),
+                Param("Range", "header", "`bytes=start-end`, `bytes=start-` or `bytes=-suffix` (audio and video seek with it)."),
+            ),
+            description=(
+                "Only through a link from `GET /api/media/{message_id}/link`: no token, so `<img>`, `<audio>` and "
+                "`<video>` can fetch it. `X-Content-Type-Options: nosniff`; `Content-Security-Policy: default-src "
+                "'none'; sandbox`; documents and unknown types `Content-Disposition: attachment`."
+            ),
+        )
+        for path, summary in (
+            ("/api/media/{message_id}", "A message's file, through a signed link"),
+            ("/api/media/{message_id}/thumbnail", "An image's thumbnail (JPEG, or PNG with transparency), through a signed link"),
+        )
     ),
     *_webhook("whatsapp", "whatsapp_business_account"),
     *_webhook("messenger", "page"),

@@ -20,20 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import io
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
+from urllib.parse import quote, urlencode
 
 from msgspec import Struct
 
+from protocol import errors
 from server.app.catalog import Catalog
 from server.app.changes import Changes, Planned
 from server.blobs.base import Blobs, BlobsUnavailable
 from server.core import conversation as rules
 from server.core import media as rules_media
-from server.core.model import Media, Message, Touchpoint
+from server.core.errors import DomainError
+from server.core.model import Agent, Media, Message, Touchpoint
 from server.metrics import Metrics
 from server.store.base import Store
 
@@ -216,3 +220,103 @@ class Downloads:
             height=thumb.height if thumb else None,
             duration_ms=rules_media.ogg_duration_ms(data) if media.kind == "audio" else None,
         )
+
+
+# --------------------------------------------------------------------------- serving
+
+Variant = Literal["file", "thumbnail"]
+
+
+class Link(Struct, frozen=True, kw_only=True):
+    url: str
+    """A path on this node (``/api/media/...``) that works, without headers,
+    until ``expires_at``: for ``<img src>``, ``<audio src>``, a download."""
+    expires_at: int
+    """ms since the epoch."""
+
+
+class Served(Struct, frozen=True, kw_only=True):
+    """A file to answer with, once the link checked out."""
+
+    key: str
+    size: int
+    mime_type: str
+    """From the bytes (sniffed when stored), never from the customer."""
+    inline: bool
+    """False: ``Content-Disposition: attachment`` (documents, unknown types)."""
+    filename: str
+
+
+class LinkRefused(Exception):
+    """A signed link that is not (or no longer) good: 403."""
+
+
+class MediaFiles:
+    """Who may fetch a file, and the signed links that let a browser do it
+    with no headers. A link names the message, the variant, the agent it was
+    made for and its expiry, signed with the node's token secret (HMAC-SHA256,
+    its own domain: no token is a link or the reverse). When the link is used
+    the agent must still be allowed to see the conversation: one who lost it
+    (reassigned, another queue) gets 404, as for a missing file."""
+
+    def __init__(self, store: Store, blobs: Blobs, secret: str, link_seconds: int, clock: Callable[[], int]) -> None:
+        self.store = store
+        self.blobs = blobs
+        self._secret = hashlib.sha256(b"switchboard media links\x00" + secret.encode()).digest()
+        self.link_ms = link_seconds * 1000
+        self.clock = clock
+
+    def _sign(self, message_id: str, variant: str, agent_id: str, expires: int) -> str:
+        text = f"{message_id}\x00{variant}\x00{agent_id}\x00{expires}".encode()
+        return hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+
+    async def _viewable(self, agent: Agent, message_id: str, variant: Variant) -> tuple[Message, str]:
+        """The message and the blob key of ``variant``, if the agent may see them."""
+        message = await self.store.get_message(message_id)
+        conv = await self.store.get_conversation(message.conversation_id) if message is not None else None
+        if message is None or conv is None or not rules.can_view(agent, conv):
+            raise DomainError(errors.NOT_FOUND, "No such file.")
+        media = message.media
+        key = "" if media is None or media.state != "ready" else media.thumb_key if variant == "thumbnail" else media.key
+        if not key:
+            raise DomainError(errors.NOT_FOUND, "No such file (not stored, failed, or no thumbnail).")
+        return message, key
+
+    async def link(self, agent: Agent, message_id: str, variant: Variant) -> Link:
+        await self._viewable(agent, message_id, variant)
+        expires = self.clock() + self.link_ms
+        sig = self._sign(message_id, variant, agent.id, expires)
+        path = f"/api/media/{quote(message_id, safe='')}" + ("/thumbnail" if variant == "thumbnail" else "")
+        query = urlencode({"agent": agent.id, "exp": expires, "sig": sig})
+        return Link(url=f"{path}?{query}", expires_at=expires)
+
+    async def open(self, agent: Agent | None, message_id: str, variant: Variant, expires: int, sig: str) -> Served:
+        """Check a link (LinkRefused: forged or expired; DomainError not_found:
+        the agent may not see it now, or there is no such file)."""
+        if agent is None or not hmac.compare_digest(sig, self._sign(message_id, variant, agent.id, expires)):
+            raise LinkRefused("This link is not valid.")
+        if self.clock() > expires:
+            raise LinkRefused("This link has expired; open the message again.")
+        message, key = await self._viewable(agent, message_id, variant)
+        info = await self.blobs.stat(key)
+        if info is None:
+            raise DomainError(errors.NOT_FOUND, "The file is no longer kept.")
+        assert message.media is not None
+        if variant == "thumbnail":
+            head = await self.blobs.range(key, 0, 64) or b""
+            mime = rules_media.sniff(head)
+            return Served(key=key, size=info.size, mime_type=mime, inline=True, filename="")
+        mime = message.media.mime_type
+        return Served(
+            key=key,
+            size=info.size,
+            mime_type=mime,
+            inline=rules_media.served_inline(message.media.kind, mime),
+            filename=message.media.filename,
+        )
+
+    async def read(self, served: Served, start: int, stop: int) -> bytes:
+        data = await self.blobs.range(served.key, start, stop)
+        if data is None:
+            raise DomainError(errors.NOT_FOUND, "The file is no longer kept.")
+        return data

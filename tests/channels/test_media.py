@@ -215,3 +215,117 @@ async def test_a_location_has_a_map_link_and_a_contact_card_its_phones(hub: Hub)
     assert [(c.name, c.phones) for c in created.message.contacts] == [("Maria Silva", ["+55 11 5555-0101"])]
     summary = created.conversation
     assert summary.preview_kind == "contacts"
+
+
+# --------------------------------------------------------------------------- serving
+
+
+async def ready_file(hub: Hub, meta: MetaStub, ana: WsAgent, kind: str, data: bytes, mime: str, **body: Any) -> p.MessageView:
+    media_id = f"80{len(meta.media):02d}"
+    wa_file(meta, media_id, data, mime)
+    _, first = await receive(hub, ana, pl.wa_message(kind, {"id": media_id, "mime_type": mime, **body}))
+    ready = await settled(ana, first.id)
+    assert ready.media is not None and ready.media.state == "ready"
+    return ready
+
+
+async def link(hub: Hub, agent: str, message_id: str, variant: str = "file") -> Any:
+    from tests.conftest import token
+
+    return await hub.http.get(
+        f"{hub.base}/api/media/{message_id}/link", params={"variant": variant}, headers={"Authorization": f"Bearer {token(agent)}"}
+    )
+
+
+async def test_the_assignee_gets_the_photo_and_its_thumbnail_through_signed_links(hub: Hub, meta: MetaStub) -> None:
+    from PIL import Image
+
+    photo = files.jpeg()
+    ana = await hub.agent("ana")
+    message = await ready_file(hub, meta, ana, "image", photo, "image/jpeg")
+    made = await link(hub, "ana", message.id)
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    url = made.json()["url"]
+    assert url.startswith(f"/api/media/{message.id}?") and made.json()["expires_at"] > pl.now_ms()
+    got = await hub.http.get(hub.base + url)  # no token: the link is the permission
+    assert got.status_code == 200 and got.content == photo
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"] == "inline"
+    assert "sandbox" in got.headers["content-security-policy"]
+    thumb_url = (await link(hub, "ana", message.id, "thumbnail")).json()["url"]
+    thumb = await hub.http.get(hub.base + thumb_url)
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg" and len(thumb.content) < len(photo)
+    import io
+
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 64
+
+
+async def test_another_queues_agent_gets_404_and_a_borrowed_or_expired_link_403(hub: Hub, meta: MetaStub) -> None:
+    ana = await hub.agent("ana")
+    message = await ready_file(hub, meta, ana, "image", files.jpeg(), "image/jpeg")
+    assert (await link(hub, "carla", message.id)).status_code == 404  # support only: not her conversation
+    assert (await link(hub, "bruno", message.id)).status_code == 404  # same queue, but Ana's now
+    assert (await link(hub, "sofia", message.id)).status_code == 200  # a supervisor sees everything
+    url = (await link(hub, "ana", message.id)).json()["url"]
+    borrowed = url.replace("agent=ana", "agent=carla")
+    assert (await hub.http.get(hub.base + borrowed)).status_code == 403
+    tampered = url.replace("exp=", "exp=9")
+    assert (await hub.http.get(hub.base + tampered)).status_code == 403
+    files_ = hub.node.media_files
+    real = files_.clock
+    files_.clock = lambda: real() + 301_000  # link_seconds (300) later
+    try:
+        expired = await hub.http.get(hub.base + url)
+    finally:
+        files_.clock = real
+    assert expired.status_code == 403 and "expired" in expired.json()["message"]
+    assert (await hub.http.get(hub.base + url)).status_code == 200
+
+
+async def test_a_link_stops_working_once_the_agent_loses_the_conversation(hub: Hub, meta: MetaStub) -> None:
+    ana = await hub.agent("ana")
+    message = await ready_file(hub, meta, ana, "image", files.jpeg(), "image/jpeg")
+    url = (await link(hub, "ana", message.id)).json()["url"]
+    await ana.call(p.SendToInbox, conversation_id=message.conversation_id)
+    carla_like = await hub.http.get(hub.base + url)  # back in the inbox: Ana still sees it (her queue)
+    assert carla_like.status_code == 200
+    bruno = await hub.agent("bruno")
+    await bruno.call(p.Claim, conversation_id=message.conversation_id)
+    assert (await hub.http.get(hub.base + url)).status_code == 404
+
+
+async def test_a_document_downloads_as_an_attachment_typed_by_its_bytes(hub: Hub, meta: MetaStub) -> None:
+    ana = await hub.agent("ana")
+    message = await ready_file(hub, meta, ana, "document", files.PDF, "text/html", filename="fatura março.pdf")
+    got = await hub.http.get(hub.base + (await link(hub, "ana", message.id)).json()["url"])
+    assert got.status_code == 200 and got.content == files.PDF
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["content-disposition"] == "attachment; filename=\"fatura_mar_o.pdf\"; filename*=UTF-8''fatura%20mar%C3%A7o.pdf"
+    assert (await link(hub, "ana", message.id, "thumbnail")).status_code == 404
+
+
+async def test_a_voice_note_is_served_in_ranges(hub: Hub, meta: MetaStub) -> None:
+    note = files.ogg_opus(14.0)
+    ana = await hub.agent("ana")
+    message = await ready_file(hub, meta, ana, "audio", note, "audio/ogg", voice=True)
+    url = hub.base + (await link(hub, "ana", message.id)).json()["url"]
+    part = await hub.http.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == note[:100]
+    assert part.headers["content-range"] == f"bytes 0-99/{len(note)}" and part.headers["content-type"] == "audio/ogg"
+    tail = await hub.http.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == note[-10:]
+    rest = await hub.http.get(url, headers={"Range": f"bytes={len(note) - 5}-"})
+    assert rest.status_code == 206 and rest.content == note[-5:]
+    beyond = await hub.http.get(url, headers={"Range": f"bytes={len(note)}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(note)}"
+    assert (await hub.http.get(url, headers={"Range": "bytes=0-1,5-9"})).status_code == 416
+
+
+async def test_a_file_still_loading_has_no_link(hub: Hub, meta: MetaStub) -> None:
+    ana = await hub.agent("ana")
+    _, first = await receive(hub, ana, pl.wa_message("image", {"id": "no-such-media", "mime_type": "image/jpeg"}))
+    assert (await link(hub, "ana", first.id)).status_code == 404
+    assert (await link(hub, "ana", "m_nothing")).status_code == 404
+    bad = await link(hub, "ana", first.id, "original")
+    assert bad.status_code == 400
