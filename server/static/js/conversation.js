@@ -7,6 +7,7 @@ import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
 import * as fmt from "./format.js";
 import { renderPanel } from "./list.js";
+import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
 import { assignable, conversationView, stepIndex, timerView } from "./view.js";
@@ -210,7 +211,8 @@ function renderThread(id) {
 
 /** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
 function messageNode(m, hit, isCurrent, author) {
-  const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
+  const shown = shownText(m);
+  const parts = fmt.splitSpans(shown, hit && shown === m.text ? hit.spans : []);
   const body = m.deleted
     ? h("div", { class: "bubble-text deleted", text: "This message was deleted" }) // the customer took it back
     : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
@@ -219,7 +221,8 @@ function messageNode(m, hit, isCurrent, author) {
     h("div", { class: "bubble" }, [
       m.kind === "template" ? h("div", { class: "kind-tag", text: "Template" }) : null,
       author ? h("div", { class: "author", text: author }) : null,
-      body,
+      ...(m.deleted ? [] : mediaParts(m)),
+      shown || m.deleted ? body : null,
       h("div", { class: "meta" }, [
         m.edited_at != null && !m.deleted
           ? h("span", { class: "edited", title: `Edited ${fmt.fullTime(m.edited_at)}`, text: "edited" })
@@ -230,6 +233,7 @@ function messageNode(m, hit, isCurrent, author) {
           : null,
       ]),
       m.error ? h("div", { class: "error small", text: `Not delivered: ${m.error.message || m.error.code}` }) : null,
+      reactionNode(m),
     ]),
   ]);
 }

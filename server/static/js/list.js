@@ -10,6 +10,7 @@
 
 import { avatar, $, h, reconcile } from "./dom.js";
 import * as fmt from "./format.js";
+import { previewText } from "./media.js";
 import { live, ui } from "./state.js";
 import { listGroups, listKeyTarget, rowView } from "./view.js";
 
@@ -114,7 +115,7 @@ function row(s, view, now) {
           h("time", { class: "row-time", datetime: s.last_message_at ? new Date(s.last_message_at).toISOString() : null, text: fmt.listTime(s.last_message_at, now) }),
         ]),
         h("div", { class: "row-bottom" }, [
-          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: "You: " }) : null, s.preview || "No messages yet"]),
+          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: "You: " }) : null, previewText(s) || "No messages yet"]),
           view.locked ? h("span", { class: "lock-dot", title: "Session closed", text: "🔒" }) : null,
           view.unread ? h("span", { class: "unread", "aria-hidden": "true", text: String(s.unread) }) : null,
         ]),

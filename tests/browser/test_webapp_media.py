@@ -1,0 +1,102 @@
+"""What customers send, in Chromium: a photo and a voice note arrive by
+webhook, are fetched from the Graph API stand-in, and show in the open
+thread: the thumbnail decoded (``naturalWidth > 0``) and opening full size
+from the keyboard (Esc closes it), the voice note's player with its length
+read by the browser, the list saying "🎤 Voice message (0:14)"; a location
+with its map link and a reaction on the message it reacts to."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+from msgspec.structs import replace
+from playwright.async_api import expect
+
+from server.channels.signature import HEADER, sign
+from server.config import Config, MediaSettings, MetaSettings
+from tests.browser.conftest import OpenAgent, row
+from tests.channels import payloads as pl
+from tests.channels.metastub import MetaStub, StubMedia
+from tests.conftest import Running, make_config
+from tests.fixtures import media as files
+
+SECRET = "browser-test-app-secret"
+TOKEN = "EAAtoken-browser"
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[MetaStub]:
+    meta = MetaStub()
+    await meta.start()
+    yield meta
+    await meta.stop()
+
+
+@pytest.fixture
+def config(stub: MetaStub) -> Config:
+    config = make_config()
+    touchpoints = [replace(tp, access_token=TOKEN) if tp.channel == "whatsapp" else tp for tp in config.touchpoints]
+    return replace(
+        config,
+        touchpoints=touchpoints,
+        meta=MetaSettings(app_secret=SECRET, verify_token="v", graph_api_base=stub.base),
+        media=MediaSettings(backoff_seconds=0.01),
+    )
+
+
+async def post(running: Running, payload: dict[str, Any]) -> None:
+    body = msgspec.json.encode(payload)
+    r = await running.http.post(
+        f"{running.base}/webhooks/whatsapp", content=body, headers={"Content-Type": "application/json", HEADER: sign(SECRET, body)}
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_photo_and_a_voice_note_show_in_the_thread(running: Running, stub: MetaStub, agent_page: OpenAgent) -> None:
+    photo, note = files.jpeg(), files.ogg_opus(14.0)
+    stub.media["5001"] = StubMedia(data=photo, mime_type="image/jpeg", token=TOKEN)
+    stub.media["5002"] = StubMedia(data=note, mime_type="audio/ogg; codecs=opus", token=TOKEN)
+    ana = await agent_page("ana")
+    text_id = pl.wamid()
+    await post(
+        running,
+        pl.wa_inbound(
+            pl.wa_text("Olha isso", id=text_id),
+            pl.wa_message("image", {"id": "5001", "mime_type": "image/jpeg", "sha256": hashlib.sha256(photo).hexdigest(), "caption": "Peça quebrada"}),
+            pl.wa_message("location", {"latitude": -23.55052, "longitude": -46.633308, "name": "Loja Centro"}),
+            pl.wa_message("reaction", {"message_id": text_id, "emoji": "👍"}),
+            pl.wa_message("audio", {"id": "5002", "mime_type": "audio/ogg; codecs=opus", "voice": True}),
+        ),
+    )
+    [conv] = await running.node.store.inbox("sales")
+    await expect(row(ana, conv.id).locator(".row-preview")).to_have_text("🎤 Voice message (0:14)")
+    await row(ana, conv.id).click()
+
+    thumb = ana.locator("#thread .media-thumb-img")
+    await expect(thumb).to_have_count(1)
+    await ana.wait_for_function("() => { const i = document.querySelector('#thread .media-thumb-img'); return i && i.complete && i.naturalWidth > 0; }")
+    assert await thumb.evaluate("i => i.naturalWidth") == 320  # the thumbnail, not the 640 px photo
+    await expect(ana.locator("#thread .bubble-text", has_text="Peça quebrada")).to_have_count(1)
+
+    audio = ana.locator("#thread audio.media-audio")
+    await expect(audio).to_have_count(1)
+    await ana.wait_for_function("() => { const a = document.querySelector('#thread audio.media-audio'); return a && Number.isFinite(a.duration) && a.duration > 0; }")
+    seconds = await audio.evaluate("a => a.duration")
+    assert 13.5 <= seconds <= 14.5, seconds
+    await expect(ana.locator("#thread .media-duration")).to_have_text("0:14")
+
+    await expect(ana.locator("#thread .media-map")).to_have_attribute("href", "https://www.openstreetmap.org/?mlat=-23.550520&mlon=-46.633308#map=17/-23.550520/-46.633308")
+    await expect(ana.locator("#thread .message:has(.bubble-text:text('Olha isso')) .reaction")).to_have_text("👍")
+    await expect(ana.locator("#thread .message")).to_have_count(4)  # the reaction is not a message of its own
+
+    await ana.locator("#thread .media-thumb").focus()
+    await ana.keyboard.press("Enter")
+    viewer = ana.locator("#media-viewer")
+    await expect(viewer).to_be_visible()
+    await ana.wait_for_function("() => { const i = document.querySelector('#media-viewer .media-full'); return i && i.complete && i.naturalWidth === 640; }")
+    await ana.keyboard.press("Escape")
+    await expect(viewer).to_be_hidden()

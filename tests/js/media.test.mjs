@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import { setLanguage } from "../../server/static/js/i18n.js";
+import { duration, previewLabel, previewText, shownText, size, typeName } from "../../server/static/js/media.js";
+
+test("lengths read like a player's", () => {
+  assert.equal(duration(14_000), "0:14");
+  assert.equal(duration(65_400), "1:05");
+  assert.equal(duration(3_725_000), "1:02:05");
+  assert.equal(duration(-5), "0:00");
+});
+
+test("list previews name what was sent, in the agent's language", () => {
+  setLanguage("en");
+  assert.equal(previewLabel("image", null), "📷 Photo");
+  assert.equal(previewLabel("voice", 14_000), "🎤 Voice message (0:14)");
+  assert.equal(previewLabel("voice", null), "🎤 Voice message");
+  assert.equal(previewLabel(null, null), null);
+  assert.equal(previewLabel("order", null), null); // not ours to name: the server's preview stays
+  setLanguage("pt-BR");
+  assert.equal(previewLabel("voice", 14_000), "🎤 Mensagem de voz (0:14)");
+  setLanguage("es");
+  assert.equal(previewLabel("location", null), "📍 Ubicación");
+  const row = /** @type {any} */ ({ preview: "Hola", preview_kind: null, preview_duration_ms: null });
+  assert.equal(previewText(row), "Hola");
+  assert.equal(previewText({ ...row, preview: "[image] x", preview_kind: "image" }), "📷 Foto");
+  setLanguage("en");
+});
+
+test("a bubble shows the caption, not the placeholder", () => {
+  const base = /** @type {any} */ ({ text: "[image] Broken part", meta: { caption: "Broken part" }, media: { kind: "image" }, location: null, contacts: [] });
+  assert.equal(shownText(base), "Broken part");
+  assert.equal(shownText({ ...base, meta: {} }), "");
+  assert.equal(shownText({ ...base, media: null, text: "hello" }), "hello");
+  assert.equal(shownText({ ...base, media: null, location: { latitude: 1, longitude: 2 }, meta: {} }), "");
+});
+
+test("documents say their size and type", () => {
+  assert.match(size(820 * 1024), /^820 KB$/);
+  assert.match(size(4.2 * 1024 * 1024), /^4[.,]2 MB$/);
+  assert.equal(size(12), "12 B");
+  assert.equal(typeName(/** @type {any} */ ({ filename: "fatura.pdf", mime_type: "application/pdf" })), "PDF");
+  assert.equal(typeName(/** @type {any} */ ({ filename: "", mime_type: "application/zip" })), "ZIP");
+});
