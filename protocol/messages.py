@@ -309,6 +309,16 @@ class SendMessage(Command, tag="send"):
     text: str
 
 
+class SendMedia(Command, tag="send_media"):
+    """Send a file uploaded first with ``POST /api/media/uploads`` (its
+    ``upload_id``), with a caption where the channel takes one. Sending the
+    same upload again answers the same message (a safe retry)."""
+
+    conversation_id: str
+    upload_id: str
+    caption: str = ""
+
+
 class SendTemplate(Command, tag="send_template"):
     conversation_id: str
     template: TemplateRef
@@ -392,6 +402,7 @@ ClientCommand = (
     | EndChat
     | SendMessage
     | SendTemplate
+    | SendMedia
     | StartConversation
     | MarkRead
     | Open

@@ -42,6 +42,7 @@ from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
 from server.app.tokens import Tokens
+from server.app.uploads import Uploads
 from server.blobs.base import Blobs
 from server.blobs.files import FileBlobs
 from server.blobs.memory import MemoryBlobs
@@ -146,7 +147,7 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
         changes=changes,
         contacts=contacts,
         reads=reads,
-        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock),
+        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         clock=clock,
@@ -168,10 +169,19 @@ class Node:
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
         self.app = make_app(config, self.store, self.broker, self.metrics)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
-        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
         self.blobs = make_blobs(config)
+        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id, files=self.blobs.get)
         self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics)
-        self.media_files = MediaFiles(self.store, self.blobs, s.token_secret, config.media.link_seconds, self.app.clock)
+        self.media_files = MediaFiles(
+            self.store,
+            self.blobs,
+            s.token_secret,
+            config.media.link_seconds,
+            self.app.clock,
+            uploads=self.app.commands.uploads,
+            limits=config.media.limits,
+            thumbnail_pixels=config.media.thumbnail_pixels,
+        )
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""

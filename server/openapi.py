@@ -95,6 +95,16 @@ class DevToken(msgspec.Struct):
     token: str
 
 
+class Uploaded(msgspec.Struct):
+    upload_id: str
+    """What ``send_media`` takes (24 hours, this agent and conversation only)."""
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    mime_type: str
+    """What the file is, read from its bytes: what it goes to the channel as."""
+    size: int
+    filename: str
+
+
 class MediaLink(msgspec.Struct):
     url: str
     """A path on this node, good without headers until ``expires_at`` (``<img src>``, ``<audio src>``)."""
@@ -344,6 +354,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         params=(Param("agent_id", "path", "The agent (an agent may name themself).", required=True),),
     ),
     Endpoint(
+        "POST",
+        "/api/media/uploads",
+        "Upload a file to send in a conversation (then the websocket's `send_media`)",
+        "agent",
+        {
+            201: Answer("Stored and checked against the channel", Uploaded),
+            **_refused(*AUTH_CODES, errors.NOT_FOUND, errors.NOT_ASSIGNEE, errors.MEDIA_REFUSED, errors.CONVERSATION_ENDED),
+            413: Answer("Over the largest media limit", Refusal),
+        },
+        params=(
+            Param("conversation_id", "query", "The conversation it will be sent in.", required=True),
+            Param("filename", "query", "The name it goes with (its last path part)."),
+        ),
+        body=bytes,
+        description="The body is the file's bytes; its type is read from them, never from the name or Content-Type.",
+    ),
+    Endpoint(
         "GET",
         "/api/media/{message_id}/link",
         "A short-lived signed link to a message's file or thumbnail",
@@ -450,7 +477,7 @@ def openapi() -> dict[str, Any]:
         for a in e.answers.values():
             if a.type is not None:
                 types.append(a.type)
-        if e.body is not None:
+        if e.body is not None and e.body is not bytes:
             types.append(bodies[e.body] if isinstance(e.body, str) else e.body)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     schema_of = iter(schemas)
@@ -481,7 +508,9 @@ def openapi() -> dict[str, Any]:
                 {"name": x.name, "in": x.where, "required": x.required, "description": x.description, "schema": {"type": x.type}}
                 for x in e.params
             ]
-        if e.body is not None:
+        if e.body is bytes:  # a file, as it is
+            op["requestBody"] = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+        elif e.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": next(schema_of)}}}
         if e.dev:
             op["x-dev-only"] = True

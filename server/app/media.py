@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import io
 import logging
+import secrets
 from collections.abc import Callable
 from functools import partial
 from typing import Literal, Protocol
@@ -33,6 +34,7 @@ from msgspec import Struct
 from protocol import errors
 from server.app.catalog import Catalog
 from server.app.changes import Changes, Planned
+from server.app.uploads import Claim, Uploads
 from server.blobs.base import Blobs, BlobsUnavailable
 from server.core import conversation as rules
 from server.core import media as rules_media
@@ -42,6 +44,9 @@ from server.metrics import Metrics
 from server.store.base import Store
 
 log = logging.getLogger(__name__)
+
+
+META_LIMITS = rules_media.Limits()
 
 
 class FetchFailed(Exception):
@@ -73,7 +78,7 @@ class Source(Protocol):
 
 
 class Settings(Struct, frozen=True, kw_only=True):
-    limits: rules_media.Limits = rules_media.Limits()
+    limits: rules_media.Limits = META_LIMITS
     attempts: int = 3
     backoff_seconds: float = 1.0
     thumbnail_pixels: int = 320
@@ -247,6 +252,25 @@ class Served(Struct, frozen=True, kw_only=True):
     filename: str
 
 
+class Uploaded(Struct, frozen=True, kw_only=True):
+    """An agent's file, stored and ready to send (``send_media``)."""
+
+    upload_id: str
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    mime_type: str
+    """What it is, read from its bytes (what it goes to the channel as)."""
+    size: int
+    filename: str
+
+
+def _clean_name(name: str) -> str:
+    """A file name to show and send: its last path part, no control
+    characters, at most 200 characters; "file" when nothing is left."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:200] or "file"
+
+
 class LinkRefused(Exception):
     """A signed link that is not (or no longer) good: 403."""
 
@@ -259,9 +283,23 @@ class MediaFiles:
     the agent must still be allowed to see the conversation: one who lost it
     (reassigned, another queue) gets 404, as for a missing file."""
 
-    def __init__(self, store: Store, blobs: Blobs, secret: str, link_seconds: int, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: Blobs,
+        secret: str,
+        link_seconds: int,
+        clock: Callable[[], int],
+        *,
+        uploads: Uploads | None = None,
+        limits: rules_media.Limits = META_LIMITS,
+        thumbnail_pixels: int = 320,
+    ) -> None:
         self.store = store
         self.blobs = blobs
+        self.uploads = uploads
+        self.limits = limits
+        self.thumbnail_pixels = thumbnail_pixels
         self._secret = hashlib.sha256(b"switchboard media links\x00" + secret.encode()).digest()
         self.link_ms = link_seconds * 1000
         self.clock = clock
@@ -314,6 +352,46 @@ class MediaFiles:
             inline=rules_media.served_inline(message.media.kind, mime),
             filename=message.media.filename,
         )
+
+    def upload_limit(self) -> int:
+        """The largest body an upload may have (the largest kind's limit)."""
+        return max(self.limits.image, self.limits.audio, self.limits.video, self.limits.document, self.limits.messenger)
+
+    async def upload(self, agent: Agent, conv_id: str, filename: str, data: bytes) -> Uploaded:
+        """A file an agent will send in the conversation: checked against the
+        channel (its type read from its bytes, its size), stored, an image
+        thumbnailed; answered with the upload id ``send_media`` takes."""
+        if self.uploads is None:
+            raise DomainError(errors.NOT_SUPPORTED_ON_CHANNEL, "This node does not send files.")
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            raise DomainError(errors.NOT_FOUND, "No such conversation.")
+        rules.require_sender(conv, agent)
+        if not data:
+            raise DomainError(errors.MEDIA_REFUSED, "The file is empty.")
+        filename = _clean_name(filename)
+        kind, mime = rules_media.outbound(conv.channel, rules_media.sniff(data[:64]), filename, len(data), self.limits)
+        thumb = await asyncio.to_thread(make_thumbnail, data, self.thumbnail_pixels) if kind == "image" else None
+        now = self.clock()
+        try:
+            info = await self.blobs.put(data, now=now)
+            thumb_key = (await self.blobs.put(thumb.data, now=now)).key if thumb is not None else ""
+        except BlobsUnavailable as e:
+            raise DomainError(errors.UNAVAILABLE, "The file could not be stored; retry.") from e
+        media = Media(
+            kind=kind,
+            state="ready",
+            mime_type=mime,
+            filename=filename,
+            key=info.key,
+            size=len(data),
+            thumb_key=thumb_key,
+            width=thumb.width if thumb else None,
+            height=thumb.height if thumb else None,
+            duration_ms=rules_media.ogg_duration_ms(data) if kind == "audio" else None,
+        )
+        claim = Claim(nonce=secrets.token_hex(8), agent_id=agent.id, conversation_id=conv.id, at=now, media=media)
+        return Uploaded(upload_id=self.uploads.issue(claim), kind=kind, mime_type=mime, size=len(data), filename=filename)
 
     async def read(self, served: Served, start: int, stop: int) -> bytes:
         data = await self.blobs.range(served.key, start, stop)

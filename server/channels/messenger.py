@@ -303,6 +303,27 @@ def send_request(to: str, message: Message) -> tuple[str, dict[str, Any]]:
     return "/me/messages", body
 
 
+ATTACHMENT_TYPES = {"image": "image", "audio": "audio", "video": "video", "document": "file", "sticker": "image"}
+
+
+def attachment_request(to: str, message: Message) -> tuple[str, dict[str, str]]:
+    """(path, form fields) of ``POST /me/messages`` carrying a file (it goes
+    as ``filedata``, multipart): Messenger takes an upload with the message,
+    and never a caption (the core refuses one)."""
+    if message.media is None:
+        raise Unsendable("A media message without its file.")
+    attachment = {"type": ATTACHMENT_TYPES[message.media.kind], "payload": {"is_reusable": False}}
+    fields = {
+        "recipient": msgspec.json.encode({"id": to}).decode(),
+        "messaging_type": "RESPONSE",
+        "message": msgspec.json.encode({"attachment": attachment, "metadata": ev.tag(message.id)}).decode(),
+    }
+    tag = message.meta.get("tag")
+    if tag:
+        fields |= {"messaging_type": "MESSAGE_TAG", "tag": tag}
+    return "/me/messages", fields
+
+
 def sent_id(answer: Any) -> str | None:
     """The mid in a send answer ``{"recipient_id", "message_id"}``."""
     if isinstance(answer, dict):

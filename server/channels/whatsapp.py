@@ -592,7 +592,23 @@ def _status(touchpoint: str, s: _Status) -> ev.Event:
 # --------------------------------------------------------------------------- sending
 
 
-def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, dict[str, Any]]:
+def upload_request(phone_number_id: str, message: Message) -> tuple[str, dict[str, str]]:
+    """(path, form fields) of ``POST /{phone_number_id}/media``, the upload of
+    a file before the message that carries it (the file goes as ``file``)."""
+    if message.media is None:
+        raise Unsendable("A media message without its file.")
+    return f"/{phone_number_id}/media", {"messaging_product": "whatsapp", "type": message.media.mime_type}
+
+
+def uploaded_id(answer: Any) -> str | None:
+    """The media id in an upload answer ``{"id": "..."}``."""
+    if isinstance(answer, dict):
+        found = answer.get("id")
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def send_request(phone_number_id: str, to: str, message: Message, *, media_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """(path, JSON body) of ``POST /{phone_number_id}/messages``. Our message
     id rides along as ``biz_opaque_callback_data``: every status webhook for
     it carries it back, so it maps to our message even if our process died
@@ -613,6 +629,14 @@ def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, 
         if params:
             template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
         body |= {"type": "template", "template": template}
+    elif message.media is not None and media_id:
+        kind = message.media.kind
+        content: dict[str, Any] = {"id": media_id}
+        if message.meta.get("caption") and kind in ("image", "video", "document"):
+            content["caption"] = message.meta["caption"]
+        if kind == "document" and message.media.filename:
+            content["filename"] = message.media.filename
+        body |= {"type": kind, kind: content}
     else:
         raise Unsendable(f"WhatsApp messages of kind {message.kind!r} are not sent by Switchboard.")
     body["biz_opaque_callback_data"] = ev.tag(message.id)

@@ -28,6 +28,7 @@ from server.core.model import (
     Contact,
     Conversation,
     Inbound,
+    Media,
     Message,
     Note,
     Template,
@@ -110,6 +111,14 @@ def _require_owner(conv: Conversation, actor: Agent) -> None:
     if conv.assignee_id is None:
         raise DomainError(errors.NOT_ASSIGNEE, "Take this conversation from the inbox first.")
     raise DomainError(errors.NOT_ASSIGNEE, "This conversation is assigned to another agent.")
+
+
+def require_sender(conv: Conversation, actor: Agent) -> None:
+    """Who may send in the conversation now (an upload is checked before the file is kept)."""
+    if not can_view(actor, conv) and conv.queue_id not in actor.queues:
+        raise DomainError(errors.NOT_FOUND, "No such conversation.")
+    _require_open(conv)
+    _require_owner(conv, actor)
 
 
 def require_touchpoint(actor: Agent, touchpoint: Touchpoint) -> None:
@@ -374,6 +383,38 @@ def send(
         raise DomainError(errors.SESSION_LOCKED, "The contact's reply window has closed." + hint)
     meta = {"tag": policy.extended_tag} if mode == "tagged" else {}
     return _outgoing(conv, actor, message_id=message_id, kind="text", body=body, now=now, meta=meta)
+
+
+def send_media(
+    conv: Conversation,
+    actor: Agent,
+    media_file: Media,
+    caption: str,
+    *,
+    upload: str,
+    message_id: str,
+    policy: WindowPolicy,
+    now: int,
+) -> Outcome:
+    """A file (an image, audio, video or document the agent uploaded), with
+    a caption where the channel takes one: under the same rules as text
+    (owner, open, the reply window). ``upload`` names the upload, kept in
+    ``meta`` so a retried command finds this message."""
+    _require_open(conv)
+    _require_owner(conv, actor)
+    mode = session.reply_mode(conv, policy, now)
+    if mode == "locked" or conv.session_locked:
+        hint = " Only a template message may be sent." if policy.templates else ""
+        raise DomainError(errors.SESSION_LOCKED, "The contact's reply window has closed." + hint)
+    caption = media.check_caption(conv.channel, media_file.kind, caption)
+    meta = {"upload": upload} | ({"caption": caption} if caption else {}) | ({"tag": policy.extended_tag} if mode == "tagged" else {})
+    name = media_file.filename if media_file.kind == "document" else ""
+    body = " ".join(s for s in (f"[{media_file.kind}]", name, caption) if s)
+    outcome = _outgoing(conv, actor, message_id=message_id, kind=media_file.kind, body=body, now=now, meta=meta)
+    assert outcome.message is not None
+    message = replace(outcome.message, media=media_file)
+    after = replace(outcome.after, preview_kind=media.preview_kind(message))
+    return replace(outcome, message=message, after=after)
 
 
 def render_template(template: Template, params: Sequence[str]) -> str:

@@ -17,6 +17,8 @@ from typing import Literal
 from msgspec import Struct
 from msgspec.structs import replace
 
+from protocol import errors
+from server.core.errors import DomainError
 from server.core.model import Channel, Media, Message
 
 MediaKind = Literal["image", "audio", "video", "document", "sticker"]
@@ -224,3 +226,76 @@ def react(message: Message, emoji: str) -> Message | None:
 def loading(kind: MediaKind, **fields: object) -> Media:
     """A message's file before the download: the state clients show as loading."""
     return Media(kind=kind, **fields)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- what agents may send
+
+OUTBOUND: dict[Channel, dict[str, MediaKind]] = {
+    "whatsapp": {
+        "image/jpeg": "image",
+        "image/png": "image",
+        "audio/ogg": "audio",
+        "audio/mpeg": "audio",
+        "audio/mp4": "audio",
+        "audio/amr": "audio",
+        "video/mp4": "video",
+        "application/pdf": "document",
+    },
+    "messenger": {
+        "image/jpeg": "image",
+        "image/png": "image",
+        "image/gif": "image",
+        "audio/mpeg": "audio",
+        "audio/mp4": "audio",
+        "audio/ogg": "audio",
+        "video/mp4": "video",
+        "application/pdf": "document",
+    },
+}
+"""The types (as the bytes show them) each channel takes from the business,
+and the kind they go as (WhatsApp Cloud API "Supported media types";
+Messenger attachments). Office files are ZIP containers: they go as
+documents when their name says which office file they are."""
+
+OFFICE: dict[str, str] = {
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+MAX_CAPTION = 1024
+"""WhatsApp's caption limit."""
+
+
+def outbound(channel: Channel, sniffed: str, filename: str, size: int, limits: Limits) -> tuple[MediaKind, str]:
+    """The kind and type a file an agent picked goes as, or DomainError
+    ``media_refused`` saying why it cannot go on this channel."""
+    kind = OUTBOUND[channel].get(sniffed)
+    mime = sniffed
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if kind is None and sniffed == "application/zip" and extension in OFFICE:
+        kind, mime = "document", OFFICE[extension]
+    if kind is None:
+        shown = sniffed if sniffed != "application/octet-stream" else "this kind of file"
+        name = "WhatsApp" if channel == "whatsapp" else "Messenger"
+        raise DomainError(
+            errors.MEDIA_REFUSED,
+            f"{name} does not take {shown}: send a JPEG or PNG photo, an MP4 video, an MP3/OGG/M4A audio, or a PDF or Office document.",
+        )
+    refused = too_big(kind, channel, size, limits)
+    if refused:
+        raise DomainError(errors.MEDIA_REFUSED, refused)
+    return kind, mime
+
+
+def check_caption(channel: Channel, kind: MediaKind, caption: str) -> str:
+    caption = caption.strip()
+    if not caption:
+        return ""
+    if channel == "messenger":
+        raise DomainError(errors.MEDIA_REFUSED, "Messenger sends files without a caption: send the text as its own message.")
+    if kind == "audio":
+        raise DomainError(errors.MEDIA_REFUSED, "WhatsApp sends audio without a caption: send the text as its own message.")
+    if len(caption) > MAX_CAPTION:
+        raise DomainError(errors.MEDIA_REFUSED, f"A caption is at most {MAX_CAPTION} characters.")
+    return caption

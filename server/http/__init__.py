@@ -46,6 +46,7 @@ def routes(dev_endpoints: bool) -> list[BaseRoute]:
         Route("/api/conversations/{conv_id}", api.conversation),
         Route("/api/conversations/{conv_id}/search", api.search),
         Route("/api/contacts", api.contacts),
+        Route("/api/media/uploads", media.upload, methods=["POST"]),
         Route("/api/media/{message_id}/link", media.link),
         Route("/api/media/{message_id}", media.file),
         Route("/api/media/{message_id}/thumbnail", media.thumbnail),

@@ -22,7 +22,7 @@ from protocol import errors
 from server.app.media import LinkRefused, MediaFiles, Variant
 from server.core.errors import DomainError
 from server.core.model import Agent
-from server.http.parts import MsgspecResponse, agent_of, endpoint, parts
+from server.http.parts import MsgspecResponse, Refused, agent_of, endpoint, parts, read_limited
 
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -111,3 +111,20 @@ def _disposition(inline: bool, filename: str) -> str:
     # The customer's name, as data: ASCII-safe fallback plus RFC 5987's UTF-8 form.
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename)[:100] or "file"
     return f"{kind}; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:200], safe='')}"
+
+
+@endpoint
+async def upload(request: Request) -> Response:
+    """``POST /api/media/uploads?conversation_id=…&filename=…``: the raw
+    bytes as the body (any Content-Type: what the file is is read from it)."""
+    agent = await agent_of(request)
+    media = files(request)
+    conv_id = request.query_params.get("conversation_id", "")
+    if not conv_id:
+        raise DomainError(errors.INVALID_ARGUMENT, "Name the conversation: ?conversation_id=…")
+    limit = media.upload_limit()
+    body = await read_limited(request, limit)
+    if body is None:
+        raise Refused(413, errors.MEDIA_REFUSED, f"The file is over {limit} bytes.")
+    made = await media.upload(agent, conv_id, request.query_params.get("filename", ""), body)
+    return MsgspecResponse(made, status_code=201, headers={"Cache-Control": "no-store"})

@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 import pytest
+from msgspec.structs import replace
 
 from server.core import media
 from server.core.model import Media, Message
@@ -104,3 +105,45 @@ def test_what_the_list_calls_a_message() -> None:
     assert media.preview_kind(message(media=Media(kind="audio", voice=True))) == "voice"
     assert media.preview_kind(message(media=Media(kind="audio"))) == "audio"
     assert media.preview_kind(message(kind="text")) is None
+
+
+def test_a_file_goes_out_under_the_rules_of_text() -> None:
+    from protocol import errors
+    from server.core import conversation as rules
+    from server.core.errors import DomainError
+    from server.core.model import Agent, Conversation, WindowPolicy
+
+    ana = Agent(id="ana", name="Ana", queues=("sales",))
+    policy = WindowPolicy(window_seconds=3600)
+    conv = Conversation(
+        id="c1", channel="whatsapp", touchpoint_id="wa", queue_id="sales", contact_id="whatsapp:+1",
+        created_at=0, assignee_id="ana", last_inbound_at=1_000, session_locked=False, message_count=1,
+    )
+    photo = Media(kind="image", state="ready", mime_type="image/jpeg", key="k" * 64, size=10)
+    sent = rules.send_media(conv, ana, photo, " Este? ", upload="u1", message_id="m2", policy=policy, now=2_000)
+    assert sent.message is not None and sent.message.media == photo
+    assert (sent.message.text, sent.message.meta, sent.message.status) == ("[image] Este?", {"upload": "u1", "caption": "Este?"}, "pending")
+    assert sent.after.preview_kind == "image"
+    for refused, code, kw in (
+        (conv, errors.SESSION_LOCKED, {"now": 1_000 + 3_600_001}),
+        (replace(conv, assignee_id="bruno"), errors.NOT_ASSIGNEE, {}),
+        (replace(conv, channel="messenger"), errors.MEDIA_REFUSED, {}),
+        (replace(conv, status="ended"), errors.CONVERSATION_ENDED, {}),
+    ):
+        with pytest.raises(DomainError) as e:
+            rules.send_media(refused, ana, photo, "Este?", upload="u1", message_id="m2", policy=policy, **({"now": 2_000} | kw))
+        assert e.value.code == code
+
+
+def test_outbound_types_follow_the_channel() -> None:
+    from protocol import errors
+    from server.core.errors import DomainError
+
+    limits = media.Limits()
+    assert media.outbound("whatsapp", "image/jpeg", "a.jpg", 10, limits) == ("image", "image/jpeg")
+    assert media.outbound("whatsapp", "application/zip", "plan.xlsx", 10, limits)[1].endswith("spreadsheetml.sheet")
+    assert media.outbound("messenger", "image/gif", "a.gif", 10, limits) == ("image", "image/gif")
+    for channel, mime, name in (("whatsapp", "image/gif", "a.gif"), ("whatsapp", "application/zip", "a.zip"), ("whatsapp", "application/octet-stream", "a.exe")):
+        with pytest.raises(DomainError) as e:
+            media.outbound(channel, mime, name, 10, limits)  # type: ignore[arg-type]
+        assert e.value.code == errors.MEDIA_REFUSED

@@ -4,7 +4,7 @@
 
 export type ProtocolVersion = 1;
 /** Stable error codes (protocol/errors.py): branch on these, not on messages. */
-export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
+export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "media_refused" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
 /** Websocket close codes (protocol/errors.py); the JS keeps a constant of this type. */
 export interface CloseCodes {
   readonly CLOSE_NORMAL: 1000;
@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
+export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
 /** An event body: what an `event` frame carries. */
@@ -99,6 +99,19 @@ export interface TemplateRef {
   name: string;
   language?: string;
   params?: string[];
+}
+
+/**
+ * Send a file uploaded first with `POST /api/media/uploads` (its
+ * `upload_id`), with a caption where the channel takes one. Sending the
+ * same upload again answers the same message (a safe retry).
+ */
+export interface SendMedia {
+  type: "send_media";
+  conversation_id: string;
+  upload_id: string;
+  caption?: string;
+  id: string;
 }
 
 /**
