@@ -16,6 +16,7 @@ import pytest
 from msgspec.structs import replace
 from playwright.async_api import expect
 
+from protocol import messages as p
 from server.channels.signature import HEADER, sign
 from server.config import Config, MediaSettings, MetaSettings
 from tests.browser.conftest import OpenAgent, row
@@ -100,3 +101,49 @@ async def test_a_photo_and_a_voice_note_show_in_the_thread(running: Running, stu
     await ana.wait_for_function("() => { const i = document.querySelector('#media-viewer .media-full'); return i && i.complete && i.naturalWidth === 640; }")
     await ana.keyboard.press("Escape")
     await expect(viewer).to_be_hidden()
+
+
+async def test_an_agent_sends_a_photo_and_a_pdf_and_is_told_why_a_file_cannot_go(
+    running: Running, stub: MetaStub, agent_page: OpenAgent
+) -> None:
+    await post(running, pl.wa_inbound(pl.wa_text("Pode mandar a foto?")))
+    [conv] = await running.node.store.inbox("sales")
+    other_screen = await running.agent("ana")
+    await other_screen.call(p.Claim, conversation_id=conv.id)
+    ana = await agent_page("ana", fragment=f"#/c/{conv.id}")
+    await expect(ana.locator("#thread .bubble-text")).to_have_text(["Pode mandar a foto?"])
+    editor, attach, tray = ana.locator("#editor"), ana.locator("#attach-input"), ana.locator("#attach-tray")
+
+    photo = files.jpeg()
+    await attach.set_input_files(files=[{"name": "produto.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+    await expect(tray.locator(".attach-ready")).to_be_visible()
+    await editor.fill("Este aqui?")
+    await ana.locator("#send").click()
+    await expect(tray).to_be_hidden()
+    await expect(editor).to_have_value("")
+    sent = await stub.wait_sent(1)
+    assert sent[0].body["type"] == "image" and sent[0].body["image"]["caption"] == "Este aqui?"
+    uploaded = stub.uploaded[sent[0].body["image"]["id"]]
+    assert (uploaded.data, uploaded.mime_type, uploaded.filename) == (photo, "image/jpeg", "produto.jpg")
+    await ana.wait_for_function("() => { const i = document.querySelector('#thread .message.out .media-thumb-img'); return i && i.complete && i.naturalWidth > 0; }")
+
+    await attach.set_input_files(files=[{"name": "fatura.pdf", "mimeType": "application/pdf", "buffer": files.PDF}])
+    await expect(tray.locator(".attach-ready")).to_be_visible()
+    await ana.locator("#send").click()
+    sent = await stub.wait_sent(2)
+    assert sent[1].body["type"] == "document" and sent[1].body["document"]["filename"] == "fatura.pdf"
+    assert stub.uploaded[sent[1].body["document"]["id"]].data == files.PDF
+    await expect(ana.locator("#thread .media-doc-name")).to_have_text(["fatura.pdf"])
+
+    uploads: list[str] = []
+    ana.on("request", lambda r: "/api/media/uploads" in r.url and uploads.append(r.url))
+    toasts = ana.locator("#toasts")
+    await attach.set_input_files(files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)}])
+    await expect(toasts).to_contain_text("big.jpg is 6 MB: over the 5 MB limit")
+    await attach.set_input_files(files=[{"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ\x90\x00"}])
+    await expect(toasts).to_contain_text("setup.exe cannot be sent on WhatsApp")
+    assert uploads == [] and await tray.is_hidden()
+    # A file whose name and type lie gets past the browser; the server reads its bytes.
+    await attach.set_input_files(files=[{"name": "fake.jpg", "mimeType": "image/jpeg", "buffer": b"<html><script>alert(1)</script></html>"}])
+    await expect(toasts).to_contain_text("fake.jpg could not be uploaded: WhatsApp does not take")
+    assert len(uploads) == 1 and len(stub.uploaded) == 2

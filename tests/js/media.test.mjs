@@ -43,3 +43,14 @@ test("documents say their size and type", () => {
   assert.equal(typeName(/** @type {any} */ ({ filename: "fatura.pdf", mime_type: "application/pdf" })), "PDF");
   assert.equal(typeName(/** @type {any} */ ({ filename: "", mime_type: "application/zip" })), "ZIP");
 });
+
+test("a file the channel cannot take is refused before upload, saying why", async () => {
+  const { checkFile } = await import("../../server/static/js/attach.js");
+  setLanguage("en");
+  assert.equal(checkFile({ name: "a.jpg", type: "image/jpeg", size: 1000 }, "whatsapp"), null);
+  assert.match(String(checkFile({ name: "big.jpg", type: "image/jpeg", size: 6 * 1024 * 1024 }, "whatsapp")), /big\.jpg is 6 MB: over the 5 MB limit/);
+  assert.equal(checkFile({ name: "big.jpg", type: "image/jpeg", size: 6 * 1024 * 1024 }, "messenger"), null);
+  assert.match(String(checkFile({ name: "x.exe", type: "application/x-msdownload", size: 10 }, "whatsapp")), /x\.exe cannot be sent on WhatsApp/);
+  assert.match(String(checkFile({ name: "a.gif", type: "image/gif", size: 10 }, "whatsapp")), /cannot be sent/);
+  assert.match(String(checkFile({ name: "e.pdf", type: "application/pdf", size: 0 }, "whatsapp")), /empty/);
+});

@@ -11,6 +11,7 @@
 import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, renderConnection } from "./alerts.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
+import { sendAttachment, wireAttach } from "./attach.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
@@ -275,6 +276,12 @@ async function sendMessage() {
   const id = ui.current;
   const editor = /** @type {HTMLTextAreaElement} */ ($("editor"));
   const text = editor.value;
+  const file = id && !editor.disabled ? await sendAttachment(text.trim()) : "none";
+  if (file !== "none") {
+    if (file === "sent" && editor.value === text) editor.value = ""; // the text went as its caption
+    scrollThreadToEnd();
+    return;
+  }
   if (!id || !text.trim() || editor.disabled) return;
   editor.value = "";
   const ok = await attempt(() => live().send(id, text));
@@ -292,6 +299,7 @@ function wireComposer() {
     }
   });
   onSubmit("composer", sendMessage);
+  wireAttach();
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
   onSubmit("template-form", submitTemplate);
