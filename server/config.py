@@ -162,6 +162,14 @@ class MediaSettings(Struct, kw_only=True):
     """Longest side of an image's thumbnail."""
     link_seconds: int = 300
     """How long a signed media link (``/api/media/...?sig=``) works."""
+    quota_bytes: int = 0
+    """All media together; 0: no quota. From 90 % a warning is logged at
+    each measure; at 100 % downloads fail ("quota reached") and uploads are
+    refused. ``switchboard_media_bytes`` / ``switchboard_media_quota_ratio``."""
+    retention_days: float = 0
+    """Delete files first stored this many days ago; 0: keep them for ever."""
+    housekeeping_seconds: float = 300.0
+    """How often each node measures the media stored and applies the retention rule."""
 
     def __post_init__(self) -> None:
         if self.download_attempts < 1:

@@ -37,7 +37,7 @@ from server.app.commands import Commands
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
-from server.app.media import Downloads, MediaFiles
+from server.app.media import Downloads, Housekeeping, MediaFiles
 from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
@@ -110,7 +110,9 @@ def make_blobs(config: Config) -> Blobs:
     return FileBlobs(Path(config.server.data).parent / "media")
 
 
-def make_downloads(config: Config, app: App, store: Store, blobs: Blobs, metrics: Metrics) -> tuple[Downloads, MediaSource]:
+def make_downloads(
+    config: Config, app: App, store: Store, blobs: Blobs, metrics: Metrics, housekeeping: Housekeeping
+) -> tuple[Downloads, MediaSource]:
     m, meta = config.media, config.meta
     source = MediaSource(meta.graph_api_base, timeout=m.download_timeout_seconds, connect_timeout=meta.connect_timeout_seconds)
     settings = MediaDownloadSettings(
@@ -120,7 +122,7 @@ def make_downloads(config: Config, app: App, store: Store, blobs: Blobs, metrics
         thumbnail_pixels=m.thumbnail_pixels,
         concurrency=m.max_concurrent_downloads,
     )
-    return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock), source
+    return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock, housekeeping), source
 
 
 def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
@@ -171,7 +173,11 @@ class Node:
         self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.blobs = make_blobs(config)
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id, files=self.blobs.get)
-        self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics)
+        m = config.media
+        self.housekeeping = Housekeeping(
+            self.blobs, self.metrics, self.app.clock, quota_bytes=m.quota_bytes, retention_days=m.retention_days, every=m.housekeeping_seconds
+        )
+        self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics, self.housekeeping)
         self.media_files = MediaFiles(
             self.store,
             self.blobs,
@@ -181,6 +187,7 @@ class Node:
             uploads=self.app.commands.uploads,
             limits=config.media.limits,
             thumbnail_pixels=config.media.thumbnail_pixels,
+            housekeeping=self.housekeeping,
         )
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
@@ -226,6 +233,7 @@ class Node:
             self.app.changes.watch_window(conv)
         self.timers.start()
         await self.sender.start()
+        self.housekeeping.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
@@ -246,6 +254,7 @@ class Node:
         await self.timers.stop()
         await self.sender.stop()
         await self.downloads.stop()
+        await self.housekeeping.stop()
         await self.media_source.aclose()
         await self.blobs.close()
         await self.broker.close()

@@ -123,7 +123,9 @@ class Downloads:
         settings: Settings,
         metrics: Metrics,
         clock: Callable[[], int],
+        housekeeping: Housekeeping | None = None,
     ) -> None:
+        self.housekeeping = housekeeping
         self.catalog = catalog
         self.changes = changes
         self.store = store
@@ -211,11 +213,17 @@ class Downloads:
         if media.kind in ("image", "sticker"):
             thumb = await asyncio.to_thread(make_thumbnail, data, self.settings.thumbnail_pixels)
         now = self.clock()
+        adding = len(data) + (len(thumb.data) if thumb is not None else 0)
+        full = self.housekeeping.full(adding) if self.housekeeping is not None else None
+        if full:
+            raise FetchFailed(full, final=True)
         try:
             info = await self.blobs.put(data, now=now)
             thumb_key = (await self.blobs.put(thumb.data, now=now)).key if thumb is not None else ""
         except BlobsUnavailable as e:
             raise FetchFailed(f"The file could not be stored ({e}).") from e
+        if self.housekeeping is not None:
+            self.housekeeping.stored(adding)
         return rules_media.Stored(
             key=info.key,
             size=len(data),
@@ -294,7 +302,9 @@ class MediaFiles:
         uploads: Uploads | None = None,
         limits: rules_media.Limits = META_LIMITS,
         thumbnail_pixels: int = 320,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
+        self.housekeeping = housekeeping
         self.store = store
         self.blobs = blobs
         self.uploads = uploads
@@ -373,11 +383,17 @@ class MediaFiles:
         kind, mime = rules_media.outbound(conv.channel, rules_media.sniff(data[:64]), filename, len(data), self.limits)
         thumb = await asyncio.to_thread(make_thumbnail, data, self.thumbnail_pixels) if kind == "image" else None
         now = self.clock()
+        adding = len(data) + (len(thumb.data) if thumb is not None else 0)
+        full = self.housekeeping.full(adding) if self.housekeeping is not None else None
+        if full:
+            raise DomainError(errors.MEDIA_REFUSED, full)
         try:
             info = await self.blobs.put(data, now=now)
             thumb_key = (await self.blobs.put(thumb.data, now=now)).key if thumb is not None else ""
         except BlobsUnavailable as e:
             raise DomainError(errors.UNAVAILABLE, "The file could not be stored; retry.") from e
+        if self.housekeeping is not None:
+            self.housekeeping.stored(adding)
         media = Media(
             kind=kind,
             state="ready",
@@ -398,3 +414,75 @@ class MediaFiles:
         if data is None:
             raise DomainError(errors.NOT_FOUND, "The file is no longer kept.")
         return data
+
+
+# --------------------------------------------------------------------------- quota and retention
+
+QUOTA_WARNING = 0.9
+"""Past this share of ``quota_bytes``, a warning is logged at each measure."""
+
+
+class Housekeeping:
+    """Measures what media take (``switchboard_media_bytes``, and against
+    ``quota_bytes`` ``switchboard_media_quota_ratio``), warns when near the
+    quota, and deletes files first stored more than ``retention_days`` ago.
+    Every node does it every ``every`` seconds (deleting twice is harmless).
+    Between measures, bytes this node stored are added to the last measure,
+    so a burst of downloads cannot run far past the quota."""
+
+    def __init__(
+        self, blobs: Blobs, metrics: Metrics, clock: Callable[[], int], *, quota_bytes: int, retention_days: float, every: float
+    ) -> None:
+        self.blobs = blobs
+        self.clock = clock
+        self.quota = quota_bytes
+        self.retention_ms = int(retention_days * 86_400_000)
+        self.every = every
+        self.used = 0
+        self.measured = False
+        self.deleted = metrics.counter("switchboard_media_deleted_total", "Media files deleted by the retention rule")
+        metrics.gauge("switchboard_media_bytes", "Bytes of media stored (last measure, plus what this node stored since)", lambda: self.used)
+        metrics.gauge(
+            "switchboard_media_quota_ratio", "Media stored / media.quota_bytes (0 without a quota)", lambda: self.used / self.quota if self.quota else 0.0
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def full(self, adding: int) -> str | None:
+        """Why ``adding`` more bytes cannot be stored (the quota), or None."""
+        if self.quota and self.used + adding > self.quota:
+            return "The media storage quota is reached: ask an administrator to free space."
+        return None
+
+    def stored(self, size: int) -> None:
+        self.used += size
+
+    async def run_once(self) -> None:
+        if self.retention_ms:
+            while True:
+                old = await self.blobs.older_than(self.clock() - self.retention_ms, limit=500)
+                for blob in old:
+                    if await self.blobs.delete(blob.key):
+                        self.deleted.inc()
+                if len(old) < 500:
+                    break
+        self.used = await self.blobs.usage()
+        self.measured = True
+        if self.quota and self.used >= QUOTA_WARNING * self.quota:
+            log.warning("media storage at %.0f%% of its quota (%d of %d bytes)", 100 * self.used / self.quota, self.used, self.quota)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._forever(), name="media-housekeeping")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("media housekeeping failed; trying again later")
+            await asyncio.sleep(self.every)
