@@ -100,6 +100,8 @@ def make_thumbnail(data: bytes, pixels: int) -> Thumbnail | None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
+            if width * height > MAX_PIXELS:  # a decompression bomb: shown without a thumbnail
+                return None
             img.draft("RGB", (pixels, pixels))  # JPEG: decode at a smaller scale
             img.thumbnail((pixels, pixels))
             out = io.BytesIO()
@@ -110,6 +112,11 @@ def make_thumbnail(data: bytes, pixels: int) -> Thumbnail | None:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     return Thumbnail(data=out.getvalue(), width=width, height=height)
+
+
+MAX_PIXELS = 40_000_000
+"""Images larger than this (40 MP) get no thumbnail: decoding one would take
+hundreds of MB (a small PNG can claim a huge canvas)."""
 
 
 class Downloads:

@@ -147,3 +147,19 @@ async def test_an_agent_sends_a_photo_and_a_pdf_and_is_told_why_a_file_cannot_go
     await attach.set_input_files(files=[{"name": "fake.jpg", "mimeType": "image/jpeg", "buffer": b"<html><script>alert(1)</script></html>"}])
     await expect(toasts).to_contain_text("fake.jpg could not be uploaded: WhatsApp does not take")
     assert len(uploads) == 1 and len(stub.uploaded) == 2
+
+
+async def test_a_quoted_reply_scrolls_to_the_original_loading_older_pages(running: Running, agent_page: OpenAgent) -> None:
+    first = pl.wamid()
+    older = [pl.wa_text("O primeiro pedido", id=first), *(pl.wa_text(f"mensagem {i}") for i in range(60))]
+    await post(running, pl.wa_inbound(*older))
+    await post(running, pl.wa_inbound(pl.wa_text("Sobre aquele pedido", context={"from": pl.CUSTOMER, "id": first})))
+    original = await running.node.store.message_by_channel_id(first)
+    assert original is not None
+    ana = await agent_page("ana", fragment=f"#/c/{original.conversation_id}")
+    quote = ana.locator("#thread .quote")
+    await expect(quote).to_contain_text("O primeiro pedido")
+    target = ana.locator(f'[data-message-id="{original.id}"]')
+    await expect(target).to_have_count(0)  # not in the first page
+    await quote.click()
+    await expect(target).to_be_in_viewport()
