@@ -162,19 +162,21 @@ class Downloads:
 
     async def _run(self, message_id: str) -> None:
         pause = self.settings.backoff_seconds
+        attempts = 0
         try:
             while True:
                 message = await self.store.get_message(message_id)
                 if message is None or message.media is None or message.media.state != "loading":
                     return
+                attempts += 1
                 try:
                     async with self._slots:
                         result = await self._attempt(message, message.media)
                 except FetchFailed as e:
-                    final = e.final or message.media.attempts + 1 >= self.settings.attempts
-                    log.info("media of %s: attempt %d failed: %s", message_id, message.media.attempts + 1, e.reason)
-                    await self._change(message_id, partial(rules_media.attempt_failed, reason=e.reason, final=final))
+                    final = e.final or attempts >= self.settings.attempts
+                    log.info("media of %s: attempt %d failed: %s", message_id, attempts, e.reason)
                     if final:
+                        await self._change(message_id, partial(rules_media.failed, reason=e.reason, attempts=attempts))
                         self.outcomes.inc(1, "failed")
                         return
                     await asyncio.sleep(pause)

@@ -200,17 +200,15 @@ def stored(message: Message, result: Stored) -> Message | None:
     return replace(message, media=done)
 
 
-def attempt_failed(message: Message, reason: str, *, final: bool) -> Message | None:
-    """One more failed download. ``final``: no attempt is left, the message
-    shows failed with ``reason``; else only the count grows (kept so another
-    node resuming the download knows how many were spent)."""
+def failed(message: Message, reason: str, *, attempts: int) -> Message | None:
+    """The download failed for good (its attempts spent, or a refusal another
+    cannot change): the message shows ``failed`` with ``reason``. None when
+    it is not waiting for its file (a late result changes nothing). Attempts
+    that will be tried again change nothing stored: clients see no change."""
     media = message.media
     if media is None or media.state != "loading":
         return None
-    return replace(
-        message,
-        media=replace(media, attempts=media.attempts + 1, state="failed" if final else "loading", error=reason if final else ""),
-    )
+    return replace(message, media=replace(media, attempts=attempts, state="failed", error=reason))
 
 
 def react(message: Message, emoji: str) -> Message | None:

@@ -77,16 +77,15 @@ def test_a_file_is_stored_once_and_a_late_result_changes_nothing() -> None:
     assert ready is not None and ready.media is not None
     assert (ready.media.state, ready.media.key, ready.media.width) == ("ready", "k" * 64, 4)
     assert media.stored(ready, result) is None
-    assert media.attempt_failed(ready, "late", final=True) is None
+    assert media.failed(ready, "late", attempts=1) is None
     assert media.stored(message(), result) is None  # no file at all
 
 
-def test_failures_count_until_the_last_one_fails_the_message() -> None:
+def test_a_download_that_fails_for_good_shows_why() -> None:
     loading = message(media=Media(kind="audio"))
-    once = media.attempt_failed(loading, "HTTP 500", final=False)
-    assert once is not None and once.media is not None and (once.media.state, once.media.attempts, once.media.error) == ("loading", 1, "")
-    last = media.attempt_failed(once, "HTTP 500", final=True)
-    assert last is not None and last.media is not None and (last.media.state, last.media.attempts, last.media.error) == ("failed", 2, "HTTP 500")
+    last = media.failed(loading, "HTTP 500", attempts=3)
+    assert last is not None and last.media is not None and (last.media.state, last.media.attempts, last.media.error) == ("failed", 3, "HTTP 500")
+    assert media.failed(last, "again", attempts=4) is None
 
 
 def test_one_reaction_per_message_replaced_or_removed() -> None:
