@@ -121,6 +121,7 @@ def make_downloads(
         backoff_seconds=m.backoff_seconds,
         thumbnail_pixels=m.thumbnail_pixels,
         concurrency=m.max_concurrent_downloads,
+        timeout_seconds=m.download_timeout_seconds,
     )
     return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock, housekeeping), source
 

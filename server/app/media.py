@@ -83,6 +83,9 @@ class Settings(Struct, frozen=True, kw_only=True):
     backoff_seconds: float = 1.0
     thumbnail_pixels: int = 320
     concurrency: int = 4
+    timeout_seconds: float = 60.0
+    """One attempt, from asking where the file is to storing it (a server
+    that drips bytes cannot hold a download slot for longer)."""
 
 
 class Thumbnail(Struct, frozen=True, kw_only=True):
@@ -171,7 +174,7 @@ class Downloads:
                 attempts += 1
                 try:
                     async with self._slots:
-                        result = await self._attempt(message, message.media)
+                        result = await self._attempt_in_time(message, message.media)
                 except FetchFailed as e:
                     final = e.final or attempts >= self.settings.attempts
                     log.info("media of %s: attempt %d failed: %s", message_id, attempts, e.reason)
@@ -199,6 +202,14 @@ class Downloads:
             return Planned(rules.message_changed(await self.changes.load(updated.conversation_id), updated))
 
         await self.changes.apply(attempt)
+
+    async def _attempt_in_time(self, message: Message, media: Media) -> rules_media.Stored:
+        limit = self.settings.timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                return await self._attempt(message, media)
+        except TimeoutError:
+            raise FetchFailed(f"The download took longer than {limit:g} s.") from None
 
     async def _attempt(self, message: Message, media: Media) -> rules_media.Stored:
         conv = await self.changes.load(message.conversation_id)

@@ -16,13 +16,14 @@ import itertools
 import json
 import re
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.conftest import free_port
@@ -114,6 +115,8 @@ class StubMedia:
     """The next downloads of the bytes that answer 500."""
     token: str = ""
     """The bearer token the Graph API expects for it (WhatsApp)."""
+    drip: float = 0.0
+    """Serve the bytes in 10 chunks this many seconds apart (a slow server)."""
 
 
 def multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
@@ -305,7 +308,16 @@ class MetaStub:
         if media.failures > 0:
             media.failures -= 1
             return Response(b"busy", status_code=500)
+        if media.drip:
+            return StreamingResponse(self._dripped(media), media_type=media.mime_type)
         return Response(media.data, media_type=media.mime_type)
+
+    @staticmethod
+    async def _dripped(media: StubMedia) -> AsyncIterator[bytes]:
+        step = max(1, len(media.data) // 10)
+        for i in range(0, len(media.data), step):
+            await asyncio.sleep(media.drip)
+            yield media.data[i : i + step]
 
     async def _profile(self, request: Request) -> Response:
         psid = request.path_params["psid"]

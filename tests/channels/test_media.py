@@ -148,6 +148,17 @@ async def test_an_oversized_file_meta_did_not_size_is_cut_off_while_downloading(
     assert meta.downloads == ["7008"]
 
 
+async def test_a_server_that_drips_the_bytes_cannot_hold_a_download_past_its_deadline(meta: MetaStub) -> None:
+    config = replace(channel_config(meta), media=MediaSettings(backoff_seconds=0.01, download_timeout_seconds=0.5, download_attempts=2))
+    wa_file(meta, "7010", files.jpeg(), "image/jpeg", drip=0.15)  # each chunk in time, the whole 1.5 s
+    async for hub in serve(config, meta):
+        ana = await hub.agent("ana")
+        _, first = await receive(hub, ana, pl.wa_message("image", {"id": "7010", "mime_type": "image/jpeg"}))
+        failed = await settled(ana, first.id)
+        assert failed.media is not None and failed.media.state == "failed" and "longer than 0.5 s" in failed.media.error
+        assert meta.downloads == ["7010"] * 2
+
+
 async def test_a_sticker_is_stored_with_a_transparent_thumbnail(hub: Hub, meta: MetaStub) -> None:
     sticker = files.webp_sticker()
     wa_file(meta, "7009", sticker, "image/webp")
