@@ -230,8 +230,10 @@ class Node:
         await self.blobs.start()
         await self.broker.start()
         await self._seed_directory()
-        for conv in await self.store.unlocked_open():
+        unlocked = await self.store.unlocked_open()
+        for conv in unlocked:
             self.app.changes.watch_window(conv)
+        self.downloads.resume([conv.id for conv in unlocked])
         self.timers.start()
         await self.sender.start()
         self.housekeeping.start()

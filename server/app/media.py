@@ -10,10 +10,12 @@ is tried again after a pause that doubles; after ``download_attempts`` the
 message shows ``failed`` with the reason. A refusal that another attempt
 cannot change (too big, wrong hash) fails at once.
 
-What it does not do: resume downloads a stopped node had in flight (their
-messages stay ``loading``; the media URL Meta gave has expired by then
-anyway), or share work between nodes (the node that took the webhook
-fetches; every node serves the result through the shared Blobs).
+A node that starts looks for files still ``loading`` in the conversations
+whose window is open (``resume``) and fetches them (a fresh URL is asked of
+the Graph API). What it does not do: share work between nodes (the node
+that took the webhook fetches; every node serves the result through the
+shared Blobs; after a restart of several nodes each may fetch the same file
+once, and the first result is kept).
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ MAX_PIXELS = 40_000_000
 hundreds of MB (a small PNG can claim a huge canvas)."""
 
 
+RESUME_LOOKBACK = 50
+"""A restarted node looks for unfetched files among this many newest messages per conversation."""
+
+
 class Downloads:
     def __init__(
         self,
@@ -152,6 +158,27 @@ class Downloads:
         task = asyncio.create_task(self._run(message_id), name=f"media:{message_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def resume(self, conv_ids: list[str]) -> None:
+        """After a restart: fetch the files still ``loading`` among the newest
+        messages of these conversations (the open ones with a reply window:
+        a file that came is a message that opened one). In the background;
+        returns at once. On several nodes each may fetch the same file: the
+        first result is kept, the others change nothing."""
+        task = asyncio.create_task(self._resume(conv_ids), name="media:resume")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resume(self, conv_ids: list[str]) -> None:
+        for conv_id in conv_ids:
+            try:
+                recent = await self.store.messages(conv_id, None, RESUME_LOOKBACK)
+            except Exception:
+                log.exception("media: could not look for files to fetch in %s", conv_id)
+                continue
+            for m in recent:
+                if m.direction == "in" and m.media is not None and m.media.state == "loading":
+                    self.fetch(m.id)
 
     async def idle(self) -> None:
         """Wait for every download in flight (tests, shutdown)."""
