@@ -163,3 +163,34 @@ async def test_a_quoted_reply_scrolls_to_the_original_loading_older_pages(runnin
     await expect(target).to_have_count(0)  # not in the first page
     await quote.click()
     await expect(target).to_be_in_viewport()
+
+
+DROP = """([name, type, bytes, how]) => {
+  const data = new DataTransfer();
+  data.items.add(new File([new Uint8Array(bytes)], name, { type }));
+  if (how === "drop") document.querySelector("#conversation").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  else document.querySelector("#editor").dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+}"""
+
+
+async def test_a_file_dropped_or_pasted_goes_like_a_picked_one_and_cancel_drops_it(
+    running: Running, stub: MetaStub, agent_page: OpenAgent
+) -> None:
+    await post(running, pl.wa_inbound(pl.wa_text("Manda o boleto")))
+    [conv] = await running.node.store.inbox("sales")
+    await (await running.agent("ana")).call(p.Claim, conversation_id=conv.id)
+    ana = await agent_page("ana", fragment=f"#/c/{conv.id}")
+    tray = ana.locator("#attach-tray")
+    await expect(ana.locator("#thread .bubble-text")).to_have_text(["Manda o boleto"])
+
+    await ana.evaluate(DROP, ["rascunho.pdf", "application/pdf", list(files.PDF), "drop"])
+    await expect(tray.locator(".attach-ready")).to_be_visible()
+    await tray.locator(".attach-cancel").click()  # changed their mind: nothing goes
+    await expect(tray).to_be_hidden()
+
+    await ana.evaluate(DROP, ["boleto.pdf", "application/pdf", list(files.PDF), "paste"])
+    await expect(tray.locator(".attach-name")).to_have_text("boleto.pdf")
+    await expect(tray.locator(".attach-ready")).to_be_visible()
+    await ana.locator("#send").click()
+    sent = await stub.wait_sent(1)
+    assert len(sent) == 1 and sent[0].body["document"]["filename"] == "boleto.pdf"
