@@ -30,6 +30,21 @@ Channel = Literal["whatsapp", "messenger"]
 Role = Literal["agent", "supervisor"]
 Direction = Literal["in", "out"]
 DeliveryStatus = Literal["received", "pending", "sent", "delivered", "read", "failed"]
+Action = Literal[
+    "claim",
+    "assign",
+    "send_to_inbox",
+    "end_chat",
+    "send",
+    "send_template",
+    "read",
+    "add_note",
+    "wrap_up",
+    "contact_card",
+]
+"""What an agent may do to one conversation, named by the command that does
+it (``ConversationSummary.can``). ``read``: the command would clear the
+unread bubble (the assignee, with unread messages)."""
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A position in a thread or a stream: what the store can hold (a signed
 64-bit integer). Outside the range a command is refused ``invalid_argument``."""
@@ -61,6 +76,9 @@ class ContactView(Struct, kw_only=True):
 class QueueView(Struct, kw_only=True):
     id: str
     name: str
+    assignable: list[str] = field(default_factory=list)
+    """The agents a conversation of this queue may be assigned to (its
+    agents and every supervisor): the choices of an ``assign``."""
 
 
 class QueueCounts(Struct, kw_only=True):
@@ -122,6 +140,13 @@ class ConversationSummary(Struct, kw_only=True):
     """True when free-form messages are refused (only a template may be sent)."""
     ended_at: int | None = None
     wrapped_up: bool = False
+    can: dict[str, list[Action]] = field(default_factory=dict)
+    """What may be done to the conversation now, by receiver: a key is a
+    *principal* (``agent:<id>``, ``queue:<id>``, ``role:supervisor``) and an
+    agent may do the union of the actions under the principals its
+    ``Welcome.principals`` lists. The same summary goes to every receiver
+    (one encoding per event), so it names each class of receiver instead
+    of one agent. Principals with nothing allowed are left out."""
 
 
 class MessageError(Struct, kw_only=True):
@@ -556,6 +581,9 @@ class Welcome(ServerFrame, tag="welcome"):
     epoch: str
     server_time: int
     heartbeat_ms: int
+    principals: list[str] = field(default_factory=list)
+    """Who this agent is for ``ConversationSummary.can``: ``agent:<id>``,
+    ``queue:<id>`` per queue, and ``role:supervisor`` for a supervisor."""
 
 
 class Snapshot(ServerFrame, tag="snapshot"):

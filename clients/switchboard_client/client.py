@@ -50,7 +50,7 @@ from clients.switchboard_client.errors import (
     NotConnected,
     command_error,
 )
-from clients.switchboard_client.mirror import Change, Mirror
+from clients.switchboard_client.mirror import Change, Mirror, allowed
 from clients.switchboard_client.sequencer import Gap, Sequencer
 from protocol import errors as codes
 from protocol import messages as p
@@ -438,6 +438,15 @@ class AgentClient:
         if not isinstance(result, kind):
             raise ClientError(f"expected a {kind.__name__}, got {type(result).__name__}")
         return result
+
+    def can(self, conversation_id: str) -> frozenset[p.Action]:
+        """What this agent may do to a conversation now, as the server says
+        (docs/PROTOCOL.md, "What an agent may do"): empty when the mirror
+        does not know it. Commands outside it would be refused."""
+        summary = self.mirror.conversation(conversation_id)
+        if summary is None or self.welcome is None:
+            return frozenset()
+        return allowed(summary, self.welcome.principals)
 
     async def ping(self) -> p.Ok:
         return await self._call(p.Ping(id=""), p.Ok)

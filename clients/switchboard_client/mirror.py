@@ -41,6 +41,12 @@ ChangeKind = Literal[
 ]
 
 
+def allowed(summary: p.ConversationSummary, principals: list[str]) -> frozenset[p.Action]:
+    """What the server says an agent may do to a conversation: the union of
+    the summary's grants (``can``) to the agent's principals (``Welcome``)."""
+    return frozenset(action for key in principals for action in summary.can.get(key, ()))
+
+
 @dataclass(frozen=True)
 class Change:
     """What one step changed, for change callbacks and alerts."""

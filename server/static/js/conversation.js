@@ -9,7 +9,7 @@ import * as fmt from "./format.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
-import { assignable, conversationView, stepIndex, timerView } from "./view.js";
+import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').MessageView} MessageView */
@@ -70,7 +70,8 @@ export function renderConversation() {
     return;
   }
   const thread = c.mirror.threads.get(id);
-  const view = conversationView(s, { me: me(), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
+  const can = allowedActions(s, c.welcome?.principals ?? []);
+  const view = conversationView(s, { can, held: c.mirror.assigned.has(id), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
   renderHeader(s);
   renderActions(s, view.actions);
   renderNotice(view.notice);
@@ -143,7 +144,8 @@ function markRead(s) {
 /** @param {ConversationSummary} s */
 function fillAssign(s) {
   const select = /** @type {HTMLSelectElement} */ ($("assign-select"));
-  const agents = assignable(s, ui.client?.mirror.snapshot?.agents ?? []);
+  const snapshot = ui.client?.mirror.snapshot;
+  const agents = assignable(s, snapshot?.agents ?? [], snapshot?.queues ?? []);
   const key = agents.map((a) => a.id).join(",");
   if (select.dataset.key === key) return;
   select.dataset.key = key;

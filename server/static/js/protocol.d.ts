@@ -207,6 +207,7 @@ export interface Welcome {
   epoch: string;
   server_time: number;
   heartbeat_ms: number;
+  principals: string[];
 }
 
 export interface AgentView {
@@ -263,6 +264,7 @@ export interface ConversationSummary {
   session_locked: boolean;
   ended_at: number | null;
   wrapped_up: boolean;
+  can: Record<string, ("add_note" | "assign" | "claim" | "contact_card" | "end_chat" | "read" | "send" | "send_template" | "send_to_inbox" | "wrap_up")[]>;
 }
 
 export interface ContactView {
@@ -278,6 +280,7 @@ export interface ContactView {
 export interface QueueView {
   id: string;
   name: string;
+  assignable: string[];
 }
 
 export interface TouchpointView {

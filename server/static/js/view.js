@@ -3,17 +3,18 @@
 // render modules (list.js, conversation.js) draw these, and tests/js/ test
 // them under `node --test`.
 //
-// Permissions. The server decides what an agent may do and refuses anything
-// else with a typed error; the web app only hides buttons the server would
-// refuse. The summary carries no permission flags yet, so the rules below
-// mirror the server's (server/core/service.py) and are marked NEEDS FLAG:
-// once ConversationSummary (or the thread result) says `can_claim`,
-// `can_reply`, ... these read the flag instead.
+// Permissions are the server's. Each summary says what may be done to it,
+// per class of receiver (`can`: principal → actions), and the welcome says
+// which principals this agent is; `allowedActions` takes the union. No rule
+// about roles, queues or assignees lives here: this module is not even told
+// who the agent is (tests/js/view.test.mjs checks it).
 
 import * as fmt from "./format.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').AgentView} AgentView */
+/** @typedef {import('./protocol').QueueView} QueueView */
+/** @typedef {ConversationSummary["can"][string][number]} Action */
 /** @typedef {"inbox" | "assigned"} Tab */
 
 /**
@@ -66,30 +67,39 @@ export function rowView(s, ui) {
 }
 
 /**
+ * What the server says this agent may do to a conversation: the union of the
+ * summary's grants to the agent's principals (the welcome's).
+ * @param {ConversationSummary} s @param {readonly string[]} principals
+ * @returns {Set<Action>}
+ */
+export function allowedActions(s, principals) {
+  return new Set(principals.flatMap((p) => s.can?.[p] ?? []));
+}
+
+/**
  * What the conversation pane shows for one summary.
  * @param {ConversationSummary} s
- * @param {{ me: AgentView | null, lost: string | null, hasMessages: boolean, agentName: (id: string | null) => string }} ctx
+ * @param {{ can: Set<Action>, held: boolean, lost: string | null, hasMessages: boolean, agentName: (id: string | null) => string }} ctx
+ *   can: `allowedActions`; held: the conversation is in this agent's Assigned list (the server put it there)
  */
 export function conversationView(s, ctx) {
-  const me = ctx.me;
-  const mine = s.status === "open" && s.assignee_id === me?.id; // NEEDS FLAG: can_reply
   const open = s.status === "open" && !ctx.lost;
+  const may = (/** @type {Action} */ action) => !ctx.lost && ctx.can.has(action);
   const whatsapp = s.channel === "whatsapp";
-  const supervisor = me?.role === "supervisor";
 
   const actions = {
-    claim: open && s.assignee_id === null, // NEEDS FLAG: can_claim (queue membership is the server's)
-    assign: open && supervisor, // NEEDS FLAG: can_assign
-    toInbox: open && mine,
-    endChat: open && mine,
-    snapshot: whatsapp && !ctx.lost,
+    claim: may("claim"),
+    assign: may("assign"),
+    toInbox: may("send_to_inbox"),
+    endChat: may("end_chat"),
+    snapshot: may("contact_card"),
     notes: whatsapp && !ctx.lost,
   };
 
   let notice = ctx.lost ?? "";
   if (!notice && s.status === "ended") notice = `This conversation ended${s.ended_at ? " " + fmt.fullTime(s.ended_at) : ""}. If the contact writes again, a new conversation starts in the Inbox.`;
   else if (!notice && s.assignee_id === null) notice = "In the Inbox: take it to reply.";
-  else if (!notice && !mine) notice = `Assigned to ${ctx.agentName(s.assignee_id)}.`;
+  else if (!notice && !ctx.held) notice = `Assigned to ${ctx.agentName(s.assignee_id)}.`;
 
   const lockedNow = open && s.session_locked;
   const lock = lockedNow
@@ -106,16 +116,15 @@ export function conversationView(s, ctx) {
   /** @type {{ enabled: boolean, placeholder: string, templates: boolean }} */
   let editor;
   if (!open) editor = { enabled: false, placeholder: ctx.lost ?? "This conversation has ended.", templates: false };
-  else if (!mine) editor = { enabled: false, placeholder: s.assignee_id === null ? "Take this conversation to reply." : `Only ${ctx.agentName(s.assignee_id)} can reply.`, templates: false };
-  else if (lockedNow) editor = { enabled: false, placeholder: "Locked: the session has closed. Send a template, end the chat, or wait for the contact.", templates: whatsapp };
-  else editor = { enabled: true, placeholder: "Write a reply. Enter adds a line; Shift+Enter sends.", templates: whatsapp };
+  else if (may("send")) editor = { enabled: true, placeholder: "Write a reply. Enter adds a line; Shift+Enter sends.", templates: may("send_template") };
+  else if (lockedNow && may("end_chat")) editor = { enabled: false, placeholder: "Locked: the session has closed. Send a template, end the chat, or wait for the contact.", templates: may("send_template") };
+  else editor = { enabled: false, placeholder: s.assignee_id === null ? "Take this conversation to reply." : `Only ${ctx.agentName(s.assignee_id)} can reply.`, templates: false };
 
-  // NEEDS FLAG: can_wrap_up, can_note (the assignee of record, even after the end).
-  const wrapUp = whatsapp && s.status === "ended" && s.assignee_id === me?.id && !ctx.lost;
-  const canNote = s.assignee_id === me?.id;
+  const wrapUp = may("wrap_up");
+  const canNote = may("add_note");
   // Reading it clears the unread bubble everywhere.
-  const markRead = mine && s.unread > 0;
-  return { mine, open, whatsapp, actions, notice, lock, editor, wrapUp, canNote, markRead };
+  const markRead = may("read");
+  return { open, whatsapp, actions, notice, lock, editor, wrapUp, canNote, markRead };
 }
 
 /**
@@ -129,12 +138,13 @@ export function timerView(s, lost, serverNow) {
 }
 
 /**
- * Agents a supervisor may hand the conversation to (NEEDS FLAG: the server
- * could list them; today it refuses an agent outside the queue).
- * @param {ConversationSummary} s @param {AgentView[]} agents
+ * Agents the conversation may be handed to: the server's list for its queue
+ * (`QueueView.assignable`), less the one holding it.
+ * @param {ConversationSummary} s @param {AgentView[]} agents @param {QueueView[]} queues
  */
-export function assignable(s, agents) {
-  return agents.filter((a) => a.id !== s.assignee_id && (a.role === "supervisor" || a.queues.includes(s.queue_id)));
+export function assignable(s, agents, queues) {
+  const ids = new Set(queues.find((q) => q.id === s.queue_id)?.assignable ?? []);
+  return agents.filter((a) => ids.has(a.id) && a.id !== s.assignee_id);
 }
 
 /**
