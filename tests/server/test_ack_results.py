@@ -1,4 +1,5 @@
-"""Every command, run once against a real node, is acked with the result kind
+"""Every command, run once against a real node (over the in-memory link,
+tests/memlink.py), is acked with the result kind
 docs/PROTOCOL.md's table and the AsyncAPI document (protocol/asyncapi.py,
 ACK_RESULTS) promise."""
 
@@ -8,13 +9,13 @@ from typing import Any
 
 from protocol import messages as p
 from protocol.asyncapi import ACK_RESULTS
-from tests.conftest import Running
+from tests.memlink import Linked
 
 
-async def test_each_command_gets_the_documented_result_kind(running: Running) -> None:
-    wa = (await running.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
-    ana = await running.agent("ana")
-    sofia = await running.agent("sofia")
+async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> None:
+    wa = (await linked.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
+    ana = await linked.agent("ana")
+    sofia = await linked.agent("sofia")
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
