@@ -217,6 +217,33 @@ class TemplateRef(Struct, kw_only=True):
     params: list[str] = field(default_factory=list)
 
 
+class CannedResponseView(Struct, kw_only=True):
+    id: str
+    shortcut: str
+    """What follows ``/`` in the editor (without the ``/``); unique in its
+    list, case- and accent-insensitively."""
+    text: str
+    """May hold ``{{contact.name}}`` and ``{{agent.name}}``: the client fills
+    them in (the contact's display name, the agent's name) when inserting."""
+    updated_at: int
+    updated_by: str
+    """The agent who last saved it."""
+
+
+class CannedListView(Struct, kw_only=True):
+    """One list of canned responses, whole: a queue's (``queue:<id>``, kept
+    by supervisors) or an agent's own (``agent:<id>``). Keep the highest
+    ``version`` (0: never written)."""
+
+    list_id: str
+    version: int
+    editors: list[str]
+    """Principals who may change it (``role:supervisor`` or ``agent:<id>``):
+    an agent may when one of its ``Welcome.principals`` is here."""
+    responses: list[CannedResponseView]
+    """Ordered by shortcut."""
+
+
 class Resume(Struct, kw_only=True):
     epoch: str
     streams: dict[str, int]
@@ -341,6 +368,21 @@ class GetContactCard(Command, tag="contact_card"):
     conversation_id: str
 
 
+class SaveCanned(Command, tag="canned_save"):
+    """Create (no ``response_id``) or replace a canned response in a list
+    the agent keeps (a queue's: supervisors; ``agent:<own id>``: anyone)."""
+
+    list_id: str
+    shortcut: str
+    text: str
+    response_id: str | None = None
+
+
+class DeleteCanned(Command, tag="canned_delete"):
+    list_id: str
+    response_id: str
+
+
 ClientCommand = (
     Hello
     | Ping
@@ -360,6 +402,8 @@ ClientCommand = (
     | AddNote
     | WrapUp
     | GetContactCard
+    | SaveCanned
+    | DeleteCanned
 )
 
 COMMANDS: tuple[type[Command], ...] = get_args(ClientCommand)
@@ -435,6 +479,12 @@ class ContactCardResult(Result, tag="contact_card"):
     card: ContactCard
 
 
+class CannedListResult(Result, tag="canned_list"):
+    """The list after a ``canned_save`` or ``canned_delete``."""
+
+    canned: CannedListView
+
+
 CommandResult = (
     Ok
     | ConversationResult
@@ -446,6 +496,7 @@ CommandResult = (
     | NoteResult
     | WrapUpResult
     | ContactCardResult
+    | CannedListResult
 )
 
 
@@ -546,6 +597,13 @@ class AccessRevoked(EventBody, tag="access.revoked"):
     not_before: int | None = None
 
 
+class CannedUpdated(EventBody, tag="canned.updated"):
+    """A list of canned responses changed: a queue's on ``queue:<id>``, an
+    agent's own on ``agent:<id>``. Carries the whole list."""
+
+    canned: CannedListView
+
+
 AnyEvent = (
     InboxAdded
     | InboxUpdated
@@ -561,6 +619,7 @@ AnyEvent = (
     | SessionLocked
     | SessionUnlocked
     | AccessRevoked
+    | CannedUpdated
 )
 
 
@@ -606,6 +665,8 @@ class Snapshot(ServerFrame, tag="snapshot"):
     """Every visible queue's Inbox in numbers; ``inbox`` is a first window."""
     inbox_cursor: str | None = None
     """Where ``inbox_page`` continues after ``inbox`` (None: ``inbox`` is all)."""
+    canned: list[CannedListView] = field(default_factory=list)
+    """The canned response lists the agent uses: its own, then its queues'."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

@@ -35,8 +35,15 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
         (ana, p.EndChat, {"conversation_id": wa}),
         (ana, p.WrapUp, {"conversation_id": wa, "disposition": "Resolved"}),
         (ana, p.StartConversation, {"touchpoint_id": "wa", "address": "+5511912345678", "template": template}),
+        (sofia, p.SaveCanned, {"list_id": "queue:sales", "shortcut": "ola", "text": "Olá {{contact.name}}!"}),
+        (ana, p.SaveCanned, {"list_id": "agent:ana", "shortcut": "bye", "text": "Tchau!"}),
     ]
-    assert {cmd for _, cmd, _ in script} == set(ACK_RESULTS)
+    assert {cmd for _, cmd, _ in script} | {p.DeleteCanned} == set(ACK_RESULTS)
+    results = []
     for agent, cmd, fields in script:
         result = await agent.call(cmd, **fields)
         assert type(result) is ACK_RESULTS[cmd], f"{cmd.__name__} was acked with {type(result).__name__}"
+        results.append(result)
+    mine = results[-1].canned
+    result = await ana.call(p.DeleteCanned, list_id="agent:ana", response_id=mine.responses[0].id)
+    assert type(result) is ACK_RESULTS[p.DeleteCanned]
