@@ -10,6 +10,7 @@
 
 import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, renderConnection } from "./alerts.js";
+import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
@@ -31,6 +32,7 @@ async function boot() {
   wirePanel();
   wireConversation();
   wireComposer();
+  wireCanned();
   wireWindow();
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) await start(token);
@@ -146,6 +148,7 @@ function render(mirror, changes) {
   renderPanel();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
+  renderCanned(changes);
 }
 
 // --------------------------------------------------------------------------- routing
