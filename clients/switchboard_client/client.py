@@ -555,3 +555,13 @@ class AgentClient:
 
     async def contact_card(self, conversation_id: str) -> p.ContactCardResult:
         return await self._call(p.GetContactCard(id="", conversation_id=conversation_id), p.ContactCardResult)
+
+    async def save_canned(
+        self, list_id: str, shortcut: str, text: str, response_id: str | None = None
+    ) -> p.CannedListResult:
+        """Create (no ``response_id``) or replace a canned response; the list after."""
+        cmd = p.SaveCanned(id="", list_id=list_id, shortcut=shortcut, text=text, response_id=response_id)
+        return await self._call(cmd, p.CannedListResult)
+
+    async def delete_canned(self, list_id: str, response_id: str) -> p.CannedListResult:
+        return await self._call(p.DeleteCanned(id="", list_id=list_id, response_id=response_id), p.CannedListResult)

@@ -169,6 +169,21 @@ async def test_each_agent_reads_its_own_flags_from_the_same_summaries(
     assert opened.conversation.can["agent:ana"] == ["add_note", "wrap_up", "contact_card"]
 
 
+async def test_canned_responses_reach_the_mirror_live(running: Running, clients: Callable[..., Any]) -> None:
+    ana: AgentClient = await clients("ana")
+    sofia: AgentClient = await clients("sofia")
+    assert list(ana.mirror.canned) == ["agent:ana", "queue:sales"]
+    saved = await sofia.save_canned("queue:sales", "ola", "Olá {{contact.name}}!")
+    await eventually(lambda: ana.mirror.canned["queue:sales"].version == saved.canned.version)
+    assert [r.shortcut for r in ana.mirror.canned["queue:sales"].responses] == ["ola"]
+    with pytest.raises(CommandError) as refused:
+        await ana.save_canned("queue:sales", "x", "y")
+    assert refused.value.code == codes.FORBIDDEN
+    mine = await ana.save_canned("agent:ana", "bye", "Tchau!")
+    gone = await ana.delete_canned("agent:ana", mine.canned.responses[0].id)
+    assert gone.canned.responses == [] and gone.canned.version == 2
+
+
 async def test_open_follows_a_thread_and_unsubscribed_drops_it(running: Running, clients: Callable[..., Any]) -> None:
     ana: AgentClient = await clients("ana")
     bruno: AgentClient = await clients("bruno")
