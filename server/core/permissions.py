@@ -19,9 +19,11 @@ union is exact (tested for every kind of agent and conversation).
 
 from __future__ import annotations
 
+import functools
+
 from protocol import messages as p
 from server.core.conversation import WHATSAPP_ONLY, can_view, is_owner, may_hold
-from server.core.model import Agent, Conversation
+from server.core.model import Agent, Channel, Conversation, Status
 
 SUPERVISORS = "role:supervisor"
 
@@ -56,12 +58,31 @@ def principals(agent: Agent) -> list[str]:
 def grants(conv: Conversation, *, templates: bool) -> dict[str, list[p.Action]]:
     """``allowed`` for each class of receiver: the assignee as a plain agent,
     a plain agent of the conversation's queue, a supervisor. Anyone else may
-    do nothing (they are none of these), so nothing is said about them."""
+    do nothing (they are none of these), so nothing is said about them.
+
+    Built for every summary (twice per change, once per row of a snapshot),
+    so the answer is kept per distinct state of what ``allowed`` reads: the
+    lists are shared between summaries, and never changed."""
+    return dict(
+        _grants(conv.queue_id, conv.assignee_id, conv.status, conv.channel, conv.session_locked, conv.unread > 0, templates)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _grants(
+    queue_id: str, assignee_id: str | None, status: Status, channel: Channel, locked: bool, unread: bool, templates: bool
+) -> dict[str, list[p.Action]]:
+    # Only the fields ``allowed`` reads matter; the union test
+    # (tests/core/test_permissions.py) fails if it starts reading another.
+    conv = Conversation(
+        id="", channel=channel, touchpoint_id="", queue_id=queue_id, contact_id="", created_at=0,
+        status=status, assignee_id=assignee_id, session_locked=locked, unread=int(unread),
+    )  # fmt: skip
     classes: list[tuple[str, Agent]] = [
-        (f"queue:{conv.queue_id}", Agent(id="", name="", queues=(conv.queue_id,))),
+        (f"queue:{queue_id}", Agent(id="", name="", queues=(queue_id,))),
         (SUPERVISORS, Agent(id="", name="", role="supervisor")),
     ]
-    if conv.assignee_id is not None:
-        classes.insert(0, (f"agent:{conv.assignee_id}", Agent(id=conv.assignee_id, name="")))
+    if assignee_id is not None:
+        classes.insert(0, (f"agent:{assignee_id}", Agent(id=assignee_id, name="")))
     out = {key: allowed(who, conv, templates=templates) for key, who in classes}
     return {key: actions for key, actions in out.items() if actions}
