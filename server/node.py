@@ -97,7 +97,7 @@ def make_canned(config: Config, store: Store) -> CannedStore:
     """Canned responses live beside the conversations: in the same Redis, the
     same SQLite file, or memory."""
     if isinstance(store, RedisStore):
-        return RedisCanned(store.url)
+        return RedisCanned(store.url, client=store.client)
     if isinstance(store, SqliteStore):
         return SqliteCanned(store)
     return MemoryCanned()

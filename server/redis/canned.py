@@ -5,7 +5,10 @@
 One key per list, so one hash slot: a save is one Lua script that checks the
 version and writes, alone on its shard (two writers of one list on any nodes
 cannot both win). Reading several lists is a pipeline of single-key reads,
-which a Redis Cluster serves across slots. The only writer of these keys.
+which a Redis Cluster serves across slots, sent once more if a pooled
+connection fails (a read is safe to repeat; a save is not, and is reported
+``StoreUnavailable`` as the store's commit is). The node gives it the store's
+client: one pool, one view of Redis's health. The only writer of these keys.
 """
 
 from __future__ import annotations
@@ -61,11 +64,19 @@ class RedisCanned:
         wanted = list(list_ids)
         if not wanted:
             return []
-        pipe = self._r.pipeline(transaction=False)
-        for list_id in wanted:
-            pipe.hget(self._key(list_id), "b")
-        blobs = await pipe.execute()
+        try:
+            blobs = await self._read(wanted)
+        except UNREACHABLE:
+            # A read may be sent again (unlike the save): a pooled connection
+            # to a Redis that restarted fails once, and is replaced.
+            blobs = await self._read(wanted)
         return [_list(b) for b in blobs if b is not None]
+
+    async def _read(self, list_ids: list[str]) -> list[bytes | None]:
+        pipe = self._r.pipeline(transaction=False)
+        for list_id in list_ids:
+            pipe.hget(self._key(list_id), "b")
+        return list(await pipe.execute())
 
     @_unavailable
     async def put_canned_list(self, lst: CannedList) -> None:
