@@ -9,10 +9,11 @@
 // No framework: plain modules (docs/ARCHITECTURE.md, "Web app", says why).
 
 import { AuthError, SwitchboardClient } from "./client.js";
-import { announce, attempt, renderConnection } from "./alerts.js";
+import { announce, attempt, errorText, renderConnection } from "./alerts.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
+import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
 import * as fmt from "./format.js";
 import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
 import { live, me, ui } from "./state.js";
@@ -27,6 +28,9 @@ const TOKEN_KEY = "switchboard.token";
 // --------------------------------------------------------------------------- log-in
 
 async function boot() {
+  initLanguage();
+  translatePage(document);
+  wireLanguage();
   wireLogin();
   wirePanel();
   wireConversation();
@@ -52,7 +56,7 @@ async function showLogin(message) {
           h("button", { type: "button", class: "demo-agent", "data-agent": a.id }, [
             h("span", { class: "avatar small agent", text: fmt.agentInitials(a.name), "aria-hidden": "true" }),
             h("span", { class: "demo-name", text: a.name }),
-            h("span", { class: "muted small", text: `${a.role} · ${a.queues.join(", ")}` }),
+            h("span", { class: "muted small", text: `${t(`role.${a.role}`)} · ${a.queues.join(", ")}` }),
           ]),
         ]),
       ),
@@ -71,7 +75,7 @@ async function demoLogin(agentId) {
     body: JSON.stringify({ agent_id: agentId }),
   });
   if (!r.ok) {
-    $("login-error").textContent = "Demo log-in failed.";
+    $("login-error").textContent = t("login.demo_failed");
     return;
   }
   const { token } = /** @type {{token: string}} */ (await r.json());
@@ -85,7 +89,7 @@ async function start(token) {
     const r = await fetch("/api/config");
     wsUrl = /** @type {{ws_url: string}} */ (await r.json()).ws_url;
   } catch {
-    showLogin("The server cannot be reached.");
+    showLogin(t("login.unreachable"));
     return;
   }
   ui.client?.close();
@@ -93,11 +97,11 @@ async function start(token) {
     onChange: (mirror, changes) => render(mirror, changes),
     onState: (state, error) => {
       renderConnection(state);
-      if (state === "failed" && error instanceof AuthError) logout("Your session ended. Log in again.");
+      if (state === "failed" && error instanceof AuthError) logout(t("login.session_ended"));
     },
     onUnsubscribed: (stream) => {
       if (stream === `conv:${ui.current}`) {
-        ui.lost = "Another agent took this conversation.";
+        ui.lost = t("conv.lost");
         renderConversation();
       }
     },
@@ -109,7 +113,7 @@ async function start(token) {
   try {
     await client.connect();
   } catch (e) {
-    logout(e instanceof AuthError ? "Your token was refused or has expired. Log in again." : String(e));
+    logout(e instanceof AuthError ? t("login.token_refused") : errorText(e));
     return;
   }
   renderMe();
@@ -122,7 +126,7 @@ function renderMe() {
   $("me").replaceChildren(
     h("span", { class: "avatar small agent", text: fmt.agentInitials(agent.name), "aria-hidden": "true" }),
     h("span", { text: agent.name }),
-    agent.role === "supervisor" ? h("span", { class: "role-tag", text: "Supervisor" }) : "",
+    agent.role === "supervisor" ? h("span", { class: "role-tag", text: t("role.supervisor") }) : "",
   );
 }
 
@@ -156,6 +160,30 @@ function routeFromHash() {
   if (ui.client.mirror.assigned.has(id)) ui.tab = "assigned";
   else if (ui.client.mirror.inbox.has(id)) ui.tab = "inbox";
   void openConversation(id);
+}
+
+// --------------------------------------------------------------------------- language
+
+/** The language switches (top bar and log-in card): every language named in its own words. */
+function wireLanguage() {
+  for (const id of ["lang-select", "login-lang-select"]) {
+    const select = /** @type {HTMLSelectElement} */ ($(id));
+    select.replaceChildren(...LANGUAGES.map((l) => h("option", { value: l, lang: l, text: String(CATALOGS[l]["lang.name"] ?? l) })));
+    select.value = language();
+    select.addEventListener("change", () => switchLanguage(select.value));
+  }
+}
+
+/** Redraw everything in the chosen language (remembered for the next visit). @param {string} lang */
+function switchLanguage(lang) {
+  chooseLanguage(lang);
+  translatePage(document);
+  for (const id of ["lang-select", "login-lang-select"]) /** @type {HTMLSelectElement} */ ($(id)).value = language();
+  if (!ui.client) return;
+  renderConnection(ui.client.state);
+  renderMe();
+  renderPanel();
+  renderConversation();
 }
 
 // --------------------------------------------------------------------------- wiring

@@ -10,6 +10,7 @@
 
 import { avatar, $, h, reconcile } from "./dom.js";
 import * as fmt from "./format.js";
+import { t } from "./i18n.js";
 import { live, ui } from "./state.js";
 import { listGroups, listKeyTarget, rowView } from "./view.js";
 
@@ -18,11 +19,11 @@ import { listGroups, listKeyTarget, rowView } from "./view.js";
 
 export function renderPanel() {
   const mirror = live().mirror;
-  $("count-inbox").textContent = String(mirror.inboxCount);
-  $("count-assigned").textContent = String(mirror.assignedCount);
+  $("count-inbox").textContent = fmt.number(mirror.inboxCount);
+  $("count-assigned").textContent = fmt.number(mirror.assignedCount);
   const total = $("unread-total");
   total.hidden = mirror.unreadTotal === 0 || ui.tab !== "assigned";
-  total.textContent = `${mirror.unreadTotal} unread message${mirror.unreadTotal === 1 ? "" : "s"}`;
+  total.textContent = t("panel.unread_total", { count: mirror.unreadTotal, n: fmt.number(mirror.unreadTotal) });
   for (const tab of ["inbox", "assigned"]) {
     const button = $(`tab-${tab}`);
     const selected = ui.tab === tab;
@@ -49,7 +50,7 @@ function renderList() {
   const groups = listGroups(summaries, ui.tab === "inbox");
   let built = 0; // rows (re)built by this render: data-built, for a look in the console
   if (!groups.length) {
-    const empty = ui.tab === "inbox" ? "The Inbox is empty. New conversations appear here live." : "Nothing assigned to you yet. Take a conversation from the Inbox.";
+    const empty = ui.tab === "inbox" ? t("panel.inbox_empty") : t("panel.assigned_empty");
     reconcile(list, [{ key: "empty", stamp: empty, build: () => h("p", { class: "list-empty muted", text: empty }) }]);
     list.dataset.built = "0";
     return;
@@ -64,7 +65,7 @@ function renderList() {
   );
   for (const g of groups) {
     const section = /** @type {HTMLElement} */ (list.querySelector(`section.group.${g.channel}`));
-    /** @type {HTMLElement} */ (section.querySelector(".group-count")).textContent = String(g.rows.length);
+    /** @type {HTMLElement} */ (section.querySelector(".group-count")).textContent = fmt.number(g.rows.length);
     const ul = /** @type {HTMLElement} */ (section.querySelector("ul"));
     built += reconcile(
       ul,
@@ -86,7 +87,7 @@ function groupSection(channel) {
       fmt.channelName(channel),
       h("span", { class: "group-count" }),
     ]),
-    h("ul", { role: "listbox", "aria-label": `${fmt.channelName(channel)} conversations` }),
+    h("ul", { role: "listbox", "aria-label": t("panel.group_label", { channel: fmt.channelName(channel) }) }),
   ]);
 }
 
@@ -114,9 +115,9 @@ function row(s, view, now) {
           h("time", { class: "row-time", datetime: s.last_message_at ? new Date(s.last_message_at).toISOString() : null, text: fmt.listTime(s.last_message_at, now) }),
         ]),
         h("div", { class: "row-bottom" }, [
-          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: "You: " }) : null, s.preview || "No messages yet"]),
-          view.locked ? h("span", { class: "lock-dot", title: "Session closed", text: "🔒" }) : null,
-          view.unread ? h("span", { class: "unread", "aria-hidden": "true", text: String(s.unread) }) : null,
+          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: t("row.you") }) : null, s.preview || t("row.no_messages")]),
+          view.locked ? h("span", { class: "lock-dot", title: t("row.session_closed"), text: "🔒" }) : null,
+          view.unread ? h("span", { class: "unread", "aria-hidden": "true", text: fmt.number(s.unread) }) : null,
         ]),
       ]),
     ],

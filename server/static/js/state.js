@@ -2,6 +2,8 @@
 // server said) and the UI's own choices. Every module reads it from here;
 // only the handlers change it, then call render() (app.js).
 
+import { t } from "./i18n.js";
+
 /** @typedef {import('./client.js').SwitchboardClient} SwitchboardClient */
 /** @typedef {import('./protocol').SearchHit} SearchHit */
 /** @typedef {import('./view.js').Tab} Tab */
@@ -43,7 +45,7 @@ export function me() {
 
 /** @param {string | null} id */
 export function agentName(id) {
-  if (!id) return "nobody";
+  if (!id) return t("agent.nobody");
   return ui.client?.mirror.snapshot?.agents.find((a) => a.id === id)?.name ?? id;
 }
 

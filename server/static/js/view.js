@@ -11,6 +11,7 @@
 // `can_reply`, ... these read the flag instead.
 
 import * as fmt from "./format.js";
+import { language, t } from "./i18n.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').AgentView} AgentView */
@@ -52,16 +53,16 @@ export function rowView(s, ui) {
   const label = [
     s.contact.display_name,
     fmt.channelName(s.channel),
-    s.preview ? `last message: ${s.preview}` : "",
-    unread ? `${s.unread} unread` : "",
-    locked ? "session closed" : "",
+    s.preview ? t("row.label_preview", { preview: s.preview }) : "",
+    unread ? t("row.label_unread", { count: s.unread, n: fmt.number(s.unread) }) : "",
+    locked ? t("row.label_locked") : "",
   ]
     .filter(Boolean)
     .join(", ");
   const focused = s.id === ui.focusId;
   // The summary's version moves on every change the server makes; the contact
   // may be renamed at the same version, so its name is part of the stamp.
-  const stamp = [s.version, s.contact.display_name, s.contact.initials ?? "", selected, unread, focused, ui.today].join("|");
+  const stamp = [s.version, s.contact.display_name, s.contact.initials ?? "", selected, unread, focused, ui.today, language()].join("|");
   return { selected, unread, locked, label, focused, stamp };
 }
 
@@ -87,28 +88,28 @@ export function conversationView(s, ctx) {
   };
 
   let notice = ctx.lost ?? "";
-  if (!notice && s.status === "ended") notice = `This conversation ended${s.ended_at ? " " + fmt.fullTime(s.ended_at) : ""}. If the contact writes again, a new conversation starts in the Inbox.`;
-  else if (!notice && s.assignee_id === null) notice = "In the Inbox: take it to reply.";
-  else if (!notice && !mine) notice = `Assigned to ${ctx.agentName(s.assignee_id)}.`;
+  if (!notice && s.status === "ended") notice = s.ended_at ? t("conv.ended_at", { time: fmt.fullTime(s.ended_at) }) : t("conv.ended");
+  else if (!notice && s.assignee_id === null) notice = t("conv.in_inbox");
+  else if (!notice && !mine) notice = t("conv.assigned_to", { name: ctx.agentName(s.assignee_id) });
 
   const lockedNow = open && s.session_locked;
   const lock = lockedNow
     ? {
-        title: whatsapp ? "The 24-hour session has closed." : "The Messenger reply window has closed.",
+        title: whatsapp ? t("lock.title_whatsapp") : t("lock.title_messenger"),
         text: whatsapp
           ? s.last_message_at === null || !ctx.hasMessages
-            ? "No session is open: only an approved template can start the conversation."
-            : "The contact has not written in the last 24 hours, so only an approved template can be sent. The editor unlocks as soon as they write again."
-          : "The contact has not written recently; replies are refused until they write again.",
+            ? t("lock.text_no_session")
+            : t("lock.text_whatsapp")
+          : t("lock.text_messenger"),
       }
     : null;
 
   /** @type {{ enabled: boolean, placeholder: string, templates: boolean }} */
   let editor;
-  if (!open) editor = { enabled: false, placeholder: ctx.lost ?? "This conversation has ended.", templates: false };
-  else if (!mine) editor = { enabled: false, placeholder: s.assignee_id === null ? "Take this conversation to reply." : `Only ${ctx.agentName(s.assignee_id)} can reply.`, templates: false };
-  else if (lockedNow) editor = { enabled: false, placeholder: "Locked: the session has closed. Send a template, end the chat, or wait for the contact.", templates: whatsapp };
-  else editor = { enabled: true, placeholder: "Write a reply. Enter adds a line; Shift+Enter sends.", templates: whatsapp };
+  if (!open) editor = { enabled: false, placeholder: ctx.lost ?? t("editor.ended"), templates: false };
+  else if (!mine) editor = { enabled: false, placeholder: s.assignee_id === null ? t("editor.take_to_reply") : t("editor.only_assignee", { name: ctx.agentName(s.assignee_id) }), templates: false };
+  else if (lockedNow) editor = { enabled: false, placeholder: t("editor.locked"), templates: whatsapp };
+  else editor = { enabled: true, placeholder: t("editor.placeholder"), templates: whatsapp };
 
   // NEEDS FLAG: can_wrap_up, can_note (the assignee of record, even after the end).
   const wrapUp = whatsapp && s.status === "ended" && s.assignee_id === me?.id && !ctx.lost;
@@ -125,7 +126,7 @@ export function conversationView(s, ctx) {
 export function timerView(s, lost, serverNow) {
   if (!s || s.status !== "open" || s.session_locked || s.session_expires_at === null || lost) return null;
   const left = s.session_expires_at - serverNow;
-  return { urgent: left < 3600_000, text: `Session closes in ${fmt.countdown(left)}`, closesAt: s.session_expires_at };
+  return { urgent: left < 3600_000, text: t("timer.closes_in", { time: fmt.countdown(left) }), closesAt: s.session_expires_at };
 }
 
 /**
