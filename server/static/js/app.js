@@ -258,6 +258,7 @@ function wirePanel() {
 
 function wireConversation() {
   on("close-conv", "click", closeConversation);
+  on("back-to-list", "click", closeConversation);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && ui.current && !document.querySelector("dialog[open]")) closeConversation();
   });

@@ -31,8 +31,11 @@ export async function openConversation(id) {
   resetSearch();
   /** @type {HTMLTextAreaElement} */ ($("editor")).value = "";
   if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
+  const fromList = $("list").contains(document.activeElement);
   renderPanel();
   renderConversation();
+  // On a phone the list just gave its place to the conversation: keep the keyboard in it.
+  if (fromList && $("list").offsetParent === null) $("back-to-list").focus();
   try {
     await c.open(id);
   } catch (e) {
@@ -46,12 +49,15 @@ export async function openConversation(id) {
 }
 
 export function closeConversation() {
+  const hadFocus = $("conversation").contains(document.activeElement);
   if (ui.current) void live().closeThread(ui.current);
   ui.current = null;
   ui.lost = null;
   history.replaceState(null, "", location.pathname);
   renderPanel();
   renderConversation();
+  // Back to the row it was opened from (on a phone the conversation was the whole screen).
+  if (hadFocus) /** @type {HTMLElement | null} */ ($("list").querySelector('li[tabindex="0"]'))?.focus();
 }
 
 // --------------------------------------------------------------------------- render
@@ -59,6 +65,8 @@ export function closeConversation() {
 export function renderConversation() {
   const id = ui.current;
   const c = ui.client;
+  // Which panel a phone shows (app.css: one panel at a time below 700 px).
+  document.body.dataset.view = id === null ? "list" : "conversation";
   $("conv-empty").hidden = id !== null;
   $("conv-view").hidden = id === null;
   if (!id || !c) {

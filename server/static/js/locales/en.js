@@ -49,6 +49,7 @@ export default {
   "conv.none_pick": "Pick one from the Inbox or from your assigned conversations.",
   "conv.none_keys": "Use ↑ and ↓ in the list, Enter to open.",
   "conv.close": "Close conversation",
+  "conv.back": "Back to the list",
   "conv.close_title": "Close (Esc)",
   "conv.actions": "Conversation actions",
   "conv.claim": "Take conversation",

@@ -49,6 +49,7 @@ export default {
   "conv.none_pick": "Elige una de la bandeja de entrada o de tus conversaciones asignadas.",
   "conv.none_keys": "Usa ↑ y ↓ en la lista, Intro para abrir.",
   "conv.close": "Cerrar conversación",
+  "conv.back": "Volver a la lista",
   "conv.close_title": "Cerrar (Esc)",
   "conv.actions": "Acciones de la conversación",
   "conv.claim": "Tomar conversación",

@@ -49,6 +49,7 @@ export default {
   "conv.none_pick": "Escolha uma da caixa de entrada ou das suas conversas atribuídas.",
   "conv.none_keys": "Use ↑ e ↓ na lista, Enter para abrir.",
   "conv.close": "Fechar conversa",
+  "conv.back": "Voltar para a lista",
   "conv.close_title": "Fechar (Esc)",
   "conv.actions": "Ações da conversa",
   "conv.claim": "Pegar conversa",
