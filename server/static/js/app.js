@@ -15,7 +15,7 @@ import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTe
 import { $, h } from "./dom.js";
 import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
 import * as fmt from "./format.js";
-import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
+import { filterTyped, listChanged, listKeys, listScrolled, renderPanel, selectTab, sortChosen } from "./list.js";
 import { live, me, ui } from "./state.js";
 import { routeId } from "./view.js";
 
@@ -147,6 +147,7 @@ function logout(message) {
  * @param {Mirror} mirror @param {Change[]} changes
  */
 function render(mirror, changes) {
+  listChanged(changes);
   renderPanel();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
@@ -245,7 +246,16 @@ function wirePanel() {
     }
   });
   on("list", "keydown", (/** @type {KeyboardEvent} */ e) => listKeys(e, (id) => void openConversation(id)));
-  on("list", "scroll", () => maybeMoreInbox());
+  on("list", "scroll", listScrolled);
+  window.addEventListener("resize", listScrolled);
+  on("list-filter", "input", (/** @type {Event} */ e) => filterTyped(/** @type {HTMLInputElement} */ (e.target).value));
+  on("list-filter", "keydown", (/** @type {KeyboardEvent} */ e) => {
+    if (e.key !== "Escape") return;
+    e.stopPropagation(); // clears the box, not the open conversation
+    /** @type {HTMLInputElement} */ (e.target).value = "";
+    filterTyped("");
+  });
+  on("list-sort", "change", (/** @type {Event} */ e) => sortChosen(/** @type {HTMLSelectElement} */ (e.target).value));
   on("new-conversation", "click", openStartDialog);
   on("start-cancel", "click", () => closeDialog("start-dialog"));
   onSubmit("start-form", () =>

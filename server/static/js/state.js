@@ -31,6 +31,18 @@ export const ui = {
   focusId: null,
   /** @type {number} the summary version a read was already sent for */
   readVersion: -1,
+  list: {
+    /** the filter box (both tabs) */
+    query: "",
+    /** @type {Record<Tab, import('./view.js').SortKey>} */
+    sort: { inbox: "waiting", assigned: "activity" },
+    /**
+     * The Inbox filtered by the server while the box is not empty: the rows
+     * found so far and where the next page continues (null: the end).
+     * @type {{ query: string, rows: Map<string, import('./protocol').ConversationSummary>, cursor: string | null, loading: boolean } | null}
+     */
+    found: null,
+  },
 };
 
 /** @returns {SwitchboardClient} */

@@ -35,6 +35,86 @@ export function listGroups(summaries, oldestFirst = false) {
     .filter((g) => g.rows.length);
 }
 
+/** @typedef {"waiting" | "unread" | "activity"} SortKey */
+
+/** The sorts each list offers, its default first. @type {Record<Tab, SortKey[]>} */
+export const SORTS = { inbox: ["waiting", "unread", "activity"], assigned: ["activity", "unread", "waiting"] };
+
+/** Lowercase, without accents: "José" → "jose". @param {string} text */
+export function fold(text) {
+  return text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+/**
+ * Does a row match the filter box? The contact's name or username, case-
+ * and accent-insensitive; or, for a query of digits (spaces, +, -, ( ) allowed),
+ * the number's digits ("98765 0001" finds +55 11 98765-0001).
+ * @param {ConversationSummary} s @param {string} query
+ */
+export function matchesFilter(s, query) {
+  const q = fold(query.trim());
+  if (!q) return true;
+  if (fold(s.contact.display_name).includes(q) || fold(s.contact.username ?? "").includes(q)) return true;
+  if (!/^[\d\s+().-]+$/.test(q)) return false;
+  const digits = q.replace(/\D/g, "");
+  return digits.length > 0 && (s.contact.address.replace(/\D/g, "").includes(digits) || s.contact.display_name.replace(/\D/g, "").includes(digits));
+}
+
+/**
+ * The filter as the server's `inbox_page` query: a number typed with spaces,
+ * dashes or brackets ("98765-0001") as its digits, which the server finds in
+ * the contact's E.164 address; anything else as typed.
+ * @param {string} query
+ */
+export function serverQuery(query) {
+  const q = query.trim();
+  return /^[\d\s+().-]+$/.test(q) && /\d/.test(q) ? q.replace(/\D/g, "") : q;
+}
+
+/** @param {ConversationSummary} s */
+const activity = (s) => s.last_message_at ?? s.created_at;
+
+/**
+ * A list's rows in the chosen order: waiting longest first (the Inbox's
+ * order, the server's: oldest activity, ties by id), most unread first, or
+ * latest activity first.
+ * @param {ConversationSummary[]} rows @param {SortKey} sort
+ */
+export function sortRows(rows, sort) {
+  /** @type {(a: ConversationSummary, b: ConversationSummary) => number} */
+  const waiting = (a, b) => activity(a) - activity(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const latest = (/** @type {ConversationSummary} */ a, /** @type {ConversationSummary} */ b) => -waiting(a, b);
+  const order = sort === "waiting" ? waiting : sort === "unread" ? (/** @type {ConversationSummary} */ a, /** @type {ConversationSummary} */ b) => b.unread - a.unread || latest(a, b) : latest;
+  return [...rows].sort(order);
+}
+
+/**
+ * The rows of a list filtered and sorted, grouped by channel (WhatsApp first).
+ * @param {Iterable<ConversationSummary>} summaries @param {SortKey} sort @param {string} query
+ * @returns {Array<{ channel: "whatsapp" | "messenger", rows: ConversationSummary[] }>}
+ */
+export function arrangeList(summaries, sort, query) {
+  const rows = sortRows([...summaries].filter((s) => matchesFilter(s, query)), sort);
+  return /** @type {const} */ (["whatsapp", "messenger"])
+    .map((channel) => ({ channel, rows: rows.filter((s) => s.channel === channel) }))
+    .filter((g) => g.rows.length);
+}
+
+/**
+ * Which rows of a group a virtualized list draws: those under the viewport
+ * plus `overscan` on each side. Rows have one height; the group's first row
+ * starts at `top` in the scrolled content.
+ * @param {number} count @param {number} top @param {number} scrollTop @param {number} viewHeight
+ * @param {number} rowHeight @param {number} [overscan]
+ * @returns {{ first: number, end: number }}  rows [first, end)
+ */
+export function visibleRange(count, top, scrollTop, viewHeight, rowHeight, overscan = 5) {
+  const first = Math.floor((scrollTop - top) / rowHeight) - overscan;
+  const end = Math.ceil((scrollTop + viewHeight - top) / rowHeight) + overscan;
+  const clamp = (/** @type {number} */ n) => Math.max(0, Math.min(count, n));
+  return { first: clamp(first), end: Math.max(clamp(first), clamp(end)) };
+}
+
 /** @param {ConversationSummary} s */
 export function showsLock(s) {
   return s.session_locked && s.status === "open" && s.last_message_at !== null;
@@ -149,6 +229,8 @@ export function listKeyTarget(key, at, n) {
   if (key === "ArrowUp") return Math.max(0, at - 1);
   if (key === "Home") return 0;
   if (key === "End") return n - 1;
+  if (key === "PageDown") return Math.min(n - 1, at + 10);
+  if (key === "PageUp") return Math.max(0, at - 10);
   if (key === "Enter" || key === " ") return "open";
   return null;
 }
