@@ -11,6 +11,7 @@ import time
 
 from playwright.async_api import Page, expect
 
+from protocol import messages as p
 from server.core.model import Inbound
 from tests.browser.conftest import OpenAgent, row
 from tests.conftest import Running, token
@@ -141,8 +142,6 @@ async def test_a_claim_elsewhere_takes_the_row_out_of_a_filtered_inbox(running: 
     await ana.locator("#list-filter").fill(number(250)[-6:])
     await expect(row(ana, made[250])).to_be_visible()
     bruno = await running.agent("bruno")
-    from protocol import messages as p
-
     await bruno.call(p.Claim, conversation_id=made[250])
     await expect(row(ana, made[250])).to_have_count(0)  # outside the window, and still gone
 
