@@ -153,6 +153,11 @@ async def test_the_language_switch_is_remembered_and_redraws_the_screen(running:
     await expect(page.locator("#conn-state")).to_have_text("En línea")
     await expect(page.locator("#tab-inbox")).to_contain_text("Bandeja de entrada")
 
+    # What was already drawn follows too: the thread's day and the delivery words.
+    await expect(page.locator("#thread .day")).to_have_text(await page.evaluate(
+        "new Intl.DateTimeFormat('es', { weekday: 'long', month: 'long', day: 'numeric' }).format(new Date())"
+    ))
+
     await page.reload()  # remembered over the browser's pt-BR
     await expect(page.locator("#conn-state")).to_have_text("En línea")
     assert await page.evaluate("document.documentElement.lang") == "es"

@@ -6,7 +6,7 @@ import { CommandError } from "./client.js";
 import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
 import * as fmt from "./format.js";
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
@@ -197,22 +197,22 @@ function renderThread(id) {
   /** @type {Keyed[]} */
   const items = [];
   if (thread.hasMore) {
-    items.push({ key: "earlier", stamp: "", build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: t("thread.load_earlier") }) });
+    items.push({ key: "earlier", stamp: language(), build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: t("thread.load_earlier") }) });
   }
   let lastDay = "";
   for (const m of ordered(thread)) {
     const day = new Date(m.at).toDateString();
     if (day !== lastDay) {
-      items.push({ key: `day:${day}`, stamp: "", build: () => h("div", { class: "day", role: "separator", text: fmt.dayName(m.at) }) });
+      items.push({ key: `day:${day}`, stamp: language(), build: () => h("div", { class: "day", role: "separator", text: fmt.dayName(m.at) }) });
       lastDay = day;
     }
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
-    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author]); // the whole message: an edit or a status changes it
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, language()]); // the whole message: an edit or a status changes it; the language its words and times
     items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author) });
   }
-  if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
+  if (!thread.messages.size) items.push({ key: "none", stamp: language(), build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
   box.dataset.built = String(reconcile(box, items));
   if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
 }
@@ -265,7 +265,8 @@ function renderWrapUp(show, wrap) {
   if (!show) return;
   const select = /** @type {HTMLSelectElement} */ ($("wrapup-disposition"));
   const dispositions = ui.client?.mirror.snapshot?.dispositions ?? [];
-  if (select.options.length !== dispositions.length + 1) {
+  if (select.options.length !== dispositions.length + 1 || select.dataset.lang !== language()) {
+    select.dataset.lang = language();
     select.replaceChildren(h("option", { value: "", text: t("wrapup.choose") }), ...dispositions.map((d) => h("option", { value: d, text: d })));
   }
   const done = $("wrapup-done");
