@@ -6,16 +6,13 @@ of the language, or data: names, messages, numbers)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import OpenAgent, row
+from tests.browser.conftest import OpenAgent, row, shot_path
 from tests.conftest import Running
-
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 # Everything a person reads on the screen: visible text nodes, the options of
 # visible selects, and the title / aria-label / placeholder of visible elements.
@@ -130,7 +127,7 @@ async def test_the_app_speaks_the_browsers_language_with_no_english_left(
     await expect(page.locator("#notes")).to_be_visible()
     data += [customer, "Un momento, por favor", "+55 11 98765-0001", "+5511987650001"]
     assert await english_left(page, lang, data) == []
-    await page.screenshot(path=str(DOCS_IMG / f"webapp-{lang}.png"))
+    await page.screenshot(path=str(shot_path(f"webapp-{lang}")))
 
     # The new-conversation dialog.
     await page.locator("#new-conversation").click()

@@ -6,16 +6,13 @@ keyboard alone takes a conversation from claim to wrap-up."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import OpenAgent, row
+from tests.browser.conftest import OpenAgent, row, shot_path
 from tests.conftest import Running
-
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 # Every visible control of the app with its box, and the boxes of the header's parts.
 BOXES = """() => {
@@ -71,16 +68,16 @@ async def test_the_conversation_fits_the_screen(running: Running, agent_page: Op
     if phone:  # one panel at a time
         assert b["list"] is None
         await expect(page.locator("#back-to-list")).to_be_visible()
-        await page.screenshot(path=str(DOCS_IMG / "webapp-400-conversation.png"))
+        await page.screenshot(path=str(shot_path("webapp-400-conversation")))
         await page.locator("#back-to-list").click()
         await expect(page.locator("#list")).to_be_visible()
         await expect(page.locator("#conversation")).to_be_hidden()
         await expect(row(page, cid)).to_be_visible()
-        await page.screenshot(path=str(DOCS_IMG / "webapp-400-list.png"))
+        await page.screenshot(path=str(shot_path("webapp-400-list")))
     else:
         assert b["list"] is not None and b["list"]["width"] >= 250
         await expect(page.locator("#back-to-list")).to_be_hidden()
-        await page.screenshot(path=str(DOCS_IMG / f"webapp-{width}.png"))
+        await page.screenshot(path=str(shot_path(f"webapp-{width}")))
 
 
 async def focused(page: Page) -> str:
