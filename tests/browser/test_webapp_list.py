@@ -7,6 +7,7 @@ number is never cut."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.async_api import Page, expect
@@ -50,6 +51,7 @@ async def test_thousands_waiting_draw_a_screenful_and_scrolling_reaches_the_end(
     made = await backlog(running, N)
     ana = await agent_page("ana")
     await expect(ana.locator("#count-inbox")).to_have_text(f"{N:,}")  # the whole Inbox, formatted
+    await expect(ana.locator("#inbox-wait")).to_have_text(re.compile(r"^Oldest waiting: 4[12] minutes ago$"))  # N s ago
     await expect(row(ana, made[0])).to_be_visible()
     assert await drawn(ana) <= SCREENFUL
     await expect(row(ana, made[0])).to_have_attribute("aria-posinset", "1")

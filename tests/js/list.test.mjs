@@ -56,3 +56,14 @@ test("PageDown and PageUp move ten rows, stopping at the ends", async () => {
   const { listKeyTarget } = await import("../../server/static/js/view.js");
   assert.deepEqual([listKeyTarget("PageDown", 5, 100), listKeyTarget("PageDown", 95, 100), listKeyTarget("PageUp", 5, 100)], [15, 99, 0]);
 });
+
+test("the oldest waiting comes from the queues' counts, empty queues left out", async () => {
+  const { oldestWaiting } = await import("../../server/static/js/view.js");
+  const counts = [
+    { queue_id: "sales", inbox: 3, oldest_at: 5_000 },
+    { queue_id: "support", inbox: 0, oldest_at: 1_000 },
+    { queue_id: "vip", inbox: 1, oldest_at: 4_000 },
+  ];
+  assert.equal(oldestWaiting(counts), 4_000);
+  assert.equal(oldestWaiting([]), null);
+});

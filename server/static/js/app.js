@@ -345,6 +345,10 @@ function wireWindow() {
   setInterval(() => {
     if (ui.client && ui.current) renderTimer();
   }, 1000);
+  // "Oldest waiting: 3 minutes ago" moves with the clock, not only with events.
+  setInterval(() => {
+    if (ui.client?.mirror.snapshot) renderPanel();
+  }, 30_000);
 }
 
 void boot();

@@ -21,7 +21,7 @@ import { avatar, $, h, reconcile } from "./dom.js";
 import * as fmt from "./format.js";
 import { language, t } from "./i18n.js";
 import { live, ui } from "./state.js";
-import { SORTS, arrangeList, listKeyTarget, matchesFilter, rowView, serverQuery, visibleRange } from "./view.js";
+import { SORTS, arrangeList, listKeyTarget, matchesFilter, oldestWaiting, rowView, serverQuery, visibleRange } from "./view.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./view.js').Tab} Tab */
@@ -44,6 +44,11 @@ export function renderPanel() {
   const total = $("unread-total");
   total.hidden = mirror.unreadTotal === 0 || ui.tab !== "assigned";
   total.textContent = t("panel.unread_total", { count: mirror.unreadTotal, n: fmt.number(mirror.unreadTotal) });
+  // How long the Inbox's first conversation has waited ("12 minutes ago"), from the server's counts.
+  const oldest = oldestWaiting(mirror.queueCounts.values());
+  const wait = $("inbox-wait");
+  wait.hidden = oldest === null || ui.tab !== "inbox";
+  if (oldest !== null) wait.textContent = t("panel.oldest_wait", { time: fmt.relativeTime(oldest, Date.now() + mirror.serverOffset) });
   for (const tab of ["inbox", "assigned"]) {
     const button = $(`tab-${tab}`);
     const selected = ui.tab === tab;

@@ -71,6 +71,17 @@ export function serverQuery(query) {
   return /^[\d\s+().-]+$/.test(q) && /\d/.test(q) ? q.replace(/\D/g, "") : q;
 }
 
+/**
+ * When the conversation waiting longest started waiting, across the queues'
+ * counts (the whole Inbox, not the window); null when none waits.
+ * @param {Iterable<import('./protocol').QueueCounts>} counts
+ */
+export function oldestWaiting(counts) {
+  let oldest = null;
+  for (const c of counts) if (c.inbox > 0 && c.oldest_at !== null && (oldest === null || c.oldest_at < oldest)) oldest = c.oldest_at;
+  return oldest;
+}
+
 /** @param {ConversationSummary} s */
 const activity = (s) => s.last_message_at ?? s.created_at;
 

@@ -34,6 +34,7 @@ export default {
   "panel.inbox": "Inbox",
   "panel.assigned": "Assigned to you",
   "panel.unread_total": { one: "{n} unread message", other: "{n} unread messages" },
+  "panel.oldest_wait": "Oldest waiting: {time}",
   "panel.inbox_empty": "The Inbox is empty. New conversations appear here live.",
   "panel.assigned_empty": "Nothing assigned to you yet. Take a conversation from the Inbox.",
   "panel.group_label": "{channel} conversations",

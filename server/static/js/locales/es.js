@@ -34,6 +34,7 @@ export default {
   "panel.inbox": "Bandeja de entrada",
   "panel.assigned": "Asignadas a ti",
   "panel.unread_total": { one: "{n} mensaje sin leer", other: "{n} mensajes sin leer" },
+  "panel.oldest_wait": "Espera más antigua: {time}",
   "panel.inbox_empty": "La bandeja de entrada está vacía. Las nuevas conversaciones aparecen aquí en vivo.",
   "panel.assigned_empty": "Aún no tienes nada asignado. Toma una conversación de la bandeja de entrada.",
   "panel.group_label": "Conversaciones de {channel}",

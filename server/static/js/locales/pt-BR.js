@@ -34,6 +34,7 @@ export default {
   "panel.inbox": "Caixa de entrada",
   "panel.assigned": "Atribuídas a você",
   "panel.unread_total": { one: "{n} mensagem não lida", other: "{n} mensagens não lidas" },
+  "panel.oldest_wait": "Espera mais antiga: {time}",
   "panel.inbox_empty": "A caixa de entrada está vazia. Novas conversas aparecem aqui ao vivo.",
   "panel.assigned_empty": "Nada atribuído a você ainda. Pegue uma conversa da caixa de entrada.",
   "panel.group_label": "Conversas do {channel}",
