@@ -133,6 +133,12 @@ async def test_the_app_speaks_the_browsers_language_with_no_english_left(
     await page.locator("#new-conversation").click()
     await expect(page.locator("#start-dialog")).to_be_visible()
     assert await english_left(page, lang, data) == []
+    await page.locator("#start-cancel").click()
+
+    # The chat ended: the notice and the wrap-up form.
+    await page.locator("#end-chat").click()
+    await expect(page.locator("#wrapup")).to_be_visible()
+    assert await english_left(page, lang, data) == []
 
 
 async def test_the_language_switch_is_remembered_and_redraws_the_screen(running: Running, agent_page: OpenAgent) -> None:
