@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocol import messages as p
-from server.core import identity, media, session, text
+from server.core import identity, media, permissions, session, text
 from server.core.model import Agent, Contact, Conversation, Location, Media, Message, Note, Touchpoint, WindowPolicy, WrapUp
 
 
@@ -49,6 +49,7 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         session_locked=conv.session_locked,
         ended_at=conv.ended_at,
         wrapped_up=conv.wrap_up is not None,
+        can=permissions.grants(conv, templates=policy.templates),
         preview_kind=conv.preview_kind,
         preview_duration_ms=conv.preview_duration_ms,
     )

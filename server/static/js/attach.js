@@ -7,6 +7,7 @@
 // file cannot go.
 
 import { errorText, toast } from "./alerts.js";
+import { CommandError } from "./client.js";
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
 import { size } from "./media.js";
@@ -205,7 +206,8 @@ export async function sendAttachment(caption) {
   try {
     await live().sendMedia(p.conversationId, p.uploadId, caption);
   } catch (e) {
-    toast(errorText(e));
+    // A refused file: the server says which rule (type, size, caption); the rest in the agent's words.
+    toast(e instanceof CommandError && e.code === "media_refused" ? t("attach.refused", { name: p.file.name, reason: e.message }) : errorText(e));
     return "kept";
   }
   if (pending === p) cancel();
