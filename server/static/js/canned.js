@@ -243,6 +243,14 @@ function drawManager() {
 async function saveResponse() {
   const shortcut = /** @type {HTMLInputElement} */ ($("canned-shortcut")).value;
   const text = /** @type {HTMLTextAreaElement} */ ($("canned-text-input")).value;
+  // Said in the agent's words before asking: the server refuses the same
+  // (its `invalid` answer is generic once translated).
+  const wanted = fold(shortcut.trim().replace(/^\//, ""));
+  const taken = (ui.client?.mirror.canned.get(editing.listId)?.responses ?? []).find((r) => r.id !== editing.responseId && fold(r.shortcut) === wanted);
+  if (taken) {
+    $("canned-error").textContent = t("canned.shortcut.taken", { shortcut: taken.shortcut });
+    return;
+  }
   try {
     await live().call({ type: "canned_save", list_id: editing.listId, shortcut, text, response_id: editing.responseId });
   } catch (e) {
@@ -260,29 +268,35 @@ function deleteResponse(responseId) {
 
 function buildDom() {
   // In the top bar: a supervisor keeps the queues' lists with no conversation open.
-  $("logout").before(h("button", { id: "canned-button", type: "button", class: "ghost", title: t("canned.manage.hint"), text: t("canned.manage") }));
-  $("composer").prepend(h("ul", { id: "canned-menu", class: "canned-menu", role: "listbox", "aria-label": t("canned.menu.label"), hidden: true }));
+  // On a phone only the "/" mark shows (app.css); the name stays for screen readers.
+  $("logout").before(
+    h("button", { id: "canned-button", type: "button", class: "ghost", title: t("canned.manage.hint"), "data-i18n-title": "canned.manage.hint", "aria-label": t("canned.manage"), "data-i18n-aria-label": "canned.manage" }, [
+      h("span", { class: "canned-mark", "aria-hidden": "true", text: "/" }),
+      h("span", { class: "canned-label", text: t("canned.manage"), "data-i18n": "canned.manage" }),
+    ]),
+  );
+  $("composer").prepend(h("ul", { id: "canned-menu", class: "canned-menu", role: "listbox", "aria-label": t("canned.menu.label"), "data-i18n-aria-label": "canned.menu.label", hidden: true }));
   const ed = editor();
   ed.setAttribute("aria-controls", "canned-menu");
   ed.setAttribute("aria-autocomplete", "list");
   document.body.append(
     h("dialog", { id: "canned-dialog", "aria-labelledby": "canned-title", class: "canned-dialog" }, [
-      h("h2", { id: "canned-title", text: t("canned.manage") }),
-      h("p", { class: "muted small", text: t("canned.help") }),
-      h("label", { for: "canned-list", text: t("canned.list") }),
+      h("h2", { id: "canned-title", text: t("canned.manage"), "data-i18n": "canned.manage" }),
+      h("p", { class: "muted small", text: t("canned.help"), "data-i18n": "canned.help" }),
+      h("label", { for: "canned-list", text: t("canned.list"), "data-i18n": "canned.list" }),
       h("select", { id: "canned-list" }),
       h("ul", { id: "canned-rows", class: "canned-rows" }),
       h("form", { id: "canned-form", method: "dialog" }, [
         h("h3", { id: "canned-form-title" }),
-        h("label", { for: "canned-shortcut", text: t("canned.shortcut") }),
-        h("input", { id: "canned-shortcut", required: true, autocomplete: "off", maxlength: 33, placeholder: t("canned.shortcut.placeholder") }),
-        h("label", { for: "canned-text-input", text: t("canned.text") }),
+        h("label", { for: "canned-shortcut", text: t("canned.shortcut"), "data-i18n": "canned.shortcut" }),
+        h("input", { id: "canned-shortcut", required: true, autocomplete: "off", maxlength: 33, placeholder: t("canned.shortcut.placeholder"), "data-i18n-placeholder": "canned.shortcut.placeholder" }),
+        h("label", { for: "canned-text-input", text: t("canned.text"), "data-i18n": "canned.text" }),
         h("textarea", { id: "canned-text-input", rows: 3, required: true }),
         h("p", { id: "canned-error", class: "error", role: "alert" }),
         h("div", { class: "dialog-actions" }, [
-          h("button", { type: "button", id: "canned-new", text: t("canned.new") }),
-          h("button", { type: "button", id: "canned-close", text: t("canned.close") }),
-          h("button", { type: "submit", id: "canned-save", class: "primary", text: t("canned.save") }),
+          h("button", { type: "button", id: "canned-new", text: t("canned.new"), "data-i18n": "canned.new" }),
+          h("button", { type: "button", id: "canned-close", text: t("canned.close"), "data-i18n": "canned.close" }),
+          h("button", { type: "submit", id: "canned-save", class: "primary", text: t("canned.save"), "data-i18n": "canned.save" }),
         ]),
       ]),
     ]),

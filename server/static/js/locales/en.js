@@ -19,6 +19,7 @@ export default {
   "canned.edit.title": "Edit /{shortcut}",
   "canned.shortcut": "Shortcut",
   "canned.shortcut.placeholder": "e.g. hello",
+  "canned.shortcut.taken": "/{shortcut} is already used in this list.",
   "canned.text": "Text",
   "canned.save": "Save",
   "canned.close": "Close",

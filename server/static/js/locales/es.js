@@ -19,6 +19,7 @@ export default {
   "canned.edit.title": "Editar /{shortcut}",
   "canned.shortcut": "Atajo",
   "canned.shortcut.placeholder": "p. ej. hola",
+  "canned.shortcut.taken": "/{shortcut} ya se usa en esta lista.",
   "canned.text": "Texto",
   "canned.save": "Guardar",
   "canned.close": "Cerrar",

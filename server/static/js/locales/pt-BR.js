@@ -19,6 +19,7 @@ export default {
   "canned.edit.title": "Editar /{shortcut}",
   "canned.shortcut": "Atalho",
   "canned.shortcut.placeholder": "ex.: ola",
+  "canned.shortcut.taken": "/{shortcut} já está em uso nesta lista.",
   "canned.text": "Texto",
   "canned.save": "Salvar",
   "canned.close": "Fechar",
