@@ -41,6 +41,7 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.EndChat: p.ConversationResult,
     p.SendMessage: p.MessageResult,
     p.SendTemplate: p.MessageResult,
+    p.SendMedia: p.MessageResult,
     p.StartConversation: p.MessageResult,
     p.MarkRead: p.ConversationResult,
     p.Open: p.ThreadResult,
@@ -56,12 +57,14 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.AcceptOffer: p.ConversationResult,
     p.DeclineOffer: p.ConversationResult,
     p.Transfer: p.ConversationResult,
+    p.SaveCanned: p.CannedListResult,
+    p.DeleteCanned: p.CannedListResult,
 }
 """The ``result`` kind of the ``ack`` each command gets (``hello`` is answered
 by ``welcome`` instead)."""
 
 STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
-    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked),
+    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked, p.CannedUpdated),
     "agent": (
         p.AssignedAdded,
         p.AssignedUpdated,
@@ -72,6 +75,7 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.AgentStatusChanged,
         p.OfferRung,
         p.OfferWithdrawn,
+        p.CannedUpdated,
     ),
     "conv": (
         p.ConversationUpdated,

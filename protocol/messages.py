@@ -30,6 +30,21 @@ Channel = Literal["whatsapp", "messenger"]
 Role = Literal["agent", "supervisor"]
 Direction = Literal["in", "out"]
 DeliveryStatus = Literal["received", "pending", "sent", "delivered", "read", "failed"]
+Action = Literal[
+    "claim",
+    "assign",
+    "send_to_inbox",
+    "end_chat",
+    "send",
+    "send_template",
+    "read",
+    "add_note",
+    "wrap_up",
+    "contact_card",
+]
+"""What an agent may do to one conversation, named by the command that does
+it (``ConversationSummary.can``). ``read``: the command would clear the
+unread bubble (the assignee, with unread messages)."""
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A position in a thread or a stream: what the store can hold (a signed
 64-bit integer). Outside the range a command is refused ``invalid_argument``."""
@@ -61,6 +76,9 @@ class ContactView(Struct, kw_only=True):
 class QueueView(Struct, kw_only=True):
     id: str
     name: str
+    assignable: list[str] = field(default_factory=list)
+    """The agents a conversation of this queue may be assigned to (its
+    agents and every supervisor): the choices of an ``assign``."""
 
 
 class QueueCounts(Struct, kw_only=True):
@@ -140,8 +158,73 @@ class ConversationSummary(Struct, kw_only=True):
     """True when free-form messages are refused (only a template may be sent)."""
     ended_at: int | None = None
     wrapped_up: bool = False
+    can: dict[str, list[Action]] = field(default_factory=dict)
+    """What may be done to the conversation now, by receiver: a key is a
+    *principal* (``agent:<id>``, ``queue:<id>``, ``role:supervisor``) and an
+    agent may do the union of the actions under the principals its
+    ``Welcome.principals`` lists. The same summary goes to every receiver
+    (one encoding per event), so it names each class of receiver instead
+    of one agent. Principals with nothing allowed are left out."""
+    preview_kind: str | None = None
+    """Set when the last message is not text: ``image``, ``voice``, ``audio``,
+    ``video``, ``document``, ``sticker``, ``location``, ``contacts``. Show it
+    in the agent's language ("📷 Photo", "🎤 Voice message (0:14)")."""
+    preview_duration_ms: int | None = None
+    """The last message's voice note or audio length, once its file is stored."""
     offer: OfferView | None = None
     """The offer ringing for it, if any (automatic queues, transfers)."""
+
+
+class MediaView(Struct, kw_only=True):
+    """A message's file. Fetch it (and its thumbnail) through a signed link
+    from ``GET /api/media/{message_id}/link`` (docs/HTTP.md)."""
+
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    state: Literal["loading", "ready", "failed"]
+    """``loading``: being fetched from the channel (a ``message.updated``
+    follows); ``ready``: it can be fetched; ``failed``: see ``error``."""
+    mime_type: str = ""
+    """What the file is: the type its bytes show once ``ready`` (never the
+    name the customer gave it); before, what the channel said."""
+    filename: str = ""
+    """The customer's file name (documents): data to show, never to trust."""
+    size: int | None = None
+    """Bytes, once ready."""
+    voice: bool = False
+    """A voice note recorded in WhatsApp, not an audio file."""
+    thumbnail: bool = False
+    """A small JPEG/PNG is there (images and stickers): ``variant=thumbnail``."""
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+    """Voice notes (Ogg Opus): their length."""
+    error: str = ""
+    """Why it could not be fetched (``failed``)."""
+
+
+class LocationView(Struct, kw_only=True):
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+    map_url: str
+    """An OpenStreetMap link to the point."""
+
+
+class SharedContactView(Struct, kw_only=True):
+    """A contact card the customer sent."""
+
+    name: str
+    phones: list[str] = field(default_factory=list)
+
+
+class QuoteView(Struct, kw_only=True):
+    """The message a reply quotes, as it read when the reply arrived."""
+
+    id: str
+    kind: str
+    text: str
+    direction: Direction
 
 
 class MessageError(Struct, kw_only=True):
@@ -171,6 +254,15 @@ class MessageView(Struct, kw_only=True):
     deleted: bool = False
     """The contact deleted the message (WhatsApp): ``text`` is empty; show
     "This message was deleted" in the agent's language."""
+    media: MediaView | None = None
+    """Images, voice notes, audio, video, documents, stickers: the file."""
+    location: LocationView | None = None
+    contacts: list[SharedContactView] = field(default_factory=list)
+    reaction: str | None = None
+    """The contact's reaction (an emoji) on this message; replaced or
+    removed (None) by a ``message.updated``, never a message of its own."""
+    reply_to: QuoteView | None = None
+    """The message this one answers (show it above the text)."""
 
 
 class NoteView(Struct, kw_only=True):
@@ -210,6 +302,33 @@ class TemplateRef(Struct, kw_only=True):
     name: str
     language: str = "en_US"
     params: list[str] = field(default_factory=list)
+
+
+class CannedResponseView(Struct, kw_only=True):
+    id: str
+    shortcut: str
+    """What follows ``/`` in the editor (without the ``/``); unique in its
+    list, case- and accent-insensitively."""
+    text: str
+    """May hold ``{{contact.name}}`` and ``{{agent.name}}``: the client fills
+    them in (the contact's display name, the agent's name) when inserting."""
+    updated_at: int
+    updated_by: str
+    """The agent who last saved it."""
+
+
+class CannedListView(Struct, kw_only=True):
+    """One list of canned responses, whole: a queue's (``queue:<id>``, kept
+    by supervisors) or an agent's own (``agent:<id>``). Keep the highest
+    ``version`` (0: never written)."""
+
+    list_id: str
+    version: int
+    editors: list[str]
+    """Principals who may change it (``role:supervisor`` or ``agent:<id>``):
+    an agent may when one of its ``Welcome.principals`` is here."""
+    responses: list[CannedResponseView]
+    """Ordered by shortcut."""
 
 
 class Resume(Struct, kw_only=True):
@@ -260,6 +379,16 @@ class EndChat(Command, tag="end_chat"):
 class SendMessage(Command, tag="send"):
     conversation_id: str
     text: str
+
+
+class SendMedia(Command, tag="send_media"):
+    """Send a file uploaded first with ``POST /api/media/uploads`` (its
+    ``upload_id``), with a caption where the channel takes one. Sending the
+    same upload again answers the same message (a safe retry)."""
+
+    conversation_id: str
+    upload_id: str
+    caption: str = ""
 
 
 class SendTemplate(Command, tag="send_template"):
@@ -367,6 +496,19 @@ class Transfer(Command, tag="transfer"):
     agent_id: str | None = None
     queue_id: str | None = None
     note: Annotated[str, Meta(max_length=1000)] = ""
+class SaveCanned(Command, tag="canned_save"):
+    """Create (no ``response_id``) or replace a canned response in a list
+    the agent keeps (a queue's: supervisors; ``agent:<own id>``: anyone)."""
+
+    list_id: str
+    shortcut: str
+    text: str
+    response_id: str | None = None
+
+
+class DeleteCanned(Command, tag="canned_delete"):
+    list_id: str
+    response_id: str
 
 
 ClientCommand = (
@@ -378,6 +520,7 @@ ClientCommand = (
     | EndChat
     | SendMessage
     | SendTemplate
+    | SendMedia
     | StartConversation
     | MarkRead
     | Open
@@ -393,6 +536,8 @@ ClientCommand = (
     | AcceptOffer
     | DeclineOffer
     | Transfer
+    | SaveCanned
+    | DeleteCanned
 )
 
 COMMANDS: tuple[type[Command], ...] = get_args(ClientCommand)
@@ -481,6 +626,10 @@ class AgentStatusView(Struct, kw_only=True):
 
 class StatusResult(Result, tag="status"):
     agent: AgentStatusView
+class CannedListResult(Result, tag="canned_list"):
+    """The list after a ``canned_save`` or ``canned_delete``."""
+
+    canned: CannedListView
 
 
 CommandResult = (
@@ -495,6 +644,7 @@ CommandResult = (
     | WrapUpResult
     | ContactCardResult
     | StatusResult
+    | CannedListResult
 )
 
 
@@ -563,7 +713,9 @@ class MessageCreated(EventBody, tag="message.created"):
 
 
 class MessageUpdated(EventBody, tag="message.updated"):
-    """A delivery state moved forward (sent → delivered → read) or failed."""
+    """A delivery state moved forward (sent → delivered → read) or failed;
+    the contact edited or deleted it; its file was stored or failed
+    (``media.state``); the contact reacted to it (``reaction``)."""
 
     message: MessageView
 
@@ -634,6 +786,11 @@ class FloorUpdated(EventBody, tag="floor.updated"):
     after a change (keep the latest)."""
 
     floor: QueueFloor
+class CannedUpdated(EventBody, tag="canned.updated"):
+    """A list of canned responses changed: a queue's on ``queue:<id>``, an
+    agent's own on ``agent:<id>``. Carries the whole list."""
+
+    canned: CannedListView
 
 
 AnyEvent = (
@@ -655,6 +812,7 @@ AnyEvent = (
     | OfferRung
     | OfferWithdrawn
     | FloorUpdated
+    | CannedUpdated
 )
 
 
@@ -675,6 +833,9 @@ class Welcome(ServerFrame, tag="welcome"):
     epoch: str
     server_time: int
     heartbeat_ms: int
+    principals: list[str] = field(default_factory=list)
+    """Who this agent is for ``ConversationSummary.can``: ``agent:<id>``,
+    ``queue:<id>`` per queue, and ``role:supervisor`` for a supervisor."""
 
 
 class Snapshot(ServerFrame, tag="snapshot"):
@@ -703,6 +864,8 @@ class Snapshot(ServerFrame, tag="snapshot"):
     """What rings for the agent now."""
     floors: list[QueueFloor] = field(default_factory=list)
     """Supervisors: each automatic queue's floor (then ``floor.updated``)."""
+    canned: list[CannedListView] = field(default_factory=list)
+    """The canned response lists the agent uses: its own, then its queues'."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

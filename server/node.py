@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -30,17 +31,26 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from server.app import App
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.changes import Changes
 from server.app.commands import Commands
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
+from server.app.media import Downloads, Housekeeping, MediaFiles
+from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
 from server.app.routing import Router
 from server.app.tokens import Tokens
+from server.app.uploads import Uploads
+from server.blobs.base import Blobs
+from server.blobs.files import FileBlobs
+from server.blobs.memory import MemoryBlobs
+from server.blobs.s3 import S3Blobs
 from server.broker import Broker, MemoryBroker
+from server.channels.graph import MediaSource
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
 from server.config import Config
@@ -51,10 +61,13 @@ from server.http_limits import uvicorn_options
 from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
+from server.redis.canned import RedisCanned
 from server.redis.presence import RedisPresence
 from server.redis.store import OFFER_DUE_SET, RedisStore
 from server.redis.timers import ClusterTimers
 from server.store.base import Store
+from server.store.canned import CannedStore, MemoryCanned
+from server.store.canned_sqlite import SqliteCanned
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
@@ -83,6 +96,43 @@ def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
     return MemoryBroker(history_size=s.history_size, history_bytes=s.history_bytes)
 
 
+def make_blobs(config: Config) -> Blobs:
+    """Files customers send: an S3-compatible bucket (clusters), else files
+    under the data folder, else (``data = ":memory:"``) memory."""
+    m = config.media
+    if m.store == "s3":
+        return S3Blobs(
+            m.s3_endpoint,
+            m.s3_bucket,
+            access_key=m.s3_access_key,
+            secret_key=m.s3_secret_key,
+            region=m.s3_region or None,
+            secure=m.s3_secure,
+            prefix=m.s3_prefix,
+        )
+    if m.folder:
+        return FileBlobs(m.folder)
+    if config.server.data == ":memory:":
+        return MemoryBlobs()
+    return FileBlobs(Path(config.server.data).parent / "media")
+
+
+def make_downloads(
+    config: Config, app: App, store: Store, blobs: Blobs, metrics: Metrics, housekeeping: Housekeeping
+) -> tuple[Downloads, MediaSource]:
+    m, meta = config.media, config.meta
+    source = MediaSource(meta.graph_api_base, timeout=m.download_timeout_seconds, connect_timeout=meta.connect_timeout_seconds)
+    settings = MediaDownloadSettings(
+        limits=m.limits,
+        attempts=m.download_attempts,
+        backoff_seconds=m.backoff_seconds,
+        thumbnail_pixels=m.thumbnail_pixels,
+        concurrency=m.max_concurrent_downloads,
+        timeout_seconds=m.download_timeout_seconds,
+    )
+    return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock, housekeeping), source
+
+
 def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     if config.server.redis_url:
         # The due-set is written by the store's commits (windows=...), never by the timers.
@@ -106,8 +156,24 @@ def make_offer_timers(config: Config, app: App) -> Timers:
     return SessionTimers(app.routing.timeout, app.clock)
 
 
+def make_canned(config: Config, store: Store) -> CannedStore:
+    """Canned responses live beside the conversations: in the same Redis, the
+    same SQLite file, or memory."""
+    if isinstance(store, RedisStore):
+        return RedisCanned(store.url, client=store.client)
+    if isinstance(store, SqliteStore):
+        return SqliteCanned(store)
+    return MemoryCanned()
+
+
 def make_app(
-    config: Config, store: Store, broker: Broker, metrics: Metrics, presence: Presence | None = None, node_id: str = ""
+    config: Config,
+    store: Store,
+    broker: Broker,
+    metrics: Metrics,
+    canned_store: CannedStore | None = None,
+    presence: Presence | None = None,
+    node_id: str = "",
 ) -> App:
     """The use cases, each part built once with what it needs."""
     clock = now_ms
@@ -116,21 +182,23 @@ def make_app(
     directory = Directory(store)
     changes = Changes(catalog, store, broker, directory, metrics)
     contacts = Contacts(directory, changes, store)
+    canned = CannedResponses(catalog, canned_store or make_canned(config, store), broker, mint.new, clock)
     router = Router(
         catalog, changes, store, presence or MemoryPresence(), broker, config.routing, mint, clock, node_id
     )
-    reads = Reads(catalog, store, broker, directory, clock, router)
+    reads = Reads(catalog, store, broker, directory, clock, canned, router)
     return App(
         catalog=catalog,
         directory=directory,
         changes=changes,
         contacts=contacts,
         reads=reads,
-        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock),
+        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         routing=router,
         clock=clock,
+        canned=canned,
     )
 
 
@@ -148,13 +216,30 @@ class Node:
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
         self.presence = make_presence(config)
-        self.app = make_app(config, self.store, self.broker, self.metrics, self.presence, self.node_id)
+        self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.offer_timers: Timers = make_offer_timers(config, self.app)
         """Offers' deadlines. One node: a heap rebuilt at start from the
         offers ringing; with Redis, the due-set the commits write, claimed
         by whichever node polls first."""
-        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
+        self.blobs = make_blobs(config)
+        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id, files=self.blobs.get)
+        m = config.media
+        self.housekeeping = Housekeeping(
+            self.blobs, self.metrics, self.app.clock, quota_bytes=m.quota_bytes, retention_days=m.retention_days, every=m.housekeeping_seconds
+        )
+        self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics, self.housekeeping)
+        self.media_files = MediaFiles(
+            self.store,
+            self.blobs,
+            s.token_secret,
+            config.media.link_seconds,
+            self.app.clock,
+            uploads=self.app.commands.uploads,
+            limits=config.media.limits,
+            thumbnail_pixels=config.media.thumbnail_pixels,
+            housekeeping=self.housekeeping,
+        )
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
@@ -194,10 +279,13 @@ class Node:
     async def start(self) -> None:
         self.metrics.watch_gc()
         await self.store.start()
+        await self.blobs.start()
         await self.broker.start()
         await self._seed_directory()
-        for conv in await self.store.unlocked_open():
+        unlocked = await self.store.unlocked_open()
+        for conv in unlocked:
             self.app.changes.watch_window(conv)
+        self.downloads.resume([conv.id for conv in unlocked])
         self.timers.start()
         for queue in self.app.routing.automatic:
             for conv in await self.store.inbox(queue.id):
@@ -207,6 +295,7 @@ class Node:
         await self.app.routing.rebuild()
         self.app.routing.start()
         await self.sender.start()
+        self.housekeeping.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
@@ -229,7 +318,12 @@ class Node:
         await self.offer_timers.stop()
         await self.sender.stop()
         await self.presence.close()
+        await self.downloads.stop()
+        await self.housekeeping.stop()
+        await self.media_source.aclose()
+        await self.blobs.close()
         await self.broker.close()
+        await self.app.canned.store.close()
         await self.store.close()
         self.metrics.watch_gc(False)
 
@@ -248,7 +342,8 @@ class Node:
             node_id=self.node_id,
             ready=lambda: self.ready,
             store_healthy=healthy if healthy is not None else lambda: True,
-            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name),
+            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name, downloads=self.downloads),
+            media=self.media_files,
         )
         return create_app(parts)
 

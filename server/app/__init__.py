@@ -10,6 +10,7 @@ publish (broker), one module per job.
     intake.py     channel events and the session timer
     tokens.py     authenticate, revoke, (dev) issue
     routing.py    agents' status, offers, transfers, the routing pass
+    canned.py     canned responses: the agent's lists, save, delete
     dispatch.py   one protocol command → the use case that runs it
 
 ``App`` only groups the parts for the edges; the node builds each part.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.changes import Changes
 from server.app.commands import Commands
@@ -43,3 +45,4 @@ class App:
     tokens: Tokens
     routing: Router
     clock: Callable[[], int]
+    canned: CannedResponses

@@ -26,6 +26,8 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.end(agent, cid)
         case p.SendMessage(conversation_id=cid, text=body):
             return await commands.send(agent, cid, body)
+        case p.SendMedia(conversation_id=cid, upload_id=upload_id, caption=caption):
+            return await commands.send_media(agent, cid, upload_id, caption)
         case p.SendTemplate(conversation_id=cid, template=ref):
             return await commands.send_template(agent, cid, ref)
         case p.StartConversation():
@@ -56,4 +58,8 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await app.routing.decline(agent, cid)
         case p.Transfer():
             return await app.routing.transfer(agent, cmd)
+        case p.SaveCanned():
+            return await app.canned.save(agent, cmd)
+        case p.DeleteCanned():
+            return await app.canned.delete(agent, cmd)
     raise DomainError(errors.UNKNOWN_COMMAND, f"{type(cmd).__name__} is not handled here.")

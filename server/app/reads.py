@@ -10,6 +10,7 @@ from typing import Any
 
 from protocol import errors
 from protocol import messages as p
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.directory import Directory
 from server.app.routing import Router
@@ -64,10 +65,12 @@ class Reads:
         broker: Broker,
         directory: Directory,
         clock: Callable[[], int],
+        canned: CannedResponses,
         router: Router | None = None,
     ) -> None:
         self.router = router
         self.catalog = catalog
+        self.canned = canned
         self.store = store
         self.broker = broker
         self.directory = directory
@@ -117,6 +120,7 @@ class Reads:
             templates=self.catalog.template_views,
             dispositions=self.catalog.dispositions,
             server_time=self.clock(),
+            canned=await self.canned.lists(agent),
             **await self._routing(agent),
         )
 

@@ -6,6 +6,7 @@
     broker.py  the Broker (server/broker.py): sequenced streams, history, pub/sub
     timers.py  the Timers (server/timers.py): the due-set's claims and leases
     presence.py  the Presence (server/presence.py): statuses, screens' heartbeats, offers, the routing lease
+    canned.py  the CannedStore (server/store/canned.py): canned response lists
 
 Who writes which key:
 
@@ -17,6 +18,7 @@ Who writes which key:
     sb:routing:{t}:lease                          the offer timers only
     sb:presence:*, sb:lease:*                     the presence only
     sb:stream:* (sequences, history)              the broker only
+    sb:canned:<list id>                           the canned responses' save script only
 
 The node picks these over the memory/SQLite ones (server/node.py).
 """

@@ -413,6 +413,11 @@ export class SwitchboardClient {
     return expect(await this.call({ type: "send", conversation_id: id, text }), "message");
   }
 
+  /** @param {string} id @param {string} uploadId @param {string} caption */
+  async sendMedia(id, uploadId, caption) {
+    return expect(await this.call({ type: "send_media", conversation_id: id, upload_id: uploadId, caption }), "message");
+  }
+
   /** @param {string} id @param {TemplateRef} template */
   async sendTemplate(id, template) {
     return expect(await this.call({ type: "send_template", conversation_id: id, template }), "message");
@@ -491,6 +496,15 @@ export class SwitchboardClient {
     } finally {
       this.inboxLoading = false;
     }
+  }
+
+  /**
+   * One page of the Inbox filtered by the server (`query`: name, number or
+   * username), outside the window: the mirror is left as it is.
+   * @param {string} query @param {string | null} cursor @param {number} [limit]
+   */
+  async inboxSearch(query, cursor, limit = 100) {
+    return expect(await this.call({ type: "inbox_page", cursor, limit, query }), "inbox_page");
   }
 
   /** @param {string} id @param {string} query */

@@ -19,6 +19,7 @@
 /** @typedef {import('./protocol').AgentStatusView} AgentStatusView */
 /** @typedef {import('./protocol').OfferRung} OfferRung */
 /** @typedef {import('./protocol').QueueFloor} QueueFloor */
+/** @typedef {import('./protocol').CannedListView} CannedListView */
 
 /** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
 export function waitingKey(s) {
@@ -84,6 +85,8 @@ export class Mirror {
     this.offers = new Map();
     /** Routing (supervisors): each automatic queue's floor. @type {Map<string, QueueFloor>} */
     this.floors = new Map();
+    /** Canned response lists by list id, the highest version of each. @type {Map<string, CannedListView>} */
+    this.canned = new Map();
   }
 
   /**
@@ -105,6 +108,7 @@ export class Mirror {
     this.status = snapshot.status ?? null;
     this.offers = new Map((snapshot.offers ?? []).map((o) => [o.offer.conversation_id, o]));
     this.floors = new Map((snapshot.floors ?? []).map((f) => [f.queue_id, f]));
+    this.canned = new Map((snapshot.canned ?? []).map((c) => [c.list_id, c]));
     return [{ kind: "reset", conversationId: null }];
   }
 
@@ -265,6 +269,12 @@ export class Mirror {
       case "floor.updated":
         this.floors.set(event.floor.queue_id, event.floor);
         return [{ kind: event.type, conversationId: null }];
+      case "canned.updated": {
+        const known = this.canned.get(event.canned.list_id);
+        if (known && known.version >= event.canned.version) return [];
+        this.canned.set(event.canned.list_id, event.canned);
+        return [{ kind: event.type, conversationId: null }];
+      }
     }
   }
 

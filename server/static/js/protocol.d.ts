@@ -4,7 +4,7 @@
 
 export type ProtocolVersion = 1;
 /** Stable error codes (protocol/errors.py): branch on these, not on messages. */
-export type ErrorCode = "agent_unavailable" | "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "no_offer" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "over_capacity" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
+export type ErrorCode = "agent_unavailable" | "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "media_refused" | "no_offer" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "over_capacity" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
 /** Websocket close codes (protocol/errors.py); the JS keeps a constant of this type. */
 export interface CloseCodes {
   readonly CLOSE_NORMAL: 1000;
@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer;
+export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer | SaveCanned | DeleteCanned;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
 /** An event body: what an `event` frame carries. */
@@ -99,6 +99,19 @@ export interface TemplateRef {
   name: string;
   language?: string;
   params?: string[];
+}
+
+/**
+ * Send a file uploaded first with `POST /api/media/uploads` (its
+ * `upload_id`), with a caption where the channel takes one. Sending the
+ * same upload again answers the same message (a safe retry).
+ */
+export interface SendMedia {
+  type: "send_media";
+  conversation_id: string;
+  upload_id: string;
+  caption?: string;
+  id: string;
 }
 
 /**
@@ -242,6 +255,26 @@ export interface Transfer {
 }
 
 /**
+ * Create (no `response_id`) or replace a canned response in a list
+ * the agent keeps (a queue's: supervisors; `agent:<own id>`: anyone).
+ */
+export interface SaveCanned {
+  type: "canned_save";
+  list_id: string;
+  shortcut: string;
+  text: string;
+  response_id?: string | null;
+  id: string;
+}
+
+export interface DeleteCanned {
+  type: "canned_delete";
+  list_id: string;
+  response_id: string;
+  id: string;
+}
+
+/**
  * Answer to Hello once the token is accepted.
  */
 export interface Welcome {
@@ -253,6 +286,7 @@ export interface Welcome {
   epoch: string;
   server_time: number;
   heartbeat_ms: number;
+  principals: string[];
 }
 
 export interface AgentView {
@@ -285,6 +319,7 @@ export interface Snapshot {
   status: AgentStatusView | null;
   offers: OfferRung[];
   floors: QueueFloor[];
+  canned: CannedListView[];
 }
 
 /**
@@ -312,6 +347,9 @@ export interface ConversationSummary {
   session_locked: boolean;
   ended_at: number | null;
   wrapped_up: boolean;
+  can: Record<string, ("add_note" | "assign" | "claim" | "contact_card" | "end_chat" | "read" | "send" | "send_template" | "send_to_inbox" | "wrap_up")[]>;
+  preview_kind: string | null;
+  preview_duration_ms: number | null;
   offer: OfferView | null;
 }
 
@@ -340,6 +378,7 @@ export interface OfferView {
 export interface QueueView {
   id: string;
   name: string;
+  assignable: string[];
 }
 
 export interface TouchpointView {
@@ -397,6 +436,26 @@ export interface QueueFloor {
 }
 
 /**
+ * One list of canned responses, whole: a queue's (`queue:<id>`, kept
+ * by supervisors) or an agent's own (`agent:<id>`). Keep the highest
+ * `version` (0: never written).
+ */
+export interface CannedListView {
+  list_id: string;
+  version: number;
+  editors: string[];
+  responses: CannedResponseView[];
+}
+
+export interface CannedResponseView {
+  id: string;
+  shortcut: string;
+  text: string;
+  updated_at: number;
+  updated_by: string;
+}
+
+/**
  * Resume accepted: the missed events follow, then live ones.
  */
 export interface Resumed {
@@ -416,7 +475,7 @@ export interface Resync {
 export interface Ack {
   type: "ack";
   id: string;
-  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult | StatusResult;
+  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult | StatusResult | CannedListResult;
 }
 
 export interface Ok {
@@ -448,11 +507,60 @@ export interface MessageView {
   meta: Record<string, string>;
   edited_at: number | null;
   deleted: boolean;
+  media: MediaView | null;
+  location: LocationView | null;
+  contacts: SharedContactView[];
+  reaction: string | null;
+  reply_to: QuoteView | null;
 }
 
 export interface MessageError {
   code: string;
   message: string;
+}
+
+/**
+ * A message's file. Fetch it (and its thumbnail) through a signed link
+ * from `GET /api/media/{message_id}/link` (docs/HTTP.md).
+ */
+export interface MediaView {
+  kind: "audio" | "document" | "image" | "sticker" | "video";
+  state: "failed" | "loading" | "ready";
+  mime_type: string;
+  filename: string;
+  size: number | null;
+  voice: boolean;
+  thumbnail: boolean;
+  width: number | null;
+  height: number | null;
+  duration_ms: number | null;
+  error: string;
+}
+
+export interface LocationView {
+  latitude: number;
+  longitude: number;
+  name: string;
+  address: string;
+  map_url: string;
+}
+
+/**
+ * A contact card the customer sent.
+ */
+export interface SharedContactView {
+  name: string;
+  phones: string[];
+}
+
+/**
+ * The message a reply quotes, as it read when the reply arrived.
+ */
+export interface QuoteView {
+  id: string;
+  kind: string;
+  text: string;
+  direction: "in" | "out";
 }
 
 /**
@@ -551,6 +659,14 @@ export interface StatusResult {
   agent: AgentStatusView;
 }
 
+/**
+ * The list after a `canned_save` or `canned_delete`.
+ */
+export interface CannedListResult {
+  kind: "canned_list";
+  canned: CannedListView;
+}
+
 export interface Error {
   type: "error";
   id: string | null;
@@ -562,7 +678,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | AgentStatusChanged | OfferRung | OfferWithdrawn | FloorUpdated;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | AgentStatusChanged | OfferRung | OfferWithdrawn | FloorUpdated | CannedUpdated;
 }
 
 /**
@@ -635,7 +751,9 @@ export interface MessageCreated {
 }
 
 /**
- * A delivery state moved forward (sent → delivered → read) or failed.
+ * A delivery state moved forward (sent → delivered → read) or failed;
+ * the contact edited or deleted it; its file was stored or failed
+ * (`media.state`); the contact reacted to it (`reaction`).
  */
 export interface MessageUpdated {
   type: "message.updated";
@@ -701,6 +819,15 @@ export interface OfferWithdrawn {
 export interface FloorUpdated {
   type: "floor.updated";
   floor: QueueFloor;
+}
+
+/**
+ * A list of canned responses changed: a queue's on `queue:<id>`, an
+ * agent's own on `agent:<id>`. Carries the whole list.
+ */
+export interface CannedUpdated {
+  type: "canned.updated";
+  canned: CannedListView;
 }
 
 /**
