@@ -249,6 +249,9 @@ export default {
   "attach.wait": "The file is still uploading.",
   "attach.refused": "{name} cannot be sent: {reason}",
   // routing
+  "error.no_offer": "This conversation is no longer offered to you.",
+  "error.agent_unavailable": "That agent is away or offline.",
+  "error.over_capacity": "That agent has no room for another conversation.",
   "routing.status.label": "Your status",
   "routing.status.available": "Available",
   "routing.status.away": "Away",

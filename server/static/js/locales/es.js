@@ -249,6 +249,9 @@ export default {
   "attach.wait": "El archivo todavía se está subiendo.",
   "attach.refused": "{name} no se puede enviar: {reason}",
   // routing
+  "error.no_offer": "Esta conversación ya no se te ofrece.",
+  "error.agent_unavailable": "Esa persona está ausente o desconectada.",
+  "error.over_capacity": "Esa persona no tiene lugar para otra conversación.",
   "routing.status.label": "Tu estado",
   "routing.status.available": "Disponible",
   "routing.status.away": "Ausente",

@@ -249,6 +249,9 @@ export default {
   "attach.wait": "O arquivo ainda está sendo enviado.",
   "attach.refused": "{name} não pode ser enviado: {reason}",
   // routing
+  "error.no_offer": "Esta conversa não está mais oferecida a você.",
+  "error.agent_unavailable": "Esse agente está ausente ou offline.",
+  "error.over_capacity": "Esse agente não tem espaço para outra conversa.",
   "routing.status.label": "Seu status",
   "routing.status.available": "Disponível",
   "routing.status.away": "Ausente",
