@@ -51,6 +51,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.center import APP_SECRET, Center
 from bench.customers import whatsapp_envelope
 from bench.procs import Proc, free_port
+from bench.worker import raise_nofile
 from server.channels.signature import HEADER, sign
 
 HERE = Path(__file__).resolve().parent
@@ -104,8 +105,8 @@ class Node:
     def stop(self) -> None:
         self.proc.stop()
 
-    async def _file(self, path: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 30
+    async def _file(self, path: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
         while (data := _take(path)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the probe wrote no {path}")
@@ -118,13 +119,16 @@ class Node:
         )
         await proc.wait()
 
-    def _instructions(self) -> int:
-        """Instructions in the dumps written since the last look (the dumps are then removed)."""
-        total = 0
+    def _instructions(self) -> Counter[str]:
+        """Instructions (and any other event callgrind counts) in the dumps written since the last look (the dumps are then removed)."""
+        total: Counter[str] = Counter()
         for f in Path(self.cg_out).parent.glob(Path(self.cg_out).name + ".*"):
+            names: list[str] = []
             for line in f.read_text(errors="replace").splitlines():
-                if line.startswith("summary:"):
-                    total += int(line.split()[1])
+                if line.startswith("events:"):
+                    names = ["instructions" if n == "Ir" else n for n in line.split()[1:]]
+                elif line.startswith("summary:"):
+                    total.update(dict(zip(names, map(int, line.split()[1:]), strict=False)))
             if self.keep is not None and self.counting:
                 self.keep.mkdir(parents=True, exist_ok=True)
                 f.rename(self.keep / f.name)
@@ -136,7 +140,7 @@ class Node:
         """Calls since the previous cut (the first cut starts the count)."""
         if self.callgrind:
             await self._callgrind("--dump")
-            return Counter({"instructions": self._instructions()})
+            return self._instructions()
         n = self.cuts
         self.cuts += 1
         os.kill(self.proc.pid, signal.SIGUSR1)
@@ -346,6 +350,44 @@ async def play(node: Node, center: Center, opts: argparse.Namespace) -> dict[str
     return {"per_kind": per_kind, "actions": actions, "deliveries": +deliveries, "total": total, "inbound": posted[0]}
 
 
+async def idle_memory(node: Node, center: Center, n: int) -> dict[str, Any]:
+    """Python's bytes per idle agent by allocation site: tracemalloc after n
+    and after 2n connected agents (each after a full collection), the
+    difference divided by n; RSS the same way."""
+    agents = Agents()
+    now = int(time.time())
+    snaps = []
+    rss = []
+    for step in range(2):
+        for i in range(step * n, (step + 1) * n):
+            a = center.agent_id(i)
+            await agents.join(node.ws, a, center.token(a, now))
+        await agents.quiet()
+        os.kill(node.proc.pid, signal.SIGURG)
+        snaps.append(await node._file(f"{node.out}.mem{step}", timeout=600))
+        rss.append(_rss(node.proc.pid))
+    await agents.close()
+    sites: Counter[str] = Counter(snaps[1]["bytes"])
+    sites.subtract(snaps[0]["bytes"])
+    blocks: Counter[str] = Counter(snaps[1]["blocks"])
+    blocks.subtract(snaps[0]["blocks"])
+    return {
+        "python_bytes_per_agent": round(sum(sites.values()) / n, 1),
+        "python_blocks_per_agent": round(sum(blocks.values()) / n, 2),
+        "rss_kib_per_agent": round((rss[1] - rss[0]) / n / 1024, 2),
+        "sites_bytes_per_agent": {k: round(v / n, 1) for k, v in sites.most_common(40) if v / n >= 8},
+        "sites_blocks_per_agent": {k: round(blocks[k] / n, 2) for k, v in sites.most_common(40) if v / n >= 8},
+    }
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _module(key: str) -> str:
     """The top-level area a function belongs to: server/app, site:websockets, std:asyncio, builtins..."""
     if key.startswith("<"):
@@ -376,8 +418,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--strace", action="store_true", help="also count the node's system calls (strace -c)")
     ap.add_argument("--callgrind", action="store_true", help="count machine instructions (valgrind) instead of Python calls")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument(
+        "--idle-memory",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: Python's bytes per idle agent by allocation site (tracemalloc at N and 2N agents)",
+    )
     ap.add_argument("--out", default=str(RESULTS / "calls.json"))
     opts = ap.parse_args(argv)
+    if opts.idle_memory:
+        return _idle_main(opts, argv)
     center = Center(opts.agents, opts.queues)
     trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in opts.tree]
     results: dict[str, Any] = {}
@@ -387,20 +438,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for label, tree in trees:
             node = Node(label, tree, center, Path(tmp), callgrind=opts.callgrind)
             if opts.callgrind:
-                node.keep = RAW / f"callgrind-{label}"
+                node.keep = RAW / f"{Path(opts.out).stem}-{label}-callgrind"
             node.start()
             try:
                 played = asyncio.run(play(node, center, opts))
             finally:
                 node.stop()
             total: Counter[str] = Counter(played["total"]["calls"])
-            if opts.callgrind:
+            misses: Counter[str] = Counter()
+            if node.callgrind:
                 for c in played["per_kind"].values():
                     total.update(c)
+                misses = Counter({k: v for k, v in total.items() if k != "instructions"})
+                total = Counter({"instructions": total["instructions"]})
             totals[label] = total
             delivered = sum(played["deliveries"].values())
             per_kind = {
-                kind: {"actions": played["actions"][kind], "calls_per_action": round(sum(c.values()) / played["actions"][kind])}
+                kind: {
+                    "actions": played["actions"][kind],
+                    "calls_per_action": round(
+                        (c["instructions"] if node.callgrind else sum(c.values())) / played["actions"][kind]
+                    ),
+                }
                 for kind, c in sorted(played["per_kind"].items())
             }
             modules: Counter[str] = Counter()
@@ -414,15 +473,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "deliveries_by_kind": dict(sorted(played["deliveries"].items())),
                 "inbound": played["inbound"],
                 "calls_per_inbound": round(sum(total.values()) / max(1, played["inbound"])),
-                "unit": "instructions" if opts.callgrind else "calls",
+                "unit": "instructions" if node.callgrind else "calls",
                 "calls": sum(total.values()),
                 "python_calls": py,
                 "calls_per_delivery": round(sum(total.values()) / max(1, delivered), 1),
                 "per_action_kind": per_kind,
                 "modules_per_delivery": {m: round(v / max(1, delivered), 1) for m, v in modules.most_common()},
+                "cache_per_delivery": {k: round(v / max(1, delivered), 1) for k, v in sorted(misses.items())} or None,
                 "syscalls": _strace(node.out + ".strace") if opts.strace else None,
             }
-            (RAW / f"calls-{label}.json").write_text(
+            (RAW / f"{Path(opts.out).stem}-{label}.json").write_text(
                 json.dumps(
                     {
                         **results[label],
@@ -440,6 +500,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {
         "command": "python -m bench calls " + " ".join(argv if argv is not None else sys.argv[1:]),
         "scenario": {k: getattr(opts, k) for k in ("agents", "queues", "conversations", "per_customer", "warmup", "parallel")},
+        "python": sys.version.split()[0],
+        "trees": results,
+    }
+    Path(opts.out).write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def _idle_main(opts: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    n = opts.idle_memory
+    center = Center(2 * n, opts.queues)
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
+        for label, tree in [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in opts.tree]:
+            node = Node(label, tree, center, Path(tmp))
+            node.proc.env = {**(node.proc.env or {}), "CALLPROBE_MEMORY": "1"}
+            node.start()
+            try:
+                results[label] = {"commit": _commit(tree), **asyncio.run(idle_memory(node, center, n))}
+            finally:
+                node.stop()
+    summary = {
+        "command": "python -m bench calls " + " ".join(argv if argv is not None else sys.argv[1:]),
         "python": sys.version.split()[0],
         "trees": results,
     }
@@ -470,6 +552,7 @@ def _strace(path: str) -> dict[str, int]:
 
 
 def run(argv: list[str] | None = None) -> None:
+    raise_nofile()
     out = main(argv)
     json.dump(
         {label: {k: v for k, v in r.items() if not k.startswith("changed")} for label, r in out["trees"].items()},
