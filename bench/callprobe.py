@@ -154,37 +154,6 @@ def _wrap_thread_run() -> None:
     threading.Thread.run = profiled_run  # type: ignore[method-assign]
 
 
-def _on_memory(signum: int, frame: Any) -> None:
-    """SIGURG (with CALLPROBE_MEMORY=1: tracemalloc runs from the start):
-    the bytes Python holds per allocation site (its innermost frames in the
-    project or a library) to OUT.json.mem<n>, after a full collection."""
-    global _mem
-    import gc
-    import tracemalloc
-
-    gc.collect()
-    snap = tracemalloc.take_snapshot()
-    sites: Counter[str] = Counter()
-    blocks: Counter[str] = Counter()
-    for stat in snap.statistics("traceback"):
-        where = [f for f in stat.traceback if "/bench/callprobe.py" not in f.filename]
-        # The innermost frame outside the standard library names the site.
-        chosen = next((f for f in reversed(where) if not _key_path(f.filename).startswith("std:")), where[-1] if where else None)
-        key = f"{_key_path(chosen.filename)}:{chosen.lineno}" if chosen else "?"
-        sites[key] += stat.size
-        blocks[key] += stat.count
-    _write(f"{_out}.mem{_mem}", {"bytes": dict(sites), "blocks": dict(blocks)})
-    _mem += 1
-
-
-def _key_path(path: str) -> str:
-    for root, label in _roots:
-        if path.startswith(root):
-            return label + path[len(root) :]
-    return path
-
-
-_mem = 0
 _out = ""
 _main = cProfile.Profile()
 
@@ -198,11 +167,6 @@ if __name__ == "__main__":
     sys.path.insert(0, os.environ.get("CALLPROBE_TREE", os.getcwd()))
     signal.signal(signal.SIGUSR1, _quietly(_on_cut))
     signal.signal(signal.SIGUSR2, _quietly(_on_window))
-    if os.environ.get("CALLPROBE_MEMORY"):
-        import tracemalloc
-
-        tracemalloc.start(int(os.environ.get("CALLPROBE_MEMORY_FRAMES", "12")))
-        signal.signal(signal.SIGURG, _quietly(_on_memory))
     _wrap_thread_run()
     _profiles.append(_main)
     _main.enable()

@@ -105,8 +105,8 @@ class Node:
     def stop(self) -> None:
         self.proc.stop()
 
-    async def _file(self, path: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def _file(self, path: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
         while (data := _take(path)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the probe wrote no {path}")
@@ -350,44 +350,6 @@ async def play(node: Node, center: Center, opts: argparse.Namespace) -> dict[str
     return {"per_kind": per_kind, "actions": actions, "deliveries": +deliveries, "total": total, "inbound": posted[0]}
 
 
-async def idle_memory(node: Node, center: Center, n: int) -> dict[str, Any]:
-    """Python's bytes per idle agent by allocation site: tracemalloc after n
-    and after 2n connected agents (each after a full collection), the
-    difference divided by n; RSS the same way."""
-    agents = Agents()
-    now = int(time.time())
-    snaps = []
-    rss = []
-    for step in range(2):
-        for i in range(step * n, (step + 1) * n):
-            a = center.agent_id(i)
-            await agents.join(node.ws, a, center.token(a, now))
-        await agents.quiet()
-        os.kill(node.proc.pid, signal.SIGURG)
-        snaps.append(await node._file(f"{node.out}.mem{step}", timeout=600))
-        rss.append(_rss(node.proc.pid))
-    await agents.close()
-    sites: Counter[str] = Counter(snaps[1]["bytes"])
-    sites.subtract(snaps[0]["bytes"])
-    blocks: Counter[str] = Counter(snaps[1]["blocks"])
-    blocks.subtract(snaps[0]["blocks"])
-    return {
-        "python_bytes_per_agent": round(sum(sites.values()) / n, 1),
-        "python_blocks_per_agent": round(sum(blocks.values()) / n, 2),
-        "rss_kib_per_agent": round((rss[1] - rss[0]) / n / 1024, 2),
-        "sites_bytes_per_agent": {k: round(v / n, 1) for k, v in sites.most_common(40) if v / n >= 8},
-        "sites_blocks_per_agent": {k: round(blocks[k] / n, 2) for k, v in sites.most_common(40) if v / n >= 8},
-    }
-
-
-def _rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def _module(key: str) -> str:
     """The top-level area a function belongs to: server/app, site:websockets, std:asyncio, builtins..."""
     if key.startswith("<"):
@@ -418,17 +380,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--strace", action="store_true", help="also count the node's system calls (strace -c)")
     ap.add_argument("--callgrind", action="store_true", help="count machine instructions (valgrind) instead of Python calls")
     ap.add_argument("--top", type=int, default=40)
-    ap.add_argument(
-        "--idle-memory",
-        type=int,
-        default=0,
-        metavar="N",
-        help="instead: Python's bytes per idle agent by allocation site (tracemalloc at N and 2N agents)",
-    )
     ap.add_argument("--out", default=str(RESULTS / "calls.json"))
     opts = ap.parse_args(argv)
-    if opts.idle_memory:
-        return _idle_main(opts, argv)
     center = Center(opts.agents, opts.queues)
     trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in opts.tree]
     results: dict[str, Any] = {}
@@ -500,28 +453,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {
         "command": "python -m bench calls " + " ".join(argv if argv is not None else sys.argv[1:]),
         "scenario": {k: getattr(opts, k) for k in ("agents", "queues", "conversations", "per_customer", "warmup", "parallel")},
-        "python": sys.version.split()[0],
-        "trees": results,
-    }
-    Path(opts.out).write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
-
-
-def _idle_main(opts: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
-    n = opts.idle_memory
-    center = Center(2 * n, opts.queues)
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
-        for label, tree in [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in opts.tree]:
-            node = Node(label, tree, center, Path(tmp))
-            node.proc.env = {**(node.proc.env or {}), "CALLPROBE_MEMORY": "1"}
-            node.start()
-            try:
-                results[label] = {"commit": _commit(tree), **asyncio.run(idle_memory(node, center, n))}
-            finally:
-                node.stop()
-    summary = {
-        "command": "python -m bench calls " + " ".join(argv if argv is not None else sys.argv[1:]),
         "python": sys.version.split()[0],
         "trees": results,
     }
