@@ -24,8 +24,13 @@ The summary (bench/results/calls.json unless ``--out``) has per tree the
 calls per delivery / per inbound / per command kind, per top-level module,
 and the functions whose counts changed most between the first tree and each
 other; the whole per-function counts and caller → callee edges go to
-bench/results/raw/calls-<label>.json. ``--strace`` also counts the node's
-system calls over the same window (``strace -c -f``).
+bench/results/raw/<out name>-<label>.json. ``--strace`` also counts the
+node's system calls over the same window (``strace -c -f``; the window is then
+charged as one, since each per-action cut writes the probe's own files).
+``--parallel K`` plays K conversations at once (as ``bench steady`` overlaps
+them; totals only). ``--callgrind`` runs the node under valgrind instead of
+the probe and counts machine instructions (C code included: SQLite, msgspec,
+the interpreter), per action kind or per window.
 """
 
 from __future__ import annotations
@@ -255,8 +260,10 @@ async def play(node: Node, center: Center, opts: argparse.Namespace) -> dict[str
     counting = False
 
     async def charge(kind: str) -> None:
-        if counting and opts.parallel > 1:
-            return  # conversations overlap: only the window's total is charged ("all")
+        if counting and (opts.parallel > 1 or opts.strace):
+            # Conversations overlap, or strace counts the probe's own files with
+            # each cut: only the window's total is charged ("all").
+            return
         await agents.quiet(0.05)
         calls = await node.cut()
         if counting:
@@ -333,7 +340,7 @@ async def play(node: Node, center: Center, opts: argparse.Namespace) -> dict[str
                 await conversation(c)
                 c += 1
         await agents.quiet()
-        if opts.parallel > 1:
+        if opts.parallel > 1 or opts.strace:
             counting = False
             calls = await node.cut()
             per_kind["all"].update(calls)
