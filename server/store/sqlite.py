@@ -248,12 +248,13 @@ class SqliteStore:
         db = self._reader
         if db is None:
             return await self._call(self._writer, fn)
-        deadline = time.monotonic() + self.timeout
+        deadline = 0.0  # read the clock only once a try was refused
         pause = 0.001
         while True:
             try:
                 result = fn(db)
             except sqlite3.OperationalError as e:
+                deadline = deadline or time.monotonic() + self.timeout
                 if e.sqlite_errorcode in _BUSY and time.monotonic() + pause < deadline:
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, 0.05)
