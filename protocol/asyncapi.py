@@ -50,13 +50,23 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.AddNote: p.NoteResult,
     p.WrapUp: p.WrapUpResult,
     p.GetContactCard: p.ContactCardResult,
+    p.SaveCanned: p.CannedListResult,
+    p.DeleteCanned: p.CannedListResult,
 }
 """The ``result`` kind of the ``ack`` each command gets (``hello`` is answered
 by ``welcome`` instead)."""
 
 STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
-    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked),
-    "agent": (p.AssignedAdded, p.AssignedUpdated, p.AssignedRemoved, p.SessionLocked, p.SessionUnlocked, p.AccessRevoked),
+    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked, p.CannedUpdated),
+    "agent": (
+        p.AssignedAdded,
+        p.AssignedUpdated,
+        p.AssignedRemoved,
+        p.SessionLocked,
+        p.SessionUnlocked,
+        p.AccessRevoked,
+        p.CannedUpdated,
+    ),
     "conv": (
         p.ConversationUpdated,
         p.MessageCreated,

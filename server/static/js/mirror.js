@@ -16,6 +16,7 @@
 /** @typedef {import('./protocol').EventBody} EventBody */
 /** @typedef {import('./protocol').QueueCounts} QueueCounts */
 /** @typedef {import('./protocol').InboxPageResult} InboxPageResult */
+/** @typedef {import('./protocol').CannedListView} CannedListView */
 
 /** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
 export function waitingKey(s) {
@@ -75,6 +76,8 @@ export class Mirror {
     this.snapshot = null;
     /** Server clock minus local clock (ms), for countdowns. */
     this.serverOffset = 0;
+    /** Canned response lists by list id, the highest version of each. @type {Map<string, CannedListView>} */
+    this.canned = new Map();
   }
 
   /**
@@ -93,6 +96,7 @@ export class Mirror {
     this.unreadTotal = snapshot.unread_total;
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
+    this.canned = new Map((snapshot.canned ?? []).map((c) => [c.list_id, c]));
     return [{ kind: "reset", conversationId: null }];
   }
 
@@ -240,6 +244,12 @@ export class Mirror {
       }
       case "access.revoked":
         return []; // the socket closes (4010) right after: the client stops and asks for a log-in
+      case "canned.updated": {
+        const known = this.canned.get(event.canned.list_id);
+        if (known && known.version >= event.canned.version) return [];
+        this.canned.set(event.canned.list_id, event.canned);
+        return [{ kind: event.type, conversationId: null }];
+      }
     }
   }
 
