@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.deploy_checks import trusted_hosts
-from server.http import api, dev, webhooks
+from server.http import api, dev, media, webhooks
 from server.http.parts import Parts
 from server.openapi import asyncapi_endpoint, openapi_endpoint
 
@@ -50,6 +50,10 @@ def routes(dev_endpoints: bool) -> list[BaseRoute]:
         Route("/api/conversations/{conv_id}", api.conversation),
         Route("/api/conversations/{conv_id}/search", api.search),
         Route("/api/contacts", api.contacts),
+        Route("/api/media/uploads", media.upload, methods=["POST"]),
+        Route("/api/media/{message_id}/link", media.link),
+        Route("/api/media/{message_id}", media.file),
+        Route("/api/media/{message_id}/thumbnail", media.thumbnail),
         Route("/api/logout", api.logout, methods=["POST"]),
         Route("/api/agents/{agent_id}/revoke", api.revoke_agent, methods=["POST"]),
         Route("/api/contacts/{channel}/{address}", api.put_contact, methods=["PUT", "DELETE"]),
@@ -96,7 +100,7 @@ class SecurityHeaders:
         if parsed is not None and parsed.host and all(c.isalnum() or c in ".-:[]" for c in parsed.host):
             connect += f" ws://{parsed.host}:{self.ws_port} wss://{parsed.host}:{self.ws_port}"
         return (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
             f"connect-src {connect}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         )
 
@@ -124,9 +128,11 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 raw = message.setdefault("headers", [])
                 if any(k.lower() in _OURS for k, _ in raw):
-                    headers = MutableHeaders(scope=message)  # replace the app's own, as before
-                    for k, v in extra:
-                        headers[k.decode()] = v.decode("latin-1")
+                    headers = MutableHeaders(scope=message)
+                    # A response with a policy of its own keeps it (media files: sandboxed).
+                    headers.setdefault("Content-Security-Policy", extra[0][1].decode("latin-1"))
+                    headers["X-Content-Type-Options"] = "nosniff"
+                    headers["Referrer-Policy"] = "no-referrer"
                 else:
                     message["headers"] = [*raw, *extra]
             await send(message)

@@ -12,6 +12,7 @@ import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, errorText, renderConnection } from "./alerts.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
+import { sendAttachment, wireAttach } from "./attach.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
@@ -317,6 +318,12 @@ async function sendMessage() {
   const id = ui.current;
   const editor = /** @type {HTMLTextAreaElement} */ ($("editor"));
   const text = editor.value;
+  const file = id && !editor.disabled ? await sendAttachment(text.trim()) : "none";
+  if (file !== "none") {
+    if (file === "sent" && editor.value === text) editor.value = ""; // the text went as its caption
+    scrollThreadToEnd();
+    return;
+  }
   if (!id || !text.trim() || editor.disabled) return;
   editor.value = "";
   const ok = await attempt(() => live().send(id, text));
@@ -334,6 +341,7 @@ function wireComposer() {
     }
   });
   onSubmit("composer", sendMessage);
+  wireAttach();
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
   onSubmit("template-form", submitTemplate);

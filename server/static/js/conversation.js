@@ -8,6 +8,7 @@ import { attempt, errorText } from "./alerts.js";
 import * as fmt from "./format.js";
 import { language, t } from "./i18n.js";
 import { renderPanel } from "./list.js";
+import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
 import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
@@ -221,7 +222,8 @@ function renderThread(id) {
 
 /** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
 function messageNode(m, hit, isCurrent, author) {
-  const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
+  const shown = shownText(m);
+  const parts = fmt.splitSpans(shown, hit && shown === m.text ? hit.spans : []);
   const body = m.deleted
     ? h("div", { class: "bubble-text deleted", text: t("message.deleted") }) // the customer took it back
     : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
@@ -230,7 +232,8 @@ function messageNode(m, hit, isCurrent, author) {
     h("div", { class: "bubble" }, [
       m.kind === "template" ? h("div", { class: "kind-tag", text: t("message.template") }) : null,
       author ? h("div", { class: "author", text: author }) : null,
-      body,
+      ...(m.deleted ? [] : mediaParts(m)),
+      shown || m.deleted ? body : null,
       h("div", { class: "meta" }, [
         m.edited_at != null && !m.deleted
           ? h("span", { class: "edited", title: t("message.edited_at", { time: fmt.fullTime(m.edited_at) }), text: t("message.edited") })
@@ -241,6 +244,7 @@ function messageNode(m, hit, isCurrent, author) {
           : null,
       ]),
       m.error ? h("div", { class: "error small", text: t("message.not_delivered", { reason: m.error.message || m.error.code }) }) : null,
+      reactionNode(m),
     ]),
   ]);
 }
