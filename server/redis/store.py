@@ -581,6 +581,22 @@ class RedisStore:
         return sorted(rows, key=lambda c: (_activity(c), c.id), reverse=True)
 
     @_unavailable
+    async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
+        out: dict[str, list[Conversation]] = {a: [] for a in agent_ids}
+        if not out:
+            return out
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in out:
+                pipe.zrevrange(self._assigned(agent_id), 0, -1)
+            found = await pipe.execute()
+        for conv in await self._conversations(list(dict.fromkeys(i for raw in found for i in raw))):
+            if conv.is_open and conv.assignee_id in out:
+                out[conv.assignee_id].append(conv)
+        for rows in out.values():
+            rows.sort(key=lambda c: (_activity(c), c.id), reverse=True)
+        return out
+
+    @_unavailable
     async def agent_totals(self, agent_id: str) -> fanout.Totals:
         count, unread = await self._totals(keys=[self._unread(agent_id)])
         return fanout.Totals(int(count), int(unread))

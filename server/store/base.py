@@ -99,6 +99,10 @@ class Store(Protocol):
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""
 
+    async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
+        """``assigned`` for each of the agents (every one a key), in one read
+        (routing's pass reads a whole queue's agents at once)."""
+
     async def agent_totals(self, agent_id: str) -> Totals:
         """The agent's Assigned counter and unread total: how many open
         conversations are assigned to them and the sum of their ``unread``.

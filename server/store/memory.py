@@ -129,6 +129,9 @@ class MemoryStore:
         rows = [self._conversations[cid] for cid in self._assigned.get(agent_id, ())]
         return sorted(rows, key=_activity, reverse=True)
 
+    async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
+        return {a: await self.assigned(a) for a in agent_ids}
+
     async def agent_totals(self, agent_id: str) -> Totals:
         return self._totals.get(agent_id, _NONE)
 

@@ -545,6 +545,22 @@ class SqliteStore:
         )
         return [_conversation(b) for b in rows]
 
+    async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
+        out: dict[str, list[Conversation]] = {a: [] for a in agent_ids}
+        wanted = list(out)
+        for start in range(0, len(wanted), 500):  # well under SQLite's limit on parameters
+            chunk = wanted[start : start + 500]
+            rows = await self._get_all(
+                f"SELECT body FROM conversations WHERE status = 'open' AND assignee_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY activity DESC, id DESC",
+                *chunk,
+            )
+            for body in rows:
+                conv = _conversation(body)
+                if conv.assignee_id is not None:
+                    out[conv.assignee_id].append(conv)
+        return out
+
     async def agent_totals(self, agent_id: str) -> Totals:
         def read(db: sqlite3.Connection) -> Totals:
             row = db.execute("SELECT count, unread FROM agent_totals WHERE agent_id = ?", (agent_id,)).fetchone()

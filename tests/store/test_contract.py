@@ -334,6 +334,27 @@ async def test_claim_moves_to_assigned_and_send_to_inbox_moves_back(store: Store
     assert ids(await store.inbox("sales")) == [c1.id]
 
 
+async def test_assigned_many_is_assigned_for_each_agent(store: Store, world: World) -> None:
+    c1 = (await world.receive("one", address="5511900000001")).after
+    c2 = (await world.receive("two", address="5511900000002")).after
+    c3 = (await world.receive("three", address="5511900000003")).after
+    assert await store.assigned_many(["ana", "bruno"]) == {"ana": [], "bruno": []}
+    await world.claim(c1.id)
+    await world.claim(c3.id)
+    await world.change(c2.id, lambda c: rules.assign(c, SOFIA, BRUNO))
+    many = await store.assigned_many(["ana", "bruno", "nobody"])
+    assert many == {"ana": await store.assigned("ana"), "bruno": await store.assigned("bruno"), "nobody": []}
+    assert ids(many["ana"]) == [c3.id, c1.id]
+    await world.change(c3.id, lambda c: rules.assign(c, SOFIA, BRUNO))  # moved: listed once, under its new holder
+    await world.to_inbox(c1.id)
+    assert {a: ids(cs) for a, cs in (await store.assigned_many(["ana", "bruno"])).items()} == {
+        "ana": [],
+        "bruno": ids(await store.assigned("bruno")),
+    }
+    assert sorted(ids(await store.assigned("bruno"))) == sorted([c2.id, c3.id])
+    assert await store.assigned_many([]) == {}
+
+
 async def test_assigned_is_newest_activity_first(store: Store, world: World) -> None:
     convs = [(await world.receive(f"hi {n}", address=f"551190000000{n}")).after for n in (1, 2, 3)]
     for conv in reversed(convs):  # claiming is not activity: the order stays by last message
