@@ -48,7 +48,7 @@ from server.core.errors import DomainError
 from server.core.model import Agent, Conversation, Queue
 from server.core.views import offer_view
 from server.presence import AgentRecord, Presence
-from server.store.base import Store, StoreUnavailable
+from server.store.base import Store, StoreUnavailable, VersionConflict
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ LEASE = "routing"
 LEASE_MS = 3_000
 """Renewed every second while held (RedisPresence): a node that dies holding it
 blocks routing for at most this long."""
+
+
+FLOOR_DELAY = 0.25
+"""Seconds: how stale the floor may be after changes that run no pass (accepts)."""
 
 
 def _no_watch(conv_id: str, due_ms: int | None) -> None:
@@ -95,6 +99,8 @@ class Router:
         self._kicked = asyncio.Event()
         self._dirty: set[str] = set()
         self._floors: dict[str, p.QueueFloor] = {}
+        self._floor_due: set[str] = set()
+        self._floor_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._touches: set[asyncio.Task[None]] = set()
 
@@ -128,6 +134,8 @@ class Router:
         self.kick()
 
     async def stop(self) -> None:
+        if self._floor_timer is not None:
+            self._floor_timer.cancel()
         await cancel_and_wait([*self._tasks, *self._touches])
 
     def kick(self, queues: Iterable[str] | None = None) -> None:
@@ -402,7 +410,13 @@ class Router:
         """Every stored change (connected by the node): route when it may
         have added work or freed room (or changed what the floor shows): a
         conversation joined or left a waiting line, changed hands, ended,
-        or an offer came or went. A new message alone routes nothing."""
+        or an offer came or went. A new message alone routes nothing.
+
+        Two changes free no room and add no work, so they run no pass of
+        their own: an offer a pass made (that pass publishes the floor after
+        it), and an offer accepted (its room was reserved when it rang); the
+        floor they change is republished by the next pass, or within
+        ``FLOOR_DELAY`` when none comes."""
         if not self.enabled:
             return
         b, a = outcome.before, outcome.after
@@ -412,14 +426,38 @@ class Router:
             return
         if (b.assignee_id, b.offer, b.status, b.queue_id) == (a.assignee_id, a.offer, a.status, a.queue_id):
             return
+        if b.queue_id == a.queue_id and b.status == a.status:
+            if routing.is_waiting(b) and a.assignee_id is None and a.offer is not None and a.offer.by is None:
+                return  # routed: the pass that made it publishes the floor
+            if b.offer is not None and b.assignee_id is None and a.offer is None and a.assignee_id == b.offer.agent_id:
+                self._floor_soon(a.queue_id)  # accepted
+                return
         queues = {b.queue_id, a.queue_id}
         for holder in (b.assignee_id, b.offer.agent_id if b.offer else None):
             if holder is not None and holder not in (a.assignee_id, a.offer.agent_id if a.offer else None):
                 queues.update(self._queues_of(holder))  # room freed: their other queues may route too
         self.kick(queues)
 
-    async def _held(self, agent_id: str, *, trim: bool = False) -> list[Conversation]:
-        """What counts towards the agent's load: what rings for them (the
+    def _floor_soon(self, queue_id: str) -> None:
+        """Republish the queue's floor within ``FLOOR_DELAY`` (a pass over it meanwhile does it first)."""
+        if queue_id not in self.automatic_ids:
+            return
+        self._floor_due.add(queue_id)
+        if self._floor_timer is None:
+            self._floor_timer = asyncio.get_running_loop().call_later(FLOOR_DELAY, self._floor_now)
+
+    def _floor_now(self) -> None:
+        self._floor_timer = None
+        due, self._floor_due = self._floor_due, set()
+        self.kick(due)
+
+    async def _held(self, agent_id: str) -> list[Conversation]:
+        return (await self._held_many([agent_id]))[agent_id]
+
+    async def _held_many(
+        self, agent_ids: list[str], *, trim: bool = False, known: dict[str, Conversation] | None = None
+    ) -> dict[str, list[Conversation]]:
+        """What counts towards each agent's load: what rings for them (the
         index is a superset: each is checked) and their open conversations.
 
         Read in that order, on purpose: an accept committed between the two
@@ -428,93 +466,130 @@ class Router:
         be in neither, and the agent would look emptier than they are.
         ``trim``: drop index entries that no longer ring for them; only
         under the routing lease, where no offer is half made (its entry is
-        written before its commit)."""
-        ringing: dict[str, Conversation] = {}
-        for conv_id in await self.presence.offers_of(agent_id):
-            conv = await self.store.get_conversation(conv_id)
-            if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
-                ringing[conv.id] = conv
-            elif trim:
-                await self.presence.discard_offer(agent_id, conv_id)
-        held = {c.id: c for c in await self.store.assigned(agent_id)}
-        return [*held.values(), *(c for cid, c in ringing.items() if cid not in held)]
+        written before its commit). ``known``: conversations this pass read
+        under the lease already (used instead of reading them again). The
+        open conversations of all the agents are one read
+        (``Store.assigned_many``)."""
+        ringing: dict[str, dict[str, Conversation]] = {}
+        for agent_id in agent_ids:
+            mine = ringing[agent_id] = {}
+            for conv_id in await self.presence.offers_of(agent_id):
+                conv = known.get(conv_id) if known is not None else None
+                if conv is None:
+                    conv = await self.store.get_conversation(conv_id)
+                if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
+                    mine[conv.id] = conv
+                elif trim:
+                    await self.presence.discard_offer(agent_id, conv_id)
+        assigned = await self.store.assigned_many(agent_ids)
+        out: dict[str, list[Conversation]] = {}
+        for agent_id in agent_ids:
+            held = {c.id: c for c in assigned[agent_id]}
+            out[agent_id] = [*held.values(), *(c for cid, c in ringing[agent_id].items() if cid not in held)]
+        return out
 
-    async def _state(self, agent: Agent, record: AgentRecord | None = None, *, trim: bool = False) -> routing.AgentState:
-        if record is None:
-            record = (await self.presence.get_many([agent.id]))[agent.id]
+    def _state_of(self, agent: Agent, record: AgentRecord, held: list[Conversation]) -> routing.AgentState:
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
         return routing.AgentState(
             id=agent.id,
             status=record.status,
             queues=agent.queues,
             capacity=capacity,
-            load=routing.load_of(agent.id, await self._held(agent.id, trim=trim), self.policy),
+            load=routing.load_of(agent.id, held, self.policy),
             idle_since=record.idle_since,
         )
+
+    async def _states(
+        self, agents: list[Agent], *, trim: bool = False, known: dict[str, Conversation] | None = None
+    ) -> dict[str, routing.AgentState]:
+        records = await self.presence.get_many(a.id for a in agents)
+        held = await self._held_many([a.id for a in agents], trim=trim, known=known)
+        return {a.id: self._state_of(a, records[a.id], held[a.id]) for a in agents}
+
+    async def _state(self, agent: Agent, *, trim: bool = False) -> routing.AgentState:
+        return (await self._states([agent], trim=trim))[agent.id]
 
     async def route(self, queues: Iterable[str] | None = None) -> int:
         """One routing pass under the lease over ``queues`` (None: every
         automatic queue): offer their waiting lines, oldest first, to their
         agents with room; then publish those floors. Returns how many offers
         rang. Only the agents of those queues are read (their whole load,
-        whatever queue it comes from)."""
+        whatever queue it comes from).
+
+        The waiting lines are read first: what rings in them is then known,
+        and the agents' loads read after it need not read those conversations
+        again (a copy read earlier in the pass can only overstate a load: under
+        the lease an offer can only stop ringing, never start). The pass's
+        offers are committed in one batch (``Store.commit_many``)."""
         wanted = self.automatic_ids if queues is None else self.automatic_ids.intersection(queues)
         chosen = [q for q in self.automatic if q.id in wanted]
         if not chosen:
             return 0
-        rung = 0
+        self._floor_due.difference_update(wanted)
         async with self.presence.lease(LEASE, LEASE_MS):
-            people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
-            records = await self.presence.get_many(a.id for a in people)
-            agents = {a.id: await self._state(a, records[a.id], trim=True) for a in people}
             waiting: list[Conversation] = []
             ringing: dict[str, list[Conversation]] = {}
             for queue in chosen:
                 inbox = await self.store.inbox(queue.id)
                 waiting.extend(c for c in inbox if routing.is_waiting(c))
                 ringing[queue.id] = [c for c in inbox if c.offer is not None]
+            known = {c.id: c for rung_here in ringing.values() for c in rung_here}
+            people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
+            agents = await self._states(people, trim=True, known=known)
             now = self.clock()
-            for conv, agent_id in routing.plan(waiting, list(agents.values()), self.policy, now):
-                offered = await self._offer(conv, agent_id, now)
-                if offered is None:
-                    continue
-                rung += 1
+            offered = await self._offer_many(routing.plan(waiting, list(agents.values()), self.policy, now), now)
+            for conv in offered:
+                assert conv.offer is not None
                 # What the floor shows after it, without reading the floor again.
-                state = agents[agent_id]
-                agents[agent_id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
-                waiting.remove(conv)
-                ringing[conv.queue_id].append(offered)
+                state = agents[conv.offer.agent_id]
+                agents[state.id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
+                ringing[conv.queue_id].append(conv)
+            gone = {c.id for c in offered}
+            waiting = [c for c in waiting if c.id not in gone]
         await self._publish_floors(chosen, list(agents.values()), waiting, ringing)
-        return rung
+        return len(offered)
 
-    async def _offer(self, conv: Conversation, agent_id: str, now: int) -> Conversation | None:
-        message_id = self.mint.in_thread("m", conv.id)
-        await self.presence.add_offer(agent_id, conv.id)
-
-        def decide(c: Conversation) -> rules.Outcome | None:
-            if c.version != conv.version:
-                return None  # changed since the pass read it: the next pass decides
-            return routing.offer(c, agent_id, policy=self.policy, now=now, message_id=message_id)
-
-        _, outcome = await self.changes.change(conv.id, decide)
-        if outcome is None:
-            await self.presence.discard_offer(agent_id, conv.id)
-            self.kick([conv.queue_id])
-            return None
-        while True:
-            current = (await self.presence.get_many([agent_id]))[agent_id]
-            if await self.presence.compare_and_set(agent_id, current, replace(current, idle_since=now)):
-                break
-        assert outcome.after.offer is not None
-        self.watch(conv.id, outcome.after.offer.deadline)
-        return outcome.after
+    async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
+        """Ring each planned conversation (as the pass read it) for its agent:
+        the index entries first (a superset), then every offer in one batch
+        commit; one refused (changed since the pass read it) is left to the
+        next pass. Returns the conversations now ringing."""
+        outcomes: list[tuple[str, rules.Outcome]] = []
+        for conv, agent_id in planned:
+            try:
+                outcome = routing.offer(conv, agent_id, policy=self.policy, now=now, message_id=self.mint.in_thread("m", conv.id))
+            except DomainError:
+                continue
+            await self.presence.add_offer(agent_id, conv.id)
+            outcomes.append((agent_id, outcome))
+        if not outcomes:
+            return []
+        results = await self.store.commit_many([o for _, o in outcomes])
+        made: list[Conversation] = []
+        for (agent_id, outcome), refused in zip(outcomes, results, strict=True):
+            if refused is not None:
+                if not isinstance(refused, VersionConflict):
+                    log.error("routing: offer of %s not stored: %s", outcome.after.id, refused)
+                await self.presence.discard_offer(agent_id, outcome.after.id)
+                self.kick([outcome.after.queue_id])
+                continue
+            await self.changes.publish(outcome)
+            assert outcome.after.offer is not None
+            self.watch(outcome.after.id, outcome.after.offer.deadline)
+            made.append(outcome.after)
+        for agent_id in dict.fromkeys(c.offer.agent_id for c in made if c.offer is not None):
+            while True:
+                current = (await self.presence.get_many([agent_id]))[agent_id]
+                if await self.presence.compare_and_set(agent_id, current, replace(current, idle_since=now)):
+                    break
+        return made
 
     # ------------------------------------------------------------------ the floor
 
     async def floors(self, agents: list[routing.AgentState] | None = None) -> list[p.QueueFloor]:
         """Each automatic queue's floor, read now (the supervisor's snapshot)."""
         if agents is None:
-            agents = [await self._state(a) for a in self.routed_agents]
+            agents = list((await self._states(self.routed_agents)).values())
         inboxes = {q.id: await self.store.inbox(q.id) for q in self.automatic}
         return [
             self._floor(q.id, agents, [c for c in inboxes[q.id] if routing.is_waiting(c)], [c for c in inboxes[q.id] if c.offer])
