@@ -100,6 +100,8 @@ class Router:
         self._dirty: set[str] = set()
         self._floors: dict[str, p.QueueFloor] = {}
         self._floor_due: set[str] = set()
+        self.passes = 0
+        """Routing passes this node has run (each reads its queues' floor under the lease)."""
         self._floor_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._touches: set[asyncio.Task[None]] = set()
@@ -547,6 +549,7 @@ class Router:
             gone = {c.id for c in offered}
             waiting = [c for c in waiting if c.id not in gone]
         await self._publish_floors(chosen, list(agents.values()), waiting, ringing)
+        self.passes += 1
         return len(offered)
 
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:

@@ -277,6 +277,26 @@ async def test_the_supervisor_floor_is_pushed(running: Running) -> None:
     assert [(a.agent_id, a.status, a.load) for a in ringing.floor.agents if a.agent_id == "ana"] == [("ana", "available", 20)]
 
 
+async def test_an_offer_and_its_accept_run_no_pass_of_their_own_and_the_floor_still_follows(running: Running) -> None:
+    """A pass's own offers and an accept free no room and add no work: the
+    arrival runs one pass, the accept only the floor's refresh after it."""
+    router = running.node.app.routing
+    sofia = await running.agent("sofia")
+    ana = await available(running, "ana")
+    await sofia.event(p.FloorUpdated, lambda e: [a.status for a in e.floor.agents if a.agent_id == "ana"] == ["available"])
+    before = router.passes
+    cid = (await running.inbound("Olá"))["conversation_id"]
+    await ana.event(p.OfferRung)
+    await sofia.event(p.FloorUpdated, lambda e: len(e.floor.ringing) == 1)
+    assert router.passes == before + 1
+    await ana.call(p.AcceptOffer, conversation_id=cid)
+    def held(e: p.FloorUpdated) -> bool:
+        return e.floor.ringing == [] and [(a.agent_id, a.load) for a in e.floor.agents if a.agent_id == "ana"] == [("ana", 20)]
+
+    await sofia.event(p.FloorUpdated, held)  # the accept's floor, pushed though no pass ran for it
+    assert router.passes == before + 2
+
+
 async def test_routing_events_reach_only_their_agent_and_the_floor_only_supervisors(running: Running) -> None:
     carla = await available(running, "carla")  # support only
     bruno = await running.agent("bruno")  # sales, away: nothing rings for him
