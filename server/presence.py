@@ -13,7 +13,7 @@ Guarantees, method by method:
 - ``touch``: the agent has a screen on ``node`` until ``until`` (ms);
   ``present`` answers which agents have a screen with time left. A node
   that dies stops touching, so its screens expire by themselves.
-- ``offers_of`` is a superset of the conversations ringing for the agent:
+- ``offers_of`` (``offers_of_many``: for many agents in one read) is a superset of the conversations ringing for the agent:
   ``add_offer`` is called *before* the offer is committed, and readers check
   each conversation (``discard_offer`` only trims it).
 - ``lease``: at most one holder at a time for ``ttl_ms`` (a holder that
@@ -61,6 +61,10 @@ class Presence(Protocol):
 
     async def offers_of(self, agent_id: str) -> set[str]: ...
 
+    async def offers_of_many(self, agent_ids: Iterable[str]) -> dict[str, set[str]]:
+        """``offers_of`` for each agent (every one a key), in one read."""
+        ...
+
     def lease(self, name: str, ttl_ms: int) -> AbstractAsyncContextManager[None]:
         """``async with presence.lease(name, ttl)``: hold the named lease."""
         ...
@@ -102,6 +106,9 @@ class MemoryPresence:
 
     async def offers_of(self, agent_id: str) -> set[str]:
         return set(self._offers.get(agent_id, ()))
+
+    async def offers_of_many(self, agent_ids: Iterable[str]) -> dict[str, set[str]]:
+        return {a: set(self._offers.get(a, ())) for a in agent_ids}
 
     @asynccontextmanager
     async def lease(self, name: str, ttl_ms: int) -> AsyncIterator[None]:

@@ -473,9 +473,10 @@ class Router:
         open conversations of all the agents are one read
         (``Store.assigned_many``)."""
         ringing: dict[str, dict[str, Conversation]] = {}
+        indexed = await self.presence.offers_of_many(agent_ids)
         for agent_id in agent_ids:
             mine = ringing[agent_id] = {}
-            for conv_id in await self.presence.offers_of(agent_id):
+            for conv_id in indexed[agent_id]:
                 conv = known.get(conv_id) if known is not None else None
                 if conv is None:
                     conv = await self.store.get_conversation(conv_id)

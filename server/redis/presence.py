@@ -99,6 +99,16 @@ class RedisPresence:
     async def offers_of(self, agent_id: str) -> set[str]:
         return {m.decode() for m in await self._r.smembers(self._offers + agent_id)}
 
+    async def offers_of_many(self, agent_ids: Iterable[str]) -> dict[str, set[str]]:
+        wanted = list(dict.fromkeys(agent_ids))
+        if not wanted:
+            return {}
+        pipe = self._r.pipeline(transaction=False)
+        for agent_id in wanted:
+            pipe.smembers(self._offers + agent_id)
+        found = await pipe.execute()
+        return {a: {m.decode() for m in members} for a, members in zip(wanted, found, strict=True)}
+
     @asynccontextmanager
     async def lease(self, name: str, ttl_ms: int) -> AsyncIterator[None]:
         """Spin (a few ms at a time) until the lease is ours; renewed every

@@ -66,6 +66,10 @@ async def test_offers_index(presence: Presence) -> None:
     await presence.discard_offer("ana", "c1")
     assert await presence.offers_of("ana") == {"c2"}
     assert await presence.offers_of("bruno") == set()
+    await presence.add_offer("carla", "c3")
+    await presence.add_offer("carla", "c4")
+    assert await presence.offers_of_many(["ana", "bruno", "carla"]) == {"ana": {"c2"}, "bruno": set(), "carla": {"c3", "c4"}}
+    assert await presence.offers_of_many([]) == {}
 
 
 async def test_lease_has_one_holder_at_a_time(presence: Presence) -> None:
