@@ -65,12 +65,15 @@ class Agent:
             if automatic:
                 await ws.send(p.encoder.encode(p.SetStatus(id="s", status="available")).decode())
             ready.set()
+            wanted = '"offer.rung"' if automatic else '"inbox.added"'
             while not stop.is_set():
                 try:
                     raw = await asyncio.wait_for(ws.recv(), 0.5)
                 except TimeoutError:
                     continue
                 at = time.perf_counter()
+                if wanted not in raw:
+                    continue  # (not decoded: this process must not be what the latency measures)
                 frame = p.frame_decoder.decode(raw)
                 if not isinstance(frame, p.Event):
                     continue
