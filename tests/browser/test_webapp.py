@@ -78,6 +78,7 @@ async def test_unread_bubble_rises_and_clears_when_read(running: Running, agent_
     ana = await agent_page("ana")
     cid = (await running.inbound("hello?"))["conversation_id"]
     await claim_from_inbox(ana, cid)
+    await ana.locator("#thread").focus()  # Esc in the editor keeps the conversation; outside it, closes
     await ana.keyboard.press("Escape")  # close the conversation: new messages stay unread
     await expect(ana.locator("#conv-empty")).to_be_visible()
     await expect(row(ana, cid).locator(".unread")).to_have_count(0)

@@ -4,17 +4,25 @@ alerts and accessibility, in real Chromium against a real node."""
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+from pathlib import Path
+
+import httpx
+from playwright.async_api import Browser, Page, expect
 
 from protocol import messages as p
 from tests.browser.conftest import OpenAgent, row
-from tests.conftest import Running
+from tests.conftest import Running, make_config, start_node, token
 
 
 async def open_start_dialog(page: Page, touchpoint: str) -> None:
     await page.locator("#new-conversation").click()
     await expect(page.locator("#start-dialog")).to_be_visible()
     await page.locator("#start-touchpoint").select_option(touchpoint)
+
+
+async def open_mine(page: Page, conv_id: str) -> None:
+    await page.locator("#tab-assigned").click()
+    await row(page, conv_id).click()
 
 
 async def test_messenger_outbound_starts_inside_the_window_and_says_why_not_outside(
@@ -43,3 +51,121 @@ async def test_messenger_outbound_starts_inside_the_window_and_says_why_not_outs
     await bruno.locator("#start-submit").click()
     await expect(bruno.locator("#start-error")).to_contain_text("Messenger only lets a business write to people who wrote")
     await expect(bruno.locator("#start-dialog")).to_be_visible()
+
+
+async def test_a_draft_survives_switching_a_reload_and_a_server_restart(browser: Browser, tmp_path: Path) -> None:
+    config = make_config(data=str(tmp_path / "switchboard.db"))
+    node, server, task = await start_node(config)
+    base = f"http://127.0.0.1:{config.server.port}"
+    context = await browser.new_context(viewport={"width": 1360, "height": 820}, locale="en-US")
+    await context.add_init_script(f"localStorage.setItem('switchboard.token', {token('ana')!r})")
+    try:
+        async with httpx.AsyncClient() as http:
+            ids = []
+            for n, text in enumerate(("Where is my order?", "Do you have it in blue?")):
+                r = await http.post(
+                    f"{base}/api/dev/inbound",
+                    json={"touchpoint_id": "wa", "address": f"551190000010{n}", "text": text},
+                )
+                ids.append(r.json()["conversation_id"])
+        for cid in ids:
+            await node.app.commands.claim(node.app.catalog.agents["ana"], cid)
+        first, second = ids
+        page = await context.new_page()
+        await page.goto(f"{base}/#/c/{first}")
+        editor = page.locator("#editor")
+        await expect(editor).to_be_enabled()
+        await editor.fill("Your order left the warehouse")
+        await page.keyboard.press("Escape")  # Esc in the editor does not close the conversation
+        await expect(page.locator("#conv-view")).to_be_visible()
+
+        await row(page, second).click()
+        await expect(page.locator("#conv-name")).to_have_text("+55 11 90000-0101")
+        await expect(editor).to_have_value("")
+        await row(page, first).click()
+        await expect(editor).to_have_value("Your order left the warehouse")
+
+        await page.reload()
+        await expect(page.locator("#conn-state")).to_have_text("Live")
+        await expect(editor).to_have_value("Your order left the warehouse")
+
+        server.should_exit = True
+        await task
+        await node.stop()
+        node, server, task = await start_node(config)
+        await page.reload()
+        await expect(page.locator("#conn-state")).to_have_text("Live")
+        await expect(editor).to_have_value("Your order left the warehouse")
+
+        # Sent: the draft is gone, here and after a reload.
+        await page.locator("#send").click()
+        await expect(page.locator(".message.out .bubble-text")).to_have_text("Your order left the warehouse")
+        await expect(editor).to_have_value("")
+        await page.reload()
+        await expect(page.locator("#conn-state")).to_have_text("Live")
+        await expect(page.locator(".message.out")).to_have_count(1)
+        await expect(editor).to_have_value("")
+    finally:
+        await context.close()
+        server.should_exit = True
+        await task
+        await node.stop()
+
+
+async def test_a_send_while_disconnected_waits_and_goes_out_once(running: Running, agent_page: OpenAgent) -> None:
+    ana = await agent_page("ana")
+    cid = (await running.inbound("Hello?"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+    editor = ana.locator("#editor")
+    await expect(editor).to_be_enabled()
+    # The search box's Esc clears the search, it does not close the conversation either.
+    await ana.locator("#search-input").fill("hello")
+    await ana.locator("#search-input").press("Escape")
+    await expect(ana.locator("#conv-view")).to_be_visible()
+
+    await ana.context.set_offline(True)
+    for client in list(running.node.hub.clients):
+        client.ws.transport.abort()
+    await expect(ana.locator("#conn-state")).to_have_text("Reconnecting…")
+    await editor.fill("On my way")
+    await ana.keyboard.press("Shift+Enter")
+    state = ana.locator("#composer-state")
+    await expect(state).to_contain_text("Not connected. Your message will be sent once the connection is back.")
+    await expect(editor).to_have_value("On my way")  # still there, held while it waits
+
+    await ana.context.set_offline(False)
+    await ana.evaluate("window.dispatchEvent(new Event('online'))")
+    await expect(ana.locator(".message.out .bubble-text")).to_have_text("On my way")
+    await expect(editor).to_have_value("")
+    await expect(state).to_be_hidden()
+    await ana.locator("#editor").fill("barrier")
+    await ana.locator("#send").click()
+    await expect(ana.locator(".message.out")).to_have_count(2)
+    outbound = [m.text for m in await running.node.store.messages(cid, None, 10) if m.direction == "out"]
+    assert outbound == ["On my way", "barrier"]  # once
+    assert not await ana.locator(".toast").count()  # no raw "not connected"
+
+
+async def test_a_waiting_send_can_be_cancelled_and_stays_in_the_editor(running: Running, agent_page: OpenAgent) -> None:
+    ana = await agent_page("ana")
+    cid = (await running.inbound("Hello?"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+    await expect(ana.locator("#editor")).to_be_enabled()
+    await ana.context.set_offline(True)
+    for client in list(running.node.hub.clients):
+        client.ws.transport.abort()
+    await expect(ana.locator("#conn-state")).to_have_text("Reconnecting…")
+    await ana.locator("#editor").fill("Let me check")
+    await ana.locator("#send").click()
+    await ana.locator("#composer-cancel").click()
+    await expect(ana.locator("#composer-state")).to_contain_text("Not sent. Your message is still here.")
+    await ana.context.set_offline(False)
+    await ana.evaluate("window.dispatchEvent(new Event('online'))")
+    await expect(ana.locator("#conn-state")).to_have_text("Live")
+    await ana.locator("#editor").fill("Let me check, one moment")
+    await ana.locator("#send").click()
+    await expect(ana.locator(".message.out .bubble-text")).to_have_text("Let me check, one moment")
+    outbound = [m.text for m in await running.node.store.messages(cid, None, 10) if m.direction == "out"]
+    assert outbound == ["Let me check, one moment"]

@@ -2,8 +2,9 @@
 // commands, the connection badge and banner, and polite announcements for
 // screen readers.
 
-import { CommandError } from "./client.js";
+import { CommandError, ConnectionLost } from "./client.js";
 import { $, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 /** @typedef {import('./mirror.js').Change} Change */
 /** @typedef {import('./mirror.js').Mirror} Mirror */
@@ -11,6 +12,7 @@ import { $, h } from "./dom.js";
 /** @param {unknown} e */
 export function errorText(e) {
   if (e instanceof CommandError) return e.message;
+  if (e instanceof ConnectionLost) return t("error.connectionLost");
   if (e instanceof Error) return e.message;
   return String(e);
 }

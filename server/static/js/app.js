@@ -11,6 +11,7 @@
 import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, renderConnection } from "./alerts.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
+import { cancelWaiting, draftTyped, sendMessage } from "./composer.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
@@ -231,7 +232,11 @@ function wirePanel() {
 function wireConversation() {
   on("close-conv", "click", closeConversation);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && ui.current && !document.querySelector("dialog[open]")) closeConversation();
+    // Esc closes the conversation, but not from a field the agent types in:
+    // there it only leaves the field's own business (a search box clears itself).
+    if (e.key !== "Escape" || !ui.current || document.querySelector("dialog[open]")) return;
+    if (e.target instanceof HTMLElement && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    closeConversation();
   });
   on("claim", "click", async () => {
     const id = ui.current;
@@ -271,27 +276,20 @@ function wireConversation() {
   });
 }
 
-async function sendMessage() {
-  const id = ui.current;
-  const editor = /** @type {HTMLTextAreaElement} */ ($("editor"));
-  const text = editor.value;
-  if (!id || !text.trim() || editor.disabled) return;
-  editor.value = "";
-  const ok = await attempt(() => live().send(id, text));
-  if (!ok && !editor.value) editor.value = text; // keep what they wrote
-  scrollThreadToEnd();
-  editor.focus();
-}
-
 function wireComposer() {
   // The editor: Enter is a new line, Shift+Enter sends (the spec's rule).
   on("editor", "keydown", (/** @type {KeyboardEvent} */ e) => {
     if (e.key === "Enter" && e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      void sendMessage();
+      void sendMessage().then(scrollThreadToEnd);
     }
   });
-  onSubmit("composer", sendMessage);
+  onSubmit("composer", async () => {
+    await sendMessage();
+    scrollThreadToEnd();
+  });
+  on("editor", "input", draftTyped);
+  on("composer-cancel", "click", cancelWaiting);
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
   onSubmit("template-form", submitTemplate);

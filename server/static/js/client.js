@@ -380,10 +380,10 @@ export class SwitchboardClient {
     });
   }
 
-  /** @returns {Promise<void>} */
-  waitLive() {
+  /** @param {number} [timeout] ms; Infinity: as long as it takes @returns {Promise<void>} */
+  waitLive(timeout = this.options.commandTimeout ?? 15000) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ConnectionLost("not connected")), this.options.commandTimeout ?? 15000);
+      const timer = timeout === Infinity ? undefined : setTimeout(() => reject(new ConnectionLost("not connected")), timeout);
       this.liveWaiters.push(() => (clearTimeout(timer), resolve()));
     });
   }

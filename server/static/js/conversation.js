@@ -5,6 +5,7 @@
 import { CommandError } from "./client.js";
 import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
+import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
@@ -28,7 +29,7 @@ export async function openConversation(id) {
   ui.side = null;
   ui.readVersion = -1;
   resetSearch();
-  /** @type {HTMLTextAreaElement} */ ($("editor")).value = "";
+  restoreDraft();
   if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
   renderPanel();
   renderConversation();
@@ -77,6 +78,7 @@ export function renderConversation() {
   renderLock(view.lock);
   renderTimer();
   setEditor(view.editor);
+  renderComposerState();
   renderThread(id);
   renderWrapUp(view.wrapUp, thread?.wrapUp ?? null);
   renderSide(s, view.canNote);

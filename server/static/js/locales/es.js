@@ -4,4 +4,9 @@ export default {
   // workspace (drafts, wrap-up, lost conversations, alerts, accessibility)
   "start.messengerWindowClosed": "Messenger solo permite que una empresa escriba a quien le escribió a la Página hace poco (en las últimas 24 horas, o 7 días si responde una persona). Este contacto no lo hizo, así que no se puede iniciar la conversación. Podrá iniciarse cuando vuelva a escribir.",
   "start.templateNeeded": "WhatsApp necesita una plantilla aprobada para iniciar una conversación: elija una.",
+  "composer.waiting": "Sin conexión. Su mensaje se enviará en cuanto vuelva la conexión.",
+  "composer.cancel": "Cancelar el envío",
+  "composer.cancelled": "No enviado. Su mensaje sigue aquí.",
+  "composer.notSent": "Su mensaje no se envió: sigue aquí. Si la conexión se cortó durante el envío, revise la conversación antes de enviarlo otra vez.",
+  "error.connectionLost": "Se perdió la conexión con el servidor antes de su respuesta. Revise la conversación antes de intentarlo de nuevo.",
 };

@@ -4,4 +4,9 @@ export default {
   // workspace (drafts, wrap-up, lost conversations, alerts, accessibility)
   "start.messengerWindowClosed": "O Messenger só permite que uma empresa escreva para quem escreveu para a Página recentemente (nas últimas 24 horas, ou 7 dias se quem responde é uma pessoa). Este contato não escreveu, então a conversa não pode ser iniciada. Ela poderá começar quando ele escrever de novo.",
   "start.templateNeeded": "O WhatsApp exige um modelo aprovado para iniciar uma conversa: escolha um.",
+  "composer.waiting": "Sem conexão. Sua mensagem será enviada assim que a conexão voltar.",
+  "composer.cancel": "Cancelar o envio",
+  "composer.cancelled": "Não enviada. Sua mensagem continua aqui.",
+  "composer.notSent": "Sua mensagem não foi enviada: ela continua aqui. Se a conexão caiu durante o envio, confira a conversa antes de enviar de novo.",
+  "error.connectionLost": "A conexão com o servidor caiu antes da resposta. Confira a conversa antes de tentar de novo.",
 };
