@@ -56,7 +56,16 @@ by ``welcome`` instead)."""
 
 STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
     "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked),
-    "agent": (p.AssignedAdded, p.AssignedUpdated, p.AssignedRemoved, p.SessionLocked, p.SessionUnlocked, p.AccessRevoked),
+    "agent": (
+        p.AssignedAdded,
+        p.AssignedUpdated,
+        p.AssignedRemoved,
+        p.ToWrapUpAdded,
+        p.ToWrapUpRemoved,
+        p.SessionLocked,
+        p.SessionUnlocked,
+        p.AccessRevoked,
+    ),
     "conv": (
         p.ConversationUpdated,
         p.MessageCreated,

@@ -474,6 +474,20 @@ class AssignedRemoved(EventBody, tag="assigned.removed"):
     unread_total: int
 
 
+class ToWrapUpAdded(EventBody, tag="to_wrap_up.added"):
+    """On agent:<id>: a WhatsApp conversation of the agent ended and waits
+    for its wrap-up (the agent's *To wrap up* list, also in the snapshot)."""
+
+    conversation: ConversationSummary
+
+
+class ToWrapUpRemoved(EventBody, tag="to_wrap_up.removed"):
+    """On agent:<id>: the wrap-up was recorded; the conversation leaves the
+    agent's *To wrap up* list."""
+
+    conversation_id: str
+
+
 class ConversationUpdated(EventBody, tag="conversation.updated"):
     """On conv:<id>: assignment, status, contact or session changed."""
 
@@ -528,6 +542,8 @@ AnyEvent = (
     | AssignedAdded
     | AssignedUpdated
     | AssignedRemoved
+    | ToWrapUpAdded
+    | ToWrapUpRemoved
     | ConversationUpdated
     | MessageCreated
     | MessageUpdated
@@ -578,6 +594,9 @@ class Snapshot(ServerFrame, tag="snapshot"):
     """Every visible queue's Inbox in numbers; ``inbox`` is a first window."""
     inbox_cursor: str | None = None
     """Where ``inbox_page`` continues after ``inbox`` (None: ``inbox`` is all)."""
+    to_wrap_up: list[ConversationSummary] = field(default_factory=list)
+    """The agent's ended WhatsApp conversations whose wrap-up is not recorded
+    yet, ended first first; kept by ``to_wrap_up.added`` / ``.removed``."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

@@ -3,7 +3,7 @@
 Streams and who listens to them:
 
     queue:<queue_id>   the queue's Inbox: its agents and every supervisor
-    agent:<agent_id>   the agent's Assigned list, counters, alerts: all their screens
+    agent:<agent_id>   the agent's Assigned and To wrap up lists, counters, alerts: all their screens
     conv:<conv_id>     one thread: whoever has it open (and may see it)
 
 Routing is by membership: a conversation is *in the inbox* of its queue while
@@ -60,6 +60,20 @@ def in_inbox(conv: Conversation | None) -> bool:
 def holder(conv: Conversation | None) -> str | None:
     """The agent in whose Assigned list the conversation sits, if any."""
     return conv.assignee_id if conv is not None and conv.is_open else None
+
+
+def wrap_up_holder(conv: Conversation | None) -> str | None:
+    """The agent in whose *To wrap up* list the conversation sits, if any: a
+    WhatsApp conversation (the only channel with a wrap-up phase) ended while
+    theirs, until its wrap-up is recorded."""
+    if conv is None or conv.is_open or conv.channel != "whatsapp" or conv.wrap_up is not None:
+        return None
+    return conv.assignee_id
+
+
+def wrap_up_order(conv: Conversation) -> tuple[int, str]:
+    """The *To wrap up* list's order: ended first first."""
+    return (conv.ended_at or 0, conv.id)
 
 
 def affected_agents(outcome: Outcome) -> set[str]:
@@ -134,6 +148,13 @@ def publications(
         else:
             event = p.AssignedUpdated(conversation=after, count=t.count, unread_total=t.unread_total)
         out.append(Publication(agent_stream(new), event))
+
+    # The To wrap up lists.
+    owed_before, owed_after = wrap_up_holder(b), wrap_up_holder(a)
+    if owed_before is not None and owed_before != owed_after:
+        out.append(Publication(agent_stream(owed_before), p.ToWrapUpRemoved(conversation_id=a.id)))
+    if owed_after is not None and owed_after != owed_before:
+        out.append(Publication(agent_stream(owed_after), p.ToWrapUpAdded(conversation=after)))
 
     # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
     if b is not None and a.is_open and b.session_locked != a.session_locked:

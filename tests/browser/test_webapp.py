@@ -157,6 +157,7 @@ async def test_end_chat_wrap_up_then_a_reply_starts_a_new_conversation(running: 
     first = (await running.inbound("Obrigado, era só isso", address="5511911112222"))["conversation_id"]
     await claim_from_inbox(ana, first)
     await ana.locator("#end-chat").click()
+    await ana.locator("#end-confirm").click()  # End Chat asks first
     await expect(row(ana, first)).to_have_count(0)
     await expect(ana.locator("#count-assigned")).to_have_text("0")
     await expect(ana.locator("#conv-notice")).to_contain_text("This conversation ended")

@@ -169,3 +169,43 @@ async def test_a_waiting_send_can_be_cancelled_and_stays_in_the_editor(running: 
     await expect(ana.locator(".message.out .bubble-text")).to_have_text("Let me check, one moment")
     outbound = [m.text for m in await running.node.store.messages(cid, None, 10) if m.direction == "out"]
     assert outbound == ["Let me check, one moment"]
+
+
+async def test_end_chat_confirms_and_the_wrap_up_waits_on_every_screen_until_recorded(
+    running: Running, agent_page: OpenAgent
+) -> None:
+    ana = await agent_page("ana")
+    other_screen = await agent_page("ana")
+    cid = (await running.inbound("Thanks, that was all", address="5511933334444"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+
+    # End Chat asks; keeping it open changes nothing.
+    await ana.locator("#end-chat").click()
+    await expect(ana.locator("#end-dialog")).to_be_visible()
+    await expect(ana.locator("#end-text")).to_contain_text("+55 11 93333-4444")
+    await expect(ana.locator("#end-cancel")).to_be_focused()
+    await ana.locator("#end-cancel").click()
+    await expect(ana.locator("#end-dialog")).to_be_hidden()
+    assert (await running.node.store.get_conversation(cid)).status == "open"  # type: ignore[union-attr]
+
+    await ana.locator("#end-chat").click()
+    await ana.locator("#end-confirm").click()
+    await expect(ana.locator("#wrapup-disposition")).to_be_focused()  # focus goes to the wrap-up, not the body
+    for page in (ana, other_screen):
+        await expect(page.locator("#to-wrap-up-title")).to_have_text("To wrap up (1)")
+        await expect(page.locator(f'#to-wrap-up-rows [data-conv-id="{cid}"]')).to_contain_text("+55 11 93333-4444")
+
+    # Clicking elsewhere does not lose it: close it, reload, it is still there.
+    await ana.locator("#close-conv").click()
+    await ana.reload()
+    await expect(ana.locator("#conn-state")).to_have_text("Live")
+    await ana.locator(f'#to-wrap-up-rows [data-conv-id="{cid}"]').click()
+    await expect(ana.locator("#wrapup")).to_be_visible()
+    await ana.locator("#wrapup-disposition").select_option("Resolved")
+    await ana.locator("#wrapup button[type=submit]").click()
+    for page in (ana, other_screen):
+        await expect(page.locator("#to-wrap-up")).to_be_hidden()
+    await ana.reload()
+    await expect(ana.locator("#conn-state")).to_have_text("Live")
+    await expect(ana.locator("#to-wrap-up")).to_be_hidden()

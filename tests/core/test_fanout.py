@@ -74,9 +74,25 @@ def test_reassignment_moves_between_lists() -> None:
     assert routes == [("agent:ana", "assigned.removed"), ("agent:bruno", "assigned.added"), ("conv:c1", "conversation.updated")]
 
 
-def test_end_chat_leaves_the_list() -> None:
+def test_end_chat_leaves_the_list_for_the_to_wrap_up_list() -> None:
     routes = route(rules.end(claimed(ANA), ANA, T0 + 1))
-    assert routes == [("agent:ana", "assigned.removed"), ("conv:c1", "conversation.updated")]
+    assert routes == [
+        ("agent:ana", "assigned.removed"),
+        ("agent:ana", "to_wrap_up.added"),
+        ("conv:c1", "conversation.updated"),
+    ]
+
+
+def test_the_wrap_up_takes_it_off_the_to_wrap_up_list_once() -> None:
+    ended = rules.end(claimed(ANA), ANA, T0 + 1).after
+    first = rules.wrap_up(ended, ANA, "Resolved", "", dispositions=["Resolved"], now=T0 + 2)
+    assert route(first) == [
+        ("agent:ana", "to_wrap_up.removed"),
+        ("conv:c1", "conversation.updated"),
+        ("conv:c1", "wrap_up.recorded"),
+    ]
+    again = rules.wrap_up(first.after, ANA, "Resolved", "more", dispositions=["Resolved"], now=T0 + 3)
+    assert ("agent:ana", "to_wrap_up.removed") not in route(again)
 
 
 def test_read_updates_the_agents_list_on_every_screen() -> None:

@@ -17,6 +17,7 @@ import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
 import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
 import { live, me, ui } from "./state.js";
+import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
 import { routeId } from "./view.js";
 
 /** @typedef {import('./protocol').AgentView} AgentView */
@@ -145,6 +146,7 @@ function logout(message) {
  */
 function render(mirror, changes) {
   renderPanel();
+  renderToWrapUp();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
 }
@@ -252,7 +254,11 @@ function wireConversation() {
     if (id && target) void attempt(() => live().assign(id, target));
   });
   onCommand("to-inbox", (id) => live().sendToInbox(id));
-  onCommand("end-chat", (id) => live().endChat(id));
+  on("end-chat", "click", () => ui.current && confirmEndChat(ui.current));
+  on("to-wrap-up-rows", "click", (e) => {
+    const button = /** @type {HTMLElement} */ (e.target).closest("button[data-conv-id]");
+    if (button instanceof HTMLElement && button.dataset.convId) void openConversation(button.dataset.convId);
+  });
   on("show-snapshot", "click", () => toggleSide("snapshot"));
   on("show-notes", "click", () => toggleSide("notes"));
   onSubmit("note-form", async () => {

@@ -69,6 +69,8 @@ export class Mirror {
     this.assigned = new Map();
     this.assignedCount = 0;
     this.unreadTotal = 0;
+    /** Ended WhatsApp conversations waiting for their wrap-up. @type {Map<string, ConversationSummary>} */
+    this.toWrapUp = new Map();
     /** @type {Map<string, Thread>} */
     this.threads = new Map();
     /** @type {Snapshot | null} */
@@ -91,6 +93,7 @@ export class Mirror {
     this.assigned = new Map(snapshot.assigned.map((s) => [s.id, s]));
     this.assignedCount = snapshot.assigned.length;
     this.unreadTotal = snapshot.unread_total;
+    this.toWrapUp = new Map((snapshot.to_wrap_up ?? []).map((s) => [s.id, s]));
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
     return [{ kind: "reset", conversationId: null }];
@@ -131,7 +134,7 @@ export class Mirror {
   conversation(id) {
     /** @type {ConversationSummary | null} */
     let best = null;
-    for (const s of [this.assigned.get(id), this.inbox.get(id), this.threads.get(id)?.conversation]) {
+    for (const s of [this.assigned.get(id), this.inbox.get(id), this.toWrapUp.get(id), this.threads.get(id)?.conversation]) {
       if (s && newer(best, s)) best = s;
     }
     return best;
@@ -210,6 +213,13 @@ export class Mirror {
         this.assignedCount = event.count;
         this.unreadTotal = event.unread_total;
         return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "to_wrap_up.added":
+        if (newer(this.toWrapUp.get(event.conversation.id), event.conversation)) this.toWrapUp.set(event.conversation.id, event.conversation);
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.conversation.id }];
+      case "to_wrap_up.removed":
+        this.toWrapUp.delete(event.conversation_id);
+        return [{ kind: event.type, conversationId: event.conversation_id }];
       case "session.locked":
       case "session.unlocked":
         // The summary with the new lock state came in the event just before.
@@ -252,6 +262,8 @@ export class Mirror {
     if (inInbox && newer(inInbox, s) && s.status === "open" && s.assignee_id === null) this.inbox.set(s.id, s);
     const mine = this.assigned.get(s.id);
     if (mine && newer(mine, s) && s.status === "open" && s.assignee_id === mine.assignee_id) this.assigned.set(s.id, s);
+    const owed = this.toWrapUp.get(s.id);
+    if (owed && newer(owed, s) && s.status === "ended" && !s.wrapped_up) this.toWrapUp.set(s.id, s);
     const thread = this.threads.get(s.id);
     if (thread && newer(thread.conversation, s)) thread.conversation = s;
   }

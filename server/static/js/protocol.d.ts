@@ -236,6 +236,7 @@ export interface Snapshot {
   server_time: number;
   inbox_counts: QueueCounts[];
   inbox_cursor: string | null;
+  to_wrap_up: ConversationSummary[];
 }
 
 /**
@@ -464,7 +465,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked;
 }
 
 /**
@@ -516,6 +517,24 @@ export interface AssignedRemoved {
   reason: "ended" | "reassigned" | "sent_to_inbox";
   count: number;
   unread_total: number;
+}
+
+/**
+ * On agent:<id>: a WhatsApp conversation of the agent ended and waits
+ * for its wrap-up (the agent's *To wrap up* list, also in the snapshot).
+ */
+export interface ToWrapUpAdded {
+  type: "to_wrap_up.added";
+  conversation: ConversationSummary;
+}
+
+/**
+ * On agent:<id>: the wrap-up was recorded; the conversation leaves the
+ * agent's *To wrap up* list.
+ */
+export interface ToWrapUpRemoved {
+  type: "to_wrap_up.removed";
+  conversation_id: string;
 }
 
 /**

@@ -9,4 +9,11 @@ export default {
   "composer.cancelled": "Not sent. Your message is still here.",
   "composer.notSent": "Your message was not sent: it is still here. If the connection dropped while sending, check the thread before sending it again.",
   "error.connectionLost": "The connection to the server was lost before it answered. Check the conversation before trying again.",
+  "wrapup.listTitle": { one: "To wrap up ({count})", other: "To wrap up ({count})" },
+  "wrapup.endedAt": "Ended {time}",
+  "endChat.title": "End this chat?",
+  "endChat.text": "The conversation with {name} ends. If they write again, a new conversation starts in the Inbox.",
+  "endChat.textWhatsApp": "The conversation with {name} ends, and you record its wrap-up next. If they write again, a new conversation starts in the Inbox.",
+  "endChat.cancel": "Keep it open",
+  "endChat.confirm": "End Chat",
 };

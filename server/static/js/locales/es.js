@@ -9,4 +9,11 @@ export default {
   "composer.cancelled": "No enviado. Su mensaje sigue aquí.",
   "composer.notSent": "Su mensaje no se envió: sigue aquí. Si la conexión se cortó durante el envío, revise la conversación antes de enviarlo otra vez.",
   "error.connectionLost": "Se perdió la conexión con el servidor antes de su respuesta. Revise la conversación antes de intentarlo de nuevo.",
+  "wrapup.listTitle": { one: "Por cerrar ({count})", other: "Por cerrar ({count})" },
+  "wrapup.endedAt": "Finalizada {time}",
+  "endChat.title": "¿Finalizar este chat?",
+  "endChat.text": "La conversación con {name} termina. Si vuelve a escribir, empieza una conversación nueva en la Bandeja de entrada.",
+  "endChat.textWhatsApp": "La conversación con {name} termina, y a continuación registra su cierre. Si vuelve a escribir, empieza una conversación nueva en la Bandeja de entrada.",
+  "endChat.cancel": "Mantenerla abierta",
+  "endChat.confirm": "Finalizar chat",
 };

@@ -9,4 +9,11 @@ export default {
   "composer.cancelled": "Não enviada. Sua mensagem continua aqui.",
   "composer.notSent": "Sua mensagem não foi enviada: ela continua aqui. Se a conexão caiu durante o envio, confira a conversa antes de enviar de novo.",
   "error.connectionLost": "A conexão com o servidor caiu antes da resposta. Confira a conversa antes de tentar de novo.",
+  "wrapup.listTitle": { one: "Para finalizar ({count})", other: "Para finalizar ({count})" },
+  "wrapup.endedAt": "Encerrada {time}",
+  "endChat.title": "Encerrar este chat?",
+  "endChat.text": "A conversa com {name} termina. Se a pessoa escrever de novo, uma nova conversa começa na Caixa de entrada.",
+  "endChat.textWhatsApp": "A conversa com {name} termina, e em seguida você registra a finalização. Se a pessoa escrever de novo, uma nova conversa começa na Caixa de entrada.",
+  "endChat.cancel": "Manter aberta",
+  "endChat.confirm": "Encerrar chat",
 };
