@@ -448,11 +448,15 @@ class InboxUpdated(EventBody, tag="inbox.updated"):
 
 
 class InboxRemoved(EventBody, tag="inbox.removed"):
+    """``agent_id``: who has it now (claimed, assigned); ``by``: who did it
+    (the claimer, the supervisor who assigned it, whoever ended it)."""
+
     conversation_id: str
     queue_id: str
     reason: Literal["claimed", "assigned", "ended"]
     agent_id: str | None = None
     counts: QueueCounts | None = None
+    by: str | None = None
 
 
 class AssignedAdded(EventBody, tag="assigned.added"):
@@ -468,10 +472,16 @@ class AssignedUpdated(EventBody, tag="assigned.updated"):
 
 
 class AssignedRemoved(EventBody, tag="assigned.removed"):
+    """``agent_id``: who has it now (reassigned); ``by``: who did it (a
+    supervisor, a transfer, or the agent themselves), so a screen can say
+    what happened to the conversation it was showing."""
+
     conversation_id: str
     reason: Literal["sent_to_inbox", "ended", "reassigned"]
     count: int
     unread_total: int
+    agent_id: str | None = None
+    by: str | None = None
 
 
 class ToWrapUpAdded(EventBody, tag="to_wrap_up.added"):

@@ -116,7 +116,12 @@ def publications(
             Publication(
                 queue_stream(b.queue_id),
                 p.InboxRemoved(
-                    conversation_id=a.id, queue_id=b.queue_id, reason=reason, agent_id=a.assignee_id, counts=counts
+                    conversation_id=a.id,
+                    queue_id=b.queue_id,
+                    reason=reason,
+                    agent_id=a.assignee_id,
+                    counts=counts,
+                    by=outcome.actor_id,
                 ),
             )
         )
@@ -137,7 +142,14 @@ def publications(
         out.append(
             Publication(
                 agent_stream(old),
-                p.AssignedRemoved(conversation_id=a.id, reason=removed, count=t.count, unread_total=t.unread_total),
+                p.AssignedRemoved(
+                    conversation_id=a.id,
+                    reason=removed,
+                    count=t.count,
+                    unread_total=t.unread_total,
+                    agent_id=new,
+                    by=outcome.actor_id,
+                ),
             )
         )
     if new is not None and (old != new or changed):

@@ -209,3 +209,61 @@ async def test_end_chat_confirms_and_the_wrap_up_waits_on_every_screen_until_rec
     await ana.reload()
     await expect(ana.locator("#conn-state")).to_have_text("Live")
     await expect(ana.locator("#to-wrap-up")).to_be_hidden()
+
+
+async def test_losing_a_claim_race_says_who_took_it_and_leaves_a_usable_screen(
+    running: Running, agent_page: OpenAgent
+) -> None:
+    ana = await agent_page("ana")
+    bruno = await agent_page("bruno")
+    cid = (await running.inbound("Anyone there?", address="5511955556666"))["conversation_id"]
+    for page in (ana, bruno):
+        await row(page, cid).click()
+        await expect(page.locator("#claim")).to_be_visible()
+    await bruno.locator("#claim").click()
+
+    await expect(ana.locator("#conv-notice")).to_have_text("Bruno Díaz took this conversation.")
+    await expect(ana.locator("#conv-name")).to_have_text("+55 11 95555-6666")  # not "Loading…" forever
+    await expect(ana.locator("#thread .message.in .bubble-text")).to_have_text("Anyone there?")  # not blank
+    await expect(ana.locator("#claim")).to_be_hidden()
+    await ana.locator("#close-conv").click()
+    await expect(ana.locator("#conv-empty")).to_be_visible()
+
+
+async def test_a_reassignment_says_by_whom_and_to_whom_and_keeps_the_draft_to_copy(
+    running: Running, agent_page: OpenAgent
+) -> None:
+    ana = await agent_page("ana")
+    sofia = await agent_page("sofia")
+    bruno = await agent_page("bruno")
+    cid = (await running.inbound("I want to change my order", address="5511977778888"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+    await ana.locator("#editor").fill("Sure, which item would you like to")
+
+    await sofia.goto(f"{running.base}/#/c/{cid}")
+    await expect(sofia.locator("#assign-box")).to_be_visible()
+    await sofia.locator("#assign-select").select_option("bruno")
+    await sofia.locator("#assign").click()
+
+    await expect(ana.locator("#conv-notice")).to_have_text("Sofía Ramos assigned this conversation to Bruno Díaz.")
+    await expect(ana.locator("#conv-name")).to_have_text("+55 11 97777-8888")
+    await expect(ana.locator("#thread .message.in .bubble-text")).to_have_text("I want to change my order")
+    editor = ana.locator("#editor")
+    await expect(editor).to_have_value("Sure, which item would you like to")
+    await expect(editor).to_be_enabled()  # selectable, not a disabled box
+    await expect(editor).not_to_be_editable()
+    await expect(ana.locator("#send")).to_be_disabled()
+    await ana.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await ana.locator("#copy-draft").click()
+    assert await ana.evaluate("navigator.clipboard.readText()") == "Sure, which item would you like to"
+    await tab_has(bruno, "assigned", cid)
+
+    await ana.locator("#close-conv").click()
+    await expect(ana.locator("#conv-empty")).to_be_visible()
+    await expect(row(ana, cid)).to_have_count(0)
+
+
+async def tab_has(page: Page, tab: str, conv_id: str) -> None:
+    await page.locator(f"#tab-{tab}").click()
+    await expect(row(page, conv_id)).to_be_visible()

@@ -44,6 +44,17 @@ def test_claim_reason_differs_from_supervisor_assignment() -> None:
     ev2 = publications(assign, before, after, {"ana": Totals(1, 1)})[0].event
     assert isinstance(ev1, p.InboxRemoved) and ev1.reason == "claimed" and ev1.agent_id == "ana"
     assert isinstance(ev2, p.InboxRemoved) and ev2.reason == "assigned"
+    assert (ev1.by, ev2.by) == ("ana", "sofia")  # who did it: the screens say so
+
+
+def test_a_reassignment_says_to_whom_and_by_whom() -> None:
+    out = rules.assign(claimed(ANA), SOFIA, BRUNO)
+    before = summary(out.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+    after = summary(out.after, CUSTOMER, WA, WA_POLICY)
+    totals = {"ana": Totals(0, 0), "bruno": Totals(1, 0)}
+    removed = publications(out, before, after, totals)[0].event
+    assert isinstance(removed, p.AssignedRemoved) and removed.reason == "reassigned"
+    assert (removed.agent_id, removed.by) == ("bruno", "sofia")
 
 
 def test_message_on_an_assigned_conversation_goes_to_the_assignee_only() -> None:

@@ -11,12 +11,14 @@
 import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, renderConnection } from "./alerts.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
-import { cancelWaiting, draftTyped, sendMessage } from "./composer.js";
+import { cancelWaiting, copyDraft, draftTyped, sendMessage } from "./composer.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
 import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
-import { live, me, ui } from "./state.js";
+import { t } from "./i18n.js";
+import { lossText } from "./lost.js";
+import { agentName, live, me, ui } from "./state.js";
 import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
 import { routeId } from "./view.js";
 
@@ -98,8 +100,8 @@ async function start(token) {
       if (state === "failed" && error instanceof AuthError) logout("Your session ended. Log in again.");
     },
     onUnsubscribed: (stream) => {
-      if (stream === `conv:${ui.current}`) {
-        ui.lost = "Another agent took this conversation.";
+      if (ui.current && stream === `conv:${ui.current}`) {
+        ui.lost = explainLoss(ui.current) ?? t("lost.unknown");
         renderConversation();
       }
     },
@@ -145,10 +147,19 @@ function logout(message) {
  * @param {Mirror} mirror @param {Change[]} changes
  */
 function render(mirror, changes) {
+  // A lost conversation's words follow the server's latest say on who did it.
+  if (ui.lost && ui.current && changes.some((c) => c.conversationId === ui.current && (c.kind === "inbox.removed" || c.kind === "assigned.removed"))) {
+    ui.lost = explainLoss(ui.current) ?? ui.lost;
+  }
   renderPanel();
   renderToWrapUp();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
+}
+
+/** @param {string} id */
+function explainLoss(id) {
+  return lossText(live().mirror.departures.get(id), me()?.id ?? null, agentName);
 }
 
 // --------------------------------------------------------------------------- routing
@@ -296,6 +307,7 @@ function wireComposer() {
   });
   on("editor", "input", draftTyped);
   on("composer-cancel", "click", cancelWaiting);
+  on("copy-draft", "click", copyDraft);
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
   onSubmit("template-form", submitTemplate);

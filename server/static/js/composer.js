@@ -4,7 +4,7 @@
 // in the editor, said plainly, when the agent cancels or the connection
 // drops before the server's answer.
 
-import { attempt } from "./alerts.js";
+import { attempt, toast } from "./alerts.js";
 import { $ } from "./dom.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { t } from "./i18n.js";
@@ -39,19 +39,40 @@ export function draftTyped() {
   if (ui.current && held.delete(ui.current)) renderComposerState();
 }
 
-/** The state line under the editor, and the editor held read-only while a send waits. */
+/**
+ * The state line under the editor, and the editor held read-only while a
+ * send waits, or when the conversation was lost with a draft in it (kept
+ * selectable, with a Copy button, rather than disabled).
+ */
 export function renderComposerState() {
   const id = ui.current;
   const w = id ? waiting.get(id) : undefined;
-  const why = id ? held.get(id) : undefined;
+  const lostDraft = !!ui.lost && editor().value !== "";
+  const why = lostDraft ? t("lost.draftKept") : id ? held.get(id) : undefined;
   const box = $("composer-state");
   box.hidden = !w && !why;
   $("composer-state-text").textContent = w ? t("composer.waiting") : (why ?? "");
   const cancel = $("composer-cancel");
   cancel.hidden = !w;
   cancel.textContent = t("composer.cancel");
-  editor().readOnly = !!w;
-  $("composer").dataset.state = w ? "waiting" : why ? "held" : "";
+  const copy = $("copy-draft");
+  copy.hidden = !lostDraft;
+  copy.textContent = t("lost.copyDraft");
+  if (lostDraft) editor().disabled = false;
+  editor().readOnly = !!w || lostDraft;
+  $("composer").dataset.state = w ? "waiting" : lostDraft ? "lost" : why ? "held" : "";
+}
+
+/** Copy a lost conversation's draft (it stays in the editor and in storage too). */
+export async function copyDraft() {
+  const box = editor();
+  box.select();
+  try {
+    await navigator.clipboard.writeText(box.value);
+    toast(t("lost.copied"), "info");
+  } catch {
+    /* no clipboard access: the text is selected for Ctrl+C */
+  }
 }
 
 /** Give up a send that waits for the connection: its text stays in the editor. */

@@ -7,6 +7,7 @@ import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
 import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
+import { t } from "./i18n.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
@@ -26,6 +27,7 @@ export async function openConversation(id) {
   if (ui.current && ui.current !== id) await c.closeThread(ui.current);
   ui.current = id;
   ui.lost = null;
+  ui.kept = null;
   ui.side = null;
   ui.readVersion = -1;
   resetSearch();
@@ -65,12 +67,14 @@ export function renderConversation() {
     $("side").hidden = true;
     return;
   }
-  const s = c.mirror.conversation(id);
+  const kept = ui.lost && ui.kept?.id === id ? ui.kept : null;
+  const s = c.mirror.conversation(id) ?? kept?.summary;
   if (!s) {
     renderLoading();
     return;
   }
-  const thread = c.mirror.threads.get(id);
+  const thread = c.mirror.threads.get(id) ?? kept?.thread;
+  if (!ui.lost) ui.kept = { id, summary: s, thread };
   const view = conversationView(s, { me: me(), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
   renderHeader(s);
   renderActions(s, view.actions);
@@ -82,12 +86,12 @@ export function renderConversation() {
   renderThread(id);
   renderWrapUp(view.wrapUp, thread?.wrapUp ?? null);
   renderSide(s, view.canNote);
-  if (view.markRead) markRead(s);
+  if (view.markRead && !ui.lost) markRead(s);
 }
 
 /** Before the summary arrives (or when it never will). */
 function renderLoading() {
-  $("conv-name").textContent = "Loading…";
+  $("conv-name").textContent = ui.lost ? t("lost.title") : "Loading…";
   renderNotice(ui.lost ?? "");
   for (const b of ["claim", "to-inbox", "end-chat", "show-snapshot", "show-notes"]) $(b).hidden = true;
   $("assign-box").hidden = true;
@@ -177,9 +181,9 @@ export function renderTimer() {
 /** @param {string} id */
 function renderThread(id) {
   const box = $("thread");
-  const thread = ui.client?.mirror.threads.get(id);
+  const thread = ui.client?.mirror.threads.get(id) ?? (ui.lost && ui.kept?.id === id ? ui.kept.thread : undefined);
   if (!thread) {
-    box.replaceChildren(ui.lost ? "" : h("p", { class: "muted center", text: "Loading messages…" }));
+    box.replaceChildren(ui.lost ? h("p", { class: "muted center", text: ui.lost }) : h("p", { class: "muted center", text: "Loading messages…" }));
     return;
   }
   const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;

@@ -34,6 +34,15 @@ function before(a, b) {
  */
 
 /**
+ * The last move of a conversation off one of the agent's lists, as the
+ * server told it (lost.js turns it into words).
+ * @typedef {object} Departure
+ * @property {string} reason  "claimed", "assigned", "reassigned", "sent_to_inbox", "ended"
+ * @property {string | null} agentId  who has it now
+ * @property {string | null} by  who did it
+ */
+
+/**
  * @typedef {object} Thread
  * @property {ConversationSummary} conversation
  * @property {Map<number, MessageView>} messages  by seq
@@ -71,6 +80,8 @@ export class Mirror {
     this.unreadTotal = 0;
     /** Ended WhatsApp conversations waiting for their wrap-up. @type {Map<string, ConversationSummary>} */
     this.toWrapUp = new Map();
+    /** How each conversation last left a list of the agent's. @type {Map<string, Departure>} */
+    this.departures = new Map();
     /** @type {Map<string, Thread>} */
     this.threads = new Map();
     /** @type {Snapshot | null} */
@@ -196,6 +207,7 @@ export class Mirror {
         return [{ kind: event.type, conversationId: s.id }];
       }
       case "inbox.removed":
+        this.departed(event.conversation_id, { reason: event.reason, agentId: event.agent_id ?? null, by: event.by ?? null });
         if (event.counts) this.queueCounts.set(event.counts.queue_id, event.counts);
         if (!this.inbox.delete(event.conversation_id)) return event.counts ? [{ kind: "inbox.counts", conversationId: null }] : [];
         return [{ kind: event.type, conversationId: event.conversation_id }];
@@ -209,6 +221,7 @@ export class Mirror {
         return [{ kind: event.type, conversationId: s.id }];
       }
       case "assigned.removed":
+        this.departed(event.conversation_id, { reason: event.reason, agentId: event.agent_id ?? null, by: event.by ?? null });
         this.assigned.delete(event.conversation_id);
         this.assignedCount = event.count;
         this.unreadTotal = event.unread_total;
@@ -251,6 +264,16 @@ export class Mirror {
       case "access.revoked":
         return []; // the socket closes (4010) right after: the client stops and asks for a log-in
     }
+  }
+
+  /**
+   * Remember the latest departures only (a supervisor hears every queue's).
+   * @param {string} id @param {Departure} d
+   */
+  departed(id, d) {
+    this.departures.delete(id);
+    this.departures.set(id, d);
+    if (this.departures.size > 500) this.departures.delete(/** @type {string} */ (this.departures.keys().next().value));
   }
 
   /**

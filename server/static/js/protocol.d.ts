@@ -488,6 +488,10 @@ export interface InboxUpdated {
   counts: QueueCounts | null;
 }
 
+/**
+ * `agent_id`: who has it now (claimed, assigned); `by`: who did it
+ * (the claimer, the supervisor who assigned it, whoever ended it).
+ */
 export interface InboxRemoved {
   type: "inbox.removed";
   conversation_id: string;
@@ -495,6 +499,7 @@ export interface InboxRemoved {
   reason: "assigned" | "claimed" | "ended";
   agent_id: string | null;
   counts: QueueCounts | null;
+  by: string | null;
 }
 
 export interface AssignedAdded {
@@ -511,12 +516,19 @@ export interface AssignedUpdated {
   unread_total: number;
 }
 
+/**
+ * `agent_id`: who has it now (reassigned); `by`: who did it (a
+ * supervisor, a transfer, or the agent themselves), so a screen can say
+ * what happened to the conversation it was showing.
+ */
 export interface AssignedRemoved {
   type: "assigned.removed";
   conversation_id: string;
   reason: "ended" | "reassigned" | "sent_to_inbox";
   count: number;
   unread_total: number;
+  agent_id: string | null;
+  by: string | null;
 }
 
 /**
