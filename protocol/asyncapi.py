@@ -34,6 +34,7 @@ REF = "#/components/schemas/{name}"
 
 ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.Ping: p.Ok,
+    p.Screen: p.Ok,
     p.Claim: p.ConversationResult,
     p.Assign: p.ConversationResult,
     p.SendToInbox: p.ConversationResult,
@@ -62,6 +63,7 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.AssignedRemoved,
         p.ToWrapUpAdded,
         p.ToWrapUpRemoved,
+        p.Alert,
         p.SessionLocked,
         p.SessionUnlocked,
         p.AccessRevoked,
@@ -85,7 +87,7 @@ STREAMS: dict[str, tuple[str, str]] = {
     "conv": ("conversation_id", "One thread, while the client has it open (the `open` command)."),
 }
 
-DIRECT_FRAMES: tuple[type[p.ServerFrame], ...] = (p.Welcome, p.Snapshot, p.Resumed, p.Resync, p.Unsubscribed)
+DIRECT_FRAMES: tuple[type[p.ServerFrame], ...] = (p.Welcome, p.Snapshot, p.Resumed, p.Resync, p.Unsubscribed, p.Ring)
 """Frames the server sends on the socket outside any stream (``ack``,
 ``error`` and ``event`` have messages of their own)."""
 

@@ -218,6 +218,14 @@ class Ping(Command, tag="ping"):
     pass
 
 
+class Screen(Command, tag="screen"):
+    """This screen came to the front (visible and focused: ``front`` true) or
+    left it. Of an agent's screens on a node, the hub rings the one in front,
+    or else the one most recently in front (``ring``)."""
+
+    front: bool
+
+
 class Claim(Command, tag="claim"):
     conversation_id: str
 
@@ -319,6 +327,7 @@ class GetContactCard(Command, tag="contact_card"):
 ClientCommand = (
     Hello
     | Ping
+    | Screen
     | Claim
     | Assign
     | SendToInbox
@@ -484,6 +493,19 @@ class AssignedRemoved(EventBody, tag="assigned.removed"):
     by: str | None = None
 
 
+class Alert(EventBody, tag="alert.raised"):
+    """On agent:<id>: something the agent must notice: a conversation
+    assigned to them by someone else (``assigned``), or a customer's new
+    message in one of theirs (``message``). Every screen gets it (the tab's
+    count); one screen per node is told to ring it (``ring``). It rides the
+    agent's stream, so a screen that was away gets it when it resumes."""
+
+    reason: Literal["assigned", "message"]
+    conversation_id: str
+    contact_name: str
+    preview: str
+
+
 class ToWrapUpAdded(EventBody, tag="to_wrap_up.added"):
     """On agent:<id>: a WhatsApp conversation of the agent ended and waits
     for its wrap-up (the agent's *To wrap up* list, also in the snapshot)."""
@@ -554,6 +576,7 @@ AnyEvent = (
     | AssignedRemoved
     | ToWrapUpAdded
     | ToWrapUpRemoved
+    | Alert
     | ConversationUpdated
     | MessageCreated
     | MessageUpdated
@@ -648,7 +671,17 @@ class Unsubscribed(ServerFrame, tag="unsubscribed"):
     reason: str
 
 
-ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed
+class Ring(ServerFrame, tag="ring"):
+    """To one screen of the agent (per node): this one plays the sound and
+    shows the desktop notification for the ``alert.raised`` event ``seq`` of
+    ``stream`` (sent right after it, live only: a replayed alert counts but
+    does not ring)."""
+
+    stream: str
+    seq: int
+
+
+ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring
 
 FRAMES: tuple[type[ServerFrame], ...] = get_args(ServerMessage)
 EVENTS: tuple[type[EventBody], ...] = get_args(AnyEvent)

@@ -92,6 +92,21 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     return None
 
 
+def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.Alert | None:
+    """What the holder must notice: the conversation given to them by someone
+    else (not their own claim or start), or the customer writing in it."""
+    reason: Literal["assigned", "message"] | None = None
+    if moved and outcome.actor_id != after.assignee_id:
+        reason = "assigned"
+    elif outcome.message is not None and outcome.message.direction == "in":
+        reason = "message"
+    if reason is None:
+        return None
+    return p.Alert(
+        reason=reason, conversation_id=after.id, contact_name=after.contact.display_name, preview=after.preview
+    )
+
+
 def publications(
     outcome: Outcome,
     before: p.ConversationSummary | None,
@@ -160,6 +175,9 @@ def publications(
         else:
             event = p.AssignedUpdated(conversation=after, count=t.count, unread_total=t.unread_total)
         out.append(Publication(agent_stream(new), event))
+        alert = _alert(outcome, after, moved=old != new)
+        if alert is not None:
+            out.append(Publication(agent_stream(new), alert))
 
     # The To wrap up lists.
     owed_before, owed_after = wrap_up_holder(b), wrap_up_holder(a)

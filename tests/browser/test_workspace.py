@@ -267,3 +267,86 @@ async def test_a_reassignment_says_by_whom_and_to_whom_and_keeps_the_draft_to_co
 async def tab_has(page: Page, tab: str, conv_id: str) -> None:
     await page.locator(f"#tab-{tab}").click()
     await expect(row(page, conv_id)).to_be_visible()
+
+
+async def rings(page: Page) -> int:
+    return int(await page.evaluate("Number(document.body.dataset.rings ?? 0)"))
+
+
+async def test_one_screen_rings_every_screen_counts_and_the_switch_silences(browser: Browser, running: Running) -> None:
+    # Two tabs of one browser (shared storage) and a second browser, all Ana's.
+    here = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    there = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    try:
+        screens = []
+        for context in (here, here, there):
+            await context.add_init_script(f"localStorage.setItem('switchboard.token', {token('ana')!r})")
+            page = await context.new_page()
+            await page.goto(running.base)
+            await expect(page.locator("#conn-state")).to_have_text("Live")
+            await page.locator(".topbar .brand").click()  # a first click: the browser lets the sound play
+            screens.append(page)
+        tab1, tab2, other = screens
+        cid = (await running.inbound("Hi", address="5511912340000"))["conversation_id"]
+        await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+
+        await running.inbound("Is my order ready?", address="5511912340000")
+        for page in screens:
+            await expect(page).to_have_title("(1) Switchboard")
+            assert (await page.locator("link[rel=icon]").get_attribute("href") or "").startswith("data:image/png")
+            await expect(page.locator("#sound-toggle")).to_be_checked()  # on by default
+        await settle(running, screens, 1)
+        assert [await rings(page) for page in screens].count(1) == 1  # one alert, one sound
+
+        # Sound off in one tab: its sibling follows; the next alert counts and stays silent.
+        await tab1.locator("#sound-toggle").uncheck()
+        await expect(tab2.locator("#sound-toggle")).not_to_be_checked()
+        await other.locator("#sound-toggle").uncheck()  # another browser: its own switch
+        await running.inbound("Hello?", address="5511912340000")
+        for page in screens:
+            await expect(page).to_have_title("(1) Switchboard")  # one conversation with news
+        await tab1.locator("#sound-toggle").check()
+        await other.locator("#sound-toggle").check()
+        await expect(tab2.locator("#sound-toggle")).to_be_checked()
+        await running.inbound("Anyone?", address="5511912340000")
+        await settle(running, screens, 2)
+        assert await total_rings(screens) == 2  # the silent one never rang
+
+        # Opening it in one tab clears the count in every tab and browser (read everywhere).
+        await tab1.bring_to_front()
+        await tab1.locator("#tab-assigned").click()
+        await row(tab1, cid).click()
+        for page in screens:
+            await expect(page).to_have_title("Switchboard")
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def total_rings(screens: list[Page]) -> int:
+    return sum([await rings(page) for page in screens])
+
+
+async def settle(running: Running, screens: list[Page], n: int) -> None:
+    """A barrier: a later publication every screen hears (a newcomer in the
+    Inbox). A ring is written right after its alert, so once this is on
+    every screen, every ring sent before it is there too."""
+    await running.inbound("newcomer", address=f"55119876500{n:02d}")
+    for page in screens:
+        await expect(page.locator("#count-inbox")).to_have_text(str(n))
+
+
+async def test_an_alert_while_disconnected_counts_when_the_screen_is_back(running: Running, agent_page: OpenAgent) -> None:
+    ana = await agent_page("ana")
+    cid = (await running.inbound("Hi", address="5511912349999"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await expect(ana).to_have_title("Switchboard")  # assigned by her own claim: no alert
+    await ana.context.set_offline(True)
+    for client in list(running.node.hub.clients):
+        client.ws.transport.abort()
+    await expect(ana.locator("#conn-state")).to_have_text("Reconnecting…")
+    await running.inbound("Are you there?", address="5511912349999")
+    await ana.context.set_offline(False)
+    await ana.evaluate("window.dispatchEvent(new Event('online'))")
+    await expect(ana.locator("#conn-state")).to_have_text("Live")
+    await expect(ana).to_have_title("(1) Switchboard")

@@ -59,7 +59,25 @@ def test_a_reassignment_says_to_whom_and_by_whom() -> None:
 
 def test_message_on_an_assigned_conversation_goes_to_the_assignee_only() -> None:
     routes = route(receive(claimed(ANA), at=T0 + 1))
-    assert routes == [("agent:ana", "assigned.updated"), ("conv:c1", "message.created")]
+    assert routes == [("agent:ana", "assigned.updated"), ("agent:ana", "alert.raised"), ("conv:c1", "message.created")]
+
+
+def test_alerts_are_for_what_the_agent_did_not_do() -> None:
+    claim = publications(*_summaries(rules.claim(open_conv(), ANA)), {"ana": Totals(1, 0)})
+    assert not [x for x in claim if isinstance(x.event, p.Alert)]  # their own claim
+    given = publications(*_summaries(rules.assign(open_conv(), SOFIA, ANA)), {"ana": Totals(1, 0)})
+    alert = next(x for x in given if isinstance(x.event, p.Alert))
+    assert alert.stream == "agent:ana" and alert.event.reason == "assigned"  # type: ignore[union-attr]
+    wrote = publications(*_summaries(receive(claimed(ANA), at=T0 + 1)), {"ana": Totals(1, 1)})
+    alert = next(x for x in wrote if isinstance(x.event, p.Alert))
+    assert alert.event.reason == "message" and alert.event.preview  # type: ignore[union-attr]
+    sent = publications(*_summaries(rules.send(claimed(ANA), ANA, "hi", message_id="m9", policy=WA_POLICY, now=T0 + 1)), {"ana": Totals(1, 0)})
+    assert not [x for x in sent if isinstance(x.event, p.Alert)]  # their own message
+
+
+def _summaries(out: rules.Outcome) -> tuple[rules.Outcome, p.ConversationSummary | None, p.ConversationSummary]:
+    before = summary(out.before, CUSTOMER, WA, WA_POLICY) if out.before else None
+    return out, before, summary(out.after, CUSTOMER, WA, WA_POLICY)
 
 
 def test_counters_travel_with_assigned_events() -> None:
@@ -82,7 +100,12 @@ def test_send_to_inbox_removes_from_list_and_adds_to_inbox() -> None:
 
 def test_reassignment_moves_between_lists() -> None:
     routes = route(rules.assign(claimed(ANA), SOFIA, BRUNO))
-    assert routes == [("agent:ana", "assigned.removed"), ("agent:bruno", "assigned.added"), ("conv:c1", "conversation.updated")]
+    assert routes == [
+        ("agent:ana", "assigned.removed"),
+        ("agent:bruno", "assigned.added"),
+        ("agent:bruno", "alert.raised"),
+        ("conv:c1", "conversation.updated"),
+    ]
 
 
 def test_end_chat_leaves_the_list_for_the_to_wrap_up_list() -> None:

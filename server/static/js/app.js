@@ -20,6 +20,7 @@ import { t } from "./i18n.js";
 import { lossText } from "./lost.js";
 import { agentName, live, me, ui } from "./state.js";
 import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
+import { askNotifications, countAlerts, inFront, ring, startAlerts, toggleSound, unlockAudio } from "./ring.js";
 import { routeId } from "./view.js";
 
 /** @typedef {import('./protocol').AgentView} AgentView */
@@ -95,8 +96,10 @@ async function start(token) {
   ui.client?.close();
   const client = new SwitchboardClient(wsUrl, token, {
     onChange: (mirror, changes) => render(mirror, changes),
+    onRing: (alert, key) => ring(alert, key),
     onState: (state, error) => {
       renderConnection(state);
+      if (state === "live") reportFront(inFront()); // a new socket starts "not in front"
       if (state === "failed" && error instanceof AuthError) logout("Your session ended. Log in again.");
     },
     onUnsubscribed: (stream) => {
@@ -117,7 +120,14 @@ async function start(token) {
     return;
   }
   renderMe();
+  const agent = me();
+  if (agent) startAlerts(agent.id, reportFront, (id) => void openConversation(id));
   routeFromHash();
+}
+
+/** Tell the server whether this screen is in front (it rings the one that is). @param {boolean} front */
+function reportFront(front) {
+  ui.client?.screen(front).catch(() => undefined);
 }
 
 function renderMe() {
@@ -155,6 +165,7 @@ function render(mirror, changes) {
   renderToWrapUp();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
+  countAlerts(mirror, changes);
 }
 
 /** @param {string} id */
@@ -200,12 +211,18 @@ function onCommand(id, command) {
 
 function wireLogin() {
   onSubmit("login-form", () => {
+    unlockAudio();
+    askNotifications();
     const token = /** @type {HTMLTextAreaElement} */ ($("token-input")).value.trim();
     if (token) void start(token);
   });
   on("demo-agents", "click", (e) => {
     const button = /** @type {HTMLElement} */ (e.target).closest("button[data-agent]");
-    if (button instanceof HTMLElement && button.dataset.agent) void demoLogin(button.dataset.agent);
+    if (button instanceof HTMLElement && button.dataset.agent) {
+      unlockAudio(); // the log-in click: browsers allow sound after it
+      askNotifications();
+      void demoLogin(button.dataset.agent);
+    }
   });
   on("logout", "click", async () => {
     // Revoke the token on the server too: every socket opened with it closes.
@@ -314,6 +331,10 @@ function wireComposer() {
 }
 
 function wireWindow() {
+  // After a reload (logged in by the stored token), the first click unlocks the sound.
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+  on("sound-toggle", "change", toggleSound);
   window.addEventListener("hashchange", routeFromHash);
   window.addEventListener("online", () => ui.client?.retryNow());
   document.addEventListener("visibilitychange", () => {

@@ -230,6 +230,9 @@ export class Mirror {
         if (newer(this.toWrapUp.get(event.conversation.id), event.conversation)) this.toWrapUp.set(event.conversation.id, event.conversation);
         this.refresh(event.conversation);
         return [{ kind: event.type, conversationId: event.conversation.id }];
+      case "alert.raised":
+        // Counted and rung by ring.js (the web app), from the change.
+        return [{ kind: event.type, conversationId: event.conversation_id }];
       case "to_wrap_up.removed":
         this.toWrapUp.delete(event.conversation_id);
         return [{ kind: event.type, conversationId: event.conversation_id }];

@@ -20,9 +20,9 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
+export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
 /** Every frame the server may send. */
-export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
+export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring;
 /** An event body: what an `event` frame carries. */
 export type EventBody = Event["event"];
 /** What an `ack` carries. */
@@ -50,6 +50,17 @@ export interface Resume {
 
 export interface Ping {
   type: "ping";
+  id: string;
+}
+
+/**
+ * This screen came to the front (visible and focused: `front` true) or
+ * left it. Of an agent's screens on a node, the hub rings the one in front,
+ * or else the one most recently in front (`ring`).
+ */
+export interface Screen {
+  type: "screen";
+  front: boolean;
   id: string;
 }
 
@@ -465,7 +476,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked;
 }
 
 /**
@@ -550,6 +561,21 @@ export interface ToWrapUpRemoved {
 }
 
 /**
+ * On agent:<id>: something the agent must notice: a conversation
+ * assigned to them by someone else (`assigned`), or a customer's new
+ * message in one of theirs (`message`). Every screen gets it (the tab's
+ * count); one screen per node is told to ring it (`ring`). It rides the
+ * agent's stream, so a screen that was away gets it when it resumes.
+ */
+export interface Alert {
+  type: "alert.raised";
+  reason: "assigned" | "message";
+  conversation_id: string;
+  contact_name: string;
+  preview: string;
+}
+
+/**
  * On conv:<id>: assignment, status, contact or session changed.
  */
 export interface ConversationUpdated {
@@ -616,4 +642,16 @@ export interface Unsubscribed {
   type: "unsubscribed";
   stream: string;
   reason: string;
+}
+
+/**
+ * To one screen of the agent (per node): this one plays the sound and
+ * shows the desktop notification for the `alert.raised` event `seq` of
+ * `stream` (sent right after it, live only: a replayed alert counts but
+ * does not ring).
+ */
+export interface Ring {
+  type: "ring";
+  stream: string;
+  seq: number;
 }

@@ -26,4 +26,7 @@ export default {
   "lost.draftKept": "Your unsent draft is kept here: copy it if you need it.",
   "lost.copyDraft": "Copy draft",
   "lost.copied": "Draft copied.",
+  "alerts.sound": "Sound",
+  "alerts.assigned": "{name} was assigned to you",
+  "alerts.message": "New message from {name}",
 };

@@ -26,4 +26,7 @@ export default {
   "lost.draftKept": "Su borrador sin enviar se conserva aquí: cópielo si lo necesita.",
   "lost.copyDraft": "Copiar borrador",
   "lost.copied": "Borrador copiado.",
+  "alerts.sound": "Sonido",
+  "alerts.assigned": "Se le asignó {name}",
+  "alerts.message": "Nuevo mensaje de {name}",
 };

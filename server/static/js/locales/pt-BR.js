@@ -26,4 +26,7 @@ export default {
   "lost.draftKept": "Seu rascunho não enviado continua aqui: copie-o se precisar.",
   "lost.copyDraft": "Copiar rascunho",
   "lost.copied": "Rascunho copiado.",
+  "alerts.sound": "Som",
+  "alerts.assigned": "{name} foi atribuído a você",
+  "alerts.message": "Nova mensagem de {name}",
 };
