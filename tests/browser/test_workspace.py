@@ -350,3 +350,38 @@ async def test_an_alert_while_disconnected_counts_when_the_screen_is_back(runnin
     await ana.evaluate("window.dispatchEvent(new Event('online'))")
     await expect(ana.locator("#conn-state")).to_have_text("Live")
     await expect(ana).to_have_title("(1) Switchboard")
+
+
+async def test_messages_say_who_wrote_them_links_are_safe_and_unread_is_announced(
+    running: Running, agent_page: OpenAgent
+) -> None:
+    ana = await agent_page("ana")
+    text = "Track it at https://example.com/t?id=7, not javascript:alert(1) — مرحبا"
+    cid = (await running.inbound(text, address="5511912345000"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+    await ana.locator("#editor").fill("Thanks, checking")
+    await ana.locator("#send").click()
+
+    incoming = ana.locator(".message.in")
+    await expect(incoming.locator(".visually-hidden")).to_have_text("+55 11 91234-5000 wrote:")
+    await expect(ana.locator(".message.out .visually-hidden")).to_have_text("You wrote:")
+    body = incoming.locator(".bubble-text")
+    await expect(body).to_have_attribute("dir", "auto")
+    link = body.locator("a")
+    await expect(link).to_have_count(1)  # the javascript: text is no link
+    await expect(link).to_have_text("https://example.com/t?id=7")
+    await expect(link).to_have_attribute("href", "https://example.com/t?id=7")
+    await expect(link).to_have_attribute("target", "_blank")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await expect(body).to_contain_text("not javascript:alert(1)")
+    await expect(row(ana, cid).locator(".row-preview")).to_have_attribute("dir", "auto")
+
+    # Unread changes are announced politely (the bubble is hidden from screen readers).
+    await ana.locator("#close-conv").click()
+    await running.inbound("One more thing", address="5511912345000")
+    announcer = ana.locator("#announcer")
+    await expect(announcer).to_have_attribute("aria-live", "polite")
+    await expect(announcer).to_have_text("New message from +55 11 91234-5000. 1 unread message in all.")
+    await row(ana, cid).click()
+    await expect(announcer).to_have_text("No unread messages.")

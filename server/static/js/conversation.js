@@ -8,6 +8,7 @@ import { attempt, errorText } from "./alerts.js";
 import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
+import { linkPieces } from "./links.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
@@ -191,6 +192,7 @@ function renderThread(id) {
   const hits = new Map(ui.search.hits.map((hit) => [hit.message_id, hit]));
   const current = ui.search.hits[ui.search.index];
   const myId = me()?.id;
+  const contact = thread.conversation.contact.display_name;
   /** @type {Keyed[]} */
   const items = [];
   if (thread.hasMore) {
@@ -206,25 +208,30 @@ function renderThread(id) {
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
-    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author]); // the whole message: an edit or a status changes it
-    items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author) });
+    const from = m.direction === "in" ? contact : m.author_id === myId ? t("a11y.you") : m.author_id ? agentName(m.author_id) : t("a11y.business");
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from]); // the whole message: an edit or a status changes it
+    items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author, from) });
   }
   if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: "No messages yet." }) });
   box.dataset.built = String(reconcile(box, items));
   if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
 }
 
-/** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
-function messageNode(m, hit, isCurrent, author) {
+/**
+ * @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author
+ * @param {string} from  who wrote it, said first to screen readers
+ */
+function messageNode(m, hit, isCurrent, author, from) {
   const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
   const body = m.deleted
     ? h("div", { class: "bubble-text deleted", text: "This message was deleted" }) // the customer took it back
-    : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
+    : h("div", { class: "bubble-text", dir: "auto" }, parts.flatMap((p) => (p.mark ? [/** @type {string | HTMLElement} */ (h("mark", { class: isCurrent ? "current" : null, text: p.text }))] : linked(p.text))));
   const delivery = fmt.DELIVERY[m.status];
   return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
     h("div", { class: "bubble" }, [
+      h("span", { class: "visually-hidden", text: t("a11y.wrote", { name: from }) }),
       m.kind === "template" ? h("div", { class: "kind-tag", text: "Template" }) : null,
-      author ? h("div", { class: "author", text: author }) : null,
+      author ? h("div", { class: "author", "aria-hidden": "true", text: author }) : null, // said by "… wrote:"
       body,
       h("div", { class: "meta" }, [
         m.edited_at != null && !m.deleted
@@ -238,6 +245,13 @@ function messageNode(m, hit, isCurrent, author) {
       m.error ? h("div", { class: "error small", text: `Not delivered: ${m.error.message || m.error.code}` }) : null,
     ]),
   ]);
+}
+
+/** Text with its http(s) links clickable, opened apart from the app. @param {string} text @returns {Array<string | HTMLElement>} */
+function linked(text) {
+  return linkPieces(text).map((piece) =>
+    piece.href ? h("a", { href: piece.href, target: "_blank", rel: "noopener noreferrer", text: piece.text }) : piece.text,
+  );
 }
 
 export function scrollThreadToEnd() {

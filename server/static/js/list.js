@@ -114,7 +114,7 @@ function row(s, view, now) {
           h("time", { class: "row-time", datetime: s.last_message_at ? new Date(s.last_message_at).toISOString() : null, text: fmt.listTime(s.last_message_at, now) }),
         ]),
         h("div", { class: "row-bottom" }, [
-          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: "You: " }) : null, s.preview || "No messages yet"]),
+          h("span", { class: "row-preview", dir: "auto" }, [s.preview_direction === "out" ? h("span", { class: "you", text: "You: " }) : null, s.preview || "No messages yet"]),
           view.locked ? h("span", { class: "lock-dot", title: "Session closed", text: "🔒" }) : null,
           view.unread ? h("span", { class: "unread", "aria-hidden": "true", text: String(s.unread) }) : null,
         ]),

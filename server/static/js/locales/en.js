@@ -29,4 +29,9 @@ export default {
   "alerts.sound": "Sound",
   "alerts.assigned": "{name} was assigned to you",
   "alerts.message": "New message from {name}",
+  "a11y.wrote": "{name} wrote:",
+  "a11y.you": "You",
+  "a11y.business": "The business",
+  "a11y.newMessage": { one: "New message from {name}. {count} unread message in all.", other: "New message from {name}. {count} unread messages in all." },
+  "a11y.allRead": "No unread messages.",
 };

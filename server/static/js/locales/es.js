@@ -29,4 +29,9 @@ export default {
   "alerts.sound": "Sonido",
   "alerts.assigned": "Se le asignó {name}",
   "alerts.message": "Nuevo mensaje de {name}",
+  "a11y.wrote": "{name} escribió:",
+  "a11y.you": "Usted",
+  "a11y.business": "La empresa",
+  "a11y.newMessage": { one: "Nuevo mensaje de {name}. {count} mensaje sin leer en total.", other: "Nuevo mensaje de {name}. {count} mensajes sin leer en total." },
+  "a11y.allRead": "No hay mensajes sin leer.",
 };

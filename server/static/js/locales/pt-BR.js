@@ -29,4 +29,9 @@ export default {
   "alerts.sound": "Som",
   "alerts.assigned": "{name} foi atribuído a você",
   "alerts.message": "Nova mensagem de {name}",
+  "a11y.wrote": "{name} escreveu:",
+  "a11y.you": "Você",
+  "a11y.business": "A empresa",
+  "a11y.newMessage": { one: "Nova mensagem de {name}. {count} mensagem não lida no total.", other: "Nova mensagem de {name}. {count} mensagens não lidas no total." },
+  "a11y.allRead": "Nenhuma mensagem não lida.",
 };
