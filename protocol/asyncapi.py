@@ -51,12 +51,14 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.AddNote: p.NoteResult,
     p.WrapUp: p.WrapUpResult,
     p.GetContactCard: p.ContactCardResult,
+    p.SaveCanned: p.CannedListResult,
+    p.DeleteCanned: p.CannedListResult,
 }
 """The ``result`` kind of the ``ack`` each command gets (``hello`` is answered
 by ``welcome`` instead)."""
 
 STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
-    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked),
+    "queue": (p.InboxAdded, p.InboxUpdated, p.InboxRemoved, p.SessionLocked, p.SessionUnlocked, p.CannedUpdated),
     "agent": (
         p.AssignedAdded,
         p.AssignedUpdated,
@@ -67,6 +69,7 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.SessionLocked,
         p.SessionUnlocked,
         p.AccessRevoked,
+        p.CannedUpdated,
     ),
     "conv": (
         p.ConversationUpdated,

@@ -30,6 +30,21 @@ Channel = Literal["whatsapp", "messenger"]
 Role = Literal["agent", "supervisor"]
 Direction = Literal["in", "out"]
 DeliveryStatus = Literal["received", "pending", "sent", "delivered", "read", "failed"]
+Action = Literal[
+    "claim",
+    "assign",
+    "send_to_inbox",
+    "end_chat",
+    "send",
+    "send_template",
+    "read",
+    "add_note",
+    "wrap_up",
+    "contact_card",
+]
+"""What an agent may do to one conversation, named by the command that does
+it (``ConversationSummary.can``). ``read``: the command would clear the
+unread bubble (the assignee, with unread messages)."""
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A position in a thread or a stream: what the store can hold (a signed
 64-bit integer). Outside the range a command is refused ``invalid_argument``."""
@@ -61,6 +76,9 @@ class ContactView(Struct, kw_only=True):
 class QueueView(Struct, kw_only=True):
     id: str
     name: str
+    assignable: list[str] = field(default_factory=list)
+    """The agents a conversation of this queue may be assigned to (its
+    agents and every supervisor): the choices of an ``assign``."""
 
 
 class QueueCounts(Struct, kw_only=True):
@@ -122,6 +140,13 @@ class ConversationSummary(Struct, kw_only=True):
     """True when free-form messages are refused (only a template may be sent)."""
     ended_at: int | None = None
     wrapped_up: bool = False
+    can: dict[str, list[Action]] = field(default_factory=dict)
+    """What may be done to the conversation now, by receiver: a key is a
+    *principal* (``agent:<id>``, ``queue:<id>``, ``role:supervisor``) and an
+    agent may do the union of the actions under the principals its
+    ``Welcome.principals`` lists. The same summary goes to every receiver
+    (one encoding per event), so it names each class of receiver instead
+    of one agent. Principals with nothing allowed are left out."""
 
 
 class MessageError(Struct, kw_only=True):
@@ -190,6 +215,33 @@ class TemplateRef(Struct, kw_only=True):
     name: str
     language: str = "en_US"
     params: list[str] = field(default_factory=list)
+
+
+class CannedResponseView(Struct, kw_only=True):
+    id: str
+    shortcut: str
+    """What follows ``/`` in the editor (without the ``/``); unique in its
+    list, case- and accent-insensitively."""
+    text: str
+    """May hold ``{{contact.name}}`` and ``{{agent.name}}``: the client fills
+    them in (the contact's display name, the agent's name) when inserting."""
+    updated_at: int
+    updated_by: str
+    """The agent who last saved it."""
+
+
+class CannedListView(Struct, kw_only=True):
+    """One list of canned responses, whole: a queue's (``queue:<id>``, kept
+    by supervisors) or an agent's own (``agent:<id>``). Keep the highest
+    ``version`` (0: never written)."""
+
+    list_id: str
+    version: int
+    editors: list[str]
+    """Principals who may change it (``role:supervisor`` or ``agent:<id>``):
+    an agent may when one of its ``Welcome.principals`` is here."""
+    responses: list[CannedResponseView]
+    """Ordered by shortcut."""
 
 
 class Resume(Struct, kw_only=True):
@@ -324,6 +376,21 @@ class GetContactCard(Command, tag="contact_card"):
     conversation_id: str
 
 
+class SaveCanned(Command, tag="canned_save"):
+    """Create (no ``response_id``) or replace a canned response in a list
+    the agent keeps (a queue's: supervisors; ``agent:<own id>``: anyone)."""
+
+    list_id: str
+    shortcut: str
+    text: str
+    response_id: str | None = None
+
+
+class DeleteCanned(Command, tag="canned_delete"):
+    list_id: str
+    response_id: str
+
+
 ClientCommand = (
     Hello
     | Ping
@@ -344,6 +411,8 @@ ClientCommand = (
     | AddNote
     | WrapUp
     | GetContactCard
+    | SaveCanned
+    | DeleteCanned
 )
 
 COMMANDS: tuple[type[Command], ...] = get_args(ClientCommand)
@@ -419,6 +488,12 @@ class ContactCardResult(Result, tag="contact_card"):
     card: ContactCard
 
 
+class CannedListResult(Result, tag="canned_list"):
+    """The list after a ``canned_save`` or ``canned_delete``."""
+
+    canned: CannedListView
+
+
 CommandResult = (
     Ok
     | ConversationResult
@@ -430,6 +505,7 @@ CommandResult = (
     | NoteResult
     | WrapUpResult
     | ContactCardResult
+    | CannedListResult
 )
 
 
@@ -567,6 +643,13 @@ class AccessRevoked(EventBody, tag="access.revoked"):
     not_before: int | None = None
 
 
+class CannedUpdated(EventBody, tag="canned.updated"):
+    """A list of canned responses changed: a queue's on ``queue:<id>``, an
+    agent's own on ``agent:<id>``. Carries the whole list."""
+
+    canned: CannedListView
+
+
 AnyEvent = (
     InboxAdded
     | InboxUpdated
@@ -585,6 +668,7 @@ AnyEvent = (
     | SessionLocked
     | SessionUnlocked
     | AccessRevoked
+    | CannedUpdated
 )
 
 
@@ -605,6 +689,9 @@ class Welcome(ServerFrame, tag="welcome"):
     epoch: str
     server_time: int
     heartbeat_ms: int
+    principals: list[str] = field(default_factory=list)
+    """Who this agent is for ``ConversationSummary.can``: ``agent:<id>``,
+    ``queue:<id>`` per queue, and ``role:supervisor`` for a supervisor."""
 
 
 class Snapshot(ServerFrame, tag="snapshot"):
@@ -630,6 +717,8 @@ class Snapshot(ServerFrame, tag="snapshot"):
     to_wrap_up: list[ConversationSummary] = field(default_factory=list)
     """The agent's ended WhatsApp conversations whose wrap-up is not recorded
     yet, ended first first; kept by ``to_wrap_up.added`` / ``.removed``."""
+    canned: list[CannedListView] = field(default_factory=list)
+    """The canned response lists the agent uses: its own, then its queues'."""
 
 
 class Resumed(ServerFrame, tag="resumed"):

@@ -89,7 +89,7 @@ def _widget(args: argparse.Namespace) -> None:
         sys.exit("give --token (or SWITCHBOARD_TOKEN); `switchboard token AGENT` prints one")
     from clients.widget.app import main as widget_main  # Tk is imported only here
 
-    widget_main(token=args.token, url=args.url)
+    widget_main(token=args.token, url=args.url, lang=args.lang)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     widget.add_argument("--token", default=os.environ.get("SWITCHBOARD_TOKEN"), help="or SWITCHBOARD_TOKEN")
     default_url = f"http://{os.environ.get('SWITCHBOARD_HOST', '127.0.0.1')}:{os.environ.get('SWITCHBOARD_PORT', '8000')}"
     widget.add_argument("--url", default=default_url, help="the web app (default %(default)s)")
+    widget.add_argument("--lang", default=None, help="en, es or pt_BR (default: the system's language)")
     widget.set_defaults(func=_widget)
 
     args = parser.parse_args(argv)

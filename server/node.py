@@ -30,6 +30,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from server.app import App
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.changes import Changes
 from server.app.commands import Commands
@@ -49,9 +50,12 @@ from server.http.parts import Parts
 from server.http_limits import uvicorn_options
 from server.metrics import Metrics
 from server.redis.broker import RedisBroker
+from server.redis.canned import RedisCanned
 from server.redis.store import RedisStore
 from server.redis.timers import ClusterTimers
 from server.store.base import Store
+from server.store.canned import CannedStore, MemoryCanned
+from server.store.canned_sqlite import SqliteCanned
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
@@ -89,7 +93,17 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
-def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> App:
+def make_canned(config: Config, store: Store) -> CannedStore:
+    """Canned responses live beside the conversations: in the same Redis, the
+    same SQLite file, or memory."""
+    if isinstance(store, RedisStore):
+        return RedisCanned(store.url, client=store.client)
+    if isinstance(store, SqliteStore):
+        return SqliteCanned(store)
+    return MemoryCanned()
+
+
+def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics, canned_store: CannedStore | None = None) -> App:
     """The use cases, each part built once with what it needs."""
     clock = now_ms
     mint = Mint()
@@ -97,7 +111,8 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
     directory = Directory(store)
     changes = Changes(catalog, store, broker, directory, metrics)
     contacts = Contacts(directory, changes, store)
-    reads = Reads(catalog, store, broker, directory, clock)
+    canned = CannedResponses(catalog, canned_store or make_canned(config, store), broker, mint.new, clock)
+    reads = Reads(catalog, store, broker, directory, clock, canned)
     return App(
         catalog=catalog,
         directory=directory,
@@ -108,6 +123,7 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics) -> 
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         clock=clock,
+        canned=canned,
     )
 
 
@@ -190,6 +206,7 @@ class Node:
         await self.timers.stop()
         await self.sender.stop()
         await self.broker.close()
+        await self.app.canned.store.close()
         await self.store.close()
         self.metrics.watch_gc(False)
 

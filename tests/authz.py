@@ -235,6 +235,9 @@ async def check_events(t: Topology, ids: dict[str, str], *, deliver: Any = None)
     await sofia.event(p.InboxRemoved, lambda e: e.conversation_id == fresh)
     await outsider.event(p.InboxAdded, lambda e: e.conversation.id == support)  # she does hear her own queue
     await non_assignee.event(p.InboxRemoved, lambda e: e.conversation_id == fresh)
+    await sofia.call(p.SaveCanned, list_id="queue:sales", shortcut="s", text="canned secret")  # canned.updated (queue)
+    await ana.call(p.SaveCanned, list_id="agent:ana", shortcut="m", text="personal secret")  # canned.updated (agent)
+    await ana.event(p.CannedUpdated, lambda e: e.canned.list_id == "agent:ana")
     await last_word(t, ana, sofia, outsider, non_assignee)
     await revoked.wait_for(lambda: revoked.close_code is not None)  # closed: nothing more can reach it
 
@@ -246,6 +249,13 @@ async def check_events(t: Topology, ids: dict[str, str], *, deliver: Any = None)
     ], "a non-assignee heard more of Ana's conversation than its trips through the inbox"
     assert not [f for f in mentions(non_assignee, {fresh}) if "after the claim" in f], "a viewer kept a taken thread"
     assert mentions(ana, {ids["support"], support}) == [], "Ana heard of the support queue"
+    canned = {
+        (who, e.event.canned.list_id)
+        for who, a in (("outsider", outsider), ("non_assignee", non_assignee), ("revoked", revoked))
+        for e in a.arrived
+        if isinstance(e.event, p.CannedUpdated)
+    }
+    assert canned == {("non_assignee", "queue:sales")}, f"canned lists reached agents who do not use them: {canned}"
     assert mentions(revoked, sales | {ids["support"], support}) == [], "a revoked socket still heard events"
     assert revoked.close_code == errors.CLOSE_TOKEN_REVOKED
     try:

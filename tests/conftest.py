@@ -7,7 +7,7 @@ import random
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -18,6 +18,9 @@ from server.config import Config, ServerSettings
 from server.core.model import Agent, Queue, Template, Touchpoint, WindowPolicy
 from server.node import Node
 from tests.wsagent import WsAgent
+
+if TYPE_CHECKING:
+    from tests.memlink import Linked
 
 SECRET = "test-secret"
 
@@ -136,4 +139,15 @@ async def running(config: Config) -> AsyncIterator[Running]:
             await a.close()
     server.should_exit = True
     await task
+    await node.stop()
+
+
+@pytest.fixture
+async def linked(config: Config) -> AsyncIterator[Linked]:
+    """A node with no socket at all: agents over tests/memlink.py's in-memory
+    link, HTTP through ASGI. For tests where sockets add nothing."""
+    from tests.memlink import Linked
+
+    node = await Linked.start(config)
+    yield node
     await node.stop()

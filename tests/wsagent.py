@@ -55,7 +55,11 @@ class WsAgent:
     async def connect(
         cls, url: str, token: str, *, resume: p.Resume | None = None, name: str = "", **kw: Any
     ) -> WsAgent:
-        ws = await connect(url, compression=None, **kw)
+        return await cls.over(await connect(url, compression=None, **kw), token, resume=resume, name=name)
+
+    @classmethod
+    async def over(cls, ws: ClientConnection, token: str, *, resume: p.Resume | None = None, name: str = "") -> WsAgent:
+        """Hello on an open connection (a socket, or tests/memlink.py's link)."""
         agent = cls(ws, name)
         hello = p.Hello(id="hello", token=token, resume=resume)
         await ws.send(p.encoder.encode(hello).decode())

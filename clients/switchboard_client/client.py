@@ -50,7 +50,7 @@ from clients.switchboard_client.errors import (
     NotConnected,
     command_error,
 )
-from clients.switchboard_client.mirror import Change, Mirror
+from clients.switchboard_client.mirror import Change, Mirror, allowed
 from clients.switchboard_client.sequencer import Gap, Sequencer
 from protocol import errors as codes
 from protocol import messages as p
@@ -439,6 +439,15 @@ class AgentClient:
             raise ClientError(f"expected a {kind.__name__}, got {type(result).__name__}")
         return result
 
+    def can(self, conversation_id: str) -> frozenset[p.Action]:
+        """What this agent may do to a conversation now, as the server says
+        (docs/PROTOCOL.md, "What an agent may do"): empty when the mirror
+        does not know it. Commands outside it would be refused."""
+        summary = self.mirror.conversation(conversation_id)
+        if summary is None or self.welcome is None:
+            return frozenset()
+        return allowed(summary, self.welcome.principals)
+
     async def ping(self) -> p.Ok:
         return await self._call(p.Ping(id=""), p.Ok)
 
@@ -546,3 +555,13 @@ class AgentClient:
 
     async def contact_card(self, conversation_id: str) -> p.ContactCardResult:
         return await self._call(p.GetContactCard(id="", conversation_id=conversation_id), p.ContactCardResult)
+
+    async def save_canned(
+        self, list_id: str, shortcut: str, text: str, response_id: str | None = None
+    ) -> p.CannedListResult:
+        """Create (no ``response_id``) or replace a canned response; the list after."""
+        cmd = p.SaveCanned(id="", list_id=list_id, shortcut=shortcut, text=text, response_id=response_id)
+        return await self._call(cmd, p.CannedListResult)
+
+    async def delete_canned(self, list_id: str, response_id: str) -> p.CannedListResult:
+        return await self._call(p.DeleteCanned(id="", list_id=list_id, response_id=response_id), p.CannedListResult)

@@ -40,7 +40,14 @@ ChangeKind = Literal[
     "to_wrap_up.added",
     "to_wrap_up.removed",
     "conversation.updated",
+    "canned.updated",
 ]
+
+
+def allowed(summary: p.ConversationSummary, principals: list[str]) -> frozenset[p.Action]:
+    """What the server says an agent may do to a conversation: the union of
+    the summary's grants (``can``) to the agent's principals (``Welcome``)."""
+    return frozenset(action for key in principals for action in summary.can.get(key, ()))
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Mirror:
         self.touchpoints: list[p.TouchpointView] = []
         self.templates: list[p.TemplateView] = []
         self.dispositions: list[str] = []
+        self.canned: dict[str, p.CannedListView] = {}
+        """Canned response lists by list id (``queue:<id>``, ``agent:<id>``), the highest version of each."""
         self.server_time_offset = 0
         """Server clock minus local clock (ms), from the last snapshot; for countdowns."""
         self.loaded = False
@@ -165,6 +174,7 @@ class Mirror:
         self.touchpoints = list(snapshot.touchpoints)
         self.templates = list(snapshot.templates)
         self.dispositions = list(snapshot.dispositions)
+        self.canned = {c.list_id: c for c in snapshot.canned}
         if local_now is not None:
             self.server_time_offset = snapshot.server_time - local_now
         self.loaded = True
@@ -284,6 +294,12 @@ class Mirror:
             case p.ToWrapUpRemoved(conversation_id=cid):
                 self.to_wrap_up.pop(cid, None)
                 return [Change("to_wrap_up.removed", cid, event)]
+            case p.CannedUpdated(canned=lst):
+                known = self.canned.get(lst.list_id)
+                if known is not None and known.version >= lst.version:
+                    return []
+                self.canned[lst.list_id] = lst
+                return [Change("canned.updated", None, event)]
         return []
 
     def _refresh(self, s: p.ConversationSummary) -> None:

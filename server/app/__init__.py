@@ -9,6 +9,7 @@ publish (broker), one module per job.
     commands.py   agent commands that change a conversation
     intake.py     channel events and the session timer
     tokens.py     authenticate, revoke, (dev) issue
+    canned.py     canned responses: the agent's lists, save, delete
     dispatch.py   one protocol command → the use case that runs it
 
 ``App`` only groups the parts for the edges; the node builds each part.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.changes import Changes
 from server.app.commands import Commands
@@ -40,3 +42,4 @@ class App:
     intake: Intake
     tokens: Tokens
     clock: Callable[[], int]
+    canned: CannedResponses

@@ -8,6 +8,7 @@ from protocol import errors
 from protocol import messages as p
 from server.config import Config
 from server.core import views
+from server.core.conversation import may_hold
 from server.core.errors import DomainError
 from server.core.model import (
     Agent,
@@ -29,7 +30,10 @@ class Catalog:
         self.windows = config.windows
         self.keep_deleted_text = config.meta.keep_deleted_text
         self.agent_views = {a.id: views.agent_view(a) for a in config.agents}
-        self.queue_views = [p.QueueView(id=q.id, name=q.name) for q in config.queues]
+        self.queue_views = [
+            p.QueueView(id=q.id, name=q.name, assignable=[a.id for a in config.agents if may_hold(a, q.id)])
+            for q in config.queues
+        ]
         self.template_views = [p.TemplateView(name=t.name, language=t.language, text=t.text) for t in config.templates]
         self._directories: dict[tuple[str, ...], list[p.AgentView]] = {}
 

@@ -46,4 +46,8 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.wrap_up(agent, cid, disposition, note)
         case p.GetContactCard(conversation_id=cid):
             return await reads.contact_card(agent, cid)
+        case p.SaveCanned():
+            return await app.canned.save(agent, cmd)
+        case p.DeleteCanned():
+            return await app.canned.delete(agent, cmd)
     raise DomainError(errors.UNKNOWN_COMMAND, f"{type(cmd).__name__} is not handled here.")

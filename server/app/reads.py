@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from protocol import errors
 from protocol import messages as p
+from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.directory import Directory
 from server.broker import Broker
@@ -56,9 +57,16 @@ def matches(summary: p.ConversationSummary, folded_query: str) -> bool:
 
 class Reads:
     def __init__(
-        self, catalog: Catalog, store: Store, broker: Broker, directory: Directory, clock: Callable[[], int]
+        self,
+        catalog: Catalog,
+        store: Store,
+        broker: Broker,
+        directory: Directory,
+        clock: Callable[[], int],
+        canned: CannedResponses,
     ) -> None:
         self.catalog = catalog
+        self.canned = canned
         self.store = store
         self.broker = broker
         self.directory = directory
@@ -106,6 +114,7 @@ class Reads:
             templates=self.catalog.template_views,
             dispositions=self.catalog.dispositions,
             server_time=self.clock(),
+            canned=await self.canned.lists(agent),
         )
 
     async def inbox_counts(self, queue_id: str) -> p.QueueCounts:

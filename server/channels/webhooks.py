@@ -163,7 +163,11 @@ class Inbox:
         tp = self._touchpoint(event.channel, event.touchpoint)
         if tp is None:
             return "unknown_touchpoint"
-        who = identity.from_channel(event.channel, event.address)
+        try:
+            who = identity.from_channel(event.channel, event.address)
+        except identity.InvalidAddress as e:
+            log.warning("%s webhook: receipt from an unreadable identity refused: %s", event.channel, e.message)
+            return "rejected"
         await self.intake.watermark(tp.id, who, event.status, event.watermark, event.mids)
         return "watermark"
 

@@ -103,9 +103,19 @@ def _require_open(conv: Conversation) -> None:
         raise DomainError(errors.CONVERSATION_ENDED, "This conversation has ended.")
 
 
-def _require_owner(conv: Conversation, actor: Agent) -> None:
+def is_owner(conv: Conversation, actor: Agent) -> bool:
     """The assignee may act on the conversation; so may a supervisor."""
-    if conv.assignee_id == actor.id or actor.is_supervisor:
+    return conv.assignee_id == actor.id or actor.is_supervisor
+
+
+def may_hold(agent: Agent, queue_id: str) -> bool:
+    """Who may hold a conversation of a queue (claim it, be assigned it):
+    the queue's agents and every supervisor."""
+    return agent.is_supervisor or queue_id in agent.queues
+
+
+def _require_owner(conv: Conversation, actor: Agent) -> None:
+    if is_owner(conv, actor):
         return
     if conv.assignee_id is None:
         raise DomainError(errors.NOT_ASSIGNEE, "Take this conversation from the inbox first.")
@@ -258,7 +268,7 @@ def claim(conv: Conversation, actor: Agent) -> Outcome:
         return Outcome(before=conv, after=conv, actor_id=actor.id)
     if conv.assignee_id is not None:
         raise DomainError(errors.ALREADY_ASSIGNED, "Another agent has already taken this conversation.")
-    if not (actor.is_supervisor or conv.queue_id in actor.queues):
+    if not may_hold(actor, conv.queue_id):
         raise DomainError(errors.FORBIDDEN, "This conversation belongs to a queue you are not in.")
     return Outcome(before=conv, after=_bump(conv, assignee_id=actor.id), actor_id=actor.id)
 
@@ -268,7 +278,7 @@ def assign(conv: Conversation, actor: Agent, target: Agent) -> Outcome:
     if not actor.is_supervisor:
         raise DomainError(errors.FORBIDDEN, "Only a supervisor may assign conversations to others.")
     _require_open(conv)
-    if not (target.is_supervisor or conv.queue_id in target.queues):
+    if not may_hold(target, conv.queue_id):
         raise DomainError(errors.INVALID_ARGUMENT, f"{target.name} is not in this conversation's queue.")
     if conv.assignee_id == target.id:
         return Outcome(before=conv, after=conv, actor_id=actor.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocol import messages as p
-from server.core import identity, session, text
+from server.core import identity, permissions, session, text
 from server.core.model import Agent, Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
 
 
@@ -49,6 +49,7 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         session_locked=conv.session_locked,
         ended_at=conv.ended_at,
         wrapped_up=conv.wrap_up is not None,
+        can=permissions.grants(conv, templates=policy.templates),
     )
 
 

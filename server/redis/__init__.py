@@ -5,6 +5,7 @@
     outbox.py  the store's cross-shard index updates on a Redis Cluster
     broker.py  the Broker (server/broker.py): sequenced streams, history, pub/sub
     timers.py  the Timers (server/timers.py): the due-set's claims and leases
+    canned.py  the CannedStore (server/store/canned.py): canned response lists
 
 Who writes which key:
 
@@ -13,6 +14,7 @@ Who writes which key:
                                                   the window's lock time, or gone)
     sb:timers:{t}:lease                           the timers only
     sb:stream:* (sequences, history)              the broker only
+    sb:canned:<list id>                           the canned responses' save script only
 
 The node picks these over the memory/SQLite ones (server/node.py).
 """

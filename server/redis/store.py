@@ -315,6 +315,12 @@ class RedisStore:
         await self.outbox.stop()
         await self._r.aclose()
 
+    @property
+    def client(self) -> Any:
+        """The store's Redis client, shared with the ports kept in the same
+        Redis (redis/canned.py): one pool per node, one view of its health."""
+        return self._r
+
     @_unavailable
     async def ping(self) -> bool:
         return bool(await self._r.ping())

@@ -35,6 +35,7 @@ from protocol.depth import MAX_DEPTH, too_deep
 from server.app.tokens import refusal
 from server.auth import Claims, TokenError
 from server.core.model import Agent
+from server.core.permissions import principals
 from server.core.views import agent_view
 
 _decode_command = p.command_decoder.decode
@@ -250,6 +251,7 @@ class Session:
             epoch=epoch,
             server_time=server_time,
             heartbeat_ms=self.limits.heartbeat_ms,
+            principals=principals(agent),
         )
 
     # catching up ----------------------------------------------------------------

@@ -44,8 +44,10 @@ async def agent_page(browser: Browser, running: Running) -> AsyncIterator[OpenAg
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def open_agent(agent_id: str | None, *, fragment: str = "") -> Page:
-        context = await browser.new_context(viewport={"width": 1360, "height": 820}, locale="en-US")
+    async def open_agent(
+        agent_id: str | None, *, fragment: str = "", locale: str = "en-US", width: int = 1360, height: int = 820
+    ) -> Page:
+        context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale)
         contexts.append(context)
         if agent_id is not None:
             await context.add_init_script(f"localStorage.setItem('switchboard.token', {token(agent_id)!r})")
@@ -55,7 +57,7 @@ async def agent_page(browser: Browser, running: Running) -> AsyncIterator[OpenAg
         page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(f"{agent_id}: {m.text}"))
         await page.goto(f"{running.base}/{fragment}")
         if agent_id is not None:
-            await expect(page.locator("#conn-state")).to_have_text("Live")
+            await expect(page.locator("#conn-state[data-state=live]")).to_be_visible()
         return page
 
     yield open_agent

@@ -1,6 +1,6 @@
 """The web app keeps the Inbox as a window (issue 18): the first 100 waiting
-drawn, the count from the server's counts, the next page read when the agent
-scrolls near the end, a live row added."""
+read (and only those in view drawn), the count from the server's counts, the
+next page read when the agent scrolls near the end, a live row added."""
 
 from __future__ import annotations
 
@@ -17,14 +17,19 @@ async def test_scrolling_reads_the_next_page_and_live_rows_keep_coming(running: 
     made = [(await running.inbound(f"hi {n}", address=f"5511900{n:06}"))["conversation_id"] for n in range(N)]
     ana = await agent_page("ana")
     rows = ana.locator("#list li[data-conv-id]")
-    await expect(rows).to_have_count(INBOX_WINDOW)  # the window, not the Inbox
-    await expect(ana.locator("#count-inbox")).to_have_text(str(N))  # the Inbox, from the counts
     await expect(row(ana, made[0])).to_be_visible()
+    await expect(ana.locator("#list .group-count")).to_have_text(str(INBOX_WINDOW))  # the window, not the Inbox
+    await expect(ana.locator("#count-inbox")).to_have_text(str(N))  # the Inbox, from the counts
+    assert await rows.count() < 40, "only the rows in view are drawn"
+    await expect(rows.first).to_have_attribute("aria-setsize", "-1")  # more pages exist: size unknown
     await expect(row(ana, made[-1])).to_have_count(0)
 
     await ana.locator("#list").evaluate("el => { el.scrollTop = el.scrollHeight; }")
-    await expect(rows).to_have_count(N)
+    await expect(ana.locator("#list .group-count")).to_have_text(str(N))
+    await ana.locator("#list").evaluate("el => { el.scrollTop = el.scrollHeight; }")
     await expect(row(ana, made[-1])).to_be_attached()
+    await expect(row(ana, made[-1])).to_have_attribute("aria-setsize", str(N))  # the window is whole
+    await expect(row(ana, made[-1])).to_have_attribute("aria-posinset", str(N))
     assert await ana.locator("#list").evaluate("el => el.scrollTop > 0"), "the scroll position stays"
 
     late = (await running.inbound("late", address="5511999999999"))["conversation_id"]

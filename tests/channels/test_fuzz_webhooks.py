@@ -91,6 +91,15 @@ def test_near_valid_envelopes_never_fail_the_server(node: ThreadedNode, http: ht
     assert post(node, http, channel, body) in (200, 400)
 
 
+@pytest.mark.parametrize("receipt", [pl.fb_read, pl.fb_delivery])
+def test_a_receipt_without_a_sender_is_refused_not_retried(node: ThreadedNode, http: httpx.Client, receipt: Any) -> None:
+    """Found by the fuzzing above: a read or delivery receipt whose sender id
+    is empty named nobody, and the server answered 503 (Meta would retry it
+    forever). It is refused as an item and the batch acknowledged."""
+    body = msgspec.json.encode(pl.fb_envelope(receipt(pl.now_ms(), psid="")))
+    assert post(node, http, "messenger", body) == 200
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(channel=st.sampled_from(["whatsapp", "messenger"]), body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_arbitrary_bodies_are_refused_cleanly(node: ThreadedNode, http: httpx.Client, channel: str, body: bytes) -> None:

@@ -138,6 +138,52 @@ async def test_commands_return_results_and_raise_typed_errors(running: Running, 
         await bruno.add_note(fb, "no notes on messenger")
 
 
+async def test_each_agent_reads_its_own_flags_from_the_same_summaries(
+    running: Running, clients: Callable[..., Any]
+) -> None:
+    """The server says what each agent may do; the client only reads it."""
+    ana: AgentClient = await clients("ana")
+    bruno: AgentClient = await clients("bruno")
+    carla: AgentClient = await clients("carla")
+    sofia: AgentClient = await clients("sofia")
+    assert ana.welcome is not None and ana.welcome.principals == ["agent:ana", "queue:sales"]
+    cid = (await running.inbound("quero comprar"))["conversation_id"]
+    await eventually(lambda: all(cid in c.mirror.inbox for c in (ana, bruno, sofia)))
+    assert ana.can(cid) == bruno.can(cid) == {"claim", "contact_card"}
+    assert carla.can(cid) == frozenset()  # not her queue: she never hears of it
+    assert {"claim", "assign", "end_chat"} <= sofia.can(cid)
+
+    await ana.claim(cid)
+    await eventually(lambda: cid in ana.mirror.assigned)
+    assert {"send", "send_to_inbox", "end_chat", "read"} <= ana.can(cid) and "assign" not in ana.can(cid)
+    await sofia.open(cid)
+    assert {"assign", "send", "end_chat"} <= sofia.can(cid) and "read" not in sofia.can(cid)
+    assert sofia.snapshot is not None
+    assert [q.assignable for q in sofia.snapshot.queues] == [["ana", "bruno", "sofia"], ["bruno", "carla", "sofia"]]
+
+    await ana.end_chat(cid)
+    await eventually(lambda: cid not in ana.mirror.assigned)
+    assert ana.can(cid) == frozenset()  # no longer listed
+    opened = await ana.open(cid)
+    assert "wrap_up" in ana.can(cid) and "end_chat" not in ana.can(cid)
+    assert opened.conversation.can["agent:ana"] == ["add_note", "wrap_up", "contact_card"]
+
+
+async def test_canned_responses_reach_the_mirror_live(running: Running, clients: Callable[..., Any]) -> None:
+    ana: AgentClient = await clients("ana")
+    sofia: AgentClient = await clients("sofia")
+    assert list(ana.mirror.canned) == ["agent:ana", "queue:sales"]
+    saved = await sofia.save_canned("queue:sales", "ola", "Olá {{contact.name}}!")
+    await eventually(lambda: ana.mirror.canned["queue:sales"].version == saved.canned.version)
+    assert [r.shortcut for r in ana.mirror.canned["queue:sales"].responses] == ["ola"]
+    with pytest.raises(CommandError) as refused:
+        await ana.save_canned("queue:sales", "x", "y")
+    assert refused.value.code == codes.FORBIDDEN
+    mine = await ana.save_canned("agent:ana", "bye", "Tchau!")
+    gone = await ana.delete_canned("agent:ana", mine.canned.responses[0].id)
+    assert gone.canned.responses == [] and gone.canned.version == 2
+
+
 async def test_open_follows_a_thread_and_unsubscribed_drops_it(running: Running, clients: Callable[..., Any]) -> None:
     ana: AgentClient = await clients("ana")
     bruno: AgentClient = await clients("bruno")

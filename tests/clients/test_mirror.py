@@ -151,3 +151,15 @@ def test_an_old_server_without_counts_counts_the_window() -> None:
     m.load(snapshot([summary("c1"), summary("c2")]))
     m.apply(p.InboxAdded(conversation=summary("c3", last_message_at=99)))
     assert m.inbox_count == 3
+
+
+def test_canned_lists_keep_the_highest_version() -> None:
+    def canned(version: int, *shortcuts: str) -> p.CannedListView:
+        responses = [p.CannedResponseView(id=s, shortcut=s, text=s, updated_at=version, updated_by="sofia") for s in shortcuts]
+        return p.CannedListView(list_id="queue:sales", version=version, editors=["role:supervisor"], responses=responses)
+
+    m = Mirror()
+    m.load(replace(snapshot(), canned=[canned(1, "ola")]))
+    assert [c.kind for c in m.apply(p.CannedUpdated(canned=canned(2, "ola", "tchau")))] == ["canned.updated"]
+    assert m.apply(p.CannedUpdated(canned=canned(1))) == []  # a replayed older list
+    assert [r.shortcut for r in m.canned["queue:sales"].responses] == ["ola", "tchau"]

@@ -64,15 +64,15 @@ def test_conversation_url_opens_the_web_app_at_the_conversation() -> None:
     assert conversation_url("http://127.0.0.1:8000/", "c_01") == "http://127.0.0.1:8000/#/c/c_01"
 
 
-def test_rows_put_unread_first_and_are_capped() -> None:
-    from clients.widget.view import MAX_ROWS
+def test_rows_put_unread_first_and_are_all_listed() -> None:
     from tests.clients.test_mirror import snapshot, summary
 
+    n = 12  # more than the window shows at once: it scrolls (test_widget_window.py)
     mirror = Mirror()
-    assigned = [summary(f"c{i}", assignee_id="ana", unread=0, last_message_at=100 + i) for i in range(MAX_ROWS + 2)]
+    assigned = [summary(f"c{i}", assignee_id="ana", unread=0, last_message_at=100 + i) for i in range(n)]
     assigned.append(summary("old-unread", assignee_id="ana", unread=4, last_message_at=1))
     mirror.load(snapshot([], assigned))
     view = view_of(mirror)
-    assert len(view.rows) == MAX_ROWS
+    assert len(view.rows) == n + 1
     assert view.rows[0].conversation_id == "old-unread"
-    assert [r.conversation_id for r in view.rows[1:3]] == [f"c{MAX_ROWS + 1}", f"c{MAX_ROWS}"]
+    assert [r.conversation_id for r in view.rows[1:3]] == [f"c{n - 1}", f"c{n - 2}"]

@@ -20,7 +20,7 @@ try:
 except ImportError as e:  # a Python built without Tk: nothing to draw with
     pytest.skip(f"tkinter cannot be imported ({e}); the widget's window test needs Tk", allow_module_level=True)
 
-from clients.widget.app import WidgetApp
+from clients.widget.app import VISIBLE_ROWS, WidgetApp
 from clients.widget.view import conversation_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "widget"
@@ -55,10 +55,15 @@ def display() -> Iterator[str]:
         proc.wait(10)
 
 
+NOTIFIED: list[tuple[str, str]] = []
+
+
 @pytest.fixture
 async def widget(running: Running, display: str) -> AsyncIterator[tuple[WidgetApp, list[str]]]:
     opened: list[str] = []
-    app = WidgetApp(running.base, token("ana"), root=tk.Tk(screenName=display), open_url=opened.append)
+    NOTIFIED.clear()
+    notify = lambda title, text: NOTIFIED.append((title, text))  # noqa: E731
+    app = WidgetApp(running.base, token("ana"), root=tk.Tk(screenName=display), open_url=opened.append, notify=notify)
     await app.start()
     yield app, opened
     await app.close()
@@ -111,7 +116,13 @@ async def test_widget_window_counts_alerts_and_opens_the_web_app(
     assert window.counts["unread"].cget("bg") == "#ffd43b"  # the yellow unread bubble
     assert app.root.title() == "Switchboard · 2 unread"
     texts = [label.cget("text") for label in window.alert_labels]
-    assert texts[:2] == ["New in Inbox: +55 11 90000-0002: Hi, do you ship to Lisbon?", "Assigned to you: +55 11 98765-4321"]
+    assert texts == [
+        "New in Inbox: +55 11 90000-0002: Hi, do you ship to Lisbon?",
+        "New message from +55 11 98765-4321: Vocês podem trocar?",  # a new message in her conversation rings too
+        "Assigned to you: +55 11 98765-4321",
+    ]
+    # Each alert also went to the desktop's notifications.
+    assert ("Switchboard", "New message from +55 11 98765-4321: Vocês podem trocar?") in NOTIFIED
 
     # Clicking an alert opens the web app at that conversation.
     window.alert_labels[1].event_generate("<Button-1>")
@@ -124,3 +135,19 @@ async def test_widget_window_counts_alerts_and_opens_the_web_app(
     image = screenshot(app, display, ARTIFACTS / "widget.png")
     assert image.size == (app.root.winfo_width(), app.root.winfo_height())
     assert len(image.getcolors(maxcolors=1 << 16) or []) > 20  # drawn: text and colours, not a blank rectangle
+
+    # More conversations than the window shows at once: the rows scroll.
+    # (In the same test: a second Tk in one process outlives its Xvfb badly.)
+    ana = running.node.app.catalog.agents["ana"]
+    made = [(await running.inbound(f"oi {n}", address=f"55119000001{n:02}"))["conversation_id"] for n in range(VISIBLE_ROWS + 4)]
+    for cid in made:
+        await running.node.app.commands.claim(ana, cid)
+    await pumped(app, lambda: len(window.rows.winfo_children()) == len(made) + 1)
+    await pumped(app, lambda: window.scrollbar.winfo_ismapped())
+    canvas = window.canvas
+    assert canvas.winfo_height() < window.rows.winfo_reqheight()  # a window onto the rows
+    assert canvas.yview()[0] == 0.0
+    canvas.yview_moveto(1.0)
+    app.pump()
+    assert canvas.yview()[1] == 1.0  # the last rows can be reached
+    screenshot(app, display, ARTIFACTS / "widget-scrolled.png")

@@ -7,7 +7,7 @@ export function summary(id = "c1", version = 1, fields = {}) {
   return {
     id, version, channel: "whatsapp", touchpoint_id: "wa", touchpoint_name: "+1 555", queue_id: "sales",
     status: "open", assignee_id: null, contact: CONTACT, created_at: 1, last_message_at: 1, preview: "hi",
-    preview_direction: "in", unread: 1, session_expires_at: 10, session_locked: false, ended_at: null, wrapped_up: false,
+    preview_direction: "in", unread: 1, session_expires_at: 10, session_locked: false, ended_at: null, wrapped_up: false, can: {},
     ...fields,
   };
 }

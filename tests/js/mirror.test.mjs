@@ -145,3 +145,15 @@ test("a server without counts: the window is the count", () => {
   m.apply({ type: "inbox.added", conversation: summary("c3", 1, { last_message_at: 99 }) });
   assert.equal(m.inboxCount, 3);
 });
+
+test("canned response lists: the snapshot's, then the highest version of each", () => {
+  const list = (version, shortcuts) => ({
+    list_id: "queue:sales", version, editors: ["role:supervisor"],
+    responses: shortcuts.map((s) => ({ id: s, shortcut: s, text: s, updated_at: version, updated_by: "sofia" })),
+  });
+  const m = new Mirror();
+  m.load(snapshot([], [], { canned: [list(1, ["ola"])] }), 0);
+  assert.deepEqual(m.apply({ type: "canned.updated", canned: list(2, ["ola", "tchau"]) }), [{ kind: "canned.updated", conversationId: null }]);
+  assert.deepEqual(m.apply({ type: "canned.updated", canned: list(1, []) }), []); // a replay of an older one
+  assert.deepEqual(m.canned.get("queue:sales")?.responses.map((r) => r.shortcut), ["ola", "tchau"]);
+});

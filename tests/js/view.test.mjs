@@ -2,17 +2,18 @@
 // rows and the conversation pane show, which actions an agent is offered,
 // keys, search steps, templates and links.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 
 import {
-  assignable, conversationView, listGroups, listKeyTarget, routeId, rowView, showsLock, stepIndex, templateParamCount, templatePreview, timerView,
+  allowedActions, assignable, conversationView, listGroups, listKeyTarget, routeId, rowView, showsLock, stepIndex, templateParamCount, templatePreview, timerView,
 } from "../../server/static/js/view.js";
 import { ANA, BRUNO, SOFIA, summary } from "./fixtures.mjs";
 
 const names = { ana: "Ana Souza", bruno: "Bruno Lima" };
 /** @param {string | null} id */
 const agentName = (id) => (id ? names[id] ?? id : "nobody");
-const ctx = (me, fields = {}) => ({ me, lost: null, hasMessages: true, agentName, ...fields });
+const ctx = (fields = {}) => ({ lost: null, hasMessages: true, agentName, ...fields });
 const today = new Date(0).toDateString();
 
 test("lists: newest activity first, WhatsApp before Messenger, empty groups left out", () => {
@@ -54,63 +55,98 @@ test("a row says unread on Assigned only, and shows the lock only for an open, s
   assert.equal(showsLock(summary("c1", 1, { session_locked: true, status: "ended" })), false);
 });
 
-test("an Inbox conversation: anyone may take it, nobody may reply yet", () => {
-  const v = conversationView(summary("c1"), ctx(ANA));
+// What the server grants, per class of receiver (server/core/permissions.py).
+const INBOX_GRANTS = { "queue:sales": ["claim", "contact_card"], "role:supervisor": ["claim", "assign", "end_chat", "add_note", "contact_card"] };
+const owner = (id, { unread = 0, locked = false } = {}) => ({
+  [`agent:${id}`]: ["send_to_inbox", "end_chat", ...(locked ? [] : ["send"]), "send_template", ...(unread ? ["read"] : []), "add_note", "contact_card"],
+  "role:supervisor": ["assign", "send_to_inbox", "end_chat", ...(locked ? [] : ["send"]), "send_template", "add_note", "contact_card"],
+});
+const ANA_P = ["agent:ana", "queue:sales"];
+const BRUNO_P = ["agent:bruno", "queue:sales"];
+const SOFIA_P = ["agent:sofia", "role:supervisor"];
+/** The pane for `principals`, as conversation.js builds it. */
+const pane = (s, principals, fields = {}) =>
+  conversationView(s, { can: allowedActions(s, principals), held: principals.some((p) => p === `agent:${s.assignee_id}`), ...ctx(fields) });
+
+test("the flags an agent holds are the union of the grants to its principals", () => {
+  const s = summary("c1", 1, { assignee_id: "ana", can: owner("ana") });
+  assert.deepEqual([...allowedActions(s, ANA_P)], owner("ana")["agent:ana"]);
+  assert.deepEqual([...allowedActions(s, BRUNO_P)], []);
+  assert.ok(allowedActions(s, SOFIA_P).has("assign"));
+  assert.deepEqual([...allowedActions(summary("c1"), ANA_P)], []); // a summary that grants nothing
+});
+
+test("an Inbox conversation: the queue's agents may take it, nobody may reply yet", () => {
+  const s = summary("c1", 1, { can: INBOX_GRANTS });
+  const v = pane(s, ANA_P);
   assert.deepEqual(v.actions, { claim: true, assign: false, toInbox: false, endChat: false, snapshot: true, notes: true });
   assert.equal(v.notice, "In the Inbox: take it to reply.");
   assert.deepEqual(v.editor, { enabled: false, placeholder: "Take this conversation to reply.", templates: false });
   assert.equal(v.markRead, false);
+  assert.equal(pane(s, ["agent:carla", "queue:support"]).actions.claim, false); // not her queue: no grant
 });
 
 test("my conversation: reply, send to Inbox, end; reading it clears unread", () => {
-  const v = conversationView(summary("c1", 1, { assignee_id: "ana", unread: 1 }), ctx(ANA));
+  const v = pane(summary("c1", 1, { assignee_id: "ana", unread: 1, can: owner("ana", { unread: 1 }) }), ANA_P);
   assert.deepEqual(v.actions, { claim: false, assign: false, toInbox: true, endChat: true, snapshot: true, notes: true });
   assert.equal(v.notice, "");
   assert.equal(v.editor.enabled, true);
   assert.equal(v.editor.templates, true);
   assert.equal(v.markRead, true);
-  assert.equal(conversationView(summary("c1", 1, { assignee_id: "ana", unread: 0 }), ctx(ANA)).markRead, false);
+  assert.equal(pane(summary("c1", 1, { assignee_id: "ana", unread: 0, can: owner("ana") }), ANA_P).markRead, false);
 });
 
 test("someone else's conversation: read only, and a supervisor may reassign it", () => {
-  const v = conversationView(summary("c1", 1, { assignee_id: "bruno" }), ctx(ANA));
+  const s = summary("c1", 1, { assignee_id: "bruno", can: owner("bruno") });
+  const v = pane(s, ANA_P);
   assert.equal(v.notice, "Assigned to Bruno Lima.");
   assert.equal(v.editor.placeholder, "Only Bruno Lima can reply.");
   assert.deepEqual([v.actions.claim, v.actions.toInbox, v.actions.endChat, v.actions.assign], [false, false, false, false]);
-  assert.equal(conversationView(summary("c1", 1, { assignee_id: "bruno" }), ctx(SOFIA)).actions.assign, true);
+  const sofia = pane(s, SOFIA_P);
+  assert.deepEqual([sofia.actions.assign, sofia.editor.enabled, sofia.notice], [true, true, "Assigned to Bruno Lima."]);
 });
 
 test("a locked session: WhatsApp offers templates, Messenger waits for the contact", () => {
-  const wa = conversationView(summary("c1", 1, { assignee_id: "ana", session_locked: true }), ctx(ANA));
+  const locked = { assignee_id: "ana", session_locked: true, can: owner("ana", { locked: true }) };
+  const wa = pane(summary("c1", 1, locked), ANA_P);
   assert.equal(wa.lock?.title, "The 24-hour session has closed.");
   assert.match(wa.lock?.text ?? "", /only an approved template can be sent/);
   assert.deepEqual([wa.editor.enabled, wa.editor.templates], [false, true]);
-  const fresh = conversationView(summary("c1", 1, { assignee_id: "ana", session_locked: true }), ctx(ANA, { hasMessages: false }));
+  assert.match(wa.editor.placeholder, /^Locked/);
+  const fresh = pane(summary("c1", 1, locked), ANA_P, { hasMessages: false });
   assert.match(fresh.lock?.text ?? "", /No session is open/);
-  const ms = conversationView(summary("c1", 1, { channel: "messenger", assignee_id: "ana", session_locked: true }), ctx(ANA));
+  const msCan = { "agent:ana": ["send_to_inbox", "end_chat"] };
+  const ms = pane(summary("c1", 1, { ...locked, channel: "messenger", can: msCan }), ANA_P);
   assert.equal(ms.lock?.title, "The Messenger reply window has closed.");
   assert.deepEqual([ms.editor.enabled, ms.editor.templates, ms.actions.snapshot, ms.actions.notes], [false, false, false, false]);
-  assert.equal(conversationView(summary("c1", 1, { assignee_id: "ana" }), ctx(ANA)).lock, null);
+  assert.equal(pane(summary("c1", 1, { assignee_id: "ana", can: owner("ana") }), ANA_P).lock, null);
 });
 
-test("an ended conversation: no actions, a notice, and the wrap-up for its agent only", () => {
-  const s = summary("c1", 1, { status: "ended", assignee_id: "ana", ended_at: 1_000 });
-  const v = conversationView(s, ctx(ANA));
+test("an ended conversation: no actions, a notice, and the wrap-up where the server grants it", () => {
+  const can = { "agent:ana": ["add_note", "wrap_up", "contact_card"], "role:supervisor": ["add_note", "wrap_up", "contact_card"] };
+  const s = summary("c1", 1, { status: "ended", assignee_id: "ana", ended_at: 1_000, can });
+  const v = pane(s, ANA_P);
   assert.deepEqual([v.actions.claim, v.actions.toInbox, v.actions.endChat, v.actions.assign], [false, false, false, false]);
   assert.match(v.notice, /^This conversation ended .*a new conversation starts in the Inbox\.$/);
   assert.deepEqual(v.editor, { enabled: false, placeholder: "This conversation has ended.", templates: false });
-  assert.equal(v.wrapUp, true);
-  assert.equal(conversationView(s, ctx(BRUNO)).wrapUp, false);
-  assert.equal(conversationView({ ...s, channel: "messenger" }, ctx(ANA)).wrapUp, false);
-  assert.equal(conversationView(summary("c2", 1, { status: "ended" }), ctx(ANA)).actions.claim, false); // ended in the Inbox
+  assert.deepEqual([v.wrapUp, v.canNote], [true, true]);
+  assert.deepEqual([pane(s, BRUNO_P).wrapUp, pane(s, BRUNO_P).canNote], [false, false]);
 });
 
 test("a lost conversation shows why, and nothing else to do", () => {
-  const v = conversationView(summary("c1", 2, { assignee_id: "bruno" }), ctx(ANA, { lost: "Another agent took this conversation." }));
+  const v = pane(summary("c1", 2, { assignee_id: "bruno", can: owner("bruno") }), SOFIA_P, { lost: "Another agent took this conversation." });
   assert.equal(v.notice, "Another agent took this conversation.");
   assert.equal(v.editor.placeholder, "Another agent took this conversation.");
   assert.deepEqual(Object.values(v.actions), [false, false, false, false, false, false]);
-  assert.equal(v.lock, null);
+  assert.deepEqual([v.lock, v.wrapUp, v.canNote, v.markRead], [null, false, false, false]);
+});
+
+test("view.js holds no permission rule: it is never told who the agent is", async () => {
+  const source = await readFile(new URL("../../server/static/js/view.js", import.meta.url), "utf8");
+  const code = source.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ""); // comments may explain the rule
+  for (const rule of [/\bme\b/, /\.role\b/, /supervisor/, /\.queues\b/, /assignee_id\s*[!=]==?(?!=)\s*(?!\s|null\b)/]) {
+    assert.doesNotMatch(code, rule);
+  }
 });
 
 test("the session countdown", () => {
@@ -123,9 +159,10 @@ test("the session countdown", () => {
   assert.equal(timerView(null, null, 0), null);
 });
 
-test("a supervisor may hand a conversation to its queue's agents or a supervisor, not to its assignee", () => {
+test("a conversation may be handed to the agents the server lists for its queue, not to its assignee", () => {
   const other = { id: "zed", name: "Zed", role: "agent", queues: ["support"] };
-  assert.deepEqual(assignable(summary("c1", 1, { assignee_id: "ana" }), [ANA, BRUNO, SOFIA, other]).map((a) => a.id), ["bruno", "sofia"]);
+  const queues = [{ id: "sales", name: "Sales", assignable: ["ana", "bruno", "sofia"] }, { id: "support", name: "Support", assignable: ["zed"] }];
+  assert.deepEqual(assignable(summary("c1", 1, { assignee_id: "ana" }), [ANA, BRUNO, SOFIA, other], queues).map((a) => a.id), ["bruno", "sofia"]);
 });
 
 test("list keys, search steps", () => {

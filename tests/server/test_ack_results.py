@@ -1,4 +1,5 @@
-"""Every command, run once against a real node, is acked with the result kind
+"""Every command, run once against a real node (over the in-memory link,
+tests/memlink.py), is acked with the result kind
 docs/PROTOCOL.md's table and the AsyncAPI document (protocol/asyncapi.py,
 ACK_RESULTS) promise."""
 
@@ -8,13 +9,13 @@ from typing import Any
 
 from protocol import messages as p
 from protocol.asyncapi import ACK_RESULTS
-from tests.conftest import Running
+from tests.memlink import Linked
 
 
-async def test_each_command_gets_the_documented_result_kind(running: Running) -> None:
-    wa = (await running.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
-    ana = await running.agent("ana")
-    sofia = await running.agent("sofia")
+async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> None:
+    wa = (await linked.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
+    ana = await linked.agent("ana")
+    sofia = await linked.agent("sofia")
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
@@ -34,8 +35,15 @@ async def test_each_command_gets_the_documented_result_kind(running: Running) ->
         (ana, p.EndChat, {"conversation_id": wa}),
         (ana, p.WrapUp, {"conversation_id": wa, "disposition": "Resolved"}),
         (ana, p.StartConversation, {"touchpoint_id": "wa", "address": "+5511912345678", "template": template}),
+        (sofia, p.SaveCanned, {"list_id": "queue:sales", "shortcut": "ola", "text": "Olá {{contact.name}}!"}),
+        (ana, p.SaveCanned, {"list_id": "agent:ana", "shortcut": "bye", "text": "Tchau!"}),
     ]
-    assert {cmd for _, cmd, _ in script} == set(ACK_RESULTS)
+    assert {cmd for _, cmd, _ in script} | {p.DeleteCanned} == set(ACK_RESULTS)
+    results = []
     for agent, cmd, fields in script:
         result = await agent.call(cmd, **fields)
         assert type(result) is ACK_RESULTS[cmd], f"{cmd.__name__} was acked with {type(result).__name__}"
+        results.append(result)
+    mine = results[-1].canned
+    result = await ana.call(p.DeleteCanned, list_id="agent:ana", response_id=mine.responses[0].id)
+    assert type(result) is ACK_RESULTS[p.DeleteCanned]

@@ -1,4 +1,5 @@
-"""The remaining agent commands over a real websocket: outbound start,
+"""The remaining agent commands over a whole node's websocket session (the
+in-memory link, tests/memlink.py: sockets add nothing here): outbound start,
 templates, send to inbox, WhatsApp-only Notes / Wrap-up / Snapshot card."""
 
 from __future__ import annotations
@@ -7,19 +8,19 @@ import pytest
 
 from protocol import errors
 from protocol import messages as p
-from tests.conftest import Running
+from tests.memlink import Linked
 from tests.wsagent import CommandError, WsAgent
 
 
-async def claimed(running: Running, agent: str = "ana", **kw: str) -> tuple[str, WsAgent]:
-    made = await running.inbound("Oi", **kw)
-    a = await running.agent(agent)
+async def claimed(linked: Linked, agent: str = "ana", **kw: str) -> tuple[str, WsAgent]:
+    made = await linked.inbound("Oi", **kw)
+    a = await linked.agent(agent)
     await a.call(p.Claim, conversation_id=made["conversation_id"])
     return made["conversation_id"], a
 
 
-async def test_outbound_start_with_a_template_is_assigned_to_the_agent(running: Running) -> None:
-    ana = await running.agent("ana")
+async def test_outbound_start_with_a_template_is_assigned_to_the_agent(linked: Linked) -> None:
+    ana = await linked.agent("ana")
     result = await ana.call(
         p.StartConversation,
         touchpoint_id="wa",
@@ -36,14 +37,14 @@ async def test_outbound_start_with_a_template_is_assigned_to_the_agent(running: 
         await ana.call(p.SendMessage, conversation_id=result.conversation.id, text="hi")
     assert e.value.code == errors.SESSION_LOCKED
     # The contact answers: same conversation, window open, agent may write.
-    back = await running.inbound("Oi, tudo bem", address="5511912345678")
+    back = await linked.inbound("Oi, tudo bem", address="5511912345678")
     assert back["conversation_id"] == result.conversation.id
     await ana.event(p.SessionUnlocked)
     await ana.call(p.SendMessage, conversation_id=result.conversation.id, text="Tudo ótimo!")
 
 
-async def test_outbound_errors_are_clear(running: Running) -> None:
-    ana = await running.agent("ana")
+async def test_outbound_errors_are_clear(linked: Linked) -> None:
+    ana = await linked.agent("ana")
     cases = [
         ({"touchpoint_id": "nope", "address": "1", "text": "x"}, errors.NOT_FOUND),
         ({"touchpoint_id": "fb", "address": "1", "text": "x"}, errors.FORBIDDEN),
@@ -58,17 +59,17 @@ async def test_outbound_errors_are_clear(running: Running) -> None:
         assert e.value.code == code, fields
 
 
-async def test_template_inside_a_conversation(running: Running) -> None:
-    cid, ana = await claimed(running)
+async def test_template_inside_a_conversation(linked: Linked) -> None:
+    cid, ana = await claimed(linked)
     result = await ana.call(
         p.SendTemplate, conversation_id=cid, template=p.TemplateRef(name="hello", language="en_US", params=["Zé"])
     )
     assert result.message.meta["template"] == "hello"
 
 
-async def test_send_to_inbox_puts_it_back_for_the_queue(running: Running) -> None:
-    cid, ana = await claimed(running)
-    bruno = await running.agent("bruno")
+async def test_send_to_inbox_puts_it_back_for_the_queue(linked: Linked) -> None:
+    cid, ana = await claimed(linked)
+    bruno = await linked.agent("bruno")
     await ana.call(p.SendToInbox, conversation_id=cid)
     removed = await ana.event(p.AssignedRemoved)
     assert removed.reason == "sent_to_inbox" and removed.count == 0
@@ -77,8 +78,8 @@ async def test_send_to_inbox_puts_it_back_for_the_queue(running: Running) -> Non
     await bruno.call(p.Claim, conversation_id=cid)
 
 
-async def test_notes_wrap_up_and_contact_card_on_whatsapp(running: Running) -> None:
-    cid, ana = await claimed(running, address="5511933332222")
+async def test_notes_wrap_up_and_contact_card_on_whatsapp(linked: Linked) -> None:
+    cid, ana = await claimed(linked, address="5511933332222")
     thread = await ana.call(p.Open, conversation_id=cid)
     assert thread.notes == [] and thread.wrap_up is None
     note = await ana.call(p.AddNote, conversation_id=cid, text="Prefers mornings")
@@ -93,7 +94,7 @@ async def test_notes_wrap_up_and_contact_card_on_whatsapp(running: Running) -> N
     done = await ana.call(p.WrapUp, conversation_id=cid, disposition="Sale", note="2 units")
     assert (await ana.event(p.WrapUpRecorded)).wrap_up == done.wrap_up
     # The contact writes again: a new conversation; the card shows the earlier one and how it ended.
-    again = await running.inbound("Quero mais", address="5511933332222")
+    again = await linked.inbound("Quero mais", address="5511933332222")
     await ana.call(p.Claim, conversation_id=again["conversation_id"])
     card = (await ana.call(p.GetContactCard, conversation_id=again["conversation_id"])).card
     assert [c.id for c in card.conversations] == [again["conversation_id"], cid]
@@ -102,8 +103,8 @@ async def test_notes_wrap_up_and_contact_card_on_whatsapp(running: Running) -> N
     assert [n.text for n in reopened.notes] == ["Prefers mornings"] and reopened.wrap_up.disposition == "Sale"
 
 
-async def test_messenger_says_not_supported_for_whatsapp_only_features(running: Running) -> None:
-    cid, carla = await claimed(running, agent="carla", touchpoint="fb", address="psid-77")
+async def test_messenger_says_not_supported_for_whatsapp_only_features(linked: Linked) -> None:
+    cid, carla = await claimed(linked, agent="carla", touchpoint="fb", address="psid-77")
     for cmd, fields in [
         (p.AddNote, {"text": "x"}),
         (p.GetContactCard, {}),
@@ -118,22 +119,22 @@ async def test_messenger_says_not_supported_for_whatsapp_only_features(running: 
     assert e.value.code == errors.NOT_SUPPORTED_ON_CHANNEL
 
 
-async def test_history_pages_backwards(running: Running) -> None:
+async def test_history_pages_backwards(linked: Linked) -> None:
     for i in range(5):
-        made = await running.inbound(f"m{i}")
-    ana = await running.agent("ana")
+        made = await linked.inbound(f"m{i}")
+    ana = await linked.agent("ana")
     thread = await ana.call(p.Open, conversation_id=made["conversation_id"], limit=2)
     assert [m.text for m in thread.messages] == ["m3", "m4"] and thread.has_more
     page = await ana.call(p.History, conversation_id=made["conversation_id"], before=thread.messages[0].seq, limit=10)
     assert [m.text for m in page.messages] == ["m0", "m1", "m2"] and not page.has_more
 
 
-async def test_every_conversation_and_message_id_names_its_threads_shard(running: Running) -> None:
+async def test_every_conversation_and_message_id_names_its_threads_shard(linked: Linked) -> None:
     """What lets the Redis store keep a thread in one Cluster slot
     (server/core/ids.py): inbound, agent replies, templates and outbound starts."""
     from server.core.ids import shard_of, thread_shard
 
-    conv_id, ana = await claimed(running)
+    conv_id, ana = await claimed(linked)
     shard = thread_shard("whatsapp:+5511900000001", "wa")  # contact ids are E.164
     assert shard_of(conv_id) == shard
     reply = await ana.call(p.SendMessage, conversation_id=conv_id, text="Olá!")

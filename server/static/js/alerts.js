@@ -2,7 +2,7 @@
 // commands, the connection badge and banner, and polite announcements for
 // screen readers.
 
-import { CommandError, ConnectionLost } from "./client.js";
+import { AuthError, CommandError, ConnectionLost } from "./client.js";
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -11,10 +11,21 @@ import { t } from "./i18n.js";
 
 /** @param {unknown} e */
 export function errorText(e) {
-  if (e instanceof CommandError) return e.message;
-  if (e instanceof ConnectionLost) return t("error.connectionLost");
-  if (e instanceof Error) return e.message;
-  return String(e);
+  if (e instanceof CommandError || e instanceof AuthError) return errorMessage(e.code, e.message);
+  if (e instanceof ConnectionLost) return t("error.connection_lost");
+  return t("error.unexpected");
+}
+
+/**
+ * The agent's words for one of the server's error codes (protocol/errors.py):
+ * every code has an `error.<code>` entry in every catalog; a code this app
+ * does not know yet shows the server's own (English) message.
+ * @param {string} code @param {string} [fallback]
+ */
+export function errorMessage(code, fallback = "") {
+  const key = `error.${code}`;
+  const text = t(key);
+  return text === key ? fallback || t("error.unexpected") : text;
 }
 
 /** @param {string} text @param {"error" | "info"} [kind] */
@@ -42,22 +53,22 @@ export async function attempt(action) {
 export function renderConnection(state) {
   const badge = $("conn-state");
   badge.dataset.state = state;
-  badge.textContent = { idle: "", connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", failed: "Offline", closed: "" }[state];
+  badge.textContent = state === "idle" || state === "closed" ? "" : t(`conn.${state}`);
   $("conn-banner").hidden = state !== "reconnecting";
 }
 
 /** The sentence a screen reader hears for a change, if any. @param {Mirror} mirror @param {Change} c */
 export function announcement(mirror, c) {
   const s = c.conversationId ? mirror.conversation(c.conversationId) : null;
-  const name = s?.contact.display_name ?? "a contact";
+  const name = s?.contact.display_name ?? t("announce.a_contact");
   /** @type {Record<string, string>} */
-  const texts = {
-    "inbox.added": `New conversation in the Inbox from ${name}.`,
-    "assigned.added": `Conversation with ${name} assigned to you.`,
-    "session.locked": `Session with ${name} has closed; the editor is locked.`,
-    "session.unlocked": `${name} wrote again; the editor is unlocked.`,
+  const keys = {
+    "inbox.added": "announce.inbox_added",
+    "assigned.added": "announce.assigned_added",
+    "session.locked": "announce.session_locked",
+    "session.unlocked": "announce.session_unlocked",
   };
-  return texts[c.kind] ?? null;
+  return c.kind in keys ? t(keys[c.kind], { name }) : null;
 }
 
 /** The unread total last announced (the bubble itself is hidden from screen readers). */

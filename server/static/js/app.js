@@ -9,14 +9,15 @@
 // No framework: plain modules (docs/ARCHITECTURE.md, "Web app", says why).
 
 import { AuthError, SwitchboardClient } from "./client.js";
-import { announce, attempt, renderConnection } from "./alerts.js";
+import { announce, attempt, errorText, renderConnection } from "./alerts.js";
+import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
 import { cancelWaiting, copyDraft, draftTyped, sendMessage } from "./composer.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
+import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
 import * as fmt from "./format.js";
-import { listKeys, maybeMoreInbox, renderPanel, selectTab } from "./list.js";
-import { t } from "./i18n.js";
+import { filterTyped, listChanged, listKeys, listScrolled, renderPanel, selectTab, sortChosen } from "./list.js";
 import { lossText } from "./lost.js";
 import { agentName, live, me, ui } from "./state.js";
 import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
@@ -32,10 +33,14 @@ const TOKEN_KEY = "switchboard.token";
 // --------------------------------------------------------------------------- log-in
 
 async function boot() {
+  initLanguage();
+  translatePage(document);
+  wireLanguage();
   wireLogin();
   wirePanel();
   wireConversation();
   wireComposer();
+  wireCanned();
   wireWindow();
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) await start(token);
@@ -57,7 +62,7 @@ async function showLogin(message) {
           h("button", { type: "button", class: "demo-agent", "data-agent": a.id }, [
             h("span", { class: "avatar small agent", text: fmt.agentInitials(a.name), "aria-hidden": "true" }),
             h("span", { class: "demo-name", text: a.name }),
-            h("span", { class: "muted small", text: `${a.role} · ${a.queues.join(", ")}` }),
+            h("span", { class: "muted small", text: `${t(`role.${a.role}`)} · ${a.queues.join(", ")}` }),
           ]),
         ]),
       ),
@@ -76,7 +81,7 @@ async function demoLogin(agentId) {
     body: JSON.stringify({ agent_id: agentId }),
   });
   if (!r.ok) {
-    $("login-error").textContent = "Demo log-in failed.";
+    $("login-error").textContent = t("login.demo_failed");
     return;
   }
   const { token } = /** @type {{token: string}} */ (await r.json());
@@ -90,7 +95,7 @@ async function start(token) {
     const r = await fetch("/api/config");
     wsUrl = /** @type {{ws_url: string}} */ (await r.json()).ws_url;
   } catch {
-    showLogin("The server cannot be reached.");
+    showLogin(t("login.unreachable"));
     return;
   }
   ui.client?.close();
@@ -100,7 +105,7 @@ async function start(token) {
     onState: (state, error) => {
       renderConnection(state);
       if (state === "live") reportFront(inFront()); // a new socket starts "not in front"
-      if (state === "failed" && error instanceof AuthError) logout("Your session ended. Log in again.");
+      if (state === "failed" && error instanceof AuthError) logout(t("login.session_ended"));
     },
     onUnsubscribed: (stream) => {
       if (ui.current && stream === `conv:${ui.current}`) {
@@ -116,7 +121,7 @@ async function start(token) {
   try {
     await client.connect();
   } catch (e) {
-    logout(e instanceof AuthError ? "Your token was refused or has expired. Log in again." : String(e));
+    logout(e instanceof AuthError ? t("login.token_refused") : errorText(e));
     return;
   }
   renderMe();
@@ -136,7 +141,7 @@ function renderMe() {
   $("me").replaceChildren(
     h("span", { class: "avatar small agent", text: fmt.agentInitials(agent.name), "aria-hidden": "true" }),
     h("span", { text: agent.name }),
-    agent.role === "supervisor" ? h("span", { class: "role-tag", text: "Supervisor" }) : "",
+    agent.role === "supervisor" ? h("span", { class: "role-tag", text: t("role.supervisor") }) : "",
   );
 }
 
@@ -161,11 +166,13 @@ function render(mirror, changes) {
   if (ui.lost && ui.current && changes.some((c) => c.conversationId === ui.current && (c.kind === "inbox.removed" || c.kind === "assigned.removed"))) {
     ui.lost = explainLoss(ui.current) ?? ui.lost;
   }
+  listChanged(changes);
   renderPanel();
   renderToWrapUp();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
   countAlerts(mirror, changes);
+  renderCanned(changes);
 }
 
 /** @param {string} id */
@@ -181,6 +188,30 @@ function routeFromHash() {
   if (ui.client.mirror.assigned.has(id)) ui.tab = "assigned";
   else if (ui.client.mirror.inbox.has(id)) ui.tab = "inbox";
   void openConversation(id);
+}
+
+// --------------------------------------------------------------------------- language
+
+/** The language switches (top bar and log-in card): every language named in its own words. */
+function wireLanguage() {
+  for (const id of ["lang-select", "login-lang-select"]) {
+    const select = /** @type {HTMLSelectElement} */ ($(id));
+    select.replaceChildren(...LANGUAGES.map((l) => h("option", { value: l, lang: l, text: String(CATALOGS[l]["lang.name"] ?? l) })));
+    select.value = language();
+    select.addEventListener("change", () => switchLanguage(select.value));
+  }
+}
+
+/** Redraw everything in the chosen language (remembered for the next visit). @param {string} lang */
+function switchLanguage(lang) {
+  chooseLanguage(lang);
+  translatePage(document);
+  for (const id of ["lang-select", "login-lang-select"]) /** @type {HTMLSelectElement} */ ($(id)).value = language();
+  if (!ui.client) return;
+  renderConnection(ui.client.state);
+  renderMe();
+  renderPanel();
+  renderConversation();
 }
 
 // --------------------------------------------------------------------------- wiring
@@ -248,7 +279,16 @@ function wirePanel() {
     }
   });
   on("list", "keydown", (/** @type {KeyboardEvent} */ e) => listKeys(e, (id) => void openConversation(id)));
-  on("list", "scroll", () => maybeMoreInbox());
+  on("list", "scroll", listScrolled);
+  window.addEventListener("resize", listScrolled);
+  on("list-filter", "input", (/** @type {Event} */ e) => filterTyped(/** @type {HTMLInputElement} */ (e.target).value));
+  on("list-filter", "keydown", (/** @type {KeyboardEvent} */ e) => {
+    if (e.key !== "Escape") return;
+    e.stopPropagation(); // clears the box, not the open conversation
+    /** @type {HTMLInputElement} */ (e.target).value = "";
+    filterTyped("");
+  });
+  on("list-sort", "change", (/** @type {Event} */ e) => sortChosen(/** @type {HTMLSelectElement} */ (e.target).value));
   on("new-conversation", "click", openStartDialog);
   on("start-cancel", "click", () => closeDialog("start-dialog"));
   onSubmit("start-form", () =>
@@ -261,6 +301,7 @@ function wirePanel() {
 
 function wireConversation() {
   on("close-conv", "click", closeConversation);
+  on("back-to-list", "click", closeConversation);
   document.addEventListener("keydown", (e) => {
     // Esc closes the conversation, but not from a field the agent types in:
     // there it only leaves the field's own business (a search box clears itself).
@@ -343,6 +384,10 @@ function wireWindow() {
   setInterval(() => {
     if (ui.client && ui.current) renderTimer();
   }, 1000);
+  // "Oldest waiting: 3 minutes ago" moves with the clock, not only with events.
+  setInterval(() => {
+    if (ui.client?.mirror.snapshot) renderPanel();
+  }, 30_000);
 }
 
 void boot();

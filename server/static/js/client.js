@@ -512,6 +512,15 @@ export class SwitchboardClient {
     }
   }
 
+  /**
+   * One page of the Inbox filtered by the server (`query`: name, number or
+   * username), outside the window: the mirror is left as it is.
+   * @param {string} query @param {string | null} cursor @param {number} [limit]
+   */
+  async inboxSearch(query, cursor, limit = 100) {
+    return expect(await this.call({ type: "inbox_page", cursor, limit, query }), "inbox_page");
+  }
+
   /** @param {string} id @param {string} query */
   async search(id, query) {
     return expect(await this.call({ type: "search", conversation_id: id, query, limit: 200 }), "search");

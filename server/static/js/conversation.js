@@ -7,12 +7,12 @@ import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
 import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 import { linkPieces } from "./links.js";
 import { renderPanel } from "./list.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
-import { assignable, conversationView, stepIndex, timerView } from "./view.js";
+import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').MessageView} MessageView */
@@ -34,13 +34,16 @@ export async function openConversation(id) {
   resetSearch();
   restoreDraft();
   if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
+  const fromList = $("list").contains(document.activeElement);
   renderPanel();
   renderConversation();
+  // On a phone the list just gave its place to the conversation: keep the keyboard in it.
+  if (fromList && $("list").offsetParent === null) $("back-to-list").focus();
   try {
     await c.open(id);
   } catch (e) {
     if (ui.current === id) {
-      ui.lost = e instanceof CommandError && e.code === "not_found" ? "This conversation is not available to you." : errorText(e);
+      ui.lost = e instanceof CommandError && e.code === "not_found" ? t("conv.not_available") : errorText(e);
       renderConversation();
     }
     return;
@@ -49,12 +52,15 @@ export async function openConversation(id) {
 }
 
 export function closeConversation() {
+  const hadFocus = $("conversation").contains(document.activeElement);
   if (ui.current) void live().closeThread(ui.current);
   ui.current = null;
   ui.lost = null;
   history.replaceState(null, "", location.pathname);
   renderPanel();
   renderConversation();
+  // Back to the row it was opened from (on a phone the conversation was the whole screen).
+  if (hadFocus) /** @type {HTMLElement | null} */ ($("list").querySelector('li[tabindex="0"]'))?.focus();
 }
 
 // --------------------------------------------------------------------------- render
@@ -62,6 +68,8 @@ export function closeConversation() {
 export function renderConversation() {
   const id = ui.current;
   const c = ui.client;
+  // Which panel a phone shows (app.css: one panel at a time below 700 px).
+  document.body.dataset.view = id === null ? "list" : "conversation";
   $("conv-empty").hidden = id !== null;
   $("conv-view").hidden = id === null;
   if (!id || !c) {
@@ -76,7 +84,8 @@ export function renderConversation() {
   }
   const thread = c.mirror.threads.get(id) ?? kept?.thread;
   if (!ui.lost) ui.kept = { id, summary: s, thread };
-  const view = conversationView(s, { me: me(), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
+  const can = allowedActions(s, c.welcome?.principals ?? []);
+  const view = conversationView(s, { can, held: c.mirror.assigned.has(id), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
   renderHeader(s);
   renderActions(s, view.actions);
   renderNotice(view.notice);
@@ -92,7 +101,7 @@ export function renderConversation() {
 
 /** Before the summary arrives (or when it never will). */
 function renderLoading() {
-  $("conv-name").textContent = ui.lost ? t("lost.title") : "Loading…";
+  $("conv-name").textContent = ui.lost ? t("lost.title") : t("common.loading");
   renderNotice(ui.lost ?? "");
   for (const b of ["claim", "to-inbox", "end-chat", "show-snapshot", "show-notes"]) $(b).hidden = true;
   $("assign-box").hidden = true;
@@ -100,7 +109,7 @@ function renderLoading() {
   $("lock-banner").hidden = true;
   $("session-timer").hidden = true;
   $("wrapup").hidden = true;
-  setEditor({ enabled: false, placeholder: ui.lost ?? "Loading…", templates: false });
+  setEditor({ enabled: false, placeholder: ui.lost ?? t("common.loading"), templates: false });
 }
 
 /** @param {ConversationSummary} s */
@@ -150,7 +159,8 @@ function markRead(s) {
 /** @param {ConversationSummary} s */
 function fillAssign(s) {
   const select = /** @type {HTMLSelectElement} */ ($("assign-select"));
-  const agents = assignable(s, ui.client?.mirror.snapshot?.agents ?? []);
+  const snapshot = ui.client?.mirror.snapshot;
+  const agents = assignable(s, snapshot?.agents ?? [], snapshot?.queues ?? []);
   const key = agents.map((a) => a.id).join(",");
   if (select.dataset.key === key) return;
   select.dataset.key = key;
@@ -174,7 +184,7 @@ export function renderTimer() {
   if (!view) return;
   timer.dataset.urgent = String(view.urgent);
   timer.textContent = view.text;
-  timer.title = `The contact's reply window closes at ${fmt.fullTime(view.closesAt)}`;
+  timer.title = t("timer.title", { time: fmt.fullTime(view.closesAt) });
 }
 
 // --------------------------------------------------------------------------- the thread
@@ -184,7 +194,7 @@ function renderThread(id) {
   const box = $("thread");
   const thread = ui.client?.mirror.threads.get(id) ?? (ui.lost && ui.kept?.id === id ? ui.kept.thread : undefined);
   if (!thread) {
-    box.replaceChildren(ui.lost ? h("p", { class: "muted center", text: ui.lost }) : h("p", { class: "muted center", text: "Loading messages…" }));
+    box.replaceChildren(ui.lost ? h("p", { class: "muted center", text: ui.lost }) : h("p", { class: "muted center", text: t("thread.loading") }));
     return;
   }
   const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -196,23 +206,23 @@ function renderThread(id) {
   /** @type {Keyed[]} */
   const items = [];
   if (thread.hasMore) {
-    items.push({ key: "earlier", stamp: "", build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: "Load earlier messages" }) });
+    items.push({ key: "earlier", stamp: language(), build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: t("thread.load_earlier") }) });
   }
   let lastDay = "";
   for (const m of ordered(thread)) {
     const day = new Date(m.at).toDateString();
     if (day !== lastDay) {
-      items.push({ key: `day:${day}`, stamp: "", build: () => h("div", { class: "day", role: "separator", text: new Date(m.at).toLocaleDateString(undefined, { weekday: "long", month: "long", day: "numeric" }) }) });
+      items.push({ key: `day:${day}`, stamp: language(), build: () => h("div", { class: "day", role: "separator", text: fmt.dayName(m.at) }) });
       lastDay = day;
     }
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
     const from = m.direction === "in" ? contact : m.author_id === myId ? t("a11y.you") : m.author_id ? agentName(m.author_id) : t("a11y.business");
-    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from]); // the whole message: an edit or a status changes it
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from, language()]); // the whole message: an edit or a status changes it; the language its words and times
     items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author, from) });
   }
-  if (!thread.messages.size) items.push({ key: "none", stamp: "", build: () => h("p", { class: "muted center", text: "No messages yet." }) });
+  if (!thread.messages.size) items.push({ key: "none", stamp: language(), build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
   box.dataset.built = String(reconcile(box, items));
   if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
 }
@@ -224,25 +234,25 @@ function renderThread(id) {
 function messageNode(m, hit, isCurrent, author, from) {
   const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
   const body = m.deleted
-    ? h("div", { class: "bubble-text deleted", text: "This message was deleted" }) // the customer took it back
+    ? h("div", { class: "bubble-text deleted", text: t("message.deleted") }) // the customer took it back
     : h("div", { class: "bubble-text", dir: "auto" }, parts.flatMap((p) => (p.mark ? [/** @type {string | HTMLElement} */ (h("mark", { class: isCurrent ? "current" : null, text: p.text }))] : linked(p.text))));
-  const delivery = fmt.DELIVERY[m.status];
+  const delivery = fmt.delivery(m.status);
   return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
     h("div", { class: "bubble" }, [
       h("span", { class: "visually-hidden", text: t("a11y.wrote", { name: from }) }),
-      m.kind === "template" ? h("div", { class: "kind-tag", text: "Template" }) : null,
+      m.kind === "template" ? h("div", { class: "kind-tag", text: t("message.template") }) : null,
       author ? h("div", { class: "author", "aria-hidden": "true", text: author }) : null, // said by "… wrote:"
       body,
       h("div", { class: "meta" }, [
         m.edited_at != null && !m.deleted
-          ? h("span", { class: "edited", title: `Edited ${fmt.fullTime(m.edited_at)}`, text: "edited" })
+          ? h("span", { class: "edited", title: t("message.edited_at", { time: fmt.fullTime(m.edited_at) }), text: t("message.edited") })
           : null,
         h("time", { datetime: new Date(m.at).toISOString(), title: fmt.fullTime(m.at), text: fmt.messageTime(m.at) }),
         m.direction === "out" && delivery
           ? h("span", { class: `delivery ${m.status}`, "data-status": m.status, title: delivery.label, "aria-label": delivery.label, text: delivery.icon })
           : null,
       ]),
-      m.error ? h("div", { class: "error small", text: `Not delivered: ${m.error.message || m.error.code}` }) : null,
+      m.error ? h("div", { class: "error small", text: t("message.not_delivered", { reason: m.error.message || m.error.code }) }) : null,
     ]),
   ]);
 }
@@ -276,12 +286,13 @@ function renderWrapUp(show, wrap) {
   if (!show) return;
   const select = /** @type {HTMLSelectElement} */ ($("wrapup-disposition"));
   const dispositions = ui.client?.mirror.snapshot?.dispositions ?? [];
-  if (select.options.length !== dispositions.length + 1) {
-    select.replaceChildren(h("option", { value: "", text: "Choose…" }), ...dispositions.map((d) => h("option", { value: d, text: d })));
+  if (select.options.length !== dispositions.length + 1 || select.dataset.lang !== language()) {
+    select.dataset.lang = language();
+    select.replaceChildren(h("option", { value: "", text: t("wrapup.choose") }), ...dispositions.map((d) => h("option", { value: d, text: d })));
   }
   const done = $("wrapup-done");
   done.hidden = !wrap;
-  if (wrap) done.textContent = `Saved: ${wrap.disposition}${wrap.note ? ` — ${wrap.note}` : ""}. You can correct it and save again.`;
+  if (wrap) done.textContent = wrap.note ? t("wrapup.saved_note", { disposition: wrap.disposition, note: wrap.note }) : t("wrapup.saved", { disposition: wrap.disposition });
 }
 
 /** @param {ConversationSummary} s @param {boolean} canNote */
@@ -297,7 +308,7 @@ function renderSide(s, canNote) {
   $("notes-list").replaceChildren(
     ...(notes.length
       ? notes.map((n) => h("li", { class: "note" }, [h("div", { text: n.text }), h("div", { class: "muted small", text: `${agentName(n.author_id)} · ${fmt.fullTime(n.at)}` })]))
-      : [h("li", { class: "muted", text: "No notes yet." })]),
+      : [h("li", { class: "muted", text: t("side.no_notes") })]),
   );
   $("note-form").hidden = !canNote;
 }
@@ -313,24 +324,24 @@ async function loadSnapshotCard() {
   const id = ui.current;
   if (!id) return;
   const body = $("snapshot-body");
-  body.replaceChildren(h("p", { class: "muted", text: "Loading…" }));
+  body.replaceChildren(h("p", { class: "muted", text: t("common.loading") }));
   try {
     const { card } = await live().contactCard(id);
     const c = card.contact;
     body.replaceChildren(
       h("div", { class: "card-contact" }, [
         h("div", { class: "card-name", text: c.display_name }),
-        h("div", { class: "muted", text: c.known ? "In the contacts directory" : "Not in the contacts directory" }),
+        h("div", { class: "muted", text: c.known ? t("card.known") : t("card.unknown") }),
         h("dl", {}, [h("dt", { text: "WhatsApp" }), h("dd", { text: c.address })]), // E.164 ("+55…") or a BSUID, as sent
       ]),
-      h("h4", { text: `Conversations (${card.conversations.length})` }),
+      h("h4", { text: t("card.conversations", { n: fmt.number(card.conversations.length) }) }),
       h(
         "ul",
         { class: "history" },
         card.conversations.map((p) =>
           h("li", { class: p.id === id ? "this" : "" }, [
-            h("div", { text: `${fmt.fullTime(p.created_at)}${p.id === id ? " · this one" : ""}` }),
-            h("div", { class: "muted small", text: p.ended_at ? `Ended · ${p.disposition ?? "no wrap-up"}${p.note ? ` — ${p.note}` : ""}` : `Open · ${agentName(p.assignee_id)}` }),
+            h("div", { text: p.id === id ? t("card.this_one", { time: fmt.fullTime(p.created_at) }) : fmt.fullTime(p.created_at) }),
+            h("div", { class: "muted small", text: p.ended_at ? t("card.ended", { disposition: p.disposition ?? t("card.no_wrapup") }) + (p.note ? ` — ${p.note}` : "") : t("card.open", { name: agentName(p.assignee_id) }) }),
           ]),
         ),
       ),
@@ -375,7 +386,7 @@ export async function runSearch() {
 async function jumpToMatch() {
   const id = ui.current;
   const hits = ui.search.hits;
-  $("search-count").textContent = hits.length ? `${ui.search.index + 1} of ${hits.length}` : "No matches";
+  $("search-count").textContent = hits.length ? t("search.position", { index: fmt.number(ui.search.index + 1), total: fmt.number(hits.length) }) : t("search.none");
   if (!id || ui.search.index < 0) {
     renderThread(id ?? "");
     return;

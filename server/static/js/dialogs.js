@@ -12,13 +12,13 @@ import { templateParamCount, templatePreview } from "./view.js";
 /** @typedef {import('./protocol').TemplateView} TemplateView */
 /** @typedef {import('./protocol').TemplateRef} TemplateRef */
 
-/** @param {TemplateView} t @param {HTMLElement} paramsBox @param {HTMLElement} preview */
-function templateParams(t, paramsBox, preview) {
-  const inputs = Array.from({ length: templateParamCount(t.text) }, (_, i) =>
-    h("input", { "aria-label": `Parameter ${i + 1}`, placeholder: `{{${i + 1}}}`, required: true, class: "param" }),
+/** @param {TemplateView} template @param {HTMLElement} paramsBox @param {HTMLElement} preview */
+function templateParams(template, paramsBox, preview) {
+  const inputs = Array.from({ length: templateParamCount(template.text) }, (_, i) =>
+    h("input", { "aria-label": t("template.parameter", { n: i + 1 }), placeholder: `{{${i + 1}}}`, required: true, class: "param" }),
   );
   const update = () => {
-    preview.textContent = templatePreview(t.text, inputs.map((i) => i.value));
+    preview.textContent = templatePreview(template.text, inputs.map((i) => i.value));
   };
   for (const input of inputs) input.addEventListener("input", update);
   paramsBox.replaceChildren(...inputs);

@@ -1,11 +1,53 @@
-// Pure display helpers: times, countdowns, names, highlighted text.
+// Pure display helpers: times, countdowns, names, highlighted text. Dates,
+// times and numbers go through Intl in the app's language (i18n.js).
+
+import { language, t } from "./i18n.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').MessageView} MessageView */
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
-const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+/** @type {Map<string, Intl.DateTimeFormat | Intl.NumberFormat | Intl.RelativeTimeFormat>} */
+const formats = new Map();
+
+/**
+ * One formatter per language and options, made on first use.
+ * @template T @param {string} name @param {(lang: string) => T} make @returns {T}
+ */
+function cached(name, make) {
+  const key = `${language()}|${name}`;
+  let f = formats.get(key);
+  if (!f) formats.set(key, (f = /** @type {any} */ (make(language()))));
+  return /** @type {T} */ (/** @type {unknown} */ (f));
+}
+
+const timeFmt = () => cached("time", (l) => new Intl.DateTimeFormat(l, { hour: "2-digit", minute: "2-digit" }));
+const dayFmt = () => cached("day", (l) => new Intl.DateTimeFormat(l, { month: "short", day: "numeric" }));
+const fullFmt = () => cached("full", (l) => new Intl.DateTimeFormat(l, { dateStyle: "medium", timeStyle: "short" }));
+const longDayFmt = () => cached("longday", (l) => new Intl.DateTimeFormat(l, { weekday: "long", month: "long", day: "numeric" }));
+
+/** A count in the language's digits and grouping ("1,234", "1.234"). @param {number} n */
+export function number(n) {
+  return cached("number", (l) => new Intl.NumberFormat(l)).format(n);
+}
+
+/** "Tuesday, March 3": the thread's day separators. @param {number} ms */
+export function dayName(ms) {
+  return longDayFmt().format(new Date(ms));
+}
+
+/**
+ * How long ago, in words ("5 minutes ago", "hace 5 minutos").
+ * @param {number} ms @param {number} now
+ */
+export function relativeTime(ms, now) {
+  const rtf = cached("relative", (l) => new Intl.RelativeTimeFormat(l, { numeric: "auto" }));
+  const seconds = Math.round((ms - now) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 60) return rtf.format(seconds, "second");
+  if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");
+  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), "hour");
+  return rtf.format(Math.round(seconds / 86400), "day");
+}
 
 /**
  * "14:05" today, "Mar 3" before.
@@ -14,17 +56,17 @@ const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeSt
 export function listTime(ms, now) {
   if (ms === null) return "";
   const d = new Date(ms);
-  return new Date(now).toDateString() === d.toDateString() ? timeFmt.format(d) : dayFmt.format(d);
+  return new Date(now).toDateString() === d.toDateString() ? timeFmt().format(d) : dayFmt().format(d);
 }
 
 /** @param {number} ms */
 export function messageTime(ms) {
-  return timeFmt.format(new Date(ms));
+  return timeFmt().format(new Date(ms));
 }
 
 /** @param {number} ms */
 export function fullTime(ms) {
-  return fullFmt.format(new Date(ms));
+  return fullFmt().format(new Date(ms));
 }
 
 /**
@@ -37,7 +79,7 @@ export function countdown(ms) {
   const h = Math.floor((total % 86400) / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
-  if (days > 0) return `${days}d ${h}h`;
+  if (days > 0) return t("time.days_hours", { days, hours: h });
   return `${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
 }
 
@@ -46,15 +88,17 @@ export function channelName(channel) {
   return channel === "whatsapp" ? "WhatsApp" : "Messenger";
 }
 
-/** @type {Record<string, { icon: string, label: string }>} */
-export const DELIVERY = {
-  pending: { icon: "◷", label: "Sending" },
-  sent: { icon: "✓", label: "Sent" },
-  delivered: { icon: "✓✓", label: "Delivered" },
-  read: { icon: "✓✓", label: "Read" },
-  failed: { icon: "!", label: "Failed" },
-  received: { icon: "", label: "Received" },
-};
+/** @type {Record<string, string>} */
+const DELIVERY_ICONS = { pending: "◷", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!", received: "" };
+
+/**
+ * A delivery status's icon and its words in the current language.
+ * @param {string} status @returns {{ icon: string, label: string } | undefined}
+ */
+export function delivery(status) {
+  const icon = DELIVERY_ICONS[status];
+  return icon === undefined ? undefined : { icon, label: t(`delivery.${status}`) };
+}
 
 /**
  * Split `text` into plain and highlighted parts. Spans are [start, end)

@@ -42,6 +42,47 @@ export function language() {
   return current;
 }
 
+export const LANGUAGE_KEY = "switchboard.lang";
+
+/**
+ * The language at start-up: the one the agent chose (remembered in
+ * localStorage), else the browser's. `<html lang>` follows it.
+ * @param {Storage | null} [storage] @param {readonly string[]} [wanted]
+ */
+export function initLanguage(storage = globalThis.localStorage ?? null, wanted = globalThis.navigator?.languages ?? []) {
+  const chosen = storage?.getItem(LANGUAGE_KEY) ?? null;
+  setLanguage(chosen && chosen in CATALOGS ? chosen : pickLanguage(wanted));
+  return current;
+}
+
+/**
+ * The agent picked a language in the switch: remember it and use it.
+ * @param {string} lang @param {Storage | null} [storage]
+ */
+export function chooseLanguage(lang, storage = globalThis.localStorage ?? null) {
+  setLanguage(lang);
+  storage?.setItem(LANGUAGE_KEY, current);
+  return current;
+}
+
+/** The attributes a static element may name a key for: data-i18n-<attr>="key". */
+const ATTRIBUTES = ["title", "aria-label", "placeholder"];
+
+/**
+ * Fill the static page (index.html) in the current language: an element's
+ * text from data-i18n="key", its title / aria-label / placeholder from
+ * data-i18n-title="key" and so on; `<html lang>` follows.
+ * @param {ParentNode & Node} root
+ */
+export function translatePage(root) {
+  for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(/** @type {string} */ (node.getAttribute("data-i18n")));
+  for (const attr of ATTRIBUTES) {
+    for (const node of root.querySelectorAll(`[data-i18n-${attr}]`)) node.setAttribute(attr, t(/** @type {string} */ (node.getAttribute(`data-i18n-${attr}`))));
+  }
+  const doc = root.ownerDocument ?? /** @type {Document} */ (root);
+  doc.documentElement.lang = current;
+}
+
 /**
  * @param {string} key
  * @param {Record<string, string | number>} [vars]

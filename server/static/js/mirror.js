@@ -16,6 +16,7 @@
 /** @typedef {import('./protocol').EventBody} EventBody */
 /** @typedef {import('./protocol').QueueCounts} QueueCounts */
 /** @typedef {import('./protocol').InboxPageResult} InboxPageResult */
+/** @typedef {import('./protocol').CannedListView} CannedListView */
 
 /** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
 export function waitingKey(s) {
@@ -88,6 +89,8 @@ export class Mirror {
     this.snapshot = null;
     /** Server clock minus local clock (ms), for countdowns. */
     this.serverOffset = 0;
+    /** Canned response lists by list id, the highest version of each. @type {Map<string, CannedListView>} */
+    this.canned = new Map();
   }
 
   /**
@@ -107,6 +110,7 @@ export class Mirror {
     this.toWrapUp = new Map((snapshot.to_wrap_up ?? []).map((s) => [s.id, s]));
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
+    this.canned = new Map((snapshot.canned ?? []).map((c) => [c.list_id, c]));
     return [{ kind: "reset", conversationId: null }];
   }
 
@@ -266,6 +270,12 @@ export class Mirror {
       }
       case "access.revoked":
         return []; // the socket closes (4010) right after: the client stops and asks for a log-in
+      case "canned.updated": {
+        const known = this.canned.get(event.canned.list_id);
+        if (known && known.version >= event.canned.version) return [];
+        this.canned.set(event.canned.list_id, event.canned);
+        return [{ kind: event.type, conversationId: null }];
+      }
     }
   }
 

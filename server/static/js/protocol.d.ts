@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard;
+export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SaveCanned | DeleteCanned;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring;
 /** An event body: what an `event` frame carries. */
@@ -207,6 +207,26 @@ export interface GetContactCard {
 }
 
 /**
+ * Create (no `response_id`) or replace a canned response in a list
+ * the agent keeps (a queue's: supervisors; `agent:<own id>`: anyone).
+ */
+export interface SaveCanned {
+  type: "canned_save";
+  list_id: string;
+  shortcut: string;
+  text: string;
+  response_id?: string | null;
+  id: string;
+}
+
+export interface DeleteCanned {
+  type: "canned_delete";
+  list_id: string;
+  response_id: string;
+  id: string;
+}
+
+/**
  * Answer to Hello once the token is accepted.
  */
 export interface Welcome {
@@ -218,6 +238,7 @@ export interface Welcome {
   epoch: string;
   server_time: number;
   heartbeat_ms: number;
+  principals: string[];
 }
 
 export interface AgentView {
@@ -248,6 +269,7 @@ export interface Snapshot {
   inbox_counts: QueueCounts[];
   inbox_cursor: string | null;
   to_wrap_up: ConversationSummary[];
+  canned: CannedListView[];
 }
 
 /**
@@ -275,6 +297,7 @@ export interface ConversationSummary {
   session_locked: boolean;
   ended_at: number | null;
   wrapped_up: boolean;
+  can: Record<string, ("add_note" | "assign" | "claim" | "contact_card" | "end_chat" | "read" | "send" | "send_template" | "send_to_inbox" | "wrap_up")[]>;
 }
 
 export interface ContactView {
@@ -290,6 +313,7 @@ export interface ContactView {
 export interface QueueView {
   id: string;
   name: string;
+  assignable: string[];
 }
 
 export interface TouchpointView {
@@ -316,6 +340,26 @@ export interface QueueCounts {
 }
 
 /**
+ * One list of canned responses, whole: a queue's (`queue:<id>`, kept
+ * by supervisors) or an agent's own (`agent:<id>`). Keep the highest
+ * `version` (0: never written).
+ */
+export interface CannedListView {
+  list_id: string;
+  version: number;
+  editors: string[];
+  responses: CannedResponseView[];
+}
+
+export interface CannedResponseView {
+  id: string;
+  shortcut: string;
+  text: string;
+  updated_at: number;
+  updated_by: string;
+}
+
+/**
  * Resume accepted: the missed events follow, then live ones.
  */
 export interface Resumed {
@@ -335,7 +379,7 @@ export interface Resync {
 export interface Ack {
   type: "ack";
   id: string;
-  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult;
+  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult | CannedListResult;
 }
 
 export interface Ok {
@@ -465,6 +509,14 @@ export interface PastConversation {
   note: string | null;
 }
 
+/**
+ * The list after a `canned_save` or `canned_delete`.
+ */
+export interface CannedListResult {
+  kind: "canned_list";
+  canned: CannedListView;
+}
+
 export interface Error {
   type: "error";
   id: string | null;
@@ -476,7 +528,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | CannedUpdated;
 }
 
 /**
@@ -632,6 +684,15 @@ export interface AccessRevoked {
   type: "access.revoked";
   token_id: string | null;
   not_before: number | null;
+}
+
+/**
+ * A list of canned responses changed: a queue's on `queue:<id>`, an
+ * agent's own on `agent:<id>`. Carries the whole list.
+ */
+export interface CannedUpdated {
+  type: "canned.updated";
+  canned: CannedListView;
 }
 
 /**

@@ -2,6 +2,8 @@
 // server said) and the UI's own choices. Every module reads it from here;
 // only the handlers change it, then call render() (app.js).
 
+import { t } from "./i18n.js";
+
 /** @typedef {import('./client.js').SwitchboardClient} SwitchboardClient */
 /** @typedef {import('./protocol').SearchHit} SearchHit */
 /** @typedef {import('./view.js').Tab} Tab */
@@ -35,6 +37,18 @@ export const ui = {
   focusId: null,
   /** @type {number} the summary version a read was already sent for */
   readVersion: -1,
+  list: {
+    /** the filter box (both tabs) */
+    query: "",
+    /** @type {Record<Tab, import('./view.js').SortKey>} */
+    sort: { inbox: "waiting", assigned: "activity" },
+    /**
+     * The Inbox filtered by the server while the box is not empty: the rows
+     * found so far and where the next page continues (null: the end).
+     * @type {{ query: string, rows: Map<string, import('./protocol').ConversationSummary>, cursor: string | null, loading: boolean } | null}
+     */
+    found: null,
+  },
 };
 
 /** @returns {SwitchboardClient} */
@@ -49,7 +63,7 @@ export function me() {
 
 /** @param {string | null} id */
 export function agentName(id) {
-  if (!id) return "nobody";
+  if (!id) return t("agent.nobody");
   return ui.client?.mirror.snapshot?.agents.find((a) => a.id === id)?.name ?? id;
 }
 
