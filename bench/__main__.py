@@ -58,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--events", type=int, default=100, help="compare: published events per server")
     ap.add_argument("--per-customer", type=int, default=5, help="steady: messages per conversation")
     ap.add_argument("--spacing", type=float, default=1.0, help="steady: seconds between one customer's messages")
+    ap.add_argument("--media-share", type=float, default=None,
+                    help="steady: share of inbound messages that are a 200 KB photo the node downloads from the Graph API "
+                         "stand-in (bench/graphstub.py, started for any value, 0 included, so a text-only run compares)")
     ap.add_argument("--sizes", type=_ints, default=[1000, 5000, 10000], help="idle: agent counts")
     ap.add_argument("--servers", type=_names, default=None, help="compare/idle: which servers (default all / switchboard,floor)")
     ap.add_argument("--repeat", type=int, default=3, help="compare/stall: repeats (median and spread)")

@@ -36,13 +36,19 @@ from server.channels.signature import HEADER, sign
 FILLER = "Olá, preciso de ajuda com meu pedido, por favor me respondam assim que possível"
 
 
-def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t_s: int, name: str) -> bytes:
-    """One inbound text message as the WhatsApp Business Cloud API posts it."""
+def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t_s: int, name: str, *, image: bool = False) -> bytes:
+    """One inbound text message as the WhatsApp Business Cloud API posts it
+    (``image``: a photo with ``text`` as its caption, which the node fetches
+    from the Graph API stand-in, bench/graphstub.py)."""
+    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(t_s), "type": "text", "text": {"body": text}}
+    if image:
+        message = {**message, "type": "image", "image": {"id": f"media.{wamid}", "mime_type": "image/jpeg", "caption": text}}
+        del message["text"]
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550100", "phone_number_id": phone_number_id},
         "contacts": [{"wa_id": wa_id, "profile": {"name": name}}],
-        "messages": [{"from": wa_id, "id": wamid, "timestamp": str(t_s), "type": "text", "text": {"body": text}}],
+        "messages": [message],
     }
     envelope = {"object": "whatsapp_business_account", "entry": [{"id": "bench-waba", "changes": [{"field": "messages", "value": value}]}]}
     return msgspec.json.encode(envelope)
@@ -57,6 +63,12 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     bases: list[str] = spec["base_urls"]
     target: str = spec.get("target", "dev")
     app_secret: str = spec.get("app_secret", "")
+    media_share: float = spec.get("media_share") or 0.0
+    # Every n-th message is a photo, never a customer's first or last (their
+    # text's marker opens and ends the conversation for the agents; a photo's
+    # preview is "[image] …", whose latency is not measured).
+    media_every = round(1 / media_share) if media_share > 0 else 0
+    images = 0
     # Meta's message timestamp opens the reply window; one fixed second for
     # every message makes all their windows close in that same second.
     fixed_second: int | None = int(time.time()) if spec.get("same_second") else None
@@ -76,7 +88,9 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     ) as http:
 
         async def post(j: int, customer: int, nth: int, last: bool, before: asyncio.Task[None] | None) -> None:
-            nonlocal new_conversations
+            nonlocal new_conversations, images
+            image = bool(media_every) and j % media_every == 0 and nth > 0 and not last
+            images += image
             if before is not None and not before.done():
                 await asyncio.wait([before])
             async with sem:
@@ -92,6 +106,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
                             str(100000 + q), address, f"wamid.{run}.{j}", f"{marker(j, t, last)} {FILLER}",
                             fixed_second or t // 10**9,
                             f"Customer {customer}",
+                            image=image,
                         )
                         r = await http.post(
                             f"{base}/webhooks/whatsapp",
@@ -144,6 +159,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         "ok": codes.get("200", 0),
         "codes": dict(codes),
         "new_conversations": new_conversations,
+        "images": images,
         "per_queue": {str(k): v for k, v in per_queue.items()},
         "send_seconds": sent_seconds,
         "seconds": seconds,

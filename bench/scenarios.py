@@ -114,6 +114,12 @@ def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
 
 def _sweep(opts: Opts, workdir: Path, progress: Progress, *, queues: int, behaviour: str) -> dict[str, Any]:
     center = Center(opts.agents, queues)
+    stub = None
+    media_share = getattr(opts, "media_share", None) if behaviour == "steady" else None
+    if media_share is not None:  # photos need the Graph API stand-in; so does the text-only run it is compared with
+        from bench.endurance import graph_stub
+
+        stub = graph_stub(opts, workdir, center)
     target = _target(opts, center, workdir)
     fleet = None
     try:
@@ -130,6 +136,7 @@ def _sweep(opts: Opts, workdir: Path, progress: Progress, *, queues: int, behavi
                 "queues": center.q,
                 "per_customer": opts.per_customer if behaviour == "steady" else 1,
                 "slots": max(1, int(rate * opts.spacing)),
+                "media_share": media_share,
             }
             # Fan-out: every inbound opens a conversation → inbox.added to the whole queue.
             per_event = center.n // center.q if behaviour == "fanout" and center.n % center.q == 0 else None
@@ -149,6 +156,10 @@ def _sweep(opts: Opts, workdir: Path, progress: Progress, *, queues: int, behavi
             "kib_per_agent": round((rss1 - rss0) / max(1, connected["connected"]) / 1024, 2),
             "rows": rows,
         }
+        if media_share is not None:
+            m = target.metrics()
+            result["media_share"] = media_share
+            result["media_downloads"] = {k: v for k, v in m.items() if k.startswith("switchboard_media_downloads_total")}
         if target.dialect == "switchboard":
             result["audit"] = audit(target, center, collected["positions"])
             result["server_deliveries_total"] = server_deliveries(target)
@@ -158,6 +169,8 @@ def _sweep(opts: Opts, workdir: Path, progress: Progress, *, queues: int, behavi
         if fleet is not None:
             fleet.close()
         target.stop()
+        if stub is not None:
+            stub.stop()
 
 
 def fanout(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:

@@ -41,6 +41,7 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.EndChat: p.ConversationResult,
     p.SendMessage: p.MessageResult,
     p.SendTemplate: p.MessageResult,
+    p.SendMedia: p.MessageResult,
     p.StartConversation: p.MessageResult,
     p.MarkRead: p.ConversationResult,
     p.Open: p.ThreadResult,

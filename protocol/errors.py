@@ -25,6 +25,7 @@ SESSION_LOCKED = "session_locked"  # reply window closed: only a template may go
 NOT_SUPPORTED_ON_CHANNEL = "not_supported_on_channel"  # e.g. Notes on Messenger
 INVALID_ARGUMENT = "invalid_argument"  # well-typed but unacceptable value
 INVALID_ADDRESS = "invalid_address"  # not a phone number (or BSUID / PSID) a message can go to
+MEDIA_REFUSED = "media_refused"  # a file the channel cannot carry: its type, its size, or a caption it takes none of
 CONFLICT = "conflict"  # concurrent writers kept winning; retry
 RATE_LIMITED = "rate_limited"  # over the per-connection command rate; slow down
 TOO_MANY_CONNECTIONS = "too_many_connections"  # the agent has too many sockets open (closes 4009)

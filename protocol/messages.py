@@ -147,6 +147,64 @@ class ConversationSummary(Struct, kw_only=True):
     ``Welcome.principals`` lists. The same summary goes to every receiver
     (one encoding per event), so it names each class of receiver instead
     of one agent. Principals with nothing allowed are left out."""
+    preview_kind: str | None = None
+    """Set when the last message is not text: ``image``, ``voice``, ``audio``,
+    ``video``, ``document``, ``sticker``, ``location``, ``contacts``. Show it
+    in the agent's language ("📷 Photo", "🎤 Voice message (0:14)")."""
+    preview_duration_ms: int | None = None
+    """The last message's voice note or audio length, once its file is stored."""
+
+
+class MediaView(Struct, kw_only=True):
+    """A message's file. Fetch it (and its thumbnail) through a signed link
+    from ``GET /api/media/{message_id}/link`` (docs/HTTP.md)."""
+
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    state: Literal["loading", "ready", "failed"]
+    """``loading``: being fetched from the channel (a ``message.updated``
+    follows); ``ready``: it can be fetched; ``failed``: see ``error``."""
+    mime_type: str = ""
+    """What the file is: the type its bytes show once ``ready`` (never the
+    name the customer gave it); before, what the channel said."""
+    filename: str = ""
+    """The customer's file name (documents): data to show, never to trust."""
+    size: int | None = None
+    """Bytes, once ready."""
+    voice: bool = False
+    """A voice note recorded in WhatsApp, not an audio file."""
+    thumbnail: bool = False
+    """A small JPEG/PNG is there (images and stickers): ``variant=thumbnail``."""
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+    """Voice notes (Ogg Opus): their length."""
+    error: str = ""
+    """Why it could not be fetched (``failed``)."""
+
+
+class LocationView(Struct, kw_only=True):
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+    map_url: str
+    """An OpenStreetMap link to the point."""
+
+
+class SharedContactView(Struct, kw_only=True):
+    """A contact card the customer sent."""
+
+    name: str
+    phones: list[str] = field(default_factory=list)
+
+
+class QuoteView(Struct, kw_only=True):
+    """The message a reply quotes, as it read when the reply arrived."""
+
+    id: str
+    kind: str
+    text: str
+    direction: Direction
 
 
 class MessageError(Struct, kw_only=True):
@@ -176,6 +234,15 @@ class MessageView(Struct, kw_only=True):
     deleted: bool = False
     """The contact deleted the message (WhatsApp): ``text`` is empty; show
     "This message was deleted" in the agent's language."""
+    media: MediaView | None = None
+    """Images, voice notes, audio, video, documents, stickers: the file."""
+    location: LocationView | None = None
+    contacts: list[SharedContactView] = field(default_factory=list)
+    reaction: str | None = None
+    """The contact's reaction (an emoji) on this message; replaced or
+    removed (None) by a ``message.updated``, never a message of its own."""
+    reply_to: QuoteView | None = None
+    """The message this one answers (show it above the text)."""
 
 
 class NoteView(Struct, kw_only=True):
@@ -302,6 +369,16 @@ class SendMessage(Command, tag="send"):
     text: str
 
 
+class SendMedia(Command, tag="send_media"):
+    """Send a file uploaded first with ``POST /api/media/uploads`` (its
+    ``upload_id``), with a caption where the channel takes one. Sending the
+    same upload again answers the same message (a safe retry)."""
+
+    conversation_id: str
+    upload_id: str
+    caption: str = ""
+
+
 class SendTemplate(Command, tag="send_template"):
     conversation_id: str
     template: TemplateRef
@@ -401,6 +478,7 @@ ClientCommand = (
     | EndChat
     | SendMessage
     | SendTemplate
+    | SendMedia
     | StartConversation
     | MarkRead
     | Open
@@ -611,7 +689,9 @@ class MessageCreated(EventBody, tag="message.created"):
 
 
 class MessageUpdated(EventBody, tag="message.updated"):
-    """A delivery state moved forward (sent → delivered → read) or failed."""
+    """A delivery state moved forward (sent → delivered → read) or failed;
+    the contact edited or deleted it; its file was stored or failed
+    (``media.state``); the contact reacted to it (``reaction``)."""
 
     message: MessageView
 

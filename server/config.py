@@ -18,6 +18,7 @@ import phonenumbers
 from msgspec import Struct, field
 
 from server.core import identity
+from server.core.media import Limits as MediaLimits
 from server.core.model import Agent, Queue, Template, Touchpoint, WindowPolicy
 
 
@@ -130,9 +131,57 @@ class MetaSettings(Struct, kw_only=True):
             raise ValueError("meta.max_attempts must be at least 1")
 
 
+class MediaSettings(Struct, kw_only=True):
+    """What customers send: where the files go, how they are fetched and
+    served (docs/OPERATIONS.md, "Media")."""
+
+    store: Literal["files", "s3"] = "files"
+    """``files``: under ``folder`` (one node). ``s3``: an S3-compatible
+    bucket every node shares (a cluster)."""
+    folder: str = ""
+    """``files``: the folder; empty: ``media/`` beside the SQLite file (with
+    ``data = ":memory:"``, files are kept in memory)."""
+    s3_endpoint: str = ""
+    """host:port of the object store (``s3.amazonaws.com``, ``minio:9000``)."""
+    s3_bucket: str = "switchboard-media"
+    s3_region: str = ""
+    s3_secure: bool = True
+    s3_access_key: str = ""
+    """Secret: prefer SWITCHBOARD_S3_ACCESS_KEY / SWITCHBOARD_S3_SECRET_KEY."""
+    s3_secret_key: str = ""
+    s3_prefix: str = "media/"
+    limits: MediaLimits = field(default_factory=MediaLimits)
+    """Largest file per kind, bytes (defaults: Meta's limits)."""
+    download_attempts: int = 3
+    """A file that fails this many downloads shows as failed, with the reason."""
+    backoff_seconds: float = 1.0
+    """Pause before the second download attempt; doubled each time after."""
+    download_timeout_seconds: float = 60.0
+    max_concurrent_downloads: int = 4
+    thumbnail_pixels: int = 320
+    """Longest side of an image's thumbnail."""
+    link_seconds: int = 300
+    """How long a signed media link (``/api/media/...?sig=``) works."""
+    quota_bytes: int = 0
+    """All media together; 0: no quota. From 90 % a warning is logged at
+    each measure; at 100 % downloads fail ("quota reached") and uploads are
+    refused. ``switchboard_media_bytes`` / ``switchboard_media_quota_ratio``."""
+    retention_days: float = 0
+    """Delete files first stored this many days ago; 0: keep them for ever."""
+    housekeeping_seconds: float = 300.0
+    """How often each node measures the media stored and applies the retention rule."""
+
+    def __post_init__(self) -> None:
+        if self.download_attempts < 1:
+            raise ValueError("media.download_attempts must be at least 1")
+        if self.store == "s3" and not self.s3_endpoint:
+            raise ValueError('media.store = "s3" needs media.s3_endpoint')
+
+
 class Config(Struct, kw_only=True):
     server: ServerSettings = field(default_factory=ServerSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     queues: list[Queue] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)
     touchpoints: list[Touchpoint] = field(default_factory=list)
@@ -206,6 +255,7 @@ def load(path: str | Path | None, env: dict[str, str] | None = None, **overrides
     settings.update({k: v for k, v in overrides.items() if v is not None})
     raw["server"] = settings
     _meta_env(raw, os.environ if env is None else env)
+    _media_env(raw, os.environ if env is None else env)
     return msgspec.convert(raw, Config)
 
 
@@ -230,6 +280,19 @@ def _meta_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         token = env.get(access_token_var(str(tp.get("id", ""))))
         if token:
             tp["access_token"] = token
+
+
+MEDIA_ENV = {
+    "SWITCHBOARD_S3_ACCESS_KEY": "s3_access_key",
+    "SWITCHBOARD_S3_SECRET_KEY": "s3_secret_key",
+    "SWITCHBOARD_S3_ENDPOINT": "s3_endpoint",
+}
+
+
+def _media_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    media = dict(raw.get("media", {}))
+    media.update({key: env[var] for var, key in MEDIA_ENV.items() if env.get(var)})
+    raw["media"] = media
 
 
 def _rename(raw: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -37,10 +38,18 @@ from server.app.commands import Commands
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
+from server.app.media import Downloads, Housekeeping, MediaFiles
+from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
 from server.app.tokens import Tokens
+from server.app.uploads import Uploads
+from server.blobs.base import Blobs
+from server.blobs.files import FileBlobs
+from server.blobs.memory import MemoryBlobs
+from server.blobs.s3 import S3Blobs
 from server.broker import Broker, MemoryBroker
+from server.channels.graph import MediaSource
 from server.channels.sender import Sender
 from server.channels.webhooks import Inbox
 from server.config import Config
@@ -84,6 +93,43 @@ def make_broker(config: Config, node_id: str, metrics: Metrics) -> Broker:
     return MemoryBroker(history_size=s.history_size, history_bytes=s.history_bytes)
 
 
+def make_blobs(config: Config) -> Blobs:
+    """Files customers send: an S3-compatible bucket (clusters), else files
+    under the data folder, else (``data = ":memory:"``) memory."""
+    m = config.media
+    if m.store == "s3":
+        return S3Blobs(
+            m.s3_endpoint,
+            m.s3_bucket,
+            access_key=m.s3_access_key,
+            secret_key=m.s3_secret_key,
+            region=m.s3_region or None,
+            secure=m.s3_secure,
+            prefix=m.s3_prefix,
+        )
+    if m.folder:
+        return FileBlobs(m.folder)
+    if config.server.data == ":memory:":
+        return MemoryBlobs()
+    return FileBlobs(Path(config.server.data).parent / "media")
+
+
+def make_downloads(
+    config: Config, app: App, store: Store, blobs: Blobs, metrics: Metrics, housekeeping: Housekeeping
+) -> tuple[Downloads, MediaSource]:
+    m, meta = config.media, config.meta
+    source = MediaSource(meta.graph_api_base, timeout=m.download_timeout_seconds, connect_timeout=meta.connect_timeout_seconds)
+    settings = MediaDownloadSettings(
+        limits=m.limits,
+        attempts=m.download_attempts,
+        backoff_seconds=m.backoff_seconds,
+        thumbnail_pixels=m.thumbnail_pixels,
+        concurrency=m.max_concurrent_downloads,
+        timeout_seconds=m.download_timeout_seconds,
+    )
+    return Downloads(app.catalog, app.changes, store, blobs, source, settings, metrics, app.clock, housekeeping), source
+
+
 def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     if config.server.redis_url:
         # The due-set is written by the store's commits (windows=...), never by the timers.
@@ -119,7 +165,7 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics, can
         changes=changes,
         contacts=contacts,
         reads=reads,
-        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock),
+        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         clock=clock,
@@ -142,7 +188,24 @@ class Node:
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
         self.app = make_app(config, self.store, self.broker, self.metrics)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
-        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id)
+        self.blobs = make_blobs(config)
+        self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id, files=self.blobs.get)
+        m = config.media
+        self.housekeeping = Housekeeping(
+            self.blobs, self.metrics, self.app.clock, quota_bytes=m.quota_bytes, retention_days=m.retention_days, every=m.housekeeping_seconds
+        )
+        self.downloads, self.media_source = make_downloads(config, self.app, self.store, self.blobs, self.metrics, self.housekeeping)
+        self.media_files = MediaFiles(
+            self.store,
+            self.blobs,
+            s.token_secret,
+            config.media.link_seconds,
+            self.app.clock,
+            uploads=self.app.commands.uploads,
+            limits=config.media.limits,
+            thumbnail_pixels=config.media.thumbnail_pixels,
+            housekeeping=self.housekeeping,
+        )
         self.edge = Edge(app=self.app, hub=self.hub, broker=self.broker, metrics=self.metrics, settings=s, node_id=self.node_id)
         self.ws_server: Server | None = None
         """The agent websocket on the HTTP port (uvicorn's listener)."""
@@ -180,12 +243,16 @@ class Node:
     async def start(self) -> None:
         self.metrics.watch_gc()
         await self.store.start()
+        await self.blobs.start()
         await self.broker.start()
         await self._seed_directory()
-        for conv in await self.store.unlocked_open():
+        unlocked = await self.store.unlocked_open()
+        for conv in unlocked:
             self.app.changes.watch_window(conv)
+        self.downloads.resume([conv.id for conv in unlocked])
         self.timers.start()
         await self.sender.start()
+        self.housekeeping.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
@@ -205,6 +272,10 @@ class Node:
             await ws.wait_closed()
         await self.timers.stop()
         await self.sender.stop()
+        await self.downloads.stop()
+        await self.housekeeping.stop()
+        await self.media_source.aclose()
+        await self.blobs.close()
         await self.broker.close()
         await self.app.canned.store.close()
         await self.store.close()
@@ -225,7 +296,8 @@ class Node:
             node_id=self.node_id,
             ready=lambda: self.ready,
             store_healthy=healthy if healthy is not None else lambda: True,
-            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name),
+            inbox=Inbox(self.app, self.metrics, profiles=self._profile_name, downloads=self.downloads),
+            media=self.media_files,
         )
         return create_app(parts)
 

@@ -95,6 +95,23 @@ class DevToken(msgspec.Struct):
     token: str
 
 
+class Uploaded(msgspec.Struct):
+    upload_id: str
+    """What ``send_media`` takes (24 hours, this agent and conversation only)."""
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    mime_type: str
+    """What the file is, read from its bytes: what it goes to the channel as."""
+    size: int
+    filename: str
+
+
+class MediaLink(msgspec.Struct):
+    url: str
+    """A path on this node, good without headers until ``expires_at`` (``<img src>``, ``<audio src>``)."""
+    expires_at: int
+    """ms since the epoch (``media.link_seconds`` after it was made)."""
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -336,6 +353,69 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {200: Answer("Revoked", AgentRevoked), **_refused(*AUTH_CODES, errors.FORBIDDEN)},
         params=(Param("agent_id", "path", "The agent (an agent may name themself).", required=True),),
     ),
+    Endpoint(
+        "POST",
+        "/api/media/uploads",
+        "Upload a file to send in a conversation (then the websocket's `send_media`)",
+        "agent",
+        {
+            201: Answer("Stored and checked against the channel", Uploaded),
+            **_refused(*AUTH_CODES, errors.NOT_FOUND, errors.NOT_ASSIGNEE, errors.MEDIA_REFUSED, errors.CONVERSATION_ENDED),
+            413: Answer("Over the largest media limit", Refusal),
+        },
+        params=(
+            Param("conversation_id", "query", "The conversation it will be sent in.", required=True),
+            Param("filename", "query", "The name it goes with (its last path part)."),
+        ),
+        body=bytes,
+        description="The body is the file's bytes; its type is read from them, never from the name or Content-Type.",
+    ),
+    Endpoint(
+        "GET",
+        "/api/media/{message_id}/link",
+        "A short-lived signed link to a message's file or thumbnail",
+        "agent",
+        {200: Answer("The link", MediaLink), **_refused(*AUTH_CODES, errors.NOT_FOUND, errors.INVALID_ARGUMENT)},
+        params=(
+            Param("message_id", "path", "The message whose `media.state` is `ready`.", required=True),
+            Param("variant", "query", "`file` (the default) or `thumbnail` (images and stickers, `media.thumbnail`)."),
+        ),
+        description=(
+            "404 `not_found` when the agent may not see the conversation, or the file is not stored (loading, failed) "
+            "or has no thumbnail: the same answer, so nothing tells what exists elsewhere."
+        ),
+    ),
+    *(
+        Endpoint(
+            "GET",
+            path,
+            summary,
+            "none",
+            {
+                200: Answer("The bytes, typed by what they are (never by the customer's file name)", media="application/octet-stream"),
+                206: Answer("The range asked for (`Range: bytes=…`, one range)", media="application/octet-stream"),
+                403: Answer("Forged, altered or expired link (`forbidden`)", Refusal),
+                404: Answer("The agent the link was made for may no longer see it, or it is gone (`not_found`)", Refusal),
+                416: Answer("A range past the end, or several ranges", media=""),
+            },
+            params=(
+                Param("message_id", "path", "The message.", required=True),
+                Param("agent", "query", "Who the link was made for.", required=True),
+                Param("exp", "query", "Its expiry (ms since the epoch).", type="integer", required=True),
+                Param("sig", "query", "Its signature.", required=True),
+                Param("Range", "header", "`bytes=start-end`, `bytes=start-` or `bytes=-suffix` (audio and video seek with it)."),
+            ),
+            description=(
+                "Only through a link from `GET /api/media/{message_id}/link`: no token, so `<img>`, `<audio>` and "
+                "`<video>` can fetch it. `X-Content-Type-Options: nosniff`; `Content-Security-Policy: default-src "
+                "'none'; sandbox`; documents and unknown types `Content-Disposition: attachment`."
+            ),
+        )
+        for path, summary in (
+            ("/api/media/{message_id}", "A message's file, through a signed link"),
+            ("/api/media/{message_id}/thumbnail", "An image's thumbnail (JPEG, or PNG with transparency), through a signed link"),
+        )
+    ),
     *_webhook("whatsapp", "whatsapp_business_account"),
     *_webhook("messenger", "page"),
     Endpoint(
@@ -397,7 +477,7 @@ def openapi() -> dict[str, Any]:
         for a in e.answers.values():
             if a.type is not None:
                 types.append(a.type)
-        if e.body is not None:
+        if e.body is not None and e.body is not bytes:
             types.append(bodies[e.body] if isinstance(e.body, str) else e.body)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     schema_of = iter(schemas)
@@ -428,7 +508,9 @@ def openapi() -> dict[str, Any]:
                 {"name": x.name, "in": x.where, "required": x.required, "description": x.description, "schema": {"type": x.type}}
                 for x in e.params
             ]
-        if e.body is not None:
+        if e.body is bytes:  # a file, as it is
+            op["requestBody"] = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+        elif e.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": next(schema_of)}}}
         if e.dev:
             op["x-dev-only"] = True

@@ -160,7 +160,8 @@ async def assert_shown_as_text(post: Post, agent: Watcher, cid: str, address: st
         if isinstance(frame, p.Ack) and carrier == "note":
             continue
         assert isinstance(frame, p.Event), frame
-        allowed = {stream: (p.MessageCreated, p.NoteAdded), f"agent:{agent.name}": (p.AssignedUpdated,)}
+        # A photo's file is fetched after it arrives: its outcome is a message.updated.
+        allowed = {stream: (p.MessageCreated, p.NoteAdded, p.MessageUpdated), f"agent:{agent.name}": (p.AssignedUpdated,)}
         assert isinstance(frame.event, allowed.get(frame.stream, ())), frame
 
 

@@ -24,7 +24,7 @@ WIRING = {"server.node", "server.cli"}
 """Wiring: may import anything; nothing else may import ``server.node``."""
 
 CORE_MAY_IMPORT = {
-    "__future__", "collections", "collections.abc", "dataclasses", "enum", "functools", "hashlib", "itertools",
+    "__future__", "base64", "binascii", "collections", "collections.abc", "dataclasses", "enum", "functools", "hashlib", "itertools",
     "logging", "re", "typing", "unicodedata", "msgspec", "msgspec.structs", "phonenumbers", "protocol",
 }
 """Pure libraries (and logging, which writes through handlers the process

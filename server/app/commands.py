@@ -10,18 +10,22 @@ from collections.abc import Callable
 from protocol import errors
 from protocol import messages as p
 from server.app.catalog import Catalog
-from server.app.changes import Changes
+from server.app.changes import Changes, Planned
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.minting import Mint
 from server.app.reads import Reads
+from server.app.uploads import Uploads
 from server.core import conversation as rules
 from server.core import identity as ident
 from server.core import views
 from server.core.errors import DomainError
-from server.core.model import Agent, Conversation
+from server.core.model import Agent, Conversation, Message
 
 log = logging.getLogger(__name__)
+
+RETRY_WINDOW = 50
+"""A retried ``send_media`` finds its message among the thread's newest this many."""
 
 
 def _nothing_recorded(what: str, conv_id: str) -> DomainError:
@@ -41,7 +45,10 @@ class Commands:
         contacts: Contacts,
         mint: Mint,
         clock: Callable[[], int],
+        uploads: Uploads | None = None,
     ) -> None:
+        self.uploads = uploads
+        """Checks the upload ids of ``send_media`` (None: files cannot be sent)."""
         self.catalog = catalog
         self.changes = changes
         self.reads = reads
@@ -107,6 +114,36 @@ class Commands:
             ),
         )
         return await self._message_result(conv, outcome)
+
+    async def send_media(self, agent: Agent, conv_id: str, upload_id: str, caption: str) -> p.MessageResult:
+        """Send an uploaded file. Idempotent: the same upload again (a retry
+        after a lost ack) answers the message it made, never a second one."""
+        if self.uploads is None:
+            raise DomainError(errors.NOT_SUPPORTED_ON_CHANNEL, "This node does not send files.")
+        claim = self.uploads.verify(upload_id, agent_id=agent.id, conversation_id=conv_id, now=self.clock())
+        message_id = self.mint.in_thread("m", conv_id)
+        policy = self.catalog.policy
+        earlier: list[Message] = []
+
+        async def attempt() -> Planned | None:
+            conv = await self.changes.load(conv_id)
+            rules.require_known(agent, conv)
+            recent = await self.changes.store.messages(conv_id, None, RETRY_WINDOW)
+            earlier[:] = [m for m in recent if m.direction == "out" and m.meta.get("upload") == claim.nonce]
+            if earlier:
+                return None
+            return Planned(
+                rules.send_media(
+                    conv, agent, claim.media, caption, upload=claim.nonce, message_id=message_id,
+                    policy=policy(conv.channel), now=self.clock(),
+                )
+            )
+
+        outcome = await self.changes.apply(attempt)
+        if outcome is None:
+            conv = await self.changes.load(conv_id)
+            return p.MessageResult(conversation=await self.reads.summary(conv), message=views.message_view(earlier[0]))
+        return await self._message_result(outcome.after, outcome)
 
     async def add_note(self, agent: Agent, conv_id: str, body: str) -> p.NoteResult:
         note_id = self.mint.new("n")

@@ -26,6 +26,8 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.end(agent, cid)
         case p.SendMessage(conversation_id=cid, text=body):
             return await commands.send(agent, cid, body)
+        case p.SendMedia(conversation_id=cid, upload_id=upload_id, caption=caption):
+            return await commands.send_media(agent, cid, upload_id, caption)
         case p.SendTemplate(conversation_id=cid, template=ref):
             return await commands.send_template(agent, cid, ref)
         case p.StartConversation():

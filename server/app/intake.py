@@ -15,8 +15,9 @@ from server.app.directory import Directory
 from server.app.minting import Mint
 from server.core import conversation as rules
 from server.core import identity as ident
+from server.core import media as media_rules
 from server.core.errors import DomainError
-from server.core.model import Contact, Conversation, Inbound, Message
+from server.core.model import Contact, Conversation, Inbound, Message, Quote
 from server.metrics import Metrics
 from server.store.base import DuplicateMessage, Store, VersionConflict
 
@@ -211,6 +212,37 @@ class Intake:
         if message is None:
             return False
         return await self.delivery(message.id, status, error=error)
+
+    async def react(self, touchpoint_id: str, target: str, emoji: str) -> bool:
+        """The contact reacted to the message Meta knows as ``target`` (an
+        empty ``emoji``: took their reaction back). The reaction goes on that
+        message (``message.updated``); it is never a message of its own.
+        False when the message is unknown here (the caller keeps the
+        reaction as a line of the thread instead)."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        message = await self.store.message_by_channel_id(target)
+        if message is None:
+            return False
+        conv = await self.store.get_conversation(message.conversation_id)
+        if conv is None or conv.touchpoint_id != touchpoint.id:
+            return False
+
+        async def attempt() -> Planned | None:
+            current = await self.store.get_message(message.id)
+            updated = media_rules.react(current, emoji) if current is not None else None
+            if updated is None:
+                return None
+            return Planned(rules.message_changed(await self.changes.load(updated.conversation_id), updated))
+
+        await self.changes.apply(attempt)
+        return True
+
+    async def quote_of(self, channel_message_id: str) -> Quote | None:
+        """What a reply quotes: the message Meta knows as ``channel_message_id``."""
+        message = await self.store.message_by_channel_id(channel_message_id)
+        if message is None:
+            return None
+        return Quote(id=message.id, kind=message.kind, text=message.text, direction=message.direction)
 
     async def our_id_of(self, channel_message_id: str) -> str | None:
         """Our id of the message Meta knows as ``channel_message_id`` (a reply's target)."""

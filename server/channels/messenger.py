@@ -26,7 +26,8 @@ from msgspec import Raw, Struct
 
 from server.channels import events as ev
 from server.channels.errors import Unsendable
-from server.core.model import Inbound, Message
+from server.core import media as media_rules
+from server.core.model import Inbound, Location, Media, Message
 
 OBJECT = "page"
 WINDOW_CLOSED = (10, 2018278)
@@ -259,8 +260,26 @@ def _messages(page: str, sender: str, at: int, m: _Message) -> Iterator[ev.Inbou
     reply_to = m.reply_to.mid if m.reply_to and m.reply_to.mid else None
     for n, (kind, text, meta) in enumerate(parts, start=1):
         cid = m.mid if n == 1 else f"{m.mid}#{n}"
-        inbound = Inbound(kind=kind, text=text, at=at, channel_message_id=cid, meta=meta)
+        inbound = Inbound(kind=kind, text=text, at=at, channel_message_id=cid, meta=meta, media=_media(kind, meta), location=_location(kind, meta))
         yield ev.InboundMessage(channel="messenger", touchpoint=page, address=sender, inbound=inbound, reply_to=reply_to)
+
+
+def _media(kind: str, meta: dict[str, str]) -> Media | None:
+    """An attachment's file, to download from its payload URL (Messenger
+    states neither its size nor its hash)."""
+    url = meta.get("url", "")
+    if kind not in media_rules.KINDS or not url.startswith(("https://", "http://")):
+        return None
+    return Media(kind=kind, source_url=url, filename=meta.get("title", ""))
+
+
+def _location(kind: str, meta: dict[str, str]) -> Location | None:
+    if kind != "location" or "latitude" not in meta:
+        return None
+    lat, lon = float(meta["latitude"]), float(meta["longitude"])
+    if not media_rules.valid_point(lat, lon):
+        return None
+    return Location(latitude=lat, longitude=lon, name=meta.get("title", ""))
 
 
 # --------------------------------------------------------------------------- sending
@@ -282,6 +301,27 @@ def send_request(to: str, message: Message) -> tuple[str, dict[str, Any]]:
     if tag:
         body |= {"messaging_type": "MESSAGE_TAG", "tag": tag}
     return "/me/messages", body
+
+
+ATTACHMENT_TYPES = {"image": "image", "audio": "audio", "video": "video", "document": "file", "sticker": "image"}
+
+
+def attachment_request(to: str, message: Message) -> tuple[str, dict[str, str]]:
+    """(path, form fields) of ``POST /me/messages`` carrying a file (it goes
+    as ``filedata``, multipart): Messenger takes an upload with the message,
+    and never a caption (the core refuses one)."""
+    if message.media is None:
+        raise Unsendable("A media message without its file.")
+    attachment = {"type": ATTACHMENT_TYPES[message.media.kind], "payload": {"is_reusable": False}}
+    fields = {
+        "recipient": msgspec.json.encode({"id": to}).decode(),
+        "messaging_type": "RESPONSE",
+        "message": msgspec.json.encode({"attachment": attachment, "metadata": ev.tag(message.id)}).decode(),
+    }
+    tag = message.meta.get("tag")
+    if tag:
+        fields |= {"messaging_type": "MESSAGE_TAG", "tag": tag}
+    return "/me/messages", fields
 
 
 def sent_id(answer: Any) -> str | None:

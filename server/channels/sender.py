@@ -52,6 +52,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from server.app import App
+from server.blobs.base import BlobsUnavailable
 from server.channels.errors import Unsendable
 from server.channels.graph import Accepted, GraphClient, Refused
 from server.config import MetaSettings
@@ -78,7 +79,10 @@ class Sender:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        files: Callable[[str], Awaitable[bytes | None]] | None = None,
     ) -> None:
+        self.files = files
+        """Reads a stored file (the Blobs port) for a media message."""
         self.app = app
         self.store = store
         self.settings = settings
@@ -241,7 +245,12 @@ class Sender:
             attempt += 1
             try:
                 async with self._slots:
-                    answer = await graph.send(touchpoint, contact.address, message)
+                    data = None
+                    if message.media is not None and message.media.key and self.files is not None:
+                        data = await self.files(message.media.key)
+                    answer = await graph.send(touchpoint, contact.address, message, data)
+            except BlobsUnavailable as e:
+                answer = Refused(code="storage", text=f"The file could not be read ({e}).", transient=True)
             except Unsendable as e:
                 answer = Refused(code="unsupported", text=str(e), transient=False)
             if isinstance(answer, Refused) and answer.transient and attempt < self.settings.max_attempts:

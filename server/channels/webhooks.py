@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from msgspec.structs import replace
 
@@ -21,12 +22,21 @@ log = logging.getLogger(__name__)
 ProfileLookup = Callable[[Touchpoint, str], Awaitable[str | None]]
 
 
+class MediaFetcher(Protocol):
+    def fetch(self, message_id: str) -> None:
+        """Start fetching the message's file; returns at once."""
+
+
 
 class Inbox:
     """Applies a parsed batch to the app's intake, event by event, in order.
     Raises whatever the store raises: the endpoint turns that into a 503."""
 
-    def __init__(self, app: App, metrics: Metrics, *, profiles: ProfileLookup | None = None) -> None:
+    def __init__(
+        self, app: App, metrics: Metrics, *, profiles: ProfileLookup | None = None, downloads: MediaFetcher | None = None
+    ) -> None:
+        self.downloads = downloads
+        """Fetches a new message's file in the background (app/media.py)."""
         self.intake = app.intake
         self.directory = app.directory
         self.clock = app.clock
@@ -84,11 +94,16 @@ class Inbox:
         # Meta's time anchors the reply window; a clock ahead of ours must not stretch it.
         at = inbound.at if 0 < inbound.at <= now else now
         meta = inbound.meta
+        # A reaction goes on the message it reacts to; a line of its own only when that one is unknown here.
+        reacted = inbound.kind == "reaction" and event.reply_to is not None
+        if reacted and await self.intake.react(tp.id, event.reply_to or "", meta.get("emoji", "")):
+            return "reaction"
+        quote = None
         if event.reply_to:
-            target = await self.intake.our_id_of(event.reply_to)
-            if target is not None:
-                meta = {**meta, "reply_to": target}
-        inbound = replace(inbound, at=at, meta=meta)
+            quote = await self.intake.quote_of(event.reply_to)
+            if quote is not None:
+                meta = {**meta, "reply_to": quote.id}
+        inbound = replace(inbound, at=at, meta=meta, quote=quote if inbound.kind != "reaction" else None)
         try:
             who = identity.from_channel(event.channel, event.address, event.user_id, event.username)
         except identity.InvalidAddress as e:
@@ -100,7 +115,11 @@ class Inbox:
             if not known or not known[0].profile_name:
                 profile_name = await self.profiles(tp, event.address)
         outcome = await self.intake.receive(tp.id, who, inbound, profile_name=profile_name)
-        return "message" if outcome is not None else "duplicate"
+        if outcome is None:
+            return "duplicate"
+        if outcome.message is not None and outcome.message.media is not None and self.downloads is not None:
+            self.downloads.fetch(outcome.message.id)
+        return "message"
 
     async def _revision(self, event: ev.Revision) -> str:
         """An edit or a deletion changes the original message; it is never

@@ -30,8 +30,9 @@ from msgspec import Raw, Struct, field
 
 from server.channels import events as ev
 from server.channels.errors import Unsendable
+from server.core import media as media_rules
 from server.core.identity import is_bsuid
-from server.core.model import Inbound, Message
+from server.core.model import Inbound, Location, Media, Message, SharedContact
 
 OBJECT = "whatsapp_business_account"
 WINDOW_CLOSED = 131047
@@ -395,7 +396,16 @@ def _inbound(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.Inbou
     reply_to = m.context.id if m.context and m.context.id else None
     if kind == "reaction" and m.reaction is not None and m.reaction.message_id:
         reply_to = m.reaction.message_id
-    inbound = Inbound(kind=kind, text=text, at=_seconds_to_ms(m.timestamp), channel_message_id=m.id, meta=meta)
+    inbound = Inbound(
+        kind=kind,
+        text=text,
+        at=_seconds_to_ms(m.timestamp),
+        channel_message_id=m.id,
+        meta=meta,
+        media=_media(kind, m),
+        location=_location(m) if kind == "location" else None,
+        contacts=_cards(m) if kind == "contacts" else (),
+    )
     return ev.InboundMessage(
         channel="whatsapp",
         touchpoint=touchpoint,
@@ -406,6 +416,40 @@ def _inbound(touchpoint: str, m: _Message, profile: _Profile | None) -> ev.Inbou
         username=(profile.username or None) if profile else None,
         reply_to=reply_to,
     )
+
+
+def _media(kind: str, m: _Message) -> Media | None:
+    """The file of a media message, to fetch (Meta's media id and hash)."""
+    if kind not in media_rules.KINDS:
+        return None
+    found: _Media | None = getattr(m, kind)
+    if found is None or not found.id:
+        return None
+    return Media(
+        kind=kind,
+        source_id=found.id,
+        sha256=found.sha256,
+        mime_type=found.mime_type,
+        filename=found.filename,
+        voice=kind == "audio" and found.voice,
+    )
+
+
+def _location(m: _Message) -> Location | None:
+    loc = m.location
+    if loc is None or not media_rules.valid_point(loc.latitude, loc.longitude):
+        return None
+    return Location(latitude=loc.latitude, longitude=loc.longitude, name=loc.name, address=loc.address)
+
+
+def _cards(m: _Message) -> tuple[SharedContact, ...]:
+    cards = []
+    for card in m.contacts or []:
+        name = card.name.formatted_name if card.name else ""
+        phones = tuple(p.phone or p.wa_id for p in card.phones if p.phone or p.wa_id)
+        if name or phones:
+            cards.append(SharedContact(name=name, phones=phones))
+    return tuple(cards)
 
 
 def _join(*parts: str) -> str:
@@ -548,7 +592,23 @@ def _status(touchpoint: str, s: _Status) -> ev.Event:
 # --------------------------------------------------------------------------- sending
 
 
-def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, dict[str, Any]]:
+def upload_request(phone_number_id: str, message: Message) -> tuple[str, dict[str, str]]:
+    """(path, form fields) of ``POST /{phone_number_id}/media``, the upload of
+    a file before the message that carries it (the file goes as ``file``)."""
+    if message.media is None:
+        raise Unsendable("A media message without its file.")
+    return f"/{phone_number_id}/media", {"messaging_product": "whatsapp", "type": message.media.mime_type}
+
+
+def uploaded_id(answer: Any) -> str | None:
+    """The media id in an upload answer ``{"id": "..."}``."""
+    if isinstance(answer, dict):
+        found = answer.get("id")
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def send_request(phone_number_id: str, to: str, message: Message, *, media_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """(path, JSON body) of ``POST /{phone_number_id}/messages``. Our message
     id rides along as ``biz_opaque_callback_data``: every status webhook for
     it carries it back, so it maps to our message even if our process died
@@ -569,6 +629,14 @@ def send_request(phone_number_id: str, to: str, message: Message) -> tuple[str, 
         if params:
             template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
         body |= {"type": "template", "template": template}
+    elif message.media is not None and media_id:
+        kind = message.media.kind
+        content: dict[str, Any] = {"id": media_id}
+        if message.meta.get("caption") and kind in ("image", "video", "document"):
+            content["caption"] = message.meta["caption"]
+        if kind == "document" and message.media.filename:
+            content["filename"] = message.media.filename
+        body |= {"type": kind, kind: content}
     else:
         raise Unsendable(f"WhatsApp messages of kind {message.kind!r} are not sent by Switchboard.")
     body["biz_opaque_callback_data"] = ev.tag(message.id)

@@ -21,13 +21,14 @@ from msgspec.structs import replace
 
 from protocol import errors
 from protocol import messages as p
-from server.core import session, text
+from server.core import media, session, text
 from server.core.errors import DomainError
 from server.core.model import (
     Agent,
     Contact,
     Conversation,
     Inbound,
+    Media,
     Message,
     Note,
     Template,
@@ -122,6 +123,14 @@ def _require_owner(conv: Conversation, actor: Agent) -> None:
     raise DomainError(errors.NOT_ASSIGNEE, "This conversation is assigned to another agent.")
 
 
+def require_sender(conv: Conversation, actor: Agent) -> None:
+    """Who may send in the conversation now (an upload is checked before the file is kept)."""
+    if not can_view(actor, conv) and conv.queue_id not in actor.queues:
+        raise DomainError(errors.NOT_FOUND, "No such conversation.")
+    _require_open(conv)
+    _require_owner(conv, actor)
+
+
 def require_touchpoint(actor: Agent, touchpoint: Touchpoint) -> None:
     """Only agents of the touchpoint's queue (and supervisors) write from it."""
     if not (actor.is_supervisor or touchpoint.queue_id in actor.queues):
@@ -188,6 +197,10 @@ def receive(
         status="received",
         channel_message_id=inbound.channel_message_id,
         meta=inbound.meta,
+        media=inbound.media,
+        location=inbound.location,
+        contacts=inbound.contacts,
+        quote=inbound.quote,
     )
     anchor = max(inbound.at, base.last_inbound_at or inbound.at)
     after = _bump(
@@ -196,6 +209,8 @@ def receive(
         last_message_at=max(inbound.at, base.last_message_at or inbound.at),
         preview=text.preview(inbound.text),
         preview_direction="in",
+        preview_kind=media.preview_kind(message),
+        preview_duration_ms=None,
         unread=base.unread + 1,
         last_inbound_at=anchor,
     )
@@ -220,6 +235,7 @@ def revise(conv: Conversation, message: Message, new_text: str | None, *, at: in
         meta = {k: v for k, v in message.meta.items() if k != "caption"}
         updated = replace(message, text="", meta=meta, deleted_at=at, previous_texts=kept)
         preview = DELETED_PREVIEW
+        updated = replace(updated, media=None, location=None, contacts=())
     else:
         if message.kind in MEDIA_KINDS:
             meta = {**message.meta, "caption": new_text}
@@ -233,8 +249,23 @@ def revise(conv: Conversation, message: Message, new_text: str | None, *, at: in
         )
         preview = text.preview(shown)
     is_last = message.seq == conv.message_count
-    after = _bump(conv, preview=preview) if is_last else _bump(conv)
+    if is_last:
+        after = _bump(conv, preview=preview, preview_kind=media.preview_kind(updated))
+    else:
+        after = _bump(conv)
     return Outcome(before=conv, after=after, updated_message=updated)
+
+
+def message_changed(conv: Conversation, updated: Message) -> Outcome:
+    """A message changed without a command (its file stored or failed, a
+    reaction on it): the thread hears ``message.updated``; when it is the
+    last message, the list's preview follows (a voice note's length)."""
+    if updated.conversation_id != conv.id:
+        raise ValueError("the message is not in this conversation")
+    if updated.seq == conv.message_count:
+        duration = updated.media.duration_ms if updated.media is not None else None
+        return Outcome(before=conv, after=_bump(conv, preview_duration_ms=duration), updated_message=updated)
+    return Outcome(before=conv, after=_bump(conv), updated_message=updated)
 
 
 def notice(conv: Conversation, *, message_id: str, body: str, at: int, channel_message_id: str | None = None) -> Outcome:
@@ -341,6 +372,8 @@ def _outgoing(
         last_message_at=now,
         preview=text.preview(body),
         preview_direction="out",
+        preview_kind=None,
+        preview_duration_ms=None,
         unread=0,
     )
     return Outcome(before=conv, after=after, actor_id=actor.id, message=message)
@@ -360,6 +393,38 @@ def send(
         raise DomainError(errors.SESSION_LOCKED, "The contact's reply window has closed." + hint)
     meta = {"tag": policy.extended_tag} if mode == "tagged" else {}
     return _outgoing(conv, actor, message_id=message_id, kind="text", body=body, now=now, meta=meta)
+
+
+def send_media(
+    conv: Conversation,
+    actor: Agent,
+    media_file: Media,
+    caption: str,
+    *,
+    upload: str,
+    message_id: str,
+    policy: WindowPolicy,
+    now: int,
+) -> Outcome:
+    """A file (an image, audio, video or document the agent uploaded), with
+    a caption where the channel takes one: under the same rules as text
+    (owner, open, the reply window). ``upload`` names the upload, kept in
+    ``meta`` so a retried command finds this message."""
+    _require_open(conv)
+    _require_owner(conv, actor)
+    mode = session.reply_mode(conv, policy, now)
+    if mode == "locked" or conv.session_locked:
+        hint = " Only a template message may be sent." if policy.templates else ""
+        raise DomainError(errors.SESSION_LOCKED, "The contact's reply window has closed." + hint)
+    caption = media.check_caption(conv.channel, media_file.kind, caption)
+    meta = {"upload": upload} | ({"caption": caption} if caption else {}) | ({"tag": policy.extended_tag} if mode == "tagged" else {})
+    name = media_file.filename if media_file.kind == "document" else ""
+    body = " ".join(s for s in (f"[{media_file.kind}]", name, caption) if s)
+    outcome = _outgoing(conv, actor, message_id=message_id, kind=media_file.kind, body=body, now=now, meta=meta)
+    assert outcome.message is not None
+    message = replace(outcome.message, media=media_file)
+    after = replace(outcome.after, preview_kind=media.preview_kind(message))
+    return replace(outcome, message=message, after=after)
 
 
 def render_template(template: Template, params: Sequence[str]) -> str:

@@ -127,6 +127,11 @@ class Conversation(Struct, frozen=True, kw_only=True):
     last_message_at: int | None = None
     preview: str = ""
     preview_direction: Literal["in", "out"] | None = None
+    preview_kind: str | None = None
+    """The last message is not text: "image", "voice", "document", "location"…
+    (``media.preview_kind``), so lists can say "📷 Photo" in the agent's language."""
+    preview_duration_ms: int | None = None
+    """A voice note's or audio's length, once its file is stored."""
     unread: int = 0
     last_inbound_at: int | None = None
     """Anchor of the reply window: the contact's latest message."""
@@ -138,6 +143,60 @@ class Conversation(Struct, frozen=True, kw_only=True):
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+
+class Media(Struct, frozen=True, kw_only=True):
+    """A file a message carries (server/core/media.py has its rules)."""
+
+    kind: Literal["image", "audio", "video", "document", "sticker"]
+    state: Literal["loading", "ready", "failed"] = "loading"
+    source_id: str = ""
+    """WhatsApp: Meta's media id (its URL is asked of the Graph API)."""
+    source_url: str = ""
+    """Messenger: the attachment's payload URL (never shown to clients)."""
+    stated_size: int | None = None
+    """The size Meta stated before the download, when it did."""
+    sha256: str = ""
+    """The SHA-256 Meta stated; the downloaded bytes must match it."""
+    mime_type: str = ""
+    """What the sender claimed until stored, then what the bytes are (sniffed)."""
+    filename: str = ""
+    voice: bool = False
+    """A voice note recorded in WhatsApp (``audio.voice``)."""
+    key: str = ""
+    """The blob (its SHA-256, hex) once stored."""
+    size: int | None = None
+    thumb_key: str = ""
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+    attempts: int = 0
+    """Downloads tried and failed so far."""
+    error: str = ""
+    """Why the file could not be fetched (state ``failed``)."""
+
+
+class Location(Struct, frozen=True, kw_only=True):
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+
+
+class SharedContact(Struct, frozen=True, kw_only=True):
+    """A contact card the customer sent (WhatsApp ``contacts``)."""
+
+    name: str
+    phones: tuple[str, ...] = ()
+
+
+class Quote(Struct, frozen=True, kw_only=True):
+    """The message a reply quotes, as it read when the reply came."""
+
+    id: str
+    kind: str
+    text: str
+    direction: Literal["in", "out"]
 
 
 class Message(Struct, frozen=True, kw_only=True):
@@ -162,6 +221,13 @@ class Message(Struct, frozen=True, kw_only=True):
     previous_texts: tuple[str, ...] = ()
     """The texts it had before its edits, oldest first (the audit trail; a
     deleted message's own text only when ``keep_deleted_text`` is on)."""
+    media: Media | None = None
+    location: Location | None = None
+    contacts: tuple[SharedContact, ...] = ()
+    reaction: str | None = None
+    """The contact's reaction emoji on this message (WhatsApp: one at a time)."""
+    quote: Quote | None = None
+    """The message this one replies to (WhatsApp ``context.id``)."""
 
 
 class Note(Struct, frozen=True, kw_only=True):
@@ -180,3 +246,7 @@ class Inbound(Struct, frozen=True, kw_only=True):
     at: int
     channel_message_id: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    media: Media | None = None
+    location: Location | None = None
+    contacts: tuple[SharedContact, ...] = ()
+    quote: Quote | None = None

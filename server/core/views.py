@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from protocol import messages as p
-from server.core import identity, permissions, session, text
-from server.core.model import Agent, Contact, Conversation, Message, Note, Touchpoint, WindowPolicy, WrapUp
+from server.core import identity, media, permissions, session, text
+from server.core.model import Agent, Contact, Conversation, Location, Media, Message, Note, Touchpoint, WindowPolicy, WrapUp
 
 
 def agent_view(agent: Agent) -> p.AgentView:
@@ -50,6 +50,8 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         ended_at=conv.ended_at,
         wrapped_up=conv.wrap_up is not None,
         can=permissions.grants(conv, templates=policy.templates),
+        preview_kind=conv.preview_kind,
+        preview_duration_ms=conv.preview_duration_ms,
     )
 
 
@@ -69,6 +71,34 @@ def message_view(m: Message) -> p.MessageView:
         meta=m.meta,
         edited_at=m.edited_at,
         deleted=m.deleted_at is not None,
+        media=media_view(m.media) if m.media is not None else None,
+        location=location_view(m.location) if m.location is not None else None,
+        contacts=[p.SharedContactView(name=c.name, phones=list(c.phones)) for c in m.contacts],
+        reaction=m.reaction,
+        reply_to=p.QuoteView(id=m.quote.id, kind=m.quote.kind, text=m.quote.text, direction=m.quote.direction) if m.quote else None,
+    )
+
+
+def media_view(m: Media) -> p.MediaView:
+    """What clients see of a file: never where it came from (Meta's id or URL)."""
+    return p.MediaView(
+        kind=m.kind,
+        state=m.state,
+        mime_type=m.mime_type,
+        filename=m.filename,
+        size=m.size,
+        voice=m.voice,
+        thumbnail=bool(m.thumb_key),
+        width=m.width,
+        height=m.height,
+        duration_ms=m.duration_ms,
+        error=m.error,
+    )
+
+
+def location_view(loc: Location) -> p.LocationView:
+    return p.LocationView(
+        latitude=loc.latitude, longitude=loc.longitude, name=loc.name, address=loc.address, map_url=media.map_url(loc.latitude, loc.longitude)
     )
 
 

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.deploy_checks import trusted_hosts
-from server.http import api, dev, webhooks
+from server.http import api, dev, media, webhooks
 from server.http.parts import Parts
 from server.openapi import asyncapi_endpoint, openapi_endpoint
 
@@ -46,6 +46,10 @@ def routes(dev_endpoints: bool) -> list[BaseRoute]:
         Route("/api/conversations/{conv_id}", api.conversation),
         Route("/api/conversations/{conv_id}/search", api.search),
         Route("/api/contacts", api.contacts),
+        Route("/api/media/uploads", media.upload, methods=["POST"]),
+        Route("/api/media/{message_id}/link", media.link),
+        Route("/api/media/{message_id}", media.file),
+        Route("/api/media/{message_id}/thumbnail", media.thumbnail),
         Route("/api/logout", api.logout, methods=["POST"]),
         Route("/api/agents/{agent_id}/revoke", api.revoke_agent, methods=["POST"]),
         Route("/api/contacts/{channel}/{address}", api.put_contact, methods=["PUT", "DELETE"]),
@@ -88,7 +92,7 @@ class SecurityHeaders:
         if parsed is not None and parsed.host and all(c.isalnum() or c in ".-:[]" for c in parsed.host):
             connect += f" ws://{parsed.host}:{self.ws_port} wss://{parsed.host}:{self.ws_port}"
         return (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
             f"connect-src {connect}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         )
 
@@ -101,7 +105,8 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = policy
+                # A response with a policy of its own keeps it (media files: sandboxed).
+                headers.setdefault("Content-Security-Policy", policy)
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "no-referrer"
             await send(message)

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from protocol import errors
 from protocol import messages as p
 from server.app import App
+from server.app.media import MediaFiles
 from server.app.tokens import refusal
 from server.auth import Claims, TokenError
 from server.channels.webhooks import Inbox
@@ -37,6 +38,8 @@ class Parts:
     """False while the store stalls or keeps failing (SqliteStore.healthy)."""
     inbox: Inbox
     """Applies Meta's webhook batches to the app."""
+    media: MediaFiles
+    """Signed links to the files customers sent, and the files."""
 
 
 def parts(request: Request) -> Parts:
@@ -52,6 +55,9 @@ STATUS = {
     errors.NOT_FOUND: 404,
     errors.INVALID_ARGUMENT: 400,
     errors.INVALID_ADDRESS: 400,
+    errors.MEDIA_REFUSED: 400,
+    errors.NOT_ASSIGNEE: 409,
+    errors.CONVERSATION_ENDED: 409,
     errors.BAD_FRAME: 400,
     errors.CONFLICT: 409,
     errors.ALREADY_ASSIGNED: 409,

@@ -9,16 +9,21 @@ Retry-After, or a slow answer that outlives the client's timeout.
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
+import hashlib
 import itertools
+import json
 import re
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.conftest import free_port
@@ -41,6 +46,15 @@ class Reply:
 
 
 @dataclass
+class Upload:
+    """A file in a multipart request (WhatsApp's media upload, Messenger's ``filedata``)."""
+
+    data: bytes
+    mime_type: str
+    filename: str
+
+
+@dataclass
 class Sent:
     """One request as Meta received it."""
 
@@ -48,6 +62,8 @@ class Sent:
     token: str
     body: dict[str, Any]
     answer: int = 0
+    file: Upload | None = None
+    """The file a multipart send carried (Messenger attachments)."""
     message_id: str | None = None
     """The wamid / mid Meta gave it, when Meta took it."""
 
@@ -85,6 +101,42 @@ BAD_RECIPIENT = graph_error(
 )
 
 
+@dataclass
+class StubMedia:
+    """A file Meta holds for a media id (WhatsApp) or at a CDN URL (Messenger)."""
+
+    data: bytes
+    mime_type: str
+    sha256: str | None = None
+    """What Meta states; None: the bytes' real SHA-256 (hex)."""
+    file_size: int | None = -1
+    """What Meta states; -1: the real size; None: not stated."""
+    failures: int = 0
+    """The next downloads of the bytes that answer 500."""
+    token: str = ""
+    """The bearer token the Graph API expects for it (WhatsApp)."""
+    drip: float = 0.0
+    """Serve the bytes in 10 chunks this many seconds apart (a slow server)."""
+
+
+def multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
+    """A multipart/form-data body → (text fields, files), with the standard library's MIME parser."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            files[name] = Upload(data=payload, mime_type=part.get_content_type(), filename=filename)
+        else:
+            fields[name] = payload.decode()
+    return fields, files
+
+
 class MetaStub:
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -95,6 +147,12 @@ class MetaStub:
         self.script: deque[Reply] = deque()
         self.profiles: dict[str, dict[str, str]] = {}
         self.profile_requests: list[str] = []
+        self.media: dict[str, StubMedia] = {}
+        """Media ids (WhatsApp) and CDN names (Messenger) → their files."""
+        self.uploaded: dict[str, Upload] = {}
+        """Files the business uploaded (WhatsApp ``/media``), by the media id answered."""
+        self.downloads: list[str] = []
+        """Every request for a file's bytes, by id (whatever the answer)."""
         self._ids = itertools.count(1)
         self._arrived = asyncio.Condition()
         self._server: uvicorn.Server | None = None
@@ -123,11 +181,17 @@ class MetaStub:
     async def _send(self, request: Request) -> Response:
         sender = request.path_params["sender"]
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        record = Sent(path=request.url.path, token=token, body=body if isinstance(body, dict) else {})
+        upload: Upload | None = None
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            fields, files = multipart(request.headers["content-type"], await request.body())
+            body: Any = {k: json.loads(v) if k in ("recipient", "message") else v for k, v in fields.items()}
+            upload = files.get("filedata")
+        else:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+        record = Sent(path=request.url.path, token=token, body=body if isinstance(body, dict) else {}, file=upload)
         self.sent.append(record)
         async with self._arrived:
             self._arrived.notify_all()
@@ -146,16 +210,34 @@ class MetaStub:
             await asyncio.sleep(reply.delay)
         return JSONResponse(answer, status_code=reply.status, headers=reply.headers)
 
+    async def _upload(self, request: Request) -> Response:
+        """WhatsApp ``POST /{phone_number_id}/media`` (multipart: file, type, messaging_product)."""
+        sender = request.path_params["sender"]
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.tokens.get(sender) not in (None, token):
+            bad = graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+            return JSONResponse(bad.body, status_code=bad.status)
+        fields, files = multipart(request.headers.get("content-type", ""), await request.body())
+        file = files.get("file")
+        if fields.get("messaging_product") != "whatsapp" or file is None or not fields.get("type"):
+            bad = graph_error(100, "(#100) messaging_product, type and file are required")
+            return JSONResponse(bad.body, status_code=bad.status)
+        media_id = f"up{next(self._ids):06d}"
+        self.uploaded[media_id] = Upload(data=file.data, mime_type=fields["type"], filename=file.filename)
+        return JSONResponse({"id": media_id})
+
     def _new_id(self, sender: str) -> str:
         n = next(self._ids)
         return f"m_stub{n:06d}" if sender == "me" else f"wamid.HBgLNTUxMTk{n:06d}FQIAERgSQzI="
 
-    @staticmethod
-    def _malformed(sender: str, body: dict[str, Any]) -> str | None:
+    def _malformed(self, sender: str, body: dict[str, Any]) -> str | None:
         """What Meta would refuse as an invalid parameter (a few checks only)."""
         if sender == "me":
             if "id" not in body.get("recipient", {}):
                 return "recipient.id is required"
+            attachment = body.get("message", {}).get("attachment")
+            if attachment is not None and attachment.get("type") not in ("image", "audio", "video", "file"):
+                return "message.attachment.type is invalid"
             if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
                 return "messaging_type is invalid"
             if body.get("messaging_type") == "MESSAGE_TAG" and not body.get("tag"):
@@ -175,6 +257,8 @@ class MetaStub:
             return "text.body is required"
         if kind == "template" and not body.get("template", {}).get("name"):
             return "template.name is required"
+        if kind in ("image", "audio", "video", "document"):
+            return None if body.get(kind, {}).get("id") in self.uploaded else f"{kind}.id is not an uploaded media id"
         if kind not in ("text", "template"):
             return f"type {kind!r} is not handled by this stand-in"
         return None
@@ -191,8 +275,54 @@ class MetaStub:
             contact = {"input": to, "wa_id": to.lstrip("+")}
         return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": record.message_id}]}
 
+    def media_url(self, name: str) -> str:
+        """A Messenger attachment's payload URL for ``self.media[name]``."""
+        return f"http://127.0.0.1:{self.port}/cdn/{name}"
+
+    async def _media_info(self, media_id: str, request: Request) -> Response:
+        """GET /{media-id}: where the file is (the URL is only good with the token)."""
+        media = self.media[media_id]
+        if request.headers.get("authorization", "") != f"Bearer {media.token}":
+            bad = graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+            return JSONResponse(bad.body, status_code=bad.status)
+        answer: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "url": f"http://127.0.0.1:{self.port}/files/{media_id}?ext=1",
+            "mime_type": media.mime_type,
+            "sha256": media.sha256 if media.sha256 is not None else hashlib.sha256(media.data).hexdigest(),
+            "id": media_id,
+        }
+        if media.file_size is not None:
+            answer["file_size"] = len(media.data) if media.file_size == -1 else media.file_size
+        return JSONResponse(answer)
+
+    async def _file(self, request: Request) -> Response:
+        """The bytes of a WhatsApp media URL (token required) or a Messenger CDN URL."""
+        name = request.path_params["name"]
+        self.downloads.append(name)
+        media = self.media.get(name)
+        if media is None:
+            return Response(status_code=404)
+        if request.url.path.startswith("/files/") and request.headers.get("authorization", "") != f"Bearer {media.token}":
+            return Response(status_code=401)
+        if media.failures > 0:
+            media.failures -= 1
+            return Response(b"busy", status_code=500)
+        if media.drip:
+            return StreamingResponse(self._dripped(media), media_type=media.mime_type)
+        return Response(media.data, media_type=media.mime_type)
+
+    @staticmethod
+    async def _dripped(media: StubMedia) -> AsyncIterator[bytes]:
+        step = max(1, len(media.data) // 10)
+        for i in range(0, len(media.data), step):
+            await asyncio.sleep(media.drip)
+            yield media.data[i : i + step]
+
     async def _profile(self, request: Request) -> Response:
         psid = request.path_params["psid"]
+        if psid in self.media:
+            return await self._media_info(psid, request)
         self.profile_requests.append(psid)
         profile = self.profiles.get(psid)
         if profile is None:
@@ -206,7 +336,10 @@ class MetaStub:
         app = Starlette(
             routes=[
                 Route(f"/{VERSION}/{{sender}}/messages", self._send, methods=["POST"]),
+                Route(f"/{VERSION}/{{sender}}/media", self._upload, methods=["POST"]),
                 Route(f"/{VERSION}/{{psid}}", self._profile, methods=["GET"]),
+                Route("/files/{name}", self._file, methods=["GET"]),
+                Route("/cdn/{name}", self._file, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(

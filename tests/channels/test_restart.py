@@ -9,8 +9,9 @@ from msgspec.structs import replace
 from protocol import messages as p
 from tests.channels import metastub as stub
 from tests.channels import payloads as pl
-from tests.channels.conftest import Hub, channel_config, serve
-from tests.channels.metastub import MetaStub
+from tests.channels.conftest import TOKENS, Hub, channel_config, serve
+from tests.channels.metastub import MetaStub, StubMedia
+from tests.fixtures import media as files
 
 SLOW = 3.0
 """Meta holds the request this long: the first node is stopped meanwhile."""
@@ -107,3 +108,27 @@ async def test_a_send_cut_by_a_crash_is_resent_once_the_lease_runs_out_unconfirm
         assert hub.counted("whatsapp", "send_in_doubt") == 1
         assert await hub.node.sender.sweep() == 0  # sent: no sweep sends it a third time
         assert len(meta.sent) == 2
+
+
+async def test_a_file_still_loading_when_the_node_stopped_is_fetched_after_the_restart(meta: MetaStub, tmp_path: Path) -> None:
+    data = str(tmp_path / "switchboard.sqlite3")
+    photo = files.jpeg()
+    held = StubMedia(data=photo, mime_type="image/jpeg", token=TOKENS["wa"], drip=1.0)  # 10 s: still coming at the stop
+    meta.media["8801"] = held
+    async for hub in serve(channel_config(meta, data=data), meta):
+        ana = await hub.agent("ana")
+        conv = await hub.assigned_whatsapp(ana)
+        assert (await hub.whatsapp(pl.wa_inbound(pl.wa_message("image", {"id": "8801", "mime_type": "image/jpeg"})))).status_code == 200
+        created = await ana.event(p.MessageCreated, lambda e: e.message.kind == "image")
+        while meta.downloads != ["8801"]:
+            await asyncio.sleep(0.02)
+    held.drip = 0.0
+    async for hub in serve(channel_config(meta, data=data), meta):
+        await open_thread(hub, "ana", conv.id)
+
+        async def ready() -> None:
+            while (m := await hub.node.store.get_message(created.message.id)) is None or m.media is None or m.media.state != "ready":
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(ready(), 10)
+        assert meta.downloads == ["8801", "8801"]

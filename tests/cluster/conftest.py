@@ -29,7 +29,7 @@ RACERS = [f"a{i:02d}" for i in range(50)]
 """Fifty agents of the sales queue, for the claim race."""
 
 
-def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_size: int = 1000) -> str:
+def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_size: int = 1000, extra: str = "", wa_token: str = "") -> str:
     agents = [
         ('ana', 'Ana Souza', 'agent', '["sales"]'),
         ('bruno', 'Bruno Díaz', 'agent', '["sales", "support"]'),
@@ -53,11 +53,13 @@ def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_siz
     for agent_id, name, role, queues in agents:
         lines.append(f'[[agents]]\nid = "{agent_id}"\nname = "{name}"\nrole = "{role}"\nqueues = {queues}')
     lines += [
-        '[[touchpoints]]\nid = "wa"\nchannel = "whatsapp"\nname = "+1 555 0100"\naddress = "100200300"\nqueue = "sales"',
+        '[[touchpoints]]\nid = "wa"\nchannel = "whatsapp"\nname = "+1 555 0100"\naddress = "100200300"\nqueue = "sales"'
+        + (f'\naccess_token = "{wa_token}"' if wa_token else ""),
         '[[touchpoints]]\nid = "fb"\nchannel = "messenger"\nname = "Acme Store"\naddress = "998877"\nqueue = "support"',
         '[[templates]]\nname = "hello"\nlanguage = "en_US"\ntext = "Hello {{1}}, how can we help?"',
         f"[windows.whatsapp]\nwindow_seconds = {whatsapp_window}\ntemplates = true",
         "[windows.messenger]\nwindow_seconds = 3600\nextended_seconds = 25200",
+        extra,
     ]
     return "\n".join(lines) + "\n"
 

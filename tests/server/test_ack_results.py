@@ -9,6 +9,7 @@ from typing import Any
 
 from protocol import messages as p
 from protocol.asyncapi import ACK_RESULTS
+from tests.conftest import token
 from tests.memlink import Linked
 
 
@@ -17,6 +18,13 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
     ana = await linked.agent("ana")
     sofia = await linked.agent("sofia")
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
+    uploaded = await linked.http.post(
+        f"{linked.base}/api/media/uploads",
+        params={"conversation_id": wa, "filename": "a.pdf"},
+        content=b"%PDF-1.4\n%%EOF\n",
+        headers={"Authorization": f"Bearer {token('sofia')}"},
+    )
+    upload_id = uploaded.json()["upload_id"]
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
         (ana, p.InboxPage, {"query": "5511"}),
@@ -27,6 +35,7 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
         (ana, p.Search, {"conversation_id": wa, "query": "promocao"}),
         (ana, p.SendMessage, {"conversation_id": wa, "text": "Olá!"}),
         (ana, p.SendTemplate, {"conversation_id": wa, "template": template}),
+        (sofia, p.SendMedia, {"conversation_id": wa, "upload_id": upload_id}),
         (ana, p.AddNote, {"conversation_id": wa, "text": "VIP"}),
         (ana, p.GetContactCard, {"conversation_id": wa}),
         (ana, p.Close, {"conversation_id": wa}),

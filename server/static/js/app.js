@@ -13,6 +13,7 @@ import { announce, attempt, errorText, renderConnection } from "./alerts.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
 import { cancelWaiting, copyDraft, draftTyped, sendMessage } from "./composer.js";
+import { wireAttach } from "./attach.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
@@ -366,6 +367,7 @@ function wireComposer() {
   on("editor", "input", draftTyped);
   on("composer-cancel", "click", cancelWaiting);
   on("copy-draft", "click", copyDraft);
+  wireAttach();
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
   onSubmit("template-form", submitTemplate);

@@ -432,6 +432,11 @@ export class SwitchboardClient {
     return expect(await this.call({ type: "send", conversation_id: id, text }), "message");
   }
 
+  /** @param {string} id @param {string} uploadId @param {string} caption */
+  async sendMedia(id, uploadId, caption) {
+    return expect(await this.call({ type: "send_media", conversation_id: id, upload_id: uploadId, caption }), "message");
+  }
+
   /** @param {string} id @param {TemplateRef} template */
   async sendTemplate(id, template) {
     return expect(await this.call({ type: "send_template", conversation_id: id, template }), "message");

@@ -5,6 +5,7 @@
 // drops before the server's answer.
 
 import { attempt, toast } from "./alerts.js";
+import { sendAttachment } from "./attach.js";
 import { $ } from "./dom.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { t } from "./i18n.js";
@@ -93,6 +94,15 @@ export async function sendMessage() {
   const agent = me();
   const box = editor();
   const text = box.value;
+  // A file waiting to go (attach.js) goes first, with the text as its caption.
+  const file = id && !box.disabled && !waiting.has(id) ? await sendAttachment(text.trim()) : "none";
+  if (file !== "none") {
+    if (file === "sent" && box.value === text) {
+      box.value = "";
+      if (agent && id) saveDraft(agent.id, id, "");
+    }
+    return;
+  }
   if (!id || !agent || !text.trim() || box.disabled || waiting.has(id)) return;
   held.delete(id);
   const client = live();

@@ -10,6 +10,7 @@ import * as fmt from "./format.js";
 import { language, t } from "./i18n.js";
 import { linkPieces } from "./links.js";
 import { renderPanel } from "./list.js";
+import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
 import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
@@ -232,7 +233,8 @@ function renderThread(id) {
  * @param {string} from  who wrote it, said first to screen readers
  */
 function messageNode(m, hit, isCurrent, author, from) {
-  const parts = fmt.splitSpans(m.text, hit ? hit.spans : []);
+  const shown = shownText(m);
+  const parts = fmt.splitSpans(shown, hit && shown === m.text ? hit.spans : []);
   const body = m.deleted
     ? h("div", { class: "bubble-text deleted", text: t("message.deleted") }) // the customer took it back
     : h("div", { class: "bubble-text", dir: "auto" }, parts.flatMap((p) => (p.mark ? [/** @type {string | HTMLElement} */ (h("mark", { class: isCurrent ? "current" : null, text: p.text }))] : linked(p.text))));
@@ -242,7 +244,8 @@ function messageNode(m, hit, isCurrent, author, from) {
       h("span", { class: "visually-hidden", text: t("a11y.wrote", { name: from }) }),
       m.kind === "template" ? h("div", { class: "kind-tag", text: t("message.template") }) : null,
       author ? h("div", { class: "author", "aria-hidden": "true", text: author }) : null, // said by "… wrote:"
-      body,
+      ...(m.deleted ? [] : mediaParts(m)),
+      shown || m.deleted ? body : null,
       h("div", { class: "meta" }, [
         m.edited_at != null && !m.deleted
           ? h("span", { class: "edited", title: t("message.edited_at", { time: fmt.fullTime(m.edited_at) }), text: t("message.edited") })
@@ -253,6 +256,7 @@ function messageNode(m, hit, isCurrent, author, from) {
           : null,
       ]),
       m.error ? h("div", { class: "error small", text: t("message.not_delivered", { reason: m.error.message || m.error.code }) }) : null,
+      reactionNode(m),
     ]),
   ]);
 }

@@ -4,7 +4,7 @@
 
 export type ProtocolVersion = 1;
 /** Stable error codes (protocol/errors.py): branch on these, not on messages. */
-export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
+export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "media_refused" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
 /** Websocket close codes (protocol/errors.py); the JS keeps a constant of this type. */
 export interface CloseCodes {
   readonly CLOSE_NORMAL: 1000;
@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SaveCanned | DeleteCanned;
+export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SaveCanned | DeleteCanned;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring;
 /** An event body: what an `event` frame carries. */
@@ -110,6 +110,19 @@ export interface TemplateRef {
   name: string;
   language?: string;
   params?: string[];
+}
+
+/**
+ * Send a file uploaded first with `POST /api/media/uploads` (its
+ * `upload_id`), with a caption where the channel takes one. Sending the
+ * same upload again answers the same message (a safe retry).
+ */
+export interface SendMedia {
+  type: "send_media";
+  conversation_id: string;
+  upload_id: string;
+  caption?: string;
+  id: string;
 }
 
 /**
@@ -298,6 +311,8 @@ export interface ConversationSummary {
   ended_at: number | null;
   wrapped_up: boolean;
   can: Record<string, ("add_note" | "assign" | "claim" | "contact_card" | "end_chat" | "read" | "send" | "send_template" | "send_to_inbox" | "wrap_up")[]>;
+  preview_kind: string | null;
+  preview_duration_ms: number | null;
 }
 
 export interface ContactView {
@@ -411,11 +426,60 @@ export interface MessageView {
   meta: Record<string, string>;
   edited_at: number | null;
   deleted: boolean;
+  media: MediaView | null;
+  location: LocationView | null;
+  contacts: SharedContactView[];
+  reaction: string | null;
+  reply_to: QuoteView | null;
 }
 
 export interface MessageError {
   code: string;
   message: string;
+}
+
+/**
+ * A message's file. Fetch it (and its thumbnail) through a signed link
+ * from `GET /api/media/{message_id}/link` (docs/HTTP.md).
+ */
+export interface MediaView {
+  kind: "audio" | "document" | "image" | "sticker" | "video";
+  state: "failed" | "loading" | "ready";
+  mime_type: string;
+  filename: string;
+  size: number | null;
+  voice: boolean;
+  thumbnail: boolean;
+  width: number | null;
+  height: number | null;
+  duration_ms: number | null;
+  error: string;
+}
+
+export interface LocationView {
+  latitude: number;
+  longitude: number;
+  name: string;
+  address: string;
+  map_url: string;
+}
+
+/**
+ * A contact card the customer sent.
+ */
+export interface SharedContactView {
+  name: string;
+  phones: string[];
+}
+
+/**
+ * The message a reply quotes, as it read when the reply arrived.
+ */
+export interface QuoteView {
+  id: string;
+  kind: string;
+  text: string;
+  direction: "in" | "out";
 }
 
 /**
@@ -646,7 +710,9 @@ export interface MessageCreated {
 }
 
 /**
- * A delivery state moved forward (sent → delivered → read) or failed.
+ * A delivery state moved forward (sent → delivered → read) or failed;
+ * the contact edited or deleted it; its file was stored or failed
+ * (`media.state`); the contact reacted to it (`reaction`).
  */
 export interface MessageUpdated {
   type: "message.updated";
