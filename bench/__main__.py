@@ -131,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv and argv[0] == "config":
         return _config(argv[1:])
+    if argv and argv[0] == "calls":
+        from bench import calls
+
+        calls.run(argv[1:])
+        return 0
     opts = parser().parse_args(argv)
     if opts.servers is None:
         opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]

@@ -10,8 +10,9 @@ The document describes the server's side of one websocket:
   every command and answers each with an ``ack`` (of the result kind listed
   in ``ACK_RESULTS``) or an ``error``; it *sends* ``welcome``, ``snapshot``,
   ``resumed``, ``resync`` and ``unsubscribed`` on it.
-- channels ``queue``, ``agent``, ``conv``: the three kinds of stream
-  (``queue:<queue_id>``, ``agent:<agent_id>``, ``conv:<conversation_id>``).
+- channels ``queue``, ``agent``, ``conv``, ``floor``: the kinds of stream
+  (``queue:<queue_id>``, ``agent:<agent_id>``, ``conv:<conversation_id>``,
+  ``floor:<queue_id>``).
   The server *sends* ``event`` frames on them, one message per event body
   (``STREAM_EVENTS``), all on the same socket.
 
@@ -52,6 +53,11 @@ ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.AddNote: p.NoteResult,
     p.WrapUp: p.WrapUpResult,
     p.GetContactCard: p.ContactCardResult,
+    p.SetStatus: p.StatusResult,
+    p.SetCapacity: p.StatusResult,
+    p.AcceptOffer: p.ConversationResult,
+    p.DeclineOffer: p.ConversationResult,
+    p.Transfer: p.ConversationResult,
     p.SaveCanned: p.CannedListResult,
     p.DeleteCanned: p.CannedListResult,
 }
@@ -70,6 +76,9 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.SessionLocked,
         p.SessionUnlocked,
         p.AccessRevoked,
+        p.AgentStatusChanged,
+        p.OfferRung,
+        p.OfferWithdrawn,
         p.CannedUpdated,
     ),
     "conv": (
@@ -81,6 +90,7 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.SessionLocked,
         p.SessionUnlocked,
     ),
+    "floor": (p.FloorUpdated,),
 }
 """Which event bodies each kind of stream carries (``session.*`` go to the
 assignee's ``agent:`` stream, or the queue's while unassigned, and to ``conv:``)."""
@@ -89,6 +99,7 @@ STREAMS: dict[str, tuple[str, str]] = {
     "queue": ("queue_id", "The inbox of a queue: its agents and every supervisor listen."),
     "agent": ("agent_id", "One agent's assigned list, counters and alerts, on all their screens."),
     "conv": ("conversation_id", "One thread, while the client has it open (the `open` command)."),
+    "floor": ("queue_id", "An automatic queue's live floor: its supervisors listen."),
 }
 
 DIRECT_FRAMES: tuple[type[p.ServerFrame], ...] = (p.Welcome, p.Snapshot, p.Resumed, p.Resync, p.Unsubscribed, p.Ring)

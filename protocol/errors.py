@@ -31,6 +31,9 @@ RATE_LIMITED = "rate_limited"  # over the per-connection command rate; slow down
 TOO_MANY_CONNECTIONS = "too_many_connections"  # the agent has too many sockets open (closes 4009)
 UNAVAILABLE = "unavailable"  # storage or broker down: nothing was done, retry
 INTERNAL = "internal"  # a server bug; nothing was done
+NO_OFFER = "no_offer"  # accept/decline of an offer that no longer rings for you (taken back, timed out)
+AGENT_UNAVAILABLE = "agent_unavailable"  # transfer to an agent who is away or offline
+OVER_CAPACITY = "over_capacity"  # transfer to an agent with no room left for it
 
 # Websocket close codes --------------------------------------------------------
 CLOSE_NORMAL = 1000

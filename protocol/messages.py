@@ -112,6 +112,24 @@ class TemplateView(Struct, kw_only=True):
     """Body with {{1}}, {{2}}… placeholders, for the picker's preview."""
 
 
+AgentStatus = Literal["available", "away", "offline"]
+
+
+class OfferView(Struct, kw_only=True):
+    """A conversation ringing for one agent (automatic routing, or a transfer)."""
+
+    conversation_id: str
+    agent_id: str
+    """Who it rings for."""
+    at: int
+    deadline: int
+    """When it stops ringing and moves on (ms); clients show the countdown."""
+    by: str | None = None
+    """The agent transferring it; None: routing offered it."""
+    note: str = ""
+    """The transfer's note to the receiver."""
+
+
 class ConversationSummary(Struct, kw_only=True):
     """One row of the Inbox or the Assigned list, and the header of a thread.
 
@@ -153,6 +171,8 @@ class ConversationSummary(Struct, kw_only=True):
     in the agent's language ("📷 Photo", "🎤 Voice message (0:14)")."""
     preview_duration_ms: int | None = None
     """The last message's voice note or audio length, once its file is stored."""
+    offer: OfferView | None = None
+    """The offer ringing for it, if any (automatic queues, transfers)."""
 
 
 class MediaView(Struct, kw_only=True):
@@ -453,6 +473,37 @@ class GetContactCard(Command, tag="contact_card"):
     conversation_id: str
 
 
+class SetStatus(Command, tag="set_status"):
+    """The agent's own routing status: ``available`` (may be offered work),
+    ``away`` (keeps their conversations, gets no new ones) or ``offline``."""
+
+    status: AgentStatus
+
+
+class SetCapacity(Command, tag="set_capacity"):
+    """Supervisor: an agent's load limit, live (null: back to the configured one)."""
+
+    agent_id: str
+    capacity: Annotated[int, Meta(ge=0, le=1_000_000)] | None
+
+
+class AcceptOffer(Command, tag="accept_offer"):
+    conversation_id: str
+
+
+class DeclineOffer(Command, tag="decline_offer"):
+    conversation_id: str
+
+
+class Transfer(Command, tag="transfer"):
+    """Hand a conversation to an agent (``agent_id``: an offer they accept or
+    decline; declined or timed out, it stays with you) or to a queue
+    (``queue_id``: it joins that queue's routing). Exactly one of the two."""
+
+    conversation_id: str
+    agent_id: str | None = None
+    queue_id: str | None = None
+    note: Annotated[str, Meta(max_length=1000)] = ""
 class SaveCanned(Command, tag="canned_save"):
     """Create (no ``response_id``) or replace a canned response in a list
     the agent keeps (a queue's: supervisors; ``agent:<own id>``: anyone)."""
@@ -489,6 +540,11 @@ ClientCommand = (
     | AddNote
     | WrapUp
     | GetContactCard
+    | SetStatus
+    | SetCapacity
+    | AcceptOffer
+    | DeclineOffer
+    | Transfer
     | SaveCanned
     | DeleteCanned
 )
@@ -566,6 +622,19 @@ class ContactCardResult(Result, tag="contact_card"):
     card: ContactCard
 
 
+class AgentStatusView(Struct, kw_only=True):
+    """One agent on the floor: their status, load and capacity."""
+
+    agent_id: str
+    status: AgentStatus
+    since: int
+    """When the status last changed (ms)."""
+    load: int = 0
+    capacity: int = 0
+
+
+class StatusResult(Result, tag="status"):
+    agent: AgentStatusView
 class CannedListResult(Result, tag="canned_list"):
     """The list after a ``canned_save`` or ``canned_delete``."""
 
@@ -583,6 +652,7 @@ CommandResult = (
     | NoteResult
     | WrapUpResult
     | ContactCardResult
+    | StatusResult
     | CannedListResult
 )
 
@@ -723,6 +793,45 @@ class AccessRevoked(EventBody, tag="access.revoked"):
     not_before: int | None = None
 
 
+class AgentStatusChanged(EventBody, tag="agent.status"):
+    """On agent:<id>: the agent's status changed (by them, a timeout run,
+    or their last screen gone past the grace period)."""
+
+    agent: AgentStatusView
+
+
+class OfferRung(EventBody, tag="offer.rung"):
+    """On agent:<id>: a conversation rings for this agent until ``offer.deadline``."""
+
+    conversation: ConversationSummary
+    offer: OfferView
+
+
+class OfferWithdrawn(EventBody, tag="offer.withdrawn"):
+    """On agent:<id>: stop ringing: the offer was accepted, declined, timed
+    out, withdrawn (the agent left available) or taken (claimed, assigned, ended)."""
+
+    conversation_id: str
+    reason: Literal["accepted", "declined", "timed_out", "withdrawn", "taken"]
+
+
+class QueueFloor(Struct, kw_only=True):
+    """A queue's floor as its supervisors see it live."""
+
+    queue_id: str
+    waiting: int
+    """Conversations waiting with no offer ringing."""
+    oldest_waiting_at: int | None
+    """The oldest waiting one's arrival (ms); clients age it."""
+    ringing: list[OfferView]
+    agents: list[AgentStatusView]
+
+
+class FloorUpdated(EventBody, tag="floor.updated"):
+    """On floor:<queue_id> (supervisors, automatic queues): the whole floor
+    after a change (keep the latest)."""
+
+    floor: QueueFloor
 class CannedUpdated(EventBody, tag="canned.updated"):
     """A list of canned responses changed: a queue's on ``queue:<id>``, an
     agent's own on ``agent:<id>``. Carries the whole list."""
@@ -748,6 +857,10 @@ AnyEvent = (
     | SessionLocked
     | SessionUnlocked
     | AccessRevoked
+    | AgentStatusChanged
+    | OfferRung
+    | OfferWithdrawn
+    | FloorUpdated
     | CannedUpdated
 )
 
@@ -797,6 +910,12 @@ class Snapshot(ServerFrame, tag="snapshot"):
     to_wrap_up: list[ConversationSummary] = field(default_factory=list)
     """The agent's ended WhatsApp conversations whose wrap-up is not recorded
     yet, ended first first; kept by ``to_wrap_up.added`` / ``.removed``."""
+    status: AgentStatusView | None = None
+    """The agent's routing status (None: no queue routes automatically)."""
+    offers: list[OfferRung] = field(default_factory=list)
+    """What rings for the agent now."""
+    floors: list[QueueFloor] = field(default_factory=list)
+    """Supervisors: each automatic queue's floor (then ``floor.updated``)."""
     canned: list[CannedListView] = field(default_factory=list)
     """The canned response lists the agent uses: its own, then its queues'."""
 

@@ -17,7 +17,7 @@ import msgspec
 import phonenumbers
 from msgspec import Struct, field
 
-from server.core import identity
+from server.core import identity, routing
 from server.core.media import Limits as MediaLimits
 from server.core.model import Agent, Queue, Template, Touchpoint, WindowPolicy
 
@@ -131,6 +131,45 @@ class MetaSettings(Struct, kw_only=True):
             raise ValueError("meta.max_attempts must be at least 1")
 
 
+class RoutingSettings(Struct, kw_only=True):
+    """Automatic queues (``routing = "automatic"`` on a queue) and presence."""
+
+    capacity: int = 100
+    """The load an agent holds at most (an agent's own ``capacity`` overrides it)."""
+    weights: dict[str, int] = field(default_factory=lambda: {"whatsapp": 20, "messenger": 20})
+    """The load one conversation of each channel adds."""
+    offer_timeout_seconds: float = 30.0
+    """How long an offer rings before it moves to the next agent."""
+    timeouts_before_away: int = 3
+    """Offers in a row an agent lets time out before they are set away (0: never)."""
+    presence_grace_seconds: float = 60.0
+    """How long an agent keeps their status and offers with no screen open
+    (a phone changing network is not a logout); then they are offline."""
+    heartbeat_seconds: float = 0.0
+    """How often a node renews its screens' presence (0: a third of the grace)."""
+    sweep_seconds: float = 5.0
+    """The safety net: this often a node routes every automatic queue and
+    expires presence, in case the event that should have done it was lost
+    with a node."""
+
+    def __post_init__(self) -> None:
+        if self.capacity < 0 or any(w <= 0 for w in self.weights.values()):
+            raise ValueError("routing: capacity must be >= 0 and every weight > 0")
+        if self.offer_timeout_seconds <= 0 or self.presence_grace_seconds <= 0 or self.sweep_seconds <= 0:
+            raise ValueError("routing: offer_timeout_seconds, presence_grace_seconds and sweep_seconds must be > 0")
+
+    @property
+    def policy(self) -> routing.Policy:
+        return routing.Policy(
+            capacity=self.capacity,
+            weights=dict(self.weights),
+            offer_timeout_ms=int(self.offer_timeout_seconds * 1000),
+            timeouts_before_away=self.timeouts_before_away,
+        )
+
+    @property
+    def heartbeat_ms(self) -> int:
+        return int((self.heartbeat_seconds or self.presence_grace_seconds / 3) * 1000)
 class MediaSettings(Struct, kw_only=True):
     """What customers send: where the files go, how they are fetched and
     served (docs/OPERATIONS.md, "Media")."""
@@ -181,6 +220,7 @@ class MediaSettings(Struct, kw_only=True):
 class Config(Struct, kw_only=True):
     server: ServerSettings = field(default_factory=ServerSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     queues: list[Queue] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)

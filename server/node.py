@@ -20,8 +20,10 @@ import gc
 import logging
 import os
 import socket
+from collections.abc import Coroutine
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -42,6 +44,7 @@ from server.app.media import Downloads, Housekeeping, MediaFiles
 from server.app.media import Settings as MediaDownloadSettings
 from server.app.minting import Mint, now_ms
 from server.app.reads import Reads
+from server.app.routing import Router
 from server.app.tokens import Tokens
 from server.app.uploads import Uploads
 from server.blobs.base import Blobs
@@ -58,9 +61,11 @@ from server.http import create_app
 from server.http.parts import Parts
 from server.http_limits import uvicorn_options
 from server.metrics import Metrics
+from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
 from server.redis.canned import RedisCanned
-from server.redis.store import RedisStore
+from server.redis.presence import RedisPresence
+from server.redis.store import OFFER_DUE_SET, RedisStore
 from server.redis.timers import ClusterTimers
 from server.store.base import Store
 from server.store.canned import CannedStore, MemoryCanned
@@ -139,6 +144,20 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
+def make_presence(config: Config) -> Presence:
+    if config.server.redis_url:
+        return RedisPresence(config.server.redis_url)
+    return MemoryPresence()
+
+
+def make_offer_timers(config: Config, app: App) -> Timers:
+    """Offers' deadlines: the same due-set machinery as the session locks
+    (with Redis, ``sb:routing:{t}:due`` written by the store's commits)."""
+    if config.server.redis_url:
+        return ClusterTimers(config.server.redis_url, app.routing.timeout, app.clock, due_set=OFFER_DUE_SET, name="routing")
+    return SessionTimers(app.routing.timeout, app.clock)
+
+
 def make_canned(config: Config, store: Store) -> CannedStore:
     """Canned responses live beside the conversations: in the same Redis, the
     same SQLite file, or memory."""
@@ -149,7 +168,15 @@ def make_canned(config: Config, store: Store) -> CannedStore:
     return MemoryCanned()
 
 
-def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics, canned_store: CannedStore | None = None) -> App:
+def make_app(
+    config: Config,
+    store: Store,
+    broker: Broker,
+    metrics: Metrics,
+    canned_store: CannedStore | None = None,
+    presence: Presence | None = None,
+    node_id: str = "",
+) -> App:
     """The use cases, each part built once with what it needs."""
     clock = now_ms
     mint = Mint()
@@ -158,7 +185,10 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics, can
     changes = Changes(catalog, store, broker, directory, metrics)
     contacts = Contacts(directory, changes, store)
     canned = CannedResponses(catalog, canned_store or make_canned(config, store), broker, mint.new, clock)
-    reads = Reads(catalog, store, broker, directory, clock, canned)
+    router = Router(
+        catalog, changes, store, presence or MemoryPresence(), broker, config.routing, mint, clock, node_id
+    )
+    reads = Reads(catalog, store, broker, directory, clock, canned, router)
     return App(
         catalog=catalog,
         directory=directory,
@@ -168,6 +198,7 @@ def make_app(config: Config, store: Store, broker: Broker, metrics: Metrics, can
         commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
+        routing=router,
         clock=clock,
         canned=canned,
     )
@@ -186,8 +217,13 @@ class Node:
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
-        self.app = make_app(config, self.store, self.broker, self.metrics)
+        self.presence = make_presence(config)
+        self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
+        self.offer_timers: Timers = make_offer_timers(config, self.app)
+        """Offers' deadlines. One node: a heap rebuilt at start from the
+        offers ringing; with Redis, the due-set the commits write, claimed
+        by whichever node polls first."""
         self.blobs = make_blobs(config)
         self.sender = Sender(self.app, self.store, config.meta, self.metrics, node_id=self.node_id, files=self.blobs.get)
         m = config.media
@@ -220,6 +256,8 @@ class Node:
         self.broker.on_publication = self.hub.deliver
         self.app.changes.watch = self.timers.watch
         self.app.changes.sent = self.sender.on_sent
+        self.app.changes.routed = self.app.routing.on_change
+        self.app.routing.watch = self.offer_timers.watch
         if isinstance(self.broker, RedisBroker):
             # The hub's first/last listener of a stream (un)subscribes it;
             # /readyz follows the broker's health; a resync closes the
@@ -251,6 +289,13 @@ class Node:
             self.app.changes.watch_window(conv)
         self.downloads.resume([conv.id for conv in unlocked])
         self.timers.start()
+        for queue in self.app.routing.automatic:
+            for conv in await self.store.inbox(queue.id):
+                if conv.offer is not None:
+                    self.offer_timers.watch(conv.id, conv.offer.deadline)
+        self.offer_timers.start()
+        await self.app.routing.rebuild()
+        self.app.routing.start()
         await self.sender.start()
         self.housekeeping.start()
         s = self.config.server
@@ -271,7 +316,10 @@ class Node:
         for ws in servers:
             await ws.wait_closed()
         await self.timers.stop()
+        await self.app.routing.stop()
+        await self.offer_timers.stop()
         await self.sender.stop()
+        await self.presence.close()
         await self.downloads.stop()
         await self.housekeeping.stop()
         await self.media_source.aclose()
@@ -360,8 +408,10 @@ class Node:
 
         return origin_allowed(origin, self.config.server)
 
-    async def _connection(self, ws: ServerConnection) -> None:
-        await Connection(ws, self.edge).run()
+    def _connection(self, ws: ServerConnection) -> Coroutine[Any, Any, None]:
+        # The connection's own coroutine, not one awaiting it: one frame less
+        # kept per idle agent for the socket's whole life.
+        return Connection(ws, self.edge).run()
 
 
 class _StopsNode(uvicorn.Server):

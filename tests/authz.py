@@ -47,15 +47,19 @@ ON_CONVERSATION: dict[type[p.Command], dict[str, Any]] = {
     p.AddNote: {"text": "x"},
     p.WrapUp: {"disposition": "Resolved"},
     p.GetContactCard: {},
+    p.AcceptOffer: {},
+    p.DeclineOffer: {},
+    p.Transfer: {"queue_id": "support", "note": "x"},
 }
 
-NF, NA, AA, FB, ENDED, OPEN = (
+NF, NA, AA, FB, ENDED, OPEN, NO = (
     errors.NOT_FOUND,
     errors.NOT_ASSIGNEE,
     errors.ALREADY_ASSIGNED,
     errors.FORBIDDEN,
     errors.CONVERSATION_ENDED,
     errors.CONVERSATION_OPEN,
+    errors.NO_OFFER,
 )
 OK = "ok"  # answered, but with nothing about the conversation (Close of a thread one never opened)
 
@@ -81,6 +85,9 @@ EXPECTED: dict[tuple[str, str], dict[type[p.Command], str]] = {
         p.AddNote: NA,
         p.WrapUp: OPEN,
         p.GetContactCard: NF,
+        p.AcceptOffer: NO,
+        p.DeclineOffer: NO,
+        p.Transfer: NA,
     },
     ("non_assignee", "ended"): {
         p.Claim: ENDED,
@@ -97,6 +104,9 @@ EXPECTED: dict[tuple[str, str], dict[type[p.Command], str]] = {
         p.AddNote: NA,
         p.WrapUp: NA,
         p.GetContactCard: NF,
+        p.AcceptOffer: ENDED,
+        p.DeclineOffer: ENDED,
+        p.Transfer: ENDED,
     },
 }
 
@@ -270,4 +280,7 @@ async def check_events(t: Topology, ids: dict[str, str], *, deliver: Any = None)
     return kinds  # type: ignore[return-value]
 
 
-ALL_KINDS = {cls.__struct_config__.tag for cls in p.EVENTS}  # type: ignore[attr-defined]
+ROUTING_KINDS = {"agent.status", "offer.rung", "offer.withdrawn", "floor.updated"}
+"""Only automatic queues and transfers make these: who hears them is checked
+in tests/server/test_routing.py (the agent's own stream; the floor, supervisors only)."""
+ALL_KINDS = {cls.__struct_config__.tag for cls in p.EVENTS} - ROUTING_KINDS  # type: ignore[attr-defined]

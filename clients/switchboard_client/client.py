@@ -451,6 +451,22 @@ class AgentClient:
     async def ping(self) -> p.Ok:
         return await self._call(p.Ping(id=""), p.Ok)
 
+    async def set_status(self, status: p.AgentStatus) -> p.StatusResult:
+        """Routing: available, away or offline."""
+        return await self._call(p.SetStatus(id="", status=status), p.StatusResult)
+
+    async def accept_offer(self, conversation_id: str) -> p.ConversationResult:
+        return await self._call(p.AcceptOffer(id="", conversation_id=conversation_id), p.ConversationResult)
+
+    async def decline_offer(self, conversation_id: str) -> p.ConversationResult:
+        return await self._call(p.DeclineOffer(id="", conversation_id=conversation_id), p.ConversationResult)
+
+    async def transfer(
+        self, conversation_id: str, *, agent_id: str | None = None, queue_id: str | None = None, note: str = ""
+    ) -> p.ConversationResult:
+        cmd = p.Transfer(id="", conversation_id=conversation_id, agent_id=agent_id, queue_id=queue_id, note=note)
+        return await self._call(cmd, p.ConversationResult)
+
     async def claim(self, conversation_id: str) -> p.ConversationResult:
         return await self._call(p.Claim(id="", conversation_id=conversation_id), p.ConversationResult)
 

@@ -40,6 +40,10 @@ ChangeKind = Literal[
     "to_wrap_up.added",
     "to_wrap_up.removed",
     "conversation.updated",
+    "agent.status",
+    "offer.rung",
+    "offer.withdrawn",
+    "floor.updated",
     "canned.updated",
 ]
 
@@ -115,6 +119,12 @@ class Mirror:
         self.server_time_offset = 0
         """Server clock minus local clock (ms), from the last snapshot; for countdowns."""
         self.loaded = False
+        self.status: p.AgentStatusView | None = None
+        """Routing: the agent's status (None: no queue routes automatically)."""
+        self.offers: dict[str, p.OfferRung] = {}
+        """Routing: what rings for the agent, by conversation id."""
+        self.floors: dict[str, p.QueueFloor] = {}
+        """Routing (supervisors): each automatic queue's floor."""
 
     # ------------------------------------------------------------------ reading
 
@@ -177,6 +187,9 @@ class Mirror:
         self.canned = {c.list_id: c for c in snapshot.canned}
         if local_now is not None:
             self.server_time_offset = snapshot.server_time - local_now
+        self.status = snapshot.status
+        self.offers = {o.offer.conversation_id: o for o in snapshot.offers}
+        self.floors = {f.queue_id: f for f in snapshot.floors}
         self.loaded = True
         return [Change("reset")]
 
@@ -294,6 +307,19 @@ class Mirror:
             case p.ToWrapUpRemoved(conversation_id=cid):
                 self.to_wrap_up.pop(cid, None)
                 return [Change("to_wrap_up.removed", cid, event)]
+            case p.AgentStatusChanged(agent=status):
+                self.status = status
+                return [Change("agent.status", None, event)]
+            case p.OfferRung(offer=offer, conversation=s):
+                self.offers[offer.conversation_id] = event
+                self._refresh(s)
+                return [Change("offer.rung", offer.conversation_id, event)]
+            case p.OfferWithdrawn(conversation_id=cid):
+                self.offers.pop(cid, None)
+                return [Change("offer.withdrawn", cid, event)]
+            case p.FloorUpdated(floor=floor):
+                self.floors[floor.queue_id] = floor
+                return [Change("floor.updated", None, event)]
             case p.CannedUpdated(canned=lst):
                 known = self.canned.get(lst.list_id)
                 if known is not None and known.version >= lst.version:

@@ -24,11 +24,12 @@ import subprocess
 import tkinter as tk
 import webbrowser
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from clients.switchboard_client import AgentClient, AuthError, Change, Mirror
 from clients.widget.i18n import ENGLISH, Words, pick_language, system_languages
 from clients.widget.view import Alert, MessageAlerts, WidgetView, alerts_of, conversation_url, view_of
+from protocol import messages as p
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ HEADER = "#1f2a56"
 ACCENT = "#3446b8"
 UNREAD = "#ffd43b"
 CHANNEL = {"whatsapp": "#17804a", "messenger": "#0b5ad9"}
-ALERT_BG = {"assigned": "#e8ebfb", "inbox": "#e3f4ea", "locked": "#fff4d6", "message": "#fff4d6"}
-ALERT_INK = {"assigned": "#25338f", "inbox": "#0f5c34", "locked": "#5c3d00", "message": "#5c3d00"}
+ALERT_BG = {"assigned": "#e8ebfb", "inbox": "#e3f4ea", "locked": "#fff4d6", "message": "#fff4d6", "offer": "#e8ebfb"}
+ALERT_INK = {"assigned": "#25338f", "inbox": "#0f5c34", "locked": "#5c3d00", "message": "#5c3d00", "offer": "#25338f"}
+ROUTING_STATUSES = ("available", "away", "offline")
 MAX_ALERTS = 3
 VISIBLE_ROWS = 8
 """Rows shown at once; more scroll (the wheel, or the scrollbar)."""
@@ -71,8 +73,10 @@ class WidgetWindow:
         open_url: Callable[[str], object],
         words: Words = ENGLISH,
         notify: Callable[[str, str], object] = desktop_notify,
+        set_status: Callable[[str], object] = lambda _s: None,
     ) -> None:
         self.root = root
+        self.set_status = set_status
         self.base_url = base_url
         self.open_url = open_url
         self.words = words
@@ -107,6 +111,9 @@ class WidgetWindow:
             self.counts[key] = number
         self.locked = tk.Label(root, text="", bg=BG, fg=ALERT_INK["locked"], font=(FONT, 9, "bold"), anchor="w", padx=12)
         self.locked.pack(fill="x")
+        self.routing = tk.StringVar(root, value="")
+        self.routing_menu = tk.OptionMenu(root, self.routing, *ROUTING_STATUSES, command=lambda v: self.set_status(str(v)))
+        self.routing_menu.configure(bg=BG, fg=INK, font=(FONT, 9), highlightthickness=0)
 
         self.rows_title = tk.Label(root, text=_("YOUR CONVERSATIONS"), bg=BG, fg=MUTED, font=(FONT, 8, "bold"), anchor="w", padx=12)
         # The rows scroll inside a canvas: all of the agent's conversations, VISIBLE_ROWS at a time.
@@ -156,6 +163,12 @@ class WidgetWindow:
         unread.configure(text=f" {view.unread} ", bg=UNREAD if view.unread else BG, fg=INK if view.unread else ACCENT)
         locked = self.words.ngettext("🔒 {count} session closed", "🔒 {count} sessions closed", view.locked)
         self.locked.configure(text=locked.format(count=self.words.number(view.locked)) if view.locked else "")
+        self.locked.configure(text=f"🔒 {view.locked} session{'s' if view.locked != 1 else ''} closed" if view.locked else "")
+        if view.routing is None:
+            self.routing_menu.pack_forget()
+        else:
+            self.routing.set(view.routing)
+            self.routing_menu.pack(fill="x", padx=12, after=self.locked)
         for child in self.rows.winfo_children():
             child.destroy()
         if view.rows:
@@ -240,12 +253,15 @@ class WidgetApp:
         self.token = token
         self.words = words
         self.root = root if root is not None else tk.Tk(className="Switchboard")
-        self.window = WidgetWindow(self.root, base_url=base_url, open_url=open_url, words=words, notify=notify)
+        self.window = WidgetWindow(
+            self.root, base_url=base_url, open_url=open_url, words=words, notify=notify, set_status=self._set_status
+        )
         self.message_alerts = MessageAlerts()
         self.client_options = client_options
         self.client: AgentClient | None = None
         self.view: WidgetView | None = None
         self.alive = True
+        self._pending: asyncio.Task[p.StatusResult] | None = None
         self.root.protocol("WM_DELETE_WINDOW", self._closed)
 
     def _closed(self) -> None:
@@ -257,6 +273,12 @@ class WidgetApp:
         )
         await self.client.connect()
         self._redraw()
+
+    def _set_status(self, status: str) -> None:
+        """The agent picked a routing status in the window."""
+        client = self.client
+        if client is not None and status in ROUTING_STATUSES:
+            self._pending = asyncio.get_event_loop().create_task(client.set_status(cast(p.AgentStatus, status)))
 
     def _changed(self, mirror: Mirror, changes: list[Change]) -> None:
         self._redraw()

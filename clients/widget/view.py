@@ -33,11 +33,15 @@ class WidgetView:
     """The agent's conversations, unread first (all of them: the window scrolls)."""
     title: str
     """The window's title: with the unread count when there is one."""
+    routing: str | None = None
+    """The agent's routing status (available, away, offline); None: no queue routes automatically."""
+    offers: tuple[Row, ...] = ()
+    """What rings for the agent now."""
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: Literal["assigned", "inbox", "locked", "message"]
+    kind: Literal["assigned", "inbox", "locked", "message", "offer"]
     conversation_id: str
     text: str
 
@@ -81,6 +85,11 @@ def view_of(mirror: Mirror, state: str = "live", agent: str = "", words: Words =
         locked=len(mirror.locked()),
         rows=rows,
         title=title,
+        routing=mirror.status.status if mirror.status is not None else None,
+        offers=tuple(
+            Row(conversation_id=cid, name=o.conversation.contact.display_name, channel=o.conversation.channel, unread=0, locked=False)
+            for cid, o in mirror.offers.items()
+        ),
     )
 
 
@@ -106,6 +115,12 @@ def alerts_of(mirror: Mirror, changes: list[Change], words: Words = ENGLISH) -> 
             alerts.append(Alert("inbox", cid, text))
         elif change.kind == "session.locked" and cid in mirror.assigned:
             alerts.append(Alert("locked", cid, _("Session closed: {name}").format(name=name)))
+        elif change.kind == "offer.rung" and cid in mirror.offers:
+            by = mirror.offers[cid].offer.by
+            if by:
+                alerts.append(Alert("offer", cid, _("Transferred to you by {agent}: {name}").format(agent=by, name=name)))
+            else:
+                alerts.append(Alert("offer", cid, _("Offered to you: {name}").format(name=name)))
     return alerts
 
 

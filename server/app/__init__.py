@@ -9,6 +9,7 @@ publish (broker), one module per job.
     commands.py   agent commands that change a conversation
     intake.py     channel events and the session timer
     tokens.py     authenticate, revoke, (dev) issue
+    routing.py    agents' status, offers, transfers, the routing pass
     canned.py     canned responses: the agent's lists, save, delete
     dispatch.py   one protocol command → the use case that runs it
 
@@ -28,6 +29,7 @@ from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.intake import Intake
 from server.app.reads import Reads
+from server.app.routing import Router
 from server.app.tokens import Tokens
 
 
@@ -41,5 +43,6 @@ class App:
     commands: Commands
     intake: Intake
     tokens: Tokens
+    routing: Router
     clock: Callable[[], int]
     canned: CannedResponses

@@ -52,6 +52,10 @@ def _no_watch(conv_id: str, due_ms: int | None) -> None:
     return None
 
 
+def _no_route(outcome: rules.Outcome) -> None:
+    return None
+
+
 def _no_sender(message_id: str) -> Awaitable[None] | None:
     return None
 
@@ -69,6 +73,8 @@ class Changes:
         Connected by the node (the timers)."""
         self.sent: Callable[[str], Awaitable[None] | None] = _no_sender
         """Told the id of every stored outbound message. Connected by the node (the channel sender)."""
+        self.routed: Callable[[rules.Outcome], None] = _no_route
+        """Told every stored change after it is published. Connected by the node (routing)."""
 
     async def apply(self, attempt: Attempt, *, conflict: str = "The conversation kept changing; try again.") -> rules.Outcome | None:
         """Run ``attempt``, commit what it decided, publish; again when
@@ -166,6 +172,7 @@ class Changes:
                 break
             self.metrics.published.inc(1, pub.stream.partition(":")[0])
         self.watch_window(outcome.after)
+        self.routed(outcome)
         if outcome.message is not None and outcome.message.direction == "out":
             pending = self.sent(outcome.message.id)
             if pending is not None:

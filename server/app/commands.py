@@ -18,7 +18,7 @@ from server.app.reads import Reads
 from server.app.uploads import Uploads
 from server.core import conversation as rules
 from server.core import identity as ident
-from server.core import views
+from server.core import routing, views
 from server.core.errors import DomainError
 from server.core.model import Agent, Conversation, Message
 
@@ -70,22 +70,45 @@ class Commands:
             raise _nothing_recorded("message", conv.id)
         return p.MessageResult(conversation=await self.reads.summary(conv), message=views.message_view(outcome.message))
 
+    def _timeline(
+        self, conv: Conversation, outcome: rules.Outcome, event: routing.TimelineEvent, **who: str | None
+    ) -> rules.Outcome:
+        """In an automatic queue, a change of hands carries its timeline entry
+        (same commit). Manual queues stay as they were: no entries."""
+        queue = self.catalog.queues.get(conv.queue_id)
+        if queue is None or queue.routing != "automatic":
+            return outcome
+        message_id = self.mint.in_thread("m", conv.id)
+        return routing.recorded(outcome, event, message_id=message_id, now=self.clock(), **who)
+
     async def claim(self, agent: Agent, conv_id: str) -> p.ConversationResult:
-        conv, _ = await self._change(agent, conv_id, lambda c: rules.claim(c, agent))
+        conv, _ = await self._change(
+            agent, conv_id, lambda c: self._timeline(c, rules.claim(c, agent), "claimed", agent_id=agent.id)
+        )
         return await self._result(conv)
 
     async def assign(self, agent: Agent, conv_id: str, target_id: str) -> p.ConversationResult:
         target = self.catalog.agent(target_id)
-        conv, _ = await self._change(agent, conv_id, lambda c: rules.assign(c, agent, target))
+        conv, _ = await self._change(
+            agent,
+            conv_id,
+            lambda c: self._timeline(c, rules.assign(c, agent, target), "assigned", agent_id=target.id, by=agent.id),
+        )
         return await self._result(conv)
 
     async def send_to_inbox(self, agent: Agent, conv_id: str) -> p.ConversationResult:
         touchpoints = self.catalog.touchpoints
-        conv, _ = await self._change(agent, conv_id, lambda c: rules.send_to_inbox(c, agent, touchpoints[c.touchpoint_id]))
+        conv, _ = await self._change(
+            agent,
+            conv_id,
+            lambda c: self._timeline(c, rules.send_to_inbox(c, agent, touchpoints[c.touchpoint_id]), "sent_to_inbox", by=agent.id),
+        )
         return await self._result(conv)
 
     async def end(self, agent: Agent, conv_id: str) -> p.ConversationResult:
-        conv, _ = await self._change(agent, conv_id, lambda c: rules.end(c, agent, self.clock()))
+        conv, _ = await self._change(
+            agent, conv_id, lambda c: self._timeline(c, rules.end(c, agent, self.clock()), "ended", by=agent.id)
+        )
         return await self._result(conv)
 
     async def read(self, agent: Agent, conv_id: str) -> p.ConversationResult:

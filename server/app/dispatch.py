@@ -48,6 +48,16 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.wrap_up(agent, cid, disposition, note)
         case p.GetContactCard(conversation_id=cid):
             return await reads.contact_card(agent, cid)
+        case p.SetStatus(status=status):
+            return await app.routing.set_status(agent, status)
+        case p.SetCapacity(agent_id=target, capacity=capacity):
+            return await app.routing.set_capacity(agent, target, capacity)
+        case p.AcceptOffer(conversation_id=cid):
+            return await app.routing.accept(agent, cid)
+        case p.DeclineOffer(conversation_id=cid):
+            return await app.routing.decline(agent, cid)
+        case p.Transfer():
+            return await app.routing.transfer(agent, cmd)
         case p.SaveCanned():
             return await app.canned.save(agent, cmd)
         case p.DeleteCanned():

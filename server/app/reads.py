@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from protocol import errors
 from protocol import messages as p
 from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.directory import Directory
+from server.app.routing import Router
 from server.broker import Broker
 from server.core import conversation as rules
 from server.core import fanout, text, views
@@ -64,7 +66,9 @@ class Reads:
         directory: Directory,
         clock: Callable[[], int],
         canned: CannedResponses,
+        router: Router | None = None,
     ) -> None:
+        self.router = router
         self.catalog = catalog
         self.canned = canned
         self.store = store
@@ -81,7 +85,10 @@ class Reads:
 
     def streams_of(self, agent: Agent) -> list[str]:
         """The streams an agent listens to for the whole connection."""
-        return [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
+        streams = [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
+        if agent.is_supervisor and self.router is not None:
+            streams.extend(fanout.floor_stream(q.id) for q in self.router.automatic)
+        return streams
 
     async def snapshot(self, agent: Agent) -> p.Snapshot:
         """The agent's state; its size does not grow with the Inbox (counts
@@ -115,7 +122,19 @@ class Reads:
             dispositions=self.catalog.dispositions,
             server_time=self.clock(),
             canned=await self.canned.lists(agent),
+            **await self._routing(agent),
         )
+
+    async def _routing(self, agent: Agent) -> dict[str, Any]:
+        """The snapshot's routing part: the agent's status and what rings
+        for them; a supervisor's floors. Nothing when no queue is automatic."""
+        router = self.router
+        if router is None or not router.enabled:
+            return {}
+        part: dict[str, Any] = {"status": await router.status_view(agent.id), "offers": await router.offers_for(agent.id)}
+        if agent.is_supervisor:
+            part["floors"] = await router.floors()
+        return part
 
     async def inbox_counts(self, queue_id: str) -> p.QueueCounts:
         count, oldest = await self.store.inbox_counts(queue_id)

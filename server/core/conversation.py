@@ -291,7 +291,8 @@ def notice(conv: Conversation, *, message_id: str, body: str, at: int, channel_m
 
 
 def claim(conv: Conversation, actor: Agent) -> Outcome:
-    """Take a conversation from the inbox. Of two agents racing, the store's
+    """Take a conversation from the inbox (an offer ringing for it is taken
+    back: the claim wins). Of two agents racing, the store's
     version check lets one write win; the loser re-reads and lands here with
     ``already_assigned``. Claiming one's own conversation again is a no-op."""
     _require_open(conv)
@@ -301,7 +302,7 @@ def claim(conv: Conversation, actor: Agent) -> Outcome:
         raise DomainError(errors.ALREADY_ASSIGNED, "Another agent has already taken this conversation.")
     if not may_hold(actor, conv.queue_id):
         raise DomainError(errors.FORBIDDEN, "This conversation belongs to a queue you are not in.")
-    return Outcome(before=conv, after=_bump(conv, assignee_id=actor.id), actor_id=actor.id)
+    return Outcome(before=conv, after=_bump(conv, assignee_id=actor.id, offer=None), actor_id=actor.id)
 
 
 def assign(conv: Conversation, actor: Agent, target: Agent) -> Outcome:
@@ -313,7 +314,7 @@ def assign(conv: Conversation, actor: Agent, target: Agent) -> Outcome:
         raise DomainError(errors.INVALID_ARGUMENT, f"{target.name} is not in this conversation's queue.")
     if conv.assignee_id == target.id:
         return Outcome(before=conv, after=conv, actor_id=actor.id)
-    return Outcome(before=conv, after=_bump(conv, assignee_id=target.id), actor_id=actor.id)
+    return Outcome(before=conv, after=_bump(conv, assignee_id=target.id, offer=None), actor_id=actor.id)
 
 
 def send_to_inbox(conv: Conversation, actor: Agent, touchpoint: Touchpoint) -> Outcome:
@@ -322,14 +323,14 @@ def send_to_inbox(conv: Conversation, actor: Agent, touchpoint: Touchpoint) -> O
     if conv.assignee_id is None:
         raise DomainError(errors.NOT_ASSIGNEE, "This conversation is already in the inbox.")
     _require_owner(conv, actor)
-    after = _bump(conv, assignee_id=None, queue_id=touchpoint.queue_id)
+    after = _bump(conv, assignee_id=None, queue_id=touchpoint.queue_id, offer=None, waiting_since=None)
     return Outcome(before=conv, after=after, actor_id=actor.id)
 
 
 def end(conv: Conversation, actor: Agent, now: int) -> Outcome:
     _require_open(conv)
     _require_owner(conv, actor)
-    after = _bump(conv, status="ended", ended_at=now, ended_by=actor.id, unread=0)
+    after = _bump(conv, status="ended", ended_at=now, ended_by=actor.id, unread=0, offer=None)
     return Outcome(before=conv, after=after, actor_id=actor.id)
 
 

@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from protocol import messages as p
 from server.core.conversation import Outcome
 from server.core.model import Conversation
-from server.core.views import message_view, note_view, wrap_up_view
+from server.core.views import message_view, note_view, offer_view, wrap_up_view
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,31 @@ def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.
     return p.Alert(
         reason=reason, conversation_id=after.id, contact_name=after.contact.display_name, preview=after.preview
     )
+def floor_stream(queue_id: str) -> str:
+    """A queue's live floor (automatic queues): its supervisors."""
+    return f"floor:{queue_id}"
+
+
+WithdrawnReason = Literal["accepted", "declined", "timed_out", "withdrawn", "taken"]
+
+
+def _offer_publications(outcome: Outcome, after: p.ConversationSummary) -> list[Publication]:
+    """An offer that stopped ringing: ``offer.withdrawn`` to its agent (why,
+    from the timeline entry committed with it); a new one: ``offer.rung``."""
+    old = outcome.before.offer if outcome.before is not None else None
+    new = outcome.after.offer
+    if old == new:
+        return []
+    out: list[Publication] = []
+    if old is not None:
+        event = outcome.message.meta.get("event") if outcome.message is not None else None
+        reason: WithdrawnReason = "taken"
+        if event in ("accepted", "declined", "timed_out", "withdrawn"):
+            reason = event  # type: ignore[assignment]
+        out.append(Publication(agent_stream(old.agent_id), p.OfferWithdrawn(conversation_id=after.id, reason=reason)))
+    if new is not None:
+        out.append(Publication(agent_stream(new.agent_id), p.OfferRung(conversation=after, offer=offer_view(after.id, new))))
+    return out
 
 
 def publications(
@@ -211,4 +236,5 @@ def publications(
         out.append(Publication(stream, p.NoteAdded(note=note_view(outcome.note))))
     if outcome.wrap_up is not None:
         out.append(Publication(stream, p.WrapUpRecorded(wrap_up=wrap_up_view(a.id, outcome.wrap_up))))
+    out.extend(_offer_publications(outcome, after))
     return out

@@ -14,6 +14,9 @@ Status = Literal["open", "ended"]
 class Queue(Struct, frozen=True, kw_only=True):
     id: str
     name: str
+    routing: Literal["manual", "automatic"] = "manual"
+    """manual: agents claim from the inbox. automatic: each new conversation
+    is offered to an available agent (server/core/routing.py)."""
 
 
 class Agent(Struct, frozen=True, kw_only=True):
@@ -21,6 +24,8 @@ class Agent(Struct, frozen=True, kw_only=True):
     name: str
     role: Literal["agent", "supervisor"] = "agent"
     queues: tuple[str, ...] = ()
+    capacity: int | None = None
+    """Routing: the most load this agent holds; None: ``[routing] capacity``."""
 
     @property
     def is_supervisor(self) -> bool:
@@ -109,6 +114,17 @@ class WrapUp(Struct, frozen=True, kw_only=True):
     at: int
 
 
+class Offer(Struct, frozen=True, kw_only=True):
+    """A conversation ringing on one agent's screens until ``deadline`` (ms).
+    ``by``: the agent transferring it (None: routing offered it)."""
+
+    agent_id: str
+    at: int
+    deadline: int
+    by: str | None = None
+    note: str = ""
+
+
 class Conversation(Struct, frozen=True, kw_only=True):
     id: str
     version: int = 0
@@ -139,6 +155,14 @@ class Conversation(Struct, frozen=True, kw_only=True):
     """Set when the lock was announced (exactly once per expiry), cleared when
     the contact writes. A conversation with no inbound message is locked."""
     wrap_up: WrapUp | None = None
+    offer: Offer | None = None
+    """Routing: the one offer ringing for this conversation, if any."""
+    waiting_since: int | None = None
+    """Routing: when it joined its queue's waiting line (arrival, a transfer
+    to the queue, a send back to the inbox); the line is served oldest first."""
+    passed_by: str | None = None
+    """Routing: the agent who last declined it or let it time out (offered
+    to someone else first when anyone else has room)."""
 
     @property
     def is_open(self) -> bool:

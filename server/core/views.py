@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from protocol import messages as p
 from server.core import identity, media, permissions, session, text
-from server.core.model import Agent, Contact, Conversation, Location, Media, Message, Note, Touchpoint, WindowPolicy, WrapUp
+from server.core.model import (
+    Agent,
+    Contact,
+    Conversation,
+    Location,
+    Media,
+    Message,
+    Note,
+    Offer,
+    Touchpoint,
+    WindowPolicy,
+    WrapUp,
+)
 
 
 def agent_view(agent: Agent) -> p.AgentView:
@@ -52,6 +64,13 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         can=permissions.grants(conv, templates=policy.templates),
         preview_kind=conv.preview_kind,
         preview_duration_ms=conv.preview_duration_ms,
+        offer=offer_view(conv.id, conv.offer) if conv.offer is not None else None,
+    )
+
+
+def offer_view(conv_id: str, offer: Offer) -> p.OfferView:
+    return p.OfferView(
+        conversation_id=conv_id, agent_id=offer.agent_id, at=offer.at, deadline=offer.deadline, by=offer.by, note=offer.note
     )
 
 

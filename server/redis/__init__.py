@@ -5,6 +5,7 @@
     outbox.py  the store's cross-shard index updates on a Redis Cluster
     broker.py  the Broker (server/broker.py): sequenced streams, history, pub/sub
     timers.py  the Timers (server/timers.py): the due-set's claims and leases
+    presence.py  the Presence (server/presence.py): statuses, screens' heartbeats, offers, the routing lease
     canned.py  the CannedStore (server/store/canned.py): canned response lists
 
 Who writes which key:
@@ -13,6 +14,9 @@ Who writes which key:
     sb:timers:{t}:due                             the store's commit only (Core's outcome:
                                                   the window's lock time, or gone)
     sb:timers:{t}:lease                           the timers only
+    sb:routing:{t}:due                            the store's commit only (an offer's deadline, or gone)
+    sb:routing:{t}:lease                          the offer timers only
+    sb:presence:*, sb:lease:*                     the presence only
     sb:stream:* (sequences, history)              the broker only
     sb:canned:<list id>                           the canned responses' save script only
 

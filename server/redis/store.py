@@ -235,6 +235,12 @@ when its reply window locks. Every commit's index commands keep it, so a node
 that dies right after a commit cannot take the timer with it."""
 
 
+OFFER_DUE_SET = "routing:{t}:due"
+"""The cluster's offer deadlines (after the prefix): conversation id → when
+the offer ringing for it times out. Written only by the commits, from the
+outcome (an offer rung: its deadline; no offer left: removed)."""
+
+
 def _activity(c: Conversation) -> int:
     return c.last_message_at or c.created_at
 
@@ -518,6 +524,10 @@ class RedisStore:
                 out.append(["ZREM", f"{self._p}pending", message.id])
             if message.channel_message_id:
                 out.append(["SET", self._cmid(message.channel_message_id), message.id])
+        if after.offer is not None and (before is None or before.offer != after.offer):
+            out.append(["ZADD", self._p + OFFER_DUE_SET, str(after.offer.deadline), cid])
+        elif after.offer is None and before is not None and before.offer is not None:
+            out.append(["ZREM", self._p + OFFER_DUE_SET, cid])
         lock_at = self._lock_at(after)
         if lock_at is not None:
             out.append(["ZADD", self._p + DUE_SET, "GT", str(lock_at), cid])

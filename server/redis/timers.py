@@ -92,6 +92,8 @@ class ClusterTimers:
         prefix: str = "sb:",
         metrics: Metrics | None = None,
         fire_many: FireMany | None = None,
+        due_set: str = DUE_SET,
+        name: str = "timers",
     ) -> None:
         """``fire_many``: fire each claimed batch in one call (one batch
         commit), release its leases in one script, and claim again at once
@@ -103,8 +105,8 @@ class ClusterTimers:
         self._poll = poll_seconds
         self._lease_ms = lease_ms
         self._batch = batch
-        self._due_key = prefix + DUE_SET
-        self._lease_key = f"{prefix}timers:{{t}}:lease"
+        self._due_key = prefix + due_set
+        self._lease_key = f"{prefix}{name}:{{t}}:lease"
         self._claim = self._r.register_script(CLAIM)
         self._release = self._r.register_script(RELEASE)
         self._release_many = self._r.register_script(RELEASE_MANY)
@@ -122,7 +124,7 @@ class ClusterTimers:
         due-set (it is the key's only writer)."""
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="cluster-timers")
+        self._task = asyncio.create_task(self._run(), name=f"cluster-{self._lease_key}")
 
     async def stop(self) -> None:
         await cancel_and_wait([self._task])

@@ -179,10 +179,12 @@ class Connection:
         hub = self.edge.hub
         hub.join(self)
         self.edge.metrics.connections_total.inc()
+        agent: Agent | None = None
         try:
             agent = await self._handshake()
             if agent is None:
                 return
+            self.edge.app.routing.screen_opened(agent.id)
             await self._sync(agent)
             self.session.went_live()
             async for raw in self.ws:
@@ -192,6 +194,8 @@ class Connection:
         finally:
             self._detach_all()
             hub.leave(self)
+            if agent is not None:
+                self.edge.app.routing.screen_closed(agent.id)
 
     async def _refuse(self, refused: Refuse) -> None:
         await self._send(refused.error)

@@ -83,7 +83,10 @@ class Hub:
         self._metrics = metrics
         self.clients: set[Listener] = set()
         self._agent_of: dict[Listener, str] = {}
-        self._by_agent: dict[str, set[Listener]] = {}
+        self._screens: dict[str, int] = {}
+        """Logged-in sockets per agent on this node: a count, not a set per
+        agent (an idle agent's memory is mostly what the hub and its
+        connection keep)."""
         self.on_first_listener: Callable[[str], None] | None = None
         """Connected by the node (the Redis broker subscribes the stream)."""
         self.on_last_listener: Callable[[str], None] | None = None
@@ -92,18 +95,18 @@ class Hub:
         self.clients.add(client)
 
     def logged_in(self, client: Listener, agent_id: str) -> None:
+        if client in self._agent_of:
+            return
         self._agent_of[client] = agent_id
-        self._by_agent.setdefault(agent_id, set()).add(client)
+        self._screens[agent_id] = self._screens.get(agent_id, 0) + 1
 
     def leave(self, client: Listener) -> None:
         self.clients.discard(client)
         agent_id = self._agent_of.pop(client, None)
         if agent_id is not None:
-            screens = self._by_agent.get(agent_id)
-            if screens is not None:
-                screens.discard(client)
-                if not screens:
-                    del self._by_agent[agent_id]
+            left = self._screens.pop(agent_id, 1) - 1
+            if left > 0:
+                self._screens[agent_id] = left
 
     def go_away(self, streams: set[str] | None, reason: str) -> None:
         """Close the connections listening to any of ``streams`` (all when
@@ -117,7 +120,7 @@ class Hub:
 
     def screens(self, agent_id: str) -> int:
         """How many sockets the agent has open on this node."""
-        return len(self._by_agent.get(agent_id, ()))
+        return self._screens.get(agent_id, 0)
 
     def listeners(self, stream: str) -> int:
         return len(self._streams.get(stream, ()))

@@ -29,7 +29,10 @@ RACERS = [f"a{i:02d}" for i in range(50)]
 """Fifty agents of the sales queue, for the claim race."""
 
 
-def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_size: int = 1000, extra: str = "", wa_token: str = "") -> str:
+def cluster_toml(
+    *, port: int, node_id: str, whatsapp_window: float, history_size: int = 1000, extra: str = "", wa_token: str = "", routing: str = ""
+) -> str:
+    """``routing``: the ``[routing]`` table's lines; given, ``sales`` routes automatically."""
     agents = [
         ('ana', 'Ana Souza', 'agent', '["sales"]'),
         ('bruno', 'Bruno Díaz', 'agent', '["sales", "support"]'),
@@ -47,7 +50,7 @@ def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_siz
         "dev_endpoints = true",
         "heartbeat_seconds = 5.0",
         f"history_size = {history_size}",
-        '[[queues]]\nid = "sales"\nname = "Sales"',
+        '[[queues]]\nid = "sales"\nname = "Sales"' + ('\nrouting = "automatic"' if routing else ""),
         '[[queues]]\nid = "support"\nname = "Support"',
     ]
     for agent_id, name, role, queues in agents:
@@ -61,6 +64,8 @@ def cluster_toml(*, port: int, node_id: str, whatsapp_window: float, history_siz
         "[windows.messenger]\nwindow_seconds = 3600\nextended_seconds = 25200",
         extra,
     ]
+    if routing:
+        lines.append("[routing]\n" + routing)
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
     wa = (await linked.inbound("Quero a promoção", address="5511900000001"))["conversation_id"]
     ana = await linked.agent("ana")
     sofia = await linked.agent("sofia")
+    bruno = await linked.agent("bruno")
     template = p.TemplateRef(name="hello", language="en_US", params=["Rosa"])
     uploaded = await linked.http.post(
         f"{linked.base}/api/media/uploads",
@@ -42,6 +43,14 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
         (ana, p.Close, {"conversation_id": wa}),
         (ana, p.SendToInbox, {"conversation_id": wa}),
         (sofia, p.Assign, {"conversation_id": wa, "agent_id": "ana"}),
+        (bruno, p.SetStatus, {"status": "available"}),
+        (sofia, p.SetCapacity, {"agent_id": "bruno", "capacity": 60}),
+        (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno", "note": "VIP"}),
+        (bruno, p.DeclineOffer, {"conversation_id": wa}),
+        (ana, p.Transfer, {"conversation_id": wa, "agent_id": "bruno"}),
+        (bruno, p.AcceptOffer, {"conversation_id": wa}),
+        (bruno, p.Transfer, {"conversation_id": wa, "queue_id": "sales"}),
+        (ana, p.Claim, {"conversation_id": wa}),
         (ana, p.EndChat, {"conversation_id": wa}),
         (ana, p.WrapUp, {"conversation_id": wa, "disposition": "Resolved"}),
         (ana, p.StartConversation, {"touchpoint_id": "wa", "address": "+5511912345678", "template": template}),

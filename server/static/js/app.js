@@ -20,6 +20,7 @@ import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, transla
 import * as fmt from "./format.js";
 import { filterTyped, listChanged, listKeys, listScrolled, renderPanel, selectTab, sortChosen } from "./list.js";
 import { lossText } from "./lost.js";
+import { mountRouting, renderRouting } from "./routing.js";
 import { agentName, live, me, ui } from "./state.js";
 import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
 import { askNotifications, countAlerts, inFront, ring, startAlerts, toggleSound, unlockAudio } from "./ring.js";
@@ -128,6 +129,7 @@ async function start(token) {
   renderMe();
   const agent = me();
   if (agent) startAlerts(agent.id, reportFront, (id) => void openConversation(id));
+  mountRouting();
   routeFromHash();
 }
 
@@ -170,6 +172,8 @@ function render(mirror, changes) {
   listChanged(changes);
   renderPanel();
   renderToWrapUp();
+  if (changes.some((c) => c.kind === "reset")) mountRouting();
+  else renderRouting();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
   countAlerts(mirror, changes);

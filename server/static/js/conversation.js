@@ -2,6 +2,7 @@
 // the thread (keyed by message), wrap-up, the side panel and search. What
 // each part shows comes from view.js (pure); this module draws it.
 
+import { TIMELINE, timelineNode } from "./routing.js";
 import { CommandError } from "./client.js";
 import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
@@ -221,7 +222,7 @@ function renderThread(id) {
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
     const from = m.direction === "in" ? contact : m.author_id === myId ? t("a11y.you") : m.author_id ? agentName(m.author_id) : t("a11y.business");
     const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from, language()]); // the whole message: an edit or a status changes it; the language its words and times
-    items.push({ key: `m:${m.id}`, stamp, build: () => messageNode(m, hit, isCurrent, author, from) });
+    items.push({ key: `m:${m.id}`, stamp, build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author, from)) });
   }
   if (!thread.messages.size) items.push({ key: "none", stamp: language(), build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
   box.dataset.built = String(reconcile(box, items));

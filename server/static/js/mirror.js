@@ -16,6 +16,9 @@
 /** @typedef {import('./protocol').EventBody} EventBody */
 /** @typedef {import('./protocol').QueueCounts} QueueCounts */
 /** @typedef {import('./protocol').InboxPageResult} InboxPageResult */
+/** @typedef {import('./protocol').AgentStatusView} AgentStatusView */
+/** @typedef {import('./protocol').OfferRung} OfferRung */
+/** @typedef {import('./protocol').QueueFloor} QueueFloor */
 /** @typedef {import('./protocol').CannedListView} CannedListView */
 
 /** The Inbox's order: oldest activity first. @param {ConversationSummary} s @returns {[number, string]} */
@@ -89,6 +92,12 @@ export class Mirror {
     this.snapshot = null;
     /** Server clock minus local clock (ms), for countdowns. */
     this.serverOffset = 0;
+    /** Routing: the agent's status (null: no queue routes automatically). @type {AgentStatusView | null} */
+    this.status = null;
+    /** Routing: what rings for the agent, by conversation id. @type {Map<string, OfferRung>} */
+    this.offers = new Map();
+    /** Routing (supervisors): each automatic queue's floor. @type {Map<string, QueueFloor>} */
+    this.floors = new Map();
     /** Canned response lists by list id, the highest version of each. @type {Map<string, CannedListView>} */
     this.canned = new Map();
   }
@@ -110,6 +119,9 @@ export class Mirror {
     this.toWrapUp = new Map((snapshot.to_wrap_up ?? []).map((s) => [s.id, s]));
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
+    this.status = snapshot.status ?? null;
+    this.offers = new Map((snapshot.offers ?? []).map((o) => [o.offer.conversation_id, o]));
+    this.floors = new Map((snapshot.floors ?? []).map((f) => [f.queue_id, f]));
     this.canned = new Map((snapshot.canned ?? []).map((c) => [c.list_id, c]));
     return [{ kind: "reset", conversationId: null }];
   }
@@ -270,6 +282,19 @@ export class Mirror {
       }
       case "access.revoked":
         return []; // the socket closes (4010) right after: the client stops and asks for a log-in
+      case "agent.status":
+        this.status = event.agent;
+        return [{ kind: event.type, conversationId: null }];
+      case "offer.rung":
+        this.offers.set(event.offer.conversation_id, event);
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.offer.conversation_id }];
+      case "offer.withdrawn":
+        this.offers.delete(event.conversation_id);
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "floor.updated":
+        this.floors.set(event.floor.queue_id, event.floor);
+        return [{ kind: event.type, conversationId: null }];
       case "canned.updated": {
         const known = this.canned.get(event.canned.list_id);
         if (known && known.version >= event.canned.version) return [];

@@ -4,7 +4,7 @@
 
 export type ProtocolVersion = 1;
 /** Stable error codes (protocol/errors.py): branch on these, not on messages. */
-export type ErrorCode = "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "media_refused" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
+export type ErrorCode = "agent_unavailable" | "already_assigned" | "already_authenticated" | "auth_failed" | "bad_frame" | "conflict" | "conversation_ended" | "conversation_open" | "forbidden" | "internal" | "invalid_address" | "invalid_argument" | "media_refused" | "no_offer" | "not_assignee" | "not_authenticated" | "not_found" | "not_supported_on_channel" | "over_capacity" | "rate_limited" | "session_locked" | "token_expired" | "token_revoked" | "too_many_connections" | "unavailable" | "unknown_command" | "unsupported_protocol";
 /** Websocket close codes (protocol/errors.py); the JS keeps a constant of this type. */
 export interface CloseCodes {
   readonly CLOSE_NORMAL: 1000;
@@ -20,7 +20,7 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SaveCanned | DeleteCanned;
+export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer | SaveCanned | DeleteCanned;
 /** Every frame the server may send. */
 export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring;
 /** An event body: what an `event` frame carries. */
@@ -220,6 +220,52 @@ export interface GetContactCard {
 }
 
 /**
+ * The agent's own routing status: `available` (may be offered work),
+ * `away` (keeps their conversations, gets no new ones) or `offline`.
+ */
+export interface SetStatus {
+  type: "set_status";
+  status: "available" | "away" | "offline";
+  id: string;
+}
+
+/**
+ * Supervisor: an agent's load limit, live (null: back to the configured one).
+ */
+export interface SetCapacity {
+  type: "set_capacity";
+  agent_id: string;
+  capacity: number | null;
+  id: string;
+}
+
+export interface AcceptOffer {
+  type: "accept_offer";
+  conversation_id: string;
+  id: string;
+}
+
+export interface DeclineOffer {
+  type: "decline_offer";
+  conversation_id: string;
+  id: string;
+}
+
+/**
+ * Hand a conversation to an agent (`agent_id`: an offer they accept or
+ * decline; declined or timed out, it stays with you) or to a queue
+ * (`queue_id`: it joins that queue's routing). Exactly one of the two.
+ */
+export interface Transfer {
+  type: "transfer";
+  conversation_id: string;
+  agent_id?: string | null;
+  queue_id?: string | null;
+  note?: string;
+  id: string;
+}
+
+/**
  * Create (no `response_id`) or replace a canned response in a list
  * the agent keeps (a queue's: supervisors; `agent:<own id>`: anyone).
  */
@@ -282,6 +328,9 @@ export interface Snapshot {
   inbox_counts: QueueCounts[];
   inbox_cursor: string | null;
   to_wrap_up: ConversationSummary[];
+  status: AgentStatusView | null;
+  offers: OfferRung[];
+  floors: QueueFloor[];
   canned: CannedListView[];
 }
 
@@ -313,6 +362,7 @@ export interface ConversationSummary {
   can: Record<string, ("add_note" | "assign" | "claim" | "contact_card" | "end_chat" | "read" | "send" | "send_template" | "send_to_inbox" | "wrap_up")[]>;
   preview_kind: string | null;
   preview_duration_ms: number | null;
+  offer: OfferView | null;
 }
 
 export interface ContactView {
@@ -323,6 +373,18 @@ export interface ContactView {
   initials: string | null;
   known: boolean;
   username: string | null;
+}
+
+/**
+ * A conversation ringing for one agent (automatic routing, or a transfer).
+ */
+export interface OfferView {
+  conversation_id: string;
+  agent_id: string;
+  at: number;
+  deadline: number;
+  by: string | null;
+  note: string;
 }
 
 export interface QueueView {
@@ -352,6 +414,37 @@ export interface QueueCounts {
   queue_id: string;
   inbox: number;
   oldest_at: number | null;
+}
+
+/**
+ * One agent on the floor: their status, load and capacity.
+ */
+export interface AgentStatusView {
+  agent_id: string;
+  status: "available" | "away" | "offline";
+  since: number;
+  load: number;
+  capacity: number;
+}
+
+/**
+ * On agent:<id>: a conversation rings for this agent until `offer.deadline`.
+ */
+export interface OfferRung {
+  type: "offer.rung";
+  conversation: ConversationSummary;
+  offer: OfferView;
+}
+
+/**
+ * A queue's floor as its supervisors see it live.
+ */
+export interface QueueFloor {
+  queue_id: string;
+  waiting: number;
+  oldest_waiting_at: number | null;
+  ringing: OfferView[];
+  agents: AgentStatusView[];
 }
 
 /**
@@ -394,7 +487,7 @@ export interface Resync {
 export interface Ack {
   type: "ack";
   id: string;
-  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult | CannedListResult;
+  result: Ok | ConversationResult | MessageResult | ThreadResult | PageResult | SearchResult | InboxPageResult | NoteResult | WrapUpResult | ContactCardResult | StatusResult | CannedListResult;
 }
 
 export interface Ok {
@@ -573,6 +666,11 @@ export interface PastConversation {
   note: string | null;
 }
 
+export interface StatusResult {
+  kind: "status";
+  agent: AgentStatusView;
+}
+
 /**
  * The list after a `canned_save` or `canned_delete`.
  */
@@ -592,7 +690,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | CannedUpdated;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | AgentStatusChanged | OfferRung | OfferWithdrawn | FloorUpdated | CannedUpdated;
 }
 
 /**
@@ -750,6 +848,34 @@ export interface AccessRevoked {
   type: "access.revoked";
   token_id: string | null;
   not_before: number | null;
+}
+
+/**
+ * On agent:<id>: the agent's status changed (by them, a timeout run,
+ * or their last screen gone past the grace period).
+ */
+export interface AgentStatusChanged {
+  type: "agent.status";
+  agent: AgentStatusView;
+}
+
+/**
+ * On agent:<id>: stop ringing: the offer was accepted, declined, timed
+ * out, withdrawn (the agent left available) or taken (claimed, assigned, ended).
+ */
+export interface OfferWithdrawn {
+  type: "offer.withdrawn";
+  conversation_id: string;
+  reason: "accepted" | "declined" | "taken" | "timed_out" | "withdrawn";
+}
+
+/**
+ * On floor:<queue_id> (supervisors, automatic queues): the whole floor
+ * after a change (keep the latest).
+ */
+export interface FloorUpdated {
+  type: "floor.updated";
+  floor: QueueFloor;
 }
 
 /**

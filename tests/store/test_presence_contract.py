@@ -1,0 +1,102 @@
+"""The Presence port's contract (server/presence.py), run against the memory
+and the Redis implementation alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.presence import AgentRecord, MemoryPresence, Presence
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def presence(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Presence]:
+    if request.param == "memory":
+        yield MemoryPresence()
+        return
+    from server.redis.presence import RedisPresence
+    from tests.cluster.redisproc import redis_binary, shared_redis
+
+    if redis_binary() is None:
+        pytest.skip("no redis-server")
+    p = RedisPresence(shared_redis().url, prefix=f"p:{tmp_path.name}:")
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+async def test_an_agent_never_stored_is_offline(presence: Presence) -> None:
+    assert await presence.get_many(["ana"]) == {"ana": AgentRecord()}
+    assert AgentRecord().status == "offline"
+
+
+async def test_compare_and_set_only_from_what_was_read(presence: Presence) -> None:
+    fresh = AgentRecord()
+    up = AgentRecord(status="available", since=5)
+    assert await presence.compare_and_set("ana", fresh, up)
+    assert not await presence.compare_and_set("ana", fresh, AgentRecord(status="away"))  # stale read
+    assert (await presence.get_many(["ana"]))["ana"] == up
+
+
+async def test_compare_and_set_racing_writers_one_wins(presence: Presence) -> None:
+    fresh = AgentRecord()
+    won = await asyncio.gather(
+        *(presence.compare_and_set("ana", fresh, AgentRecord(status="available", since=i)) for i in range(10))
+    )
+    assert sum(won) == 1
+
+
+async def test_screens_count_until_their_time(presence: Presence) -> None:
+    await presence.touch("n1", ["ana", "bruno"], until=1000)
+    await presence.touch("n2", ["bruno"], until=3000)
+    assert await presence.present(["ana", "bruno", "carla"], now=999) == {"ana", "bruno"}
+    assert await presence.present(["ana", "bruno"], now=1000) == {"bruno"}
+    assert await presence.present(["ana", "bruno"], now=3000) == set()
+    await presence.touch("n1", ["ana"], until=5000)  # a heartbeat renews
+    assert await presence.present(["ana"], now=4000) == {"ana"}
+
+
+async def test_offers_index(presence: Presence) -> None:
+    await presence.add_offer("ana", "c1")
+    await presence.add_offer("ana", "c2")
+    await presence.discard_offer("ana", "c1")
+    assert await presence.offers_of("ana") == {"c2"}
+    assert await presence.offers_of("bruno") == set()
+
+
+async def test_lease_has_one_holder_at_a_time(presence: Presence) -> None:
+    inside = 0
+    most = 0
+
+    async def hold() -> None:
+        nonlocal inside, most
+        async with presence.lease("routing", 5000):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(hold() for _ in range(5)))
+    assert most == 1
+
+
+async def test_a_lease_held_longer_than_its_ttl_stays_held(presence: Presence) -> None:
+    order: list[str] = []
+
+    async def long_holder() -> None:
+        async with presence.lease("routing", 150):
+            order.append("long in")
+            await asyncio.sleep(0.5)  # past the ttl: renewed while held
+            order.append("long out")
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        async with presence.lease("routing", 150):
+            order.append("second in")
+
+    await asyncio.gather(long_holder(), second())
+    assert order == ["long in", "long out", "second in"]
