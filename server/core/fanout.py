@@ -129,6 +129,9 @@ def _offer_publications(outcome: Outcome, after: p.ConversationSummary) -> list[
         out.append(Publication(agent_stream(old.agent_id), p.OfferWithdrawn(conversation_id=after.id, reason=reason)))
     if new is not None:
         out.append(Publication(agent_stream(new.agent_id), p.OfferRung(conversation=after, offer=offer_view(after.id, new))))
+        # An offer is something the agent must notice too: it rings like the others.
+        alert = p.Alert(reason="offer", conversation_id=after.id, contact_name=after.contact.display_name, preview=after.preview)
+        out.append(Publication(agent_stream(new.agent_id), alert))
     return out
 
 

@@ -776,14 +776,15 @@ export interface ToWrapUpRemoved {
 
 /**
  * On agent:<id>: something the agent must notice: a conversation
- * assigned to them by someone else (`assigned`), or a customer's new
- * message in one of theirs (`message`). Every screen gets it (the tab's
+ * assigned to them by someone else (`assigned`), a customer's new
+ * message in one of theirs (`message`), or an offer ringing for them
+ * (`offer`, right after its `offer.rung`). Every screen gets it (the tab's
  * count); one screen per node is told to ring it (`ring`). It rides the
  * agent's stream, so a screen that was away gets it when it resumes.
  */
 export interface Alert {
   type: "alert.raised";
-  reason: "assigned" | "message";
+  reason: "assigned" | "message" | "offer";
   conversation_id: string;
   contact_name: string;
   preview: string;

@@ -176,7 +176,7 @@ export function ring(alert, key) {
   channel?.postMessage({ rang: key });
   if (soundOn()) beep();
   if (!inFront() && "Notification" in window && Notification.permission === "granted") {
-    const title = t(alert.reason === "assigned" ? "alerts.assigned" : "alerts.message", { name: alert.contact_name });
+    const title = t({ assigned: "alerts.assigned", message: "alerts.message", offer: "alerts.offer" }[alert.reason], { name: alert.contact_name });
     const note = new Notification(title, { body: alert.preview, tag: alert.conversation_id });
     note.onclick = () => {
       window.focus();

@@ -312,6 +312,7 @@ export default {
   "lost.copied": "Draft copied.",
   "alerts.sound": "Sound",
   "alerts.assigned": "{name} was assigned to you",
+  "alerts.offer": "{name} is offered to you",
   "alerts.message": "New message from {name}",
   "a11y.wrote": "{name} wrote:",
   "a11y.you": "You",

@@ -312,6 +312,7 @@ export default {
   "lost.copied": "Borrador copiado.",
   "alerts.sound": "Sonido",
   "alerts.assigned": "Se le asignó {name}",
+  "alerts.offer": "Se le ofrece {name}",
   "alerts.message": "Nuevo mensaje de {name}",
   "a11y.wrote": "{name} escribió:",
   "a11y.you": "Usted",

@@ -312,6 +312,7 @@ export default {
   "lost.copied": "Rascunho copiado.",
   "alerts.sound": "Som",
   "alerts.assigned": "{name} foi atribuído a você",
+  "alerts.offer": "{name} está sendo oferecido a você",
   "alerts.message": "Nova mensagem de {name}",
   "a11y.wrote": "{name} escreveu:",
   "a11y.you": "Você",
