@@ -35,6 +35,7 @@ REF = "#/components/schemas/{name}"
 
 ACK_RESULTS: dict[type[p.Command], type[p.Result]] = {
     p.Ping: p.Ok,
+    p.Screen: p.Ok,
     p.Claim: p.ConversationResult,
     p.Assign: p.ConversationResult,
     p.SendToInbox: p.ConversationResult,
@@ -69,6 +70,9 @@ STREAM_EVENTS: dict[str, tuple[type[p.EventBody], ...]] = {
         p.AssignedAdded,
         p.AssignedUpdated,
         p.AssignedRemoved,
+        p.ToWrapUpAdded,
+        p.ToWrapUpRemoved,
+        p.Alert,
         p.SessionLocked,
         p.SessionUnlocked,
         p.AccessRevoked,
@@ -98,7 +102,7 @@ STREAMS: dict[str, tuple[str, str]] = {
     "floor": ("queue_id", "An automatic queue's live floor: its supervisors listen."),
 }
 
-DIRECT_FRAMES: tuple[type[p.ServerFrame], ...] = (p.Welcome, p.Snapshot, p.Resumed, p.Resync, p.Unsubscribed)
+DIRECT_FRAMES: tuple[type[p.ServerFrame], ...] = (p.Welcome, p.Snapshot, p.Resumed, p.Resync, p.Unsubscribed, p.Ring)
 """Frames the server sends on the socket outside any stream (``ack``,
 ``error`` and ``event`` have messages of their own)."""
 

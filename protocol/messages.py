@@ -357,6 +357,14 @@ class Ping(Command, tag="ping"):
     pass
 
 
+class Screen(Command, tag="screen"):
+    """This screen came to the front (visible and focused: ``front`` true) or
+    left it. Of an agent's screens on a node, the hub rings the one in front,
+    or else the one most recently in front (``ring``)."""
+
+    front: bool
+
+
 class Claim(Command, tag="claim"):
     conversation_id: str
 
@@ -514,6 +522,7 @@ class DeleteCanned(Command, tag="canned_delete"):
 ClientCommand = (
     Hello
     | Ping
+    | Screen
     | Claim
     | Assign
     | SendToInbox
@@ -672,11 +681,15 @@ class InboxUpdated(EventBody, tag="inbox.updated"):
 
 
 class InboxRemoved(EventBody, tag="inbox.removed"):
+    """``agent_id``: who has it now (claimed, assigned); ``by``: who did it
+    (the claimer, the supervisor who assigned it, whoever ended it)."""
+
     conversation_id: str
     queue_id: str
     reason: Literal["claimed", "assigned", "ended"]
     agent_id: str | None = None
     counts: QueueCounts | None = None
+    by: str | None = None
 
 
 class AssignedAdded(EventBody, tag="assigned.added"):
@@ -692,10 +705,44 @@ class AssignedUpdated(EventBody, tag="assigned.updated"):
 
 
 class AssignedRemoved(EventBody, tag="assigned.removed"):
+    """``agent_id``: who has it now (reassigned); ``by``: who did it (a
+    supervisor, a transfer, or the agent themselves), so a screen can say
+    what happened to the conversation it was showing."""
+
     conversation_id: str
     reason: Literal["sent_to_inbox", "ended", "reassigned"]
     count: int
     unread_total: int
+    agent_id: str | None = None
+    by: str | None = None
+
+
+class Alert(EventBody, tag="alert.raised"):
+    """On agent:<id>: something the agent must notice: a conversation
+    assigned to them by someone else (``assigned``), a customer's new
+    message in one of theirs (``message``), or an offer ringing for them
+    (``offer``, right after its ``offer.rung``). Every screen gets it (the tab's
+    count); one screen per node is told to ring it (``ring``). It rides the
+    agent's stream, so a screen that was away gets it when it resumes."""
+
+    reason: Literal["assigned", "message", "offer"]
+    conversation_id: str
+    contact_name: str
+    preview: str
+
+
+class ToWrapUpAdded(EventBody, tag="to_wrap_up.added"):
+    """On agent:<id>: a WhatsApp conversation of the agent ended and waits
+    for its wrap-up (the agent's *To wrap up* list, also in the snapshot)."""
+
+    conversation: ConversationSummary
+
+
+class ToWrapUpRemoved(EventBody, tag="to_wrap_up.removed"):
+    """On agent:<id>: the wrap-up was recorded; the conversation leaves the
+    agent's *To wrap up* list."""
+
+    conversation_id: str
 
 
 class ConversationUpdated(EventBody, tag="conversation.updated"):
@@ -800,6 +847,9 @@ AnyEvent = (
     | AssignedAdded
     | AssignedUpdated
     | AssignedRemoved
+    | ToWrapUpAdded
+    | ToWrapUpRemoved
+    | Alert
     | ConversationUpdated
     | MessageCreated
     | MessageUpdated
@@ -858,6 +908,9 @@ class Snapshot(ServerFrame, tag="snapshot"):
     """Every visible queue's Inbox in numbers; ``inbox`` is a first window."""
     inbox_cursor: str | None = None
     """Where ``inbox_page`` continues after ``inbox`` (None: ``inbox`` is all)."""
+    to_wrap_up: list[ConversationSummary] = field(default_factory=list)
+    """The agent's ended WhatsApp conversations whose wrap-up is not recorded
+    yet, ended first first; kept by ``to_wrap_up.added`` / ``.removed``."""
     status: AgentStatusView | None = None
     """The agent's routing status (None: no queue routes automatically)."""
     offers: list[OfferRung] = field(default_factory=list)
@@ -907,7 +960,17 @@ class Unsubscribed(ServerFrame, tag="unsubscribed"):
     reason: str
 
 
-ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed
+class Ring(ServerFrame, tag="ring"):
+    """To one screen of the agent (per node): this one plays the sound and
+    shows the desktop notification for the ``alert.raised`` event ``seq`` of
+    ``stream`` (sent right after it, live only: a replayed alert counts but
+    does not ring)."""
+
+    stream: str
+    seq: int
+
+
+ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring
 
 FRAMES: tuple[type[ServerFrame], ...] = get_args(ServerMessage)
 EVENTS: tuple[type[EventBody], ...] = get_args(AnyEvent)

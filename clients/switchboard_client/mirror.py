@@ -37,6 +37,8 @@ ChangeKind = Literal[
     "message.updated",
     "note.added",
     "wrap_up.recorded",
+    "to_wrap_up.added",
+    "to_wrap_up.removed",
     "conversation.updated",
     "agent.status",
     "offer.rung",
@@ -104,6 +106,8 @@ class Mirror:
         self.assigned: dict[str, p.ConversationSummary] = {}
         self.assigned_count = 0
         self.unread_total = 0
+        self.to_wrap_up: dict[str, p.ConversationSummary] = {}
+        """Ended WhatsApp conversations of the agent waiting for their wrap-up."""
         self.threads: dict[str, Thread] = {}
         self.queues: list[p.QueueView] = []
         self.agents: list[p.AgentView] = []
@@ -173,6 +177,7 @@ class Mirror:
         self.assigned = {s.id: s for s in snapshot.assigned}
         self.assigned_count = len(snapshot.assigned)
         self.unread_total = snapshot.unread_total
+        self.to_wrap_up = {s.id: s for s in snapshot.to_wrap_up}
         self.threads = {}
         self.queues = list(snapshot.queues)
         self.agents = list(snapshot.agents)
@@ -295,6 +300,13 @@ class Mirror:
                 if thread is not None:
                     thread.wrap_up = w
                 return [Change("wrap_up.recorded", w.conversation_id, event)]
+            case p.ToWrapUpAdded(conversation=s):
+                if _newer(self.to_wrap_up.get(s.id), s):
+                    self.to_wrap_up[s.id] = s
+                return [Change("to_wrap_up.added", s.id, event)]
+            case p.ToWrapUpRemoved(conversation_id=cid):
+                self.to_wrap_up.pop(cid, None)
+                return [Change("to_wrap_up.removed", cid, event)]
             case p.AgentStatusChanged(agent=status):
                 self.status = status
                 return [Change("agent.status", None, event)]

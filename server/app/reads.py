@@ -113,6 +113,7 @@ class Reads:
             inbox_counts=[await self.inbox_counts(q) for q in queues],
             inbox_cursor=cursor,
             assigned=assigned,
+            to_wrap_up=await self.summaries(await self.store.to_wrap_up(agent.id)),
             unread_total=sum(s.unread for s in assigned),
             queues=self.catalog.queue_views,
             agents=self.catalog.directory(agent),

@@ -3,7 +3,7 @@
 Streams and who listens to them:
 
     queue:<queue_id>   the queue's Inbox: its agents and every supervisor
-    agent:<agent_id>   the agent's Assigned list, counters, alerts: all their screens
+    agent:<agent_id>   the agent's Assigned and To wrap up lists, counters, alerts: all their screens
     conv:<conv_id>     one thread: whoever has it open (and may see it)
 
 Routing is by membership: a conversation is *in the inbox* of its queue while
@@ -62,6 +62,20 @@ def holder(conv: Conversation | None) -> str | None:
     return conv.assignee_id if conv is not None and conv.is_open else None
 
 
+def wrap_up_holder(conv: Conversation | None) -> str | None:
+    """The agent in whose *To wrap up* list the conversation sits, if any: a
+    WhatsApp conversation (the only channel with a wrap-up phase) ended while
+    theirs, until its wrap-up is recorded."""
+    if conv is None or conv.is_open or conv.channel != "whatsapp" or conv.wrap_up is not None:
+        return None
+    return conv.assignee_id
+
+
+def wrap_up_order(conv: Conversation) -> tuple[int, str]:
+    """The *To wrap up* list's order: ended first first."""
+    return (conv.ended_at or 0, conv.id)
+
+
 def affected_agents(outcome: Outcome) -> set[str]:
     """Agents whose Totals the publications need."""
     return {a for a in (holder(outcome.before), holder(outcome.after)) if a}
@@ -78,6 +92,19 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     return None
 
 
+def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.Alert | None:
+    """What the holder must notice: the conversation given to them by someone
+    else (not their own claim or start), or the customer writing in it."""
+    reason: Literal["assigned", "message"] | None = None
+    if moved and outcome.actor_id != after.assignee_id:
+        reason = "assigned"
+    elif outcome.message is not None and outcome.message.direction == "in":
+        reason = "message"
+    if reason is None:
+        return None
+    return p.Alert(
+        reason=reason, conversation_id=after.id, contact_name=after.contact.display_name, preview=after.preview
+    )
 def floor_stream(queue_id: str) -> str:
     """A queue's live floor (automatic queues): its supervisors."""
     return f"floor:{queue_id}"
@@ -102,6 +129,9 @@ def _offer_publications(outcome: Outcome, after: p.ConversationSummary) -> list[
         out.append(Publication(agent_stream(old.agent_id), p.OfferWithdrawn(conversation_id=after.id, reason=reason)))
     if new is not None:
         out.append(Publication(agent_stream(new.agent_id), p.OfferRung(conversation=after, offer=offer_view(after.id, new))))
+        # An offer is something the agent must notice too: it rings like the others.
+        alert = p.Alert(reason="offer", conversation_id=after.id, contact_name=after.contact.display_name, preview=after.preview)
+        out.append(Publication(agent_stream(new.agent_id), alert))
     return out
 
 
@@ -129,7 +159,12 @@ def publications(
             Publication(
                 queue_stream(b.queue_id),
                 p.InboxRemoved(
-                    conversation_id=a.id, queue_id=b.queue_id, reason=reason, agent_id=a.assignee_id, counts=counts
+                    conversation_id=a.id,
+                    queue_id=b.queue_id,
+                    reason=reason,
+                    agent_id=a.assignee_id,
+                    counts=counts,
+                    by=outcome.actor_id,
                 ),
             )
         )
@@ -150,7 +185,14 @@ def publications(
         out.append(
             Publication(
                 agent_stream(old),
-                p.AssignedRemoved(conversation_id=a.id, reason=removed, count=t.count, unread_total=t.unread_total),
+                p.AssignedRemoved(
+                    conversation_id=a.id,
+                    reason=removed,
+                    count=t.count,
+                    unread_total=t.unread_total,
+                    agent_id=new,
+                    by=outcome.actor_id,
+                ),
             )
         )
     if new is not None and (old != new or changed):
@@ -161,6 +203,16 @@ def publications(
         else:
             event = p.AssignedUpdated(conversation=after, count=t.count, unread_total=t.unread_total)
         out.append(Publication(agent_stream(new), event))
+        alert = _alert(outcome, after, moved=old != new)
+        if alert is not None:
+            out.append(Publication(agent_stream(new), alert))
+
+    # The To wrap up lists.
+    owed_before, owed_after = wrap_up_holder(b), wrap_up_holder(a)
+    if owed_before is not None and owed_before != owed_after:
+        out.append(Publication(agent_stream(owed_before), p.ToWrapUpRemoved(conversation_id=a.id)))
+    if owed_after is not None and owed_after != owed_before:
+        out.append(Publication(agent_stream(owed_after), p.ToWrapUpAdded(conversation=after)))
 
     # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
     if b is not None and a.is_open and b.session_locked != a.session_locked:

@@ -15,6 +15,7 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
+    sb:wrapup:<agent>            zset  the agent's To wrap up list (fanout.wrap_up_holder), score = activity
     sb:unread:<agent>            hash  the same conversations → their unread count (the agent's counters)
     sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
@@ -256,6 +257,10 @@ def _in_assigned(c: Conversation | None) -> bool:
     return fanout.holder(c) is not None
 
 
+def _owes_wrap_up(c: Conversation | None) -> bool:
+    return fanout.wrap_up_holder(c) is not None
+
+
 def _unlocked(c: Conversation | None) -> bool:
     return c is not None and c.is_open and not c.session_locked
 
@@ -341,6 +346,9 @@ class RedisStore:
 
     def _assigned(self, agent_id: str) -> str:
         return f"{self._p}assigned:{agent_id}"
+
+    def _wrap_ups(self, agent_id: str) -> str:
+        return f"{self._p}wrapup:{agent_id}"
 
     def _unread(self, agent_id: str) -> str:
         return f"{self._p}unread:{agent_id}"
@@ -483,6 +491,7 @@ class RedisStore:
         memberships: tuple[tuple[Callable[[str], str], bool, bool, Callable[[Conversation], str | None]], ...] = (
             (self._inbox, _in_inbox(before), _in_inbox(after), _queue_of),
             (self._assigned, _in_assigned(before), _in_assigned(after), _assignee_of),
+            (self._wrap_ups, _owes_wrap_up(before), _owes_wrap_up(after), _assignee_of),
         )
         for key_of, member_before, member_after, owner in memberships:
             was = owner(before) if before is not None and member_before else None
@@ -595,6 +604,12 @@ class RedisStore:
         for rows in out.values():
             rows.sort(key=lambda c: (_activity(c), c.id), reverse=True)
         return out
+
+    @_unavailable
+    async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
+        found = await self._r.zrange(self._wrap_ups(agent_id), 0, -1)
+        rows = [c for c in await self._conversations(found) if fanout.wrap_up_holder(c) == agent_id]
+        return sorted(rows, key=fanout.wrap_up_order)
 
     @_unavailable
     async def agent_totals(self, agent_id: str) -> fanout.Totals:

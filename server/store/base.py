@@ -103,6 +103,11 @@ class Store(Protocol):
         """``assigned`` for each of the agents (every one a key), in one read
         (routing's pass reads a whole queue's agents at once)."""
 
+    async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
+        """The agent's *To wrap up* list (``fanout.wrap_up_holder``): ended
+        WhatsApp conversations of theirs not wrapped up yet, ended first
+        first. Maintained by ``commit`` (no scan of ended conversations)."""
+
     async def agent_totals(self, agent_id: str) -> Totals:
         """The agent's Assigned counter and unread total: how many open
         conversations are assigned to them and the sum of their ``unread``.

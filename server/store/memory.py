@@ -33,6 +33,7 @@ class MemoryStore:
         self._revoked: dict[str, int] = {}
         self._inbox: dict[str, set[str]] = defaultdict(set)
         self._assigned: dict[str, set[str]] = defaultdict(set)
+        self._to_wrap_up: dict[str, set[str]] = defaultdict(set)
         self._inbox_order: dict[str, list[tuple[int, str]]] = defaultdict(list)
         """queue id → (activity, id) of its inbox, sorted: pages without sorting"""
         self._totals: dict[str, Totals] = {}
@@ -132,12 +133,21 @@ class MemoryStore:
     async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
         return {a: await self.assigned(a) for a in agent_ids}
 
+    async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
+        rows = [self._conversations[cid] for cid in self._to_wrap_up.get(agent_id, ())]
+        return sorted(rows, key=fanout.wrap_up_order)
+
     async def agent_totals(self, agent_id: str) -> Totals:
         return self._totals.get(agent_id, _NONE)
 
     def _reindex(self, before: Conversation | None, after: Conversation) -> None:
         """Keep the inbox and assigned indexes and the agents' counters (lists
         and counters must not scan every conversation)."""
+        owed_before, owed_after = fanout.wrap_up_holder(before), fanout.wrap_up_holder(after)
+        if owed_before is not None:
+            self._to_wrap_up[owed_before].discard(after.id)
+        if owed_after is not None:
+            self._to_wrap_up[owed_after].add(after.id)
         for conv, add in ((before, False), (after, True)):
             # Membership as the core defines it (core/fanout.py).
             if conv is None or not (fanout.in_inbox(conv) or fanout.holder(conv)):

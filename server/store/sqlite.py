@@ -97,6 +97,11 @@ CREATE TABLE IF NOT EXISTS agent_totals (
     count INTEGER NOT NULL,
     unread INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS to_wrap_up (
+    agent_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    PRIMARY KEY (agent_id, conversation_id)
+);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -149,9 +154,12 @@ class SqliteStore:
         self.stall_seconds = stall_seconds
         writer = self._connect(path, durability)
         had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
+        had_wrap_ups = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'to_wrap_up'").fetchone()
         writer.executescript(SCHEMA)
         if not had_totals:
             self._count_totals(writer)
+        if not had_wrap_ups:
+            self._list_wrap_ups(writer)
         self._writer = _Worker(writer, "sqlite-writer")
         # Writes first try on the event loop, on a connection that never waits
         # in SQLite (timeout 0): uncontended, a WAL commit is a few tens of
@@ -197,6 +205,20 @@ class SqliteStore:
                 t[1] += conv.unread
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _list_wrap_ups(db: sqlite3.Connection) -> None:
+        """Fill ``to_wrap_up`` from the ended conversations, once: a file
+        written before the list existed (commits keep it from then on)."""
+        rows = []
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'ended' AND assignee_id IS NOT NULL"):
+            conv = _conversation(body)
+            agent = fanout.wrap_up_holder(conv)
+            if agent is not None:
+                rows.append((agent, conv.id))
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", rows)
         db.execute("COMMIT")
 
     @staticmethod
@@ -472,6 +494,11 @@ class SqliteStore:
             n = outcome.note
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
         self._move_totals(db, outcome)
+        owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
+        if owed_before is not None and owed_before != owed_after:
+            db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
+        if owed_after is not None and owed_after != owed_before:
+            db.execute("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", (owed_after, after.id))
 
     @staticmethod
     def _move_totals(db: sqlite3.Connection, outcome: Outcome) -> None:
@@ -560,6 +587,13 @@ class SqliteStore:
                 if conv.assignee_id is not None:
                     out[conv.assignee_id].append(conv)
         return out
+
+    async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
+        rows = await self._get_all(
+            "SELECT c.body FROM to_wrap_up w JOIN conversations c ON c.id = w.conversation_id WHERE w.agent_id = ?",
+            agent_id,
+        )
+        return sorted((_conversation(b) for b in rows), key=fanout.wrap_up_order)
 
     async def agent_totals(self, agent_id: str) -> Totals:
         def read(db: sqlite3.Connection) -> Totals:

@@ -76,7 +76,7 @@ class Edge:
 
 class Connection:
     # Thousands live at once: no per-instance __dict__.
-    __slots__ = ("_dropped", "_transport", "backlog", "edge", "session", "streams", "ws")
+    __slots__ = ("_dropped", "_transport", "backlog", "edge", "front_at", "in_front", "session", "streams", "ws")
 
     def __init__(self, ws: ServerConnection, edge: Edge) -> None:
         self.ws = ws
@@ -87,6 +87,9 @@ class Connection:
         """While catching up, live frames wait here (see Hub.deliver)."""
         self._transport = ws.transport
         self._dropped = False
+        self.in_front = False
+        self.front_at = 0.0
+        """When the screen last said it came to the front (``screen``)."""
 
     @property
     def agent(self) -> Agent | None:
@@ -122,6 +125,12 @@ class Connection:
         if self.session.revoked_by(event):
             self._detach_all()
             self._close_or_cut(errors.CLOSE_TOKEN_REVOKED, "token revoked")
+
+    def ring_rank(self) -> tuple[bool, float]:
+        return (self.in_front, self.front_at)
+
+    def ring(self, stream: str, seq: int) -> None:
+        self._send_now(_encode(p.Ring(stream=stream, seq=seq)))
 
     def conversation_updated(self, stream: str, summary: p.ConversationSummary) -> None:
         agent = self.agent
@@ -334,5 +343,10 @@ class Connection:
                     raise
             case p.Close(conversation_id=cid):
                 self._detach(conv_stream(cid))
+                return p.Ok()
+            case p.Screen(front=front):
+                self.in_front = front
+                if front:
+                    self.front_at = time.monotonic()
                 return p.Ok()
         return await dispatch(self.edge.app, agent, cmd)

@@ -39,6 +39,7 @@ _event = msgspec.json.Decoder(p.Event).decode
 
 ACCESS_REVOKED: str = p.AccessRevoked.__struct_config__.tag  # type: ignore[assignment]
 CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type: ignore[assignment]
+ALERT: str = p.Alert.__struct_config__.tag  # type: ignore[assignment]
 
 
 class Listener(Protocol):
@@ -67,6 +68,12 @@ class Listener(Protocol):
 
     def go_away(self, reason: str) -> None:
         """Close it (1001): it reconnects, resumes, and is told what it missed or to reload."""
+
+    def ring_rank(self) -> tuple[bool, float]:
+        """(in front now, when it last came to the front): the highest rings."""
+
+    def ring(self, stream: str, seq: int) -> None:
+        """Tell it to ring the alert ``seq`` of ``stream`` (a ``ring`` frame)."""
 
 
 class Hub:
@@ -143,6 +150,7 @@ class Hub:
         if kind == CONVERSATION_UPDATED and stream.startswith("conv:"):
             self._revoke_lost_access(stream, data, clients)
         live = []
+        ringable: list[Listener] = []
         slow = []
         stuck = []
         limit = self._max_buffer
@@ -155,6 +163,7 @@ class Hub:
                 stuck.append(client)  # closing behind unread bytes: may never drain
             else:
                 live.append(client.ws)
+                ringable.append(client)
         broadcast(live, data, text=True)
         self._metrics.deliveries.inc(len(live))
         self._metrics.publications.inc()
@@ -164,6 +173,17 @@ class Hub:
             client.abandon()
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
+        if kind == ALERT and stream.startswith("agent:"):
+            self._ring(stream, seq, ringable)
+
+    @staticmethod
+    def _ring(stream: str, seq: int, clients: list[Listener]) -> None:
+        """One alert, one ringing screen: of the agent's live screens here
+        (not one still catching up: the ring would pass its event), the one
+        in front, else the one most recently in front. Not guaranteed: with
+        several nodes, each node rings one of its own screens of the agent."""
+        if clients:
+            max(clients, key=lambda c: c.ring_rank()).ring(stream, seq)
 
     @staticmethod
     def _body(data: bytes, cls: type[E]) -> E | None:

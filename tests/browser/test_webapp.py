@@ -49,7 +49,7 @@ async def test_inbound_reaches_both_inboxes_and_a_claim_takes_it_from_the_other(
     await expect(ana.locator("#count-assigned")).to_have_text("1")
     await expect(row(bruno, cid)).to_have_count(0)
     await expect(bruno.locator("#count-inbox")).to_have_text("0")
-    await expect(bruno.locator("#conv-notice")).to_contain_text("Another agent took this conversation")
+    await expect(bruno.locator("#conv-notice")).to_contain_text("Ana Souza took this conversation.")
     await expect(bruno.locator("#claim")).to_be_hidden()
     assert (await running.node.store.get_conversation(cid)).assignee_id == "ana"  # type: ignore[union-attr]
 
@@ -70,7 +70,7 @@ async def test_two_agents_claiming_at_once_one_wins_the_other_is_told(running: R
     await expect(winner.locator("#count-assigned")).to_have_text("1")
     # The other one hears it: a refused claim, or the conversation taken from under them.
     told = loser.locator(".toast.error").or_(loser.locator("#conv-notice"))
-    await expect(told.first).to_contain_text(re.compile("already taken|Another agent took"))
+    await expect(told.first).to_contain_text(re.compile("already taken|took this conversation"))
     await expect(loser.locator("#count-assigned")).to_have_text("0")
 
 
@@ -78,6 +78,7 @@ async def test_unread_bubble_rises_and_clears_when_read(running: Running, agent_
     ana = await agent_page("ana")
     cid = (await running.inbound("hello?"))["conversation_id"]
     await claim_from_inbox(ana, cid)
+    await ana.locator("#thread").focus()  # Esc in the editor keeps the conversation; outside it, closes
     await ana.keyboard.press("Escape")  # close the conversation: new messages stay unread
     await expect(ana.locator("#conv-empty")).to_be_visible()
     await expect(row(ana, cid).locator(".unread")).to_have_count(0)
@@ -156,6 +157,7 @@ async def test_end_chat_wrap_up_then_a_reply_starts_a_new_conversation(running: 
     first = (await running.inbound("Obrigado, era só isso", address="5511911112222"))["conversation_id"]
     await claim_from_inbox(ana, first)
     await ana.locator("#end-chat").click()
+    await ana.locator("#end-confirm").click()  # End Chat asks first
     await expect(row(ana, first)).to_have_count(0)
     await expect(ana.locator("#count-assigned")).to_have_text("0")
     await expect(ana.locator("#conv-notice")).to_contain_text("This conversation ended")

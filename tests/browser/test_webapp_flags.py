@@ -40,8 +40,8 @@ async def test_one_conversation_offers_each_agent_what_the_server_grants_them(
     await expect(ana.locator("#editor")).to_be_enabled()
     # Bruno lost it; Sofia keeps it open: she may still reply, hand it back,
     # end it or reassign it (the server grants supervisors that), and she is told whose it is.
-    await expect(bruno.locator("#conv-notice")).to_contain_text("Another agent took this conversation")
-    for action in ACTIONS:  # (his pane says "Loading…" for now: issue 14 item 6)
+    await expect(bruno.locator("#conv-notice")).to_contain_text("Ana Souza took this conversation.")
+    for action in ACTIONS:
         await expect(bruno.locator(action)).to_be_hidden()
     await expect(sofia.locator("#conv-notice")).to_contain_text("Assigned to Ana Souza")
     await expect(sofia.locator("#to-inbox")).to_be_visible()
@@ -53,6 +53,7 @@ async def test_one_conversation_offers_each_agent_what_the_server_grants_them(
 
     # Ended: nothing left to do but the wrap-up, for Ana (and a supervisor).
     await ana.locator("#end-chat").click()
+    await ana.locator("#end-confirm").click()
     await expect(ana.locator("#wrapup")).to_be_visible()
     assert await shown(ana) == []
     await expect(ana.locator("#editor")).to_be_disabled()

@@ -137,6 +137,9 @@ async def test_the_app_speaks_the_browsers_language_with_no_english_left(
 
     # The chat ended: the notice and the wrap-up form.
     await page.locator("#end-chat").click()
+    await expect(page.locator("#end-dialog")).to_be_visible()
+    assert await english_left(page, lang, data) == []  # End Chat's confirmation
+    await page.locator("#end-confirm").click()
     await expect(page.locator("#wrapup")).to_be_visible()
     assert await english_left(page, lang, data) == []
 

@@ -113,6 +113,9 @@ async def test_a_phone_keyboard_takes_a_conversation_from_claim_to_wrap_up(runni
 
     await tab_to(page, "end-chat", back=True)
     await page.keyboard.press("Enter")
+    await expect(page.locator("#end-cancel")).to_be_focused()  # End Chat asks; the safe answer first
+    await tab_to(page, "end-confirm")
+    await page.keyboard.press("Enter")
     await expect(page.locator("#wrapup")).to_be_visible()
     await tab_to(page, "wrapup-disposition")
     await page.keyboard.press("ArrowDown")  # the first disposition

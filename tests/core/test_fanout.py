@@ -44,11 +44,40 @@ def test_claim_reason_differs_from_supervisor_assignment() -> None:
     ev2 = publications(assign, before, after, {"ana": Totals(1, 1)})[0].event
     assert isinstance(ev1, p.InboxRemoved) and ev1.reason == "claimed" and ev1.agent_id == "ana"
     assert isinstance(ev2, p.InboxRemoved) and ev2.reason == "assigned"
+    assert (ev1.by, ev2.by) == ("ana", "sofia")  # who did it: the screens say so
+
+
+def test_a_reassignment_says_to_whom_and_by_whom() -> None:
+    out = rules.assign(claimed(ANA), SOFIA, BRUNO)
+    before = summary(out.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+    after = summary(out.after, CUSTOMER, WA, WA_POLICY)
+    totals = {"ana": Totals(0, 0), "bruno": Totals(1, 0)}
+    removed = publications(out, before, after, totals)[0].event
+    assert isinstance(removed, p.AssignedRemoved) and removed.reason == "reassigned"
+    assert (removed.agent_id, removed.by) == ("bruno", "sofia")
 
 
 def test_message_on_an_assigned_conversation_goes_to_the_assignee_only() -> None:
     routes = route(receive(claimed(ANA), at=T0 + 1))
-    assert routes == [("agent:ana", "assigned.updated"), ("conv:c1", "message.created")]
+    assert routes == [("agent:ana", "assigned.updated"), ("agent:ana", "alert.raised"), ("conv:c1", "message.created")]
+
+
+def test_alerts_are_for_what_the_agent_did_not_do() -> None:
+    claim = publications(*_summaries(rules.claim(open_conv(), ANA)), {"ana": Totals(1, 0)})
+    assert not [x for x in claim if isinstance(x.event, p.Alert)]  # their own claim
+    given = publications(*_summaries(rules.assign(open_conv(), SOFIA, ANA)), {"ana": Totals(1, 0)})
+    alert = next(x for x in given if isinstance(x.event, p.Alert))
+    assert alert.stream == "agent:ana" and alert.event.reason == "assigned"  # type: ignore[union-attr]
+    wrote = publications(*_summaries(receive(claimed(ANA), at=T0 + 1)), {"ana": Totals(1, 1)})
+    alert = next(x for x in wrote if isinstance(x.event, p.Alert))
+    assert alert.event.reason == "message" and alert.event.preview  # type: ignore[union-attr]
+    sent = publications(*_summaries(rules.send(claimed(ANA), ANA, "hi", message_id="m9", policy=WA_POLICY, now=T0 + 1)), {"ana": Totals(1, 0)})
+    assert not [x for x in sent if isinstance(x.event, p.Alert)]  # their own message
+
+
+def _summaries(out: rules.Outcome) -> tuple[rules.Outcome, p.ConversationSummary | None, p.ConversationSummary]:
+    before = summary(out.before, CUSTOMER, WA, WA_POLICY) if out.before else None
+    return out, before, summary(out.after, CUSTOMER, WA, WA_POLICY)
 
 
 def test_counters_travel_with_assigned_events() -> None:
@@ -71,12 +100,33 @@ def test_send_to_inbox_removes_from_list_and_adds_to_inbox() -> None:
 
 def test_reassignment_moves_between_lists() -> None:
     routes = route(rules.assign(claimed(ANA), SOFIA, BRUNO))
-    assert routes == [("agent:ana", "assigned.removed"), ("agent:bruno", "assigned.added"), ("conv:c1", "conversation.updated")]
+    assert routes == [
+        ("agent:ana", "assigned.removed"),
+        ("agent:bruno", "assigned.added"),
+        ("agent:bruno", "alert.raised"),
+        ("conv:c1", "conversation.updated"),
+    ]
 
 
-def test_end_chat_leaves_the_list() -> None:
+def test_end_chat_leaves_the_list_for_the_to_wrap_up_list() -> None:
     routes = route(rules.end(claimed(ANA), ANA, T0 + 1))
-    assert routes == [("agent:ana", "assigned.removed"), ("conv:c1", "conversation.updated")]
+    assert routes == [
+        ("agent:ana", "assigned.removed"),
+        ("agent:ana", "to_wrap_up.added"),
+        ("conv:c1", "conversation.updated"),
+    ]
+
+
+def test_the_wrap_up_takes_it_off_the_to_wrap_up_list_once() -> None:
+    ended = rules.end(claimed(ANA), ANA, T0 + 1).after
+    first = rules.wrap_up(ended, ANA, "Resolved", "", dispositions=["Resolved"], now=T0 + 2)
+    assert route(first) == [
+        ("agent:ana", "to_wrap_up.removed"),
+        ("conv:c1", "conversation.updated"),
+        ("conv:c1", "wrap_up.recorded"),
+    ]
+    again = rules.wrap_up(first.after, ANA, "Resolved", "more", dispositions=["Resolved"], now=T0 + 3)
+    assert ("agent:ana", "to_wrap_up.removed") not in route(again)
 
 
 def test_read_updates_the_agents_list_on_every_screen() -> None:

@@ -28,6 +28,7 @@ async def test_each_command_gets_the_documented_result_kind(linked: Linked) -> N
     upload_id = uploaded.json()["upload_id"]
     script: list[tuple[Any, type[p.Command], dict[str, Any]]] = [
         (ana, p.Ping, {}),
+        (ana, p.Screen, {"front": True}),
         (ana, p.InboxPage, {"query": "5511"}),
         (ana, p.Claim, {"conversation_id": wa}),
         (ana, p.MarkRead, {"conversation_id": wa}),

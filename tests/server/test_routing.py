@@ -90,6 +90,8 @@ async def test_a_new_conversation_rings_and_is_accepted_with_a_timeline(running:
     offer = await ana.event(p.OfferRung)
     assert offer.offer.conversation_id == cid and offer.offer.agent_id == "ana"
     assert offer.conversation.offer is not None
+    alert = await ana.event(p.Alert)  # an offer alerts like a new message (and rings one screen: test_alerts)
+    assert alert.reason == "offer" and alert.conversation_id == cid
     result = await ana.call(p.AcceptOffer, conversation_id=cid)
     assert result.conversation.assignee_id == "ana" and result.conversation.offer is None
     await ana.event(p.AssignedAdded, lambda e: e.conversation.id == cid)

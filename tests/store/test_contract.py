@@ -673,6 +673,25 @@ async def test_wrap_up_is_stored_with_the_conversation(store: Store, world: Worl
     assert corrected.version == first.version + 1
 
 
+async def test_to_wrap_up_lists_ended_whatsapp_conversations_until_wrapped_up(store: Store, world: World) -> None:
+    first = (await world.receive("one", address="5511900000001")).after
+    second = (await world.receive("two", address="5511900000002")).after
+    messenger = (await world.receive("three", tp=FB, address="psid-3")).after
+    for conv in (first, second):
+        await world.claim(conv.id)
+    await world.claim(messenger.id, BRUNO)
+    assert await store.to_wrap_up("ana") == []  # open: nothing owed yet
+    await world.end(second.id)
+    await world.end(first.id)
+    await world.end(messenger.id, BRUNO)  # Messenger has no wrap-up phase
+    assert await store.to_wrap_up("ana") == [await world.conv(c) for c in (second.id, first.id)]  # ended first first
+    assert await store.to_wrap_up("bruno") == []
+    await world.wrap_up(second.id, "Resolved", "")
+    assert ids(await store.to_wrap_up("ana")) == [first.id]
+    await world.wrap_up(second.id, "Sale", "corrected")  # a correction does not bring it back
+    assert ids(await store.to_wrap_up("ana")) == [first.id]
+
+
 # --------------------------------------------------------------------------- durability
 
 
@@ -735,6 +754,31 @@ async def test_a_sqlite_file_from_before_the_counters_gets_them_counted(tmp_path
         await reopened.close()
 
 
+async def test_a_sqlite_file_from_before_the_wrap_up_list_gets_it_filled(tmp_path: Path) -> None:
+    import sqlite3
+
+    from server.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    world = World(store)
+    owed = (await world.receive("one", address="5511900000001")).after
+    done = (await world.receive("two", address="5511900000002")).after
+    for conv in (owed, done):
+        await world.claim(conv.id)
+        await world.end(conv.id)
+    await world.wrap_up(done.id)
+    await store.close()
+    old = sqlite3.connect(tmp_path / "s.sqlite3")
+    old.execute("DROP TABLE to_wrap_up")  # as written by a version without the list
+    old.close()
+
+    reopened = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        assert ids(await reopened.to_wrap_up("ana")) == [owed.id]
+    finally:
+        await reopened.close()
+
+
 async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object]:
     contact = contact_id("whatsapp", "5511900000001")
     return {
@@ -746,6 +790,7 @@ async def read_everything(store: Store, conv_ids: list[str]) -> dict[str, object
         "history": await store.conversations_of_contact(contact),
         "inbox": await store.inbox("sales"),
         "assigned": await store.assigned("ana"),
+        "to_wrap_up": await store.to_wrap_up("ana"),
         "totals": [await store.agent_totals(a) for a in ("ana", "bruno", "sofia")],
         "unlocked": sorted(await store.unlocked_open(), key=lambda c: c.id),
         "pending": await store.pending_outbound(),

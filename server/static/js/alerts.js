@@ -71,10 +71,22 @@ export function announcement(mirror, c) {
   return c.kind in keys ? t(keys[c.kind], { name }) : null;
 }
 
+/** The unread total last announced (the bubble itself is hidden from screen readers). */
+let unreadSaid = 0;
+
 /** Tell screen readers what changed (politely). @param {Mirror} mirror @param {Change[]} changes */
 export function announce(mirror, changes) {
   for (const c of changes) {
     const text = announcement(mirror, c);
     if (text) $("announcer").textContent = text;
   }
+  // Unread changes: a customer's new message, and everything read.
+  const message = changes.find((c) => c.kind === "alert.raised" && c.conversationId && mirror.assigned.get(c.conversationId)?.unread);
+  if (message?.conversationId) {
+    const name = mirror.conversation(message.conversationId)?.contact.display_name ?? "";
+    $("announcer").textContent = t("a11y.newMessage", { name, count: mirror.unreadTotal });
+  } else if (unreadSaid > 0 && mirror.unreadTotal === 0 && !changes.some((c) => c.kind === "reset")) {
+    $("announcer").textContent = t("a11y.allRead");
+  }
+  unreadSaid = mirror.unreadTotal;
 }

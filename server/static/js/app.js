@@ -12,14 +12,18 @@ import { AuthError, SwitchboardClient } from "./client.js";
 import { announce, attempt, errorText, renderConnection } from "./alerts.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
-import { sendAttachment, wireAttach } from "./attach.js";
+import { cancelWaiting, copyDraft, draftTyped, sendMessage } from "./composer.js";
+import { wireAttach } from "./attach.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
 import { CATALOGS, LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage } from "./i18n.js";
 import * as fmt from "./format.js";
 import { filterTyped, listChanged, listKeys, listScrolled, renderPanel, selectTab, sortChosen } from "./list.js";
+import { lossText } from "./lost.js";
 import { mountRouting, renderRouting } from "./routing.js";
-import { live, me, ui } from "./state.js";
+import { agentName, live, me, ui } from "./state.js";
+import { confirmEndChat, renderToWrapUp } from "./wrapups.js";
+import { askNotifications, countAlerts, inFront, ring, startAlerts, toggleSound, unlockAudio } from "./ring.js";
 import { routeId } from "./view.js";
 
 /** @typedef {import('./protocol').AgentView} AgentView */
@@ -99,13 +103,15 @@ async function start(token) {
   ui.client?.close();
   const client = new SwitchboardClient(wsUrl, token, {
     onChange: (mirror, changes) => render(mirror, changes),
+    onRing: (alert, key) => ring(alert, key),
     onState: (state, error) => {
       renderConnection(state);
+      if (state === "live") reportFront(inFront()); // a new socket starts "not in front"
       if (state === "failed" && error instanceof AuthError) logout(t("login.session_ended"));
     },
     onUnsubscribed: (stream) => {
-      if (stream === `conv:${ui.current}`) {
-        ui.lost = t("conv.lost");
+      if (ui.current && stream === `conv:${ui.current}`) {
+        ui.lost = explainLoss(ui.current) ?? t("lost.unknown");
         renderConversation();
       }
     },
@@ -121,8 +127,15 @@ async function start(token) {
     return;
   }
   renderMe();
+  const agent = me();
+  if (agent) startAlerts(agent.id, reportFront, (id) => void openConversation(id));
   mountRouting();
   routeFromHash();
+}
+
+/** Tell the server whether this screen is in front (it rings the one that is). @param {boolean} front */
+function reportFront(front) {
+  ui.client?.screen(front).catch(() => undefined);
 }
 
 function renderMe() {
@@ -152,13 +165,24 @@ function logout(message) {
  * @param {Mirror} mirror @param {Change[]} changes
  */
 function render(mirror, changes) {
+  // A lost conversation's words follow the server's latest say on who did it.
+  if (ui.lost && ui.current && changes.some((c) => c.conversationId === ui.current && (c.kind === "inbox.removed" || c.kind === "assigned.removed"))) {
+    ui.lost = explainLoss(ui.current) ?? ui.lost;
+  }
   listChanged(changes);
   renderPanel();
+  renderToWrapUp();
   if (changes.some((c) => c.kind === "reset")) mountRouting();
   else renderRouting();
   if (changes.some((c) => c.kind === "reset" || c.conversationId === ui.current)) renderConversation();
   announce(mirror, changes);
+  countAlerts(mirror, changes);
   renderCanned(changes);
+}
+
+/** @param {string} id */
+function explainLoss(id) {
+  return lossText(live().mirror.departures.get(id), me()?.id ?? null, agentName);
 }
 
 // --------------------------------------------------------------------------- routing
@@ -223,12 +247,18 @@ function onCommand(id, command) {
 
 function wireLogin() {
   onSubmit("login-form", () => {
+    unlockAudio();
+    askNotifications();
     const token = /** @type {HTMLTextAreaElement} */ ($("token-input")).value.trim();
     if (token) void start(token);
   });
   on("demo-agents", "click", (e) => {
     const button = /** @type {HTMLElement} */ (e.target).closest("button[data-agent]");
-    if (button instanceof HTMLElement && button.dataset.agent) void demoLogin(button.dataset.agent);
+    if (button instanceof HTMLElement && button.dataset.agent) {
+      unlockAudio(); // the log-in click: browsers allow sound after it
+      askNotifications();
+      void demoLogin(button.dataset.agent);
+    }
   });
   on("logout", "click", async () => {
     // Revoke the token on the server too: every socket opened with it closes.
@@ -278,7 +308,11 @@ function wireConversation() {
   on("close-conv", "click", closeConversation);
   on("back-to-list", "click", closeConversation);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && ui.current && !document.querySelector("dialog[open]")) closeConversation();
+    // Esc closes the conversation, but not from a field the agent types in:
+    // there it only leaves the field's own business (a search box clears itself).
+    if (e.key !== "Escape" || !ui.current || document.querySelector("dialog[open]")) return;
+    if (e.target instanceof HTMLElement && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    closeConversation();
   });
   on("claim", "click", async () => {
     const id = ui.current;
@@ -294,7 +328,11 @@ function wireConversation() {
     if (id && target) void attempt(() => live().assign(id, target));
   });
   onCommand("to-inbox", (id) => live().sendToInbox(id));
-  onCommand("end-chat", (id) => live().endChat(id));
+  on("end-chat", "click", () => ui.current && confirmEndChat(ui.current));
+  on("to-wrap-up-rows", "click", (e) => {
+    const button = /** @type {HTMLElement} */ (e.target).closest("button[data-conv-id]");
+    if (button instanceof HTMLElement && button.dataset.convId) void openConversation(button.dataset.convId);
+  });
   on("show-snapshot", "click", () => toggleSide("snapshot"));
   on("show-notes", "click", () => toggleSide("notes"));
   onSubmit("note-form", async () => {
@@ -318,33 +356,21 @@ function wireConversation() {
   });
 }
 
-async function sendMessage() {
-  const id = ui.current;
-  const editor = /** @type {HTMLTextAreaElement} */ ($("editor"));
-  const text = editor.value;
-  const file = id && !editor.disabled ? await sendAttachment(text.trim()) : "none";
-  if (file !== "none") {
-    if (file === "sent" && editor.value === text) editor.value = ""; // the text went as its caption
-    scrollThreadToEnd();
-    return;
-  }
-  if (!id || !text.trim() || editor.disabled) return;
-  editor.value = "";
-  const ok = await attempt(() => live().send(id, text));
-  if (!ok && !editor.value) editor.value = text; // keep what they wrote
-  scrollThreadToEnd();
-  editor.focus();
-}
-
 function wireComposer() {
   // The editor: Enter is a new line, Shift+Enter sends (the spec's rule).
   on("editor", "keydown", (/** @type {KeyboardEvent} */ e) => {
     if (e.key === "Enter" && e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      void sendMessage();
+      void sendMessage().then(scrollThreadToEnd);
     }
   });
-  onSubmit("composer", sendMessage);
+  onSubmit("composer", async () => {
+    await sendMessage();
+    scrollThreadToEnd();
+  });
+  on("editor", "input", draftTyped);
+  on("composer-cancel", "click", cancelWaiting);
+  on("copy-draft", "click", copyDraft);
   wireAttach();
   on("template-button", "click", openTemplateDialog);
   on("template-cancel", "click", () => closeDialog("template-dialog"));
@@ -352,6 +378,10 @@ function wireComposer() {
 }
 
 function wireWindow() {
+  // After a reload (logged in by the stored token), the first click unlocks the sound.
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+  on("sound-toggle", "change", toggleSound);
   window.addEventListener("hashchange", routeFromHash);
   window.addEventListener("online", () => ui.client?.retryNow());
   document.addEventListener("visibilitychange", () => {

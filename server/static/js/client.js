@@ -100,6 +100,7 @@ function expect(result, kind) {
  * @property {(mirror: Mirror, changes: Change[]) => void} [onChange]
  * @property {(state: State, error?: Error) => void} [onState]
  * @property {(stream: string, reason: string) => void} [onUnsubscribed]
+ * @property {(alert: import('./protocol').Alert, key: string) => void} [onRing]  this screen is the one to ring that alert ("stream:seq")
  * @property {[number, number]} [backoff]  seconds: first delay, cap
  * @property {number} [commandTimeout]  ms
  */
@@ -126,6 +127,8 @@ export class SwitchboardClient {
     /** @type {WebSocket | null} */
     this.ws = null;
     this.live = false;
+    /** The last alerts by "stream:seq", for `ring` frames. @type {Map<string, import('./protocol').Alert>} */
+    this.recentAlerts = new Map();
     /** An `inbox_page` is in flight. */
     this.inboxLoading = false;
     this.attempt = 0;
@@ -312,6 +315,12 @@ export class SwitchboardClient {
         this.options.onUnsubscribed?.(frame.stream, frame.reason);
         return;
       }
+      case "ring": {
+        const key = `${frame.stream}:${frame.seq}`;
+        const alert = this.recentAlerts.get(key);
+        if (alert) this.options.onRing?.(alert, key);
+        return;
+      }
       case "welcome":
         return;
     }
@@ -337,6 +346,11 @@ export class SwitchboardClient {
 
   /** @param {EventFrame} frame */
   deliver(frame) {
+    if (frame.event.type === "alert.raised") {
+      // Kept for the `ring` frame that may follow (same socket, right after).
+      this.recentAlerts.set(`${frame.stream}:${frame.seq}`, frame.event);
+      if (this.recentAlerts.size > 50) this.recentAlerts.delete(/** @type {string} */ (this.recentAlerts.keys().next().value));
+    }
     const changes = this.mirror.apply(frame.event);
     if (changes.length) this.options.onChange?.(this.mirror, changes);
   }
@@ -380,12 +394,17 @@ export class SwitchboardClient {
     });
   }
 
-  /** @returns {Promise<void>} */
-  waitLive() {
+  /** @param {number} [timeout] ms; Infinity: as long as it takes @returns {Promise<void>} */
+  waitLive(timeout = this.options.commandTimeout ?? 15000) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ConnectionLost("not connected")), this.options.commandTimeout ?? 15000);
+      const timer = timeout === Infinity ? undefined : setTimeout(() => reject(new ConnectionLost("not connected")), timeout);
       this.liveWaiters.push(() => (clearTimeout(timer), resolve()));
     });
+  }
+
+  /** This screen came to the front or left it (the server rings the one in front). @param {boolean} front */
+  async screen(front) {
+    return expect(await this.call({ type: "screen", front }), "ok");
   }
 
   /** @param {string} id */

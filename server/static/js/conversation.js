@@ -6,8 +6,10 @@ import { TIMELINE, timelineNode } from "./routing.js";
 import { CommandError } from "./client.js";
 import { avatar, $, h, reconcile } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
+import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
 import { language, t } from "./i18n.js";
+import { linkPieces } from "./links.js";
 import { renderPanel } from "./list.js";
 import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
@@ -28,10 +30,11 @@ export async function openConversation(id) {
   if (ui.current && ui.current !== id) await c.closeThread(ui.current);
   ui.current = id;
   ui.lost = null;
+  ui.kept = null;
   ui.side = null;
   ui.readVersion = -1;
   resetSearch();
-  /** @type {HTMLTextAreaElement} */ ($("editor")).value = "";
+  restoreDraft();
   if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
   const fromList = $("list").contains(document.activeElement);
   renderPanel();
@@ -75,12 +78,14 @@ export function renderConversation() {
     $("side").hidden = true;
     return;
   }
-  const s = c.mirror.conversation(id);
+  const kept = ui.lost && ui.kept?.id === id ? ui.kept : null;
+  const s = c.mirror.conversation(id) ?? kept?.summary;
   if (!s) {
     renderLoading();
     return;
   }
-  const thread = c.mirror.threads.get(id);
+  const thread = c.mirror.threads.get(id) ?? kept?.thread;
+  if (!ui.lost) ui.kept = { id, summary: s, thread };
   const can = allowedActions(s, c.welcome?.principals ?? []);
   const view = conversationView(s, { can, held: c.mirror.assigned.has(id), lost: ui.lost, hasMessages: !!thread?.messages.size, agentName });
   renderHeader(s);
@@ -89,15 +94,16 @@ export function renderConversation() {
   renderLock(view.lock);
   renderTimer();
   setEditor(view.editor);
+  renderComposerState();
   renderThread(id);
   renderWrapUp(view.wrapUp, thread?.wrapUp ?? null);
   renderSide(s, view.canNote);
-  if (view.markRead) markRead(s);
+  if (view.markRead && !ui.lost) markRead(s);
 }
 
 /** Before the summary arrives (or when it never will). */
 function renderLoading() {
-  $("conv-name").textContent = t("common.loading");
+  $("conv-name").textContent = ui.lost ? t("lost.title") : t("common.loading");
   renderNotice(ui.lost ?? "");
   for (const b of ["claim", "to-inbox", "end-chat", "show-snapshot", "show-notes"]) $(b).hidden = true;
   $("assign-box").hidden = true;
@@ -188,9 +194,9 @@ export function renderTimer() {
 /** @param {string} id */
 function renderThread(id) {
   const box = $("thread");
-  const thread = ui.client?.mirror.threads.get(id);
+  const thread = ui.client?.mirror.threads.get(id) ?? (ui.lost && ui.kept?.id === id ? ui.kept.thread : undefined);
   if (!thread) {
-    box.replaceChildren(ui.lost ? "" : h("p", { class: "muted center", text: t("thread.loading") }));
+    box.replaceChildren(ui.lost ? h("p", { class: "muted center", text: ui.lost }) : h("p", { class: "muted center", text: t("thread.loading") }));
     return;
   }
   const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -198,6 +204,7 @@ function renderThread(id) {
   const hits = new Map(ui.search.hits.map((hit) => [hit.message_id, hit]));
   const current = ui.search.hits[ui.search.index];
   const myId = me()?.id;
+  const contact = thread.conversation.contact.display_name;
   /** @type {Keyed[]} */
   const items = [];
   if (thread.hasMore) {
@@ -213,26 +220,31 @@ function renderThread(id) {
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
-    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, language()]); // the whole message: an edit or a status changes it; the language its words and times
-    items.push({ key: `m:${m.id}`, stamp, build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author)) });
+    const from = m.direction === "in" ? contact : m.author_id === myId ? t("a11y.you") : m.author_id ? agentName(m.author_id) : t("a11y.business");
+    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from, language()]); // the whole message: an edit or a status changes it; the language its words and times
+    items.push({ key: `m:${m.id}`, stamp, build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author, from)) });
   }
   if (!thread.messages.size) items.push({ key: "none", stamp: language(), build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
   box.dataset.built = String(reconcile(box, items));
   if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
 }
 
-/** @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author */
-function messageNode(m, hit, isCurrent, author) {
+/**
+ * @param {MessageView} m @param {SearchHit | null} hit @param {boolean} isCurrent @param {string | null} author
+ * @param {string} from  who wrote it, said first to screen readers
+ */
+function messageNode(m, hit, isCurrent, author, from) {
   const shown = shownText(m);
   const parts = fmt.splitSpans(shown, hit && shown === m.text ? hit.spans : []);
   const body = m.deleted
     ? h("div", { class: "bubble-text deleted", text: t("message.deleted") }) // the customer took it back
-    : h("div", { class: "bubble-text" }, parts.map((p) => (p.mark ? h("mark", { class: isCurrent ? "current" : null, text: p.text }) : p.text)));
+    : h("div", { class: "bubble-text", dir: "auto" }, parts.flatMap((p) => (p.mark ? [/** @type {string | HTMLElement} */ (h("mark", { class: isCurrent ? "current" : null, text: p.text }))] : linked(p.text))));
   const delivery = fmt.delivery(m.status);
   return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
     h("div", { class: "bubble" }, [
+      h("span", { class: "visually-hidden", text: t("a11y.wrote", { name: from }) }),
       m.kind === "template" ? h("div", { class: "kind-tag", text: t("message.template") }) : null,
-      author ? h("div", { class: "author", text: author }) : null,
+      author ? h("div", { class: "author", "aria-hidden": "true", text: author }) : null, // said by "… wrote:"
       ...(m.deleted ? [] : mediaParts(m)),
       shown || m.deleted ? body : null,
       h("div", { class: "meta" }, [
@@ -248,6 +260,13 @@ function messageNode(m, hit, isCurrent, author) {
       reactionNode(m),
     ]),
   ]);
+}
+
+/** Text with its http(s) links clickable, opened apart from the app. @param {string} text @returns {Array<string | HTMLElement>} */
+function linked(text) {
+  return linkPieces(text).map((piece) =>
+    piece.href ? h("a", { href: piece.href, target: "_blank", rel: "noopener noreferrer", text: piece.text }) : piece.text,
+  );
 }
 
 export function scrollThreadToEnd() {

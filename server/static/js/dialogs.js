@@ -1,6 +1,7 @@
 // The two dialogs: send a template in the open conversation, and start an
 // outbound conversation.
 
+import { CommandError } from "./client.js";
 import { $, h } from "./dom.js";
 import { errorText } from "./alerts.js";
 import * as fmt from "./format.js";
@@ -81,8 +82,12 @@ export function openStartDialog() {
   readStartTemplate = templatePicker(/** @type {HTMLSelectElement} */ ($("start-template")), $("start-params"), $("start-preview"));
   const sync = () => {
     const whatsapp = touchpoints.find((t) => t.id === select.value)?.channel === "whatsapp";
-    $("start-template-box").hidden = !whatsapp;
-    $("start-text-box").hidden = whatsapp;
+    // A hidden box is also disabled: its required fields must not block the
+    // submit (the browser refuses a form with an invalid control, silently
+    // when the control is hidden).
+    showBox("start-template-box", whatsapp);
+    showBox("start-text-box", !whatsapp);
+    $("start-error").textContent = "";
   };
   select.onchange = sync;
   sync();
@@ -98,16 +103,37 @@ export async function submitStart(opened) {
   const touchpoint = /** @type {HTMLSelectElement} */ ($("start-touchpoint")).value;
   const address = /** @type {HTMLInputElement} */ ($("start-address")).value.trim();
   const whatsapp = !$("start-template-box").hidden;
+  const channel = whatsapp ? "whatsapp" : "messenger";
   const body = whatsapp ? { template: readStartTemplate() ?? undefined } : { text: /** @type {HTMLTextAreaElement} */ ($("start-text")).value };
   let id;
   try {
     id = (await live().start(touchpoint, address, body)).conversation.id;
   } catch (e) {
-    $("start-error").textContent = errorText(e);
+    $("start-error").textContent = startRefusal(e, channel);
     return;
   }
   dialog("start-dialog").close();
   await opened(id);
+}
+
+/** @param {string} id @param {boolean} shown */
+function showBox(id, shown) {
+  const box = /** @type {HTMLFieldSetElement} */ ($(id));
+  box.hidden = !shown;
+  box.disabled = !shown;
+}
+
+/**
+ * Why the server refused to start the conversation, in plain words: a closed
+ * reply window is the usual reason on Messenger (the contact has not written
+ * recently), and the agent can do nothing about it but wait.
+ * @param {unknown} e @param {"whatsapp" | "messenger"} channel
+ */
+export function startRefusal(e, channel) {
+  if (e instanceof CommandError && e.code === "session_locked") {
+    return channel === "messenger" ? t("start.messengerWindowClosed") : t("start.templateNeeded");
+  }
+  return errorText(e);
 }
 
 /** @param {"template-dialog" | "start-dialog"} id */

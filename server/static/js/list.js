@@ -214,7 +214,7 @@ function row(s, view, now) {
           h("time", { class: "row-time", datetime: s.last_message_at ? new Date(s.last_message_at).toISOString() : null, text: fmt.listTime(s.last_message_at, now) }),
         ]),
         h("div", { class: "row-bottom" }, [
-          h("span", { class: "row-preview" }, [s.preview_direction === "out" ? h("span", { class: "you", text: t("row.you") }) : null, previewText(s) || t("row.no_messages")]),
+          h("span", { class: "row-preview", dir: "auto" }, [s.preview_direction === "out" ? h("span", { class: "you", text: t("row.you") }) : null, previewText(s) || t("row.no_messages")]),
           view.locked ? h("span", { class: "lock-dot", title: t("row.session_closed"), text: "🔒" }) : null,
           view.unread ? h("span", { class: "unread", "aria-hidden": "true", text: fmt.number(s.unread) }) : null,
         ]),

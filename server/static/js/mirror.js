@@ -38,6 +38,15 @@ function before(a, b) {
  */
 
 /**
+ * The last move of a conversation off one of the agent's lists, as the
+ * server told it (lost.js turns it into words).
+ * @typedef {object} Departure
+ * @property {string} reason  "claimed", "assigned", "reassigned", "sent_to_inbox", "ended"
+ * @property {string | null} agentId  who has it now
+ * @property {string | null} by  who did it
+ */
+
+/**
  * @typedef {object} Thread
  * @property {ConversationSummary} conversation
  * @property {Map<number, MessageView>} messages  by seq
@@ -73,6 +82,10 @@ export class Mirror {
     this.assigned = new Map();
     this.assignedCount = 0;
     this.unreadTotal = 0;
+    /** Ended WhatsApp conversations waiting for their wrap-up. @type {Map<string, ConversationSummary>} */
+    this.toWrapUp = new Map();
+    /** How each conversation last left a list of the agent's. @type {Map<string, Departure>} */
+    this.departures = new Map();
     /** @type {Map<string, Thread>} */
     this.threads = new Map();
     /** @type {Snapshot | null} */
@@ -103,6 +116,7 @@ export class Mirror {
     this.assigned = new Map(snapshot.assigned.map((s) => [s.id, s]));
     this.assignedCount = snapshot.assigned.length;
     this.unreadTotal = snapshot.unread_total;
+    this.toWrapUp = new Map((snapshot.to_wrap_up ?? []).map((s) => [s.id, s]));
     this.threads = new Map();
     this.serverOffset = snapshot.server_time - localNow;
     this.status = snapshot.status ?? null;
@@ -147,7 +161,7 @@ export class Mirror {
   conversation(id) {
     /** @type {ConversationSummary | null} */
     let best = null;
-    for (const s of [this.assigned.get(id), this.inbox.get(id), this.threads.get(id)?.conversation]) {
+    for (const s of [this.assigned.get(id), this.inbox.get(id), this.toWrapUp.get(id), this.threads.get(id)?.conversation]) {
       if (s && newer(best, s)) best = s;
     }
     return best;
@@ -209,6 +223,7 @@ export class Mirror {
         return [{ kind: event.type, conversationId: s.id }];
       }
       case "inbox.removed":
+        this.departed(event.conversation_id, { reason: event.reason, agentId: event.agent_id ?? null, by: event.by ?? null });
         if (event.counts) this.queueCounts.set(event.counts.queue_id, event.counts);
         if (!this.inbox.delete(event.conversation_id)) return event.counts ? [{ kind: "inbox.counts", conversationId: null }] : [];
         return [{ kind: event.type, conversationId: event.conversation_id }];
@@ -222,9 +237,20 @@ export class Mirror {
         return [{ kind: event.type, conversationId: s.id }];
       }
       case "assigned.removed":
+        this.departed(event.conversation_id, { reason: event.reason, agentId: event.agent_id ?? null, by: event.by ?? null });
         this.assigned.delete(event.conversation_id);
         this.assignedCount = event.count;
         this.unreadTotal = event.unread_total;
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "to_wrap_up.added":
+        if (newer(this.toWrapUp.get(event.conversation.id), event.conversation)) this.toWrapUp.set(event.conversation.id, event.conversation);
+        this.refresh(event.conversation);
+        return [{ kind: event.type, conversationId: event.conversation.id }];
+      case "alert.raised":
+        // Counted and rung by ring.js (the web app), from the change.
+        return [{ kind: event.type, conversationId: event.conversation_id }];
+      case "to_wrap_up.removed":
+        this.toWrapUp.delete(event.conversation_id);
         return [{ kind: event.type, conversationId: event.conversation_id }];
       case "session.locked":
       case "session.unlocked":
@@ -279,6 +305,16 @@ export class Mirror {
   }
 
   /**
+   * Remember the latest departures only (a supervisor hears every queue's).
+   * @param {string} id @param {Departure} d
+   */
+  departed(id, d) {
+    this.departures.delete(id);
+    this.departures.set(id, d);
+    if (this.departures.size > 500) this.departures.delete(/** @type {string} */ (this.departures.keys().next().value));
+  }
+
+  /**
    * A newer summary refreshes the rows that list it, while it still belongs there.
    * @param {ConversationSummary} s
    */
@@ -287,6 +323,8 @@ export class Mirror {
     if (inInbox && newer(inInbox, s) && s.status === "open" && s.assignee_id === null) this.inbox.set(s.id, s);
     const mine = this.assigned.get(s.id);
     if (mine && newer(mine, s) && s.status === "open" && s.assignee_id === mine.assignee_id) this.assigned.set(s.id, s);
+    const owed = this.toWrapUp.get(s.id);
+    if (owed && newer(owed, s) && s.status === "ended" && !s.wrapped_up) this.toWrapUp.set(s.id, s);
     const thread = this.threads.get(s.id);
     if (thread && newer(thread.conversation, s)) thread.conversation = s;
   }

@@ -20,9 +20,9 @@ export interface CloseCodes {
 }
 
 /** Every frame the client may send. */
-export type ClientCommand = Hello | Ping | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer | SaveCanned | DeleteCanned;
+export type ClientCommand = Hello | Ping | Screen | Claim | Assign | SendToInbox | EndChat | SendMessage | SendTemplate | SendMedia | StartConversation | MarkRead | Open | Close | History | Search | InboxPage | AddNote | WrapUp | GetContactCard | SetStatus | SetCapacity | AcceptOffer | DeclineOffer | Transfer | SaveCanned | DeleteCanned;
 /** Every frame the server may send. */
-export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed;
+export type ServerMessage = Welcome | Snapshot | Resumed | Resync | Ack | Error | Event | Unsubscribed | Ring;
 /** An event body: what an `event` frame carries. */
 export type EventBody = Event["event"];
 /** What an `ack` carries. */
@@ -50,6 +50,17 @@ export interface Resume {
 
 export interface Ping {
   type: "ping";
+  id: string;
+}
+
+/**
+ * This screen came to the front (visible and focused: `front` true) or
+ * left it. Of an agent's screens on a node, the hub rings the one in front,
+ * or else the one most recently in front (`ring`).
+ */
+export interface Screen {
+  type: "screen";
+  front: boolean;
   id: string;
 }
 
@@ -316,6 +327,7 @@ export interface Snapshot {
   server_time: number;
   inbox_counts: QueueCounts[];
   inbox_cursor: string | null;
+  to_wrap_up: ConversationSummary[];
   status: AgentStatusView | null;
   offers: OfferRung[];
   floors: QueueFloor[];
@@ -678,7 +690,7 @@ export interface Event {
   type: "event";
   stream: string;
   seq: number;
-  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | AgentStatusChanged | OfferRung | OfferWithdrawn | FloorUpdated | CannedUpdated;
+  event: InboxAdded | InboxUpdated | InboxRemoved | AssignedAdded | AssignedUpdated | AssignedRemoved | ToWrapUpAdded | ToWrapUpRemoved | Alert | ConversationUpdated | MessageCreated | MessageUpdated | NoteAdded | WrapUpRecorded | SessionLocked | SessionUnlocked | AccessRevoked | AgentStatusChanged | OfferRung | OfferWithdrawn | FloorUpdated | CannedUpdated;
 }
 
 /**
@@ -701,6 +713,10 @@ export interface InboxUpdated {
   counts: QueueCounts | null;
 }
 
+/**
+ * `agent_id`: who has it now (claimed, assigned); `by`: who did it
+ * (the claimer, the supervisor who assigned it, whoever ended it).
+ */
 export interface InboxRemoved {
   type: "inbox.removed";
   conversation_id: string;
@@ -708,6 +724,7 @@ export interface InboxRemoved {
   reason: "assigned" | "claimed" | "ended";
   agent_id: string | null;
   counts: QueueCounts | null;
+  by: string | null;
 }
 
 export interface AssignedAdded {
@@ -724,12 +741,53 @@ export interface AssignedUpdated {
   unread_total: number;
 }
 
+/**
+ * `agent_id`: who has it now (reassigned); `by`: who did it (a
+ * supervisor, a transfer, or the agent themselves), so a screen can say
+ * what happened to the conversation it was showing.
+ */
 export interface AssignedRemoved {
   type: "assigned.removed";
   conversation_id: string;
   reason: "ended" | "reassigned" | "sent_to_inbox";
   count: number;
   unread_total: number;
+  agent_id: string | null;
+  by: string | null;
+}
+
+/**
+ * On agent:<id>: a WhatsApp conversation of the agent ended and waits
+ * for its wrap-up (the agent's *To wrap up* list, also in the snapshot).
+ */
+export interface ToWrapUpAdded {
+  type: "to_wrap_up.added";
+  conversation: ConversationSummary;
+}
+
+/**
+ * On agent:<id>: the wrap-up was recorded; the conversation leaves the
+ * agent's *To wrap up* list.
+ */
+export interface ToWrapUpRemoved {
+  type: "to_wrap_up.removed";
+  conversation_id: string;
+}
+
+/**
+ * On agent:<id>: something the agent must notice: a conversation
+ * assigned to them by someone else (`assigned`), a customer's new
+ * message in one of theirs (`message`), or an offer ringing for them
+ * (`offer`, right after its `offer.rung`). Every screen gets it (the tab's
+ * count); one screen per node is told to ring it (`ring`). It rides the
+ * agent's stream, so a screen that was away gets it when it resumes.
+ */
+export interface Alert {
+  type: "alert.raised";
+  reason: "assigned" | "message" | "offer";
+  conversation_id: string;
+  contact_name: string;
+  preview: string;
 }
 
 /**
@@ -838,4 +896,16 @@ export interface Unsubscribed {
   type: "unsubscribed";
   stream: string;
   reason: string;
+}
+
+/**
+ * To one screen of the agent (per node): this one plays the sound and
+ * shows the desktop notification for the `alert.raised` event `seq` of
+ * `stream` (sent right after it, live only: a replayed alert counts but
+ * does not ring).
+ */
+export interface Ring {
+  type: "ring";
+  stream: string;
+  seq: number;
 }

@@ -17,6 +17,12 @@ export const ui = {
   current: null,
   /** @type {string | null} why the current conversation can no longer be shown */
   lost: null,
+  /**
+   * The open conversation as last drawn, shown read-only once it is lost
+   * (the mirror drops a thread the agent may no longer see).
+   * @type {{ id: string, summary: import('./protocol').ConversationSummary, thread: import('./mirror.js').Thread | undefined } | null}
+   */
+  kept: null,
   /** @type {"snapshot" | "notes" | null} */
   side: null,
   search: {
