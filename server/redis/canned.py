@@ -13,15 +13,15 @@ client: one pool, one view of Redis's health. The only writer of these keys.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
 from server.core.canned import CannedList
 from server.redis.store import UNREACHABLE, connect
-from server.store.base import StoreUnavailable, VersionConflict
+from server.redis.store import _unavailable as unavailable
+from server.store.base import VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
 _list = msgspec.msgpack.Decoder(CannedList).decode
@@ -34,20 +34,6 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'b', ARGV[3])
 return 1
 """
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    @functools.wraps(fn)
-    async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except UNREACHABLE as e:
-            raise StoreUnavailable(f"redis: {e}") from e
-
-    return wrapped
-
 
 class RedisCanned:
     def __init__(self, url: str, *, prefix: str = "sb:", client: Any = None) -> None:
@@ -59,7 +45,7 @@ class RedisCanned:
     def _key(self, list_id: str) -> str:
         return f"{self._p}canned:{list_id}"
 
-    @_unavailable
+    @unavailable
     async def canned_lists(self, list_ids: Sequence[str]) -> list[CannedList]:
         wanted = list(list_ids)
         if not wanted:
@@ -78,7 +64,7 @@ class RedisCanned:
             pipe.hget(self._key(list_id), "b")
         return list(await pipe.execute())
 
-    @_unavailable
+    @unavailable
     async def put_canned_list(self, lst: CannedList) -> None:
         stored = await self._put(keys=[self._key(lst.id)], args=[lst.version - 1, lst.version, _encode(lst)])
         if not stored:

@@ -6,7 +6,6 @@ and the supervisor's live floor."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -46,19 +45,6 @@ def routed_config(agents: int = 0, **routing: Any) -> Config:
 @pytest.fixture
 def config() -> Config:
     return routed_config()
-
-
-@pytest.fixture
-async def running(config: Config) -> AsyncIterator[Running]:
-    node, server, task = await start_node(config)
-    async with httpx.AsyncClient() as http:
-        r = Running(node, http)
-        yield r
-        for a in r.agents:
-            await a.close()
-    server.should_exit = True
-    await task
-    await node.stop()
 
 
 async def available(running: Running, agent_id: str) -> WsAgent:
