@@ -85,16 +85,24 @@ class Intake:
         self.metrics.webhooks.inc(1, "stored")
         return outcome
 
+    async def _target(self, touchpoint_id: str, target: str) -> Message | None:
+        """The message Meta knows as ``target``, when it is ours and its
+        conversation is on this touchpoint."""
+        touchpoint = self.catalog.touchpoint(touchpoint_id)
+        message = await self.store.message_by_channel_id(target)
+        if message is None:
+            return None
+        conv = await self.store.get_conversation(message.conversation_id)
+        if conv is None or conv.touchpoint_id != touchpoint.id:
+            return None
+        return message
+
     async def revise(self, touchpoint_id: str, target: str, new_text: str | None, *, at: int) -> bool:
         """The contact edited (``new_text``) or deleted (None) the message
         Meta knows as ``target``. True when that changed something (an
         unknown message, a repeat, a message already deleted: False)."""
-        touchpoint = self.catalog.touchpoint(touchpoint_id)
-        message = await self.store.message_by_channel_id(target)
+        message = await self._target(touchpoint_id, target)
         if message is None:
-            return False
-        conv = await self.store.get_conversation(message.conversation_id)
-        if conv is None or conv.touchpoint_id != touchpoint.id:
             return False
         keep = self.catalog.keep_deleted_text
 
@@ -219,12 +227,8 @@ class Intake:
         message (``message.updated``); it is never a message of its own.
         False when the message is unknown here (the caller keeps the
         reaction as a line of the thread instead)."""
-        touchpoint = self.catalog.touchpoint(touchpoint_id)
-        message = await self.store.message_by_channel_id(target)
+        message = await self._target(touchpoint_id, target)
         if message is None:
-            return False
-        conv = await self.store.get_conversation(message.conversation_id)
-        if conv is None or conv.touchpoint_id != touchpoint.id:
             return False
 
         async def attempt() -> Planned | None:
