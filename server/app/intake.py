@@ -72,6 +72,7 @@ class Intake:
                     latest,
                     new_conversation_id=self.mint.new_thread("c", contact, touchpoint),
                     message_id=self.mint.new_thread("m", contact, touchpoint),
+                    entry_id=self.mint.new_thread("m", contact, touchpoint),
                     touchpoint=touchpoint,
                     contact=contact,
                     inbound=inbound,
@@ -152,7 +153,9 @@ class Intake:
         """The session timer fired: lock if the window really passed. True when it locked."""
         policy = self.catalog.policy
         try:
-            _, outcome = await self.changes.change(conv_id, lambda c: rules.expire(c, policy(c.channel), self.clock()))
+            _, outcome = await self.changes.change(
+                conv_id, lambda c: rules.expire(c, policy(c.channel), self.clock(), message_id=self.mint.in_thread("m", c.id))
+            )
         except DomainError:
             return False
         if outcome is not None:
@@ -172,7 +175,11 @@ class Intake:
         outcomes: list[rules.Outcome] = []
         for conv_id in conv_ids:
             conv = await self.store.get_conversation(conv_id)
-            outcome = rules.expire(conv, policy(conv.channel), now) if conv is not None else None
+            outcome = (
+                rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
+                if conv is not None
+                else None
+            )
             if outcome is not None:
                 outcomes.append(outcome)
         results = await self.store.commit_many(outcomes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -42,6 +43,10 @@ MAX_TEXT = 4096
 
 WHATSAPP_ONLY = "whatsapp"
 
+TIMELINE = "timeline"
+"""The ``kind`` of a thread message that is a timeline entry (the same as
+``routing.TIMELINE``): never sent to the contact, never unread."""
+
 
 class Outcome(Struct, frozen=True, kw_only=True):
     """What one transition did. ``after`` is the conversation to store."""
@@ -55,6 +60,10 @@ class Outcome(Struct, frozen=True, kw_only=True):
     """A message whose delivery state changed."""
     note: Note | None = None
     wrap_up: WrapUp | None = None
+    entry: Message | None = None
+    """A timeline entry added just before ``message`` (its seq is one less),
+    in the same commit: the reply window reopening as the contact writes
+    again (``receive``)."""
 
 
 # --------------------------------------------------------------------------- rights
@@ -169,10 +178,13 @@ def receive(
     inbound: Inbound,
     policy: WindowPolicy,
     now: int,
+    entry_id: str,
 ) -> Outcome:
     """A contact wrote. ``latest`` is their newest conversation on this
     touchpoint: appended to while open; once ended, a new one starts in the
-    touchpoint's queue inbox."""
+    touchpoint's queue inbox. A locked window reopening is recorded by a
+    timeline entry ``unlocked`` (id ``entry_id``) just before the message,
+    in the same commit."""
     if latest is None or not latest.is_open:
         base = Conversation(
             id=new_conversation_id,
@@ -185,6 +197,10 @@ def receive(
         before = None
     else:
         base = before = latest
+    entry = None
+    if before is not None and before.session_locked and not session.is_locked(_reopened(before, inbound.at), policy, now):
+        entry = timeline_entry(before, "unlocked", message_id=entry_id, now=now)
+        base = replace(base, message_count=entry.seq)
     seq = base.message_count + 1
     message = Message(
         id=message_id,
@@ -215,7 +231,29 @@ def receive(
         last_inbound_at=anchor,
     )
     after = replace(after, session_locked=session.is_locked(after, policy, now))
-    return Outcome(before=before, after=after, message=message)
+    return Outcome(before=before, after=after, message=message, entry=entry)
+
+
+def _reopened(conv: Conversation, at: int) -> Conversation:
+    """``conv`` with its window anchored as a contact's message at ``at`` anchors it."""
+    return replace(conv, last_inbound_at=max(at, conv.last_inbound_at or at))
+
+
+def timeline_entry(conv: Conversation, event: Literal["locked", "unlocked"], *, message_id: str, now: int) -> Message:
+    """A timeline entry about the conversation's reply window (``locked``,
+    ``unlocked``), next in its thread: shown inline to agents, never sent,
+    never unread (the routing entries are built the same way, ``routing.entry``)."""
+    return Message(
+        id=message_id,
+        conversation_id=conv.id,
+        seq=conv.message_count + 1,
+        direction="in",
+        kind=TIMELINE,
+        text="",
+        at=now,
+        status="received",
+        meta={"event": event},
+    )
 
 
 MEDIA_KINDS = ("image", "video", "document", "audio", "sticker")
@@ -574,9 +612,12 @@ def wrap_up(
 # --------------------------------------------------------------------------- time
 
 
-def expire(conv: Conversation, policy: WindowPolicy, now: int) -> Outcome | None:
-    """The reply window passed: lock, once. None when nothing is due (the
-    contact wrote meanwhile, the lock was already announced, or it ended)."""
+def expire(conv: Conversation, policy: WindowPolicy, now: int, *, message_id: str) -> Outcome | None:
+    """The reply window passed: lock, once, with its timeline entry
+    ``locked`` (id ``message_id``) in the same commit. None when nothing is
+    due (the contact wrote meanwhile, the lock was already announced, or it
+    ended)."""
     if not conv.is_open or conv.session_locked or not session.is_locked(conv, policy, now):
         return None
-    return Outcome(before=conv, after=_bump(conv, session_locked=True))
+    record = timeline_entry(conv, "locked", message_id=message_id, now=now)
+    return Outcome(before=conv, after=_bump(conv, session_locked=True, message_count=record.seq), message=record)

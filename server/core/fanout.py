@@ -21,7 +21,7 @@ from typing import Literal, NamedTuple
 from msgspec.structs import replace
 
 from protocol import messages as p
-from server.core.conversation import Outcome
+from server.core.conversation import TIMELINE, Outcome
 from server.core.model import Conversation
 from server.core.views import message_view, note_view, offer_view, wrap_up_view
 
@@ -98,7 +98,7 @@ def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.
     reason: Literal["assigned", "message"] | None = None
     if moved and outcome.actor_id != after.assignee_id:
         reason = "assigned"
-    elif outcome.message is not None and outcome.message.direction == "in":
+    elif outcome.message is not None and outcome.message.direction == "in" and outcome.message.kind != TIMELINE:
         reason = "message"
     if reason is None:
         return None
@@ -229,6 +229,8 @@ def publications(
 
     # The thread.
     stream = conv_stream(a.id)
+    if outcome.entry is not None:
+        out.append(Publication(stream, p.MessageCreated(message=message_view(outcome.entry), conversation=after)))
     if outcome.message is not None:
         out.append(Publication(stream, p.MessageCreated(message=message_view(outcome.message), conversation=after)))
     elif changed:

@@ -144,14 +144,16 @@ def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corouti
 # KEYS (all in the thread's shard): 1 conv, 2 messages, 3 notes, 4 latest,
 #       5 shard cmid of the new message, 6 mid of the new message,
 #       7 shard cmid of the updated message, 8 mid of the updated message,
-#       9 outbox, 10 outbox entries-ever counter, 11 outbox lease
+#       9 outbox, 10 outbox entries-ever counter, 11 outbox lease,
+#       12 mid of the timeline entry before the new message
 # ARGV: 1 cid, 2 creating (0/1), 3 expected version or expected latest id,
 #       4 new version, 5 conv blob,
 #       6 new message: seq ('' = none), 7 its blob, 8 its channel id, 9 its id,
 #       10 updated message: seq ('' = none), 11 blob, 12 channel id, 13 id,
 #       14 note blob ('' = none),
 #       15 the index commands (msgpack list of commands; '' = none), 16 run them here (1) or queue them (0),
-#       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free
+#       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free,
+#       20 timeline entry before the new message: seq ('' = none; the new message's seq - 1), 21 its blob
 # Returns {'ok', outbox entry number (0: nothing queued), the first entries to
 # apply when the lease was taken} or {'conflict'|'duplicate', detail}.
 COMMIT = """
@@ -166,7 +168,9 @@ else
 end
 if ARGV[6] ~= '' then
   if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', ARGV[8]} end
-  if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[6]) - 1 then return {'conflict', 'seq'} end
+  local before = tonumber(ARGV[6]) - 1
+  if ARGV[20] ~= '' then before = before - 1 end
+  if redis.call('LLEN', KEYS[2]) ~= before then return {'conflict', 'seq'} end
 end
 if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[8]) == 0 then return {'conflict', 'message'} end
@@ -178,6 +182,10 @@ end
 
 redis.call('HSET', KEYS[1], 'v', ARGV[4], 'b', ARGV[5])
 if ARGV[2] == '1' then redis.call('SET', KEYS[4], cid) end
+if ARGV[20] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[21])
+  redis.call('SET', KEYS[12], ARGV[20] .. '|' .. cid)
+end
 if ARGV[6] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[7])
   redis.call('SET', KEYS[6], ARGV[6] .. '|' .. cid)
@@ -425,8 +433,10 @@ class RedisStore:
         after, before = outcome.after, outcome.before
         creating = before is None
         shard = ids.thread_shard(after.contact_id, after.touchpoint_id)
-        m, u = outcome.message, outcome.updated_message
-        for some_id in (after.id, m.id if m else None, u.id if u else None):
+        m, u, e = outcome.message, outcome.updated_message, outcome.entry
+        if e is not None and (m is None or e.seq != m.seq - 1):
+            raise ValueError("a timeline entry is stored just before a new message")
+        for some_id in (after.id, m.id if m else None, u.id if u else None, e.id if e else None):
             if some_id is not None and ids.shard_of(some_id) != shard:
                 raise WrongShard(f"{some_id!r} is not in shard {shard} of its thread")
         none = self._in(shard, "none")
@@ -444,6 +454,7 @@ class RedisStore:
             outbox,
             counter,
             lease,
+            self._in(shard, f"mid:{e.id}") if e else none,
         ]
         args: list[Any] = [
             after.id,
@@ -459,6 +470,8 @@ class RedisStore:
             token,
             lease_ms,
             batch,
+            str(e.seq) if e else "",
+            _encode(e) if e else "",
         ]
         status, detail, *first = await self._commit(keys=keys, args=args)
         if status == b"conflict":

@@ -87,9 +87,10 @@ class MemoryStore:
         self._conversations[after.id] = after
         if outcome.before is None:
             self._latest[(after.contact_id, after.touchpoint_id)] = after.id
-        if outcome.message is not None:
-            self._messages[after.id].append(outcome.message)
-            self._index(outcome.message)
+        for m in (outcome.entry, outcome.message):
+            if m is not None:
+                self._messages[after.id].append(m)
+                self._index(m)
         if outcome.updated_message is not None:
             m = outcome.updated_message
             self._messages[m.conversation_id][m.seq - 1] = m  # seqs run 1, 2, 3… per thread

@@ -468,6 +468,15 @@ class SqliteStore:
             ).rowcount
             if updated != 1:
                 raise VersionConflict(after.id)
+        if outcome.entry is not None:
+            m = outcome.entry
+            try:
+                db.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.id, m.conversation_id, m.seq, m.channel_message_id, m.status, _encode(m)),
+                )
+            except sqlite3.IntegrityError as e:
+                raise VersionConflict(f"message {m.id}") from e
         if outcome.message is not None:
             m = outcome.message
             try:

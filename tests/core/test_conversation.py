@@ -35,6 +35,7 @@ def receive(latest: Conversation | None, text: str = "hi", at: int = T0, *, tp: 
         latest,
         new_conversation_id=f"c{n}",
         message_id=f"m{at}",
+        entry_id=f"t{at}",
         touchpoint=tp,
         contact=contact,
         inbound=inbound(text, at),
@@ -230,20 +231,51 @@ def test_template_allowed_outside_the_session() -> None:
 def test_expiry_locks_once_and_a_new_message_unlocks() -> None:
     c = claimed()
     assert c.session_locked is False
-    assert rules.expire(c, WA_POLICY, T0 + 24 * HOUR - 1) is None  # not yet
-    locked = rules.expire(c, WA_POLICY, T0 + 24 * HOUR)
+    assert rules.expire(c, WA_POLICY, T0 + 24 * HOUR - 1, message_id="mlock") is None  # not yet
+    locked = rules.expire(c, WA_POLICY, T0 + 24 * HOUR, message_id="mlock")
     assert locked is not None and locked.after.session_locked is True
-    assert rules.expire(locked.after, WA_POLICY, T0 + 25 * HOUR) is None  # exactly once
+    assert rules.expire(locked.after, WA_POLICY, T0 + 25 * HOUR, message_id="mlock") is None  # exactly once
     renewed = receive(locked.after, "back", at=T0 + 30 * HOUR)
     assert renewed.after.session_locked is False
     assert rules.send(renewed.after, ANA, "welcome back", message_id="m9", policy=WA_POLICY, now=T0 + 31 * HOUR)
 
 
+def test_a_lock_and_an_unlock_each_write_a_timeline_entry_in_the_same_outcome() -> None:
+    c = claimed()
+    locked = rules.expire(c, WA_POLICY, T0 + 24 * HOUR, message_id="mlock")
+    assert locked is not None and locked.message is not None
+    entry = locked.message
+    assert (entry.id, entry.kind, entry.meta, entry.seq) == ("mlock", "timeline", {"event": "locked"}, c.message_count + 1)
+    assert (entry.at, entry.direction, entry.status) == (T0 + 24 * HOUR, "in", "received")
+    after = locked.after
+    assert after.message_count == entry.seq and after.unread == c.unread and after.preview == c.preview  # not a message of the contact
+    renewed = receive(after, "back", at=T0 + 30 * HOUR)
+    assert renewed.entry is not None and renewed.message is not None
+    assert (renewed.entry.id, renewed.entry.kind, renewed.entry.meta) == (f"t{T0 + 30 * HOUR}", "timeline", {"event": "unlocked"})
+    assert (renewed.entry.seq, renewed.message.seq) == (after.message_count + 1, after.message_count + 2)
+    assert renewed.after.message_count == renewed.message.seq and renewed.after.preview == "back"
+    # Only a window that reopens gets one: not a first message, not one in an open window.
+    assert receive(None).entry is None
+    assert receive(renewed.after, "more", at=T0 + 31 * HOUR).entry is None
+
+
+def test_a_message_that_comes_too_late_to_reopen_writes_no_unlock() -> None:
+    locked = rules.expire(claimed(), WA_POLICY, T0 + 24 * HOUR, message_id="mlock")
+    assert locked is not None
+    # Sent (Meta's timestamp) before the lock, delivered after it: the window stays shut.
+    late = rules.receive(
+        locked.after, new_conversation_id="c9", message_id="m9", entry_id="t9", touchpoint=WA, contact=CUSTOMER,
+        inbound=inbound("late", T0 + HOUR), policy=WA_POLICY, now=T0 + 48 * HOUR,
+    )
+    assert late.after.session_locked and late.entry is None and late.message is not None
+    assert late.message.seq == locked.after.message_count + 1
+
+
 def test_each_inbound_message_renews_the_window() -> None:
     c = receive(claimed(), "still here", at=T0 + 20 * HOUR).after
-    assert rules.expire(c, WA_POLICY, T0 + 24 * HOUR) is None
+    assert rules.expire(c, WA_POLICY, T0 + 24 * HOUR, message_id="mlock") is None
     assert rules.send(c, ANA, "ok", message_id="m", policy=WA_POLICY, now=T0 + 43 * HOUR)
-    assert rules.expire(c, WA_POLICY, T0 + 44 * HOUR) is not None
+    assert rules.expire(c, WA_POLICY, T0 + 44 * HOUR, message_id="mlock") is not None
 
 
 def test_messenger_replies_are_tagged_human_agent_then_refused_after_7_days() -> None:
@@ -253,8 +285,8 @@ def test_messenger_replies_are_tagged_human_agent_then_refused_after_7_days() ->
     tagged = rules.send(c, CARLA, "hi", message_id="m2", policy=FB_POLICY, now=T0 + 3 * 24 * HOUR)
     assert tagged.message is not None and tagged.message.meta["tag"] == "HUMAN_AGENT"
     assert code_of(rules.send, c, CARLA, "hi", message_id="m3", policy=FB_POLICY, now=T0 + 7 * 24 * HOUR) == errors.SESSION_LOCKED
-    assert rules.expire(c, FB_POLICY, T0 + 3 * 24 * HOUR) is None
-    assert rules.expire(c, FB_POLICY, T0 + 7 * 24 * HOUR) is not None
+    assert rules.expire(c, FB_POLICY, T0 + 3 * 24 * HOUR, message_id="mlock") is None
+    assert rules.expire(c, FB_POLICY, T0 + 7 * 24 * HOUR, message_id="mlock") is not None
 
 
 def test_messenger_has_no_templates() -> None:

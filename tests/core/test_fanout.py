@@ -135,7 +135,7 @@ def test_read_updates_the_agents_list_on_every_screen() -> None:
 
 
 def test_session_lock_goes_to_the_assignee_and_viewers() -> None:
-    out = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000)
+    out = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000, message_id="mlock")
     assert out is not None
     routes = route(out)
     assert ("agent:ana", "session.locked") in routes and ("conv:c1", "session.locked") in routes
@@ -143,16 +143,32 @@ def test_session_lock_goes_to_the_assignee_and_viewers() -> None:
 
 
 def test_session_lock_of_an_unassigned_conversation_goes_to_the_queue() -> None:
-    out = rules.expire(open_conv(), WA_POLICY, T0 + 24 * 3600 * 1000)
+    out = rules.expire(open_conv(), WA_POLICY, T0 + 24 * 3600 * 1000, message_id="mlock")
     assert out is not None
     assert ("queue:sales", "session.locked") in route(out)
 
 
 def test_unlock_when_the_contact_writes_again() -> None:
-    locked = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000)
+    locked = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000, message_id="mlock")
     assert locked is not None
     routes = route(receive(locked.after, at=T0 + 25 * 3600 * 1000))
     assert ("agent:ana", "session.unlocked") in routes and ("conv:c1", "session.unlocked") in routes
+
+
+def test_the_lock_and_unlock_timeline_entries_go_live_on_the_thread_in_order() -> None:
+    locked = rules.expire(claimed(ANA), WA_POLICY, T0 + 24 * 3600 * 1000, message_id="mlock")
+    assert locked is not None
+    after = summary(locked.after, CUSTOMER, WA, WA_POLICY)
+    pubs = publications(locked, summary(claimed(ANA), CUSTOMER, WA, WA_POLICY), after, {"ana": Totals(1, 0)})
+    thread = [pub.event for pub in pubs if pub.stream == "conv:c1"]
+    assert [type(e) for e in thread] == [p.SessionLocked, p.MessageCreated]
+    assert thread[1].message.kind == "timeline" and thread[1].message.meta == {"event": "locked"}  # type: ignore[union-attr]
+    assert not [pub for pub in pubs if isinstance(pub.event, p.Alert)]  # a lock is no message from the customer
+    renewed = receive(locked.after, "back", at=T0 + 25 * 3600 * 1000)
+    pubs = publications(renewed, after, summary(renewed.after, CUSTOMER, WA, WA_POLICY), {"ana": Totals(1, 1)})
+    created = [pub.event.message for pub in pubs if isinstance(pub.event, p.MessageCreated)]
+    assert [(m.kind, m.meta.get("event"), m.text) for m in created] == [("timeline", "unlocked", ""), ("text", None, "back")]
+    assert [pub.event.reason for pub in pubs if isinstance(pub.event, p.Alert)] == ["message"]  # the customer's, once
 
 
 def test_contact_rename_republishes_to_everyone_who_shows_it() -> None:

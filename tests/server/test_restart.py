@@ -229,10 +229,12 @@ async def test_acknowledged_writes_survive_sigkill_and_timers_rearm(node: NodePr
 
         # Threads, through `open`.
         thread_a = await ana.call(p.Open, conversation_id=conv_a)
-        assert [(m.id, m.seq, m.direction, m.text) for m in thread_a.messages] == [
+        assert [(m.id, m.seq, m.direction, m.text) for m in thread_a.messages[:2]] == [
             (a1["message_id"], 1, "in", "Olá, preciso de ajuda"),
             (a2["message_id"], 2, "in", "Meu pedido não chegou"),
         ]
+        # A's window closed too (before D's): its lock's timeline entry follows.
+        assert [(m.seq, m.kind, m.meta) for m in thread_a.messages[2:]] == [(3, "timeline", {"event": "locked"})]
         assert thread_a.notes == [note.note]
         assert thread_a.wrap_up is None and not thread_a.has_more
 

@@ -411,8 +411,8 @@ async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, 
     convs = [(await world.receive("hi", address=a)).after for a in ("5511900000001", "5511900000002", "5511900000003")]
     await world.claim(convs[0].id)
     world.now += 8 * 3_600_000
-    stale = rules.expire(convs[0], POLICIES["whatsapp"], world.now)  # decided on the version before the claim
-    fresh = [rules.expire(await world.conv(c.id), POLICIES["whatsapp"], world.now) for c in convs[1:]]
+    stale = rules.expire(convs[0], POLICIES["whatsapp"], world.now, message_id=world.new_id("m", of=convs[0]))  # decided on the version before the claim
+    fresh = [rules.expire(await world.conv(c.id), POLICIES["whatsapp"], world.now, message_id=world.new_id("m", of=c)) for c in convs[1:]]
     assert stale is not None and all(o is not None for o in fresh)
     results = await store.commit_many([fresh[0], stale, fresh[1]])  # type: ignore[list-item]
     assert results[0] is None and results[2] is None
@@ -420,6 +420,62 @@ async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, 
     assert [(await world.conv(c.id)).session_locked for c in convs] == [False, True, True]
     assert ids(await store.unlocked_open()) == [convs[0].id]
     assert await store.commit_many([]) == []
+
+
+# --------------------------------------------------------------------------- lock / unlock timeline entries
+
+
+def _thread(messages: list[object]) -> list[tuple[int, str, str | None]]:
+    return [(m.seq, m.kind, m.meta.get("event")) for m in messages]  # type: ignore[attr-defined]
+
+
+async def test_a_lock_and_an_unlock_store_their_timeline_entries_with_them(store: Store, world: World) -> None:
+    conv = (await world.receive("hi")).after
+    locked = await world.expire(conv.id)
+    assert locked.message is not None
+    assert await store.get_message(locked.message.id) == locked.message
+    assert _thread(await store.messages(conv.id)) == [(1, "text", None), (2, "timeline", "locked")]
+    renewed = await world.receive("back again")
+    assert renewed.entry is not None and renewed.message is not None and not renewed.after.session_locked
+    assert await store.get_message(renewed.entry.id) == renewed.entry
+    assert await store.get_message(renewed.message.id) == renewed.message
+    assert _thread(await store.messages(conv.id)) == [
+        (1, "text", None), (2, "timeline", "locked"), (3, "timeline", "unlocked"), (4, "text", None),
+    ]
+    assert (await world.conv(conv.id)).message_count == 4
+
+
+async def test_a_refused_unlock_leaves_neither_its_entry_nor_its_message(store: Store, world: World) -> None:
+    """The entry and the message are one commit: whatever refuses one
+    (here the contact's message is a repeat Meta retried) stores neither."""
+    conv = (await world.receive("hi", channel_message_id="wamid.first")).after
+    locked = (await world.expire(conv.id)).after
+    retry = await world.decide_receive("hi", latest=locked, channel_message_id="wamid.first")
+    assert retry.entry is not None
+    with pytest.raises(DuplicateMessage):
+        await store.commit(retry)
+    assert await store.get_message(retry.entry.id) is None
+    assert _thread(await store.messages(conv.id)) == [(1, "text", None), (2, "timeline", "locked")]
+    assert await world.conv(conv.id) == locked
+    stale = await world.decide_receive("again", latest=locked)
+    await world.receive("meanwhile")  # the window reopened by another message first
+    with pytest.raises(VersionConflict):
+        await store.commit(stale)
+    assert await store.get_message(stale.entry.id) is None  # type: ignore[union-attr]
+
+
+async def test_a_lock_refused_in_a_batch_leaves_no_entry(store: Store, world: World) -> None:
+    convs = [(await world.receive("hi", address=a)).after for a in ("5511900000001", "5511900000002")]
+    await world.claim(convs[0].id)
+    world.now += 8 * 3_600_000
+    stale, fresh = (
+        rules.expire(c, POLICIES["whatsapp"], world.now, message_id=world.new_id("m", of=c)) for c in convs
+    )
+    assert stale is not None and fresh is not None and stale.message is not None and fresh.message is not None
+    results = await store.commit_many([stale, fresh])
+    assert isinstance(results[0], VersionConflict) and results[1] is None
+    assert await store.get_message(stale.message.id) is None
+    assert await store.get_message(fresh.message.id) == fresh.message
 
 
 # --------------------------------------------------------------------------- the agents' counters
@@ -475,7 +531,7 @@ def _decide(world: World, what: str, agent: Agent) -> Callable[[Conversation], r
         "read": lambda c: rules.read(c, agent),
         "send": lambda c: world.decide_send(c, "hi", agent),
         "end": lambda c: rules.end(c, agent, world.tick()),
-        "expire": lambda c: rules.expire(c, POLICIES[c.channel], world.tick(2 * 3_600_000)),
+        "expire": lambda c: rules.expire(c, POLICIES[c.channel], world.tick(2 * 3_600_000), message_id=world.new_id("m", of=c)),
     }[what]
 
 

@@ -105,6 +105,7 @@ class World:
             latest,
             new_conversation_id=self.new_id("c", of=(contact, tp)),
             message_id=self.new_id("m", of=(contact, tp)),
+            entry_id=self.new_id("m", of=(contact, tp)),
             touchpoint=tp,
             contact=contact,
             inbound=inbound,
@@ -180,7 +181,7 @@ class World:
         conv = await self.conv(conv_id)
         assert conv.last_inbound_at is not None
         self.now = max(self.now, conv.last_inbound_at + 8 * WINDOW_MS)
-        return await self.change(conv_id, lambda c: rules.expire(c, POLICIES[c.channel], self.now))
+        return await self.change(conv_id, lambda c: rules.expire(c, POLICIES[c.channel], self.now, message_id=self.new_id("m", of=c)))
 
     async def decide_delivery(self, message_id: str, status: str, **kw: object) -> Outcome:
         message = await self.store.get_message(message_id)

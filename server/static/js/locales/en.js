@@ -319,4 +319,7 @@ export default {
   "a11y.business": "The business",
   "a11y.newMessage": { one: "New message from {name}. {count} unread message in all.", other: "New message from {name}. {count} unread messages in all." },
   "a11y.allRead": "No unread messages.",
+  // session lock timeline (issue 13)
+  "routing.timeline.locked": "The reply window closed: only a template can be sent",
+  "routing.timeline.unlocked": "The customer wrote again: the reply window is open",
 };

@@ -319,4 +319,7 @@ export default {
   "a11y.business": "La empresa",
   "a11y.newMessage": { one: "Nuevo mensaje de {name}. {count} mensaje sin leer en total.", other: "Nuevo mensaje de {name}. {count} mensajes sin leer en total." },
   "a11y.allRead": "No hay mensajes sin leer.",
+  // session lock timeline (issue 13)
+  "routing.timeline.locked": "Se cerró la ventana de respuesta: solo se puede enviar una plantilla",
+  "routing.timeline.unlocked": "El cliente volvió a escribir: la ventana de respuesta está abierta",
 };

@@ -319,4 +319,7 @@ export default {
   "a11y.business": "A empresa",
   "a11y.newMessage": { one: "Nova mensagem de {name}. {count} mensagem não lida no total.", other: "Nova mensagem de {name}. {count} mensagens não lidas no total." },
   "a11y.allRead": "Nenhuma mensagem não lida.",
+  // session lock timeline (issue 13)
+  "routing.timeline.locked": "A janela de resposta foi encerrada: só um modelo pode ser enviado",
+  "routing.timeline.unlocked": "O cliente escreveu de novo: a janela de resposta está aberta",
 };
