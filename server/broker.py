@@ -9,6 +9,13 @@ Interface (``Broker``), method by method:
   every node with listeners. Returns the sequence. Sequences of one stream are gap-free: 1, 2, 3… Raises
   ``StoreUnavailable`` only after arranging that every listener will be made
   to reload (a new epoch): a lost event is never a silent one.
+- ``publish_many(publications)``: ``publish`` of each (stream, event), in
+  order, in one go (a lock storm's batch): an event object given for several
+  streams is encoded once, and the memory broker hands the hub the whole
+  batch at once (``on_publications``: each socket written its frames in one
+  write); the Redis one pipelines the scripts. Per-stream order and gap-free
+  sequences as ``publish``; raises as ``publish`` (those before the failure
+  are published, the rest not, and every listener is made to reload).
 - ``positions(streams)``: the last sequence of each stream (0 if none).
 - ``history(stream, after)``: the frames with seq > ``after`` in order, or
   ``None`` when some of them are no longer kept (the client must resync).
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from protocol import messages as p
@@ -37,7 +44,23 @@ OnPublication = Callable[[str, int, str, bytes], None]
 whoever receives the frame decides from the kind what to do, never by looking
 inside the bytes (they carry customer text)."""
 
+OnPublications = Callable[[list[tuple[str, int, str, bytes]]], None]
+"""A batch of publications at once (``publish_many``), in order."""
+
 _encode_event = p.encoder.encode
+
+
+def encoded_once(publications: Sequence[tuple[str, p.AnyEvent]]) -> list[tuple[str, str, bytes]]:
+    """(stream, kind, event JSON) of each publication; the same event object
+    published on several streams is encoded once."""
+    cache: dict[int, bytes] = {}
+    out = []
+    for stream, event in publications:
+        data = cache.get(id(event))
+        if data is None:
+            data = cache[id(event)] = _encode_event(event)
+        out.append((stream, kind_of(event), data))
+    return out
 
 
 def kind_of(event: p.AnyEvent) -> str:
@@ -62,6 +85,8 @@ class Broker(Protocol):
 
     async def publish(self, stream: str, event: p.AnyEvent) -> int: ...
 
+    async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None: ...
+
     async def positions(self, streams: Iterable[str]) -> dict[str, int]: ...
 
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None: ...
@@ -81,6 +106,8 @@ class MemoryBroker:
     def __init__(self, *, history_size: int = 1000, history_bytes: int = 64 * 2**20) -> None:
         self.epoch = secrets.token_hex(8)
         self.on_publication: OnPublication | None = None
+        self.on_publications: OnPublications | None = None
+        """When set, ``publish_many`` hands its whole batch here (else to ``on_publication``, one by one)."""
         self._size = history_size
         self._budget = history_bytes
         self._bytes = 0
@@ -94,9 +121,27 @@ class MemoryBroker:
         pass
 
     async def publish(self, stream: str, event: p.AnyEvent) -> int:
+        seq, data = self._append(stream, _encode_event(event))
+        if self.on_publication is not None:
+            self.on_publication(stream, seq, kind_of(event), data)
+        return seq
+
+    async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None:
+        batch = []
+        for stream, kind, event_json in encoded_once(publications):
+            seq, data = self._append(stream, event_json)
+            batch.append((stream, seq, kind, data))
+        if self.on_publications is not None:
+            self.on_publications(batch)
+        elif self.on_publication is not None:
+            for stream, seq, kind, data in batch:
+                self.on_publication(stream, seq, kind, data)
+
+    def _append(self, stream: str, event_json: bytes) -> tuple[int, bytes]:
+        """The stream's next seq and its frame, kept in the history."""
         seq = self._seq.get(stream, 0) + 1
         self._seq[stream] = seq
-        data = frame_bytes(stream, seq, _encode_event(event))
+        data = frame_bytes(stream, seq, event_json)
         history = self._history.pop(stream, None)  # re-insert: dict order = recency
         if history is None:
             history = deque()
@@ -108,9 +153,7 @@ class MemoryBroker:
         while self._bytes > self._budget and len(self._history) > 1:
             oldest = next(iter(self._history))
             self._bytes -= sum(len(d) for _, d in self._history.pop(oldest))
-        if self.on_publication is not None:
-            self.on_publication(stream, seq, kind_of(event), data)
-        return seq
+        return seq, data
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         return {s: self._seq.get(s, 0) for s in streams}

@@ -163,9 +163,10 @@ class Intake:
         return outcome is not None
 
     async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
-        """Many timers fired at once (a lock storm), in one pass: read each,
-        let the rule decide, commit every lock in one batch
-        (``Store.commit_many``: one SQLite transaction), then publish each.
+        """Many timers fired at once (a lock storm), in one pass: read them
+        all in one read, let the rule decide, commit every lock in one batch
+        (``Store.commit_many``: one SQLite transaction; pipelined scripts on
+        Redis), then publish the batch at once (``Changes.publish_many``).
         One changed by another writer meanwhile goes through ``expire`` (the
         compare-and-set loop). Returns the ids that could not be expired (to
         fire again); raises when the store cannot be asked (nothing published)."""
@@ -173,21 +174,20 @@ class Intake:
         now = self.clock()
         failed: list[str] = []
         outcomes: list[rules.Outcome] = []
-        for conv_id in conv_ids:
-            conv = await self.store.get_conversation(conv_id)
-            outcome = (
-                rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
-                if conv is not None
-                else None
-            )
+        wanted = list(dict.fromkeys(conv_ids))
+        found = await self.store.get_conversations(wanted)
+        for conv in (found[i] for i in wanted if i in found):
+            outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
             if outcome is not None:
                 outcomes.append(outcome)
         results = await self.store.commit_many(outcomes)
+        stored = [outcome for outcome, refused in zip(outcomes, results, strict=True) if refused is None]
+        await self.changes.publish_many(stored)
+        self.metrics.session_locks.inc(len(stored))
         for outcome, refused in zip(outcomes, results, strict=True):
             if refused is None:
-                await self.changes.publish(outcome)
-                self.metrics.session_locks.inc()
-            elif isinstance(refused, VersionConflict):
+                continue
+            if isinstance(refused, VersionConflict):
                 try:
                     await self.expire(outcome.after.id)
                 except Exception:

@@ -69,6 +69,13 @@ class Store(Protocol):
     # conversations -----------------------------------------------------------
     async def get_conversation(self, conv_id: str) -> Conversation | None: ...
 
+    async def get_conversations(self, conv_ids: Sequence[str]) -> dict[str, Conversation]:
+        """``get_conversation`` for many in one read (a lock storm's batch):
+        the ones found, by id."""
+
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        """``get_contact`` for many in one read (no link followed): the ones found, by id."""
+
     async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
         """The contact's newest conversation on the touchpoint, open or ended."""
 

@@ -385,6 +385,25 @@ class SqliteStore:
         body = await self._get_one("SELECT body FROM conversations WHERE id = ?", conv_id)
         return _conversation(body) if body else None
 
+    async def get_conversations(self, conv_ids: Sequence[str]) -> dict[str, Conversation]:
+        bodies = await self._read(lambda db: self._by_ids(db, "conversations", conv_ids))
+        return {c.id: c for c in map(_conversation, bodies)}
+
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        bodies = await self._read(lambda db: self._by_ids(db, "contacts", contact_ids))
+        return {c.id: c for c in map(_contact, bodies)}
+
+    @staticmethod
+    def _by_ids(db: sqlite3.Connection, table: str, keys: Sequence[str]) -> list[bytes]:
+        """The bodies of ``table``'s rows with those ids, in chunks under SQLite's variable limit."""
+        out: list[bytes] = []
+        keys = list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(row[0] for row in db.execute(f"SELECT body FROM {table} WHERE id IN ({marks})", chunk))
+        return out
+
     async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
         body = await self._get_one(
             "SELECT c.body FROM latest l JOIN conversations c ON c.id = l.conversation_id"

@@ -42,6 +42,29 @@ CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type:
 ALERT: str = p.Alert.__struct_config__.tag  # type: ignore[assignment]
 
 
+_ACTED_ON = frozenset((ACCESS_REVOKED, CONVERSATION_UPDATED, ALERT))
+"""Kinds whose delivery the hub acts on (see ``deliver``)."""
+
+
+def _write_all(ws: ServerConnection, frames: list[bytes]) -> bool:
+    """Text frames to one open socket in one transport write, as
+    ``websockets.broadcast`` would send each (no fragmented send running;
+    compression is off on every agent socket, so frames are independent).
+    False when it is not open (skipped, as broadcast skips it)."""
+    if ws.protocol.state is not State.OPEN or ws.send_in_progress is not None:
+        return False
+    protocol = ws.protocol
+    try:
+        for data in frames:
+            protocol.send_text(data)
+        # Open, only text frames sent: no end-of-stream marker among the chunks.
+        ws.transport.write(b"".join(protocol.data_to_send()))
+    except Exception as e:
+        log.warning("skipped a batch to a socket: %s", e)
+        return False
+    return True
+
+
 class Listener(Protocol):
     """What the hub needs of one connection (server/ws/connection.py): its
     socket to write to, its backlog while it catches up, and what to do when
@@ -175,6 +198,44 @@ class Hub:
             self._close_revoked(data, clients)
         if kind == ALERT and stream.startswith("agent:"):
             self._ring(stream, seq, ringable)
+
+    def deliver_many(self, batch: list[tuple[str, int, str, bytes]]) -> None:
+        """A batch of publications (``Broker.publish_many``: a lock storm):
+        the same as ``deliver`` for each in order, but each live socket gets
+        all of its frames of the batch in one write (one syscall, not one per
+        frame). A batch holding a kind the hub acts on goes one by one."""
+        if any(kind in _ACTED_ON for _, _, kind, _ in batch):
+            for stream, seq, kind, data in batch:
+                self.deliver(stream, seq, kind, data)
+            return
+        frames: dict[Listener, list[bytes]] = {}
+        publications = 0
+        for stream, seq, _kind, data in batch:
+            clients = self._streams.get(stream)
+            if not clients:
+                continue
+            publications += 1
+            for client in clients:
+                if client.backlog is not None:
+                    client.backlog.append((stream, seq, data))
+                else:
+                    mine = frames.get(client)
+                    if mine is None:
+                        frames[client] = [data]
+                    else:
+                        mine.append(data)
+        limit = self._max_buffer
+        delivered = 0
+        for client, datas in frames.items():
+            buffered = client.transport_buffered()
+            if buffered > limit:
+                client.drop_slow()
+            elif buffered and client.ws.state is not State.OPEN:
+                client.abandon()
+            elif _write_all(client.ws, datas):
+                delivered += len(datas)
+        self._metrics.deliveries.inc(delivered)
+        self._metrics.publications.inc(publications)
 
     @staticmethod
     def _ring(stream: str, seq: int, clients: list[Listener]) -> None:

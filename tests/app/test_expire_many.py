@@ -5,6 +5,10 @@ goes through the compare-and-set loop, which finds it locked)."""
 
 from __future__ import annotations
 
+import itertools
+
+import msgspec
+
 from server.core.model import Inbound
 from tests.app.test_changes import build
 
@@ -36,3 +40,44 @@ async def test_expire_many_locks_each_once_and_publishes_once() -> None:
     assert metrics.session_locks.value() == 3
     assert await app.intake.expire_many(convs) == []  # fired again: nothing left to lock
     assert sum(1 for _, kind in heard if kind == "session.locked") == 6
+
+
+async def _storm(one_at_a_time: bool) -> dict[str, list[bytes]]:
+    """Eight conversations (three claimed by Ana, five in the sales inbox)
+    whose windows pass together; returns every frame each stream got from
+    the storm. Ids and clock are deterministic, so two runs can be compared
+    byte for byte."""
+    app, broker, _ = build()
+    serial = itertools.count()
+    app.intake.mint.new = lambda prefix: f"{prefix}_{next(serial):012x}0000"
+    start = 1_795_620_000_000
+    app.intake.clock = lambda: start
+    convs = []
+    for n in range(8):
+        made = await app.intake.receive("wa", f"55119111122{n:02d}", Inbound(kind="text", text=f"oi {n}", at=start))
+        assert made is not None
+        convs.append(made.after.id)
+    for conv_id in convs[::3]:
+        await app.commands.claim(app.catalog.agents["ana"], conv_id)
+    app.intake.clock = lambda: start + DAY_MS
+    heard: dict[str, list[bytes]] = {}
+    broker.on_publication = lambda stream, seq, kind, data: heard.setdefault(stream, []).append(data)
+    if one_at_a_time:
+        for conv_id in convs:
+            assert await app.intake.expire(conv_id)
+    else:
+        assert await app.intake.expire_many(convs) == []
+    return heard
+
+
+async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_stream_order() -> None:
+    batch, single = await _storm(False), await _storm(True)
+    assert batch == single
+    kinds = [msgspec.json.decode(f)["event"]["type"] for f in batch["queue:sales"]]
+    assert kinds == ["inbox.updated", "session.locked"] * 5
+    assert [msgspec.json.decode(f)["event"]["type"] for f in batch["agent:ana"]] == [
+        "assigned.updated", "session.locked"
+    ] * 3
+    thread = [msgspec.json.decode(f)["event"] for f in next(v for k, v in batch.items() if k.startswith("conv:"))]
+    assert [e["type"] for e in thread] == ["session.locked", "message.created"]
+    assert thread[1]["message"]["kind"] == "timeline" and thread[1]["message"]["meta"] == {"event": "locked"}

@@ -171,6 +171,29 @@ async def test_lost_data_means_a_new_epoch_and_a_resync(brokers, redis_url: str)
     await wait_until(lambda: heard.seqs()[-1:] == [1], 5, "hears the new sequence")
 
 
+async def test_publish_many_numbers_and_delivers_like_publish_one_by_one(brokers) -> None:  # type: ignore[no-untyped-def]
+    """A lock storm's batch, pipelined: each stream's seqs run on gap-free,
+    in order, after and before single publications; one event object for
+    two streams is the same bytes on both."""
+    heard = Heard()
+    a = await brokers(heard)
+    b = await brokers()
+    for stream in (STREAM, "conv:c1"):
+        a.listen(stream)
+        await a.subscribe(stream)
+    await b.publish(STREAM, event(0))
+    shared = event(99, "on both")
+    batch = [(STREAM, event(n)) for n in range(1, 300)] + [(STREAM, shared), ("conv:c1", shared)]
+    await b.publish_many(batch)
+    assert await b.publish(STREAM, event(400)) == 302
+    await wait_until(lambda: len(heard.seqs()) == 302 and heard.seqs("conv:c1") == [1], 5, "a hears every one")
+    assert heard.seqs() == list(range(1, 303))
+    replay = await a.history(STREAM, 0)
+    assert replay is not None and [seq for seq, _ in replay][-3:] == [300, 301, 302]
+    texts = [msgspec.json.decode(data)["event"]["note"]["text"] for _, data in replay]
+    assert texts[1:4] == ["note 1", "note 2", "note 3"] and texts[-2] == "on both"
+
+
 async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Path) -> None:
     redis = RedisProcess(tmp_path / "r", aof=True).start()
     heard_a, heard_b = Heard(), Heard()

@@ -422,6 +422,20 @@ async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, 
     assert await store.commit_many([]) == []
 
 
+# --------------------------------------------------------------------------- reads of many
+
+
+async def test_get_conversations_and_contacts_read_many_at_once(store: Store, world: World) -> None:
+    convs = [(await world.receive("hi", address=f"55119000000{n:02d}")).after for n in range(3)]
+    await world.claim(convs[1].id)
+    wanted = [convs[2].id, "c_missing", convs[0].id, convs[1].id, convs[2].id]
+    assert await store.get_conversations(wanted) == {c.id: await world.conv(c.id) for c in convs}
+    assert await store.get_conversations([]) == {}
+    contacts = await store.get_contacts([c.contact_id for c in convs] + ["whatsapp:000"])
+    assert contacts == {c.contact_id: await store.get_contact(c.contact_id) for c in convs}
+    assert all(contacts.values())
+
+
 # --------------------------------------------------------------------------- lock / unlock timeline entries
 
 
