@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
                     help="lockstorm: WhatsApp window seconds (longer than creating the conversations takes)")
     ap.add_argument("--conversations", type=int, default=2000, help="lockstorm: conversations created at once")
     ap.add_argument("--burst-rate", type=float, default=2000.0, help="lockstorm: creation rate cap (messages/s)")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="lockstorm: customer messages per WhatsApp webhook POST (Meta batches too; 1 = one each)")
+    ap.add_argument("--assigned", action="store_true",
+                    help="lockstorm: each conversation is claimed by one agent first, so each lock goes to its one agent")
     ap.add_argument("--nodes", type=int, default=2, help="cluster (and soak --on-redis): nodes sharing Redis")
     g = ap.add_argument_group("stall and soak (bench/endurance.py)")
     g.add_argument("--sample", type=float, default=None, help="seconds between samples (default: stall 1, soak 5)")
@@ -88,14 +92,15 @@ def parser() -> argparse.ArgumentParser:
                         "re-reads every pending message every 30 s)")
     g.add_argument("--settle-seconds", type=float, default=60.0, help="soak: slopes are fitted from this second on")
     g.add_argument("--on-redis", action="store_true",
-                   help="soak: --nodes nodes sharing a local redis-server (agents and webhooks spread over them)")
+                   help="soak, lockstorm: --nodes nodes sharing a local redis-server (agents and webhooks spread over them)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
     ap.add_argument("--settle", type=float, default=3.0, help="idle: seconds to wait before reading memory")
     ap.add_argument("--url", type=lambda s: s.split(";"), default=None,
                     help="target running node(s): 'http://h:p[,ws://h:p/ws];…' (config from `python -m bench config`)")
     ap.add_argument("--server-pid", type=_ints, default=None, help="with --url: pids whose CPU/RSS to read")
-    ap.add_argument("--profile", action="store_true", help="fanout/steady: py-spy the server during each drive")
+    ap.add_argument("--profile", action="store_true",
+                    help="fanout/steady: py-spy the server during each drive; lockstorm: during the storm")
     ap.add_argument("--out", type=Path, default=None,
                     help="summary JSON path (default bench/results/SCENARIO.json); the whole report goes to raw/ beside it")
     ap.add_argument("--no-plot", action="store_true")

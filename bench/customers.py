@@ -54,7 +54,100 @@ def whatsapp_envelope(phone_number_id: str, wa_id: str, wamid: str, text: str, t
     return msgspec.json.encode(envelope)
 
 
+def whatsapp_batch(phone_number_id: str, messages: list[tuple[str, str, str, int, str]]) -> bytes:
+    """Many customers' first messages in one webhook, as Meta batches them:
+    (wa_id, wamid, text, timestamp s, name) each, one ``value`` for the
+    touchpoint with every message and every contact."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100", "phone_number_id": phone_number_id},
+        "contacts": [{"wa_id": wa_id, "profile": {"name": name}} for wa_id, _, _, _, name in messages],
+        "messages": [
+            {"from": wa_id, "id": wamid, "timestamp": str(t_s), "type": "text", "text": {"body": text}}
+            for wa_id, wamid, text, t_s, _ in messages
+        ],
+    }
+    envelope = {"object": "whatsapp_business_account", "entry": [{"id": "bench-waba", "changes": [{"field": "messages", "value": value}]}]}
+    return msgspec.json.encode(envelope)
+
+
+async def drive_batched(spec: dict[str, Any]) -> dict[str, Any]:
+    """One message per customer (``per_customer`` 1), ``batch`` of them per
+    WhatsApp webhook (one queue's customers each), ``concurrency`` POSTs in
+    flight: seeds tens of thousands of conversations in a fraction of the
+    time one POST each takes. No rate: as fast as the node answers."""
+    total: int = spec["messages"]
+    batch: int = spec["batch"]
+    queues: int = spec.get("queues", 1)
+    bases: list[str] = spec["base_urls"]
+    app_secret: str = spec.get("app_secret", "")
+    fixed_second: int | None = int(time.time()) if spec.get("same_second") else None
+    run = spec.get("run_id") or secrets.randbelow(10**6)
+    codes: Counter[str] = Counter()
+    per_queue: Counter[int] = Counter()
+    bodies: list[tuple[int, int, bytes]] = []  # (queue, messages, body)
+    by_queue: dict[int, list[tuple[str, str, str, int, str]]] = {}
+    t = time.time_ns()
+    for j in range(1, total + 1):
+        customer = j - 1
+        q = customer % queues
+        pending = by_queue.setdefault(q, [])
+        pending.append(
+            (f"55{run:06d}{customer:07d}", f"wamid.{run}.{j}", f"{marker(j, t, True)} {FILLER}", fixed_second or t // 10**9,
+             f"Customer {customer}")
+        )
+        if len(pending) >= batch or j == total:
+            bodies.append((q, len(pending), whatsapp_batch(str(100000 + q), pending)))
+            by_queue[q] = []
+    for q, pending in by_queue.items():
+        if pending:
+            bodies.append((q, len(pending), whatsapp_batch(str(100000 + q), pending)))
+    latency_ms: list[float] = []
+    start = time.perf_counter()
+    sem = asyncio.Semaphore(spec.get("concurrency", 4))
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=16)) as http:
+
+        async def post(i: int, q: int, n: int, body: bytes) -> None:
+            async with sem:
+                t0 = time.time_ns()
+                try:
+                    r = await http.post(
+                        f"{bases[i % len(bases)]}/webhooks/whatsapp",
+                        content=body,
+                        headers={"content-type": "application/json", HEADER: sign(app_secret, body)},
+                    )
+                    codes[str(r.status_code)] += n
+                    if r.status_code == 200:
+                        per_queue[q] += n
+                except httpx.HTTPError as e:
+                    codes[type(e).__name__] += n
+                latency_ms.append((time.time_ns() - t0) / 1e6)
+
+        await asyncio.gather(*(post(i, q, n, body) for i, (q, n, body) in enumerate(bodies)))
+    seconds = time.perf_counter() - start
+    latency_ms.sort()
+    return {
+        "target": "whatsapp",
+        "sent": total,
+        "ok": codes.get("200", 0),
+        "codes": dict(codes),
+        "new_conversations": codes.get("200", 0),
+        "images": 0,
+        "per_queue": {str(k): v for k, v in per_queue.items()},
+        "batch": batch,
+        "posts": len(bodies),
+        "send_seconds": seconds,
+        "seconds": seconds,
+        "offered_rate": None,
+        "achieved_rate": total / seconds if seconds else 0.0,
+        "http_ms_p50": latency_ms[len(latency_ms) // 2] if latency_ms else None,
+        "http_ms_p99": latency_ms[int(len(latency_ms) * 0.99)] if latency_ms else None,
+    }
+
+
 async def drive(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec.get("batch", 1) > 1 and spec.get("target") == "whatsapp" and spec.get("per_customer", 1) == 1:
+        return await drive_batched(spec)
     total: int = spec["messages"]
     rate: float = spec["rate"]
     per_customer: int = spec.get("per_customer", 1)

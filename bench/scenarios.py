@@ -32,6 +32,7 @@ from bench.harness import (
     server_deliveries,
     spread,
     start_peer,
+    start_profile,
     start_switchboard,
     summarize,
 )
@@ -208,11 +209,18 @@ def _line(kind: str, row: dict[str, Any]) -> str:
 
 
 def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    """Every conversation's window closes in the same second. ``--batch``:
+    customers' messages per webhook POST (seeding 20,000 in a fraction of
+    the time); ``--assigned``: each conversation claimed by one agent first
+    (its lock goes to that agent only, not the queue's); ``--on-redis``:
+    ``--nodes`` nodes sharing Redis; ``--profile``: py-spy the (first) node
+    through the storm."""
     center = Center(opts.agents, opts.queues, window_seconds=opts.window)
-    target = _target(opts, center, workdir)
+    redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
+    target = _target(opts, center, workdir, redis=redis, nodes=opts.nodes if redis is not None else 1)
     fleet = None
     try:
-        fleet, _connected = _fleet(target, center, opts, "idle", progress)
+        fleet, _connected = _fleet(target, center, opts, "claim" if opts.assigned else "idle", progress)
         fleet.call("reset")
         spec = {
             "messages": opts.conversations,
@@ -221,6 +229,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "per_customer": 1,
             "slots": opts.conversations,
             "same_second": True,
+            "batch": opts.batch,
         }
         t0 = time.perf_counter()
         via = inbound(target)
@@ -230,11 +239,28 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             progress.show(f"lockstorm: creating {opts.conversations} conversations… {time.perf_counter() - t0:.1f} s")
         created = cust.result or {}
         progress.done(f"lockstorm: {created.get('ok')} conversations created in {created.get('seconds', 0):.1f} s")
-        # Every conversation is in its queue's inbox: its lock goes to every agent of the queue.
-        per_queue = created.get("per_queue", {})
-        expected = sum(v * center.queue_size(int(q)) for q, v in per_queue.items())
+        claimed = None
+        if opts.assigned:
+            # Each conversation is claimed by one agent of its queue: wait for every ack.
+            while (s := fleet.stats())["acks"] < (created.get("ok") or 0) and time.perf_counter() < t0 + opts.window - 1:
+                time.sleep(0.25)
+                progress.show(f"lockstorm: {s['acks']:,} conversations claimed")
+            claimed = fleet.stats()["acks"]
+            progress.done(f"lockstorm: {claimed:,} conversations claimed at {time.perf_counter() - t0:.1f} s")
+            expected = created.get("ok") or 0
+        else:
+            # Every conversation is in its queue's inbox: its lock goes to every agent of the queue.
+            per_queue = created.get("per_queue", {})
+            expected = sum(v * center.queue_size(int(q)) for q, v in per_queue.items())
+        ready_at = time.perf_counter() - t0
+        profiler = None
+        profile_path = Path(__file__).parent / "results" / "raw" / f"profile-lockstorm-{opts.conversations}.txt"
+        if opts.profile:
+            # From a second before the due second until the storm is surely over.
+            time.sleep(max(0.0, t0 + opts.window - 1.5 - time.perf_counter()))
+            profiler = start_profile(target, profile_path, 2 + opts.conversations / 1000)
         cpu0 = target.cpu()
-        deadline = t0 + opts.window + 60
+        deadline = t0 + opts.window + 60 + opts.conversations / 500
         last, last_change = -1, time.perf_counter()
         while time.perf_counter() < deadline:
             time.sleep(0.25)
@@ -245,6 +271,8 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             if s["locks"] >= expected or (s["locks"] and time.perf_counter() - last_change > 10):
                 break
         cpu = target.cpu() - cpu0
+        if profiler is not None:
+            profiler.wait(120)
         collected = fleet.collect()
         delays = percentiles(collected["lock_delay_us"])
         result = {
@@ -254,9 +282,12 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "window_seconds": opts.window,
             "inbound": via["target"],
             "same_due_second": via["target"] == "whatsapp",
+            "assigned": opts.assigned,
             "customers": created,
             "conversations": created.get("ok"),
+            "claimed": claimed,
             "create_seconds": round(created.get("seconds", 0), 2),
+            "ready_seconds": round(ready_at, 2),
             "lock_deliveries": collected["kinds"].get("session.locked", 0),
             "expected_lock_deliveries": expected,
             "lock_delay_ms": delays,
@@ -265,6 +296,8 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "duplicates": collected["dups"],
             "audit": audit(target, center, collected["positions"]),
         }
+        if opts.profile:
+            result["profile"] = _profile_summary(profile_path)
         progress.done(
             f"lockstorm: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
             f"p99 {delays['p99']} max {delays['max']} ms"
@@ -274,6 +307,8 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         if fleet is not None:
             fleet.close()
         target.stop()
+        if redis is not None:
+            redis.stop()
 
 
 # ---------------------------------------------------------------- reconnect storm

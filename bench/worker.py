@@ -23,6 +23,7 @@ import os
 import random
 import resource
 import time
+import zlib
 from array import array
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -201,6 +202,9 @@ class Agent:
                 w.record(self, t, now)
             if w.behaviour == "steady":
                 self.steady(body.type, conv, k, last_msg)
+            elif w.behaviour == "claim" and body.type == "inbox.added" and zlib.crc32(conv.id.encode()) % self.size == self.idx:
+                # One claimer per conversation, spread evenly over the queue's agents.
+                self.command(p.Claim(id=f"c{next(self.ids)}", conversation_id=conv.id))
         elif kind == "ack":
             w.acks += 1
         elif kind == "error":
@@ -477,6 +481,7 @@ class Worker:
             "connected": sum(1 for a in self.agents if a.wire is not None and a.wire.open and not a.wire.closed),
             "errors": sum(self.errors.values()),
             "commands": self.commands,
+            "acks": self.acks,
             "locks": self.locks,
             "resumed": self.resumed,
         }
