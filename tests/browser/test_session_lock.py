@@ -40,10 +40,18 @@ async def test_lock_banner_appears_at_expiry_and_clears_when_the_contact_writes(
     await expect(ana.locator("#template-button")).to_be_visible()
     await expect(timer).to_be_hidden()
     await expect(row(ana, cid).locator(".lock-dot")).to_be_visible()
+    # The lock is a timeline entry in the thread, live (issue 13).
+    locked = ana.locator('.timeline-entry[data-event="locked"]')
+    await expect(locked).to_have_count(1)
+    await expect(locked).to_contain_text("The reply window closed: only a template can be sent")
     await ana.screenshot(path=shot_path("session-locked"))
 
     await running.inbound("Ainda estou aqui!")
     await expect(banner).to_be_hidden()
+    # The unlock too, just before the message that reopened the window.
+    unlocked = ana.locator('.timeline-entry[data-event="unlocked"]')
+    await expect(unlocked).to_contain_text("The customer wrote again: the reply window is open")
+    assert int(await unlocked.get_attribute("data-seq") or 0) == int(await locked.get_attribute("data-seq") or 0) + 1
     await expect(editor).to_be_enabled()
     await expect(timer).to_be_visible()
     await editor.fill("Que bom! Como posso ajudar?")
