@@ -78,3 +78,15 @@ def test_stall_keeps_the_healthy_agents_whole_and_reports_every_figure(tmp_path:
     assert whole["samples"] and "samples" not in run
     assert {k: v for k, v in whole.items() if k != "samples"} == run
     assert report["result"]["summary"]["switchboard"]["repeats"] == 1
+
+
+def test_lockstorm_seeds_in_batches_and_locks_assigned_conversations_once_each(tmp_path: Path) -> None:
+    # 60 conversations, 20 per webhook, each claimed by one agent of its queue; all windows close in one second.
+    report = run_bench(tmp_path, "lockstorm", "--agents", "20", "--queues", "2", "--conversations", "60", "--window", "6",
+                       "--batch", "20", "--assigned")
+    result = report["result"]
+    assert result["customers"]["posts"] == 4  # 30 per queue: 20 + 10
+    assert result["conversations"] == result["claimed"] == 60
+    assert result["expected_lock_deliveries"] == result["lock_deliveries"] == 60  # each lock to its one agent
+    assert result["gaps"] == 0 and result["duplicates"] == 0
+    assert result["audit"]["events_missing_at_tail"] == 0
