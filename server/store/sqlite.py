@@ -138,6 +138,18 @@ class _Worker:
         """The busy timeout last set on the connection."""
 
 
+_INDEXED = ("contact_id", "queue_id", "assignee_id", "status", "session_locked", "activity", "created_at")
+"""The conversation's columns besides id, version and body (what the indexes read)."""
+
+_UPDATES: dict[tuple[int, ...], str] = {}
+"""The UPDATE statement for each set of changed columns (indexes into ``_INDEXED``)."""
+
+
+def _indexed(c: Conversation) -> tuple[object, ...]:
+    """The values of ``_INDEXED`` for ``c``, as ``SqliteStore._conversation_row`` writes them."""
+    return (c.contact_id, c.queue_id, c.assignee_id, c.status, int(c.session_locked), c.last_message_at or c.created_at, c.created_at)
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -479,11 +491,17 @@ class SqliteStore:
                 (after.contact_id, after.touchpoint_id, after.id),
             )
         else:
-            (conv_id, version, *rest) = self._conversation_row(after)
+            # Only the indexed columns that changed are set (the stored row
+            # holds ``before``'s: the version check says so), so an update
+            # touches only the indexes it moves: a lock, only the watch index.
+            old, new = _indexed(outcome.before), _indexed(after)
+            changed = tuple(i for i, (o, n) in enumerate(zip(old, new, strict=True)) if o != n)
+            sql = _UPDATES.get(changed)
+            if sql is None:
+                sets = "".join(f", {_INDEXED[i]} = ?" for i in changed)
+                sql = _UPDATES[changed] = f"UPDATE conversations SET version = ?, body = ?{sets} WHERE id = ? AND version = ?"
             updated = db.execute(
-                "UPDATE conversations SET version = ?, contact_id = ?, queue_id = ?, assignee_id = ?, status = ?,"
-                " session_locked = ?, activity = ?, created_at = ?, body = ? WHERE id = ? AND version = ?",
-                (version, *rest, conv_id, outcome.before.version),
+                sql, (after.version, _encode(after), *(new[i] for i in changed), after.id, outcome.before.version)
             ).rowcount
             if updated != 1:
                 raise VersionConflict(after.id)

@@ -6,7 +6,9 @@ those same bytes to every live local listener with ``websockets.broadcast``
 (no per-client encode, no await per client). The hub acts on an event
 (unsubscribe the viewers who lost access, close revoked sockets) only from
 its kind: it never searches the bytes, which carry customer text, and it
-decodes them only for the two kinds it acts on.
+decodes them only for the two kinds it acts on. A batch of publications (a
+lock storm, ``deliver_many``) reaches each socket as all of its frames of the
+batch in one transport write.
 
 What it does not do: it never waits on a client. A client whose outbound
 buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
@@ -26,6 +28,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from protocol import messages as p
@@ -46,19 +49,37 @@ _ACTED_ON = frozenset((ACCESS_REVOKED, CONVERSATION_UPDATED, ALERT))
 """Kinds whose delivery the hub acts on (see ``deliver``)."""
 
 
-def _write_all(ws: ServerConnection, frames: list[bytes]) -> bool:
+class WireFrames:
+    """Each payload's text frame as a server sends it without extensions
+    (unmasked: the same bytes for every socket), serialized once per batch."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, bytes] = {}
+
+    def __call__(self, data: bytes) -> bytes:
+        wire = self._cache.get(id(data))
+        if wire is None:
+            wire = self._cache[id(data)] = Frame(Opcode.TEXT, data).serialize(mask=False)
+        return wire
+
+
+def _write_all(ws: ServerConnection, frames: list[bytes], wire: WireFrames) -> bool:
     """Text frames to one open socket in one transport write, as
-    ``websockets.broadcast`` would send each (no fragmented send running;
-    compression is off on every agent socket, so frames are independent).
+    ``websockets.broadcast`` would send each (no fragmented send running).
+    A socket without extensions (compression is off on every agent socket)
+    gets the frames serialized once for all; one with extensions, its own.
     False when it is not open (skipped, as broadcast skips it)."""
     if ws.protocol.state is not State.OPEN or ws.send_in_progress is not None:
         return False
     protocol = ws.protocol
     try:
-        for data in frames:
-            protocol.send_text(data)
-        # Open, only text frames sent: no end-of-stream marker among the chunks.
-        ws.transport.write(b"".join(protocol.data_to_send()))
+        if protocol.extensions:
+            for data in frames:
+                protocol.send_text(data)
+            # Open, only text frames sent: no end-of-stream marker among the chunks.
+            ws.transport.write(b"".join(protocol.data_to_send()))
+        else:
+            ws.transport.write(b"".join(map(wire, frames)))
     except Exception as e:
         log.warning("skipped a batch to a socket: %s", e)
         return False
@@ -226,13 +247,14 @@ class Hub:
                         mine.append(data)
         limit = self._max_buffer
         delivered = 0
+        wire = WireFrames()
         for client, datas in frames.items():
             buffered = client.transport_buffered()
             if buffered > limit:
                 client.drop_slow()
             elif buffered and client.ws.state is not State.OPEN:
                 client.abandon()
-            elif _write_all(client.ws, datas):
+            elif _write_all(client.ws, datas, wire):
                 delivered += len(datas)
         self._metrics.deliveries.inc(delivered)
         self._metrics.publications.inc(publications)
