@@ -255,9 +255,9 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         ready_at = time.perf_counter() - t0
         profiler = None
         profile_path = Path(__file__).parent / "results" / "raw" / f"profile-lockstorm-{opts.conversations}.txt"
+        # The storm's CPU (and profile) from a second before the due second, not the idle wait before it.
+        time.sleep(max(0.0, t0 + opts.window - 1.5 - time.perf_counter()))
         if opts.profile:
-            # From a second before the due second until the storm is surely over.
-            time.sleep(max(0.0, t0 + opts.window - 1.5 - time.perf_counter()))
             profiler = start_profile(target, profile_path, 2 + opts.conversations / 1000)
         cpu0 = target.cpu()
         deadline = t0 + opts.window + 60 + opts.conversations / 500
