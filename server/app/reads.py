@@ -5,7 +5,9 @@ core's access rule (``require_view``); nothing here changes state."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from protocol import errors
@@ -57,6 +59,16 @@ def matches(summary: p.ConversationSummary, folded_query: str) -> bool:
     return any(folded_query in text.fold(v) for v in (c.display_name, c.address, c.username or "") if v)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotFrame:
+    """A snapshot encoded, ready to send, with the positions it covers."""
+
+    streams: dict[str, int]
+    data: bytes
+    seconds: float
+    """Building and encoding it took this long (not counting the wait for a slot)."""
+
+
 class Reads:
     def __init__(
         self,
@@ -96,6 +108,15 @@ class Reads:
         (a reconnect wave waits its turn, in arrival order)."""
         async with self.snapshot_slots:
             return await self._snapshot(agent)
+
+    async def snapshot_frame(self, agent: Agent) -> SnapshotFrame:
+        """The snapshot, encoded within its slot (a wave of reconnects holds
+        at most ``SNAPSHOTS_AT_ONCE`` being built)."""
+        async with self.snapshot_slots:
+            started = time.perf_counter()
+            snapshot = await self._snapshot(agent)
+            data = p.encoder.encode(snapshot)
+            return SnapshotFrame(snapshot.streams, data, time.perf_counter() - started)
 
     async def _snapshot(self, agent: Agent) -> p.Snapshot:
         streams = self.streams_of(agent)
