@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -42,6 +45,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from bench import summary
 from bench.backlog_seed import seed
 from bench.center import APP_SECRET, Center
 from bench.customers import whatsapp_envelope
@@ -61,6 +65,7 @@ TARGETS = {
     "build_ms": 10.0,
     "wave_seconds": 1.0,
     "stall_ms": 50.0,
+    "stall_busy_ms": 50.0,
     "rss_ratio": 1.3,
     "webhook_p99_ms": 100.0,
     "largest_frame_bytes": ONE_MIB,
@@ -71,6 +76,7 @@ FIGURES = {
     "wave_build_max_ms": "longest snapshot build in the wave (ms)",
     "wave_seconds": "50 agents reconnecting: all with a snapshot (s)",
     "stall_ms": "event loop's longest stall in the wave (ms)",
+    "stall_busy_ms": "of the longest stalls, the loop's own CPU (ms)",
     "rss_ratio": "node RSS peak in the wave / steady RSS",
     "webhook_p99_ms": "webhooks answered during the wave, p99 (ms)",
     "largest_frame_bytes": "largest frame an agent received (bytes)",
@@ -226,6 +232,10 @@ def _metrics(base: str) -> dict[str, float]:
     return out
 
 
+def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
+    return after.get(name, 0.0) - before.get(name, 0.0)
+
+
 def _peak_rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -248,6 +258,29 @@ def _wait_connections(base: str, n: int, timeout: float = 30) -> None:
     raise RuntimeError(f"the node did not reach {n} connections")
 
 
+def _with_queues(toml: str, queues: int, k: int) -> str:
+    """The Center's config with agent i in queues i … i+k-1 (mod Q) instead of i only."""
+    if k <= 1:
+        return toml
+    out = []
+    for line in toml.splitlines():
+        if line.startswith('queues = ["q') and line.count('"') == 2:
+            first = int(line.split('"q')[1].split('"')[0])
+            line = "queues = [" + ", ".join(f'"q{(first + j) % queues}"' for j in range(min(k, queues))) + "]"
+        out.append(line)
+    return "\n".join(out)
+
+
+def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy's collapsed stacks of the node during the wave (``--profile``)."""
+    spy = Path(sys.executable).parent / "py-spy"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    popen = subprocess.Popen([str(spy), "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return popen
+
+
 def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, progress: Progress) -> dict[str, Any]:
     data = workdir / "run.sqlite3"
     for suffix in ("", "-wal", "-shm"):
@@ -255,7 +288,8 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
         if Path(f"{seeded}{suffix}").exists():
             shutil.copyfile(f"{seeded}{suffix}", f"{data}{suffix}")
     port = free_port()
-    config = center.write(workdir / "backlog.toml", port=port)
+    config = workdir / "backlog.toml"
+    config.write_text(_with_queues(center.toml(port=port), center.q, opts.agent_queues))
     base = f"http://127.0.0.1:{port}"
     node = Proc("switchboard", python_module("server.cli", "serve", "--config", str(config), "--data", str(data)),
                 workdir / "switchboard.log", f"{base}/readyz", {"SWITCHBOARD_NODE_ID": "bench-backlog"})
@@ -279,7 +313,11 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
         before = _metrics(base)  # resets the peaks
         _reset_peak_rss(node.pid)
         progress.show(f"N={n}: reconnect wave", force=True)
+        spy = _profile(node.pid, summary.RAW / f"backlog-wave-{n}.txt") if opts.profile else None
         wave = agents.ask("wave")
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         after = _metrics(base)
         peak_rss = _peak_rss(node.pid)
         wave_end = max(wave["arrivals"])
@@ -305,6 +343,7 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
             "wave_snapshot_max_bytes": after.get("switchboard_snapshot_max_bytes"),
             "wave_seconds": (wave_end - wave["started"]) / 1e9,
             "stall_ms": 1000 * after.get("switchboard_loop_lag_max_seconds", 0.0),
+            "stall_busy_ms": 1000 * after.get("switchboard_loop_busy_max_seconds", 0.0),
             "steady_rss_mb": steady_rss / 2**20,
             "peak_rss_mb": peak_rss / 2**20,
             "rss_ratio": peak_rss / steady_rss if steady_rss else None,
@@ -312,6 +351,9 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
             "webhooks_failed": failed,
             "webhook_p50_ms": during[len(during) // 2] if during else None,
             "webhook_p99_ms": during[min(len(during) - 1, int(len(during) * 0.99))] if during else None,
+            "gc_full_in_wave": _delta(before, after, 'switchboard_gc_pause_seconds_count{generation="2"}'),
+            "gc_full_ms_in_wave": 1000 * _delta(before, after, 'switchboard_gc_pause_seconds_sum{generation="2"}'),
+            "gc_ms_in_wave": 1000 * sum(_delta(before, after, f'switchboard_gc_pause_seconds_sum{{generation="{g}"}}') for g in "012"),
             "largest_frame_bytes": max(done["largest"], warm["largest"]),
             "frames": done["frames"],
         }
@@ -338,9 +380,9 @@ def backlog(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             runs[n].append(row)
             progress.done(
                 f"run {r + 1} N={n}: snapshot {row['snapshot_bytes'] / 1024:.1f} KB built {row['build_ms']:.2f} ms;"
-                f" wave {row['wave_seconds']:.2f} s, stall {row['stall_ms']:.0f} ms,"
+                f" wave {row['wave_seconds']:.2f} s, stall {row['stall_ms']:.0f} ms (busy {row['stall_busy_ms']:.0f}),"
                 f" RSS {row['steady_rss_mb']:.0f}→{row['peak_rss_mb']:.0f} MB, webhook p99 {row['webhook_p99_ms']} ms,"
-                f" largest frame {row['largest_frame_bytes'] / 1024:.1f} KB"
+                f" largest frame {row['largest_frame_bytes'] / 1024:.1f} KB, GC in wave {row['gc_ms_in_wave']:.0f} ms"
             )
     figures = {
         str(n): {key: spread([row[key] for row in runs[n]]) for key in (*FIGURES, "steady_rss_mb", "peak_rss_mb", "webhook_p50_ms")}
@@ -362,6 +404,7 @@ def backlog(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         "sizes": sizes,
         "repeat": opts.repeat,
         "wave_rate": opts.wave_rate,
+        "agent_queues": opts.agent_queues,
         "loop_probe_seconds": PROBE_SECONDS,
         "figures": figures,
         "ratio": {"of": f"N={big} / N={small}", **ratios},

@@ -5,6 +5,7 @@ core's access rule (``require_view``); nothing here changes state."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ MAX_INBOX_PAGE = 500
 SCAN_LIMIT = 2000
 """Conversations one filtered ``inbox_page`` looks at, at most: a search
 through a huge Inbox answers in bounded steps, each with a cursor."""
+MIN_QUEUE_PAGE = 4
+"""Rows a merged Inbox window first reads from each queue (then twice as many each time)."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
 
@@ -67,6 +70,38 @@ class SnapshotFrame:
     data: bytes
     seconds: float
     """Building and encoding it took this long (not counting the wait for a slot)."""
+
+
+class _QueuePage:
+    """One queue's part of a merged Inbox walk: the rows read and not yet
+    taken, read on demand in pages that double."""
+
+    def __init__(self, queue: str, rows: list[Conversation], size: int) -> None:
+        self.queue, self.size = queue, size
+        self.rows = rows
+        self.more = len(rows) >= size
+        self._at = 0
+
+    @property
+    def head(self) -> Conversation | None:
+        """The next row, if any."""
+        return self.rows[self._at] if self._at < len(self.rows) else None
+
+    @classmethod
+    async def read(cls, store: Store, queue: str, after: tuple[int, str] | None, size: int) -> _QueuePage:
+        return cls(queue, await store.inbox_page(queue, after, size), size)
+
+    async def take(self, store: Store) -> Conversation:
+        """The next row; reads the next page when this one runs out."""
+        conv = self.rows[self._at]
+        self._at += 1
+        if self._at == len(self.rows):
+            self.rows, self._at = [], 0
+            if self.more:
+                self.size = min(self.size * 2, MAX_INBOX_PAGE)
+                self.rows = await store.inbox_page(self.queue, inbox_key(conv), self.size)
+                self.more = len(self.rows) >= self.size
+        return conv
 
 
 class Reads:
@@ -196,38 +231,49 @@ class Reads:
     ) -> tuple[list[p.ConversationSummary], str | None]:
         """Walk the queues' inboxes merged in order from ``after``; returns
         up to ``limit`` matching rows and the cursor after the last
-        conversation looked at (None: nothing further)."""
+        conversation looked at (None: nothing further).
+
+        A k-way merge: each queue is read lazily, a small page first
+        (its share of the window) and twice as much each time it runs out,
+        so a window over many queues reads about ``limit`` rows plus a few
+        per queue, never ``limit`` from every queue."""
         filtered = channel is not None or folded_query is not None
-        batch = min(limit + 1, MAX_INBOX_PAGE) if not filtered else 200
+        share = (200 if filtered else limit) // max(1, len(queues)) + 1
+        first = max(MIN_QUEUE_PAGE, min(share, MAX_INBOX_PAGE))
+        heads: list[tuple[tuple[int, str], int]] = []
+        pages: list[_QueuePage] = []
+        for n, queue in enumerate(queues):
+            page = await _QueuePage.read(self.store, queue, after, first)
+            pages.append(page)
+            if page.head is not None:
+                heads.append((inbox_key(page.head), n))
+        heapq.heapify(heads)
         found: list[p.ConversationSummary] = []
+        matching: list[Conversation] = []
         position = after
         scanned = 0
-        while True:
-            pages = [await self.store.inbox_page(q, position, batch) for q in queues]
-            # Only up to the smallest last key of a full page is known to be
-            # complete: a queue that filled its page may have more before
-            # another queue's later rows.
-            full = [inbox_key(page[-1]) for page in pages if len(page) >= batch]
-            bound = min(full) if full else None
-            merged = sorted(
-                (c for page in pages for c in page if bound is None or inbox_key(c) <= bound), key=inbox_key
-            )
-            for conv in merged:
-                if len(found) == limit:
-                    return found, encode_cursor(position) if position else None
-                position = inbox_key(conv)
-                scanned += 1
-                if channel is not None and conv.channel != channel:
-                    continue
-                summary = await self.summary(conv)
-                if folded_query is not None and not matches(summary, folded_query):
-                    continue
+        while heads:
+            if len(found) + len(matching) == limit or scanned >= SCAN_LIMIT:
+                break
+            position, n = heapq.heappop(heads)
+            conv = await pages[n].take(self.store)
+            head = pages[n].head
+            if head is not None:
+                heapq.heappush(heads, (inbox_key(head), n))
+            scanned += 1
+            if channel is not None and conv.channel != channel:
+                continue
+            if folded_query is None:
+                matching.append(conv)
+                continue
+            summary = await self.summary(conv)
+            if matches(summary, folded_query):
                 found.append(summary)
-            if bound is None:
-                return found, None
-            if len(found) == limit or scanned >= SCAN_LIMIT:
-                return found, encode_cursor(position) if position else None
-            await asyncio.sleep(0)  # a long filtered walk lets the node breathe
+            if scanned % 200 == 0:
+                await asyncio.sleep(0)  # a long filtered walk lets the node breathe
+        if matching:
+            found = await self.summaries(matching)
+        return found, encode_cursor(position) if heads and position else None
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)
