@@ -91,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
                    help="soak: --nodes nodes sharing a local redis-server (agents and webhooks spread over them)")
     g = ap.add_argument_group("backlog (bench/backlog.py)")
     g.add_argument("--backlog", type=_ints, default=[100, 1000, 5000, 20000, 50000], help="backlog: waiting conversations N, a comma list")
+    g.add_argument("--agent-queues", type=int, default=1, help="backlog: queues each agent is in (1: its own; 50: every queue)")
     g.add_argument("--wave-rate", type=float, default=50.0, help="backlog: webhooks/s running during the reconnect wave")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
