@@ -128,7 +128,8 @@ class Reads:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
 
     async def summaries(self, convs: list[Conversation]) -> list[p.ConversationSummary]:
-        return [await self.summary(c) for c in convs]
+        contacts = await self.directory.contacts_of(convs)
+        return [self.catalog.summary(c, contact) for c, contact in zip(convs, contacts, strict=True)]
 
     def streams_of(self, agent: Agent) -> list[str]:
         """The streams an agent listens to for the whole connection."""

@@ -387,6 +387,20 @@ class SqliteStore:
         body = await self._get_one("SELECT body FROM contacts WHERE id = ?", contact_id)
         return _contact(body) if body else None
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        wanted = list(dict.fromkeys(contact_ids))
+
+        def read(db: sqlite3.Connection) -> dict[str, Contact]:
+            found: dict[str, Contact] = {}
+            for at in range(0, len(wanted), 500):
+                chunk = wanted[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                for contact_id, body in db.execute(f"SELECT id, body FROM contacts WHERE id IN ({marks})", chunk):
+                    found[contact_id] = _contact(body)
+            return found
+
+        return await self._read(read) if wanted else {}
+
     async def put_contact(self, contact: Contact) -> None:
         row = (contact.id, _encode(contact))
         await self._write(

@@ -5,13 +5,15 @@ of one sorted list, whatever the queues hold."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from server.app import App
 from server.app.reads import inbox_key
 from server.broker import MemoryBroker
 from server.core.conversation import Outcome
-from server.core.model import Conversation
+from server.core.model import Contact, Conversation
 from server.metrics import Metrics
 from server.node import make_app
 from server.store.memory import MemoryStore
@@ -22,6 +24,15 @@ class CountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.rows_read = 0
+        self.contact_reads = 0
+
+    async def get_contact(self, contact_id: str) -> Contact | None:
+        self.contact_reads += 1
+        return await super().get_contact(contact_id)
+
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        self.contact_reads += 1
+        return await super().get_contacts(contact_ids)
 
     async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
         rows = await super().inbox_page(queue_id, after, limit)
@@ -99,3 +110,15 @@ async def test_the_last_page_has_no_cursor_and_a_filter_still_walks_in_order() -
     assert rows == [] and cursor is None
     rows, cursor = await app.reads._inbox_window(QUEUES, None, 30, "whatsapp", None)
     assert [r.id for r in rows] == [c.id for c in ordered[:30]] and cursor is not None
+
+
+async def test_a_window_reads_its_contacts_at_once_following_links() -> None:
+    app, store, ordered = await seeded([(QUEUES[n % 50], n) for n in range(150)])
+    first = ordered[0]
+    await store.put_contact(Contact(id="whatsapp:+5511999990000", channel="whatsapp", address="+5511999990000", name="Maria"))
+    await store.put_contact(Contact(id=first.contact_id, channel="whatsapp", address="x", linked_to="whatsapp:+5511999990000"))
+    await store.put_contact(Contact(id=ordered[1].contact_id, channel="whatsapp", address="y", name="Bia"))
+    store.contact_reads = 0
+    rows, _ = await app.reads._inbox_window(QUEUES, None, 100, None, None)
+    assert [r.contact.display_name for r in rows[:2]] == ["Maria", "Bia"]
+    assert store.contact_reads <= 2, f"{store.contact_reads} contact reads for a window of 100"
