@@ -173,6 +173,8 @@ async def _webhooks(conn: Connection, base: str, rate: float, queues: int) -> No
             except httpx.HTTPError:
                 status = 0
             rows.append((t, (time.time_ns() - t) / 1e6, status))
+            if len(rows) == 1:
+                conn.send("ready")  # the parent starts the wave only once the stream flows
 
         tasks: list[asyncio.Task[None]] = []
         start = time.perf_counter()
@@ -309,7 +311,9 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
         agents.ask("close")
         _wait_connections(base, 0)
         hooks = _Child(_webhooks_main, base, opts.wave_rate, center.q)
-        time.sleep(1.5)  # the webhook stream runs steadily before the wave
+        if hooks.reply(120) != "ready":
+            raise RuntimeError("the webhook stream did not start")
+        time.sleep(1.0)  # the webhook stream runs steadily before the wave
         before = _metrics(base)  # resets the peaks
         _reset_peak_rss(node.pid)
         progress.show(f"N={n}: reconnect wave", force=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ SCAN_LIMIT = 2000
 through a huge Inbox answers in bounded steps, each with a cursor."""
 MIN_QUEUE_PAGE = 4
 """Rows a merged Inbox window first reads from each queue (then twice as many each time)."""
+WINDOWS_KEPT = 256
+"""Shared Inbox windows kept (one per set of queues agents see), least recently used dropped."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
 
@@ -70,6 +73,17 @@ class SnapshotFrame:
     data: bytes
     seconds: float
     """Building and encoding it took this long (not counting the wait for a slot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A snapshot's Inbox part, shared by the agents who see the same queues."""
+
+    marks: tuple[object, ...]
+    """The broker's epoch and the queues' stream positions it was built at."""
+    rows: list[p.ConversationSummary]
+    cursor: str | None
+    counts: list[p.QueueCounts]
 
 
 class _QueuePage:
@@ -123,6 +137,8 @@ class Reads:
         self.directory = directory
         self.clock = clock
         self.snapshot_slots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
+        self._windows: OrderedDict[tuple[str, ...], _Window] = OrderedDict()
+        """Inbox windows by the queues they cover, least recently used first."""
 
     async def summary(self, conv: Conversation) -> p.ConversationSummary:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
@@ -161,14 +177,15 @@ class Reads:
         # applying one twice is harmless, and none can be missed.
         positions = await self.broker.positions(streams)
         queues = self.catalog.visible_queues(agent)
-        inbox, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
+        window = await self._window(queues, positions)
+        await asyncio.sleep(0)  # a wave of snapshots takes turns with the rest of the node
         assigned = await self.summaries(await self.store.assigned(agent.id))
         return p.Snapshot(
             epoch=self.broker.epoch,
             streams=positions,
-            inbox=inbox,
-            inbox_counts=[await self.inbox_counts(q) for q in queues],
-            inbox_cursor=cursor,
+            inbox=window.rows,
+            inbox_counts=window.counts,
+            inbox_cursor=window.cursor,
             assigned=assigned,
             to_wrap_up=await self.summaries(await self.store.to_wrap_up(agent.id)),
             unread_total=sum(s.unread for s in assigned),
@@ -181,6 +198,26 @@ class Reads:
             canned=await self.canned.lists(agent),
             **await self._routing(agent),
         )
+
+    async def _window(self, queues: list[str], positions: dict[str, int]) -> _Window:
+        """The first window of these queues' Inbox and their counts: built
+        once and shared by every snapshot of an agent who sees the same
+        queues, as long as none of their streams moved (every change to an
+        Inbox is published on its queue's stream, so equal positions in the
+        same epoch mean the same Inbox, on one node or many)."""
+        marks = (self.broker.epoch, *(positions[fanout.queue_stream(q)] for q in queues))
+        key = tuple(queues)
+        window = self._windows.get(key)
+        if window is not None and window.marks == marks:
+            self._windows.move_to_end(key)
+            return window
+        rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
+        window = _Window(marks, rows, cursor, [await self.inbox_counts(q) for q in queues])
+        self._windows[key] = window
+        self._windows.move_to_end(key)
+        while len(self._windows) > WINDOWS_KEPT:
+            self._windows.popitem(last=False)
+        return window
 
     async def _routing(self, agent: Agent) -> dict[str, Any]:
         """The snapshot's routing part: the agent's status and what rings
