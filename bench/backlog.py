@@ -461,7 +461,8 @@ def _summary(runs: dict[int, list[dict[str, Any]]], sizes: list[int], center: Ce
         "ratio": {"of": f"N={big} / N={small}", **ratios},
         "targets": TARGETS,
         "targets_met_at_every_n": met,
-        "runs": {str(n): runs[n] for n in sizes},
+        # Every run's row (``n`` in each): in raw/ only (bench/summary.py strips ``samples``).
+        "samples": [row for n in sizes for row in runs[n]],
     }
 
 
