@@ -606,12 +606,12 @@ class SqliteStore:
         def count(db: sqlite3.Connection) -> tuple[int, int | None]:
             # The count is kept by the commits; the oldest is the first entry
             # of the partial index (queue_id, activity): neither reads the Inbox.
-            row = db.execute("SELECT count FROM inbox_counts WHERE queue_id = ?", (queue_id,)).fetchone()
-            oldest = db.execute(
-                "SELECT MIN(activity) FROM conversations WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?",
-                (queue_id,),
+            row = db.execute(
+                "SELECT (SELECT count FROM inbox_counts WHERE queue_id = ?), (SELECT MIN(activity) FROM conversations"
+                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?)",
+                (queue_id, queue_id),
             ).fetchone()
-            return (int(row[0]) if row else 0), (int(oldest[0]) if oldest[0] is not None else None)
+            return int(row[0] or 0), (int(row[1]) if row[1] is not None else None)
 
         return await self._read(count)
 
