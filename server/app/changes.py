@@ -155,7 +155,7 @@ class Changes:
         message (what the timers commit)."""
         if not outcomes:
             return
-        contacts = await self.directory.contacts_of([o.after for o in outcomes])
+        contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
         agents = {a for o in outcomes for a in fanout.affected_agents(o)}
         totals = {a: await self.totals(a) for a in agents}  # after the whole batch, as its last outcome shows it
         counted = {q for o in outcomes if (q := fanout.inbox_counts_of(o)) is not None}
@@ -164,8 +164,7 @@ class Changes:
             count, oldest = await self.store.inbox_counts(queue_id)
             counts[queue_id] = p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
         batch: list[tuple[str, p.AnyEvent]] = []
-        for outcome in outcomes:
-            contact = contacts[outcome.after.contact_id]
+        for outcome, contact in zip(outcomes, contacts, strict=True):
             before = self.catalog.summary(outcome.before, contact) if outcome.before is not None else None
             after = self.catalog.summary(outcome.after, contact)
             counted_in = fanout.inbox_counts_of(outcome)

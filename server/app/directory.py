@@ -36,19 +36,6 @@ class Directory:
             contact = await self.store.get_contact(contact.linked_to)
         return contact
 
-    async def contacts_of(self, convs: list[Conversation]) -> dict[str, Contact]:
-        """``contact_of`` for many conversations in one read (and one more
-        for the few linked contacts), by contact id."""
-        found = await self.store.get_contacts([c.contact_id for c in convs])
-        linked = {c.linked_to for c in found.values() if c.linked_to is not None}
-        if linked:
-            targets = await self.store.get_contacts(list(linked))
-            found = {k: targets.get(c.linked_to, c) if c.linked_to else c for k, c in found.items()}
-        for conv in convs:
-            if conv.contact_id not in found:
-                found[conv.contact_id] = await self.contact_of(conv)
-        return found
-
     async def find(self, identity: ident.Identity) -> list[Contact]:
         """The distinct contacts any of the identity's ids lead to, most
         stable id first (BSUID, then phone). More than one only when a phone

@@ -425,12 +425,6 @@ class RedisStore:
     async def get_conversations(self, conv_ids: Sequence[str]) -> dict[str, Conversation]:
         return {c.id: c for c in await self._conversations([i.encode() for i in dict.fromkeys(conv_ids)])}
 
-    @_unavailable
-    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
-        keys = list(dict.fromkeys(contact_ids))
-        bodies = await self._mget([self._contact(i) for i in keys])
-        return {i: _contact(b) for i, b in zip(keys, bodies, strict=True) if b}
-
     async def _conversations(self, raw_ids: list[bytes]) -> list[Conversation]:
         found = [(i, s) for i in (r.decode() for r in raw_ids) if (s := ids.shard_of(i)) is not None]
         if not found:

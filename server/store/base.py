@@ -77,9 +77,6 @@ class Store(Protocol):
         """``get_conversation`` for many in one read (a lock storm's batch):
         the ones found, by id."""
 
-    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
-        """``get_contact`` for many in one read (no link followed): the ones found, by id."""
-
     async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
         """The contact's newest conversation on the touchpoint, open or ended."""
 

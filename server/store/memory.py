@@ -65,9 +65,6 @@ class MemoryStore:
     async def get_conversations(self, conv_ids: Sequence[str]) -> dict[str, Conversation]:
         return {i: c for i in conv_ids if (c := self._conversations.get(i)) is not None}
 
-    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
-        return {i: c for i in contact_ids if (c := self._contacts.get(i)) is not None}
-
     async def latest_conversation(self, contact_id: str, touchpoint_id: str) -> Conversation | None:
         conv_id = self._latest.get((contact_id, touchpoint_id))
         return self._conversations.get(conv_id) if conv_id else None

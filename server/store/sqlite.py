@@ -433,10 +433,6 @@ class SqliteStore:
         bodies = await self._read(lambda db: self._by_ids(db, "conversations", conv_ids))
         return {c.id: c for c in map(_conversation, bodies)}
 
-    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
-        bodies = await self._read(lambda db: self._by_ids(db, "contacts", contact_ids))
-        return {c.id: c for c in map(_contact, bodies)}
-
     @staticmethod
     def _by_ids(db: sqlite3.Connection, table: str, keys: Sequence[str]) -> list[bytes]:
         """The bodies of ``table``'s rows with those ids, in chunks under SQLite's variable limit."""
