@@ -59,6 +59,9 @@ LEASE_MS = 3_000
 blocks routing for at most this long."""
 
 
+PAGE = 500
+"""The most of one waiting line a pass reads at once."""
+
 FLOOR_DELAY = 0.25
 """Seconds: how stale the floor may be after changes that run no pass (accepts)."""
 
@@ -118,7 +121,7 @@ class Router:
         if not self.enabled:
             return
         for queue in self.automatic:
-            for conv in await self.store.inbox(queue.id):
+            for conv in await self.store.ringing(queue.id):
                 if conv.offer is not None:
                     await self.presence.add_offer(conv.offer.agent_id, conv.id)
         for agent in self.catalog.agents.values():
@@ -368,7 +371,7 @@ class Router:
         """Safety net: offers past their deadline whose timer was lost with a node."""
         now = self.clock()
         for queue in self.automatic:
-            for conv in await self.store.inbox(queue.id):
+            for conv in await self.store.ringing(queue.id):
                 if conv.offer is not None and conv.offer.deadline <= now:
                     await self.timeout(conv.id)
 
@@ -519,39 +522,75 @@ class Router:
         rang. Only the agents of those queues are read (their whole load,
         whatever queue it comes from).
 
-        The waiting lines are read first: what rings in them is then known,
-        and the agents' loads read after it need not read those conversations
-        again (a copy read earlier in the pass can only overstate a load: under
-        the lease an offer can only stop ringing, never start). The pass's
-        offers are committed in one batch (``Store.commit_many``)."""
+        What rings in the queues is read first: it is then known, and the
+        agents' loads read after it need not read those conversations again
+        (a copy read earlier in the pass can only overstate a load: under the
+        lease an offer can only stop ringing, never start). Of each waiting
+        line only the oldest few the pass could offer are read
+        (``Store.waiting``, by arrival; as many as its agents have room for
+        at the lightest channel's weight): a pass costs what it offers, not
+        what waits. The pass's offers are committed in one batch
+        (``Store.commit_many``)."""
         wanted = self.automatic_ids if queues is None else self.automatic_ids.intersection(queues)
         chosen = [q for q in self.automatic if q.id in wanted]
         if not chosen:
             return 0
         self._floor_due.difference_update(wanted)
         async with self.presence.lease(LEASE, LEASE_MS):
-            waiting: list[Conversation] = []
-            ringing: dict[str, list[Conversation]] = {}
-            for queue in chosen:
-                inbox = await self.store.inbox(queue.id)
-                waiting.extend(c for c in inbox if routing.is_waiting(c))
-                ringing[queue.id] = [c for c in inbox if c.offer is not None]
+            ringing = {q.id: await self.store.ringing(q.id) for q in chosen}
             known = {c.id: c for rung_here in ringing.values() for c in rung_here}
             people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
             agents = await self._states(people, trim=True, known=known)
             now = self.clock()
-            offered = await self._offer_many(routing.plan(waiting, list(agents.values()), self.policy, now), now)
+            offered = await self._serve_lines([q.id for q in chosen], agents, now)
             for conv in offered:
                 assert conv.offer is not None
-                # What the floor shows after it, without reading the floor again.
-                state = agents[conv.offer.agent_id]
-                agents[state.id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
                 ringing[conv.queue_id].append(conv)
-            gone = {c.id for c in offered}
-            waiting = [c for c in waiting if c.id not in gone]
-        await self._publish_floors(chosen, list(agents.values()), waiting, ringing)
+            counts = {q.id: await self.store.waiting_counts(q.id) for q in chosen}
+        await self._publish_floors(chosen, list(agents.values()), counts, ringing)
         self.passes += 1
         return len(offered)
+
+    def _room(self, queue_id: str, agents: Iterable[routing.AgentState]) -> int:
+        """How many conversations of the queue its available agents could
+        still be offered (each at the lightest channel's weight): how much of
+        the waiting line a pass need read."""
+        lightest = max(1, min(self.policy.weights.values(), default=1))
+        room = sum(a.free // lightest for a in agents if a.status == "available" and queue_id in a.queues and a.free > 0)
+        return min(room, PAGE)
+
+    async def _serve_lines(self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int) -> list[Conversation]:
+        """Offer the oldest of the queues' waiting lines to ``agents`` (whose
+        loads and idle times are updated in place by what rings). A page read
+        whole but not all offered (a heavier channel nobody had room for)
+        may hide younger ones that fit: the next page after it is read then,
+        until a line ends or its agents are full."""
+        made: list[Conversation] = []
+        cursors: dict[str, tuple[int, str] | None] = dict.fromkeys(queue_ids)
+        ended: set[str] = set()
+        pending = list(queue_ids)
+        while pending:
+            pages: dict[str, list[Conversation]] = {}
+            for queue_id in pending:
+                room = self._room(queue_id, agents.values())
+                if not room:
+                    continue
+                page = await self.store.waiting(queue_id, cursors[queue_id], room)
+                if len(page) < room:
+                    ended.add(queue_id)  # the line ends within this page
+                if page:
+                    pages[queue_id] = page
+                    cursors[queue_id] = routing.arrival(page[-1])
+            planned = routing.plan([c for page in pages.values() for c in page], list(agents.values()), self.policy, now)
+            for conv, agent_id in planned:
+                state = agents[agent_id]
+                agents[agent_id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
+            made.extend(await self._offer_many(planned, now))
+            served = {conv.queue_id: 0 for conv, _ in planned}
+            for conv, _ in planned:
+                served[conv.queue_id] += 1
+            pending = [q for q, page in pages.items() if q not in ended and served.get(q, 0) < len(page)]
+        return made
 
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
         """Ring each planned conversation (as the pass read it) for its agent:
@@ -594,18 +633,18 @@ class Router:
         """Each automatic queue's floor, read now (the supervisor's snapshot)."""
         if agents is None:
             agents = list((await self._states(self.routed_agents)).values())
-        inboxes = {q.id: await self.store.inbox(q.id) for q in self.automatic}
         return [
-            self._floor(q.id, agents, [c for c in inboxes[q.id] if routing.is_waiting(c)], [c for c in inboxes[q.id] if c.offer])
+            self._floor(q.id, agents, await self.store.waiting_counts(q.id), await self.store.ringing(q.id))
             for q in self.automatic
         ]
 
-    def _floor(self, queue_id: str, agents: list[routing.AgentState], waiting: list[Conversation], ringing: list[Conversation]) -> p.QueueFloor:
-        mine = [c for c in waiting if c.queue_id == queue_id]
+    def _floor(
+        self, queue_id: str, agents: list[routing.AgentState], waiting: tuple[int, int | None], ringing: list[Conversation]
+    ) -> p.QueueFloor:
         return p.QueueFloor(
             queue_id=queue_id,
-            waiting=len(mine),
-            oldest_waiting_at=min((routing.arrival(c)[0] for c in mine), default=None),
+            waiting=waiting[0],
+            oldest_waiting_at=waiting[1],
             ringing=[offer_view(c.id, c.offer) for c in ringing if c.offer is not None],
             agents=[
                 p.AgentStatusView(agent_id=a.id, status=a.status, since=0, load=a.load, capacity=a.capacity)
@@ -618,11 +657,11 @@ class Router:
         self,
         queues: list[Queue],
         agents: list[routing.AgentState],
-        waiting: list[Conversation],
+        waiting: dict[str, tuple[int, int | None]],
         ringing: dict[str, list[Conversation]],
     ) -> None:
         for queue in queues:
-            floor = self._floor(queue.id, agents, waiting, ringing[queue.id])
+            floor = self._floor(queue.id, agents, waiting[queue.id], ringing[queue.id])
             if self._floors.get(queue.id) != floor:
                 self._floors[queue.id] = floor
                 await self._publish(fanout.floor_stream(queue.id), p.FloorUpdated(floor=floor))

@@ -99,6 +99,21 @@ def is_waiting(conv: Conversation) -> bool:
     return conv.is_open and conv.assignee_id is None and conv.offer is None
 
 
+def is_ringing(conv: Conversation | None) -> bool:
+    """In its queue's line with a routed offer ringing (not a transfer: a
+    transferred conversation is still held by its sender)."""
+    return conv is not None and conv.is_open and conv.assignee_id is None and conv.offer is not None
+
+
+def line_of(conv: Conversation | None) -> tuple[str, bool] | None:
+    """Where the conversation stands in its queue's line, as the stores
+    index it: (queue, ringing) for an open, unassigned one; None otherwise
+    (the store's ``waiting`` lists those with ringing False, by ``arrival``)."""
+    if conv is None or not conv.is_open or conv.assignee_id is not None:
+        return None
+    return (conv.queue_id, conv.offer is not None)
+
+
 def load_of(agent_id: str, held: Iterable[Conversation], policy: Policy) -> int:
     """The agent's load from the open conversations they hold or that ring
     for them (``held`` may include others': only theirs count)."""

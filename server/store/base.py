@@ -22,6 +22,9 @@ Guarantees every implementation gives, method by method:
   from the agent's conversations: it always equals ``len(assigned(a))`` and
   the sum of their ``unread`` (the contract suite recounts after random
   sequences of changes).
+- ``waiting``, ``waiting_counts`` and ``ringing`` are indexes kept by the
+  commits too: they always equal a recount of the open, unassigned
+  conversations of the queue (tests/store/test_line_contract.py).
 """
 
 from __future__ import annotations
@@ -95,6 +98,22 @@ class Store(Protocol):
     async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
         """How many conversations the queue's inbox holds, and the oldest
         activity among them (None when empty); without reading them all."""
+
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        """Up to ``limit`` of the queue's waiting line (``routing.is_waiting``:
+        open, unassigned, no offer ringing), oldest arrival first: ordered by
+        ``routing.arrival`` (``waiting_since or created_at``, id), each after
+        ``after`` (all when None). An index kept by ``commit``: cost grows
+        with ``limit``, not with the length of the line."""
+
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        """How many conversations wait in the queue's line, and the oldest
+        arrival among them (None when none); without reading them."""
+
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        """The queue's open, unassigned conversations with an offer ringing
+        (``routing.is_ringing``), oldest arrival first. Kept by ``commit``
+        (bounded by the agents' capacity, not by the line)."""
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""

@@ -36,7 +36,7 @@ from typing import TypeVar
 
 import msgspec
 
-from server.core import fanout
+from server.core import fanout, routing
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
@@ -102,6 +102,13 @@ CREATE TABLE IF NOT EXISTS to_wrap_up (
     conversation_id TEXT NOT NULL,
     PRIMARY KEY (agent_id, conversation_id)
 );
+CREATE TABLE IF NOT EXISTS line (
+    conversation_id TEXT PRIMARY KEY,
+    queue_id TEXT NOT NULL,
+    ringing INTEGER NOT NULL,
+    arrival INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS line_order ON line (queue_id, ringing, arrival, conversation_id);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -155,9 +162,12 @@ class SqliteStore:
         writer = self._connect(path, durability)
         had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         had_wrap_ups = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'to_wrap_up'").fetchone()
+        had_line = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'line'").fetchone()
         writer.executescript(SCHEMA)
         if not had_totals:
             self._count_totals(writer)
+        if not had_line:
+            self._fill_line(writer)
         if not had_wrap_ups:
             self._list_wrap_ups(writer)
         self._writer = _Worker(writer, "sqlite-writer")
@@ -205,6 +215,20 @@ class SqliteStore:
                 t[1] += conv.unread
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _fill_line(db: sqlite3.Connection) -> None:
+        """Fill ``line`` from the open unassigned conversations, once: a file
+        written before the index existed (commits keep it from then on)."""
+        rows = []
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open' AND assignee_id IS NULL"):
+            conv = _conversation(body)
+            place = routing.line_of(conv)
+            if place is not None:
+                rows.append((conv.id, place[0], int(place[1]), routing.arrival(conv)[0]))
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)", rows)
         db.execute("COMMIT")
 
     @staticmethod
@@ -494,6 +518,7 @@ class SqliteStore:
             n = outcome.note
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
         self._move_totals(db, outcome)
+        self._move_line(db, outcome)
         owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
         if owed_before is not None and owed_before != owed_after:
             db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
@@ -518,6 +543,20 @@ class SqliteStore:
                     " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
                     (agent, count, unread),
                 )
+
+    @staticmethod
+    def _move_line(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The queues' lines (waiting by arrival, and ringing), in the commit's transaction."""
+        before, after = outcome.before, outcome.after
+        was, now = routing.line_of(before), routing.line_of(after)
+        if now is None:
+            if was is not None:
+                db.execute("DELETE FROM line WHERE conversation_id = ?", (after.id,))
+        elif was != now or before is None or routing.arrival(before) != routing.arrival(after):
+            db.execute(
+                "INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)",
+                (after.id, now[0], int(now[1]), routing.arrival(after)[0]),
+            )
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
@@ -564,6 +603,36 @@ class SqliteStore:
             return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
         return await self._read(count)
+
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        arrival, conv_id = after if after is not None else (-(2**63), "")
+        rows = await self._get_all(
+            "SELECT c.body FROM line l JOIN conversations c ON c.id = l.conversation_id"
+            " WHERE l.queue_id = ? AND l.ringing = 0 AND (l.arrival, l.conversation_id) > (?, ?)"
+            " ORDER BY l.arrival, l.conversation_id LIMIT ?",
+            queue_id,
+            arrival,
+            conv_id,
+            max(0, limit),
+        )
+        return [_conversation(b) for b in rows]
+
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        def count(db: sqlite3.Connection) -> tuple[int, int | None]:
+            row = db.execute(
+                "SELECT COUNT(*), MIN(arrival) FROM line WHERE queue_id = ? AND ringing = 0", (queue_id,)
+            ).fetchone()
+            return int(row[0]), (int(row[1]) if row[1] is not None else None)
+
+        return await self._read(count)
+
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        rows = await self._get_all(
+            "SELECT c.body FROM line l JOIN conversations c ON c.id = l.conversation_id"
+            " WHERE l.queue_id = ? AND l.ringing = 1 ORDER BY l.arrival, l.conversation_id",
+            queue_id,
+        )
+        return [_conversation(b) for b in rows]
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
         rows = await self._get_all(
