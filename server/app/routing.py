@@ -10,13 +10,13 @@ message, so it can never disagree with the state.
 room the offer reserved into a held conversation). Offers are made only by
 the routing pass, and every routing pass, on every node, holds the
 Presence port's ``routing`` lease: it reads the floor (statuses, every
-agent's held conversations and ringing offers, the waiting lines) *after*
-taking the lease and commits its offers before releasing it, so two nodes
-never decide on the same free room. A transfer to an agent checks the
-target's room under the same lease. (The alternative, making each agent's
-load part of the conversation's commit, needs a cross-key check in every
-store backend; one short lease per pass costs a few ms and keeps the stores
-as they are.)
+agent's load counter, the oldest of the waiting lines) *after* taking the
+lease and commits its offers before releasing it, so two nodes never decide
+on the same free room. A transfer to an agent checks the
+target's room under the same lease. (The alternative, checking each agent's
+load inside the conversation's commit, needs a cross-key check in every
+store backend; one short lease per pass costs a few ms. The commit only
+*keeps* the load counters, ``Store.agent_loads``; the lease decides.)
 
 **Event-driven.** Whatever may free room or add work (an arrival in an
 automatic queue, End Chat, Send to Inbox, a transfer, a decline, a timeout,
@@ -230,7 +230,7 @@ class Router:
             record = (await self.presence.get_many([agent_id]))[agent_id]
         agent = self.catalog.agents[agent_id]
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
-        load = routing.load_of(agent_id, await self._held(agent_id), self.policy)
+        load = (await self._loads([agent_id]))[agent_id]
         return p.AgentStatusView(agent_id=agent_id, status=record.status, since=record.since, load=load, capacity=capacity)
 
     async def set_status(self, agent: Agent, status: routing.AgentStatus) -> p.StatusResult:
@@ -456,61 +456,49 @@ class Router:
         due, self._floor_due = self._floor_due, set()
         self.kick(due)
 
-    async def _held(self, agent_id: str) -> list[Conversation]:
-        return (await self._held_many([agent_id]))[agent_id]
-
-    async def _held_many(
-        self, agent_ids: list[str], *, trim: bool = False, known: dict[str, Conversation] | None = None
-    ) -> dict[str, list[Conversation]]:
-        """What counts towards each agent's load: what rings for them (the
-        index is a superset: each is checked) and their open conversations.
-
-        Read in that order, on purpose: an accept committed between the two
-        reads moves a conversation from ringing to held, and is then seen in
-        the second (counted once, by id); read the other way round it could
-        be in neither, and the agent would look emptier than they are.
-        ``trim``: drop index entries that no longer ring for them; only
-        under the routing lease, where no offer is half made (its entry is
-        written before its commit). ``known``: conversations this pass read
-        under the lease already (used instead of reading them again). The
-        open conversations of all the agents are one read
-        (``Store.assigned_many``)."""
-        ringing: dict[str, dict[str, Conversation]] = {}
+    async def _trim(self, agent_ids: list[str], known: dict[str, Conversation] | None = None) -> None:
+        """Drop offers-index entries that no longer ring for their agent
+        (accepted, declined, timed out). Only under the routing lease, where
+        no offer is half made (its entry is written before its commit).
+        ``known``: conversations this pass read under the lease already."""
         indexed = await self.presence.offers_of_many(agent_ids)
         for agent_id in agent_ids:
-            mine = ringing[agent_id] = {}
             for conv_id in indexed[agent_id]:
                 conv = known.get(conv_id) if known is not None else None
                 if conv is None:
                     conv = await self.store.get_conversation(conv_id)
-                if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
-                    mine[conv.id] = conv
-                elif trim:
+                if conv is None or not conv.is_open or conv.offer is None or conv.offer.agent_id != agent_id:
                     await self.presence.discard_offer(agent_id, conv_id)
-        assigned = await self.store.assigned_many(agent_ids)
-        out: dict[str, list[Conversation]] = {}
-        for agent_id in agent_ids:
-            held = {c.id: c for c in assigned[agent_id]}
-            out[agent_id] = [*held.values(), *(c for cid, c in ringing[agent_id].items() if cid not in held)]
-        return out
 
-    def _state_of(self, agent: Agent, record: AgentRecord, held: list[Conversation]) -> routing.AgentState:
+    def _state_of(self, agent: Agent, record: AgentRecord, load: int) -> routing.AgentState:
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
         return routing.AgentState(
             id=agent.id,
             status=record.status,
             queues=agent.queues,
             capacity=capacity,
-            load=routing.load_of(agent.id, held, self.policy),
+            load=load,
             idle_since=record.idle_since,
         )
+
+    async def _loads(self, agent_ids: list[str]) -> dict[str, int]:
+        """Each agent's load from the store's counters (``Store.agent_loads``:
+        what they hold and what rings for them, kept by the commits), one read
+        for all: no conversation is read. One agent's counters change in the
+        same commit as the conversation, so an accept (ringing → held) is
+        never counted twice nor missed, whenever it lands."""
+        counts = await self.store.agent_loads(agent_ids)
+        return {a: routing.weigh(counts[a], self.policy) for a in agent_ids}
 
     async def _states(
         self, agents: list[Agent], *, trim: bool = False, known: dict[str, Conversation] | None = None
     ) -> dict[str, routing.AgentState]:
-        records = await self.presence.get_many(a.id for a in agents)
-        held = await self._held_many([a.id for a in agents], trim=trim, known=known)
-        return {a.id: self._state_of(a, records[a.id], held[a.id]) for a in agents}
+        ids = [a.id for a in agents]
+        if trim:
+            await self._trim(ids, known)
+        records = await self.presence.get_many(ids)
+        loads = await self._loads(ids)
+        return {a.id: self._state_of(a, records[a.id], loads[a.id]) for a in agents}
 
     async def _state(self, agent: Agent, *, trim: bool = False) -> routing.AgentState:
         return (await self._states([agent], trim=trim))[agent.id]
@@ -522,10 +510,9 @@ class Router:
         rang. Only the agents of those queues are read (their whole load,
         whatever queue it comes from).
 
-        What rings in the queues is read first: it is then known, and the
-        agents' loads read after it need not read those conversations again
-        (a copy read earlier in the pass can only overstate a load: under the
-        lease an offer can only stop ringing, never start). Of each waiting
+        What rings in the queues is read first (trimming the offers index
+        need not read those conversations again); the agents' loads are the
+        store's counters (``Store.agent_loads``). Of each waiting
         line only the oldest few the pass could offer are read
         (``Store.waiting``, by arrival; as many as its agents have room for
         at the lightest channel's weight): a pass costs what it offers, not
@@ -676,8 +663,9 @@ class Router:
 
     async def offers_for(self, agent_id: str) -> list[p.OfferRung]:
         out = []
-        for conv in await self._held(agent_id):
-            if conv.offer is not None and conv.offer.agent_id == agent_id:
+        for conv_id in await self.presence.offers_of(agent_id):
+            conv = await self.store.get_conversation(conv_id)
+            if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
                 summary = self.catalog.summary(conv, await self.changes.directory.contact_of(conv))
                 out.append(p.OfferRung(conversation=summary, offer=offer_view(conv.id, conv.offer)))
         return out

@@ -114,6 +114,23 @@ def line_of(conv: Conversation | None) -> tuple[str, bool] | None:
     return (conv.queue_id, conv.offer is not None)
 
 
+def loaded(conv: Conversation | None) -> tuple[str, ...]:
+    """The agents whose load the conversation counts in (as the stores'
+    ``agent_loads`` count it): while open, its holder and the agent an
+    offer rings for (a transfer counts for both until it is accepted)."""
+    if conv is None or not conv.is_open:
+        return ()
+    ringing = conv.offer.agent_id if conv.offer is not None else None
+    if conv.assignee_id is None:
+        return (ringing,) if ringing is not None else ()
+    return (conv.assignee_id, ringing) if ringing is not None and ringing != conv.assignee_id else (conv.assignee_id,)
+
+
+def weigh(counts: dict[str, int], policy: Policy) -> int:
+    """A load from the number of conversations per channel (``agent_loads``)."""
+    return sum(policy.weight(channel) * n for channel, n in counts.items())
+
+
 def load_of(agent_id: str, held: Iterable[Conversation], policy: Policy) -> int:
     """The agent's load from the open conversations they hold or that ring
     for them (``held`` may include others': only theirs count)."""

@@ -17,9 +17,10 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
     sb:waiting:<queue>           zset  the queue's waiting line (routing.is_waiting), score = arrival
     sb:ringing:<queue>           zset  its unassigned conversations with an offer ringing, score = arrival
-    sb:lines                     str   set once the lines were filled from the inboxes (data from before them)
+    sb:routing:filled            str   set once the lines and loads were filled (data from before them)
     sb:wrapup:<agent>            zset  the agent's To wrap up list (fanout.wrap_up_holder), score = activity
     sb:unread:<agent>            hash  the same conversations → their unread count (the agent's counters)
+    sb:load:<agent>              hash  open conversations counting in their routing load → channel (routing.loaded)
     sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
     sb:pending                   zset  outbound messages not yet accepted, score = at
@@ -318,26 +319,30 @@ class RedisStore:
     async def start(self) -> None:
         """Fill the waiting lines once for data written before they existed;
         outbox mode: run the sweeper that finishes what dead nodes left."""
-        await self._fill_lines()
+        await self._fill_routing()
         if not self.inline:
             self.outbox.start()
 
     @_unavailable
-    async def _fill_lines(self) -> None:
-        """``waiting:<queue>`` and ``ringing:<queue>`` from the inboxes, once
-        (``lines`` marks it done; commits keep them from then on, and ZADD
-        of a member already there changes nothing)."""
-        marker = f"{self._p}lines"
+    async def _fill_routing(self) -> None:
+        """``waiting:<queue>``, ``ringing:<queue>`` and ``load:<agent>`` from
+        the inboxes and assigned lists, once, for data written before they
+        existed (``routing:filled`` marks it done; commits keep them from
+        then on, and a ZADD or HSET of what is already there changes nothing)."""
+        marker = f"{self._p}routing:filled"
         if await self._r.exists(marker):
             return
-        async for key in self._r.scan_iter(match=f"{self._p}inbox:*", count=500):
-            found = await self._r.zrange(key, 0, -1)
-            async with self._r.pipeline(transaction=False) as pipe:
-                for conv in await self._conversations(found):
-                    place = routing.line_of(conv)
-                    if place is not None:
-                        pipe.zadd(self._line(*place), {conv.id: routing.arrival(conv)[0]})
-                await pipe.execute()
+        for pattern in ("inbox:*", "assigned:*"):
+            async for key in self._r.scan_iter(match=f"{self._p}{pattern}", count=500):
+                found = await self._r.zrange(key, 0, -1)
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for conv in await self._conversations(found):
+                        place = routing.line_of(conv)
+                        if place is not None:
+                            pipe.zadd(self._line(*place), {conv.id: routing.arrival(conv)[0]})
+                        for agent_id in routing.loaded(conv):
+                            pipe.hset(self._load(agent_id), conv.id, conv.channel)
+                    await pipe.execute()
         await self._r.set(marker, "1")
 
     async def close(self) -> None:
@@ -375,6 +380,9 @@ class RedisStore:
 
     def _wrap_ups(self, agent_id: str) -> str:
         return f"{self._p}wrapup:{agent_id}"
+
+    def _load(self, agent_id: str) -> str:
+        return f"{self._p}load:{agent_id}"
 
     def _unread(self, agent_id: str) -> str:
         return f"{self._p}unread:{agent_id}"
@@ -534,6 +542,14 @@ class RedisStore:
             out.append(["ZREM", self._line(*placed), cid])
         if place is not None and (placed != place or before is None or routing.arrival(before) != routing.arrival(after)):
             out.append(["ZADD", self._line(*place), str(routing.arrival(after)[0]), cid])
+        # The agents' routing loads: each names their conversations with its channel (HSET/HDEL: idempotent).
+        loaded_before, loaded_after = routing.loaded(before), routing.loaded(after)
+        for agent_id in loaded_before:
+            if agent_id not in loaded_after:
+                out.append(["HDEL", self._load(agent_id), cid])
+        for agent_id in loaded_after:
+            if agent_id not in loaded_before:
+                out.append(["HSET", self._load(agent_id), cid, after.channel])
         # The agents' counters: the holder's unread hash names each of their
         # conversations with its unread count (HSET/HDEL: idempotent).
         old_holder, new_holder = fanout.holder(before), fanout.holder(after)
@@ -671,6 +687,21 @@ class RedisStore:
                 out[conv.assignee_id].append(conv)
         for rows in out.values():
             rows.sort(key=lambda c: (_activity(c), c.id), reverse=True)
+        return out
+
+    @_unavailable
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {a: {} for a in agent_ids}
+        if not out:
+            return out
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in out:
+                pipe.hvals(self._load(agent_id))
+            found = await pipe.execute()
+        for counts, channels in zip(out.values(), found, strict=True):
+            for raw in channels:
+                channel = raw.decode()
+                counts[channel] = counts.get(channel, 0) + 1
         return out
 
     @_unavailable

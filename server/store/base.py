@@ -22,9 +22,10 @@ Guarantees every implementation gives, method by method:
   from the agent's conversations: it always equals ``len(assigned(a))`` and
   the sum of their ``unread`` (the contract suite recounts after random
   sequences of changes).
-- ``waiting``, ``waiting_counts`` and ``ringing`` are indexes kept by the
-  commits too: they always equal a recount of the open, unassigned
-  conversations of the queue (tests/store/test_line_contract.py).
+- ``waiting``, ``waiting_counts``, ``ringing`` and ``agent_loads`` are kept
+  by the commits too: they always equal a recount of the open, unassigned
+  conversations of the queue, and of the agents' open conversations
+  (tests/store/test_line_contract.py).
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class Store(Protocol):
     async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
         """``assigned`` for each of the agents (every one a key), in one read
         (routing's pass reads a whole queue's agents at once)."""
+
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each agent (every one a key): how many open conversations,
+        per channel, count in their routing load (``routing.loaded``: the
+        ones they hold and the ones ringing for them). Counters kept by
+        ``commit`` (no read of the conversations), one read for all."""
 
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
         """The agent's *To wrap up* list (``fanout.wrap_up_holder``): ended

@@ -40,6 +40,8 @@ class MemoryStore:
         """queue id → ``routing.arrival`` of its waiting line, sorted"""
         self._ringing: dict[str, set[str]] = defaultdict(set)
         """queue id → its unassigned conversations with an offer ringing"""
+        self._loads: dict[str, dict[str, int]] = {}
+        """agent id → channel → open conversations counting in their load"""
         self._totals: dict[str, Totals] = {}
         """agent id → their counters, kept by ``_reindex``"""
         self._send_claims: dict[str, tuple[str, int, int]] = {}
@@ -150,6 +152,9 @@ class MemoryStore:
     async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
         return {a: await self.assigned(a) for a in agent_ids}
 
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        return {a: dict(self._loads.get(a, {})) for a in agent_ids}
+
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
         rows = [self._conversations[cid] for cid in self._to_wrap_up.get(agent_id, ())]
         return sorted(rows, key=fanout.wrap_up_order)
@@ -161,6 +166,17 @@ class MemoryStore:
         """Keep the inbox and assigned indexes and the agents' counters (lists
         and counters must not scan every conversation)."""
         self._move_line(before, after)
+        for conv, sign in ((before, -1), (after, 1)):
+            for loader in routing.loaded(conv):
+                assert conv is not None
+                counts = self._loads.setdefault(loader, {})
+                n = counts.get(conv.channel, 0) + sign
+                if n:
+                    counts[conv.channel] = n
+                else:
+                    counts.pop(conv.channel, None)
+                    if not counts:
+                        del self._loads[loader]
         owed_before, owed_after = fanout.wrap_up_holder(before), fanout.wrap_up_holder(after)
         if owed_before is not None:
             self._to_wrap_up[owed_before].discard(after.id)

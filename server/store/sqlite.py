@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS line (
     arrival INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS line_order ON line (queue_id, ringing, arrival, conversation_id);
+CREATE TABLE IF NOT EXISTS agent_load (
+    agent_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, channel)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -163,11 +169,14 @@ class SqliteStore:
         had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         had_wrap_ups = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'to_wrap_up'").fetchone()
         had_line = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'line'").fetchone()
+        had_loads = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_load'").fetchone()
         writer.executescript(SCHEMA)
         if not had_totals:
             self._count_totals(writer)
         if not had_line:
             self._fill_line(writer)
+        if not had_loads:
+            self._count_loads(writer)
         if not had_wrap_ups:
             self._list_wrap_ups(writer)
         self._writer = _Worker(writer, "sqlite-writer")
@@ -229,6 +238,19 @@ class SqliteStore:
                 rows.append((conv.id, place[0], int(place[1]), routing.arrival(conv)[0]))
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _count_loads(db: sqlite3.Connection) -> None:
+        """Fill ``agent_load`` from the open conversations, once: a file
+        written before the counters existed (commits keep them from then on)."""
+        counts: dict[tuple[str, str], int] = {}
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open'"):
+            conv = _conversation(body)
+            for agent in routing.loaded(conv):
+                counts[(agent, conv.channel)] = counts.get((agent, conv.channel), 0) + 1
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO agent_load VALUES (?, ?, ?)", [(a, ch, n) for (a, ch), n in counts.items()])
         db.execute("COMMIT")
 
     @staticmethod
@@ -519,6 +541,7 @@ class SqliteStore:
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
         self._move_totals(db, outcome)
         self._move_line(db, outcome)
+        self._move_loads(db, outcome)
         owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
         if owed_before is not None and owed_before != owed_after:
             db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
@@ -542,6 +565,22 @@ class SqliteStore:
                     "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
                     " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
                     (agent, count, unread),
+                )
+
+    @staticmethod
+    def _move_loads(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The agents' routing loads (``routing.loaded``), in the commit's transaction."""
+        deltas: dict[tuple[str, str], int] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            for agent in routing.loaded(conv):
+                assert conv is not None
+                deltas[(agent, conv.channel)] = deltas.get((agent, conv.channel), 0) + sign
+        for (agent, channel), n in deltas.items():
+            if n:
+                db.execute(
+                    "INSERT INTO agent_load VALUES (?, ?, ?) ON CONFLICT (agent_id, channel)"
+                    " DO UPDATE SET count = count + excluded.count",
+                    (agent, channel, n),
                 )
 
     @staticmethod
@@ -655,6 +694,24 @@ class SqliteStore:
                 conv = _conversation(body)
                 if conv.assignee_id is not None:
                     out[conv.assignee_id].append(conv)
+        return out
+
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {a: {} for a in agent_ids}
+        wanted = list(out)
+
+        def read(db: sqlite3.Connection) -> None:
+            for start in range(0, len(wanted), 500):  # well under SQLite's limit on parameters
+                chunk = wanted[start : start + 500]
+                for agent, channel, n in db.execute(
+                    f"SELECT agent_id, channel, count FROM agent_load WHERE agent_id IN ({','.join('?' * len(chunk))})"
+                    " AND count != 0",
+                    chunk,
+                ):
+                    out[agent][channel] = int(n)
+
+        if wanted:
+            await self._read(read)
         return out
 
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:

@@ -1,5 +1,6 @@
 """The waiting line as the router reads it (one node, real sockets): by
-arrival, never by activity, and only as much of it as the pass can offer."""
+arrival, never by activity, and only as much of it as the pass can offer;
+agents weighed by the store's load counters."""
 
 from __future__ import annotations
 
@@ -54,3 +55,29 @@ async def test_a_pass_reads_only_as_much_of_the_line_as_it_can_offer(running: Ru
     await ana.wait_for(lambda: len(rung(ana)) == 2)
     await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 28 and len(e.floor.ringing) == 2)
     assert read and max(read) <= 2, read
+
+
+async def test_a_pass_weighs_agents_by_the_stores_counters_not_their_conversations(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sofia = await running.agent("sofia")
+    ana = await available(running, "ana")  # room for two
+    first = (await running.inbound("one", address="5511900000001"))["conversation_id"]
+    await ana.wait_for(lambda: rung(ana) == [first])
+    await ana.call(p.AcceptOffer, conversation_id=first)
+    store = running.node.store
+    listed: list[str] = []
+    for name in ("assigned", "assigned_many"):
+        original = getattr(store, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            listed.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(store, name, spy)
+    second = (await running.inbound("two", address="5511900000002"))["conversation_id"]
+    await ana.wait_for(lambda: rung(ana) == [first, second])
+    await running.inbound("three", address="5511900000003")
+    floor = (await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 1)).floor
+    assert [(a.load, a.capacity) for a in floor.agents if a.agent_id == "ana"] == [(40, 40)], "full: one held, one ringing"
+    assert listed == [], "no agent's conversations are read to weigh them"

@@ -1,5 +1,5 @@
 """The Store contract for routing's indexes (server/store/base.py ``waiting``,
-``waiting_counts``, ``ringing``), run against every implementation in
+``waiting_counts``, ``ringing``, ``agent_loads``), run against every implementation in
 tests/store/conftest.py's ``STORES``: the same behaviour everywhere, and after
 any sequence of changes each index equals a recount of the conversations."""
 
@@ -98,10 +98,38 @@ async def test_transfers_claims_sends_to_inbox_and_ends_move_the_line(store: Sto
     assert await store.waiting_counts("support") == (0, None)
 
 
+def transfer(world: World, actor: Agent, target: Agent) -> Callable[[Conversation], rules.Outcome]:
+    room = routing.AgentState(id=target.id, status="available", queues=target.queues, capacity=10**6)
+    return lambda c: routing.transfer_to_agent(c, actor, room, policy=POLICY, now=world.tick(), message_id=world.new_id("m", of=c))
+
+
+async def test_agent_loads_count_what_they_hold_and_what_rings_for_them(store: Store, world: World) -> None:
+    everyone = ["ana", "bruno", "sofia"]
+    c1 = (await world.receive("wa", address="5511900000001")).after
+    c2 = (await world.receive("fb", address="998877001", tp=FB)).after
+    assert await store.agent_loads(everyone) == {"ana": {}, "bruno": {}, "sofia": {}}
+    await world.change(c1.id, offer(world, ANA))
+    await world.change(c2.id, offer(world, ANA))
+    assert (await store.agent_loads(["ana"]))["ana"] == {"whatsapp": 1, "messenger": 1}, "an offer reserves its room"
+    await world.change(c1.id, accept(world, ANA))
+    await world.change(c2.id, decline(world, ANA))
+    assert await store.agent_loads(everyone) == {"ana": {"whatsapp": 1}, "bruno": {}, "sofia": {}}
+    await world.change(c1.id, transfer(world, ANA, BRUNO))
+    assert await store.agent_loads(["ana", "bruno"]) == {"ana": {"whatsapp": 1}, "bruno": {"whatsapp": 1}}, "both, until accepted"
+    await world.change(c1.id, accept(world, BRUNO))
+    assert await store.agent_loads(["ana", "bruno"]) == {"ana": {}, "bruno": {"whatsapp": 1}}
+    await world.claim(c2.id, BRUNO)
+    assert (await store.agent_loads(["bruno"]))["bruno"] == {"whatsapp": 1, "messenger": 1}
+    await world.to_inbox(c2.id, BRUNO)
+    await world.end(c1.id, BRUNO)
+    assert await store.agent_loads(everyone) == {"ana": {}, "bruno": {}, "sofia": {}}
+
+
 # --------------------------------------------------------------------------- any sequence: the index equals a recount
 
 ADDRESSES = (("5511900000001", WA), ("5511900000002", WA), ("998877001", FB))
 AGENTS = (ANA, BRUNO)
+LOADED = ["ana", "bruno", "sofia"]
 Op = tuple[str, int, int]
 """(what, which contact, which agent)"""
 
@@ -109,7 +137,7 @@ operations = st.lists(
     st.tuples(
         st.sampled_from(
             ["receive", "receive", "offer", "offer", "accept", "decline", "time_out", "withdraw", "claim", "assign",
-             "to_inbox", "to_sales", "to_support", "send", "end"]
+             "to_inbox", "to_sales", "to_support", "transfer", "send", "end"]
         ),
         st.integers(0, len(ADDRESSES) - 1),
         st.integers(0, len(AGENTS) - 1),
@@ -132,6 +160,7 @@ def _decide(world: World, what: str, agent: Agent) -> Callable[[Conversation], r
         "to_inbox": lambda c: rules.send_to_inbox(c, agent, tps[c.touchpoint_id]),
         "to_sales": to_queue(world, agent, SALES),
         "to_support": to_queue(world, agent, SUPPORT),
+        "transfer": lambda c: transfer(world, SOFIA, BRUNO if agent is ANA else ANA)(c),
         "send": lambda c: world.decide_send(c, "hi", agent),
         "end": lambda c: rules.end(c, agent, world.tick()),
     }[what]
@@ -148,6 +177,12 @@ async def recount(store: Store, world: World) -> dict[str, object]:
         line = sorted((c for c in everything if routing.is_waiting(c) and c.queue_id == queue), key=routing.arrival)
         ringing = sorted((c for c in everything if routing.is_ringing(c) and c.queue_id == queue), key=routing.arrival)
         out[queue] = (ids(line), (len(line), routing.arrival(line[0])[0] if line else None), ids(ringing))
+    for agent in LOADED:
+        counts: dict[str, int] = {}
+        for c in everything:
+            if agent in routing.loaded(c):
+                counts[c.channel] = counts.get(c.channel, 0) + 1
+        out[agent] = counts
     return out
 
 
@@ -159,6 +194,7 @@ async def indexed(store: Store) -> dict[str, object]:
         while page := await store.waiting(queue, routing.arrival(line[-1]) if line else None, 1):
             line.extend(page)
         out[queue] = (ids(line), await store.waiting_counts(queue), ids(await store.ringing(queue)))
+    out.update(await store.agent_loads(LOADED))
     return out
 
 
@@ -189,11 +225,12 @@ async def _run_and_recount(kind: str, plan: list[Op]) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(plan=operations)
 @example(plan=[("receive", 0, 0), ("receive", 1, 0), ("receive", 0, 0), ("offer", 0, 0), ("decline", 0, 0)])
-def test_the_lines_equal_a_recount_after_any_sequence_of_changes(kind: str, plan: list[Op]) -> None:
+@example(plan=[("receive", 2, 0), ("claim", 2, 0), ("transfer", 2, 0), ("accept", 2, 1), ("end", 2, 1)])
+def test_the_lines_and_loads_equal_a_recount_after_any_sequence_of_changes(kind: str, plan: list[Op]) -> None:
     asyncio.run(_run_and_recount(kind, plan))
 
 
-async def test_a_sqlite_file_from_before_the_line_gets_it_filled(tmp_path: Path) -> None:
+async def test_a_sqlite_file_from_before_the_line_and_loads_gets_them_filled(tmp_path: Path) -> None:
     from server.store.sqlite import SqliteStore
 
     path = tmp_path / "old.sqlite3"
@@ -206,17 +243,19 @@ async def test_a_sqlite_file_from_before_the_line_gets_it_filled(tmp_path: Path)
     await store.close()
     old = sqlite3.connect(path)
     old.execute("DROP TABLE line")  # as written by a version without the index
+    old.execute("DROP TABLE agent_load")  # nor the counters
     old.commit()
     old.close()
     reopened = SqliteStore(path)
     try:
         assert ids(await reopened.waiting("sales", None, 10)) == [c1.id]
         assert ids(await reopened.ringing("sales")) == [c2.id]
+        assert await reopened.agent_loads(["ana"]) == {"ana": {"whatsapp": 1}}
     finally:
         await reopened.close()
 
 
-async def test_a_redis_store_from_before_the_lines_gets_them_filled(tmp_path: Path) -> None:
+async def test_a_redis_store_from_before_the_lines_and_loads_gets_them_filled(tmp_path: Path) -> None:
     async with STORES["redis"](tmp_path) as store:
         world = World(store)
         c1 = (await world.receive("first", address="5511900000001")).after
@@ -224,8 +263,11 @@ async def test_a_redis_store_from_before_the_lines_gets_them_filled(tmp_path: Pa
         await world.change(c2.id, offer(world, ANA))
         client = store.client  # type: ignore[attr-defined]
         prefix = store._p  # type: ignore[attr-defined]
-        await client.delete(f"{prefix}waiting:sales", f"{prefix}ringing:sales", f"{prefix}lines")  # as before them
-        assert await store.waiting("sales", None, 10) == []
+        await world.claim(c1.id, BRUNO)
+        gone = [f"{prefix}waiting:sales", f"{prefix}ringing:sales", f"{prefix}load:ana", f"{prefix}load:bruno"]
+        await client.delete(*gone, f"{prefix}routing:filled")  # as written before them
+        assert await store.agent_loads(["ana"]) == {"ana": {}}
         await store.start()
-        assert ids(await store.waiting("sales", None, 10)) == [c1.id]
+        assert ids(await store.waiting("sales", None, 10)) == []
         assert ids(await store.ringing("sales")) == [c2.id]
+        assert await store.agent_loads(["ana", "bruno"]) == {"ana": {"whatsapp": 1}, "bruno": {"whatsapp": 1}}
