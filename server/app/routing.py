@@ -479,6 +479,7 @@ class Router:
             capacity=capacity,
             load=load,
             idle_since=record.idle_since,
+            since=record.since,
         )
 
     async def _loads(self, agent_ids: list[str]) -> dict[str, int]:
@@ -634,7 +635,7 @@ class Router:
             oldest_waiting_at=waiting[1],
             ringing=[offer_view(c.id, c.offer) for c in ringing if c.offer is not None],
             agents=[
-                p.AgentStatusView(agent_id=a.id, status=a.status, since=0, load=a.load, capacity=a.capacity)
+                p.AgentStatusView(agent_id=a.id, status=a.status, since=a.since, load=a.load, capacity=a.capacity)
                 for a in agents
                 if queue_id in a.queues
             ],

@@ -84,6 +84,8 @@ class AgentState(Struct, frozen=True, kw_only=True):
     load: int = 0
     idle_since: int = 0
     """When they were last offered or given work (ties go to the longest idle)."""
+    since: int = 0
+    """When their status was set (ms): what the supervisor's floor shows."""
 
     @property
     def free(self) -> int:
