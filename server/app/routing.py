@@ -96,6 +96,12 @@ class Router:
         self.automatic = [q for q in catalog.queues.values() if q.routing == "automatic"]
         self.automatic_ids = {q.id for q in self.automatic}
         self.routed_agents = [a for a in catalog.agents.values() if self.automatic_ids.intersection(a.queues)]
+        self._agents_of: dict[str, list[Agent]] = {q: [] for q in self.automatic_ids}
+        """automatic queue id → its agents (a pass reads only those of its queues)"""
+        for a in self.routed_agents:
+            for q in a.queues:
+                if q in self._agents_of:
+                    self._agents_of[q].append(a)
         self.watch: Callable[[str, int | None], None] = _no_watch
         """Told (conversation id, deadline) for every offer rung. Connected by the node (the offer timers)."""
         self._screens: dict[str, int] = {}
@@ -527,7 +533,7 @@ class Router:
         async with self.presence.lease(LEASE, LEASE_MS):
             ringing = {q.id: await self.store.ringing(q.id) for q in chosen}
             known = {c.id: c for rung_here in ringing.values() for c in rung_here}
-            people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
+            people = list({a.id: a for q in chosen for a in self._agents_of[q.id]}.values())
             agents = await self._states(people, trim=True, known=known)
             now = self.clock()
             offered = await self._serve_lines([q.id for q in chosen], agents, now)

@@ -134,3 +134,23 @@ async def test_sqlite_records_survive_reopening_and_count_present_for_the_grace(
         assert await again.present(["ana", "bruno"], now=51_000) == set()
     finally:
         await store.close()
+
+
+async def test_sqlite_writes_what_was_chosen_not_every_idle_time(tmp_path: Path) -> None:
+    from server.store.presence_sqlite import SqlitePresence
+    from server.store.sqlite import SqliteStore
+
+    up = AgentRecord(status="available", since=5)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    first = SqlitePresence(store, grace_ms=1000, opened_at=0)
+    assert await first.compare_and_set("ana", AgentRecord(), up)
+    offered = AgentRecord(status="available", since=5, idle_since=9, timeouts=1)
+    assert await first.compare_and_set("ana", up, offered)
+    assert (await first.get_many(["ana"]))["ana"] == offered  # this process sees it at once
+    await store.close()
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        again = SqlitePresence(store, grace_ms=1000, opened_at=0)
+        assert (await again.get_many(["ana"]))["ana"] == up, "the file holds the last status written"
+    finally:
+        await store.close()
