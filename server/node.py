@@ -151,7 +151,7 @@ def make_presence(config: Config, store: Store) -> Presence:
     if config.server.redis_url:
         return RedisPresence(config.server.redis_url)
     if isinstance(store, SqliteStore):
-        return SqlitePresence(store, grace_ms=int(config.routing.presence_grace_seconds * 1000), opened_at=now_ms())
+        return SqlitePresence(store, grace_ms=int(config.routing.presence_grace_seconds * 1000), clock=now_ms)
     return MemoryPresence()
 
 

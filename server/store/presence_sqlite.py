@@ -7,7 +7,8 @@ node's own and stays in memory as in ``MemoryPresence``: screens (they went
 with the old process), the offers index (rebuilt from the store at start:
 ``Router.rebuild``) and the lease (a lock).
 
-An agent not offline when the file is opened counts as present for one grace
+An agent not offline when the records are first read (the router's first
+heartbeat, as the node starts serving) counts as present for one grace
 period from then (``grace_ms``): their screens reconnect to the new process
 within it and they are as they were; past it with no screen, the router's
 sweep turns them offline, as for any screen gone.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -53,11 +54,11 @@ def _kept(record: AgentRecord) -> tuple[object, ...]:
 
 
 class SqlitePresence(MemoryPresence):
-    def __init__(self, store: SqliteStore, *, grace_ms: int, opened_at: int) -> None:
+    def __init__(self, store: SqliteStore, *, grace_ms: int, clock: Callable[[], int]) -> None:
         super().__init__()
         self._store = store
         self._grace_ms = grace_ms
-        self._opened_at = opened_at
+        self._clock = clock
         self._loaded = False
         self._loading = asyncio.Lock()
         self._writing = asyncio.Lock()
@@ -76,7 +77,7 @@ class SqlitePresence(MemoryPresence):
             rows = await self._store._write(read)
             self._records.update((agent_id, _record(body)) for agent_id, body in rows)
             back = [a for a, r in self._records.items() if r.status != "offline"]
-            await super().touch(RESTARTED, back, self._opened_at + self._grace_ms)
+            await super().touch(RESTARTED, back, self._clock() + self._grace_ms)
             self._loaded = True
 
     async def get_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:

@@ -23,7 +23,7 @@ async def presence(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
         store = SqliteStore(tmp_path / "s.sqlite3")
         try:
-            yield SqlitePresence(store, grace_ms=1000, opened_at=0)
+            yield SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
         finally:
             await store.close()
         return
@@ -122,13 +122,13 @@ async def test_sqlite_records_survive_reopening_and_count_present_for_the_grace(
 
     up, away = AgentRecord(status="available", since=5, capacity=60), AgentRecord(status="away", since=7)
     store = SqliteStore(tmp_path / "s.sqlite3")
-    first = SqlitePresence(store, grace_ms=1000, opened_at=0)
+    first = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
     assert await first.compare_and_set("ana", AgentRecord(), up)
     assert await first.compare_and_set("bruno", AgentRecord(), away)
     await store.close()
     store = SqliteStore(tmp_path / "s.sqlite3")
     try:
-        again = SqlitePresence(store, grace_ms=1000, opened_at=50_000)
+        again = SqlitePresence(store, grace_ms=1000, clock=lambda: 50_000)
         assert await again.get_many(["ana", "bruno", "carla"]) == {"ana": up, "bruno": away, "carla": AgentRecord()}
         assert await again.present(["ana", "bruno", "carla"], now=50_999) == {"ana", "bruno"}, "one grace from reopening"
         assert await again.present(["ana", "bruno"], now=51_000) == set()
@@ -142,7 +142,7 @@ async def test_sqlite_writes_what_was_chosen_not_every_idle_time(tmp_path: Path)
 
     up = AgentRecord(status="available", since=5)
     store = SqliteStore(tmp_path / "s.sqlite3")
-    first = SqlitePresence(store, grace_ms=1000, opened_at=0)
+    first = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
     assert await first.compare_and_set("ana", AgentRecord(), up)
     offered = AgentRecord(status="available", since=5, idle_since=9, timeouts=1)
     assert await first.compare_and_set("ana", up, offered)
@@ -150,7 +150,7 @@ async def test_sqlite_writes_what_was_chosen_not_every_idle_time(tmp_path: Path)
     await store.close()
     store = SqliteStore(tmp_path / "s.sqlite3")
     try:
-        again = SqlitePresence(store, grace_ms=1000, opened_at=0)
+        again = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
         assert (await again.get_many(["ana"]))["ana"] == up, "the file holds the last status written"
     finally:
         await store.close()
