@@ -33,6 +33,8 @@ from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+OPEN = State.OPEN
+
 E = TypeVar("E", bound=p.EventBody)
 
 _event = msgspec.json.Decoder(p.Event).decode
@@ -77,9 +79,15 @@ class Listener(Protocol):
 
 
 class Hub:
-    def __init__(self, *, max_buffer: int, metrics: Metrics) -> None:
+    def __init__(self, *, max_buffer: int, metrics: Metrics, pauses_at: int | None = None) -> None:
+        """``pauses_at``: the sockets' write limit (the buffered bytes above
+        which the transport pauses the connection, ``Limits.write_limit``).
+        When it is known and not above ``max_buffer``, a socket that is not
+        paused cannot be over the limit, so ``deliver`` reads its buffer size
+        only for paused or closing sockets."""
         self._streams: dict[str, set[Listener]] = {}
         self._max_buffer = max_buffer
+        self._unpaused_fit = pauses_at is not None and pauses_at <= max_buffer
         self._metrics = metrics
         self.clients: set[Listener] = set()
         self._agent_of: dict[Listener, str] = {}
@@ -150,20 +158,25 @@ class Hub:
         if kind == CONVERSATION_UPDATED and stream.startswith("conv:"):
             self._revoke_lost_access(stream, data, clients)
         live = []
-        ringable: list[Listener] = []
         slow = []
         stuck = []
         limit = self._max_buffer
+        unpaused_fit = self._unpaused_fit
+        # Per socket this is the only Python above websockets' own broadcast():
+        # attribute reads for the common case (live, open, not paused), the
+        # buffer's size only for the few that may be over the limit or stuck.
         for client in clients:
+            ws = client.ws
             if client.backlog is not None:
                 client.backlog.append((stream, seq, data))
+            elif unpaused_fit and not ws.paused and ws.protocol.state is OPEN:
+                live.append(ws)
             elif (buffered := client.transport_buffered()) > limit:
                 slow.append(client)
-            elif buffered and client.ws.state is not State.OPEN:
+            elif buffered and ws.protocol.state is not OPEN:
                 stuck.append(client)  # closing behind unread bytes: may never drain
             else:
-                live.append(client.ws)
-                ringable.append(client)
+                live.append(ws)
         broadcast(live, data, text=True)
         self._metrics.deliveries.inc(len(live))
         self._metrics.publications.inc()
@@ -174,7 +187,7 @@ class Hub:
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
         if kind == ALERT and stream.startswith("agent:"):
-            self._ring(stream, seq, ringable)
+            self._ring(stream, seq, [c for c in clients if c.backlog is None and c.ws in live])
 
     @staticmethod
     def _ring(stream: str, seq: int, clients: list[Listener]) -> None:
