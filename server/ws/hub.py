@@ -1,20 +1,23 @@
 """The hub: this node's connected clients and which streams each listens to.
 
 The broker hands every publication to ``Hub.deliver`` as ready-made frame
-bytes, with the event's kind (its ``type`` tag) beside them; the hub writes
-those same bytes to every live local listener with ``websockets.broadcast``
-(no per-client encode, no await per client). The hub acts on an event
-(unsubscribe the viewers who lost access, close revoked sockets) only from
-its kind: it never searches the bytes, which carry customer text, and it
-decodes them only for the two kinds it acts on.
+bytes, with the event's kind (its ``type`` tag) beside them; the hub frames
+them once as a websocket text message and writes that same frame to every
+live local listener's transport (no per-client encode or framing, no await
+per client); a socket with something else under way (bytes websockets has
+not flushed yet, an extension, a fragmented send) gets the message through
+``websockets.broadcast`` instead, which frames it for that socket. The hub
+acts on an event (unsubscribe the viewers who lost access, close revoked
+sockets) only from its kind: it never searches the bytes, which carry
+customer text, and it decodes them only for the two kinds it acts on.
 
 What it does not do: it never waits on a client. A client whose outbound
 buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
 counted; it reconnects and resumes from its last sequence. Whatever closes a
 client (that drop, a revocation, a heartbeat timeout), the TCP connection is
 cut once close_timeout_seconds pass: a peer that stopped reading never lets
-the closing handshake through its full buffer. A client that is
-still catching up (replaying history on resume) gets live frames queued in
+the closing handshake through its full buffer. Frames written directly are
+not logged by websockets' debug logger. A client that is still catching up (replaying history on resume) gets live frames queued in
 its own backlog instead, flushed in order when the replay ends.
 """
 
@@ -26,6 +29,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from protocol import messages as p
@@ -38,6 +42,12 @@ OPEN = State.OPEN
 E = TypeVar("E", bound=p.EventBody)
 
 _event = msgspec.json.Decoder(p.Event).decode
+
+
+def _text_frame(data: bytes) -> bytes:
+    """The websocket frame a server sends for ``data`` as one text message
+    (unmasked, no extension): the same bytes websockets' ``send_text`` writes."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
 
 ACCESS_REVOKED: str = p.AccessRevoked.__struct_config__.tag  # type: ignore[assignment]
 CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type: ignore[assignment]
@@ -157,28 +167,48 @@ class Hub:
             return
         if kind == CONVERSATION_UPDATED and stream.startswith("conv:"):
             self._revoke_lost_access(stream, data, clients)
-        live = []
+        sent = 0
+        frame = b""
+        others: list[ServerConnection] = []
+        ringing = kind == ALERT and stream.startswith("agent:")
+        ringable: list[Listener] = []
         slow = []
         stuck = []
         limit = self._max_buffer
         unpaused_fit = self._unpaused_fit
-        # Per socket this is the only Python above websockets' own broadcast():
-        # attribute reads for the common case (live, open, not paused), the
-        # buffer's size only for the few that may be over the limit or stuck.
+        # Per socket, the common case (open, not paused, nothing else queued
+        # on it) is attribute reads and one transport.write of the frame
+        # built once for everyone; the buffer's size is read only for the few
+        # sockets that may be over the limit or stuck; the rest go through
+        # websockets' broadcast(), which frames the message per socket.
         for client in clients:
             ws = client.ws
             if client.backlog is not None:
                 client.backlog.append((stream, seq, data))
-            elif unpaused_fit and not ws.paused and ws.protocol.state is OPEN:
-                live.append(ws)
+                continue
+            if unpaused_fit and not ws.paused and (protocol := ws.protocol).state is OPEN:
+                if protocol.writes or protocol.extensions or protocol.expect_continuation_frame or ws.send_in_progress is not None:
+                    others.append(ws)
+                else:
+                    frame = frame or _text_frame(data)
+                    try:
+                        ws.transport.write(frame)
+                    except Exception as e:  # as broadcast(): one socket's failure stops no one else
+                        log.warning("skipped delivery on %s: %s", stream, e)
+                        continue
+                    sent += 1
             elif (buffered := client.transport_buffered()) > limit:
                 slow.append(client)
+                continue
             elif buffered and ws.protocol.state is not OPEN:
                 stuck.append(client)  # closing behind unread bytes: may never drain
+                continue
             else:
-                live.append(ws)
-        broadcast(live, data, text=True)
-        self._metrics.deliveries.inc(len(live))
+                others.append(ws)
+            if ringing:
+                ringable.append(client)
+        broadcast(others, data, text=True)
+        self._metrics.deliveries.inc(sent + len(others))
         self._metrics.publications.inc()
         for client in slow:
             client.drop_slow()
@@ -186,8 +216,8 @@ class Hub:
             client.abandon()
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
-        if kind == ALERT and stream.startswith("agent:"):
-            self._ring(stream, seq, [c for c in clients if c.backlog is None and c.ws in live])
+        if ringing:
+            self._ring(stream, seq, ringable)
 
     @staticmethod
     def _ring(stream: str, seq: int, clients: list[Listener]) -> None:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from typing import cast
 
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
 from protocol import messages as p
 from server.metrics import Metrics
-from server.ws.hub import Hub, Listener
+from server.ws.hub import Hub, Listener, _text_frame
 
 LIMIT = 64 * 1024
 PAUSES_AT = 32 * 1024
@@ -21,9 +25,20 @@ class _Protocol:
     def __init__(self, state: State) -> None:
         self.state = state
         self.sent: list[bytes] = []
+        self.writes: list[bytes] = []
+        self.extensions: list[object] = []
+        self.expect_continuation_frame = False
 
     def send_text(self, data: bytes) -> None:
         self.sent.append(data)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
 
 
 class _Ws:
@@ -31,6 +46,7 @@ class _Ws:
 
     def __init__(self, state: State = State.OPEN, paused: bool = False) -> None:
         self.protocol = _Protocol(state)
+        self.transport = _Transport()
         self.paused = paused
         self.send_in_progress = None
 
@@ -70,7 +86,18 @@ class _Client:
 
     @property
     def sent(self) -> list[bytes]:
-        return self.ws.protocol.sent
+        """Messages it got, framed by the hub or by broadcast()."""
+        framed = [_payload(f) for f in self.ws.transport.written]
+        return framed + self.ws.protocol.sent
+
+
+def _payload(frame: bytes) -> bytes:
+    """The message of one unmasked text frame, read back with websockets' own parser."""
+    client = ClientProtocol(parse_uri("ws://x/"), state=State.OPEN)
+    client.receive_data(frame)
+    events = client.events_received()
+    assert len(events) == 1 and isinstance(events[0], Frame) and events[0].opcode is Opcode.TEXT and events[0].fin
+    return bytes(events[0].data)
 
 
 def _hub(pauses_at: int | None = PAUSES_AT) -> Hub:
@@ -130,3 +157,32 @@ def test_an_alert_rings_a_screen_that_got_it_not_one_catching_up_or_dropped() ->
     assert live.rung == [7] and catching_up.rung == [] and slow.rung == []
     assert catching_up.backlog == [("agent:ana", 7, b"frame")]
 
+
+
+def test_the_frame_is_built_once_and_is_what_websockets_would_send() -> None:
+    for size in (0, 125, 126, 65535, 65536, 200_000):
+        data = b"x" * size
+        server = ServerProtocol(state=State.OPEN)
+        server.send_text(data)
+        assert _text_frame(data) == b"".join(server.data_to_send())
+    hub = _hub()
+    clients = [_Client() for _ in range(3)]
+    _attach(hub, "queue:q", *clients)
+    hub.deliver("queue:q", 1, "inbox.added", b"frame")
+    written = [c.ws.transport.written[0] for c in clients]
+    assert all(w is written[0] for w in written)  # one bytes object for every socket
+    assert all(c.ws.protocol.sent == [] for c in clients)
+
+
+def test_a_socket_with_something_under_way_gets_the_message_through_websockets() -> None:
+    # Bytes websockets has not flushed yet (they must go first), an
+    # extension, a fragmented message under way: websockets frames it.
+    hub = _hub()
+    pending, extended, fragmenting = _Client(), _Client(), _Client()
+    pending.ws.protocol.writes.append(b"pong")
+    extended.ws.protocol.extensions.append(object())
+    fragmenting.ws.protocol.expect_continuation_frame = True
+    _attach(hub, "queue:q", pending, extended, fragmenting)
+    hub.deliver("queue:q", 1, "inbox.added", b"frame")
+    for c in (pending, extended, fragmenting):
+        assert c.ws.transport.written == [] and c.ws.protocol.sent == [b"frame"]
