@@ -54,11 +54,13 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
 
 
-def summarize(paths: list[Path], skip: int) -> dict[str, Any]:
+def summarize(paths: list[Path], skip: int, alone: bool = False) -> dict[str, Any]:
     records: list[dict[str, list[int]]] = []
     for path in paths:
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         records.extend(lines[skip:])
+    if alone:  # no loop turn from the endpoint's start to its end: nothing else ran in between
+        records = [r for r in records if "endpoint" in r and "done" in r and r["done"][2] == r["endpoint"][2]]
     stages: dict[str, dict[str, list[float]]] = {}
     totals: dict[str, list[float]] = {"wall_ms": [], "cpu_ms": [], "loops": [], "hops": [], "calls": []}
     to_written: list[float] = []
@@ -108,8 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--skip", type=int, default=20)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--alone",
+        action="store_true",
+        help="only webhooks handled in one loop turn (the body came with the headers): no other work between marks",
+    )
     opts = ap.parse_args(argv)
-    out = summarize(opts.files, opts.skip)
+    out = summarize(opts.files, opts.skip, opts.alone)
     text = json.dumps(out, indent=1)
     if opts.json is not None:
         opts.json.write_text(text + "\n")
