@@ -141,7 +141,7 @@ def start_switchboard(
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
         if tree is not None:  # -P: not the current directory first on the path, the tree
             argv = [argv[0], "-P", *argv[1:]]
-            env["PYTHONPATH"] = str(tree)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
         if redis is not None:
             argv += ["--redis", redis.url]
         proc = Proc(f"switchboard-{n}", argv, workdir / f"switchboard-{n}.log", f"http://127.0.0.1:{port}/readyz", env)

@@ -181,7 +181,10 @@ def _install() -> None:
 def _flush() -> None:
     if not _lines:
         return
-    with open(f"{OUT}.{os.getpid()}", "a") as f:
+    import server
+
+    tree = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(server.__file__))))
+    with open(f"{OUT}.{tree}.{os.getpid()}", "a") as f:
         f.write("\n".join(_lines) + "\n")
     _lines.clear()
 
