@@ -94,7 +94,9 @@ class Hub:
         which the transport pauses the connection, ``Limits.write_limit``).
         When it is known and not above ``max_buffer``, a socket that is not
         paused cannot be over the limit, so ``deliver`` reads its buffer size
-        only for paused or closing sockets."""
+        only for paused or closing sockets, and writes the shared frame to
+        the others; otherwise (a limit under the write limit) it reads every
+        socket's buffer and sends through ``broadcast()``, as before."""
         self._streams: dict[str, set[Listener]] = {}
         self._max_buffer = max_buffer
         self._unpaused_fit = pauses_at is not None and pauses_at <= max_buffer
