@@ -72,6 +72,7 @@ from server.store.base import Store
 from server.store.canned import CannedStore, MemoryCanned
 from server.store.canned_sqlite import SqliteCanned
 from server.store.memory import MemoryStore
+from server.store.presence_sqlite import SqlitePresence
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
@@ -145,9 +146,13 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
-def make_presence(config: Config) -> Presence:
+def make_presence(config: Config, store: Store) -> Presence:
+    """Routing's records live beside the conversations: in Redis (shared by
+    the nodes), the SQLite file (statuses survive a restart), or memory."""
     if config.server.redis_url:
         return RedisPresence(config.server.redis_url)
+    if isinstance(store, SqliteStore):
+        return SqlitePresence(store, grace_ms=int(config.routing.presence_grace_seconds * 1000), clock=now_ms)
     return MemoryPresence()
 
 
@@ -218,7 +223,7 @@ class Node:
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics, pauses_at=ws_limits(s)["write_limit"])
-        self.presence = make_presence(config)
+        self.presence = make_presence(config, self.store)
         self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.offer_timers: Timers = make_offer_timers(config, self.app)
