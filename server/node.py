@@ -222,7 +222,7 @@ class Node:
         self.metrics = Metrics()
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
-        self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
+        self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics, pauses_at=ws_limits(s)["write_limit"])
         self.presence = make_presence(config, self.store)
         self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)

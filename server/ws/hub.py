@@ -1,22 +1,25 @@
 """The hub: this node's connected clients and which streams each listens to.
 
 The broker hands every publication to ``Hub.deliver`` as ready-made frame
-bytes, with the event's kind (its ``type`` tag) beside them; the hub writes
-those same bytes to every live local listener with ``websockets.broadcast``
-(no per-client encode, no await per client). The hub acts on an event
-(unsubscribe the viewers who lost access, close revoked sockets) only from
-its kind: it never searches the bytes, which carry customer text, and it
-decodes them only for the two kinds it acts on. A batch of publications (a
-lock storm, ``deliver_many``) reaches each socket as all of its frames of the
-batch in one transport write.
+bytes, with the event's kind (its ``type`` tag) beside them; the hub frames
+them once as a websocket text message and writes that same frame to every
+live local listener's transport (no per-client encode or framing, no await
+per client); a socket with something else under way (bytes websockets has
+not flushed yet, an extension, a fragmented send) gets the message through
+``websockets.broadcast`` instead, which frames it for that socket. The hub
+acts on an event (unsubscribe the viewers who lost access, close revoked
+sockets) only from its kind: it never searches the bytes, which carry
+customer text, and it decodes them only for the two kinds it acts on. A
+batch of publications (a lock storm, ``deliver_many``) reaches each socket as
+all of its frames of the batch in one transport write.
 
 What it does not do: it never waits on a client. A client whose outbound
 buffer is over ``max_buffer`` bytes is disconnected (close code 4008) and
 counted; it reconnects and resumes from its last sequence. Whatever closes a
 client (that drop, a revocation, a heartbeat timeout), the TCP connection is
 cut once close_timeout_seconds pass: a peer that stopped reading never lets
-the closing handshake through its full buffer. A client that is
-still catching up (replaying history on resume) gets live frames queued in
+the closing handshake through its full buffer. Frames written directly are
+not logged by websockets' debug logger. A client that is still catching up (replaying history on resume) gets live frames queued in
 its own backlog instead, flushed in order when the replay ends.
 """
 
@@ -36,9 +39,17 @@ from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+OPEN = State.OPEN
+
 E = TypeVar("E", bound=p.EventBody)
 
 _event = msgspec.json.Decoder(p.Event).decode
+
+
+def _text_frame(data: bytes) -> bytes:
+    """The websocket frame a server sends for ``data`` as one text message
+    (unmasked, no extension): the same bytes websockets' ``send_text`` writes."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
 
 ACCESS_REVOKED: str = p.AccessRevoked.__struct_config__.tag  # type: ignore[assignment]
 CONVERSATION_UPDATED: str = p.ConversationUpdated.__struct_config__.tag  # type: ignore[assignment]
@@ -51,7 +62,7 @@ _ACTED_ON = frozenset((ACCESS_REVOKED, CONVERSATION_UPDATED, ALERT))
 
 class WireFrames:
     """Each payload's text frame as a server sends it without extensions
-    (unmasked: the same bytes for every socket), serialized once per batch."""
+    (``_text_frame``: the same bytes for every socket), serialized once per batch."""
 
     def __init__(self) -> None:
         self._cache: dict[int, bytes] = {}
@@ -59,7 +70,7 @@ class WireFrames:
     def __call__(self, data: bytes) -> bytes:
         wire = self._cache.get(id(data))
         if wire is None:
-            wire = self._cache[id(data)] = Frame(Opcode.TEXT, data).serialize(mask=False)
+            wire = self._cache[id(data)] = _text_frame(data)
         return wire
 
 
@@ -73,7 +84,8 @@ def _write_all(ws: ServerConnection, frames: list[bytes], wire: WireFrames) -> b
         return False
     protocol = ws.protocol
     try:
-        if protocol.extensions:
+        if protocol.extensions or protocol.writes or protocol.expect_continuation_frame:
+            # Something else under way on it: through websockets, after what it queued.
             for data in frames:
                 protocol.send_text(data)
             # Open, only text frames sent: no end-of-stream marker among the chunks.
@@ -121,9 +133,17 @@ class Listener(Protocol):
 
 
 class Hub:
-    def __init__(self, *, max_buffer: int, metrics: Metrics) -> None:
+    def __init__(self, *, max_buffer: int, metrics: Metrics, pauses_at: int | None = None) -> None:
+        """``pauses_at``: the sockets' write limit (the buffered bytes above
+        which the transport pauses the connection, ``Limits.write_limit``).
+        When it is known and not above ``max_buffer``, a socket that is not
+        paused cannot be over the limit, so ``deliver`` reads its buffer size
+        only for paused or closing sockets, and writes the shared frame to
+        the others; otherwise (a limit under the write limit) it reads every
+        socket's buffer and sends through ``broadcast()``, as before."""
         self._streams: dict[str, set[Listener]] = {}
         self._max_buffer = max_buffer
+        self._unpaused_fit = pauses_at is not None and pauses_at <= max_buffer
         self._metrics = metrics
         self.clients: set[Listener] = set()
         self._agent_of: dict[Listener, str] = {}
@@ -193,23 +213,48 @@ class Hub:
             return
         if kind == CONVERSATION_UPDATED and stream.startswith("conv:"):
             self._revoke_lost_access(stream, data, clients)
-        live = []
+        sent = 0
+        frame = b""
+        others: list[ServerConnection] = []
+        ringing = kind == ALERT and stream.startswith("agent:")
         ringable: list[Listener] = []
         slow = []
         stuck = []
         limit = self._max_buffer
+        unpaused_fit = self._unpaused_fit
+        # Per socket, the common case (open, not paused, nothing else queued
+        # on it) is attribute reads and one transport.write of the frame
+        # built once for everyone; the buffer's size is read only for the few
+        # sockets that may be over the limit or stuck; the rest go through
+        # websockets' broadcast(), which frames the message per socket.
         for client in clients:
+            ws = client.ws
             if client.backlog is not None:
                 client.backlog.append((stream, seq, data))
+                continue
+            if unpaused_fit and not ws.paused and (protocol := ws.protocol).state is OPEN:
+                if protocol.writes or protocol.extensions or protocol.expect_continuation_frame or ws.send_in_progress is not None:
+                    others.append(ws)
+                else:
+                    frame = frame or _text_frame(data)
+                    try:
+                        ws.transport.write(frame)
+                    except Exception as e:  # as broadcast(): one socket's failure stops no one else
+                        log.warning("skipped delivery on %s: %s", stream, e)
+                        continue
+                    sent += 1
             elif (buffered := client.transport_buffered()) > limit:
                 slow.append(client)
-            elif buffered and client.ws.state is not State.OPEN:
+                continue
+            elif buffered and ws.protocol.state is not OPEN:
                 stuck.append(client)  # closing behind unread bytes: may never drain
+                continue
             else:
-                live.append(client.ws)
+                others.append(ws)
+            if ringing:
                 ringable.append(client)
-        broadcast(live, data, text=True)
-        self._metrics.deliveries.inc(len(live))
+        broadcast(others, data, text=True)
+        self._metrics.deliveries.inc(sent + len(others))
         self._metrics.publications.inc()
         for client in slow:
             client.drop_slow()
@@ -217,7 +262,7 @@ class Hub:
             client.abandon()
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
-        if kind == ALERT and stream.startswith("agent:"):
+        if ringing:
             self._ring(stream, seq, ringable)
 
     def deliver_many(self, batch: list[tuple[str, int, str, bytes]]) -> None:
