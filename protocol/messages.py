@@ -46,6 +46,8 @@ Action = Literal[
 it (``ConversationSummary.can``). ``read``: the command would clear the
 unread bubble (the assignee, with unread messages)."""
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=128)]
+"""A send's idempotency key: chosen by the client (a UUID), unique per agent."""
 """A position in a thread or a stream: what the store can hold (a signed
 64-bit integer). Outside the range a command is refused ``invalid_argument``."""
 
@@ -387,6 +389,11 @@ class EndChat(Command, tag="end_chat"):
 class SendMessage(Command, tag="send"):
     conversation_id: str
     text: str
+    idempotency_key: IdempotencyKey | None = None
+    """Set, the send is safe to repeat: the same key again from the same
+    agent in the same thread (after a lost ack, on any node, until
+    ``server.idempotency_key_seconds``) answers the first send's message
+    instead of sending another."""
 
 
 class SendMedia(Command, tag="send_media"):
@@ -397,11 +404,15 @@ class SendMedia(Command, tag="send_media"):
     conversation_id: str
     upload_id: str
     caption: str = ""
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s."""
 
 
 class SendTemplate(Command, tag="send_template"):
     conversation_id: str
     template: TemplateRef
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s."""
 
 
 class StartConversation(Command, tag="start"):
@@ -412,6 +423,9 @@ class StartConversation(Command, tag="start"):
     address: str
     template: TemplateRef | None = None
     text: str | None = None
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s (the thread: the contact on the touchpoint): a repeat
+    answers the first start's message and conversation."""
 
 
 class MarkRead(Command, tag="read"):

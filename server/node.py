@@ -195,7 +195,11 @@ def make_app(
         changes=changes,
         contacts=contacts,
         reads=reads,
-        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
+        commands=Commands(
+            catalog, changes, reads, directory, contacts, mint, clock,
+            uploads=Uploads(config.server.token_secret),
+            idempotency_ms=config.server.idempotency_key_seconds * 1000,
+        ),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         routing=router,

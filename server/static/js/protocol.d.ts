@@ -96,6 +96,7 @@ export interface SendMessage {
   type: "send";
   conversation_id: string;
   text: string;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -103,6 +104,7 @@ export interface SendTemplate {
   type: "send_template";
   conversation_id: string;
   template: TemplateRef;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -122,6 +124,7 @@ export interface SendMedia {
   conversation_id: string;
   upload_id: string;
   caption?: string;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -135,6 +138,7 @@ export interface StartConversation {
   address: string;
   template?: TemplateRef | null;
   text?: string | null;
+  idempotency_key?: string | null;
   id: string;
 }
 
