@@ -402,6 +402,7 @@ async def test_a_send_whose_answer_is_lost_goes_again_with_its_key_and_out_once(
     await open_mine(ana, cid)
     await expect(ana.locator("#editor")).to_be_enabled()
     sends: list[dict[str, object]] = []
+    closing: list[asyncio.Future[None]] = []
 
     def route(ws: WebSocketRoute) -> None:
         server = ws.connect_to_server()
@@ -417,7 +418,7 @@ async def test_a_send_whose_answer_is_lost_goes_again_with_its_key_and_out_once(
         def from_server(message: str | bytes) -> None:
             frame = json.loads(message)
             if frame.get("type") == "ack" and frame.get("id") in sent_ids and len(sends) == 1:
-                asyncio.ensure_future(ws.close(code=1011, reason="lost"))  # the ack never arrives
+                closing.append(asyncio.ensure_future(ws.close(code=1011, reason="lost")))  # the ack never arrives
                 return
             ws.send(message)
 
