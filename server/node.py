@@ -20,7 +20,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
 from server.redis.canned import RedisCanned
+from server.redis.fronts import RedisFronts
 from server.redis.presence import RedisPresence
 from server.redis.store import OFFER_DUE_SET, RedisStore
 from server.redis.timers import ClusterTimers
@@ -75,6 +76,7 @@ from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
 from server.ws.hub import Hub
+from server.ws.ringing import Ringer
 from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,15 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
             config.server.redis_url, app.intake.expire, app.clock, metrics=metrics, fire_many=app.intake.expire_many
         )
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
+
+
+def make_ringer(config: Config, hub: Hub, node_id: str, clock: Callable[[], int]) -> Ringer | None:
+    """With peers (Redis), one ringing screen per agent across nodes; one
+    node needs nothing (its hub rings its best screen)."""
+    if not config.server.redis_url:
+        return None
+    valid_ms = int(3 * config.server.heartbeat_seconds * 1000)
+    return Ringer(hub, RedisFronts(config.server.redis_url), node_id, clock, valid_ms=valid_ms)
 
 
 def make_presence(config: Config) -> Presence:
@@ -224,6 +235,7 @@ class Node:
         self.presence = make_presence(config)
         self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
+        self.ringer = make_ringer(config, self.hub, self.node_id, self.app.clock)
         self.offer_timers: Timers = make_offer_timers(config, self.app)
         """Offers' deadlines. One node: a heap rebuilt at start from the
         offers ringing; with Redis, the due-set the commits write, claimed
@@ -258,6 +270,7 @@ class Node:
     def _connect(self) -> None:
         """Every hook between parts, in one place."""
         self.broker.on_publication = self.hub.deliver
+        self.hub.rings = self.ringer
         self.app.changes.watch = self.timers.watch
         self.app.changes.sent = self.sender.on_sent
         self.app.changes.routed = self.app.routing.on_change
@@ -302,6 +315,8 @@ class Node:
         self.app.routing.start()
         await self.sender.start()
         self.housekeeping.start()
+        if self.ringer is not None:
+            self.ringer.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
@@ -324,6 +339,8 @@ class Node:
         await self.offer_timers.stop()
         await self.sender.stop()
         await self.presence.close()
+        if self.ringer is not None:
+            await self.ringer.stop()
         await self.downloads.stop()
         await self.housekeeping.stop()
         await self.media_source.aclose()

@@ -55,8 +55,8 @@ export interface Ping {
 
 /**
  * This screen came to the front (visible and focused: `front` true) or
- * left it. Of an agent's screens on a node, the hub rings the one in front,
- * or else the one most recently in front (`ring`).
+ * left it. Of all the agent's screens, on every node, the server rings the
+ * one in front, or else the one most recently in front (`ring`).
  */
 export interface Screen {
   type: "screen";
@@ -903,7 +903,7 @@ export interface Unsubscribed {
 }
 
 /**
- * To one screen of the agent (per node): this one plays the sound and
+ * To one screen of the agent (one in all, across nodes): this one plays the sound and
  * shows the desktop notification for the `alert.raised` event `seq` of
  * `stream` (sent right after it, live only: a replayed alert counts but
  * does not ring).
