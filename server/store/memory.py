@@ -45,6 +45,7 @@ class MemoryStore:
         self._send_claims: dict[str, tuple[str, int, int]] = {}
         self._requests: dict[tuple[str, str, str, str], SentRequest] = {}
         """(contact, touchpoint, agent, key) → the send's idempotency record"""
+        self._prune_requests_at = 1024
         """message id → (owner, lease end, attempts)"""
 
     async def start(self) -> None:
@@ -93,8 +94,9 @@ class MemoryStore:
             earlier = self._requests.get(_request_key(after, request))
             if earlier is not None and earlier.expires_at > request.at:
                 raise DuplicateRequest(earlier.message_id)
-            if len(self._requests) > 1024:  # forget the expired ones now and then
+            if len(self._requests) >= self._prune_requests_at:  # forget the expired ones now and then
                 self._requests = {k: r for k, r in self._requests.items() if r.expires_at > request.at}
+                self._prune_requests_at = max(1024, 2 * len(self._requests))
             self._requests[_request_key(after, request)] = request
 
         self._reindex(self._conversations.get(after.id), after)
