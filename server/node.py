@@ -60,6 +60,7 @@ from server.core.model import Touchpoint
 from server.http import create_app
 from server.http.parts import Parts
 from server.http_limits import uvicorn_options
+from server.loopprobe import LoopProbe
 from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
@@ -264,6 +265,7 @@ class Node:
         self.shared_port: SharedPort | None = None
         self.ws_listener: Server | None = None
         """The dedicated websocket port's listener, when ``ws_port`` is set."""
+        self.loop_probe = LoopProbe(self.metrics, s.loop_probe_seconds)
         self.ready = False
         self._connect()
 
@@ -297,6 +299,7 @@ class Node:
 
     async def start(self) -> None:
         self.metrics.watch_gc()
+        self.loop_probe.start()
         await self.store.start()
         await self.blobs.start()
         await self.broker.start()
@@ -348,6 +351,7 @@ class Node:
         await self.broker.close()
         await self.app.canned.store.close()
         await self.store.close()
+        await self.loop_probe.stop()
         self.metrics.watch_gc(False)
 
     async def _seed_directory(self) -> None:

@@ -72,6 +72,10 @@ class Store(Protocol):
     # contacts ------------------------------------------------------------
     async def get_contact(self, contact_id: str) -> Contact | None: ...
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        """The contacts stored under these ids (those found), in one read: a
+        page of summaries needs all its contacts at once."""
+
     async def put_contact(self, contact: Contact) -> None:
         """Create or replace."""
 

@@ -54,6 +54,9 @@ class MemoryStore:
     async def close(self) -> None:
         pass
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        return {i: self._contacts[i] for i in contact_ids if i in self._contacts}
+
     async def get_contact(self, contact_id: str) -> Contact | None:
         return self._contacts.get(contact_id)
 

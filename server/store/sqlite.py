@@ -97,6 +97,10 @@ CREATE TABLE IF NOT EXISTS agent_totals (
     count INTEGER NOT NULL,
     unread INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inbox_counts (
+    queue_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS to_wrap_up (
     agent_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
@@ -165,11 +169,14 @@ class SqliteStore:
         writer = self._connect(path, durability)
         had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         had_wrap_ups = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'to_wrap_up'").fetchone()
+        had_inbox_counts = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox_counts'").fetchone()
         writer.executescript(SCHEMA)
         if not had_totals:
             self._count_totals(writer)
         if not had_wrap_ups:
             self._list_wrap_ups(writer)
+        if not had_inbox_counts:
+            self._count_inboxes(writer)
         self._writer = _Worker(writer, "sqlite-writer")
         # Writes first try on the event loop, on a connection that never waits
         # in SQLite (timeout 0): uncontended, a WAL commit is a few tens of
@@ -215,6 +222,17 @@ class SqliteStore:
                 t[1] += conv.unread
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _count_inboxes(db: sqlite3.Connection) -> None:
+        """Fill ``inbox_counts`` from the conversations, once: a file written
+        before the counters existed (commits keep them from then on)."""
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT OR REPLACE INTO inbox_counts SELECT queue_id, COUNT(*) FROM conversations"
+            " WHERE status = 'open' AND assignee_id IS NULL GROUP BY queue_id"
+        )
         db.execute("COMMIT")
 
     @staticmethod
@@ -379,6 +397,20 @@ class SqliteStore:
         body = await self._get_one("SELECT body FROM contacts WHERE id = ?", contact_id)
         return _contact(body) if body else None
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        wanted = list(dict.fromkeys(contact_ids))
+
+        def read(db: sqlite3.Connection) -> dict[str, Contact]:
+            found: dict[str, Contact] = {}
+            for at in range(0, len(wanted), 500):
+                chunk = wanted[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                for contact_id, body in db.execute(f"SELECT id, body FROM contacts WHERE id IN ({marks})", chunk):
+                    found[contact_id] = _contact(body)
+            return found
+
+        return await self._read(read) if wanted else {}
+
     async def put_contact(self, contact: Contact) -> None:
         row = (contact.id, _encode(contact))
         await self._write(
@@ -525,6 +557,7 @@ class SqliteStore:
         if outcome.request is not None:
             self._store_request(db, after, outcome.request)
         self._move_totals(db, outcome)
+        self._move_inbox(db, outcome)
         owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
         if owed_before is not None and owed_before != owed_after:
             db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
@@ -548,6 +581,21 @@ class SqliteStore:
                     "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
                     " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
                     (agent, count, unread),
+                )
+
+    @staticmethod
+    def _move_inbox(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The queues' Inbox counters, in the commit's transaction (a snapshot
+        reads one row instead of counting the Inbox)."""
+        deltas: dict[str, int] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            if conv is not None and fanout.in_inbox(conv):
+                deltas[conv.queue_id] = deltas.get(conv.queue_id, 0) + sign
+        for queue_id, delta in deltas.items():
+            if delta:
+                db.execute(
+                    "INSERT INTO inbox_counts VALUES (?, ?) ON CONFLICT (queue_id) DO UPDATE SET count = count + excluded.count",
+                    (queue_id, delta),
                 )
 
     @staticmethod
@@ -587,12 +635,14 @@ class SqliteStore:
 
     async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
         def count(db: sqlite3.Connection) -> tuple[int, int | None]:
+            # The count is kept by the commits; the oldest is the first entry
+            # of the partial index (queue_id, activity): neither reads the Inbox.
             row = db.execute(
-                "SELECT COUNT(*), MIN(activity) FROM conversations"
-                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?",
-                (queue_id,),
+                "SELECT (SELECT count FROM inbox_counts WHERE queue_id = ?), (SELECT MIN(activity) FROM conversations"
+                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?)",
+                (queue_id, queue_id),
             ).fetchone()
-            return int(row[0]), (int(row[1]) if row[1] is not None else None)
+            return int(row[0] or 0), (int(row[1]) if row[1] is not None else None)
 
         return await self._read(count)
 
