@@ -88,6 +88,16 @@ class Listener(Protocol):
         """Tell it to ring the alert ``seq`` of ``stream`` (a ``ring`` frame)."""
 
 
+class Rings(Protocol):
+    """Rings across nodes (server/ws/ringing.py), when the node has peers."""
+
+    def changed(self, agent_id: str) -> object:
+        """The agent's screens here changed (logged in, left, front or not)."""
+
+    def alert(self, agent_id: str, stream: str, seq: int) -> None:
+        """Ring the agent's alert on one screen of theirs across nodes."""
+
+
 class Hub:
     def __init__(self, *, max_buffer: int, metrics: Metrics, pauses_at: int | None = None) -> None:
         """``pauses_at``: the sockets' write limit (the buffered bytes above
@@ -110,6 +120,9 @@ class Hub:
         self.on_first_listener: Callable[[str], None] | None = None
         """Connected by the node (the Redis broker subscribes the stream)."""
         self.on_last_listener: Callable[[str], None] | None = None
+        self.rings: Rings | None = None
+        """Connected by the node with Redis: one ringing screen per agent
+        across nodes. None (one node): the best screen here rings."""
 
     def join(self, client: Listener) -> None:
         self.clients.add(client)
@@ -119,6 +132,8 @@ class Hub:
             return
         self._agent_of[client] = agent_id
         self._screens[agent_id] = self._screens.get(agent_id, 0) + 1
+        if self.rings is not None:
+            self.rings.changed(agent_id)
 
     def leave(self, client: Listener) -> None:
         self.clients.discard(client)
@@ -127,6 +142,26 @@ class Hub:
             left = self._screens.pop(agent_id, 1) - 1
             if left > 0:
                 self._screens[agent_id] = left
+            if self.rings is not None:
+                self.rings.changed(agent_id)
+
+    def screen_changed(self, client: Listener) -> object:
+        """A screen came to the front or left it: with peers, what the
+        ringing across nodes must hear (awaitable: written once it ends)."""
+        agent_id = self._agent_of.get(client)
+        if self.rings is None or agent_id is None:
+            return None
+        return self.rings.changed(agent_id)
+
+    def agents(self) -> list[str]:
+        """The agents with a screen logged in here."""
+        return list(self._screens)
+
+    def best_screen(self, agent_id: str) -> Listener | None:
+        """The agent's live screen here that rings: in front, else the most
+        recently in front (not one still catching up)."""
+        live = [c for c in self._streams.get(f"agent:{agent_id}", ()) if c.backlog is None and c.ws.state is State.OPEN]
+        return max(live, key=lambda c: c.ring_rank()) if live else None
 
     def go_away(self, streams: set[str] | None, reason: str) -> None:
         """Close the connections listening to any of ``streams`` (all when
@@ -218,17 +253,19 @@ class Hub:
             client.abandon()
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
-        if ringing:
-            self._ring(stream, seq, ringable)
+        if ringing and ringable:
+            if self.rings is not None:
+                self.rings.alert(stream.removeprefix("agent:"), stream, seq)
+            else:
+                self._ring(stream, seq, ringable)
 
     @staticmethod
     def _ring(stream: str, seq: int, clients: list[Listener]) -> None:
         """One alert, one ringing screen: of the agent's live screens here
         (not one still catching up: the ring would pass its event), the one
-        in front, else the one most recently in front. Not guaranteed: with
-        several nodes, each node rings one of its own screens of the agent."""
-        if clients:
-            max(clients, key=lambda c: c.ring_rank()).ring(stream, seq)
+        in front, else the one most recently in front. With several nodes,
+        ``rings`` decides which node's screen it is."""
+        max(clients, key=lambda c: c.ring_rank()).ring(stream, seq)
 
     @staticmethod
     def _body(data: bytes, cls: type[E]) -> E | None:
