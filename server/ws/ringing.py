@@ -9,6 +9,9 @@ agent asks the port for the winner, and only the winning node rings, after
 claiming the alert (``SET NX PX``: never two rings for one alert, even while
 two nodes' views of the ranks differ for a moment). With no entry for the
 agent at all (screens still connecting), the first node to claim rings.
+Every other node holding a screen of the agent tries the claim after
+``FALLBACK_SECONDS``: if the winner did not ring (it died with its entry
+still valid, or its screen was not ready), one of them does.
 
 Rank changes are written in order (one lock), each with the rank as it is
 when written, so the last write for an agent is its current rank."""
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 CLAIM_MS = 60_000
 """How long an alert's claim is kept (far longer than its delivery takes)."""
 
+FALLBACK_SECONDS = 0.5
+"""A node whose screen did not win rings after this if no node has claimed
+the alert: an alert may ring late, never two times, and never not at all."""
+
 
 class Ringer:
     def __init__(self, hub: Hub, fronts: Fronts, node_id: str, clock: Callable[[], int], *, valid_ms: int) -> None:
@@ -36,6 +43,7 @@ class Ringer:
         self.node_id = node_id
         self.clock = clock
         self.valid_ms = valid_ms
+        self.fallback_seconds = FALLBACK_SECONDS
         """An entry counts this long after it was written: renewed every third of it."""
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -74,16 +82,19 @@ class Ringer:
             winner = await self.fronts.winner(agent_id, self.clock())
             # None: no node has said where the agent's screens are yet (just
             # connected): whichever node claims the alert first rings.
-            if winner not in (None, self.node_id):
-                return
-            if not await self.fronts.claim(f"{stream}:{seq}", CLAIM_MS):
+            if winner not in (None, self.node_id) or self.hub.best_screen(agent_id) is None:
+                # Not ours, or our screen is not ready: ring anyway if nobody
+                # has claimed the alert after a moment (the winner died
+                # with its entry still valid, its screen left or was still
+                # catching up, or two nodes' views of the ranks crossed).
+                await asyncio.sleep(self.fallback_seconds)
+            screen = self.hub.best_screen(agent_id)
+            if screen is None or not await self.fronts.claim(f"{stream}:{seq}", CLAIM_MS):
                 return
         except Exception:
             log.exception("ringing: alert %s:%d not rung", stream, seq)
             return
-        screen = self.hub.best_screen(agent_id)
-        if screen is not None:
-            screen.ring(stream, seq)
+        screen.ring(stream, seq)
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._renew())

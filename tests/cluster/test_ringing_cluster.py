@@ -61,3 +61,37 @@ async def test_one_screen_rings_across_nodes_the_front_one_then_the_other(cluste
 
 async def _gone(client: redis.Redis, node: str) -> bool:
     return not await client.hexists("sb:fronts:ana", node)
+
+
+async def test_an_alert_rings_once_even_when_the_winning_entry_belongs_to_a_dead_node(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    """A node that died a moment ago leaves its entry valid for up to three
+    heartbeats, ranked above every live screen: the alert must still ring,
+    on one live screen, once."""
+    n1, n2 = await cluster.start(http, 2)
+    here = await cluster.agent(n1, "ana")
+    there = await cluster.agent(n2, "ana")
+    assert (await n1.inbound(http, "Oi")).status_code == 200
+    cid = (await here.event(p.InboxAdded, timeout=10)).conversation.id
+    await here.call(p.Claim, conversation_id=cid)
+    client = redis.Redis.from_url(cluster.redis.url)
+    try:
+        # In front, and far ahead of any live screen, valid for a minute.
+        far = 2**50
+        await client.hset("sb:fronts:ana", "ghost", f"1:{far}:{far}")
+        for n, text in enumerate(["Are you there?", "Hello??"], start=1):
+            assert (await n2.inbound(http, text)).status_code == 200
+            await here.wait_for(lambda: len(alerts(here)) == n, timeout=10)
+            await there.wait_for(lambda: len(alerts(there)) == n, timeout=10)
+            await wait_until(lambda: _rung(here, there, n), 10, f"alert {n} to ring on a live screen")
+        # Each alert rang once in all (the second's ring is the first's barrier).
+        assert sorted(rings(here) + rings(there)) == alerts(there) == alerts(here)
+    finally:
+        await client.aclose()
+
+
+async def _rung(here: WsAgent, there: WsAgent, n: int) -> bool:
+    await here.barrier()
+    await there.barrier()
+    return len(rings(here) + rings(there)) >= n
