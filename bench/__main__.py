@@ -43,7 +43,7 @@ def _names(text: str) -> list[str]:
     for n in names:
         if n not in ("switchboard", "switchboard-ws_port") and n not in MODULES:
             raise argparse.ArgumentTypeError(
-                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare only), {', '.join(MODULES)}"
+                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare and idle only), {', '.join(MODULES)}"
             )
     return names
 
@@ -136,11 +136,16 @@ def main(argv: list[str] | None = None) -> int:
 
         calls.run(argv[1:])
         return 0
+    if argv and argv[0] == "permem":
+        from bench import permem
+
+        permem.run(argv[1:])
+        return 0
     opts = parser().parse_args(argv)
     if opts.servers is None:
         opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]
-    if "switchboard-ws_port" in opts.servers and opts.scenario != "compare":
-        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare server only")
+    if "switchboard-ws_port" in opts.servers and opts.scenario not in ("compare", "idle"):
+        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare and idle server only")
     if opts.queues is None:
         opts.queues = 2 if opts.scenario == "stall" else 50
     if opts.sample is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
@@ -62,16 +62,18 @@ class Edge:
     metrics: Metrics
     settings: ServerSettings
     node_id: str
+    limits: Limits = field(init=False)
+    """One for every session of the node, made from ``settings``."""
 
-    @property
-    def limits(self) -> Limits:
+    def __post_init__(self) -> None:
         s = self.settings
-        return Limits(
+        limits = Limits(
             heartbeat_ms=int(s.heartbeat_seconds * 1000),
             max_screens=s.max_connections_per_agent,
             commands_per_second=s.commands_per_second,
             command_burst=s.command_burst,
         )
+        object.__setattr__(self, "limits", limits)
 
 
 class Connection:
@@ -82,7 +84,9 @@ class Connection:
         self.ws = ws
         self.edge = edge
         self.session = Session(edge.limits, now=time.monotonic())
-        self.streams: set[str] = set()
+        self.streams: list[str] = []
+        """The streams it listens to: a few (its own, its queues', the threads
+        it opened), so a list (72 B) rather than a set (216 B at any size)."""
         self.backlog: list[tuple[str, int, bytes]] | None = None
         """While catching up, live frames wait here (see Hub.deliver)."""
         self._transport = ws.transport
@@ -153,12 +157,12 @@ class Connection:
 
     def _attach(self, stream: str) -> None:
         if stream not in self.streams:
-            self.streams.add(stream)
+            self.streams.append(stream)
             self.edge.hub.attach(self, stream)
 
     def _detach(self, stream: str) -> None:
         if stream in self.streams:
-            self.streams.discard(stream)
+            self.streams.remove(stream)
             self.edge.hub.detach(self, stream)
 
     def _detach_all(self) -> None:
@@ -187,8 +191,8 @@ class Connection:
             self.edge.app.routing.screen_opened(agent.id)
             await self._sync(agent)
             self.session.went_live()
-            async for raw in self.ws:
-                await self._handle(agent, raw)
+            while True:  # not ``async for``: no async generator frame kept per idle socket
+                await self._handle(agent, await self.ws.recv())
         except ConnectionClosed:
             pass
         finally:
