@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
         calls.run(argv[1:])
         return 0
+    if argv and argv[0] == "connects":
+        from bench import connects
+
+        connects.run(argv[1:])
+        return 0
     if argv and argv[0] == "permem":
         from bench import permem
 

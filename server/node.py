@@ -75,7 +75,7 @@ from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
 from server.ws.hub import Hub
-from server.wsport import SharedPort, ws_limits
+from server.wsport import SharedPort, quiet_connection_log, ws_limits
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,7 @@ class Node:
         await self.sender.start()
         self.housekeeping.start()
         s = self.config.server
+        quiet_connection_log()
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
         if s.ws_port:
