@@ -208,7 +208,8 @@ class Connection:
     async def _handshake(self) -> Agent | None:
         edge, session = self.edge, self.session
         try:
-            raw = await asyncio.wait_for(self.ws.recv(), edge.settings.hello_timeout_seconds)
+            async with asyncio.timeout(edge.settings.hello_timeout_seconds):  # no task of its own, as wait_for makes
+                raw = await self.ws.recv()
         except TimeoutError:
             await self.ws.close(*session.hello_timed_out())
             return None
