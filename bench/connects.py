@@ -2,13 +2,16 @@
 (not timed), on Switchboard and on the floor.
 
     python -m bench connects [--agents 200] [--servers switchboard,floor] [--top 25] [--out F.json]
+                             [--tree DIR]
 
 Each server runs under ``bench/callprobe.py`` (cProfile in every thread).
 The driver connects ``--agents`` idle agents one after the other (handshake,
 hello, welcome, snapshot for Switchboard; handshake and the ``ready`` frame
 for the floor) between two window marks, and reports the calls per connect,
 the top functions by calls and the top modules. Counts do not move with the
-machine's load, so a before/after pair needs no interleaving.
+machine's load, so a before/after pair needs no interleaving. ``--tree``
+runs the servers from another checkout (e.g. a worktree of the commit
+before a change), the probe and the driver from this one.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ _PROBE = str(Path(__file__).resolve().parent / "callprobe.py")
 _TREE = str(Path(__file__).resolve().parent.parent)
 
 
-def _start(kind: str, center: Center, workdir: Path, out: Path, probe: bool = True) -> tuple[Proc, str]:
+def _start(kind: str, center: Center, workdir: Path, out: Path, probe: bool = True, tree: str = _TREE) -> tuple[Proc, str]:
     port = free_port()
     host = [sys.executable, "-P", _PROBE, str(out), "-m"] if probe else [sys.executable, "-m"]
-    env = {"CALLPROBE_TREE": _TREE}
+    env = {"CALLPROBE_TREE": tree, "PYTHONPATH": tree}
     if kind.startswith("switchboard"):
         ws_port = free_port() if kind == "switchboard-ws_port" else 0
         config = center.write(workdir / "center.toml", port=port, ws_port=ws_port)
@@ -77,13 +80,13 @@ def _wait(path: Path) -> None:
         time.sleep(0.1)
 
 
-def measure(kind: str, agents: int, warmup: int, top: int) -> dict[str, Any]:
+def measure(kind: str, agents: int, warmup: int, top: int, tree: str = _TREE) -> dict[str, Any]:
     center = Center(agents + warmup, max(1, (agents + warmup) // 100))
     specs = center.specs()
     with tempfile.TemporaryDirectory(prefix="switchboard-connects-") as tmp:
         workdir = Path(tmp)
         out = workdir / "calls.json"
-        proc, ws_url = _start(kind, center, workdir, out)
+        proc, ws_url = _start(kind, center, workdir, out, tree=tree)
         hold: list[Any] = []
         loop = asyncio.new_event_loop()
         try:
@@ -107,6 +110,7 @@ def measure(kind: str, agents: int, warmup: int, top: int) -> dict[str, Any]:
         modules[f"{prefix}:{rest.split(':', 1)[0]}" if prefix in ("std", "site") else prefix if rest else "builtins"] += n
     return {
         "server": kind,
+        "tree": tree,
         "agents": agents,
         "calls_per_connect": round(total / agents, 1),
         "top_functions": [[k, round(n / agents, 2)] for k, n in Counter(calls).most_common(top)],
@@ -122,8 +126,10 @@ def run(argv: list[str]) -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--servers", default="switchboard,floor")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--tree", default=_TREE, help="the checkout the servers run from (default: this one)")
     opts = ap.parse_args(argv)
-    results = [measure(k, opts.agents, opts.warmup, opts.top) for k in opts.servers.split(",") if k]
+    tree = str(Path(opts.tree).resolve())
+    results = [measure(k, opts.agents, opts.warmup, opts.top, tree) for k in opts.servers.split(",") if k]
     report = {"command": "python -m bench connects " + " ".join(argv), "results": [{k: v for k, v in r.items() if k != "calls"} for r in results]}
     if opts.out:
         opts.out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +138,7 @@ def run(argv: list[str]) -> None:
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text(json.dumps({r["server"]: r["calls"] for r in results}) + "\n")
     for r in results:
-        print(f"\n== {r['server']}: {r['calls_per_connect']} Python calls per connect ({r['agents']} connects)")
+        print(f"\n== {r['server']} ({r['tree']}): {r['calls_per_connect']} Python calls per connect ({r['agents']} connects)")
         print("   modules: " + ", ".join(f"{k} {v}" for k, v in r["top_modules"][:12]))
         for k, v in r["top_functions"]:
             print(f"{v:9.2f}  {k}")
