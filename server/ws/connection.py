@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 from websockets.protocol import State
 
 from protocol import errors
@@ -52,6 +54,9 @@ log = logging.getLogger(__name__)
 
 _encode = p.encoder.encode
 
+_UPGRADED = Request("/ws", Headers())
+"""What a connection keeps of its upgrade request once upgraded (see Connection)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Edge:
@@ -82,6 +87,12 @@ class Connection:
     __slots__ = ("_dropped", "_transport", "backlog", "edge", "front_at", "in_front", "session", "streams", "ws")
 
     def __init__(self, ws: ServerConnection, edge: Edge) -> None:
+        # The handler starts after the upgrade: nothing reads the handshake's
+        # request or response again, but websockets keeps both on the
+        # connection, headers and all (~2.4 KB per socket, a sixth of an idle
+        # agent). The request becomes one shared stand-in, not None: while
+        # ``request`` is None, websockets takes the next event for the request.
+        ws.request, ws.response = _UPGRADED, None
         self.ws = ws
         self.edge = edge
         self.session = Session(edge.limits, now=time.monotonic())

@@ -10,6 +10,9 @@ import gc
 import tracemalloc
 from typing import Any, cast
 
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
 from protocol import messages as p
 from server.auth import Claims
 from server.config import ServerSettings
@@ -18,15 +21,18 @@ from server.metrics import Metrics
 from server.ws.connection import Connection, Edge
 from server.ws.hub import Hub, Listener
 from server.ws.session import Authenticate
+from tests.memlink import Linked
 
 
 class _Socket:
     """Only what a Connection reads of its ServerConnection before traffic."""
 
-    __slots__ = ("transport",)
+    __slots__ = ("request", "response", "transport")
 
     def __init__(self) -> None:
         self.transport = object()
+        self.request: Request | None = None
+        self.response: Response | None = None
 
 
 def _edge(hub: Hub) -> Edge:
@@ -102,3 +108,25 @@ def test_every_session_of_a_node_shares_its_limits() -> None:
     a, b = Connection(cast(Any, _Socket()), edge), Connection(cast(Any, _Socket()), edge)
     assert a.session.limits is b.session.limits is edge.limits
     assert edge.limits.command_burst == edge.settings.command_burst
+
+
+async def test_an_upgraded_connection_keeps_neither_its_upgrade_request_nor_the_response(linked: Linked) -> None:
+    ana = await linked.agent("ana")
+    (conn,) = linked.node.hub.clients
+    ws = cast(Connection, conn).ws
+    assert ws.response is None
+    assert ws.request is not None and not ws.request.headers  # one shared stand-in, no headers
+    assert isinstance(await ana.call(p.Ping), p.Ok)  # frames after the upgrade are still frames
+    bruno = await linked.agent("bruno")
+    assert isinstance(await bruno.call(p.Ping), p.Ok)
+
+
+def test_the_stand_in_request_is_shared() -> None:
+    edge = _edge(Hub(max_buffer=1 << 20, metrics=Metrics()))
+    sockets = [_Socket() for _ in range(2)]
+    for sock in sockets:
+        sock.request = Request("/ws", Headers({"Host": "example.test", "User-Agent": "x" * 200}))
+        sock.response = Response(101, "Switching Protocols", Headers({"Upgrade": "websocket"}))
+        Connection(cast(Any, sock), edge)
+    assert sockets[0].request is sockets[1].request
+    assert all(s.response is None for s in sockets)
