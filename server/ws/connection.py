@@ -201,8 +201,10 @@ class Connection:
             if hello is None:
                 return
             agent, welcome = hello
+            del hello  # this frame lives as long as the socket: keep no frame bytes in it
             self.edge.app.routing.screen_opened(agent.id)
             await self._sync(agent, welcome)
+            del welcome
             self.session.went_live()
             while True:  # not ``async for``: no async generator frame kept per idle socket
                 await self._handle(agent, await self.ws.recv())

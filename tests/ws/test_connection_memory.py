@@ -6,6 +6,7 @@ objects; the sockets are stand-ins (only their transport is read)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tracemalloc
 from typing import Any, cast
@@ -130,3 +131,17 @@ def test_the_stand_in_request_is_shared() -> None:
         Connection(cast(Any, sock), edge)
     assert sockets[0].request is sockets[1].request
     assert all(s.response is None for s in sockets)
+
+
+async def test_the_socket_loop_keeps_no_frame_bytes_while_idle(linked: Linked) -> None:
+    await linked.agent("ana")
+    frames = []
+    for task in asyncio.all_tasks():
+        coro: Any = task.get_coro()
+        while coro is not None:
+            if getattr(coro, "cr_code", None) is Connection.run.__code__:
+                frames.append(coro.cr_frame)
+            coro = getattr(coro, "cr_await", None)
+    (frame,) = frames  # ana's connection, idle in recv()
+    kept = {name: type(v).__name__ for name, v in frame.f_locals.items() if isinstance(v, bytes | tuple)}
+    assert kept == {}, kept  # the welcome's bytes (and the handshake's tuple) would stay for the socket's life
