@@ -203,7 +203,13 @@ class Connection:
             agent, welcome = hello
             del hello  # this frame lives as long as the socket: keep no frame bytes in it
             self.edge.app.routing.screen_opened(agent.id)
-            await self._sync(agent, welcome)
+            try:
+                await self._sync(agent, welcome)
+            except StoreUnavailable:
+                # Nothing half-sent is left to trust: say why and let the
+                # client reconnect (and resume) once the store is back.
+                await self._refuse(self.session.sync_failed())
+                return
             del welcome
             self.session.went_live()
             while True:  # not ``async for``: no async generator frame kept per idle socket
