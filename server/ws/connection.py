@@ -293,12 +293,13 @@ class Connection:
             self.backlog = []
             for stream in plan.streams:
                 self._attach(stream)
-            snapshot = await edge.app.reads.snapshot(agent)
+            snapshot = await edge.app.reads.snapshot_frame(agent)
         except Exception:
             for data in first:  # what was decided before the failure goes out, as it did before it
                 self._send_now(data)
             raise
-        first.append(_encode(snapshot))
+        edge.metrics.snapshot(snapshot.seconds, len(snapshot.data))
+        first.append(snapshot.data)
         await self._send_together(first)
         await self._catch_up(snapshot.streams)
 
