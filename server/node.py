@@ -79,7 +79,7 @@ from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
 from server.ws.hub import Hub
 from server.ws.ringing import Ringer
-from server.wsport import SharedPort, ws_limits
+from server.wsport import SharedPort, quiet_connection_log, ws_limits
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +326,7 @@ class Node:
         if self.ringer is not None:
             self.ringer.start()
         s = self.config.server
+        quiet_connection_log()
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
         if s.ws_port:

@@ -107,12 +107,15 @@ class Hub:
         only for paused or closing sockets, and writes the shared frame to
         the others; otherwise (a limit under the write limit) it reads every
         socket's buffer and sends through ``broadcast()``, as before."""
-        self._streams: dict[str, set[Listener]] = {}
+        self._streams: dict[str, set[Listener] | tuple[Listener]] = {}
+        """Listeners per stream: a stream with one listener (an agent's own
+        stream, most often) holds a 1-tuple (48 B), a set (216 B) from the second on."""
         self._max_buffer = max_buffer
         self._unpaused_fit = pauses_at is not None and pauses_at <= max_buffer
         self._metrics = metrics
-        self.clients: set[Listener] = set()
-        self._agent_of: dict[Listener, str] = {}
+        self.clients: dict[Listener, str | None] = {}
+        """Every connection on this node, with its agent once logged in (one
+        table for both: an entry, not two, per idle agent)."""
         self._screens: dict[str, int] = {}
         """Logged-in sockets per agent on this node: a count, not a set per
         agent (an idle agent's memory is mostly what the hub and its
@@ -125,19 +128,18 @@ class Hub:
         across nodes. None (one node): the best screen here rings."""
 
     def join(self, client: Listener) -> None:
-        self.clients.add(client)
+        self.clients.setdefault(client, None)
 
     def logged_in(self, client: Listener, agent_id: str) -> None:
-        if client in self._agent_of:
+        if self.clients.get(client) is not None:
             return
-        self._agent_of[client] = agent_id
+        self.clients[client] = agent_id
         self._screens[agent_id] = self._screens.get(agent_id, 0) + 1
         if self.rings is not None:
             self.rings.changed(agent_id)
 
     def leave(self, client: Listener) -> None:
-        self.clients.discard(client)
-        agent_id = self._agent_of.pop(client, None)
+        agent_id = self.clients.pop(client, None)
         if agent_id is not None:
             left = self._screens.pop(agent_id, 1) - 1
             if left > 0:
@@ -148,7 +150,7 @@ class Hub:
     def screen_changed(self, client: Listener) -> object:
         """A screen came to the front or left it: with peers, what the
         ringing across nodes must hear (awaitable: written once it ends)."""
-        agent_id = self._agent_of.get(client)
+        agent_id = self.clients.get(client)
         if self.rings is None or agent_id is None:
             return None
         return self.rings.changed(agent_id)
@@ -183,20 +185,32 @@ class Hub:
     def attach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
-            clients = self._streams[stream] = set()
+            self._streams[stream] = (client,)
             if self.on_first_listener is not None:
                 self.on_first_listener(stream)
-        clients.add(client)
+        elif isinstance(clients, tuple):
+            if clients[0] is not client:
+                self._streams[stream] = {clients[0], client}
+        else:
+            clients.add(client)
 
     def detach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
             return
-        clients.discard(client)
-        if not clients:
-            del self._streams[stream]
-            if self.on_last_listener is not None:
-                self.on_last_listener(stream)
+        if isinstance(clients, tuple):
+            if clients[0] is not client:
+                return
+        else:
+            clients.discard(client)
+            if len(clients) == 1:
+                self._streams[stream] = (next(iter(clients)),)
+                return
+            if clients:
+                return
+        del self._streams[stream]
+        if self.on_last_listener is not None:
+            self.on_last_listener(stream)
 
     def deliver(self, stream: str, seq: int, kind: str, data: bytes) -> None:
         clients = self._streams.get(stream)
@@ -282,7 +296,7 @@ class Hub:
             return None
         return event
 
-    def _close_revoked(self, data: bytes, clients: set[Listener]) -> None:
+    def _close_revoked(self, data: bytes, clients: set[Listener] | tuple[Listener]) -> None:
         """After telling them, close the sockets opened with a revoked token."""
         event = self._body(data, p.AccessRevoked)
         if event is None:
@@ -290,7 +304,7 @@ class Hub:
         for client in list(clients):
             client.access_revoked(event)
 
-    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Listener]) -> None:
+    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Listener] | tuple[Listener]) -> None:
         """A thread's viewers who may no longer see it (someone else took it
         from the inbox) get ``unsubscribed`` instead of the event. Each node
         decides from the summary in the event, so this holds across nodes."""
