@@ -53,7 +53,7 @@ def _names(text: str) -> list[str]:
     for n in names:
         if n not in ("switchboard", "switchboard-ws_port") and n not in MODULES and not n.startswith("switchboard@"):
             raise argparse.ArgumentTypeError(
-                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare only), "
+                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare and idle only), "
                 f"switchboard@TREE (compare only: a node run from another source tree), {', '.join(MODULES)}"
             )
     return names
@@ -158,11 +158,21 @@ def main(argv: list[str] | None = None) -> int:
 
         calls.run(argv[1:])
         return 0
+    if argv and argv[0] == "connects":
+        from bench import connects
+
+        connects.run(argv[1:])
+        return 0
+    if argv and argv[0] == "permem":
+        from bench import permem
+
+        permem.run(argv[1:])
+        return 0
     opts = parser().parse_args(argv)
     if opts.servers is None:
         opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]
-    if "switchboard-ws_port" in opts.servers and opts.scenario != "compare":
-        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare server only")
+    if "switchboard-ws_port" in opts.servers and opts.scenario not in ("compare", "idle"):
+        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare and idle server only")
     if opts.queues is None:
         opts.queues = 2 if opts.scenario == "stall" else 50
     if opts.sample is None:

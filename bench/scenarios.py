@@ -84,7 +84,10 @@ def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     for n in opts.sizes:
         for kind in opts.servers:
             center = Center(n, max(1, n // 100))
-            target = _target(opts, center, workdir) if kind == "switchboard" else start_peer(kind, workdir, size=700, redis=None)
+            if kind in ("switchboard", WS_PORT):
+                target = _target(opts, center, workdir, ws_port=kind == WS_PORT)
+            else:
+                target = start_peer(kind, workdir, size=700, redis=None)
             fleet = None
             try:
                 time.sleep(1.0)

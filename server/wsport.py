@@ -23,6 +23,7 @@ them against ``limit_concurrency``; ``Node.stop()`` closes them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict, cast
 
@@ -53,6 +54,20 @@ def ws_limits(s: ServerSettings) -> Limits:
         close_timeout=s.close_timeout_seconds,
         write_limit=2**15,
     )
+
+
+WEBSOCKETS_LOG = logging.getLogger("websockets.server")
+"""The ``websockets`` library's server logger, for both ports."""
+
+
+def quiet_connection_log() -> None:
+    """``websockets`` logs "connection open" and "connection closed" at INFO
+    for every socket: at 10,000 agents a reconnect wave writes 20,000 lines,
+    and the record is a sixth of the log calls of a connect. Warnings and
+    errors (a handler that failed, a refused handshake) still go through. A
+    level set before the node starts (e.g. DEBUG to trace handshakes) is kept."""
+    if WEBSOCKETS_LOG.level == logging.NOTSET:
+        WEBSOCKETS_LOG.setLevel(logging.WARNING)
 
 
 Handler = Callable[[ServerConnection], Awaitable[None]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -148,8 +149,10 @@ class Reads:
         return [self.catalog.summary(c, contact) for c, contact in zip(convs, contacts, strict=True)]
 
     def streams_of(self, agent: Agent) -> list[str]:
-        """The streams an agent listens to for the whole connection."""
-        streams = [fanout.agent_stream(agent.id), *(fanout.queue_stream(q) for q in self.catalog.visible_queues(agent))]
+        """The streams an agent listens to for the whole connection. A queue's
+        name is one string for all its agents (interned): each connection keeps
+        its streams for its whole life."""
+        streams = [fanout.agent_stream(agent.id), *(sys.intern(fanout.queue_stream(q)) for q in self.catalog.visible_queues(agent))]
         if agent.is_supervisor and self.router is not None:
             streams.extend(fanout.floor_stream(q.id) for q in self.router.automatic)
         return streams

@@ -32,6 +32,7 @@ from server.core.model import (
     Media,
     Message,
     Note,
+    SentRequest,
     Template,
     Touchpoint,
     WindowPolicy,
@@ -64,6 +65,8 @@ class Outcome(Struct, frozen=True, kw_only=True):
     """A timeline entry added just before ``message`` (its seq is one less),
     in the same commit: the reply window reopening as the contact writes
     again (``receive``)."""
+    request: SentRequest | None = None
+    """The idempotency key of the send that made ``message`` (stored with it)."""
 
 
 # --------------------------------------------------------------------------- rights

@@ -11,6 +11,8 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     sb:{s}:latest:<contact>:<tp> str   the thread's newest conversation
     sb:{s}:cmid:<channel msg id> str   our message id: the dedup key of retried webhooks
     sb:{s}:mid:<message id>      str   "<seq>|<conv>": where a message lives
+    sb:{s}:req:<contact>:<tp>:<n>:<agent>:<key>
+                                 str   a send's idempotency key (n = len(agent)) → its message id; PX = the key's ttl
     sb:{s}:ob, obn, oba, obl     the shard's outbox (outbox.py)
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
@@ -74,7 +76,7 @@ from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
 from server.redis import outbox as redis_outbox
-from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, DuplicateRequest, StoreError, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
 _contact = msgspec.msgpack.Decoder(Contact).decode
@@ -149,7 +151,7 @@ def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corouti
 #       5 shard cmid of the new message, 6 mid of the new message,
 #       7 shard cmid of the updated message, 8 mid of the updated message,
 #       9 outbox, 10 outbox entries-ever counter, 11 outbox lease,
-#       12 mid of the timeline entry before the new message
+#       12 the send's idempotency key, 13 mid of the timeline entry before the new message
 # ARGV: 1 cid, 2 creating (0/1), 3 expected version or expected latest id,
 #       4 new version, 5 conv blob,
 #       6 new message: seq ('' = none), 7 its blob, 8 its channel id, 9 its id,
@@ -157,9 +159,10 @@ def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corouti
 #       14 note blob ('' = none),
 #       15 the index commands (msgpack list of commands; '' = none), 16 run them here (1) or queue them (0),
 #       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free,
-#       20 timeline entry before the new message: seq ('' = none; the new message's seq - 1), 21 its blob
+#       20 the idempotency key's message id ('' = none), 21 its ttl ms,
+#       22 timeline entry before the new message: seq ('' = none; the new message's seq - 1), 23 its blob
 # Returns {'ok', outbox entry number (0: nothing queued), the first entries to
-# apply when the lease was taken} or {'conflict'|'duplicate', detail}.
+# apply when the lease was taken} or {'conflict'|'duplicate'|'request', detail}.
 COMMIT = """
 local cid = ARGV[1]
 if ARGV[2] == '1' then
@@ -173,8 +176,12 @@ end
 if ARGV[6] ~= '' then
   if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', ARGV[8]} end
   local before = tonumber(ARGV[6]) - 1
-  if ARGV[20] ~= '' then before = before - 1 end
+  if ARGV[22] ~= '' then before = before - 1 end
   if redis.call('LLEN', KEYS[2]) ~= before then return {'conflict', 'seq'} end
+end
+if ARGV[20] ~= '' then
+  local earlier = redis.call('GET', KEYS[12])
+  if earlier then return {'request', earlier} end
 end
 if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[8]) == 0 then return {'conflict', 'message'} end
@@ -186,9 +193,9 @@ end
 
 redis.call('HSET', KEYS[1], 'v', ARGV[4], 'b', ARGV[5])
 if ARGV[2] == '1' then redis.call('SET', KEYS[4], cid) end
-if ARGV[20] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[21])
-  redis.call('SET', KEYS[12], ARGV[20] .. '|' .. cid)
+if ARGV[22] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[23])
+  redis.call('SET', KEYS[13], ARGV[22] .. '|' .. cid)
 end
 if ARGV[6] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[7])
@@ -200,6 +207,7 @@ if ARGV[10] ~= '' then
   if ARGV[12] ~= '' then redis.call('SET', KEYS[7], ARGV[13]) end
 end
 if ARGV[14] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[14]) end
+if ARGV[20] ~= '' then redis.call('SET', KEYS[12], ARGV[20], 'PX', ARGV[21]) end
 if ARGV[15] == '' then return {'ok', 0} end
 if ARGV[16] == '1' then
   -- One Redis: every key is here, so the indexes change in this same step.
@@ -401,6 +409,10 @@ class RedisStore:
     def _contact_convs(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}:cs"
 
+    def _request(self, shard: str, conv: Conversation | tuple[str, str], agent_id: str, key: str) -> str:
+        contact_id, touchpoint_id = (conv.contact_id, conv.touchpoint_id) if isinstance(conv, Conversation) else conv
+        return self._in(shard, f"req:{contact_id}:{touchpoint_id}:{len(agent_id)}:{agent_id}:{key}")
+
     def _cmid(self, channel_message_id: str) -> str:
         return f"{self._p}cmid:{channel_message_id}"
 
@@ -503,6 +515,7 @@ class RedisStore:
             outbox,
             counter,
             lease,
+            self._request(shard, after, r.agent_id, r.key) if (r := outcome.request) else none,
             self._in(shard, f"mid:{e.id}") if e else none,
         ]
         args: list[Any] = [
@@ -519,6 +532,8 @@ class RedisStore:
             token,
             lease_ms,
             batch,
+            r.message_id if r else "",
+            str(max(1, r.ttl_ms)) if r else "",
             str(e.seq) if e else "",
             _encode(e) if e else "",
         ]
@@ -527,6 +542,8 @@ class RedisStore:
             raise VersionConflict(f"{after.id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
+        if status == b"request":
+            raise DuplicateRequest(detail.decode())
         if int(detail):
             await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
 
@@ -783,6 +800,12 @@ class RedisStore:
         seq, _, cid = where.decode().partition("|")
         body = await self._r.lindex(self._msgs(shard, cid), int(seq) - 1)
         return _message(body) if body else None
+
+    @_unavailable
+    async def sent_request(self, contact_id: str, touchpoint_id: str, agent_id: str, key: str, now: int) -> str | None:
+        shard = ids.thread_shard(contact_id, touchpoint_id)
+        found = await self._r.get(self._request(shard, (contact_id, touchpoint_id), agent_id, key))
+        return found.decode() if found is not None else None
 
     @_unavailable
     async def message_by_channel_id(self, channel_message_id: str) -> Message | None:

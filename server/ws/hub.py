@@ -132,6 +132,16 @@ class Listener(Protocol):
         """Tell it to ring the alert ``seq`` of ``stream`` (a ``ring`` frame)."""
 
 
+class Rings(Protocol):
+    """Rings across nodes (server/ws/ringing.py), when the node has peers."""
+
+    def changed(self, agent_id: str) -> object:
+        """The agent's screens here changed (logged in, left, front or not)."""
+
+    def alert(self, agent_id: str, stream: str, seq: int) -> None:
+        """Ring the agent's alert on one screen of theirs across nodes."""
+
+
 class Hub:
     def __init__(self, *, max_buffer: int, metrics: Metrics, pauses_at: int | None = None) -> None:
         """``pauses_at``: the sockets' write limit (the buffered bytes above
@@ -141,12 +151,15 @@ class Hub:
         only for paused or closing sockets, and writes the shared frame to
         the others; otherwise (a limit under the write limit) it reads every
         socket's buffer and sends through ``broadcast()``, as before."""
-        self._streams: dict[str, set[Listener]] = {}
+        self._streams: dict[str, set[Listener] | tuple[Listener]] = {}
+        """Listeners per stream: a stream with one listener (an agent's own
+        stream, most often) holds a 1-tuple (48 B), a set (216 B) from the second on."""
         self._max_buffer = max_buffer
         self._unpaused_fit = pauses_at is not None and pauses_at <= max_buffer
         self._metrics = metrics
-        self.clients: set[Listener] = set()
-        self._agent_of: dict[Listener, str] = {}
+        self.clients: dict[Listener, str | None] = {}
+        """Every connection on this node, with its agent once logged in (one
+        table for both: an entry, not two, per idle agent)."""
         self._screens: dict[str, int] = {}
         """Logged-in sockets per agent on this node: a count, not a set per
         agent (an idle agent's memory is mostly what the hub and its
@@ -154,23 +167,47 @@ class Hub:
         self.on_first_listener: Callable[[str], None] | None = None
         """Connected by the node (the Redis broker subscribes the stream)."""
         self.on_last_listener: Callable[[str], None] | None = None
+        self.rings: Rings | None = None
+        """Connected by the node with Redis: one ringing screen per agent
+        across nodes. None (one node): the best screen here rings."""
 
     def join(self, client: Listener) -> None:
-        self.clients.add(client)
+        self.clients.setdefault(client, None)
 
     def logged_in(self, client: Listener, agent_id: str) -> None:
-        if client in self._agent_of:
+        if self.clients.get(client) is not None:
             return
-        self._agent_of[client] = agent_id
+        self.clients[client] = agent_id
         self._screens[agent_id] = self._screens.get(agent_id, 0) + 1
+        if self.rings is not None:
+            self.rings.changed(agent_id)
 
     def leave(self, client: Listener) -> None:
-        self.clients.discard(client)
-        agent_id = self._agent_of.pop(client, None)
+        agent_id = self.clients.pop(client, None)
         if agent_id is not None:
             left = self._screens.pop(agent_id, 1) - 1
             if left > 0:
                 self._screens[agent_id] = left
+            if self.rings is not None:
+                self.rings.changed(agent_id)
+
+    def screen_changed(self, client: Listener) -> object:
+        """A screen came to the front or left it: with peers, what the
+        ringing across nodes must hear (awaitable: written once it ends)."""
+        agent_id = self.clients.get(client)
+        if self.rings is None or agent_id is None:
+            return None
+        return self.rings.changed(agent_id)
+
+    def agents(self) -> list[str]:
+        """The agents with a screen logged in here."""
+        return list(self._screens)
+
+    def best_screen(self, agent_id: str) -> Listener | None:
+        """The agent's live screen here that rings: in front, else the most
+        recently in front (not one still catching up)."""
+        live = [c for c in self._streams.get(f"agent:{agent_id}", ()) if c.backlog is None and c.ws.state is State.OPEN]
+        return max(live, key=lambda c: c.ring_rank()) if live else None
 
     def go_away(self, streams: set[str] | None, reason: str) -> None:
         """Close the connections listening to any of ``streams`` (all when
@@ -192,20 +229,32 @@ class Hub:
     def attach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
-            clients = self._streams[stream] = set()
+            self._streams[stream] = (client,)
             if self.on_first_listener is not None:
                 self.on_first_listener(stream)
-        clients.add(client)
+        elif isinstance(clients, tuple):
+            if clients[0] is not client:
+                self._streams[stream] = {clients[0], client}
+        else:
+            clients.add(client)
 
     def detach(self, client: Listener, stream: str) -> None:
         clients = self._streams.get(stream)
         if clients is None:
             return
-        clients.discard(client)
-        if not clients:
-            del self._streams[stream]
-            if self.on_last_listener is not None:
-                self.on_last_listener(stream)
+        if isinstance(clients, tuple):
+            if clients[0] is not client:
+                return
+        else:
+            clients.discard(client)
+            if len(clients) == 1:
+                self._streams[stream] = (next(iter(clients)),)
+                return
+            if clients:
+                return
+        del self._streams[stream]
+        if self.on_last_listener is not None:
+            self.on_last_listener(stream)
 
     def deliver(self, stream: str, seq: int, kind: str, data: bytes) -> None:
         clients = self._streams.get(stream)
@@ -262,8 +311,11 @@ class Hub:
             client.abandon()
         if kind == ACCESS_REVOKED and stream.startswith("agent:"):
             self._close_revoked(data, clients)
-        if ringing:
-            self._ring(stream, seq, ringable)
+        if ringing and ringable:
+            if self.rings is not None:
+                self.rings.alert(stream.removeprefix("agent:"), stream, seq)
+            else:
+                self._ring(stream, seq, ringable)
 
     def deliver_many(self, batch: list[tuple[str, int, str, bytes]]) -> None:
         """A batch of publications (``Broker.publish_many``: a lock storm):
@@ -308,10 +360,9 @@ class Hub:
     def _ring(stream: str, seq: int, clients: list[Listener]) -> None:
         """One alert, one ringing screen: of the agent's live screens here
         (not one still catching up: the ring would pass its event), the one
-        in front, else the one most recently in front. Not guaranteed: with
-        several nodes, each node rings one of its own screens of the agent."""
-        if clients:
-            max(clients, key=lambda c: c.ring_rank()).ring(stream, seq)
+        in front, else the one most recently in front. With several nodes,
+        ``rings`` decides which node's screen it is."""
+        max(clients, key=lambda c: c.ring_rank()).ring(stream, seq)
 
     @staticmethod
     def _body(data: bytes, cls: type[E]) -> E | None:
@@ -328,7 +379,7 @@ class Hub:
             return None
         return event
 
-    def _close_revoked(self, data: bytes, clients: set[Listener]) -> None:
+    def _close_revoked(self, data: bytes, clients: set[Listener] | tuple[Listener]) -> None:
         """After telling them, close the sockets opened with a revoked token."""
         event = self._body(data, p.AccessRevoked)
         if event is None:
@@ -336,7 +387,7 @@ class Hub:
         for client in list(clients):
             client.access_revoked(event)
 
-    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Listener]) -> None:
+    def _revoke_lost_access(self, stream: str, data: bytes, clients: set[Listener] | tuple[Listener]) -> None:
         """A thread's viewers who may no longer see it (someone else took it
         from the inbox) get ``unsubscribed`` instead of the event. Each node
         decides from the summary in the event, so this holds across nodes."""

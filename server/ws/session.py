@@ -24,7 +24,7 @@ replay covered; commands beyond the rate limit are refused.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -183,17 +183,23 @@ State = Literal["hello", "authenticating", "syncing", "live", "closed"]
 
 @dataclass(slots=True)
 class Session:
+    """Thousands live at once, most of them idle: it keeps what an idle
+    connection needs (the agent, the token's id and issue time for
+    revocations, a shared ``limits``) and makes the rest on first use."""
+
     limits: Limits
+    """Shared by every session of a node (never copied per connection)."""
     now: float = 0.0
     """When the connection opened (seconds, any monotonic clock): the rate limit starts full."""
     state: State = "hello"
     agent: Agent | None = None
-    claims: Claims | None = None
+    _jti: str | None = None
+    """The token's id and issue time (``Claims.jti``, ``Claims.iat``): all a revocation is checked against."""
+    _iat: int = 0
     _resume: p.Resume | None = None
-    _bucket: TokenBucket = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._bucket = TokenBucket(self.limits.commands_per_second, self.limits.command_burst, self.now)
+    _bucket: TokenBucket | None = None
+    """Made on the first command: a bucket made full then is the bucket made
+    full at ``now`` and refilled since (it never holds more than ``burst``)."""
 
     def _refuse(self, request_id: str | None, code: str, message: str, close_code: int, reason: str) -> Refuse:
         self.state = "closed"
@@ -247,7 +253,7 @@ class Session:
             return self._refuse(
                 hello.id, errors.TOO_MANY_CONNECTIONS, message, errors.CLOSE_TOO_MANY_CONNECTIONS, errors.TOO_MANY_CONNECTIONS
             )
-        self.agent, self.claims = agent, claims
+        self.agent, self._jti, self._iat = agent, claims.jti, claims.iat
         self.state = "syncing"
         return p.Welcome(
             id=hello.id,
@@ -311,7 +317,10 @@ class Session:
         if isinstance(cmd, p.Error):
             return Reply(cmd, "invalid", cmd.code)
         name = str(type(cmd).__struct_config__.tag)
-        if not self._bucket.take(now):
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = TokenBucket(self.limits.commands_per_second, self.limits.command_burst, now)
+        if not bucket.take(now):
             return Reply(p.Error(id=cmd.id, code=errors.RATE_LIMITED, message="Too many commands; slow down."), name, errors.RATE_LIMITED)
         if isinstance(cmd, p.Hello):
             error = p.Error(id=cmd.id, code=errors.ALREADY_AUTHENTICATED, message="This connection is already authenticated.")
@@ -320,12 +329,11 @@ class Session:
 
     def revoked_by(self, event: p.AccessRevoked) -> bool:
         """Whether the event revokes the token this connection was opened with."""
-        claims = self.claims
-        if claims is None:
+        if self._jti is None:
             return False
         if event.token_id is not None:
-            return event.token_id == claims.jti
-        return event.not_before is not None and claims.iat <= event.not_before
+            return event.token_id == self._jti
+        return event.not_before is not None and self._iat <= event.not_before
 
 
 def fresh_frames(batch: list[tuple[str, int, bytes]], positions: dict[str, int]) -> list[bytes]:

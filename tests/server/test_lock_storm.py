@@ -22,7 +22,7 @@ async def test_a_storm_reaches_each_socket_in_one_write_in_stream_order(running:
     await ana.call(p.Open, conversation_id=convs[2])
     await ana.barrier()
     # Count the writes to Ana's socket on the node from here on.
-    (server_side,) = [c for c in running.node.hub.clients if running.node.hub._agent_of.get(c) == "ana"]
+    (server_side,) = [c for c, agent in running.node.hub.clients.items() if agent == "ana"]
     assert server_side.ws.protocol.extensions == []  # compression off: frames serialized once for every socket
     transport: Any = server_side.ws.transport
     writes: list[int] = []
