@@ -185,7 +185,13 @@ class Connection:
             if agent is None:
                 return
             self.edge.app.routing.screen_opened(agent.id)
-            await self._sync(agent)
+            try:
+                await self._sync(agent)
+            except StoreUnavailable:
+                # Nothing half-sent is left to trust: say why and let the
+                # client reconnect (and resume) once the store is back.
+                await self._refuse(self.session.sync_failed())
+                return
             self.session.went_live()
             async for raw in self.ws:
                 await self._handle(agent, raw)

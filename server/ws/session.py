@@ -231,6 +231,12 @@ class Session:
         refused = refusal(error)
         return self._refuse(hello.id, refused.code, refused.message, CLOSE_FOR[refused.code], refused.code)
 
+    def sync_failed(self) -> Refuse:
+        """The snapshot or the replay could not be read (the store is down):
+        ``unavailable``, closed 1001 so the client reconnects and resumes."""
+        message = "Your state cannot be read now; reconnect."
+        return self._refuse(None, errors.UNAVAILABLE, message, errors.CLOSE_GOING_AWAY, errors.UNAVAILABLE)
+
     def authenticated(
         self, hello: p.Hello, agent: Agent, claims: Claims, *, screens: int, node_id: str, epoch: str, server_time: int
     ) -> p.Welcome | Refuse:
