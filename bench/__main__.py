@@ -38,6 +38,16 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
 
+def _trees(text: str) -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    for part in text.split(","):
+        name, sep, path = part.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"{part!r}: want NAME=PATH")
+        out.append((name, None if path in ("", ".") else str(Path(path).resolve())))
+    return out
+
+
 def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     for n in names:
@@ -89,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--settle-seconds", type=float, default=60.0, help="soak: slopes are fitted from this second on")
     g.add_argument("--on-redis", action="store_true",
                    help="soak: --nodes nodes sharing a local redis-server (agents and webhooks spread over them)")
+    g = ap.add_argument_group("backlog (bench/backlog.py)")
+    g.add_argument("--backlog", type=_ints, default=[100, 1000, 5000, 20000, 50000], help="backlog: waiting conversations N, a comma list")
+    g.add_argument("--agent-queues", type=int, default=1, help="backlog: queues each agent is in (1: its own; 50: every queue)")
+    g.add_argument("--trees", type=_trees, default=None,
+                   help="backlog: an interleaved A/B, 'before=/path/to/checkout,after=.' (each tree's server, this benchmark)")
+    g.add_argument("--wave-rate", type=float, default=50.0, help="backlog: webhooks/s running during the reconnect wave")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
     ap.add_argument("--settle", type=float, default=3.0, help="idle: seconds to wait before reading memory")
@@ -189,6 +205,12 @@ def _plot(opts: argparse.Namespace, result: dict[str, Any], png: Path) -> None:
         plot.stall_timeline(result, png)
     elif opts.scenario == "soak" and result.get("samples"):
         plot.soak_curves(result, png)
+    elif opts.scenario == "backlog" and result.get("figures"):
+        from bench.backlog import plot as backlog_plot
+
+        for one in backlog_plot(result, png):
+            summary.small_png(one)
+        return
     elif opts.scenario == "compare" and result.get("summary"):
         title = f"fan-out to {result['agents']} sockets, {result['events']} events at {result['rate']:g}/s, {result['frame_bytes']} B frames"
         plot.compare_bars(result, png, title)

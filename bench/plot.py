@@ -169,3 +169,31 @@ def soak_curves(result: dict[str, Any], out: Path) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def against_n(
+    sizes: list[int], series: dict[str, list[dict[str, Any]]], out: Path, label: str, target: float | None, title: str
+) -> Path:
+    """One figure against the backlog size N (log x): per series (a tree of
+    an A/B) the median of the repeats with min–max bars, the target dotted
+    (bench/backlog.py)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=110)
+    for (name, rows), colour in zip(series.items(), ("#c07a3a", "#4a7ab5", "#5a9a5a"), strict=False):
+        kept = [(n, r) for n, r in zip(sizes, rows, strict=True) if r["median"] is not None]
+        x = [n for n, _ in kept]
+        med = [r["median"] for _, r in kept]
+        lo = [r["median"] - r["min"] for _, r in kept]
+        hi = [r["max"] - r["median"] for _, r in kept]
+        ax.errorbar(x, med, yerr=[lo, hi], fmt="o-", capsize=4, color=colour, label=f"{name} median (min–max)".strip())
+    if target is not None:
+        ax.axhline(target, color="grey", lw=1, ls=":", label=f"target {target:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("waiting conversations N")
+    ax.set_ylabel(label, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out

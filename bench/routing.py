@@ -3,8 +3,8 @@
 One node (SQLite, as ``make run``); ``--agents`` agents over ``--queues``
 automatic queues, every one ``available`` with room for 5 WhatsApp
 conversations; customers write ``--rates`` new conversations per second
-for ``--duration`` seconds through the dev inbound endpoint. Each agent
-accepts what rings for it at once. Measured: the time from the inbound
+for ``--duration`` seconds as signed WhatsApp webhooks (bench/customers.py,
+its own process). Each agent accepts what rings for it at once. Measured: the time from the inbound
 request being sent to ``offer.rung`` reaching the agent's socket (p50, p99),
 offers accepted, dual owners and agents over capacity (from the final
 snapshots and the offers' timelines), and the node's CPU per routed
@@ -12,23 +12,29 @@ conversation. Then the same traffic on manual queues, each conversation
 claimed by one agent on ``inbox.added`` (bench/center.py's rule): CPU per
 claimed conversation, the baseline.
 
-The agents' sockets run in this process (asyncio), so the latency includes
-this process's own scheduling on the same cores as the node.
+The agents run in ``--workers`` processes (bench/routing_agents.py: frames
+parsed inline, only the offers and inbox additions decoded), the customers
+in one more; the webhook's send time travels in the message text (the
+customer's marker, in the offer's conversation preview), so the figure is
+webhook sent → ``offer.rung`` read off the agent's socket, on one clock.
+Each rate runs ``--repeat`` interleaved pairs (routed, then claimed), each
+figure reported as median and spread, with the load average before each run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from array import array
 from pathlib import Path
 from typing import Any
 
-import httpx
 from websockets.asyncio.client import connect
 
-from bench.center import Center
-from bench.harness import percentiles
+from bench import routing_agents
+from bench.center import APP_SECRET, Center
+from bench.harness import CTX, Customers, percentiles, spread
 from bench.procs import Proc, free_port, python_module
 from protocol import messages as p
 
@@ -45,52 +51,46 @@ def _config(center: Center, path: Path, port: int, automatic: bool) -> Path:
     return path
 
 
-class Agent:
-    def __init__(self, agent_id: str, token: str, queue_index: int, queue_size: int) -> None:
-        self.id, self.token, self.index, self.size = agent_id, token, queue_index, queue_size
-        self.rung: dict[str, float] = {}
-        self.accepted: set[str] = set()
-        self.claimed: set[str] = set()
-        self.seen = 0
-        self.snapshot: p.Snapshot | None = None
+class Fleet:
+    """The agents, in ``workers`` processes (bench/routing_agents.py)."""
 
-    async def run(self, url: str, automatic: bool, ready: asyncio.Event, stop: asyncio.Event) -> None:
-        async with connect(url, compression=None, max_size=2**24) as ws:
-            await ws.send(p.encoder.encode(p.Hello(id="h", token=self.token)).decode())
-            n = 0
-            while self.snapshot is None:
-                frame = p.frame_decoder.decode(await ws.recv())
-                if isinstance(frame, p.Snapshot):
-                    self.snapshot = frame
-            if automatic:
-                await ws.send(p.encoder.encode(p.SetStatus(id="s", status="available")).decode())
-            ready.set()
-            wanted = '"offer.rung"' if automatic else '"inbox.added"'
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                at = time.perf_counter()
-                if wanted not in raw:
-                    continue  # (not decoded: this process must not be what the latency measures)
-                frame = p.frame_decoder.decode(raw)
-                if not isinstance(frame, p.Event):
-                    continue
-                event = frame.event
-                if isinstance(event, p.OfferRung):
-                    cid = event.offer.conversation_id
-                    self.rung.setdefault(cid, at)
-                    n += 1
-                    await ws.send(p.encoder.encode(p.AcceptOffer(id=f"a{n}", conversation_id=cid)).decode())
-                    self.accepted.add(cid)
-                elif isinstance(event, p.InboxAdded) and not automatic:
-                    self.seen += 1
-                    k = int(event.conversation.contact.address[-6:])
-                    if k % self.size == self.index:
-                        n += 1
-                        await ws.send(p.encoder.encode(p.Claim(id=f"c{n}", conversation_id=event.conversation.id)).decode())
-                        self.claimed.add(event.conversation.id)
+    def __init__(self, center: Center, url: str, automatic: bool, workers: int) -> None:
+        specs = center.specs()
+        n = max(1, min(workers, len(specs)))
+        self.conns: list[Any] = []
+        self.procs: list[Any] = []
+        for w in range(n):
+            parent, child = CTX.Pipe()
+            spec = {"automatic": automatic, "ws_url": url, "agents": specs[w::n]}
+            proc = CTX.Process(target=routing_agents.main, args=(child, spec), daemon=True, name=f"bench-routing-{w}")
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def call(self, op: str, timeout: float = 300) -> list[dict[str, Any]]:
+        for conn in self.conns:
+            conn.send({"op": op})
+        replies = []
+        deadline = time.monotonic() + timeout
+        for conn in self.conns:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"routing worker did not answer {op!r} in {timeout} s")
+            reply = conn.recv()
+            if "error" in reply:
+                raise RuntimeError(f"routing worker failed on {op!r}: {reply['error']}")
+            replies.append(reply)
+        return replies
+
+    def close(self) -> None:
+        try:
+            self.call("close", timeout=10)
+        except (TimeoutError, RuntimeError, OSError, EOFError):
+            pass
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
 
 
 async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[str, Any]:
@@ -101,76 +101,65 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[
     proc = Proc("switchboard", python_module("server.cli", "serve", "--config", str(config), "--data", str(data)),
                 workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz")
     proc.start(timeout=60)
-    stop = asyncio.Event()
-    agents = [Agent(*spec) for spec in center.specs()]  # type: ignore[arg-type]
+    url = f"ws://127.0.0.1:{port}/ws"
+    fleet = Fleet(center, url, automatic, opts.workers)
     try:
-        url = f"ws://127.0.0.1:{port}/ws"
-        readies = [asyncio.Event() for _ in agents]
-        tasks = [asyncio.create_task(a.run(url, automatic, r, stop)) for a, r in zip(agents, readies, strict=True)]
-        for r in readies:
-            await r.wait()
+        fleet.call("connect")
         await asyncio.sleep(1.0)
         total = int(rate * opts.duration)
-        sent: dict[str, float] = {}
-        answered: list[float] = []
         cpu0 = proc.cpu()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=32), timeout=httpx.Timeout(60.0, pool=None)) as http:
-            start = time.perf_counter()
-
-            async def one(k: int) -> None:
-                await asyncio.sleep(max(0.0, start + k / rate - time.perf_counter()))
-                t0 = time.perf_counter()
-                body = {"touchpoint_id": f"tp{k % center.q}", "address": f"55119{k:06d}", "text": f"n{k}"}
-                for attempt in range(3):
-                    try:
-                        r = await http.post("/api/dev/inbound", json=body)
-                        break
-                    except (httpx.ReadError, httpx.RemoteProtocolError):  # a keep-alive connection the node closed
-                        if attempt == 2:
-                            raise
-                sent[r.json()["conversation_id"]] = t0
-                answered.append((time.perf_counter() - t0) * 1e6)
-
-            await asyncio.gather(*(one(k) for k in range(total)))
-            deadline = time.perf_counter() + 30
-            while time.perf_counter() < deadline:
-                done = sum(len(a.accepted) for a in agents) if automatic else sum(len(a.claimed) for a in agents)
-                if done >= total:
-                    break
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(1.0)  # the last accepts / claims land
+        customers = Customers({
+            "messages": total, "rate": rate, "per_customer": 1, "slots": 1, "queues": center.q,
+            "base_urls": [f"http://127.0.0.1:{port}"], "target": "whatsapp", "app_secret": APP_SECRET,
+        })
+        while not customers.done():
+            await asyncio.sleep(0.1)
+        sent = customers.result or {}
+        deadline = time.perf_counter() + 30
+        key = "accepted" if automatic else "claimed"
+        while time.perf_counter() < deadline:
+            if sum(r[key] for r in fleet.call("stats")) >= sent.get("ok", total):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # the last accepts / claims land
         cpu = proc.cpu() - cpu0
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        collected = fleet.call("collect")
+        latency = array("q")
+        for r in collected:
+            latency.frombytes(r["latency_us"])
         result: dict[str, Any] = {
             "conversations": total,
             "rate": rate,
+            "webhooks_ok": sent.get("ok"),
+            "webhook_http_ms_p50": sent.get("http_ms_p50"),
+            "webhook_http_ms_p99": sent.get("http_ms_p99"),
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_conversation": round(1000 * cpu / total, 3),
-            "inbound_answered": percentiles(array("d", answered)),
+            "errors": {k: v for r in collected for k, v in r["errors"].items()},
+            "unmarked": sum(r["unmarked"] for r in collected),
         }
         if automatic:
-            latency = array("d", ((a.rung[c] - sent[c]) * 1e6 for a in agents for c in a.rung if c in sent))
             result["webhook_to_offer"] = percentiles(latency)
             result["offered"] = len(latency)
-            result["accepted"] = sum(len(a.accepted) for a in agents)
-            result.update(await _audit(url, agents, center))
+            result["accepted"] = sum(r["accepted"] for r in collected)
+            result.update(await _audit(url, center))
         else:
-            result["claimed"] = sum(len(a.claimed) for a in agents)
+            result["webhook_to_inbox_added"] = percentiles(latency)
+            result["claimed"] = sum(r["claimed"] for r in collected)
         return result
     finally:
-        stop.set()
+        fleet.close()
         proc.stop()
 
 
-async def _audit(url: str, agents: list[Agent], center: Center) -> dict[str, Any]:
+async def _audit(url: str, center: Center) -> dict[str, Any]:
     """From fresh snapshots: every agent's list disjoint from the others', and
     within capacity (100 / 20 = 5 WhatsApp conversations)."""
     owners: dict[str, int] = {}
     over = 0
-    for a in agents:
+    for _agent_id, token, *_ in center.specs():
         async with connect(url, compression=None, max_size=2**24) as ws:
-            await ws.send(p.encoder.encode(p.Hello(id="h", token=a.token)).decode())
+            await ws.send(p.encoder.encode(p.Hello(id="h", token=str(token))).decode())
             snap = None
             while snap is None:
                 frame = p.frame_decoder.decode(await ws.recv())
@@ -183,16 +172,44 @@ async def _audit(url: str, agents: list[Agent], center: Center) -> dict[str, Any
     return {"dual_owners": sum(1 for n in owners.values() if n > 1), "agents_over_capacity": over, "held": len(owners)}
 
 
+def _summary(runs: list[dict[str, Any]], *path: str) -> dict[str, Any]:
+    values: list[float] = []
+    for r in runs:
+        v: Any = r
+        for k in path:
+            v = v.get(k) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)):
+            values.append(float(v))
+    return spread(values)
+
+
 def routing(opts: Opts, workdir: Path, progress: Any) -> dict[str, Any]:
-    rate = opts.rates[0]
-    routed = asyncio.run(_run(opts, workdir, True, rate))
-    progress.done(f"routing: {routed}")
-    claimed = asyncio.run(_run(opts, workdir, False, rate))
-    progress.done(f"claiming: {claimed}")
-    return {
-        "agents": opts.agents,
-        "queues": opts.queues,
-        "routed": routed,
-        "claimed": claimed,
-        "cpu_ratio_routed_vs_claimed": round(routed["cpu_ms_per_conversation"] / max(1e-9, claimed["cpu_ms_per_conversation"]), 2),
-    }
+    """Per rate: ``--repeat`` pairs, routed then claimed (interleaved, so
+    the machine's load moves both alike); median and spread of each figure."""
+    out: dict[str, Any] = {"agents": opts.agents, "queues": opts.queues, "workers": opts.workers, "rates": {}}
+    for rate in opts.rates:
+        routed_runs, claimed_runs = [], []
+        for _ in range(max(1, opts.repeat)):
+            load = os.getloadavg()
+            routed = asyncio.run(_run(opts, workdir, True, rate))
+            routed["load_before"] = [round(x, 2) for x in load]
+            progress.done(f"routing {rate}/s: {routed}")
+            routed_runs.append(routed)
+            claimed = asyncio.run(_run(opts, workdir, False, rate))
+            progress.done(f"claiming {rate}/s: {claimed}")
+            claimed_runs.append(claimed)
+        ratios = [r["cpu_ms_per_conversation"] / max(1e-9, c["cpu_ms_per_conversation"]) for r, c in zip(routed_runs, claimed_runs, strict=True)]
+        out["rates"][str(rate)] = {
+            "webhook_to_offer_p50_ms": _summary(routed_runs, "webhook_to_offer", "p50"),
+            "webhook_to_offer_p99_ms": _summary(routed_runs, "webhook_to_offer", "p99"),
+            "webhook_to_inbox_added_p50_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p50"),
+            "webhook_to_inbox_added_p99_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p99"),
+            "cpu_ms_per_routed": _summary(routed_runs, "cpu_ms_per_conversation"),
+            "cpu_ms_per_claimed": _summary(claimed_runs, "cpu_ms_per_conversation"),
+            "cpu_ratio_routed_vs_claimed": spread(ratios),
+            "dual_owners": sum(r.get("dual_owners", 0) for r in routed_runs),
+            "agents_over_capacity": sum(r.get("agents_over_capacity", 0) for r in routed_runs),
+            "routed": routed_runs,
+            "claimed": claimed_runs,
+        }
+    return out

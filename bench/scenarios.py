@@ -10,6 +10,7 @@ started, and returns one JSON-able dict. See bench/README.md for the commands.
     cluster     fan-out across several nodes sharing Redis
     stall       10 % of the sockets stop reading: the others' latency, the drops (bench/endurance.py)
     soak        a bounded long run with connect/disconnect churn: RSS, fds, latency per window
+    backlog     a big Inbox: snapshot size and build, a reconnect wave's stall, RSS, webhooks (bench/backlog.py)
     routing     automatic offers: inbound → offer.rung latency, CPU per routed vs per claimed conversation (bench/routing.py)
 """
 
@@ -447,6 +448,7 @@ def cluster(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     return out
 
 
+from bench.backlog import backlog  # noqa: E402
 from bench.endurance import soak, stall  # noqa: E402  (it imports helpers from this module lazily)
 from bench.routing import routing  # noqa: E402
 
@@ -461,4 +463,5 @@ SCENARIOS = {
     "stall": stall,
     "soak": soak,
     "routing": routing,
+    "backlog": backlog,
 }

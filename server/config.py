@@ -74,6 +74,10 @@ class ServerSettings(Struct, kw_only=True):
     objects (the imports, the connected agents' sockets) are collected once in
     full, then frozen out of every later collection (0: never; see
     docs/OPERATIONS.md)."""
+    loop_probe_seconds: float = 0.05
+    """How often the loop probe wakes to measure the event loop's lateness
+    (``switchboard_loop_lag_seconds``): a stall shows within this long of
+    its length. 0: no probe."""
     http_header_timeout_seconds: float = 10.0
     """An HTTP connection must send its complete request headers within this
     long of being accepted (or of its last response), or it is closed."""

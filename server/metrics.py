@@ -66,6 +66,23 @@ class Histogram:
         return lines
 
 
+class Peak:
+    """The largest value observed since the previous render (scrape): a
+    histogram tells how often, this tells how long the worst one was."""
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name, self.help = name, help
+        self.value = 0.0
+
+    def observe(self, value: float) -> None:
+        if value > self.value:
+            self.value = value
+
+    def render(self) -> list[str]:
+        value, self.value = self.value, 0.0
+        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge", f"{self.name} {value:g}"]
+
+
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     if not names:
         return ""
@@ -97,6 +114,14 @@ class Metrics:
         self.channel = Counter(
             "switchboard_channel_events_total", "Meta webhooks and send calls by channel and event", ("channel", "event")
         )
+        self.snapshot_seconds = Histogram(
+            "switchboard_snapshot_seconds", "Building and encoding one snapshot (after waiting for a slot)"
+        )
+        self.snapshot_bytes = Counter("switchboard_snapshot_bytes_total", "Bytes of the snapshot frames sent")
+        self.snapshot_seconds_max = Peak(
+            "switchboard_snapshot_max_seconds", "Longest snapshot build since the previous scrape"
+        )
+        self.snapshot_bytes_max = Peak("switchboard_snapshot_max_bytes", "Largest snapshot frame since the previous scrape")
         self.gc_pauses = Histogram(
             "switchboard_gc_pause_seconds", "Event-loop pauses for Python's garbage collector", ("generation",)
         )
@@ -116,6 +141,17 @@ class Metrics:
             self._gc_started = time.perf_counter()
         else:
             self.gc_pauses.observe(time.perf_counter() - self._gc_started, str(info["generation"]))
+
+    def add(self, collector: Collector) -> None:
+        """A metric a part made itself (a Histogram, a Peak), exported with the rest."""
+        self._extra.append(collector)
+
+    def snapshot(self, seconds: float, size: int) -> None:
+        """One snapshot frame built (``seconds``) and sent (``size`` bytes)."""
+        self.snapshot_seconds.observe(seconds)
+        self.snapshot_seconds_max.observe(seconds)
+        self.snapshot_bytes.inc(size)
+        self.snapshot_bytes_max.observe(size)
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
         self._extra.append(Gauge(name, help, read))
@@ -141,6 +177,10 @@ class Metrics:
             self.session_locks,
             self.channel,
             self.gc_pauses,
+            self.snapshot_seconds,
+            self.snapshot_bytes,
+            self.snapshot_seconds_max,
+            self.snapshot_bytes_max,
             *self._extra,
         )
         for metric in metrics:

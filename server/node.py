@@ -60,6 +60,7 @@ from server.core.model import Touchpoint
 from server.http import create_app
 from server.http.parts import Parts
 from server.http_limits import uvicorn_options
+from server.loopprobe import LoopProbe
 from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
@@ -71,6 +72,7 @@ from server.store.base import Store
 from server.store.canned import CannedStore, MemoryCanned
 from server.store.canned_sqlite import SqliteCanned
 from server.store.memory import MemoryStore
+from server.store.presence_sqlite import SqlitePresence
 from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
@@ -144,9 +146,13 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
-def make_presence(config: Config) -> Presence:
+def make_presence(config: Config, store: Store) -> Presence:
+    """Routing's records live beside the conversations: in Redis (shared by
+    the nodes), the SQLite file (statuses survive a restart), or memory."""
     if config.server.redis_url:
         return RedisPresence(config.server.redis_url)
+    if isinstance(store, SqliteStore):
+        return SqlitePresence(store, grace_ms=int(config.routing.presence_grace_seconds * 1000), clock=now_ms)
     return MemoryPresence()
 
 
@@ -217,7 +223,7 @@ class Node:
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
         self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
-        self.presence = make_presence(config)
+        self.presence = make_presence(config, self.store)
         self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
         self.offer_timers: Timers = make_offer_timers(config, self.app)
@@ -248,6 +254,7 @@ class Node:
         self.shared_port: SharedPort | None = None
         self.ws_listener: Server | None = None
         """The dedicated websocket port's listener, when ``ws_port`` is set."""
+        self.loop_probe = LoopProbe(self.metrics, s.loop_probe_seconds)
         self.ready = False
         self._connect()
 
@@ -280,6 +287,7 @@ class Node:
 
     async def start(self) -> None:
         self.metrics.watch_gc()
+        self.loop_probe.start()
         await self.store.start()
         await self.blobs.start()
         await self.broker.start()
@@ -327,6 +335,7 @@ class Node:
         await self.broker.close()
         await self.app.canned.store.close()
         await self.store.close()
+        await self.loop_probe.stop()
         self.metrics.watch_gc(False)
 
     async def _seed_directory(self) -> None:

@@ -10,9 +10,17 @@ written, so every identity still leads to the contact (see identity.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from server.core import identity as ident
 from server.core.model import Contact, Conversation, Touchpoint
 from server.store.base import Store
+
+
+def _unknown(conv: Conversation) -> Contact:
+    """Never expected (contacts are stored before conversations): a stand-in."""
+    channel, _, address = conv.contact_id.partition(":")
+    return Contact(id=conv.contact_id, channel=conv.channel, address=address or channel)
 
 
 class Directory:
@@ -68,11 +76,21 @@ class Directory:
 
     async def contact_of(self, conv: Conversation) -> Contact:
         """The conversation's contact (following a link)."""
-        contact = await self.get(conv.contact_id)
-        if contact is None:  # never expected: contacts are stored before conversations
-            channel, _, address = conv.contact_id.partition(":")
-            contact = Contact(id=conv.contact_id, channel=conv.channel, address=address or channel)
-        return contact
+        return await self.get(conv.contact_id) or _unknown(conv)
+
+    async def contacts_of(self, convs: Sequence[Conversation]) -> list[Contact]:
+        """``contact_of`` each conversation, in two reads at most (the
+        contacts, then the ones their links lead to): a page of summaries."""
+        found = await self.store.get_contacts([c.contact_id for c in convs])
+        links = {c.linked_to for c in found.values() if c.linked_to is not None}
+        targets = await self.store.get_contacts(sorted(links)) if links else {}
+        out = []
+        for conv in convs:
+            contact = found.get(conv.contact_id)
+            if contact is not None and contact.linked_to is not None:
+                contact = targets.get(contact.linked_to)
+            out.append(contact or _unknown(conv))
+        return out
 
     async def on_touchpoint(self, touchpoint: Touchpoint, who: ident.Identity) -> Contact | None:
         """The contact ``who`` names. When a phone number and a BSUID were

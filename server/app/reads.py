@@ -5,7 +5,11 @@ core's access rule (``require_view``); nothing here changes state."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from protocol import errors
@@ -29,6 +33,10 @@ MAX_INBOX_PAGE = 500
 SCAN_LIMIT = 2000
 """Conversations one filtered ``inbox_page`` looks at, at most: a search
 through a huge Inbox answers in bounded steps, each with a cursor."""
+MIN_QUEUE_PAGE = 4
+"""Rows a merged Inbox window first reads from each queue (then twice as many each time)."""
+WINDOWS_KEPT = 256
+"""Shared Inbox windows kept (one per set of queues agents see), least recently used dropped."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
 
@@ -57,6 +65,59 @@ def matches(summary: p.ConversationSummary, folded_query: str) -> bool:
     return any(folded_query in text.fold(v) for v in (c.display_name, c.address, c.username or "") if v)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotFrame:
+    """A snapshot encoded, ready to send, with the positions it covers."""
+
+    streams: dict[str, int]
+    data: bytes
+    seconds: float
+    """Building and encoding it took this long (not counting the wait for a slot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A snapshot's Inbox part, shared by the agents who see the same queues."""
+
+    marks: tuple[object, ...]
+    """The broker's epoch and the queues' stream positions it was built at."""
+    rows: list[p.ConversationSummary]
+    cursor: str | None
+    counts: list[p.QueueCounts]
+
+
+class _QueuePage:
+    """One queue's part of a merged Inbox walk: the rows read and not yet
+    taken, read on demand in pages that double."""
+
+    def __init__(self, queue: str, rows: list[Conversation], size: int) -> None:
+        self.queue, self.size = queue, size
+        self.rows = rows
+        self.more = len(rows) >= size
+        self._at = 0
+
+    @property
+    def head(self) -> Conversation | None:
+        """The next row, if any."""
+        return self.rows[self._at] if self._at < len(self.rows) else None
+
+    @classmethod
+    async def read(cls, store: Store, queue: str, after: tuple[int, str] | None, size: int) -> _QueuePage:
+        return cls(queue, await store.inbox_page(queue, after, size), size)
+
+    async def take(self, store: Store) -> Conversation:
+        """The next row; reads the next page when this one runs out."""
+        conv = self.rows[self._at]
+        self._at += 1
+        if self._at == len(self.rows):
+            self.rows, self._at = [], 0
+            if self.more:
+                self.size = min(self.size * 2, MAX_INBOX_PAGE)
+                self.rows = await store.inbox_page(self.queue, inbox_key(conv), self.size)
+                self.more = len(self.rows) >= self.size
+        return conv
+
+
 class Reads:
     def __init__(
         self,
@@ -76,12 +137,15 @@ class Reads:
         self.directory = directory
         self.clock = clock
         self.snapshot_slots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
+        self._windows: OrderedDict[tuple[str, ...], _Window] = OrderedDict()
+        """Inbox windows by the queues they cover, least recently used first."""
 
     async def summary(self, conv: Conversation) -> p.ConversationSummary:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
 
     async def summaries(self, convs: list[Conversation]) -> list[p.ConversationSummary]:
-        return [await self.summary(c) for c in convs]
+        contacts = await self.directory.contacts_of(convs)
+        return [self.catalog.summary(c, contact) for c, contact in zip(convs, contacts, strict=True)]
 
     def streams_of(self, agent: Agent) -> list[str]:
         """The streams an agent listens to for the whole connection."""
@@ -97,6 +161,15 @@ class Reads:
         async with self.snapshot_slots:
             return await self._snapshot(agent)
 
+    async def snapshot_frame(self, agent: Agent) -> SnapshotFrame:
+        """The snapshot, encoded within its slot (a wave of reconnects holds
+        at most ``SNAPSHOTS_AT_ONCE`` being built)."""
+        async with self.snapshot_slots:
+            started = time.perf_counter()
+            snapshot = await self._snapshot(agent)
+            data = p.encoder.encode(snapshot)
+            return SnapshotFrame(snapshot.streams, data, time.perf_counter() - started)
+
     async def _snapshot(self, agent: Agent) -> p.Snapshot:
         streams = self.streams_of(agent)
         # Positions first, state second: an event published in between is
@@ -104,14 +177,15 @@ class Reads:
         # applying one twice is harmless, and none can be missed.
         positions = await self.broker.positions(streams)
         queues = self.catalog.visible_queues(agent)
-        inbox, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
+        window = await self._window(queues, positions)
+        await asyncio.sleep(0)  # a wave of snapshots takes turns with the rest of the node
         assigned = await self.summaries(await self.store.assigned(agent.id))
         return p.Snapshot(
             epoch=self.broker.epoch,
             streams=positions,
-            inbox=inbox,
-            inbox_counts=[await self.inbox_counts(q) for q in queues],
-            inbox_cursor=cursor,
+            inbox=window.rows,
+            inbox_counts=window.counts,
+            inbox_cursor=window.cursor,
             assigned=assigned,
             to_wrap_up=await self.summaries(await self.store.to_wrap_up(agent.id)),
             unread_total=sum(s.unread for s in assigned),
@@ -124,6 +198,26 @@ class Reads:
             canned=await self.canned.lists(agent),
             **await self._routing(agent),
         )
+
+    async def _window(self, queues: list[str], positions: dict[str, int]) -> _Window:
+        """The first window of these queues' Inbox and their counts: built
+        once and shared by every snapshot of an agent who sees the same
+        queues, as long as none of their streams moved (every change to an
+        Inbox is published on its queue's stream, so equal positions in the
+        same epoch mean the same Inbox, on one node or many)."""
+        marks = (self.broker.epoch, *(positions[fanout.queue_stream(q)] for q in queues))
+        key = tuple(queues)
+        window = self._windows.get(key)
+        if window is not None and window.marks == marks:
+            self._windows.move_to_end(key)
+            return window
+        rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
+        window = _Window(marks, rows, cursor, [await self.inbox_counts(q) for q in queues])
+        self._windows[key] = window
+        self._windows.move_to_end(key)
+        while len(self._windows) > WINDOWS_KEPT:
+            self._windows.popitem(last=False)
+        return window
 
     async def _routing(self, agent: Agent) -> dict[str, Any]:
         """The snapshot's routing part: the agent's status and what rings
@@ -175,38 +269,49 @@ class Reads:
     ) -> tuple[list[p.ConversationSummary], str | None]:
         """Walk the queues' inboxes merged in order from ``after``; returns
         up to ``limit`` matching rows and the cursor after the last
-        conversation looked at (None: nothing further)."""
+        conversation looked at (None: nothing further).
+
+        A k-way merge: each queue is read lazily, a small page first
+        (its share of the window) and twice as much each time it runs out,
+        so a window over many queues reads about ``limit`` rows plus a few
+        per queue, never ``limit`` from every queue."""
         filtered = channel is not None or folded_query is not None
-        batch = min(limit + 1, MAX_INBOX_PAGE) if not filtered else 200
+        share = (200 if filtered else limit) // max(1, len(queues)) + 1
+        first = max(MIN_QUEUE_PAGE, min(share, MAX_INBOX_PAGE))
+        heads: list[tuple[tuple[int, str], int]] = []
+        pages: list[_QueuePage] = []
+        for n, queue in enumerate(queues):
+            page = await _QueuePage.read(self.store, queue, after, first)
+            pages.append(page)
+            if page.head is not None:
+                heads.append((inbox_key(page.head), n))
+        heapq.heapify(heads)
         found: list[p.ConversationSummary] = []
+        matching: list[Conversation] = []
         position = after
         scanned = 0
-        while True:
-            pages = [await self.store.inbox_page(q, position, batch) for q in queues]
-            # Only up to the smallest last key of a full page is known to be
-            # complete: a queue that filled its page may have more before
-            # another queue's later rows.
-            full = [inbox_key(page[-1]) for page in pages if len(page) >= batch]
-            bound = min(full) if full else None
-            merged = sorted(
-                (c for page in pages for c in page if bound is None or inbox_key(c) <= bound), key=inbox_key
-            )
-            for conv in merged:
-                if len(found) == limit:
-                    return found, encode_cursor(position) if position else None
-                position = inbox_key(conv)
-                scanned += 1
-                if channel is not None and conv.channel != channel:
-                    continue
-                summary = await self.summary(conv)
-                if folded_query is not None and not matches(summary, folded_query):
-                    continue
+        while heads:
+            if len(found) + len(matching) == limit or scanned >= SCAN_LIMIT:
+                break
+            position, n = heapq.heappop(heads)
+            conv = await pages[n].take(self.store)
+            head = pages[n].head
+            if head is not None:
+                heapq.heappush(heads, (inbox_key(head), n))
+            scanned += 1
+            if channel is not None and conv.channel != channel:
+                continue
+            if folded_query is None:
+                matching.append(conv)
+                continue
+            summary = await self.summary(conv)
+            if matches(summary, folded_query):
                 found.append(summary)
-            if bound is None:
-                return found, None
-            if len(found) == limit or scanned >= SCAN_LIMIT:
-                return found, encode_cursor(position) if position else None
-            await asyncio.sleep(0)  # a long filtered walk lets the node breathe
+            if scanned % 200 == 0:
+                await asyncio.sleep(0)  # a long filtered walk lets the node breathe
+        if matching:
+            found = await self.summaries(matching)
+        return found, encode_cursor(position) if heads and position else None
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)

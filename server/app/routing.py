@@ -10,13 +10,13 @@ message, so it can never disagree with the state.
 room the offer reserved into a held conversation). Offers are made only by
 the routing pass, and every routing pass, on every node, holds the
 Presence port's ``routing`` lease: it reads the floor (statuses, every
-agent's held conversations and ringing offers, the waiting lines) *after*
-taking the lease and commits its offers before releasing it, so two nodes
-never decide on the same free room. A transfer to an agent checks the
-target's room under the same lease. (The alternative, making each agent's
-load part of the conversation's commit, needs a cross-key check in every
-store backend; one short lease per pass costs a few ms and keeps the stores
-as they are.)
+agent's load counter, the oldest of the waiting lines) *after* taking the
+lease and commits its offers before releasing it, so two nodes never decide
+on the same free room. A transfer to an agent checks the
+target's room under the same lease. (The alternative, checking each agent's
+load inside the conversation's commit, needs a cross-key check in every
+store backend; one short lease per pass costs a few ms. The commit only
+*keeps* the load counters, ``Store.agent_loads``; the lease decides.)
 
 **Event-driven.** Whatever may free room or add work (an arrival in an
 automatic queue, End Chat, Send to Inbox, a transfer, a decline, a timeout,
@@ -59,6 +59,9 @@ LEASE_MS = 3_000
 blocks routing for at most this long."""
 
 
+PAGE = 500
+"""The most of one waiting line a pass reads at once."""
+
 FLOOR_DELAY = 0.25
 """Seconds: how stale the floor may be after changes that run no pass (accepts)."""
 
@@ -93,6 +96,12 @@ class Router:
         self.automatic = [q for q in catalog.queues.values() if q.routing == "automatic"]
         self.automatic_ids = {q.id for q in self.automatic}
         self.routed_agents = [a for a in catalog.agents.values() if self.automatic_ids.intersection(a.queues)]
+        self._agents_of: dict[str, list[Agent]] = {q: [] for q in self.automatic_ids}
+        """automatic queue id → its agents (a pass reads only those of its queues)"""
+        for a in self.routed_agents:
+            for q in a.queues:
+                if q in self._agents_of:
+                    self._agents_of[q].append(a)
         self.watch: Callable[[str, int | None], None] = _no_watch
         """Told (conversation id, deadline) for every offer rung. Connected by the node (the offer timers)."""
         self._screens: dict[str, int] = {}
@@ -118,7 +127,7 @@ class Router:
         if not self.enabled:
             return
         for queue in self.automatic:
-            for conv in await self.store.inbox(queue.id):
+            for conv in await self.store.ringing(queue.id):
                 if conv.offer is not None:
                     await self.presence.add_offer(conv.offer.agent_id, conv.id)
         for agent in self.catalog.agents.values():
@@ -227,7 +236,7 @@ class Router:
             record = (await self.presence.get_many([agent_id]))[agent_id]
         agent = self.catalog.agents[agent_id]
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
-        load = routing.load_of(agent_id, await self._held(agent_id), self.policy)
+        load = (await self._loads([agent_id]))[agent_id]
         return p.AgentStatusView(agent_id=agent_id, status=record.status, since=record.since, load=load, capacity=capacity)
 
     async def set_status(self, agent: Agent, status: routing.AgentStatus) -> p.StatusResult:
@@ -368,7 +377,7 @@ class Router:
         """Safety net: offers past their deadline whose timer was lost with a node."""
         now = self.clock()
         for queue in self.automatic:
-            for conv in await self.store.inbox(queue.id):
+            for conv in await self.store.ringing(queue.id):
                 if conv.offer is not None and conv.offer.deadline <= now:
                     await self.timeout(conv.id)
 
@@ -453,61 +462,50 @@ class Router:
         due, self._floor_due = self._floor_due, set()
         self.kick(due)
 
-    async def _held(self, agent_id: str) -> list[Conversation]:
-        return (await self._held_many([agent_id]))[agent_id]
-
-    async def _held_many(
-        self, agent_ids: list[str], *, trim: bool = False, known: dict[str, Conversation] | None = None
-    ) -> dict[str, list[Conversation]]:
-        """What counts towards each agent's load: what rings for them (the
-        index is a superset: each is checked) and their open conversations.
-
-        Read in that order, on purpose: an accept committed between the two
-        reads moves a conversation from ringing to held, and is then seen in
-        the second (counted once, by id); read the other way round it could
-        be in neither, and the agent would look emptier than they are.
-        ``trim``: drop index entries that no longer ring for them; only
-        under the routing lease, where no offer is half made (its entry is
-        written before its commit). ``known``: conversations this pass read
-        under the lease already (used instead of reading them again). The
-        open conversations of all the agents are one read
-        (``Store.assigned_many``)."""
-        ringing: dict[str, dict[str, Conversation]] = {}
+    async def _trim(self, agent_ids: list[str], known: dict[str, Conversation] | None = None) -> None:
+        """Drop offers-index entries that no longer ring for their agent
+        (accepted, declined, timed out). Only under the routing lease, where
+        no offer is half made (its entry is written before its commit).
+        ``known``: conversations this pass read under the lease already."""
         indexed = await self.presence.offers_of_many(agent_ids)
         for agent_id in agent_ids:
-            mine = ringing[agent_id] = {}
             for conv_id in indexed[agent_id]:
                 conv = known.get(conv_id) if known is not None else None
                 if conv is None:
                     conv = await self.store.get_conversation(conv_id)
-                if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
-                    mine[conv.id] = conv
-                elif trim:
+                if conv is None or not conv.is_open or conv.offer is None or conv.offer.agent_id != agent_id:
                     await self.presence.discard_offer(agent_id, conv_id)
-        assigned = await self.store.assigned_many(agent_ids)
-        out: dict[str, list[Conversation]] = {}
-        for agent_id in agent_ids:
-            held = {c.id: c for c in assigned[agent_id]}
-            out[agent_id] = [*held.values(), *(c for cid, c in ringing[agent_id].items() if cid not in held)]
-        return out
 
-    def _state_of(self, agent: Agent, record: AgentRecord, held: list[Conversation]) -> routing.AgentState:
+    def _state_of(self, agent: Agent, record: AgentRecord, load: int) -> routing.AgentState:
         capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
         return routing.AgentState(
             id=agent.id,
             status=record.status,
             queues=agent.queues,
             capacity=capacity,
-            load=routing.load_of(agent.id, held, self.policy),
+            load=load,
             idle_since=record.idle_since,
+            since=record.since,
         )
+
+    async def _loads(self, agent_ids: list[str]) -> dict[str, int]:
+        """Each agent's load from the store's counters (``Store.agent_loads``:
+        what they hold and what rings for them, kept by the commits), one read
+        for all: no conversation is read. One agent's counters change in the
+        same commit as the conversation, so an accept (ringing → held) is
+        never counted twice nor missed, whenever it lands."""
+        counts = await self.store.agent_loads(agent_ids)
+        return {a: routing.weigh(counts[a], self.policy) for a in agent_ids}
 
     async def _states(
         self, agents: list[Agent], *, trim: bool = False, known: dict[str, Conversation] | None = None
     ) -> dict[str, routing.AgentState]:
-        records = await self.presence.get_many(a.id for a in agents)
-        held = await self._held_many([a.id for a in agents], trim=trim, known=known)
-        return {a.id: self._state_of(a, records[a.id], held[a.id]) for a in agents}
+        ids = [a.id for a in agents]
+        if trim:
+            await self._trim(ids, known)
+        records = await self.presence.get_many(ids)
+        loads = await self._loads(ids)
+        return {a.id: self._state_of(a, records[a.id], loads[a.id]) for a in agents}
 
     async def _state(self, agent: Agent, *, trim: bool = False) -> routing.AgentState:
         return (await self._states([agent], trim=trim))[agent.id]
@@ -519,39 +517,74 @@ class Router:
         rang. Only the agents of those queues are read (their whole load,
         whatever queue it comes from).
 
-        The waiting lines are read first: what rings in them is then known,
-        and the agents' loads read after it need not read those conversations
-        again (a copy read earlier in the pass can only overstate a load: under
-        the lease an offer can only stop ringing, never start). The pass's
-        offers are committed in one batch (``Store.commit_many``)."""
+        What rings in the queues is read first (trimming the offers index
+        need not read those conversations again); the agents' loads are the
+        store's counters (``Store.agent_loads``). Of each waiting
+        line only the oldest few the pass could offer are read
+        (``Store.waiting``, by arrival; as many as its agents have room for
+        at the lightest channel's weight): a pass costs what it offers, not
+        what waits. The pass's offers are committed in one batch
+        (``Store.commit_many``)."""
         wanted = self.automatic_ids if queues is None else self.automatic_ids.intersection(queues)
         chosen = [q for q in self.automatic if q.id in wanted]
         if not chosen:
             return 0
         self._floor_due.difference_update(wanted)
         async with self.presence.lease(LEASE, LEASE_MS):
-            waiting: list[Conversation] = []
-            ringing: dict[str, list[Conversation]] = {}
-            for queue in chosen:
-                inbox = await self.store.inbox(queue.id)
-                waiting.extend(c for c in inbox if routing.is_waiting(c))
-                ringing[queue.id] = [c for c in inbox if c.offer is not None]
+            ringing = {q.id: await self.store.ringing(q.id) for q in chosen}
             known = {c.id: c for rung_here in ringing.values() for c in rung_here}
-            people = [a for a in self.routed_agents if wanted.intersection(a.queues)]
+            people = list({a.id: a for q in chosen for a in self._agents_of[q.id]}.values())
             agents = await self._states(people, trim=True, known=known)
             now = self.clock()
-            offered = await self._offer_many(routing.plan(waiting, list(agents.values()), self.policy, now), now)
+            offered = await self._serve_lines([q.id for q in chosen], agents, now)
             for conv in offered:
                 assert conv.offer is not None
-                # What the floor shows after it, without reading the floor again.
-                state = agents[conv.offer.agent_id]
-                agents[state.id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
                 ringing[conv.queue_id].append(conv)
-            gone = {c.id for c in offered}
-            waiting = [c for c in waiting if c.id not in gone]
-        await self._publish_floors(chosen, list(agents.values()), waiting, ringing)
+            counts = {q.id: await self.store.waiting_counts(q.id) for q in chosen}
+        await self._publish_floors(chosen, list(agents.values()), counts, ringing)
         self.passes += 1
         return len(offered)
+
+    def _room(self, queue_id: str, agents: Iterable[routing.AgentState]) -> int:
+        """How many conversations of the queue its available agents could
+        still be offered (each at the lightest channel's weight): how much of
+        the waiting line a pass need read."""
+        lightest = max(1, min(self.policy.weights.values(), default=1))
+        room = sum(a.free // lightest for a in agents if a.status == "available" and queue_id in a.queues and a.free > 0)
+        return min(room, PAGE)
+
+    async def _serve_lines(self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int) -> list[Conversation]:
+        """Offer the oldest of the queues' waiting lines to ``agents`` (whose
+        loads and idle times are updated in place by what rings). A page read
+        whole but not all offered (a heavier channel nobody had room for)
+        may hide younger ones that fit: the next page after it is read then,
+        until a line ends or its agents are full."""
+        made: list[Conversation] = []
+        cursors: dict[str, tuple[int, str] | None] = dict.fromkeys(queue_ids)
+        ended: set[str] = set()
+        pending = list(queue_ids)
+        while pending:
+            pages: dict[str, list[Conversation]] = {}
+            for queue_id in pending:
+                room = self._room(queue_id, agents.values())
+                if not room:
+                    continue
+                page = await self.store.waiting(queue_id, cursors[queue_id], room)
+                if len(page) < room:
+                    ended.add(queue_id)  # the line ends within this page
+                if page:
+                    pages[queue_id] = page
+                    cursors[queue_id] = routing.arrival(page[-1])
+            planned = routing.plan([c for page in pages.values() for c in page], list(agents.values()), self.policy, now)
+            for conv, agent_id in planned:
+                state = agents[agent_id]
+                agents[agent_id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
+            made.extend(await self._offer_many(planned, now))
+            served = {conv.queue_id: 0 for conv, _ in planned}
+            for conv, _ in planned:
+                served[conv.queue_id] += 1
+            pending = [q for q, page in pages.items() if q not in ended and served.get(q, 0) < len(page)]
+        return made
 
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
         """Ring each planned conversation (as the pass read it) for its agent:
@@ -594,21 +627,21 @@ class Router:
         """Each automatic queue's floor, read now (the supervisor's snapshot)."""
         if agents is None:
             agents = list((await self._states(self.routed_agents)).values())
-        inboxes = {q.id: await self.store.inbox(q.id) for q in self.automatic}
         return [
-            self._floor(q.id, agents, [c for c in inboxes[q.id] if routing.is_waiting(c)], [c for c in inboxes[q.id] if c.offer])
+            self._floor(q.id, agents, await self.store.waiting_counts(q.id), await self.store.ringing(q.id))
             for q in self.automatic
         ]
 
-    def _floor(self, queue_id: str, agents: list[routing.AgentState], waiting: list[Conversation], ringing: list[Conversation]) -> p.QueueFloor:
-        mine = [c for c in waiting if c.queue_id == queue_id]
+    def _floor(
+        self, queue_id: str, agents: list[routing.AgentState], waiting: tuple[int, int | None], ringing: list[Conversation]
+    ) -> p.QueueFloor:
         return p.QueueFloor(
             queue_id=queue_id,
-            waiting=len(mine),
-            oldest_waiting_at=min((routing.arrival(c)[0] for c in mine), default=None),
+            waiting=waiting[0],
+            oldest_waiting_at=waiting[1],
             ringing=[offer_view(c.id, c.offer) for c in ringing if c.offer is not None],
             agents=[
-                p.AgentStatusView(agent_id=a.id, status=a.status, since=0, load=a.load, capacity=a.capacity)
+                p.AgentStatusView(agent_id=a.id, status=a.status, since=a.since, load=a.load, capacity=a.capacity)
                 for a in agents
                 if queue_id in a.queues
             ],
@@ -618,11 +651,11 @@ class Router:
         self,
         queues: list[Queue],
         agents: list[routing.AgentState],
-        waiting: list[Conversation],
+        waiting: dict[str, tuple[int, int | None]],
         ringing: dict[str, list[Conversation]],
     ) -> None:
         for queue in queues:
-            floor = self._floor(queue.id, agents, waiting, ringing[queue.id])
+            floor = self._floor(queue.id, agents, waiting[queue.id], ringing[queue.id])
             if self._floors.get(queue.id) != floor:
                 self._floors[queue.id] = floor
                 await self._publish(fanout.floor_stream(queue.id), p.FloorUpdated(floor=floor))
@@ -637,8 +670,9 @@ class Router:
 
     async def offers_for(self, agent_id: str) -> list[p.OfferRung]:
         out = []
-        for conv in await self._held(agent_id):
-            if conv.offer is not None and conv.offer.agent_id == agent_id:
+        for conv_id in await self.presence.offers_of(agent_id):
+            conv = await self.store.get_conversation(conv_id)
+            if conv is not None and conv.is_open and conv.offer is not None and conv.offer.agent_id == agent_id:
                 summary = self.catalog.summary(conv, await self.changes.directory.contact_of(conv))
                 out.append(p.OfferRung(conversation=summary, offer=offer_view(conv.id, conv.offer)))
         return out

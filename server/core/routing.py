@@ -84,6 +84,8 @@ class AgentState(Struct, frozen=True, kw_only=True):
     load: int = 0
     idle_since: int = 0
     """When they were last offered or given work (ties go to the longest idle)."""
+    since: int = 0
+    """When their status was set (ms): what the supervisor's floor shows."""
 
     @property
     def free(self) -> int:
@@ -97,6 +99,38 @@ def arrival(conv: Conversation) -> tuple[int, str]:
 
 def is_waiting(conv: Conversation) -> bool:
     return conv.is_open and conv.assignee_id is None and conv.offer is None
+
+
+def is_ringing(conv: Conversation | None) -> bool:
+    """In its queue's line with a routed offer ringing (not a transfer: a
+    transferred conversation is still held by its sender)."""
+    return conv is not None and conv.is_open and conv.assignee_id is None and conv.offer is not None
+
+
+def line_of(conv: Conversation | None) -> tuple[str, bool] | None:
+    """Where the conversation stands in its queue's line, as the stores
+    index it: (queue, ringing) for an open, unassigned one; None otherwise
+    (the store's ``waiting`` lists those with ringing False, by ``arrival``)."""
+    if conv is None or not conv.is_open or conv.assignee_id is not None:
+        return None
+    return (conv.queue_id, conv.offer is not None)
+
+
+def loaded(conv: Conversation | None) -> tuple[str, ...]:
+    """The agents whose load the conversation counts in (as the stores'
+    ``agent_loads`` count it): while open, its holder and the agent an
+    offer rings for (a transfer counts for both until it is accepted)."""
+    if conv is None or not conv.is_open:
+        return ()
+    ringing = conv.offer.agent_id if conv.offer is not None else None
+    if conv.assignee_id is None:
+        return (ringing,) if ringing is not None else ()
+    return (conv.assignee_id, ringing) if ringing is not None and ringing != conv.assignee_id else (conv.assignee_id,)
+
+
+def weigh(counts: dict[str, int], policy: Policy) -> int:
+    """A load from the number of conversations per channel (``agent_loads``)."""
+    return sum(policy.weight(channel) * n for channel, n in counts.items())
 
 
 def load_of(agent_id: str, held: Iterable[Conversation], policy: Policy) -> int:

@@ -15,8 +15,12 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
     sb:assigned:<agent>          zset  open conversations of the agent, score = activity
+    sb:waiting:<queue>           zset  the queue's waiting line (routing.is_waiting), score = arrival
+    sb:ringing:<queue>           zset  its unassigned conversations with an offer ringing, score = arrival
+    sb:routing:filled            str   set once the lines and loads were filled (data from before them)
     sb:wrapup:<agent>            zset  the agent's To wrap up list (fanout.wrap_up_holder), score = activity
     sb:unread:<agent>            hash  the same conversations → their unread count (the agent's counters)
+    sb:load:<agent>              hash  open conversations counting in their routing load → channel (routing.loaded)
     sb:contact:<contact>:cs      zset  the contact's conversations, score = created_at
     sb:cmid:<channel msg id>     str   our message id, for lookups by Meta's id
     sb:pending                   zset  outbound messages not yet accepted, score = at
@@ -65,7 +69,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from server.core import fanout, ids, session
+from server.core import fanout, ids, routing, session
 from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
@@ -313,9 +317,33 @@ class RedisStore:
         )
 
     async def start(self) -> None:
-        """Outbox mode: run the sweeper that finishes what dead nodes left."""
+        """Fill the waiting lines once for data written before they existed;
+        outbox mode: run the sweeper that finishes what dead nodes left."""
+        await self._fill_routing()
         if not self.inline:
             self.outbox.start()
+
+    @_unavailable
+    async def _fill_routing(self) -> None:
+        """``waiting:<queue>``, ``ringing:<queue>`` and ``load:<agent>`` from
+        the inboxes and assigned lists, once, for data written before they
+        existed (``routing:filled`` marks it done; commits keep them from
+        then on, and a ZADD or HSET of what is already there changes nothing)."""
+        marker = f"{self._p}routing:filled"
+        if await self._r.exists(marker):
+            return
+        for pattern in ("inbox:*", "assigned:*"):
+            async for key in self._r.scan_iter(match=f"{self._p}{pattern}", count=500):
+                found = await self._r.zrange(key, 0, -1)
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for conv in await self._conversations(found):
+                        place = routing.line_of(conv)
+                        if place is not None:
+                            pipe.zadd(self._line(*place), {conv.id: routing.arrival(conv)[0]})
+                        for agent_id in routing.loaded(conv):
+                            pipe.hset(self._load(agent_id), conv.id, conv.channel)
+                    await pipe.execute()
+        await self._r.set(marker, "1")
 
     async def close(self) -> None:
         await self.outbox.stop()
@@ -344,11 +372,17 @@ class RedisStore:
     def _inbox(self, queue_id: str) -> str:
         return f"{self._p}inbox:{queue_id}"
 
+    def _line(self, queue_id: str, ringing: bool) -> str:
+        return f"{self._p}{'ringing' if ringing else 'waiting'}:{queue_id}"
+
     def _assigned(self, agent_id: str) -> str:
         return f"{self._p}assigned:{agent_id}"
 
     def _wrap_ups(self, agent_id: str) -> str:
         return f"{self._p}wrapup:{agent_id}"
+
+    def _load(self, agent_id: str) -> str:
+        return f"{self._p}load:{agent_id}"
 
     def _unread(self, agent_id: str) -> str:
         return f"{self._p}unread:{agent_id}"
@@ -367,6 +401,17 @@ class RedisStore:
     async def get_contact(self, contact_id: str) -> Contact | None:
         body = await self._r.get(self._contact(contact_id))
         return _contact(body) if body else None
+
+    @_unavailable
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        wanted = list(dict.fromkeys(contact_ids))
+        if not wanted:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:  # a pipeline, not MGET: keys on many cluster slots
+            for contact_id in wanted:
+                pipe.get(self._contact(contact_id))
+            bodies = await pipe.execute()
+        return {i: _contact(b) for i, b in zip(wanted, bodies, strict=True) if b}
 
     @_unavailable
     async def put_contact(self, contact: Contact) -> None:
@@ -502,6 +547,20 @@ class RedisStore:
                 out.append(["ZREM", old, cid])
             if new is not None and (new != old or before is None or _activity(before) != _activity(after)):
                 out.append(["ZADD", new, activity, cid])
+        # The queues' lines: waiting (or ringing), scored by arrival.
+        placed, place = routing.line_of(before), routing.line_of(after)
+        if placed is not None and placed != place:
+            out.append(["ZREM", self._line(*placed), cid])
+        if place is not None and (placed != place or before is None or routing.arrival(before) != routing.arrival(after)):
+            out.append(["ZADD", self._line(*place), str(routing.arrival(after)[0]), cid])
+        # The agents' routing loads: each names their conversations with its channel (HSET/HDEL: idempotent).
+        loaded_before, loaded_after = routing.loaded(before), routing.loaded(after)
+        for agent_id in loaded_before:
+            if agent_id not in loaded_after:
+                out.append(["HDEL", self._load(agent_id), cid])
+        for agent_id in loaded_after:
+            if agent_id not in loaded_before:
+                out.append(["HSET", self._load(agent_id), cid, after.channel])
         # The agents' counters: the holder's unread hash names each of their
         # conversations with its unread count (HSET/HDEL: idempotent).
         old_holder, new_holder = fanout.holder(before), fanout.holder(after)
@@ -584,6 +643,42 @@ class RedisStore:
         return int(count), (int(first[0][1]) if first else None)
 
     @_unavailable
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        # As inbox_page: by score from the cursor's arrival (equal scores are
+        # ordered by id, as arrival is), each row re-checked (the index may lag).
+        key = self._line(queue_id, False)
+        low: int | str = after[0] if after is not None else "-inf"
+        rows: list[Conversation] = []
+        offset = 0
+        while len(rows) < limit:
+            want = limit - len(rows) + 16
+            batch = await self._r.zrangebyscore(key, low, "+inf", start=offset, num=want, withscores=True)
+            offset += len(batch)
+            fresh = [m for m, score in batch if after is None or (int(score), m.decode()) > after]
+            for c in await self._conversations(fresh):
+                if routing.is_waiting(c) and c.queue_id == queue_id and (after is None or routing.arrival(c) > after):
+                    rows.append(c)
+            if len(batch) < want:
+                break
+        rows.sort(key=routing.arrival)
+        return rows[: max(0, limit)]
+
+    @_unavailable
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        key = self._line(queue_id, False)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            count, first = await pipe.execute()
+        return int(count), (int(first[0][1]) if first else None)
+
+    @_unavailable
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        found = await self._r.zrange(self._line(queue_id, True), 0, -1)
+        rows = [c for c in await self._conversations(found) if routing.is_ringing(c) and c.queue_id == queue_id]
+        return sorted(rows, key=routing.arrival)
+
+    @_unavailable
     async def assigned(self, agent_id: str) -> list[Conversation]:
         found = await self._r.zrevrange(self._assigned(agent_id), 0, -1)
         rows = [c for c in await self._conversations(found) if c.is_open and c.assignee_id == agent_id]
@@ -603,6 +698,21 @@ class RedisStore:
                 out[conv.assignee_id].append(conv)
         for rows in out.values():
             rows.sort(key=lambda c: (_activity(c), c.id), reverse=True)
+        return out
+
+    @_unavailable
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {a: {} for a in agent_ids}
+        if not out:
+            return out
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in out:
+                pipe.hvals(self._load(agent_id))
+            found = await pipe.execute()
+        for counts, channels in zip(out.values(), found, strict=True):
+            for raw in channels:
+                channel = raw.decode()
+                counts[channel] = counts.get(channel, 0) + 1
         return out
 
     @_unavailable

@@ -22,6 +22,10 @@ Guarantees every implementation gives, method by method:
   from the agent's conversations: it always equals ``len(assigned(a))`` and
   the sum of their ``unread`` (the contract suite recounts after random
   sequences of changes).
+- ``waiting``, ``waiting_counts``, ``ringing`` and ``agent_loads`` are kept
+  by the commits too: they always equal a recount of the open, unassigned
+  conversations of the queue, and of the agents' open conversations
+  (tests/store/test_line_contract.py).
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ class Store(Protocol):
     # contacts ------------------------------------------------------------
     async def get_contact(self, contact_id: str) -> Contact | None: ...
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        """The contacts stored under these ids (those found), in one read: a
+        page of summaries needs all its contacts at once."""
+
     async def put_contact(self, contact: Contact) -> None:
         """Create or replace."""
 
@@ -96,12 +104,34 @@ class Store(Protocol):
         """How many conversations the queue's inbox holds, and the oldest
         activity among them (None when empty); without reading them all."""
 
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        """Up to ``limit`` of the queue's waiting line (``routing.is_waiting``:
+        open, unassigned, no offer ringing), oldest arrival first: ordered by
+        ``routing.arrival`` (``waiting_since or created_at``, id), each after
+        ``after`` (all when None). An index kept by ``commit``: cost grows
+        with ``limit``, not with the length of the line."""
+
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        """How many conversations wait in the queue's line, and the oldest
+        arrival among them (None when none); without reading them."""
+
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        """The queue's open, unassigned conversations with an offer ringing
+        (``routing.is_ringing``), oldest arrival first. Kept by ``commit``
+        (bounded by the agents' capacity, not by the line)."""
+
     async def assigned(self, agent_id: str) -> list[Conversation]:
         """Open conversations assigned to the agent, newest activity first."""
 
     async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
         """``assigned`` for each of the agents (every one a key), in one read
         (routing's pass reads a whole queue's agents at once)."""
+
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each agent (every one a key): how many open conversations,
+        per channel, count in their routing load (``routing.loaded``: the
+        ones they hold and the ones ringing for them). Counters kept by
+        ``commit`` (no read of the conversations), one read for all."""
 
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
         """The agent's *To wrap up* list (``fanout.wrap_up_holder``): ended

@@ -7,7 +7,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 
-from server.core import fanout
+from server.core import fanout, routing
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
@@ -36,6 +36,12 @@ class MemoryStore:
         self._to_wrap_up: dict[str, set[str]] = defaultdict(set)
         self._inbox_order: dict[str, list[tuple[int, str]]] = defaultdict(list)
         """queue id → (activity, id) of its inbox, sorted: pages without sorting"""
+        self._waiting: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        """queue id → ``routing.arrival`` of its waiting line, sorted"""
+        self._ringing: dict[str, set[str]] = defaultdict(set)
+        """queue id → its unassigned conversations with an offer ringing"""
+        self._loads: dict[str, dict[str, int]] = {}
+        """agent id → channel → open conversations counting in their load"""
         self._totals: dict[str, Totals] = {}
         """agent id → their counters, kept by ``_reindex``"""
         self._send_claims: dict[str, tuple[str, int, int]] = {}
@@ -46,6 +52,9 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        return {i: self._contacts[i] for i in contact_ids if i in self._contacts}
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         return self._contacts.get(contact_id)
@@ -126,12 +135,28 @@ class MemoryStore:
         order = self._inbox_order.get(queue_id, [])
         return len(order), (order[0][0] if order else None)
 
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        line = self._waiting.get(queue_id, [])
+        start = bisect.bisect_right(line, after) if after is not None else 0
+        return [self._conversations[cid] for _, cid in line[start : start + max(0, limit)]]
+
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        line = self._waiting.get(queue_id, [])
+        return len(line), (line[0][0] if line else None)
+
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        rows = [self._conversations[cid] for cid in self._ringing.get(queue_id, ())]
+        return sorted(rows, key=routing.arrival)
+
     async def assigned(self, agent_id: str) -> list[Conversation]:
         rows = [self._conversations[cid] for cid in self._assigned.get(agent_id, ())]
         return sorted(rows, key=_activity, reverse=True)
 
     async def assigned_many(self, agent_ids: Sequence[str]) -> dict[str, list[Conversation]]:
         return {a: await self.assigned(a) for a in agent_ids}
+
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        return {a: dict(self._loads.get(a, {})) for a in agent_ids}
 
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:
         rows = [self._conversations[cid] for cid in self._to_wrap_up.get(agent_id, ())]
@@ -143,6 +168,18 @@ class MemoryStore:
     def _reindex(self, before: Conversation | None, after: Conversation) -> None:
         """Keep the inbox and assigned indexes and the agents' counters (lists
         and counters must not scan every conversation)."""
+        self._move_line(before, after)
+        for conv, sign in ((before, -1), (after, 1)):
+            for loader in routing.loaded(conv):
+                assert conv is not None
+                counts = self._loads.setdefault(loader, {})
+                n = counts.get(conv.channel, 0) + sign
+                if n:
+                    counts[conv.channel] = n
+                else:
+                    counts.pop(conv.channel, None)
+                    if not counts:
+                        del self._loads[loader]
         owed_before, owed_after = fanout.wrap_up_holder(before), fanout.wrap_up_holder(after)
         if owed_before is not None:
             self._to_wrap_up[owed_before].discard(after.id)
@@ -174,6 +211,27 @@ class MemoryStore:
                     self._totals[agent_id] = t
                 else:
                     self._totals.pop(agent_id, None)
+
+    def _move_line(self, before: Conversation | None, after: Conversation) -> None:
+        """The queues' lines: waiting by arrival, and ringing."""
+        for conv, add in ((before, False), (after, True)):
+            place = routing.line_of(conv)
+            if conv is None or place is None:
+                continue
+            queue_id, ringing = place
+            if ringing:
+                if add:
+                    self._ringing[queue_id].add(conv.id)
+                else:
+                    self._ringing[queue_id].discard(conv.id)
+                continue
+            line, key = self._waiting[queue_id], routing.arrival(conv)
+            if add:
+                bisect.insort(line, key)
+            else:
+                at = bisect.bisect_left(line, key)
+                if at < len(line) and line[at] == key:
+                    del line[at]
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = [c for c in self._conversations.values() if c.contact_id == contact_id]

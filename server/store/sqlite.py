@@ -36,7 +36,7 @@ from typing import TypeVar
 
 import msgspec
 
-from server.core import fanout
+from server.core import fanout, routing
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
 from server.core.model import Contact, Conversation, Message, Note
@@ -97,11 +97,28 @@ CREATE TABLE IF NOT EXISTS agent_totals (
     count INTEGER NOT NULL,
     unread INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inbox_counts (
+    queue_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS to_wrap_up (
     agent_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
     PRIMARY KEY (agent_id, conversation_id)
 );
+CREATE TABLE IF NOT EXISTS line (
+    conversation_id TEXT PRIMARY KEY,
+    queue_id TEXT NOT NULL,
+    ringing INTEGER NOT NULL,
+    arrival INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS line_order ON line (queue_id, ringing, arrival, conversation_id);
+CREATE TABLE IF NOT EXISTS agent_load (
+    agent_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, channel)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -155,11 +172,20 @@ class SqliteStore:
         writer = self._connect(path, durability)
         had_totals = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone()
         had_wrap_ups = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'to_wrap_up'").fetchone()
+        had_line = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'line'").fetchone()
+        had_loads = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_load'").fetchone()
+        had_inbox_counts = writer.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox_counts'").fetchone()
         writer.executescript(SCHEMA)
         if not had_totals:
             self._count_totals(writer)
+        if not had_line:
+            self._fill_line(writer)
+        if not had_loads:
+            self._count_loads(writer)
         if not had_wrap_ups:
             self._list_wrap_ups(writer)
+        if not had_inbox_counts:
+            self._count_inboxes(writer)
         self._writer = _Worker(writer, "sqlite-writer")
         # Writes first try on the event loop, on a connection that never waits
         # in SQLite (timeout 0): uncontended, a WAL commit is a few tens of
@@ -205,6 +231,44 @@ class SqliteStore:
                 t[1] += conv.unread
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO agent_totals VALUES (?, ?, ?)", [(a, c, u) for a, (c, u) in totals.items()])
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _fill_line(db: sqlite3.Connection) -> None:
+        """Fill ``line`` from the open unassigned conversations, once: a file
+        written before the index existed (commits keep it from then on)."""
+        rows = []
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open' AND assignee_id IS NULL"):
+            conv = _conversation(body)
+            place = routing.line_of(conv)
+            if place is not None:
+                rows.append((conv.id, place[0], int(place[1]), routing.arrival(conv)[0]))
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _count_loads(db: sqlite3.Connection) -> None:
+        """Fill ``agent_load`` from the open conversations, once: a file
+        written before the counters existed (commits keep them from then on)."""
+        counts: dict[tuple[str, str], int] = {}
+        for (body,) in db.execute("SELECT body FROM conversations WHERE status = 'open'"):
+            conv = _conversation(body)
+            for agent in routing.loaded(conv):
+                counts[(agent, conv.channel)] = counts.get((agent, conv.channel), 0) + 1
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO agent_load VALUES (?, ?, ?)", [(a, ch, n) for (a, ch), n in counts.items()])
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _count_inboxes(db: sqlite3.Connection) -> None:
+        """Fill ``inbox_counts`` from the conversations, once: a file written
+        before the counters existed (commits keep them from then on)."""
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT OR REPLACE INTO inbox_counts SELECT queue_id, COUNT(*) FROM conversations"
+            " WHERE status = 'open' AND assignee_id IS NULL GROUP BY queue_id"
+        )
         db.execute("COMMIT")
 
     @staticmethod
@@ -369,6 +433,20 @@ class SqliteStore:
         body = await self._get_one("SELECT body FROM contacts WHERE id = ?", contact_id)
         return _contact(body) if body else None
 
+    async def get_contacts(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        wanted = list(dict.fromkeys(contact_ids))
+
+        def read(db: sqlite3.Connection) -> dict[str, Contact]:
+            found: dict[str, Contact] = {}
+            for at in range(0, len(wanted), 500):
+                chunk = wanted[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                for contact_id, body in db.execute(f"SELECT id, body FROM contacts WHERE id IN ({marks})", chunk):
+                    found[contact_id] = _contact(body)
+            return found
+
+        return await self._read(read) if wanted else {}
+
     async def put_contact(self, contact: Contact) -> None:
         row = (contact.id, _encode(contact))
         await self._write(
@@ -494,6 +572,9 @@ class SqliteStore:
             n = outcome.note
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
         self._move_totals(db, outcome)
+        self._move_line(db, outcome)
+        self._move_loads(db, outcome)
+        self._move_inbox(db, outcome)
         owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
         if owed_before is not None and owed_before != owed_after:
             db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
@@ -517,6 +598,51 @@ class SqliteStore:
                     "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
                     " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
                     (agent, count, unread),
+                )
+
+    @staticmethod
+    def _move_loads(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The agents' routing loads (``routing.loaded``), in the commit's transaction."""
+        deltas: dict[tuple[str, str], int] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            for agent in routing.loaded(conv):
+                assert conv is not None
+                deltas[(agent, conv.channel)] = deltas.get((agent, conv.channel), 0) + sign
+        for (agent, channel), n in deltas.items():
+            if n:
+                db.execute(
+                    "INSERT INTO agent_load VALUES (?, ?, ?) ON CONFLICT (agent_id, channel)"
+                    " DO UPDATE SET count = count + excluded.count",
+                    (agent, channel, n),
+                )
+
+    @staticmethod
+    def _move_line(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The queues' lines (waiting by arrival, and ringing), in the commit's transaction."""
+        before, after = outcome.before, outcome.after
+        was, now = routing.line_of(before), routing.line_of(after)
+        if now is None:
+            if was is not None:
+                db.execute("DELETE FROM line WHERE conversation_id = ?", (after.id,))
+        elif was != now or before is None or routing.arrival(before) != routing.arrival(after):
+            db.execute(
+                "INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)",
+                (after.id, now[0], int(now[1]), routing.arrival(after)[0]),
+            )
+
+    @staticmethod
+    def _move_inbox(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """The queues' Inbox counters, in the commit's transaction (a snapshot
+        reads one row instead of counting the Inbox)."""
+        deltas: dict[str, int] = {}
+        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
+            if conv is not None and fanout.in_inbox(conv):
+                deltas[conv.queue_id] = deltas.get(conv.queue_id, 0) + sign
+        for queue_id, delta in deltas.items():
+            if delta:
+                db.execute(
+                    "INSERT INTO inbox_counts VALUES (?, ?) ON CONFLICT (queue_id) DO UPDATE SET count = count + excluded.count",
+                    (queue_id, delta),
                 )
 
     @staticmethod
@@ -556,14 +682,46 @@ class SqliteStore:
 
     async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
         def count(db: sqlite3.Connection) -> tuple[int, int | None]:
+            # The count is kept by the commits; the oldest is the first entry
+            # of the partial index (queue_id, activity): neither reads the Inbox.
             row = db.execute(
-                "SELECT COUNT(*), MIN(activity) FROM conversations"
-                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?",
-                (queue_id,),
+                "SELECT (SELECT count FROM inbox_counts WHERE queue_id = ?), (SELECT MIN(activity) FROM conversations"
+                " WHERE status = 'open' AND assignee_id IS NULL AND queue_id = ?)",
+                (queue_id, queue_id),
+            ).fetchone()
+            return int(row[0] or 0), (int(row[1]) if row[1] is not None else None)
+
+        return await self._read(count)
+
+    async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
+        arrival, conv_id = after if after is not None else (-(2**63), "")
+        rows = await self._get_all(
+            "SELECT c.body FROM line l JOIN conversations c ON c.id = l.conversation_id"
+            " WHERE l.queue_id = ? AND l.ringing = 0 AND (l.arrival, l.conversation_id) > (?, ?)"
+            " ORDER BY l.arrival, l.conversation_id LIMIT ?",
+            queue_id,
+            arrival,
+            conv_id,
+            max(0, limit),
+        )
+        return [_conversation(b) for b in rows]
+
+    async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
+        def count(db: sqlite3.Connection) -> tuple[int, int | None]:
+            row = db.execute(
+                "SELECT COUNT(*), MIN(arrival) FROM line WHERE queue_id = ? AND ringing = 0", (queue_id,)
             ).fetchone()
             return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
         return await self._read(count)
+
+    async def ringing(self, queue_id: str) -> list[Conversation]:
+        rows = await self._get_all(
+            "SELECT c.body FROM line l JOIN conversations c ON c.id = l.conversation_id"
+            " WHERE l.queue_id = ? AND l.ringing = 1 ORDER BY l.arrival, l.conversation_id",
+            queue_id,
+        )
+        return [_conversation(b) for b in rows]
 
     async def assigned(self, agent_id: str) -> list[Conversation]:
         rows = await self._get_all(
@@ -586,6 +744,24 @@ class SqliteStore:
                 conv = _conversation(body)
                 if conv.assignee_id is not None:
                     out[conv.assignee_id].append(conv)
+        return out
+
+    async def agent_loads(self, agent_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {a: {} for a in agent_ids}
+        wanted = list(out)
+
+        def read(db: sqlite3.Connection) -> None:
+            for start in range(0, len(wanted), 500):  # well under SQLite's limit on parameters
+                chunk = wanted[start : start + 500]
+                for agent, channel, n in db.execute(
+                    f"SELECT agent_id, channel, count FROM agent_load WHERE agent_id IN ({','.join('?' * len(chunk))})"
+                    " AND count != 0",
+                    chunk,
+                ):
+                    out[agent][channel] = int(n)
+
+        if wanted:
+            await self._read(read)
         return out
 
     async def to_wrap_up(self, agent_id: str) -> list[Conversation]:

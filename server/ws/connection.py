@@ -267,8 +267,9 @@ class Connection:
         self.backlog = []
         for stream in plan.streams:
             self._attach(stream)
-        snapshot = await edge.app.reads.snapshot(agent)
-        await self._send(snapshot)
+        snapshot = await edge.app.reads.snapshot_frame(agent)
+        edge.metrics.snapshot(snapshot.seconds, len(snapshot.data))
+        await self.ws.send(snapshot.data, text=True)
         await self._catch_up(snapshot.streams)
 
     async def _resume(self, agent: Agent, plan: TryResume) -> Replay | Fresh:

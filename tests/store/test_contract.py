@@ -71,6 +71,18 @@ async def test_list_contacts_is_ordered_by_id_and_limited(store: Store) -> None:
     assert await store.list_contacts(limit=2) == by_id[:2]
 
 
+async def test_get_contacts_reads_many_at_once_and_skips_the_unknown(store: Store) -> None:
+    assert await store.get_contacts([]) == {}
+    made = [Contact(id=contact_id("whatsapp", f"55119000{n:05d}"), channel="whatsapp", address=f"55119000{n:05d}") for n in range(700)]
+    for c in made:
+        await store.put_contact(c)
+    renamed = replace(made[3], name="Ana")
+    await store.put_contact(renamed)
+    wanted = [c.id for c in reversed(made)] + ["whatsapp:nobody", made[3].id]  # more than one SQL chunk, a repeat
+    found = await store.get_contacts(wanted)
+    assert found == {c.id: (renamed if c.id == renamed.id else c) for c in made}
+
+
 # --------------------------------------------------------------------------- commit: creating
 
 

@@ -1,5 +1,5 @@
-"""The Presence port's contract (server/presence.py), run against the memory
-and the Redis implementation alike."""
+"""The Presence port's contract (server/presence.py), run against the memory,
+SQLite and Redis implementations alike."""
 
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ import pytest
 from server.presence import AgentRecord, MemoryPresence, Presence
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def presence(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Presence]:
     if request.param == "memory":
         yield MemoryPresence()
+        return
+    if request.param == "sqlite":
+        from server.store.presence_sqlite import SqlitePresence
+        from server.store.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "s.sqlite3")
+        try:
+            yield SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
+        finally:
+            await store.close()
         return
     from server.redis.presence import RedisPresence
     from tests.cluster.redisproc import redis_binary, shared_redis
@@ -104,3 +114,43 @@ async def test_a_lease_held_longer_than_its_ttl_stays_held(presence: Presence) -
 
     await asyncio.gather(long_holder(), second())
     assert order == ["long in", "long out", "second in"]
+
+
+async def test_sqlite_records_survive_reopening_and_count_present_for_the_grace(tmp_path: Path) -> None:
+    from server.store.presence_sqlite import SqlitePresence
+    from server.store.sqlite import SqliteStore
+
+    up, away = AgentRecord(status="available", since=5, capacity=60), AgentRecord(status="away", since=7)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    first = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
+    assert await first.compare_and_set("ana", AgentRecord(), up)
+    assert await first.compare_and_set("bruno", AgentRecord(), away)
+    await store.close()
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        again = SqlitePresence(store, grace_ms=1000, clock=lambda: 50_000)
+        assert await again.get_many(["ana", "bruno", "carla"]) == {"ana": up, "bruno": away, "carla": AgentRecord()}
+        assert await again.present(["ana", "bruno", "carla"], now=50_999) == {"ana", "bruno"}, "one grace from reopening"
+        assert await again.present(["ana", "bruno"], now=51_000) == set()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_writes_what_was_chosen_not_every_idle_time(tmp_path: Path) -> None:
+    from server.store.presence_sqlite import SqlitePresence
+    from server.store.sqlite import SqliteStore
+
+    up = AgentRecord(status="available", since=5)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    first = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
+    assert await first.compare_and_set("ana", AgentRecord(), up)
+    offered = AgentRecord(status="available", since=5, idle_since=9, timeouts=1)
+    assert await first.compare_and_set("ana", up, offered)
+    assert (await first.get_many(["ana"]))["ana"] == offered  # this process sees it at once
+    await store.close()
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        again = SqlitePresence(store, grace_ms=1000, clock=lambda: 0)
+        assert (await again.get_many(["ana"]))["ana"] == up, "the file holds the last status written"
+    finally:
+        await store.close()
