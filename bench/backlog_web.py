@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -47,13 +46,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import msgspec
 
-from bench import summary
+from bench import backlog_seed, summary
 from bench.center import APP_SECRET, Center
 from bench.harness import Progress
 from bench.procs import Proc, free_port, python_module
@@ -144,22 +142,6 @@ async (id) => {
 """
 
 NODES = "() => document.getElementsByTagName('*').length"
-
-
-def backlog_seed() -> ModuleType:
-    """bench/backlog_seed.py (another engineer's): from this tree, else from their worktree."""
-    try:
-        from bench import backlog_seed as module  # type: ignore[attr-defined]
-
-        return module
-    except ImportError:
-        path = Path(os.environ.get("BACKLOG_SEED", "/work/wt-backlog/bench/backlog_seed.py"))
-        spec = importlib.util.spec_from_file_location("backlog_seed", path)
-        if spec is None or spec.loader is None:
-            raise SystemExit(f"bench/backlog_seed.py is missing (looked for {path})") from None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
 
 
 def envelope(wa_id: str, name: str, texts: list[tuple[str, str]]) -> bytes:
@@ -346,7 +328,7 @@ async def one_run(opts: argparse.Namespace, n: int, workdir: Path, run: int, pro
 
     center = Center(1, 1)
     t0 = time.monotonic()
-    data = await asyncio.to_thread(backlog_seed().seed, workdir, n, 1)  # it runs a loop of its own
+    data = await asyncio.to_thread(backlog_seed.seed, workdir, n, 1)  # it runs a loop of its own
     seeded_s = time.monotonic() - t0
     port = free_port()
     config = center.write(workdir / f"center-{port}.toml", port=port)
