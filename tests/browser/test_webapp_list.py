@@ -203,10 +203,10 @@ async def test_a_phone_number_is_never_cut(running: Running, agent_page: OpenAge
 async def test_the_filter_reads_on_until_it_finds_a_match_deep_in_the_inbox(
     running: Running, agent_page: OpenAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The server looks at a bounded number of conversations per filtered page (SCAN_LIMIT,
-    # checked after each read of 200): here one read, so the newest of 2,100 is 10 empty
-    # pages away, as many as one read-on asks (a 20,000-conversation Inbox at the real limit).
-    monkeypatch.setattr(reads, "SCAN_LIMIT", 1)
+    # The server looks at a bounded number of conversations per filtered page (SCAN_LIMIT):
+    # here 200, so the newest of 2,100 is more than 10 empty pages away, more than one
+    # read-on asks (as a 20,000-conversation Inbox is at the real limit of 2,000).
+    monkeypatch.setattr(reads, "SCAN_LIMIT", 200)
     made = await backlog(running, 2100)
     ana = await agent_page("ana")
     await expect(row(ana, made[0])).to_be_visible()
