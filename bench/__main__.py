@@ -51,9 +51,10 @@ def _trees(text: str) -> list[tuple[str, str | None]]:
 def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     for n in names:
-        if n not in ("switchboard", "switchboard-ws_port") and n not in MODULES:
+        if n not in ("switchboard", "switchboard-ws_port") and n not in MODULES and not n.startswith("switchboard@"):
             raise argparse.ArgumentTypeError(
-                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare only), {', '.join(MODULES)}"
+                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port (compare only), "
+                f"switchboard@TREE (compare only: a node run from another source tree), {', '.join(MODULES)}"
             )
     return names
 

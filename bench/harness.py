@@ -120,10 +120,13 @@ class Target:
             proc.stop()
 
 
-def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False) -> Target:
+def start_switchboard(
+    center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False, tree: Path | None = None
+) -> Target:
     """One node on the embedded default (a SQLite file, as ``make run``), or
     ``nodes`` nodes sharing ``redis``. Agents connect to /ws on the HTTP port,
-    or with ``ws_port`` to the optional dedicated websocket port."""
+    or with ``ws_port`` to the optional dedicated websocket port. ``tree``:
+    run the node from that source tree (another worktree) instead of this one."""
     assert nodes == 1 or redis is not None, "a cluster needs Redis"
     kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
     target = Target(kind, "switchboard", [], [], redis=redis)
@@ -136,6 +139,9 @@ def start_switchboard(center: Center, workdir: Path, *, nodes: int = 1, redis: R
         data = workdir / f"switchboard-{n}-{port}.sqlite3"
         argv = python_module("server.cli", "serve", "--config", str(config), "--data", str(data))
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
+        if tree is not None:  # -P: not the current directory first on the path, the tree
+            argv = [argv[0], "-P", *argv[1:]]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
         if redis is not None:
             argv += ["--redis", redis.url]
         proc = Proc(f"switchboard-{n}", argv, workdir / f"switchboard-{n}.log", f"http://127.0.0.1:{port}/readyz", env)

@@ -353,6 +353,8 @@ def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
                     redis.flush()
                 if kind in ("switchboard", WS_PORT):
                     target = _target(opts, center, workdir, ws_port=kind == WS_PORT)
+                elif kind.startswith("switchboard@"):  # the same node from another tree: A/B in one run
+                    target = start_switchboard(center, workdir, tree=Path(kind.partition("@")[2]))
                 else:
                     target = start_peer(kind, workdir, size=size, redis=redis)
                 fleet = None
@@ -384,8 +386,13 @@ def _compare_summary(runs: list[dict[str, Any]], opts: Opts) -> dict[str, Any]:
     for kind in opts.servers:
         mine = [r for r in runs if r["server"] == kind]
         ratios, vs_sb = [], []
+        p50_ratios, p99_ratios = [], []
         for r in mine:
             same = {x["server"]: x for x in runs if x["repeat"] == r["repeat"]}
+            floor_latency = same.get("floor", {}).get("latency_ms")
+            if floor_latency and floor_latency.get("p50") and r["latency_ms"].get("p50"):
+                p50_ratios.append(r["latency_ms"]["p50"] / floor_latency["p50"])
+                p99_ratios.append(r["latency_ms"]["p99"] / floor_latency["p99"])
             floor = same.get("floor", {}).get("cpu_us_per_delivery")
             sb = same.get("switchboard", {}).get("cpu_us_per_delivery")
             if floor and r["cpu_us_per_delivery"]:
@@ -400,6 +407,8 @@ def _compare_summary(runs: list[dict[str, Any]], opts: Opts) -> dict[str, Any]:
             "deliveries_per_s": spread([r["deliveries_per_s"] for r in mine]),
             "p50_ms": spread([r["latency_ms"]["p50"] for r in mine]),
             "p99_ms": spread([r["latency_ms"]["p99"] for r in mine]),
+            "p50_ratio_to_floor": spread(p50_ratios),
+            "p99_ratio_to_floor": spread(p99_ratios),
             "max_ms": spread([r["latency_ms"]["max"] for r in mine]),
             "kib_per_agent": spread([r["kib_per_agent"] for r in mine]),
             "lost": sum(r["lost"] for r in mine),

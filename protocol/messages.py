@@ -46,6 +46,8 @@ Action = Literal[
 it (``ConversationSummary.can``). ``read``: the command would clear the
 unread bubble (the assignee, with unread messages)."""
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=128)]
+"""A send's idempotency key: chosen by the client (a UUID), unique per agent."""
 """A position in a thread or a stream: what the store can hold (a signed
 64-bit integer). Outside the range a command is refused ``invalid_argument``."""
 
@@ -359,8 +361,8 @@ class Ping(Command, tag="ping"):
 
 class Screen(Command, tag="screen"):
     """This screen came to the front (visible and focused: ``front`` true) or
-    left it. Of an agent's screens on a node, the hub rings the one in front,
-    or else the one most recently in front (``ring``)."""
+    left it. Of all the agent's screens, on every node, the server rings the
+    one in front, or else the one most recently in front (``ring``)."""
 
     front: bool
 
@@ -387,6 +389,11 @@ class EndChat(Command, tag="end_chat"):
 class SendMessage(Command, tag="send"):
     conversation_id: str
     text: str
+    idempotency_key: IdempotencyKey | None = None
+    """Set, the send is safe to repeat: the same key again from the same
+    agent in the same thread (after a lost ack, on any node, until
+    ``server.idempotency_key_seconds``) answers the first send's message
+    instead of sending another."""
 
 
 class SendMedia(Command, tag="send_media"):
@@ -397,11 +404,15 @@ class SendMedia(Command, tag="send_media"):
     conversation_id: str
     upload_id: str
     caption: str = ""
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s."""
 
 
 class SendTemplate(Command, tag="send_template"):
     conversation_id: str
     template: TemplateRef
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s."""
 
 
 class StartConversation(Command, tag="start"):
@@ -412,6 +423,9 @@ class StartConversation(Command, tag="start"):
     address: str
     template: TemplateRef | None = None
     text: str | None = None
+    idempotency_key: IdempotencyKey | None = None
+    """As ``send``'s (the thread: the contact on the touchpoint): a repeat
+    answers the first start's message and conversation."""
 
 
 class MarkRead(Command, tag="read"):
@@ -961,7 +975,7 @@ class Unsubscribed(ServerFrame, tag="unsubscribed"):
 
 
 class Ring(ServerFrame, tag="ring"):
-    """To one screen of the agent (per node): this one plays the sound and
+    """To one screen of the agent (one in all, across nodes): this one plays the sound and
     shows the desktop notification for the ``alert.raised`` event ``seq`` of
     ``stream`` (sent right after it, live only: a replayed alert counts but
     does not ring)."""

@@ -11,11 +11,11 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import phonenumbers
-from msgspec import Struct, field
+from msgspec import Meta, Struct, field
 
 from server.core import identity, routing
 from server.core.media import Limits as MediaLimits
@@ -89,6 +89,9 @@ class ServerSettings(Struct, kw_only=True):
     http_max_header_bytes: int = 16 * 1024
     """A request whose headers are bigger is answered 400."""
     redis_url: str = ""
+    idempotency_key_seconds: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 24 * 3600
+    """How long a send's ``idempotency_key`` is kept (stored with its message):
+    the same key again within this long answers the first send, never a second."""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
     before it is given up (and every client is made to reload)."""

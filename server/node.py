@@ -20,7 +20,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from server.metrics import Metrics
 from server.presence import MemoryPresence, Presence
 from server.redis.broker import RedisBroker
 from server.redis.canned import RedisCanned
+from server.redis.fronts import RedisFronts
 from server.redis.presence import RedisPresence
 from server.redis.store import OFFER_DUE_SET, RedisStore
 from server.redis.timers import ClusterTimers
@@ -77,6 +78,7 @@ from server.store.sqlite import SqliteStore
 from server.timers import SessionTimers, Timers
 from server.ws.connection import Connection, Edge
 from server.ws.hub import Hub
+from server.ws.ringing import Ringer
 from server.wsport import SharedPort, ws_limits
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,15 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
 
 
+def make_ringer(config: Config, hub: Hub, node_id: str, clock: Callable[[], int]) -> Ringer | None:
+    """With peers (Redis), one ringing screen per agent across nodes; one
+    node needs nothing (its hub rings its best screen)."""
+    if not config.server.redis_url:
+        return None
+    valid_ms = int(3 * config.server.heartbeat_seconds * 1000)
+    return Ringer(hub, RedisFronts(config.server.redis_url), node_id, clock, valid_ms=valid_ms)
+
+
 def make_presence(config: Config, store: Store) -> Presence:
     """Routing's records live beside the conversations: in Redis (shared by
     the nodes), the SQLite file (statuses survive a restart), or memory."""
@@ -201,7 +212,11 @@ def make_app(
         changes=changes,
         contacts=contacts,
         reads=reads,
-        commands=Commands(catalog, changes, reads, directory, contacts, mint, clock, uploads=Uploads(config.server.token_secret)),
+        commands=Commands(
+            catalog, changes, reads, directory, contacts, mint, clock,
+            uploads=Uploads(config.server.token_secret),
+            idempotency_ms=config.server.idempotency_key_seconds * 1000,
+        ),
         intake=Intake(catalog, changes, store, directory, contacts, metrics, mint, clock),
         tokens=Tokens(config.server.token_secret, config.server.token_ttl_seconds, catalog, store, broker, clock),
         routing=router,
@@ -222,10 +237,11 @@ class Node:
         self.metrics = Metrics()
         self.store = store if store is not None else make_store(config, self.metrics)
         self.broker = broker if broker is not None else make_broker(config, self.node_id, self.metrics)
-        self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics)
+        self.hub = Hub(max_buffer=s.outbound_buffer_bytes, metrics=self.metrics, pauses_at=ws_limits(s)["write_limit"])
         self.presence = make_presence(config, self.store)
         self.app = make_app(config, self.store, self.broker, self.metrics, presence=self.presence, node_id=self.node_id)
         self.timers: Timers = make_timers(config, self.app, self.metrics)
+        self.ringer = make_ringer(config, self.hub, self.node_id, self.app.clock)
         self.offer_timers: Timers = make_offer_timers(config, self.app)
         """Offers' deadlines. One node: a heap rebuilt at start from the
         offers ringing; with Redis, the due-set the commits write, claimed
@@ -261,6 +277,7 @@ class Node:
     def _connect(self) -> None:
         """Every hook between parts, in one place."""
         self.broker.on_publication = self.hub.deliver
+        self.hub.rings = self.ringer
         self.app.changes.watch = self.timers.watch
         self.app.changes.sent = self.sender.on_sent
         self.app.changes.routed = self.app.routing.on_change
@@ -306,6 +323,8 @@ class Node:
         self.app.routing.start()
         await self.sender.start()
         self.housekeeping.start()
+        if self.ringer is not None:
+            self.ringer.start()
         s = self.config.server
         self.shared_port = SharedPort(self._connection, self._check_request, ws_limits(s))
         self.ws_server = self.shared_port.server
@@ -328,6 +347,8 @@ class Node:
         await self.offer_timers.stop()
         await self.sender.stop()
         await self.presence.close()
+        if self.ringer is not None:
+            await self.ringer.stop()
         await self.downloads.stop()
         await self.housekeeping.stop()
         await self.media_source.aclose()

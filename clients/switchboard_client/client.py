@@ -481,14 +481,25 @@ class AgentClient:
     async def end_chat(self, conversation_id: str) -> p.ConversationResult:
         return await self._call(p.EndChat(id="", conversation_id=conversation_id), p.ConversationResult)
 
-    async def send(self, conversation_id: str, text: str) -> p.MessageResult:
-        return await self._call(p.SendMessage(id="", conversation_id=conversation_id, text=text), p.MessageResult)
+    async def send(self, conversation_id: str, text: str, *, idempotency_key: str | None = None) -> p.MessageResult:
+        """With an ``idempotency_key`` (e.g. ``uuid4().hex``), the same call
+        again after a lost answer answers the first send's message instead of
+        sending twice (docs/PROTOCOL.md, ``send``)."""
+        cmd = p.SendMessage(id="", conversation_id=conversation_id, text=text, idempotency_key=idempotency_key)
+        return await self._call(cmd, p.MessageResult)
 
     async def send_template(
-        self, conversation_id: str, name: str, params: list[str] | None = None, language: str = "en_US"
+        self,
+        conversation_id: str,
+        name: str,
+        params: list[str] | None = None,
+        language: str = "en_US",
+        *,
+        idempotency_key: str | None = None,
     ) -> p.MessageResult:
         ref = p.TemplateRef(name=name, language=language, params=params or [])
-        return await self._call(p.SendTemplate(id="", conversation_id=conversation_id, template=ref), p.MessageResult)
+        cmd = p.SendTemplate(id="", conversation_id=conversation_id, template=ref, idempotency_key=idempotency_key)
+        return await self._call(cmd, p.MessageResult)
 
     async def start(
         self,
@@ -497,8 +508,11 @@ class AgentClient:
         *,
         template: p.TemplateRef | None = None,
         text: str | None = None,
+        idempotency_key: str | None = None,
     ) -> p.MessageResult:
-        cmd = p.StartConversation(id="", touchpoint_id=touchpoint_id, address=address, template=template, text=text)
+        cmd = p.StartConversation(
+            id="", touchpoint_id=touchpoint_id, address=address, template=template, text=text, idempotency_key=idempotency_key
+        )
         return await self._call(cmd, p.MessageResult)
 
     async def mark_read(self, conversation_id: str) -> p.ConversationResult:

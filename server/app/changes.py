@@ -27,7 +27,7 @@ from server.core import fanout, session
 from server.core.errors import DomainError
 from server.core.model import Contact, Conversation
 from server.metrics import Metrics
-from server.store.base import Store, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateRequest, Store, StoreUnavailable, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class Changes:
                 return None
             try:
                 await self.store.commit(planned.outcome, expected_latest=planned.expected_latest)
-            except VersionConflict:
-                continue
+            except (VersionConflict, DuplicateRequest):
+                continue  # a send's key stored meanwhile: the next attempt finds it
             await self.publish(planned.outcome, planned.contact)
             return planned.outcome
         raise DomainError(errors.CONFLICT, conflict)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from msgspec.structs import replace
+
 from protocol import errors
 from protocol import messages as p
 from server.app.catalog import Catalog
@@ -20,7 +22,7 @@ from server.core import conversation as rules
 from server.core import identity as ident
 from server.core import routing, views
 from server.core.errors import DomainError
-from server.core.model import Agent, Conversation, Message
+from server.core.model import Agent, Conversation, Message, SentRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,10 @@ class Commands:
         mint: Mint,
         clock: Callable[[], int],
         uploads: Uploads | None = None,
+        idempotency_ms: int = 24 * 3600 * 1000,
     ) -> None:
+        self.idempotency_ms = idempotency_ms
+        """How long a send's idempotency key is kept (``server.idempotency_key_seconds``)."""
         self.uploads = uploads
         """Checks the upload ids of ``send_media`` (None: files cannot be sent)."""
         self.catalog = catalog
@@ -115,32 +120,79 @@ class Commands:
         conv, _ = await self._change(agent, conv_id, lambda c: rules.read(c, agent))
         return await self._result(conv)
 
-    async def send(self, agent: Agent, conv_id: str, body: str) -> p.MessageResult:
+    def _keyed(self, outcome: rules.Outcome, agent: Agent, key: str | None) -> rules.Outcome:
+        """The outcome carrying the send's idempotency key (stored in its commit)."""
+        if key is None or outcome.message is None:
+            return outcome
+        request = SentRequest(
+            agent_id=agent.id, key=key, message_id=outcome.message.id, at=self.clock(), ttl_ms=self.idempotency_ms
+        )
+        return replace(outcome, request=request)
+
+    async def _sent_before(self, agent: Agent, contact_id: str, touchpoint_id: str, key: str | None) -> Message | None:
+        """The message an earlier send with this key made in the thread, if any."""
+        if key is None:
+            return None
+        store = self.changes.store
+        message_id = await store.sent_request(contact_id, touchpoint_id, agent.id, key, self.clock())
+        return await store.get_message(message_id) if message_id is not None else None
+
+    async def _sent_result(self, message: Message) -> p.MessageResult:
+        """A repeated send's answer: the first send's message, as it is now."""
+        conv = await self.changes.load(message.conversation_id)
+        return p.MessageResult(conversation=await self.reads.summary(conv), message=views.message_view(message))
+
+    async def _send_once(
+        self, agent: Agent, conv_id: str, key: str | None, decide: Callable[[Conversation], rules.Outcome]
+    ) -> p.MessageResult:
+        """A send into an existing conversation; with a key, at most once."""
+        earlier: list[Message] = []
+
+        async def attempt() -> Planned | None:
+            conv = await self.changes.load(conv_id)
+            rules.require_known(agent, conv)
+            found = await self._sent_before(agent, conv.contact_id, conv.touchpoint_id, key)
+            if found is not None:
+                earlier[:] = [found]
+                return None
+            return Planned(self._keyed(decide(conv), agent, key))
+
+        outcome = await self.changes.apply(attempt)
+        if outcome is None:
+            return await self._sent_result(earlier[0])
+        return await self._message_result(outcome.after, outcome)
+
+    async def send(self, agent: Agent, conv_id: str, body: str, key: str | None = None) -> p.MessageResult:
         message_id = self.mint.in_thread("m", conv_id)
         policy = self.catalog.policy
-        conv, outcome = await self._change(
+        return await self._send_once(
             agent,
             conv_id,
+            key,
             lambda c: rules.send(c, agent, body, message_id=message_id, policy=policy(c.channel), now=self.clock()),
         )
-        return await self._message_result(conv, outcome)
 
-    async def send_template(self, agent: Agent, conv_id: str, ref: p.TemplateRef) -> p.MessageResult:
+    async def send_template(
+        self, agent: Agent, conv_id: str, ref: p.TemplateRef, key: str | None = None
+    ) -> p.MessageResult:
         template = self.catalog.template(ref)
         message_id = self.mint.in_thread("m", conv_id)
         policy = self.catalog.policy
-        conv, outcome = await self._change(
+        return await self._send_once(
             agent,
             conv_id,
+            key,
             lambda c: rules.send_template(
                 c, agent, template, ref.params, message_id=message_id, policy=policy(c.channel), now=self.clock()
             ),
         )
-        return await self._message_result(conv, outcome)
 
-    async def send_media(self, agent: Agent, conv_id: str, upload_id: str, caption: str) -> p.MessageResult:
+    async def send_media(
+        self, agent: Agent, conv_id: str, upload_id: str, caption: str, key: str | None = None
+    ) -> p.MessageResult:
         """Send an uploaded file. Idempotent: the same upload again (a retry
-        after a lost ack) answers the message it made, never a second one."""
+        after a lost ack) answers the message it made, never a second one;
+        so does the same idempotency key."""
         if self.uploads is None:
             raise DomainError(errors.NOT_SUPPORTED_ON_CHANNEL, "This node does not send files.")
         claim = self.uploads.verify(upload_id, agent_id=agent.id, conversation_id=conv_id, now=self.clock())
@@ -151,21 +203,25 @@ class Commands:
         async def attempt() -> Planned | None:
             conv = await self.changes.load(conv_id)
             rules.require_known(agent, conv)
-            recent = await self.changes.store.messages(conv_id, None, RETRY_WINDOW)
-            earlier[:] = [m for m in recent if m.direction == "out" and m.meta.get("upload") == claim.nonce]
+            found = await self._sent_before(agent, conv.contact_id, conv.touchpoint_id, key)
+            recent = await self.changes.store.messages(conv_id, None, RETRY_WINDOW) if found is None else []
+            earlier[:] = [found] if found else [m for m in recent if m.direction == "out" and m.meta.get("upload") == claim.nonce]
             if earlier:
                 return None
             return Planned(
-                rules.send_media(
-                    conv, agent, claim.media, caption, upload=claim.nonce, message_id=message_id,
-                    policy=policy(conv.channel), now=self.clock(),
+                self._keyed(
+                    rules.send_media(
+                        conv, agent, claim.media, caption, upload=claim.nonce, message_id=message_id,
+                        policy=policy(conv.channel), now=self.clock(),
+                    ),
+                    agent,
+                    key,
                 )
             )
 
         outcome = await self.changes.apply(attempt)
         if outcome is None:
-            conv = await self.changes.load(conv_id)
-            return p.MessageResult(conversation=await self.reads.summary(conv), message=views.message_view(earlier[0]))
+            return await self._sent_result(earlier[0])
         return await self._message_result(outcome.after, outcome)
 
     async def add_note(self, agent: Agent, conv_id: str, body: str) -> p.NoteResult:
@@ -192,10 +248,16 @@ class Commands:
         who = ident.typed_address(touchpoint.channel, cmd.address, touchpoint.default_region or None)
         template = self.catalog.template(cmd.template) if cmd.template else None
         contact = await self.contacts.learn(await self.directory.on_touchpoint(touchpoint, who), who)
-        outcome = await self.changes.against_latest(
-            contact,
-            touchpoint.id,
-            lambda latest: rules.start(
+        key = cmd.idempotency_key
+        earlier: list[Message] = []
+
+        async def attempt() -> Planned | None:
+            found = await self._sent_before(agent, contact.id, touchpoint.id, key)
+            if found is not None:
+                earlier[:] = [found]
+                return None
+            latest = await self.changes.store.latest_conversation(contact.id, touchpoint.id)
+            outcome = rules.start(
                 latest,
                 new_conversation_id=self.mint.new_thread("c", contact, touchpoint),
                 message_id=self.mint.new_thread("m", contact, touchpoint),
@@ -207,6 +269,10 @@ class Commands:
                 template=template,
                 params=cmd.template.params if cmd.template else (),
                 body=cmd.text,
-            ),
-        )
+            )
+            return Planned(self._keyed(outcome, agent, key), latest.id if latest else None, contact)
+
+        outcome = await self.changes.apply(attempt, conflict="The contact's conversations kept changing; try again.")
+        if outcome is None:
+            return await self._sent_result(earlier[0])
         return await self._message_result(outcome.after, outcome)

@@ -24,12 +24,12 @@ async def dispatch(app: App, agent: Agent, cmd: p.Command) -> p.CommandResult:
             return await commands.send_to_inbox(agent, cid)
         case p.EndChat(conversation_id=cid):
             return await commands.end(agent, cid)
-        case p.SendMessage(conversation_id=cid, text=body):
-            return await commands.send(agent, cid, body)
-        case p.SendMedia(conversation_id=cid, upload_id=upload_id, caption=caption):
-            return await commands.send_media(agent, cid, upload_id, caption)
-        case p.SendTemplate(conversation_id=cid, template=ref):
-            return await commands.send_template(agent, cid, ref)
+        case p.SendMessage(conversation_id=cid, text=body, idempotency_key=key):
+            return await commands.send(agent, cid, body, key)
+        case p.SendMedia(conversation_id=cid, upload_id=upload_id, caption=caption, idempotency_key=key):
+            return await commands.send_media(agent, cid, upload_id, caption, key)
+        case p.SendTemplate(conversation_id=cid, template=ref, idempotency_key=key):
+            return await commands.send_template(agent, cid, ref, key)
         case p.StartConversation():
             return await commands.start(agent, cmd)
         case p.MarkRead(conversation_id=cid):

@@ -4,7 +4,6 @@ on the bytes as received, before any parsing."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from server.channels.errors import BadSignature
@@ -15,7 +14,8 @@ PREFIX = "sha256="
 
 def sign(secret: str, body: bytes) -> str:
     """The header value Meta would send for ``body``."""
-    return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    # hmac.digest: one call into OpenSSL (hmac.new builds an HMAC object in Python).
+    return PREFIX + hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def verify(secret: str, body: bytes, header: str | None) -> None:

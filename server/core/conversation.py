@@ -31,6 +31,7 @@ from server.core.model import (
     Media,
     Message,
     Note,
+    SentRequest,
     Template,
     Touchpoint,
     WindowPolicy,
@@ -55,6 +56,8 @@ class Outcome(Struct, frozen=True, kw_only=True):
     """A message whose delivery state changed."""
     note: Note | None = None
     wrap_up: WrapUp | None = None
+    request: SentRequest | None = None
+    """The idempotency key of the send that made ``message`` (stored with it)."""
 
 
 # --------------------------------------------------------------------------- rights

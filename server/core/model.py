@@ -254,6 +254,22 @@ class Message(Struct, frozen=True, kw_only=True):
     """The message this one replies to (WhatsApp ``context.id``)."""
 
 
+class SentRequest(Struct, frozen=True, kw_only=True):
+    """A send's idempotency key, stored in the same commit as the message it
+    made: a repeat of (agent, key) in the thread within ``ttl_ms`` of ``at``
+    answers that message instead of sending again."""
+
+    agent_id: str
+    key: str
+    message_id: str
+    at: int
+    ttl_ms: int
+
+    @property
+    def expires_at(self) -> int:
+        return self.at + self.ttl_ms
+
+
 class Note(Struct, frozen=True, kw_only=True):
     id: str
     conversation_id: str

@@ -7,6 +7,7 @@
     timers.py  the Timers (server/timers.py): the due-set's claims and leases
     presence.py  the Presence (server/presence.py): statuses, screens' heartbeats, offers, the routing lease
     canned.py  the CannedStore (server/store/canned.py): canned response lists
+    fronts.py  the Fronts (server/ringing.py): each agent's front-most screen, one claim per alert
 
 Who writes which key:
 
@@ -19,6 +20,7 @@ Who writes which key:
     sb:presence:*, sb:lease:*                     the presence only
     sb:stream:* (sequences, history)              the broker only
     sb:canned:<list id>                           the canned responses' save script only
+    sb:fronts:<agent>, sb:rang:<alert>            the ringing (fronts.py): each node its own fields
 
 The node picks these over the memory/SQLite ones (server/node.py).
 """

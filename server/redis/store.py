@@ -11,6 +11,8 @@ Values are msgspec msgpack blobs, as in SqliteStore. Keys (prefix ``sb:``):
     sb:{s}:latest:<contact>:<tp> str   the thread's newest conversation
     sb:{s}:cmid:<channel msg id> str   our message id: the dedup key of retried webhooks
     sb:{s}:mid:<message id>      str   "<seq>|<conv>": where a message lives
+    sb:{s}:req:<contact>:<tp>:<n>:<agent>:<key>
+                                 str   a send's idempotency key (n = len(agent)) → its message id; PX = the key's ttl
     sb:{s}:ob, obn, oba, obl     the shard's outbox (outbox.py)
     --- indexes across threads, kept by the commit's index commands
     sb:inbox:<queue>             zset  open unassigned conversations, score = activity
@@ -74,7 +76,7 @@ from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
 from server.redis import outbox as redis_outbox
-from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, DuplicateRequest, StoreError, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
 _contact = msgspec.msgpack.Decoder(Contact).decode
@@ -148,16 +150,18 @@ def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corouti
 # KEYS (all in the thread's shard): 1 conv, 2 messages, 3 notes, 4 latest,
 #       5 shard cmid of the new message, 6 mid of the new message,
 #       7 shard cmid of the updated message, 8 mid of the updated message,
-#       9 outbox, 10 outbox entries-ever counter, 11 outbox lease
+#       9 outbox, 10 outbox entries-ever counter, 11 outbox lease,
+#       12 the send's idempotency key
 # ARGV: 1 cid, 2 creating (0/1), 3 expected version or expected latest id,
 #       4 new version, 5 conv blob,
 #       6 new message: seq ('' = none), 7 its blob, 8 its channel id, 9 its id,
 #       10 updated message: seq ('' = none), 11 blob, 12 channel id, 13 id,
 #       14 note blob ('' = none),
 #       15 the index commands (msgpack list of commands; '' = none), 16 run them here (1) or queue them (0),
-#       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free
+#       17 a lease token, 18 lease ms, 19 batch: queued, take the outbox lease if free,
+#       20 the idempotency key's message id ('' = none), 21 its ttl ms
 # Returns {'ok', outbox entry number (0: nothing queued), the first entries to
-# apply when the lease was taken} or {'conflict'|'duplicate', detail}.
+# apply when the lease was taken} or {'conflict'|'duplicate'|'request', detail}.
 COMMIT = """
 local cid = ARGV[1]
 if ARGV[2] == '1' then
@@ -171,6 +175,10 @@ end
 if ARGV[6] ~= '' then
   if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', ARGV[8]} end
   if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[6]) - 1 then return {'conflict', 'seq'} end
+end
+if ARGV[20] ~= '' then
+  local earlier = redis.call('GET', KEYS[12])
+  if earlier then return {'request', earlier} end
 end
 if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[8]) == 0 then return {'conflict', 'message'} end
@@ -192,6 +200,7 @@ if ARGV[10] ~= '' then
   if ARGV[12] ~= '' then redis.call('SET', KEYS[7], ARGV[13]) end
 end
 if ARGV[14] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[14]) end
+if ARGV[20] ~= '' then redis.call('SET', KEYS[12], ARGV[20], 'PX', ARGV[21]) end
 if ARGV[15] == '' then return {'ok', 0} end
 if ARGV[16] == '1' then
   -- One Redis: every key is here, so the indexes change in this same step.
@@ -393,6 +402,10 @@ class RedisStore:
     def _contact_convs(self, contact_id: str) -> str:
         return f"{self._p}contact:{contact_id}:cs"
 
+    def _request(self, shard: str, conv: Conversation | tuple[str, str], agent_id: str, key: str) -> str:
+        contact_id, touchpoint_id = (conv.contact_id, conv.touchpoint_id) if isinstance(conv, Conversation) else conv
+        return self._in(shard, f"req:{contact_id}:{touchpoint_id}:{len(agent_id)}:{agent_id}:{key}")
+
     def _cmid(self, channel_message_id: str) -> str:
         return f"{self._p}cmid:{channel_message_id}"
 
@@ -489,6 +502,7 @@ class RedisStore:
             outbox,
             counter,
             lease,
+            self._request(shard, after, r.agent_id, r.key) if (r := outcome.request) else none,
         ]
         args: list[Any] = [
             after.id,
@@ -504,12 +518,16 @@ class RedisStore:
             token,
             lease_ms,
             batch,
+            r.message_id if r else "",
+            str(max(1, r.ttl_ms)) if r else "",
         ]
         status, detail, *first = await self._commit(keys=keys, args=args)
         if status == b"conflict":
             raise VersionConflict(f"{after.id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
+        if status == b"request":
+            raise DuplicateRequest(detail.decode())
         if int(detail):
             await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
 
@@ -766,6 +784,12 @@ class RedisStore:
         seq, _, cid = where.decode().partition("|")
         body = await self._r.lindex(self._msgs(shard, cid), int(seq) - 1)
         return _message(body) if body else None
+
+    @_unavailable
+    async def sent_request(self, contact_id: str, touchpoint_id: str, agent_id: str, key: str, now: int) -> str | None:
+        shard = ids.thread_shard(contact_id, touchpoint_id)
+        found = await self._r.get(self._request(shard, (contact_id, touchpoint_id), agent_id, key))
+        return found.decode() if found is not None else None
 
     @_unavailable
     async def message_by_channel_id(self, channel_message_id: str) -> Message | None:

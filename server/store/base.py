@@ -14,6 +14,10 @@ Guarantees every implementation gives, method by method:
   is not ``expected_latest``). Two writers can never both win.
 - ``commit`` raises ``DuplicateMessage`` when a message's channel id is
   already stored (a retried webhook); nothing is written then.
+- ``commit`` raises ``DuplicateRequest`` when the outcome carries a send's
+  idempotency key (``outcome.request``) that the thread already holds,
+  unexpired, for the same agent; nothing is written then. The key is written
+  in the same step as the message, and forgotten ``ttl_ms`` after its ``at``.
 - When ``commit`` returns, the change survives a process restart (SQLite:
   WAL, committed; Redis: as durable as its AOF setting).
 - Reads return values as of some committed state; lists are ordered as
@@ -48,6 +52,14 @@ class VersionConflict(StoreError):
 
 class DuplicateMessage(StoreError):
     """A message with this channel id is already stored."""
+
+
+class DuplicateRequest(StoreError):
+    """A send with this idempotency key was already stored: ``message_id``."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 class StoreUnavailable(StoreError):
@@ -158,6 +170,11 @@ class Store(Protocol):
     async def get_message(self, message_id: str) -> Message | None: ...
 
     async def message_by_channel_id(self, channel_message_id: str) -> Message | None: ...
+
+    async def sent_request(self, contact_id: str, touchpoint_id: str, agent_id: str, key: str, now: int) -> str | None:
+        """The id of the message a send with idempotency key ``key`` by the
+        agent made in the thread (the contact on the touchpoint), unless the
+        key has expired by ``now`` (ms)."""
 
     async def pending_outbound(self) -> list[Message]:
         """Outbound messages still ``pending`` (stored, not yet accepted by the

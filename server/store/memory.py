@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from server.core import fanout, routing
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
-from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, StoreError, VersionConflict
+from server.core.model import Contact, Conversation, Message, Note, SentRequest
+from server.store.base import DuplicateMessage, DuplicateRequest, StoreError, VersionConflict
 
 
 def _activity(c: Conversation) -> tuple[int, str]:
@@ -19,6 +19,10 @@ def _activity(c: Conversation) -> tuple[int, str]:
 
 
 _NONE = Totals(0, 0)
+
+
+def _request_key(conv: Conversation, request: SentRequest) -> tuple[str, str, str, str]:
+    return (conv.contact_id, conv.touchpoint_id, request.agent_id, request.key)
 
 
 class MemoryStore:
@@ -45,6 +49,9 @@ class MemoryStore:
         self._totals: dict[str, Totals] = {}
         """agent id → their counters, kept by ``_reindex``"""
         self._send_claims: dict[str, tuple[str, int, int]] = {}
+        self._requests: dict[tuple[str, str, str, str], SentRequest] = {}
+        """(contact, touchpoint, agent, key) → the send's idempotency record"""
+        self._prune_requests_at = 1024
         """message id → (owner, lease end, attempts)"""
 
     async def start(self) -> None:
@@ -91,6 +98,15 @@ class MemoryStore:
                     raise DuplicateMessage(m.channel_message_id)
         if outcome.updated_message is not None and outcome.updated_message.id not in self._by_id:
             raise VersionConflict(f"message {outcome.updated_message.id} not found")
+        request = outcome.request
+        if request is not None:
+            earlier = self._requests.get(_request_key(after, request))
+            if earlier is not None and earlier.expires_at > request.at:
+                raise DuplicateRequest(earlier.message_id)
+            if len(self._requests) >= self._prune_requests_at:  # forget the expired ones now and then
+                self._requests = {k: r for k, r in self._requests.items() if r.expires_at > request.at}
+                self._prune_requests_at = max(1024, 2 * len(self._requests))
+            self._requests[_request_key(after, request)] = request
 
         self._reindex(self._conversations.get(after.id), after)
         self._conversations[after.id] = after
@@ -248,6 +264,10 @@ class MemoryStore:
 
     async def get_message(self, message_id: str) -> Message | None:
         return self._by_id.get(message_id)
+
+    async def sent_request(self, contact_id: str, touchpoint_id: str, agent_id: str, key: str, now: int) -> str | None:
+        request = self._requests.get((contact_id, touchpoint_id, agent_id, key))
+        return request.message_id if request is not None and request.expires_at > now else None
 
     async def message_by_channel_id(self, channel_message_id: str) -> Message | None:
         message_id = self._by_channel_id.get(channel_message_id)

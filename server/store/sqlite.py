@@ -39,8 +39,8 @@ import msgspec
 from server.core import fanout, routing
 from server.core.conversation import Outcome
 from server.core.fanout import Totals
-from server.core.model import Contact, Conversation, Message, Note
-from server.store.base import DuplicateMessage, StoreError, StoreUnavailable, VersionConflict
+from server.core.model import Contact, Conversation, Message, Note, SentRequest
+from server.store.base import DuplicateMessage, DuplicateRequest, StoreError, StoreUnavailable, VersionConflict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -119,6 +119,16 @@ CREATE TABLE IF NOT EXISTS agent_load (
     count INTEGER NOT NULL,
     PRIMARY KEY (agent_id, channel)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sent_requests (
+    contact_id TEXT NOT NULL,
+    touchpoint_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, touchpoint_id, agent_id, key)
+);
+CREATE INDEX IF NOT EXISTS sent_requests_expiry ON sent_requests (expires_at);
 CREATE TABLE IF NOT EXISTS send_claims (
     message_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -484,6 +494,25 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
 
+    @staticmethod
+    def _store_request(db: sqlite3.Connection, conv: Conversation, r: SentRequest) -> None:
+        """A send's idempotency key, in the commit of its message; refused
+        while the thread holds it unexpired. A few expired keys go each time."""
+        where = (conv.contact_id, conv.touchpoint_id, r.agent_id, r.key)
+        row = db.execute(
+            "SELECT message_id, expires_at FROM sent_requests"
+            " WHERE contact_id = ? AND touchpoint_id = ? AND agent_id = ? AND key = ?",
+            where,
+        ).fetchone()
+        if row is not None and row[1] > r.at:
+            raise DuplicateRequest(row[0])
+        db.execute(
+            "DELETE FROM sent_requests WHERE rowid IN"
+            " (SELECT rowid FROM sent_requests WHERE expires_at <= ? ORDER BY expires_at LIMIT 8)",
+            (r.at,),
+        )
+        db.execute("INSERT OR REPLACE INTO sent_requests VALUES (?, ?, ?, ?, ?, ?)", (*where, r.message_id, r.expires_at))
+
     async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
         if not outcomes:
             return []
@@ -571,6 +600,8 @@ class SqliteStore:
         if outcome.note is not None:
             n = outcome.note
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
+        if outcome.request is not None:
+            self._store_request(db, after, outcome.request)
         self._move_totals(db, outcome)
         self._move_line(db, outcome)
         self._move_loads(db, outcome)
@@ -801,6 +832,15 @@ class SqliteStore:
     async def get_message(self, message_id: str) -> Message | None:
         body = await self._get_one("SELECT body FROM messages WHERE id = ?", message_id)
         return _message(body) if body else None
+
+    async def sent_request(self, contact_id: str, touchpoint_id: str, agent_id: str, key: str, now: int) -> str | None:
+        sql = (
+            "SELECT message_id FROM sent_requests WHERE contact_id = ? AND touchpoint_id = ? AND agent_id = ?"
+            " AND key = ? AND expires_at > ?"
+        )
+        args = (contact_id, touchpoint_id, agent_id, key, now)
+        row = await self._read(lambda db: db.execute(sql, args).fetchone())
+        return str(row[0]) if row is not None else None
 
     async def message_by_channel_id(self, channel_message_id: str) -> Message | None:
         body = await self._get_one("SELECT body FROM messages WHERE channel_message_id = ?", channel_message_id)

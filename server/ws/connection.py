@@ -301,6 +301,7 @@ class Connection:
             for data in fresh_frames(batch, positions):
                 await self.ws.send(data, text=True)
         self.backlog = None
+        self.edge.hub.screen_changed(self)  # live now: it may ring (across nodes, say so)
 
     # ------------------------------------------------------------------ commands
 
@@ -354,6 +355,9 @@ class Connection:
             case p.Screen(front=front):
                 self.in_front = front
                 if front:
-                    self.front_at = time.monotonic()
+                    self.front_at = self.edge.app.clock()  # the app's ms: compared across nodes
+                written = self.edge.hub.screen_changed(self)
+                if isinstance(written, asyncio.Future):
+                    await written  # the other nodes know before the ack
                 return p.Ok()
         return await dispatch(self.edge.app, agent, cmd)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import OpenAgent, row
+from tests.browser.conftest import OpenAgent, row, shot_path
 from tests.browser.test_webapp import claim_from_inbox
 from tests.conftest import Running, token
 
@@ -79,3 +79,31 @@ async def test_an_agent_keeps_a_list_of_their_own_and_not_the_queues(running: Ru
     await expect(ana.locator("#canned-rows")).not_to_contain_text("/tchau")
     cid = (await running.inbound("Olá"))["conversation_id"]
     await expect(row(ana, cid)).to_be_visible()
+
+
+async def test_the_slash_list_screenshot(running: Running, agent_page: OpenAgent) -> None:
+    """docs/img/webapp-canned.png: the `/` list open over the editor, filtered as typed."""
+    sofia = await agent_page("sofia")
+    for shortcut, text in (
+        ("ola", "Olá {{contact.name}}! Aqui é {{agent.name}}, como posso ajudar?"),
+        ("obrigado", "Obrigado pelo contato, {{contact.name}}!"),
+        ("horario", "Atendemos de segunda a sexta, das 8h às 18h."),
+        ("prazo", "O prazo de entrega é de 3 a 5 dias úteis."),
+    ):
+        await save_in_manager(sofia, shortcut, text, list_id="queue:sales")
+    ana = await agent_page("ana")
+    cid = (await running.inbound("Oi, qual o prazo de entrega?", address="5511987650002"))["conversation_id"]
+    named = await running.http.put(
+        f"{running.base}/api/contacts/whatsapp/5511987650002",
+        json={"name": "Maria José"},
+        headers={"authorization": f"Bearer {token('sofia')}"},
+    )
+    assert named.status_code == 200
+    await claim_from_inbox(ana, cid)
+    editor = ana.locator("#editor")
+    await editor.click()
+    await editor.press_sequentially("/o")
+    menu = ana.locator("#canned-menu")
+    await expect(menu.locator("[role=option]")).to_have_count(4)  # starting with "o" first, then holding it
+    await expect(menu).to_contain_text("Olá Maria José! Aqui é Ana Souza, como posso ajudar?")
+    await ana.screenshot(path=shot_path("webapp-canned"))

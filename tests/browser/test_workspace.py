@@ -4,10 +4,12 @@ alerts and accessibility, in real Chromium against a real node."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from protocol import messages as p
 from tests.browser.conftest import OpenAgent, row
@@ -385,3 +387,55 @@ async def test_messages_say_who_wrote_them_links_are_safe_and_unread_is_announce
     await expect(announcer).to_have_text("New message from +55 11 91234-5000. 1 unread message in all.")
     await row(ana, cid).click()
     await expect(announcer).to_have_text("No unread messages.")
+
+
+async def test_a_send_whose_answer_is_lost_goes_again_with_its_key_and_out_once(
+    running: Running, agent_page: OpenAgent
+) -> None:
+    """The socket drops after the server stored the send but before its ack
+    reached the page (the ack is dropped on the wire, then the page's socket
+    closed): the page sends the same command again, with the same
+    idempotency key, once it is back, and the thread holds it once."""
+    ana = await agent_page("ana")
+    cid = (await running.inbound("Hello?"))["conversation_id"]
+    await running.node.app.commands.claim(running.node.app.catalog.agents["ana"], cid)
+    await open_mine(ana, cid)
+    await expect(ana.locator("#editor")).to_be_enabled()
+    sends: list[dict[str, object]] = []
+    closing: list[asyncio.Future[None]] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        sent_ids: set[str] = set()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send":
+                sends.append(frame)
+                sent_ids.add(frame["id"])
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "ack" and frame.get("id") in sent_ids and len(sends) == 1:
+                closing.append(asyncio.ensure_future(ws.close(code=1011, reason="lost")))  # the ack never arrives
+                return
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    await ana.route_web_socket("**/ws", route)
+    await ana.reload()  # the page's socket now goes through the route
+    await expect(ana.locator("#conn-state")).to_have_text("Live")
+    await ana.locator("#editor").fill("On my way")
+    await ana.keyboard.press("Shift+Enter")
+    await expect(ana.locator(".message.out .bubble-text")).to_have_text("On my way")
+    await expect(ana.locator("#composer-state")).to_be_hidden()
+    await expect(ana.locator("#editor")).to_have_value("")
+    assert len(sends) == 2, "sent again after the lost answer"
+    assert sends[0]["idempotency_key"] and sends[0]["idempotency_key"] == sends[1]["idempotency_key"]
+    assert sends[0]["id"] != sends[1]["id"]
+    outbound = [m.text for m in await running.node.store.messages(cid, None, 10) if m.direction == "out"]
+    assert outbound == ["On my way"]  # once
+    assert not await ana.locator(".toast").count()

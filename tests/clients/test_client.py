@@ -114,8 +114,10 @@ async def test_commands_return_results_and_raise_typed_errors(running: Running, 
     await eventually(lambda: cid not in bruno.mirror.inbox and cid in ana.mirror.assigned)
     assert ana.mirror.assigned_count == 1 and ana.mirror.unread_total == 1
 
-    sent = await ana.send(cid, "Claro! Qual produto?")
+    sent = await ana.send(cid, "Claro! Qual produto?", idempotency_key="k-1")
     assert sent.message.direction == "out" and sent.message.seq == 2
+    again = await ana.send(cid, "Claro! Qual produto?", idempotency_key="k-1")  # a retry: the same message
+    assert again.message.id == sent.message.id
     await eventually(lambda: ana.mirror.unread_total == 0)  # replying reads the thread
     hits = await ana.search(cid, "PRODUTO")
     assert [h.seq for h in hits.hits] == [2]

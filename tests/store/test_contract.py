@@ -16,10 +16,10 @@ from msgspec.structs import replace
 from server.core import conversation as rules
 from server.core.errors import DomainError
 from server.core.fanout import Totals
-from server.core.model import Agent, Contact, Conversation, contact_id
-from server.store.base import DuplicateMessage, Store, VersionConflict
+from server.core.model import Agent, Contact, Conversation, SentRequest, contact_id
+from server.store.base import DuplicateMessage, DuplicateRequest, Store, VersionConflict
 from tests.store.conftest import DURABLE, STORES
-from tests.store.world import ANA, BRUNO, FB, POLICIES, SOFIA, WA, WA2, World, ids
+from tests.store.world import ANA, BRUNO, FB, HELLO, POLICIES, SOFIA, WA, WA2, World, ids
 
 
 @pytest.fixture
@@ -640,6 +640,81 @@ async def test_pending_outbound_is_oldest_first_until_the_channel_accepts(store:
     assert await store.pending_outbound() == [m3, m4]
     await world.deliver(m4.id, "delivered")
     assert await store.pending_outbound() == [m3]
+
+
+# --------------------------------------------------------------------------- idempotency keys
+
+
+def keyed(outcome: rules.Outcome, key: str, *, agent: Agent = ANA, ttl_ms: int = 60_000) -> rules.Outcome:
+    assert outcome.message is not None
+    request = SentRequest(agent_id=agent.id, key=key, message_id=outcome.message.id, at=outcome.message.at, ttl_ms=ttl_ms)
+    return replace(outcome, request=request)
+
+
+async def test_a_send_key_is_stored_with_its_message_and_refuses_a_repeat(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    await world.claim(conv.id)
+    first = keyed(world.decide_send(await world.conv(conv.id), "once"), "k-1")
+    await store.commit(first)
+    assert first.message is not None
+    now = world.tick(0)
+    assert await store.sent_request(conv.contact_id, conv.touchpoint_id, ANA.id, "k-1", now) == first.message.id
+
+    stored = await world.conv(conv.id)
+    with pytest.raises(DuplicateRequest) as refused:
+        await store.commit(keyed(world.decide_send(stored, "once"), "k-1"))
+    assert refused.value.message_id == first.message.id
+    assert await world.conv(conv.id) == stored, "nothing of the repeat is written"
+    assert [m.text for m in await store.messages(conv.id) if m.direction == "out"] == ["once"]
+
+    # Another key, or the same key of another agent or thread, is another send.
+    await store.commit(keyed(world.decide_send(stored, "twice"), "k-2"))
+    assert await store.sent_request(conv.contact_id, conv.touchpoint_id, BRUNO.id, "k-1", now) is None
+    assert await store.sent_request(conv.contact_id, conv.touchpoint_id, ANA.id, "k-3", now) is None
+    other = (await world.receive("hi", address="5511900000002")).after
+    assert await store.sent_request(other.contact_id, other.touchpoint_id, ANA.id, "k-1", now) is None
+
+
+async def test_a_start_key_holds_across_the_conversations_of_the_thread(store: Store, world: World) -> None:
+    contact = await world.contact("5511900000009")
+
+    async def start(key: str) -> rules.Outcome:
+        latest = await store.latest_conversation(contact.id, WA.id)
+        outcome = rules.start(
+            latest, new_conversation_id=world.new_id("c", of=(contact, WA)), message_id=world.new_id("m", of=(contact, WA)),
+            actor=ANA, touchpoint=WA, contact=contact, policy=POLICIES["whatsapp"], now=world.tick(),
+            template=HELLO, params=["Maria"],
+        )
+        await store.commit(keyed(outcome, key), expected_latest=latest.id if latest else None)
+        return outcome
+
+    first = await start("s-1")
+    await world.end(first.after.id)
+    with pytest.raises(DuplicateRequest) as refused:
+        await start("s-1")
+    assert first.message is not None and refused.value.message_id == first.message.id
+    assert await store.latest_conversation(contact.id, WA.id) == await world.conv(first.after.id)
+    assert (await start("s-2")).after.id != first.after.id
+
+
+async def test_a_send_key_expires_after_its_ttl(store: Store, world: World) -> None:
+    conv = (await world.receive("hello")).after
+    await world.claim(conv.id)
+    first = keyed(world.decide_send(await world.conv(conv.id), "once"), "k-1", ttl_ms=200)
+    await store.commit(first)
+    assert first.message is not None and first.request is not None
+    expiry = first.request.expires_at
+    assert await store.sent_request(conv.contact_id, conv.touchpoint_id, ANA.id, "k-1", expiry - 1) == first.message.id
+    # Redis expires by its own clock (PX): wait for it there; the others take ``now``.
+    deadline = asyncio.get_running_loop().time() + 5
+    while await store.sent_request(conv.contact_id, conv.touchpoint_id, ANA.id, "k-1", expiry) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the key never expired"
+        await asyncio.sleep(0.05)
+    world.tick(200)
+    again = keyed(world.decide_send(await world.conv(conv.id), "once more"), "k-1")
+    assert again.request is not None and again.request.at >= expiry
+    await store.commit(again)
+    assert [m.text for m in await store.messages(conv.id) if m.direction == "out"] == ["once", "once more"]
 
 
 # --------------------------------------------------------------------------- notes and wrap-up

@@ -13,6 +13,7 @@ import { announce, attempt, errorText, renderConnection } from "./alerts.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { closeConversation, loadEarlier, openConversation, renderConversation, renderTimer, scrollThreadToEnd, searchSubmitted, searchTyped, stepMatch, toggleSide } from "./conversation.js";
 import { cancelWaiting, copyDraft, draftTyped, sendMessage } from "./composer.js";
+import { pruneDrafts } from "./drafts.js";
 import { wireAttach } from "./attach.js";
 import { closeDialog, openStartDialog, openTemplateDialog, submitStart, submitTemplate } from "./dialogs.js";
 import { $, h } from "./dom.js";
@@ -129,8 +130,16 @@ async function start(token) {
   renderMe();
   const agent = me();
   if (agent) startAlerts(agent.id, reportFront, (id) => void openConversation(id));
+  pruneOldDrafts();
   mountRouting();
   routeFromHash();
+}
+
+/** Drafts of ended conversations, and old ones, leave localStorage (at start and after a wrap-up). */
+function pruneOldDrafts() {
+  const agent = me();
+  const client = ui.client;
+  if (agent && client) pruneDrafts(agent.id, (id) => client.mirror.conversation(id)?.status === "ended");
 }
 
 /** Tell the server whether this screen is in front (it rings the one that is). @param {boolean} front */
@@ -345,7 +354,7 @@ function wireConversation() {
     const id = ui.current;
     const disposition = /** @type {HTMLSelectElement} */ ($("wrapup-disposition")).value;
     const note = /** @type {HTMLTextAreaElement} */ ($("wrapup-note")).value;
-    if (id && disposition) void attempt(() => live().wrapUp(id, disposition, note));
+    if (id && disposition) void attempt(() => live().wrapUp(id, disposition, note)).then((ok) => ok && pruneOldDrafts());
   });
   on("search-input", "input", searchTyped);
   onSubmit("search-form", searchSubmitted);

@@ -75,6 +75,16 @@ export class AuthError extends Error {
 export class ConnectionLost extends Error {}
 
 /**
+ * A fresh idempotency key for one send (docs/PROTOCOL.md, `send`): 128
+ * random bits as hex. `crypto.getRandomValues` works on plain http too
+ * (`randomUUID` needs a secure context).
+ */
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
  * Full jitter between base/2 and min(cap, base·2^attempt).
  * @param {number} attempt @param {number} base @param {number} cap
  */
@@ -427,14 +437,19 @@ export class SwitchboardClient {
     return expect(await this.call({ type: "end_chat", conversation_id: id }), "conversation");
   }
 
-  /** @param {string} id @param {string} text */
-  async send(id, text) {
-    return expect(await this.call({ type: "send", conversation_id: id, text }), "message");
+  /**
+   * With a `key` (`newIdempotencyKey()`), the send is safe to repeat: the
+   * same key again answers the first send's message, never a second one.
+   * @param {string} id @param {string} text @param {string} [key]
+   */
+  async send(id, text, key) {
+    return expect(await this.call({ type: "send", conversation_id: id, text, idempotency_key: key ?? null }), "message");
   }
 
-  /** @param {string} id @param {string} uploadId @param {string} caption */
-  async sendMedia(id, uploadId, caption) {
-    return expect(await this.call({ type: "send_media", conversation_id: id, upload_id: uploadId, caption }), "message");
+  /** @param {string} id @param {string} uploadId @param {string} caption @param {string} [key] as `send`'s */
+  async sendMedia(id, uploadId, caption, key) {
+    const cmd = { type: /** @type {const} */ ("send_media"), conversation_id: id, upload_id: uploadId, caption, idempotency_key: key ?? null };
+    return expect(await this.call(cmd), "message");
   }
 
   /** @param {string} id @param {TemplateRef} template */

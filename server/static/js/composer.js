@@ -1,11 +1,15 @@
 // The editor's life: its draft per conversation (./drafts.js), and a send
-// while disconnected, which waits for the connection and goes out once
-// (the command is written when the socket is live, never resent), or stays
-// in the editor, said plainly, when the agent cancels or the connection
-// drops before the server's answer.
+// while disconnected, which waits for the connection and goes out once. Each
+// send carries an idempotency key (docs/PROTOCOL.md, `send`): when the
+// connection drops before the server's answer, the same command with the
+// same key goes again once the connection is back, and the server answers
+// the first one's message if it was stored, so the text goes out once. It
+// stays in the editor, said plainly, when the agent cancels or the server
+// refuses it.
 
-import { attempt, toast } from "./alerts.js";
+import { errorText, toast } from "./alerts.js";
 import { sendAttachment } from "./attach.js";
+import { ConnectionLost, newIdempotencyKey } from "./client.js";
 import { $ } from "./dom.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { t } from "./i18n.js";
@@ -106,23 +110,43 @@ export async function sendMessage() {
   if (!id || !agent || !text.trim() || box.disabled || waiting.has(id)) return;
   held.delete(id);
   const client = live();
-  if (!client.live) {
-    const w = { text, cancelled: false };
-    waiting.set(id, w);
-    renderComposerState();
-    await client.waitLive(Infinity);
-    if (w.cancelled) return;
-  } else {
+  const w = { text, cancelled: false };
+  const key = newIdempotencyKey();
+  if (client.live) {
     box.value = "";
     renderComposerState();
   }
-  const ok = await attempt(() => client.send(id, text));
+  let ok = false;
+  for (;;) {
+    if (!client.live) {
+      if (client.state === "failed" || client.state === "closed") break;
+      waiting.set(id, w);
+      if (ui.current === id) {
+        if (!box.value) box.value = text;
+        renderComposerState();
+      }
+      await client.waitLive(Infinity);
+      if (w.cancelled) return;
+    }
+    try {
+      await client.send(id, text, key);
+      ok = true;
+      break;
+    } catch (e) {
+      // The answer never came (the connection dropped, or no answer in
+      // time): the same key again is safe, so wait for the connection.
+      if (e instanceof ConnectionLost && !w.cancelled) continue;
+      if (!w.cancelled) toast(errorText(e));
+      break;
+    }
+  }
   waiting.delete(id);
   if (ok) {
+    held.delete(id);
     // Sent: forget the draft, unless the agent wrote something new meanwhile.
     if (loadDraft(agent.id, id) === text) saveDraft(agent.id, id, "");
     if (ui.current === id && box.value === text) box.value = "";
-  } else {
+  } else if (!w.cancelled) {
     held.set(id, t("composer.notSent"));
     if (ui.current === id && !box.value) box.value = text; // keep what they wrote
     saveDraft(agent.id, id, ui.current === id ? box.value : text);

@@ -55,8 +55,8 @@ export interface Ping {
 
 /**
  * This screen came to the front (visible and focused: `front` true) or
- * left it. Of an agent's screens on a node, the hub rings the one in front,
- * or else the one most recently in front (`ring`).
+ * left it. Of all the agent's screens, on every node, the server rings the
+ * one in front, or else the one most recently in front (`ring`).
  */
 export interface Screen {
   type: "screen";
@@ -96,6 +96,7 @@ export interface SendMessage {
   type: "send";
   conversation_id: string;
   text: string;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -103,6 +104,7 @@ export interface SendTemplate {
   type: "send_template";
   conversation_id: string;
   template: TemplateRef;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -122,6 +124,7 @@ export interface SendMedia {
   conversation_id: string;
   upload_id: string;
   caption?: string;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -135,6 +138,7 @@ export interface StartConversation {
   address: string;
   template?: TemplateRef | null;
   text?: string | null;
+  idempotency_key?: string | null;
   id: string;
 }
 
@@ -899,7 +903,7 @@ export interface Unsubscribed {
 }
 
 /**
- * To one screen of the agent (per node): this one plays the sound and
+ * To one screen of the agent (one in all, across nodes): this one plays the sound and
  * shows the desktop notification for the `alert.raised` event `seq` of
  * `stream` (sent right after it, live only: a replayed alert counts but
  * does not ring).

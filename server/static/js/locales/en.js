@@ -292,7 +292,7 @@ export default {
   "composer.waiting": "Not connected. Your message will be sent once the connection is back.",
   "composer.cancel": "Cancel sending",
   "composer.cancelled": "Not sent. Your message is still here.",
-  "composer.notSent": "Your message was not sent: it is still here. If the connection dropped while sending, check the thread before sending it again.",
+  "composer.notSent": "Your message was not sent: it is still here.",
   "wrapup.listTitle": { one: "To wrap up ({count})", other: "To wrap up ({count})" },
   "wrapup.endedAt": "Ended {time}",
   "endChat.title": "End this chat?",

@@ -292,7 +292,7 @@ export default {
   "composer.waiting": "Sin conexión. Su mensaje se enviará en cuanto vuelva la conexión.",
   "composer.cancel": "Cancelar el envío",
   "composer.cancelled": "No enviado. Su mensaje sigue aquí.",
-  "composer.notSent": "Su mensaje no se envió: sigue aquí. Si la conexión se cortó durante el envío, revise la conversación antes de enviarlo otra vez.",
+  "composer.notSent": "Su mensaje no se envió: sigue aquí.",
   "wrapup.listTitle": { one: "Por cerrar ({count})", other: "Por cerrar ({count})" },
   "wrapup.endedAt": "Finalizada {time}",
   "endChat.title": "¿Finalizar este chat?",

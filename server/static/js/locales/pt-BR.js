@@ -292,7 +292,7 @@ export default {
   "composer.waiting": "Sem conexão. Sua mensagem será enviada assim que a conexão voltar.",
   "composer.cancel": "Cancelar o envio",
   "composer.cancelled": "Não enviada. Sua mensagem continua aqui.",
-  "composer.notSent": "Sua mensagem não foi enviada: ela continua aqui. Se a conexão caiu durante o envio, confira a conversa antes de enviar de novo.",
+  "composer.notSent": "Sua mensagem não foi enviada: ela continua aqui.",
   "wrapup.listTitle": { one: "Para finalizar ({count})", other: "Para finalizar ({count})" },
   "wrapup.endedAt": "Encerrada {time}",
   "endChat.title": "Encerrar este chat?",
