@@ -319,4 +319,6 @@ export default {
   "a11y.business": "The business",
   "a11y.newMessage": { one: "New message from {name}. {count} unread message in all.", other: "New message from {name}. {count} unread messages in all." },
   "a11y.allRead": "No unread messages.",
+  // the thread window
+  "thread.new_messages": { one: "{n} new message", other: "{n} new messages" },
 };

@@ -319,4 +319,6 @@ export default {
   "a11y.business": "La empresa",
   "a11y.newMessage": { one: "Nuevo mensaje de {name}. {count} mensaje sin leer en total.", other: "Nuevo mensaje de {name}. {count} mensajes sin leer en total." },
   "a11y.allRead": "No hay mensajes sin leer.",
+  // the thread window
+  "thread.new_messages": { one: "{n} mensaje nuevo", other: "{n} mensajes nuevos" },
 };

@@ -319,4 +319,6 @@ export default {
   "a11y.business": "A empresa",
   "a11y.newMessage": { one: "Nova mensagem de {name}. {count} mensagem não lida no total.", other: "Nova mensagem de {name}. {count} mensagens não lidas no total." },
   "a11y.allRead": "Nenhuma mensagem não lida.",
+  // the thread window
+  "thread.new_messages": { one: "{n} nova mensagem", other: "{n} novas mensagens" },
 };
