@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv and argv[0] == "config":
         return _config(argv[1:])
+    if argv and argv[0] == "backlog-web":  # the web app in front of a big Inbox (bench/backlog_web.py)
+        from bench import backlog_web
+
+        return backlog_web.main(argv[1:])
     if argv and argv[0] == "calls":
         from bench import calls
 

@@ -137,7 +137,7 @@ async def test_search_finds_accented_words_typed_without_accents_and_jumps_to_th
     for i in range(55):  # the match is older than the first page of the thread
         await running.inbound(f"mensagem {i}")
     await claim_from_inbox(ana, cid)
-    await expect(ana.locator("#load-earlier")).to_be_visible()
+    await expect(ana.locator('#thread .message[data-seq="56"]')).to_have_attribute("aria-setsize", "-1")  # older pages exist
     await expect(ana.locator('.message[data-seq="1"]')).to_have_count(0)
 
     await ana.locator("#search-input").fill("INSTALACAO")
@@ -149,7 +149,11 @@ async def test_search_finds_accented_words_typed_without_accents_and_jumps_to_th
 
     await ana.locator("#search-input").fill("mensagem 5")
     await expect(ana.locator("#search-count")).to_have_text(re.compile(r"of 6$"))  # 5, 50…54
-    await expect(ana.locator("#thread mark")).to_have_count(6)
+    await expect(ana.locator('#thread .message[data-seq="56"] mark.current')).to_have_count(1)  # "mensagem 54", the newest first
+    await ana.locator("#search-next").click()  # on from the newest: the oldest, far up the (windowed) thread
+    await expect(ana.locator("#search-count")).to_have_text("1 of 6")
+    await expect(ana.locator('#thread .message[data-seq="7"] mark.current')).to_have_text("mensagem 5")
+    await expect(mark).to_be_in_viewport()
 
 
 async def test_end_chat_wrap_up_then_a_reply_starts_a_new_conversation(running: Running, agent_page: OpenAgent) -> None:

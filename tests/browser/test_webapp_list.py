@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from playwright.async_api import Page, expect
 
 from protocol import messages as p
+from server.app import reads
 from server.core.model import Inbound
 from tests.browser.conftest import OpenAgent, row
 from tests.conftest import Running, token
@@ -196,3 +198,18 @@ async def test_a_phone_number_is_never_cut(running: Running, agent_page: OpenAge
         name = row(page, cid).locator(".row-name")
         await expect(name).to_have_text("+55 11 98765-4321")
         assert await name.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), f"cut at {width} px"
+
+
+async def test_the_filter_reads_on_until_it_finds_a_match_deep_in_the_inbox(
+    running: Running, agent_page: OpenAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server looks at a bounded number of conversations per filtered page (SCAN_LIMIT):
+    # here 200, so the newest of 2,100 is more than 10 empty pages away, more than one
+    # read-on asks (as a 20,000-conversation Inbox is at the real limit of 2,000).
+    monkeypatch.setattr(reads, "SCAN_LIMIT", 200)
+    made = await backlog(running, 2100)
+    ana = await agent_page("ana")
+    await expect(row(ana, made[0])).to_be_visible()
+    await ana.locator("#list-filter").fill(number(2099)[-6:])
+    await expect(row(ana, made[2099])).to_be_visible()
+    await expect(ana.locator("#list li[data-conv-id]")).to_have_count(1)

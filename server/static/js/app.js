@@ -363,6 +363,10 @@ function wireConversation() {
   on("thread", "click", (e) => {
     if (e.target instanceof HTMLElement && e.target.id === "load-earlier") void loadEarlier();
   });
+  on("thread-new", "click", () => {
+    scrollThreadToEnd();
+    $("thread").focus({ preventScroll: true });
+  });
 }
 
 function wireComposer() {

@@ -506,9 +506,9 @@ export class SwitchboardClient {
     if (this.live) await this.call({ type: "close", conversation_id: id }).catch(() => undefined);
   }
 
-  /** @param {string} id @param {number} before */
-  async history(id, before) {
-    const page = expect(await this.call({ type: "history", conversation_id: id, before, limit: 50 }), "page");
+  /** @param {string} id @param {number} before @param {number} [limit] */
+  async history(id, before, limit = 50) {
+    const page = expect(await this.call({ type: "history", conversation_id: id, before, limit }), "page");
     const changes = this.mirror.loadPage(id, page);
     this.options.onChange?.(this.mirror, changes);
     return page;

@@ -4,7 +4,7 @@
 
 import { TIMELINE, timelineNode } from "./routing.js";
 import { CommandError } from "./client.js";
-import { avatar, $, h, reconcile } from "./dom.js";
+import { avatar, $, h } from "./dom.js";
 import { attempt, errorText } from "./alerts.js";
 import { renderComposerState, restoreDraft } from "./composer.js";
 import * as fmt from "./format.js";
@@ -14,13 +14,14 @@ import { renderPanel } from "./list.js";
 import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
+import { ThreadWindow } from "./threadwindow.js";
 import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import('./protocol').MessageView} MessageView */
 /** @typedef {import('./protocol').SearchHit} SearchHit */
 /** @typedef {import('./protocol').WrapUpView} WrapUpView */
-/** @typedef {import('./dom.js').Keyed} Keyed */
+/** @typedef {import('./threadwindow.js').Item} Item */
 
 // --------------------------------------------------------------------------- open and close
 
@@ -33,6 +34,7 @@ export async function openConversation(id) {
   ui.kept = null;
   ui.side = null;
   ui.readVersion = -1;
+  threadWindow().reset();
   resetSearch();
   restoreDraft();
   if (location.hash !== `#/c/${id}`) history.replaceState(null, "", `#/c/${id}`);
@@ -191,6 +193,22 @@ export function renderTimer() {
 
 // --------------------------------------------------------------------------- the thread
 
+/** @type {ThreadWindow | null} */
+let win = null;
+
+/** The thread's window (threadwindow.js): made once, on #thread. */
+function threadWindow() {
+  win ??= new ThreadWindow($("thread"), { onNearTop: () => void loadEarlier(), onUnseen: renderUnseen, steady: (key) => key.startsWith("m:") });
+  return win;
+}
+
+/** The "new messages" pill: shown while new messages arrived below the view. @param {number} count */
+function renderUnseen(count) {
+  const pill = $("thread-new");
+  pill.hidden = count === 0;
+  if (count) pill.textContent = t("thread.new_messages", { count, n: fmt.number(count) });
+}
+
 /** @param {string} id */
 function renderThread(id) {
   const box = $("thread");
@@ -199,34 +217,41 @@ function renderThread(id) {
     box.replaceChildren(ui.lost ? h("p", { class: "muted center", text: ui.lost }) : h("p", { class: "muted center", text: t("thread.loading") }));
     return;
   }
-  const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   /** @type {Map<string, SearchHit>} */
   const hits = new Map(ui.search.hits.map((hit) => [hit.message_id, hit]));
   const current = ui.search.hits[ui.search.index];
   const myId = me()?.id;
   const contact = thread.conversation.contact.display_name;
-  /** @type {Keyed[]} */
+  const messages = ordered(thread);
+  // Screen readers hear each message's place (its seq) in a thread of known size once all is read.
+  const size = thread.hasMore ? -1 : messages.length ? messages[messages.length - 1].seq : 0;
+  /** @type {Item[]} */
   const items = [];
   if (thread.hasMore) {
-    items.push({ key: "earlier", stamp: language(), build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: t("thread.load_earlier") }) });
+    items.push({ key: "earlier", stamp: language, build: () => h("button", { type: "button", id: "load-earlier", class: "ghost load-earlier", text: t("thread.load_earlier") }) });
   }
   let lastDay = "";
-  for (const m of ordered(thread)) {
+  for (const m of messages) {
     const day = new Date(m.at).toDateString();
     if (day !== lastDay) {
-      items.push({ key: `day:${day}`, stamp: language(), build: () => h("div", { class: "day", role: "separator", text: fmt.dayName(m.at) }) });
+      items.push({ key: `day:${day}`, stamp: language, build: () => h("div", { class: "day", role: "separator", text: fmt.dayName(m.at) }) });
       lastDay = day;
     }
     const hit = hits.get(m.id) ?? null;
     const isCurrent = current?.message_id === m.id;
     const author = m.direction === "out" && m.author_id && m.author_id !== myId ? agentName(m.author_id) : null;
     const from = m.direction === "in" ? contact : m.author_id === myId ? t("a11y.you") : m.author_id ? agentName(m.author_id) : t("a11y.business");
-    const stamp = JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from, language()]); // the whole message: an edit or a status changes it; the language its words and times
-    items.push({ key: `m:${m.id}`, stamp, build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author, from)) });
+    items.push({
+      key: `m:${m.id}`,
+      // the whole message: an edit or a status changes it; the language its words and times
+      stamp: () => JSON.stringify([m, hit?.spans ?? null, isCurrent, author, from, language()]),
+      build: () => (m.kind === TIMELINE ? timelineNode(m) : messageNode(m, hit, isCurrent, author, from)),
+    });
   }
-  if (!thread.messages.size) items.push({ key: "none", stamp: language(), build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
-  box.dataset.built = String(reconcile(box, items));
-  if (nearEnd && ui.search.index < 0) scrollThreadToEnd();
+  if (!thread.messages.size) items.push({ key: "none", stamp: language, build: () => h("p", { class: "muted center", text: t("thread.empty") }) });
+  const newest = messages.length ? messages[messages.length - 1].seq : 0;
+  threadWindow().draw(items, { newest, follow: ui.search.index < 0, size });
+  box.dataset.drawn = String(threadWindow().drawn.end - threadWindow().drawn.first);
 }
 
 /**
@@ -240,7 +265,7 @@ function messageNode(m, hit, isCurrent, author, from) {
     ? h("div", { class: "bubble-text deleted", text: t("message.deleted") }) // the customer took it back
     : h("div", { class: "bubble-text", dir: "auto" }, parts.flatMap((p) => (p.mark ? [/** @type {string | HTMLElement} */ (h("mark", { class: isCurrent ? "current" : null, text: p.text }))] : linked(p.text))));
   const delivery = fmt.delivery(m.status);
-  return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}` }, [
+  return h("div", { class: `message ${m.direction}${m.status === "failed" ? " failed" : ""}`, "data-seq": m.seq, "data-message-id": m.id, id: `msg-${m.id}`, role: "article", "aria-posinset": m.seq }, [
     h("div", { class: "bubble" }, [
       h("span", { class: "visually-hidden", text: t("a11y.wrote", { name: from }) }),
       m.kind === "template" ? h("div", { class: "kind-tag", text: t("message.template") }) : null,
@@ -270,16 +295,59 @@ function linked(text) {
 }
 
 export function scrollThreadToEnd() {
-  const box = $("thread");
-  box.scrollTop = box.scrollHeight;
+  threadWindow().toEnd();
 }
 
-/** Older messages, from the "Load earlier messages" button. */
+/** Older messages: scrolled near the top, or the "Load earlier messages" button (the keyboard's way). */
 export async function loadEarlier() {
   const id = ui.current;
-  if (!id) return;
+  if (!id || loading) return;
   const thread = live().mirror.threads.get(id);
-  if (thread && thread.messages.size) await attempt(() => live().history(id, Math.min(...thread.messages.keys())));
+  if (!thread || !thread.messages.size || !thread.hasMore) return;
+  await olderPage(id, Math.min(...thread.messages.keys()));
+}
+
+/** One request for older messages at a time; the thread says it is busy meanwhile. */
+let loading = false;
+
+/** @param {string} id @param {number} before @param {number} [limit] */
+async function olderPage(id, before, limit) {
+  loading = true;
+  $("thread").setAttribute("aria-busy", "true");
+  try {
+    await attempt(() => live().history(id, before, limit));
+  } finally {
+    loading = false;
+    $("thread").removeAttribute("aria-busy");
+  }
+}
+
+/** Pages read at most to find a message (a search hit, a quote): 200 messages each. */
+const SEEK_PAGES = 50;
+
+/**
+ * Load older pages until the message is in the thread, then draw it in the
+ * middle of the view; its node, or null (not found within SEEK_PAGES).
+ * @param {(thread: import('./mirror.js').Thread) => boolean} has @param {string} messageId
+ */
+async function seek(has, messageId) {
+  const id = ui.current;
+  if (!id) return null;
+  let thread = live().mirror.threads.get(id);
+  for (let page = 0; thread && !has(thread) && thread.hasMore && page < SEEK_PAGES; page++) {
+    while (loading) await new Promise((resolve) => setTimeout(resolve, 20));
+    await olderPage(id, Math.min(...thread.messages.keys()), 200);
+    thread = live().mirror.threads.get(id);
+    if (ui.current !== id) return null;
+  }
+  if (!thread || !has(thread)) return null;
+  renderThread(id);
+  return threadWindow().reveal(`m:${messageId}`);
+}
+
+/** A message of the open thread shown (a quoted one): its node, or null. @param {string} messageId */
+export function revealMessage(messageId) {
+  return seek((thread) => [...thread.messages.values()].some((m) => m.id === messageId), messageId);
 }
 
 // --------------------------------------------------------------------------- wrap-up and side panel
@@ -397,13 +465,7 @@ async function jumpToMatch() {
     return;
   }
   const hit = hits[ui.search.index];
-  let thread = live().mirror.threads.get(id);
-  while (thread && !thread.messages.has(hit.seq) && thread.hasMore) {
-    const oldest = Math.min(...thread.messages.keys());
-    await live().history(id, oldest);
-    thread = live().mirror.threads.get(id);
-  }
-  renderThread(id);
+  await seek((thread) => thread.messages.has(hit.seq), hit.message_id);
   document.querySelector("#thread mark.current")?.scrollIntoView({ block: "center" });
 }
 

@@ -293,10 +293,16 @@ function startFound() {
   void moreFound(true);
 }
 
+/** Requests per read-on; more while fewer rows than a screenful are found (nothing to scroll to ask again). */
+const ASKS = 10;
+const ASKS_UNTIL_A_SCREENFUL = 200;
+
 /**
  * Read on in the filtered Inbox until a screenful more is found or it ends
  * (a filtered page may be short, even empty, with a cursor: the server
- * looks at a bounded number of conversations per request).
+ * looks at a bounded number of conversations per request). While fewer
+ * than a screenful are found the list cannot be scrolled to ask for more,
+ * so it reads on further (a match deep in a 20,000-conversation Inbox).
  * @param {boolean} [first]
  */
 async function moreFound(first = false) {
@@ -305,7 +311,7 @@ async function moreFound(first = false) {
   found.loading = true;
   const wanted = found.rows.size + 30;
   try {
-    for (let asked = 0; asked < 10; asked++) {
+    for (let asked = 0; asked < ASKS || (found.rows.size < 10 && asked < ASKS_UNTIL_A_SCREENFUL); asked++) {
       const page = await live().inboxSearch(serverQuery(found.query), found.cursor);
       if (ui.list.found !== found) return; // the box changed meanwhile
       for (const s of page.conversations) found.rows.set(s.id, s);

@@ -8,7 +8,7 @@
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { live, ui } from "./state.js";
+import { live } from "./state.js";
 
 /** @typedef {import('./protocol').MessageView} MessageView */
 /** @typedef {import('./protocol').MediaView} MediaView */
@@ -139,28 +139,17 @@ function quoteNode(q) {
   return button;
 }
 
-const MAX_PAGES = 20;
-
 /**
- * Scroll to a message of the open thread, loading older pages until it is
- * there (at most MAX_PAGES, or until the thread's start).
+ * Scroll to a message of the open thread (drawn or not: the thread is
+ * windowed), loading older pages until it is there.
  * @param {string} messageId
  */
 async function goTo(messageId) {
-  const { loadEarlier } = await import("./conversation.js");
-  for (let page = 0; page <= MAX_PAGES; page++) {
-    const target = document.getElementById(`msg-${messageId}`);
-    if (target) {
-      target.scrollIntoView({ block: "center" });
-      target.classList.add("flash");
-      setTimeout(() => target.classList.remove("flash"), 1200);
-      return;
-    }
-    const thread = ui.current ? live().mirror.threads.get(ui.current) : undefined;
-    if (!thread || !thread.hasMore) return;
-    await loadEarlier();
-    await new Promise((resolve) => requestAnimationFrame(resolve)); // drawn by the render the history caused
-  }
+  const { revealMessage } = await import("./conversation.js");
+  const target = await revealMessage(messageId);
+  if (!target) return;
+  target.classList.add("flash");
+  setTimeout(() => target.classList.remove("flash"), 1200);
 }
 
 /** @param {MessageView} m @param {MediaView} media */

@@ -322,4 +322,6 @@ export default {
   // session lock timeline (issue 13)
   "routing.timeline.locked": "The reply window closed: only a template can be sent",
   "routing.timeline.unlocked": "The customer wrote again: the reply window is open",
+  // the thread window
+  "thread.new_messages": { one: "{n} new message", other: "{n} new messages" },
 };

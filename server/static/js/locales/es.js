@@ -322,4 +322,6 @@ export default {
   // session lock timeline (issue 13)
   "routing.timeline.locked": "Se cerró la ventana de respuesta: solo se puede enviar una plantilla",
   "routing.timeline.unlocked": "El cliente volvió a escribir: la ventana de respuesta está abierta",
+  // the thread window
+  "thread.new_messages": { one: "{n} mensaje nuevo", other: "{n} mensajes nuevos" },
 };

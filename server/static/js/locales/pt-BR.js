@@ -322,4 +322,6 @@ export default {
   // session lock timeline (issue 13)
   "routing.timeline.locked": "A janela de resposta foi encerrada: só um modelo pode ser enviado",
   "routing.timeline.unlocked": "O cliente escreveu de novo: a janela de resposta está aberta",
+  // the thread window
+  "thread.new_messages": { one: "{n} nova mensagem", other: "{n} novas mensagens" },
 };
