@@ -14,7 +14,7 @@ import { renderPanel } from "./list.js";
 import { mediaParts, reactionNode, shownText } from "./media.js";
 import { ordered } from "./mirror.js";
 import { agentName, live, me, serverNow, ui } from "./state.js";
-import { ThreadWindow } from "./threadwindow.js";
+import { NEAR_TOP, ThreadWindow } from "./threadwindow.js";
 import { allowedActions, assignable, conversationView, stepIndex, timerView } from "./view.js";
 
 /** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
@@ -302,9 +302,15 @@ export function scrollThreadToEnd() {
 export async function loadEarlier() {
   const id = ui.current;
   if (!id || loading) return;
-  const thread = live().mirror.threads.get(id);
-  if (!thread || !thread.messages.size || !thread.hasMore) return;
-  await olderPage(id, Math.min(...thread.messages.keys()));
+  // A page is drawn when its frame arrives, before its request settles: a
+  // scroll to the top in between is dropped above, so read on while the
+  // view is still near the top once the page is in.
+  for (;;) {
+    const thread = live().mirror.threads.get(id);
+    if (!thread || !thread.messages.size || !thread.hasMore) return;
+    await olderPage(id, Math.min(...thread.messages.keys()));
+    if (ui.current !== id || $("thread").scrollTop >= NEAR_TOP) return;
+  }
 }
 
 /** One request for older messages at a time; the thread says it is busy meanwhile. */
