@@ -65,6 +65,8 @@ async def test_thousands_waiting_draw_a_screenful_and_scrolling_reaches_the_end(
         await ana.locator("#list").evaluate("el => { el.scrollTop = el.scrollHeight; }")
         if await row(ana, made[-1]).count():
             break
+        if before == f"{N:,}":
+            break  # all read: the last row is drawn at the next frame (awaited below)
         await expect(ana.locator("#list .group-count")).not_to_have_text(before)
         assert await drawn(ana) <= SCREENFUL
     await expect(row(ana, made[-1])).to_be_visible()
