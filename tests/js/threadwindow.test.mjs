@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ESTIMATE, NEAR_END, indexAt, nearEnd, prefix, span, unseenAfter } from "../../server/static/js/threadwindow.js";
+import { ESTIMATE, NEAR_END, indexAt, keyTarget, nearEnd, prefix, span, unseenAfter } from "../../server/static/js/threadwindow.js";
 
 test("items start after the heights before them: measured where known, estimated elsewhere", () => {
   const at = prefix(["a", "b", "c", "d"], new Map([["b", 200], ["d", 10]]));
@@ -55,4 +55,16 @@ test("the pill counts new messages only while the agent is away from the end", (
   assert.equal(unseenAfter(3, 104, 104, false), 3); // an edit or a status: nothing new
   assert.equal(unseenAfter(3, 104, 105, true), 0); // at the end: seen
   assert.equal(unseenAfter(0, 0, 50, false), 0); // the first page is not "new"
+});
+
+test("Home and End are the window's own (instant), with Ctrl too; with Shift, Alt or Meta, and every other key, the browser's", () => {
+  const key = (k, mods = {}) => keyTarget({ key: k, shiftKey: false, altKey: false, metaKey: false, ...mods });
+  assert.equal(key("Home"), "start");
+  assert.equal(key("End"), "end");
+  assert.equal(key("Home", { ctrlKey: true }), "start");
+  assert.equal(key("End", { shiftKey: true }), null); // a selection
+  assert.equal(key("Home", { altKey: true }), null); // the browser's home page
+  assert.equal(key("Home", { metaKey: true }), null);
+  assert.equal(key("PageUp"), null);
+  assert.equal(key("ArrowUp"), null);
 });

@@ -16,6 +16,13 @@
 // - on a target item (`reveal`: a search match, a quoted message).
 // Scrolling near the top asks for the next older page (`onNearTop`).
 //
+// Home and End on the thread are the window's own (`toStart`, `toEnd`):
+// instant, not the browser's smooth keyboard scroll. Chromium keeps a smooth
+// scroll running on its compositor while a draw moves the view (an older
+// page arriving, the anchoring's adjustments), and a Home pressed just after
+// such a move could be cut short or lost altogether; the agent had to press
+// it again.
+//
 // The pure parts (prefix, span, nearEnd) are unit-tested under node --test
 // (tests/js/threadwindow.test.mjs); the class is driven in Chromium
 // (tests/browser/test_webapp_thread.py).
@@ -100,6 +107,19 @@ export function unseenAfter(unseen, seenNewest, newest, stuck) {
 }
 
 /**
+ * Where a key sends the view, when the window handles it itself: Home to
+ * the start, End to the end (with Ctrl too: the thread is one scroller);
+ * null for every other key and for Home/End with Shift, Alt or Meta (a
+ * selection, the browser's own shortcuts).
+ * @param {{ key: string, shiftKey: boolean, altKey: boolean, metaKey: boolean }} e
+ * @returns {"start" | "end" | null}
+ */
+export function keyTarget(e) {
+  if (e.shiftKey || e.altKey || e.metaKey) return null;
+  return e.key === "Home" ? "start" : e.key === "End" ? "end" : null;
+}
+
+/**
  * @typedef {object} WindowOptions
  * @property {() => void} [onNearTop]  scrolled near the top
  * @property {(count: number) => void} [onUnseen]  the pill's count changed
@@ -130,6 +150,7 @@ export class ThreadWindow {
     /** Draws so far (for tests and the console). */
     this.draws = 0;
     box.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    box.addEventListener("keydown", (e) => this.keyed(e));
     // A drawn item changed height (an image loaded, a reaction came): draw again, anchored.
     this.resizes = typeof ResizeObserver === "function" ? new ResizeObserver(() => this.later()) : null;
   }
@@ -166,6 +187,24 @@ export class ThreadWindow {
     this.target = null;
     this.paint();
     this.setUnseen(0);
+  }
+
+  /** Scroll to the start of what is loaded (Home), at once; near the top, the next older page is asked for. */
+  toStart() {
+    this.stuck = false;
+    this.target = null;
+    this.box.scrollTop = 0;
+    this.options.onNearTop?.();
+  }
+
+  /** Home and End on the thread (not in a field inside it). @param {KeyboardEvent} e */
+  keyed(e) {
+    const where = keyTarget(e);
+    if (!where || e.defaultPrevented) return;
+    if (e.target instanceof Element && e.target !== this.box && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    e.preventDefault();
+    if (where === "start") this.toStart();
+    else this.toEnd();
   }
 
   /**
