@@ -152,7 +152,7 @@ class Changes:
         encoded once; each socket written its frames together). Per stream,
         the events come in the same order as publishing the outcomes one at
         a time. For outcomes of distinct conversations with no outbound
-        message (what the timers commit)."""
+        message (what the timers commit, a routing pass's offers)."""
         if not outcomes:
             return
         contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order

@@ -314,7 +314,7 @@ class Reads:
                 await asyncio.sleep(0)  # a long filtered walk lets the node breathe
         if matching:
             found = await self.summaries(matching)
-        return found, encode_cursor(position) if heads and position else None
+        return [fanout.inbox_row(s) for s in found], encode_cursor(position) if heads and position else None
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)

@@ -589,8 +589,9 @@ class Router:
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
         """Ring each planned conversation (as the pass read it) for its agent:
         the index entries first (a superset), then every offer in one batch
-        commit; one refused (changed since the pass read it) is left to the
-        next pass. Returns the conversations now ringing."""
+        commit, published in one batch (``Changes.publish_many``); one
+        refused (changed since the pass read it) is left to the next pass.
+        Returns the conversations now ringing."""
         outcomes: list[tuple[str, rules.Outcome]] = []
         for conv, agent_id in planned:
             try:
@@ -602,7 +603,7 @@ class Router:
         if not outcomes:
             return []
         results = await self.store.commit_many([o for _, o in outcomes])
-        made: list[Conversation] = []
+        stored: list[rules.Outcome] = []
         for (agent_id, outcome), refused in zip(outcomes, results, strict=True):
             if refused is not None:
                 if not isinstance(refused, VersionConflict):
@@ -610,7 +611,10 @@ class Router:
                 await self.presence.discard_offer(agent_id, outcome.after.id)
                 self.kick([outcome.after.queue_id])
                 continue
-            await self.changes.publish(outcome)
+            stored.append(outcome)
+        await self.changes.publish_many(stored)  # one batch: each agent's offers in one write
+        made: list[Conversation] = []
+        for outcome in stored:
             assert outcome.after.offer is not None
             self.watch(outcome.after.id, outcome.after.offer.deadline)
             made.append(outcome.after)

@@ -62,6 +62,16 @@ def holder(conv: Conversation | None) -> str | None:
     return conv.assignee_id if conv is not None and conv.is_open else None
 
 
+def inbox_row(summary: p.ConversationSummary) -> p.ConversationSummary:
+    """How a conversation shows in its queue's Inbox (the queue stream, Inbox
+    pages, the snapshot's window): without the offer ringing for it. Who a
+    waiting conversation rings for is the business of that agent (``offer.rung``
+    on their stream) and of the supervisors (the floor's ``ringing``), so an
+    offer ringing or ending changes no Inbox row: in an automatic queue, the
+    pass's offers are not fanned out to every agent of the queue."""
+    return summary if summary.offer is None else replace(summary, offer=None)
+
+
 def wrap_up_holder(conv: Conversation | None) -> str | None:
     """The agent in whose *To wrap up* list the conversation sits, if any: a
     WhatsApp conversation (the only channel with a wrap-up phase) ended while
@@ -169,9 +179,11 @@ def publications(
             )
         )
     elif in_inbox(a) and not in_inbox(b):
-        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after, counts=counts)))
+        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=inbox_row(after), counts=counts)))
     elif in_inbox(a) and changed:
-        out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after, counts=counts)))
+        row = inbox_row(after)
+        if before is None or replace(before, version=row.version, offer=None) != row:  # not an offer alone
+            out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=row, counts=counts)))
 
     # Assigned lists.
     old, new = holder(b), holder(a)
