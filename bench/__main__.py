@@ -107,6 +107,8 @@ def parser() -> argparse.ArgumentParser:
     g = ap.add_argument_group("backlog (bench/backlog.py)")
     g.add_argument("--backlog", type=_ints, default=[100, 1000, 5000, 20000, 50000], help="backlog: waiting conversations N, a comma list")
     g.add_argument("--agent-queues", type=int, default=1, help="backlog: queues each agent is in (1: its own; 50: every queue)")
+    g.add_argument("--calls", action="store_true",
+                   help="routing: run the node under the call probe (cProfile) and count its Python calls per conversation")
     g.add_argument("--trees", type=_trees, default=None,
                    help="backlog, routing: an interleaved A/B, 'before=/path/to/checkout,after=.' (each tree's server, this benchmark)")
     g.add_argument("--wave-rate", type=float, default=50.0, help="backlog: webhooks/s running during the reconnect wave")

@@ -21,13 +21,18 @@ Each rate runs ``--repeat`` interleaved pairs (routed, then claimed), each
 figure reported as median and spread, with the load average before each run.
 The agents count every frame they receive: frames, bytes and events by type
 per conversation (counts noise does not move). ``--trees before=PATH,after=.``
-interleaves the pairs of two checkouts' servers in one run.
+interleaves the pairs of two checkouts' servers in one run. ``--calls`` runs
+the node under the call probe (bench/callprobe.py) and reports its Python
+calls per conversation over the same window (latencies are then void).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import sys
 import time
 from array import array
 from pathlib import Path
@@ -42,6 +47,8 @@ from bench.procs import Proc, free_port, tree_module
 from protocol import messages as p
 
 Opts = Any
+
+HERE = Path(__file__).resolve().parent
 
 ROUTING = "\n".join(["[routing]", "capacity = 100", "offer_timeout_seconds = 30", "sweep_seconds = 60", ""])
 
@@ -101,8 +108,16 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: st
     port = free_port()
     config = _config(center, workdir / f"routing-{automatic}.toml", port, automatic)
     data = workdir / f"routing-{automatic}-{port}.sqlite3"
-    proc = Proc("switchboard", tree_module(tree, "server.cli", "serve", "--config", str(config), "--data", str(data)),
-                workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz")
+    serve = ["serve", "--config", str(config), "--data", str(data)]
+    probe = workdir / f"routing-{automatic}-{port}.calls.json" if getattr(opts, "calls", False) else None
+    if probe is None:
+        proc = Proc("switchboard", tree_module(tree, "server.cli", *serve), workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz")
+    else:
+        # Python calls counted (bench/callprobe.py, cProfile in every thread): slower, but noise does not move the count.
+        source = tree or str(HERE.parent)
+        proc = Proc("switchboard", [sys.executable, "-P", str(HERE / "callprobe.py"), str(probe), "-m", "server.cli", *serve],
+                    workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz",
+                    {"PYTHONPATH": source, "CALLPROBE_TREE": source})
     proc.start(timeout=60)
     url = f"ws://127.0.0.1:{port}/ws"
     fleet = Fleet(center, url, automatic, opts.workers)
@@ -111,6 +126,8 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: st
         await asyncio.sleep(1.0)
         fleet.call("reset")  # count the frames of the traffic only
         total = int(rate * opts.duration)
+        if probe is not None:
+            await _probe_window(proc, probe, mark=True)
         cpu0 = proc.cpu()
         customers = Customers({
             "messages": total, "rate": rate, "per_customer": 1, "slots": 1, "queues": center.q,
@@ -127,6 +144,7 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: st
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # the last accepts / claims land
         cpu = proc.cpu() - cpu0
+        calls = await _probe_window(proc, probe) if probe is not None else None
         collected = fleet.call("collect")
         latency = array("q")
         kinds: dict[str, int] = {}
@@ -148,6 +166,15 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: st
             "bytes_per_conversation": round(sum(r["bytes"] for r in collected) / max(1, total)),
             "events_per_conversation": {k: round(n / max(1, total), 2) for k, n in sorted(kinds.items())},
         }
+        if calls is not None:
+            result["python_calls_per_conversation"] = round(sum(calls.values()) / max(1, total), 1)
+            top = sorted(calls.items(), key=lambda kv: -kv[1])[:60]
+            result["python_calls_top"] = {k: round(v / max(1, total), 2) for k, v in top}
+            files: dict[str, int] = {}
+            for k, v in calls.items():
+                where = k.rsplit(":", 1)[0] if ".py:" in k else "<builtins>"
+                files[where] = files.get(where, 0) + v
+            result["python_calls_by_file"] = {k: round(v / max(1, total), 1) for k, v in sorted(files.items(), key=lambda kv: -kv[1])[:20]}
         if automatic:
             result["webhook_to_offer"] = percentiles(latency)
             result["offered"] = len(latency)
@@ -160,6 +187,21 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: st
     finally:
         fleet.close()
         proc.stop()
+
+
+async def _probe_window(proc: Proc, probe: Path, *, mark: bool = False) -> dict[str, int]:
+    """SIGUSR2 to the call probe: the first marks the window's start, the
+    second writes the calls since (bench/callprobe.py)."""
+    target = Path(str(probe) + ".mark") if mark else probe
+    os.kill(proc.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 60
+    while not target.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the call probe wrote no {target}")
+        await asyncio.sleep(0.01)
+    data: dict[str, Any] = json.loads(target.read_text()) if not mark else {}
+    target.unlink()
+    return dict(data.get("calls", {}))
 
 
 async def _audit(url: str, center: Center) -> dict[str, Any]:
@@ -219,6 +261,8 @@ def _figures(routed_runs: list[dict[str, Any]], claimed_runs: list[dict[str, Any
         "cpu_ratio_routed_vs_claimed": spread(ratios),
         "frames_per_routed": _summary(routed_runs, "frames_per_conversation"),
         "frames_per_claimed": _summary(claimed_runs, "frames_per_conversation"),
+        "python_calls_per_routed": _summary(routed_runs, "python_calls_per_conversation"),
+        "python_calls_per_claimed": _summary(claimed_runs, "python_calls_per_conversation"),
         "dual_owners": sum(r.get("dual_owners", 0) for r in routed_runs),
         "agents_over_capacity": sum(r.get("agents_over_capacity", 0) for r in routed_runs),
         "routed": routed_runs,
