@@ -545,12 +545,18 @@ class Router:
         self.passes += 1
         return len(offered)
 
-    def _room(self, queue_id: str, agents: Iterable[routing.AgentState]) -> int:
+    def _room(self, queue_id: str, agents: dict[str, routing.AgentState]) -> int:
         """How many conversations of the queue its available agents could
         still be offered (each at the lightest channel's weight): how much of
-        the waiting line a pass need read."""
+        the waiting line a pass need read. Only the queue's own agents are
+        looked at (a pass over many queues holds all their agents)."""
         lightest = max(1, min(self.policy.weights.values(), default=1))
-        room = sum(a.free // lightest for a in agents if a.status == "available" and queue_id in a.queues and a.free > 0)
+        room = 0
+        for member in self._agents_of[queue_id]:
+            a = agents[member.id]
+            free = a.capacity - a.load
+            if a.status == "available" and free > 0:
+                room += free // lightest
         return min(room, PAGE)
 
     async def _serve_lines(self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int) -> list[Conversation]:
@@ -566,7 +572,7 @@ class Router:
         while pending:
             pages: dict[str, list[Conversation]] = {}
             for queue_id in pending:
-                room = self._room(queue_id, agents.values())
+                room = self._room(queue_id, agents)
                 if not room:
                     continue
                 page = await self.store.waiting(queue_id, cursors[queue_id], room)
