@@ -19,6 +19,7 @@ from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.directory import Directory
 from server.app.routing import Router
+from server.app.sharedparts import EncodedViews, raw
 from server.broker import Broker
 from server.core import conversation as rules
 from server.core import fanout, text, views
@@ -85,6 +86,10 @@ class _Window:
     rows: list[p.ConversationSummary]
     cursor: str | None
     counts: list[p.QueueCounts]
+    rows_raw: Any
+    """``rows`` encoded once (a ``msgspec.Raw``), spliced into every snapshot frame that shares them."""
+    counts_raw: Any
+    """``counts`` encoded once, the same way."""
 
 
 class _QueuePage:
@@ -140,6 +145,7 @@ class Reads:
         self.snapshot_slots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
         self._windows: OrderedDict[tuple[str, ...], _Window] = OrderedDict()
         """Inbox windows by the queues they cover, least recently used first."""
+        self._views = EncodedViews(catalog)
 
     async def summary(self, conv: Conversation) -> p.ConversationSummary:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
@@ -169,11 +175,14 @@ class Reads:
         at most ``SNAPSHOTS_AT_ONCE`` being built)."""
         async with self.snapshot_slots:
             started = time.perf_counter()
-            snapshot = await self._snapshot(agent)
+            snapshot = await self._snapshot(agent, shared=True)
             data = p.encoder.encode(snapshot)
             return SnapshotFrame(snapshot.streams, data, time.perf_counter() - started)
 
-    async def _snapshot(self, agent: Agent) -> p.Snapshot:
+    async def _snapshot(self, agent: Agent, *, shared: bool = False) -> p.Snapshot:
+        """The snapshot; ``shared``: to be encoded, its shared parts already
+        encoded (``msgspec.Raw`` in their fields: the Inbox window and counts
+        of the agent's queues, the configuration's views), the same bytes."""
         streams = self.streams_of(agent)
         # Positions first, state second: an event published in between is
         # both in the state and replayed; events carry whole values, so
@@ -183,20 +192,29 @@ class Reads:
         window = await self._window(queues, positions)
         await asyncio.sleep(0)  # a wave of snapshots takes turns with the rest of the node
         assigned = await self.summaries(await self.store.assigned(agent.id))
+        if shared:
+            views = self._views.of(agent)
+            inbox, counts = window.rows_raw, window.counts_raw
+            queue_views, agents, touchpoints = views.queues, views.agents, views.touchpoints
+            templates, dispositions = views.templates, views.dispositions
+        else:
+            inbox, counts = window.rows, window.counts
+            queue_views, agents, touchpoints = self.catalog.queue_views, self.catalog.directory(agent), self.catalog.touchpoint_views(agent)
+            templates, dispositions = self.catalog.template_views, self.catalog.dispositions
         return p.Snapshot(
             epoch=self.broker.epoch,
             streams=positions,
-            inbox=window.rows,
-            inbox_counts=window.counts,
+            inbox=inbox,
+            inbox_counts=counts,
             inbox_cursor=window.cursor,
             assigned=assigned,
             to_wrap_up=await self.summaries(await self.store.to_wrap_up(agent.id)),
             unread_total=sum(s.unread for s in assigned),
-            queues=self.catalog.queue_views,
-            agents=self.catalog.directory(agent),
-            touchpoints=self.catalog.touchpoint_views(agent),
-            templates=self.catalog.template_views,
-            dispositions=self.catalog.dispositions,
+            queues=queue_views,
+            agents=agents,
+            touchpoints=touchpoints,
+            templates=templates,
+            dispositions=dispositions,
             server_time=self.clock(),
             canned=await self.canned.lists(agent),
             **await self._routing(agent),
@@ -215,7 +233,8 @@ class Reads:
             self._windows.move_to_end(key)
             return window
         rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
-        window = _Window(marks, rows, cursor, [await self.inbox_counts(q) for q in queues])
+        counts = [await self.inbox_counts(q) for q in queues]
+        window = _Window(marks, rows, cursor, counts, raw(rows), raw(counts))
         self._windows[key] = window
         self._windows.move_to_end(key)
         while len(self._windows) > WINDOWS_KEPT:
