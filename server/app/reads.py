@@ -39,6 +39,10 @@ MIN_QUEUE_PAGE = 4
 """Rows a merged Inbox window first reads from each queue (then twice as many each time)."""
 WINDOWS_KEPT = 256
 """Shared Inbox windows kept (one per set of queues agents see), least recently used dropped."""
+TURN_ROWS = 20
+"""A read of more rows than this makes their summaries in a loop turn of its
+own: a reconnect wave's snapshots are built side by side, and a loop turn
+runs one step of each of them (issue 18: the loop's longest turn)."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
 
@@ -233,6 +237,7 @@ class Reads:
             self._windows.move_to_end(key)
             return window
         rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
+        await asyncio.sleep(0)  # the counts and the encoding in a turn of their own
         counts = [await self.inbox_counts(q) for q in queues]
         window = _Window(marks, rows, cursor, counts, raw(rows), raw(counts))
         self._windows[key] = window
@@ -332,6 +337,8 @@ class Reads:
             if scanned % 200 == 0:
                 await asyncio.sleep(0)  # a long filtered walk lets the node breathe
         if matching:
+            if len(matching) > TURN_ROWS:
+                await asyncio.sleep(0)  # reading the rows was one turn, their contacts and summaries another
             found = await self.summaries(matching)
         return found, encode_cursor(position) if heads and position else None
 

@@ -98,3 +98,28 @@ async def test_a_snapshot_lets_other_work_run_while_it_is_built() -> None:
     # own the whole build would run before any other task.
     assert ran == ["other"]
     await task
+
+
+async def test_a_window_is_built_in_several_short_turns() -> None:
+    """Reading a window's rows, making their summaries, counting and encoding
+    them, and the agent's own part each take a turn of the loop: a wave's
+    snapshots, built side by side, interleave in short steps (issue 18)."""
+    app, _ = build()
+    for n in range(30):
+        await write(app, f"55119111{n:05}", "oi")
+    turns = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    turns = 0
+    await app.reads.snapshot_frame(app.catalog.agents["ana"])
+    done = True
+    await task
+    assert turns >= 3
