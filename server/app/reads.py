@@ -155,6 +155,8 @@ class Reads:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
 
     async def summaries(self, convs: list[Conversation]) -> list[p.ConversationSummary]:
+        if not convs:
+            return []  # an idle agent's Assigned and To wrap up (every connect): nothing to look up
         contacts = await self.directory.contacts_of(convs)
         return [self.catalog.summary(c, contact) for c, contact in zip(convs, contacts, strict=True)]
 
