@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from protocol import errors
 from protocol import messages as p
 from server.app.canned import CannedResponses
@@ -45,6 +47,10 @@ own: a reconnect wave's snapshots are built side by side, and a loop turn
 runs one step of each of them (issue 18: the loop's longest turn)."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
+
+
+_decode_rows = msgspec.json.Decoder(list[p.ConversationSummary]).decode
+_decode_counts = msgspec.json.Decoder(list[p.QueueCounts]).decode
 
 
 def encode_cursor(key: tuple[int, str]) -> str:
@@ -87,13 +93,13 @@ class _Window:
 
     marks: tuple[object, ...]
     """The broker's epoch and the queues' stream positions it was built at."""
-    rows: list[p.ConversationSummary]
+    rows: Any
+    """The rows (``list[ConversationSummary]``) encoded once, a ``msgspec.Raw``
+    spliced into every snapshot frame that shares them: kept only encoded
+    (a third of the summaries' memory)."""
     cursor: str | None
-    counts: list[p.QueueCounts]
-    rows_raw: Any
-    """``rows`` encoded once (a ``msgspec.Raw``), spliced into every snapshot frame that shares them."""
-    counts_raw: Any
-    """``counts`` encoded once, the same way."""
+    counts: Any
+    """The queues' ``list[QueueCounts]``, encoded the same way."""
 
 
 class _QueuePage:
@@ -200,11 +206,11 @@ class Reads:
         assigned = await self.summaries(await self.store.assigned(agent.id))
         if shared:
             views = self._views.of(agent)
-            inbox, counts = window.rows_raw, window.counts_raw
+            inbox, counts = _decode_rows(window.rows), _decode_counts(window.counts)
             queue_views, agents, touchpoints = views.queues, views.agents, views.touchpoints
             templates, dispositions = views.templates, views.dispositions
         else:
-            inbox, counts = window.rows, window.counts
+            inbox, counts = _decode_rows(window.rows), _decode_counts(window.counts)
             queue_views, agents, touchpoints = self.catalog.queue_views, self.catalog.directory(agent), self.catalog.touchpoint_views(agent)
             templates, dispositions = self.catalog.template_views, self.catalog.dispositions
         return p.Snapshot(
@@ -241,7 +247,7 @@ class Reads:
         rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
         await asyncio.sleep(0)  # the counts and the encoding in a turn of their own
         counts = [await self.inbox_counts(q) for q in queues]
-        window = _Window(marks, rows, cursor, counts, raw(rows), raw(counts))
+        window = _Window(marks, raw(rows), cursor, raw(counts))
         self._windows[key] = window
         self._windows.move_to_end(key)
         while len(self._windows) > WINDOWS_KEPT:
