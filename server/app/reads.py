@@ -206,7 +206,7 @@ class Reads:
         assigned = await self.summaries(await self.store.assigned(agent.id))
         if shared:
             views = self._views.of(agent)
-            inbox, counts = _decode_rows(window.rows), _decode_counts(window.counts)
+            inbox, counts = window.rows, window.counts
             queue_views, agents, touchpoints = views.queues, views.agents, views.touchpoints
             templates, dispositions = views.templates, views.dispositions
         else:

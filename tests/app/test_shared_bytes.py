@@ -7,9 +7,11 @@ them (issue 18)."""
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from protocol import messages as p
 from server.app import App
+from server.app import reads as reads_module
 from server.broker import MemoryBroker
 from server.core.model import Agent, Inbound
 from server.metrics import Metrics
@@ -52,6 +54,20 @@ async def test_the_frame_is_the_snapshot_encoded_whole_for_every_kind_of_agent()
     ana = decode(spliced)
     assert [c.id for c in ana.assigned] == [claimed] and len(ana.inbox) == 1
     assert {t.id for t in ana.touchpoints} == {t.id for t in app.catalog.touchpoint_views(agents["ana"])}
+
+
+async def test_a_frame_splices_the_kept_bytes_without_decoding_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build()
+    await write(app, "5511911110001", "oi")
+    bruno = app.catalog.agents["bruno"]
+    whole = p.encoder.encode(await app.reads.snapshot(bruno))  # builds and keeps the window
+
+    def refuse(data: bytes) -> None:
+        raise AssertionError("a snapshot frame decoded the shared window")
+
+    monkeypatch.setattr(reads_module, "_decode_rows", refuse)
+    monkeypatch.setattr(reads_module, "_decode_counts", refuse)
+    assert (await app.reads.snapshot_frame(bruno)).data == whole
 
 
 async def test_an_empty_inbox_splices_the_same_bytes() -> None:
