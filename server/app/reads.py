@@ -45,6 +45,9 @@ TURN_ROWS = 20
 """A read of more rows than this makes their summaries in a loop turn of its
 own: a reconnect wave's snapshots are built side by side, and a loop turn
 runs one step of each of them (issue 18: the loop's longest turn)."""
+TURN_QUEUES = 10
+"""Queues whose first page (or count) one loop turn reads, at most: a window
+over every queue (a supervisor's) reads them over several turns."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
 
@@ -246,7 +249,11 @@ class Reads:
             return window
         rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
         await asyncio.sleep(0)  # the counts and the encoding in a turn of their own
-        counts = [await self.inbox_counts(q) for q in queues]
+        counts = []
+        for n, queue in enumerate(queues):
+            if n and n % TURN_QUEUES == 0:
+                await asyncio.sleep(0)
+            counts.append(await self.inbox_counts(queue))
         window = _Window(marks, raw(rows), cursor, raw(counts))
         self._windows[key] = window
         self._windows.move_to_end(key)
@@ -316,6 +323,8 @@ class Reads:
         heads: list[tuple[tuple[int, str], int]] = []
         pages: list[_QueuePage] = []
         for n, queue in enumerate(queues):
+            if n and n % TURN_QUEUES == 0:
+                await asyncio.sleep(0)  # a window over many queues reads them over several turns
             page = await _QueuePage.read(self.store, queue, after, first)
             pages.append(page)
             if page.head is not None:
