@@ -98,8 +98,9 @@ class _Window:
     """The broker's epoch and the queues' stream positions it was built at."""
     rows: Any
     """The rows (``list[ConversationSummary]``) encoded once, a ``msgspec.Raw``
-    spliced into every snapshot frame that shares them: kept only encoded
-    (a third of the summaries' memory)."""
+    spliced into every snapshot frame that shares them; kept only encoded (a
+    window of 100 is ~77 KB of JSON, about what its summaries took as objects:
+    not both; ``Reads.snapshot``, for tests, decodes them)."""
     cursor: str | None
     counts: Any
     """The queues' ``list[QueueCounts]``, encoded the same way."""
