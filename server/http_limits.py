@@ -11,7 +11,8 @@ the node added around it, ported onto ``HttpToolsProtocol``:
   uvicorn itself only times out a connection *after* a response (keep-alive).
   One timer per connection, armed at accept and re-armed only when it fires
   (a response just moves the deadline): no timer is cancelled and pushed
-  again into the loop's heap per request.
+  again into the loop's heap per request (a heap that holds every agent
+  socket's keepalive timer too).
 - A connection cap: beyond ``http_max_connections`` open HTTP connections a new
   one is answered 503 and closed at once (no descriptor held); at the cap,
   uvicorn answers requests 503 (``limit_concurrency``).
@@ -19,7 +20,9 @@ the node added around it, ported onto ``HttpToolsProtocol``:
   ``http_max_header_bytes`` are answered 400 and the connection closed, even
   while they are still arriving (h11 did this with its incomplete-event
   limit; llhttp keeps a header being received in memory without a bound).
-- uvicorn's keep-alive timeout.
+- The keep-alive timeout: a connection idle ``http_keep_alive_seconds`` after
+  its last response is closed, by the same timer (uvicorn arms one of its own
+  per response and cancels it per request).
 
 ``uvicorn_options(config)`` is splatted into ``uvicorn.Config`` wherever the
 node's HTTP server is built. ``raise_open_files_limit`` lifts the soft
@@ -69,15 +72,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         self._head_since = now = self.loop.time()
-        self._head_timer = self.loop.call_at(now + self.header_timeout, self._head_due)
+        tick = min(self.header_timeout, self.timeout_keep_alive)
+        self._head_timer = self.loop.call_at(now + tick, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        # uvicorn's, with the header size count around the parser.
-        self._unset_keepalive_if_required()
+        # uvicorn's, with the header size count around the parser (and no
+        # keep-alive timer to cancel: see on_response_complete).
         cycle = self.cycle
         if cycle is None or not cycle.more_body:  # no request under way: the next head's bytes
             self._head_bytes += len(data)
@@ -122,8 +126,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.send_400_response("Request headers too large.")
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        # uvicorn's, without its keep-alive timer: the connection's one timer
+        # (``_head_due``) closes an idle keep-alive connection too.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
         self._head_since = self.loop.time()  # the next request's headers get the same time
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waited for this response
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()  # the upgraded connection is the websocket's now
@@ -135,21 +147,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _head_due(self) -> None:
+        """The connection's one timer. It never waits longer than the shorter
+        of the two timeouts, so a deadline moved earlier meanwhile (a response:
+        keep-alive from now) is never missed; a due deadline closes."""
         self._head_timer = None
         if self.transport.is_closing():
             return
+        now = self.loop.time()
+        tick = min(self.header_timeout, self.timeout_keep_alive)
         cycle = self.cycle
         if cycle is not None and not (cycle.response_complete and not cycle.more_body):
             # A request under way (its headers arrived) is the app's, not
-            # ours: look again once its response may have moved the deadline.
-            due = self.loop.time() + self.header_timeout
+            # ours: look again later, when its response may have set a deadline.
+            due = now + tick
         else:
             due = self._head_since + self.header_timeout
-            if self.loop.time() >= due:
-                # Still no complete request since the connection opened (or
-                # since the last response): idle, or headers dribbling in.
+            if cycle is not None and self._head_bytes == 0:
+                # Idle since the last response: keep-alive.
+                due = min(due, self._head_since + self.timeout_keep_alive)
+            if now >= due:
+                # No complete request since the connection opened (or since
+                # the last response): idle, or headers dribbling in.
                 self.transport.close()
                 return
+            due = min(due, now + tick)
         self._head_timer = self.loop.call_at(due, self._head_due)
 
 
@@ -169,6 +190,7 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         "http": protocol,
         "timeout_keep_alive": s.http_keep_alive_seconds,
         "limit_concurrency": s.http_max_connections,
+        "server_header": False,  # no "server: uvicorn" on every answer: nobody needs it, and it names the software
         # uvicorn's records go to the root logger's handlers, and so through
         # the repeat filter (server/logs.py), instead of uvicorn's own handlers.
         "log_config": None,

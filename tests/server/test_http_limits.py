@@ -264,3 +264,30 @@ async def test_the_header_timeout_runs_from_the_last_response_and_spares_a_reque
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         assert await asyncio.wait_for(reader.read(), 3) == b""
         writer.close()
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    """uvicorn's own keep-alive timer (armed per response, cancelled per
+    request) is the connection's one timer here: an idle connection closes
+    after ``http_keep_alive_seconds``; one whose next headers have begun is
+    the header timeout's."""
+    async with http_server(http_header_timeout_seconds=2.0, http_keep_alive_seconds=0.5) as port:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"server:" not in head.lower()  # no banner naming the software
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert 0.4 <= loop.time() - answered < 1.9  # the keep-alive, not the header timeout
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _ = await answer(reader)
+        answered = loop.time()
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # begun, never finished
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert loop.time() - answered >= 1.9  # the header timeout, from the last response
+        writer.close()
