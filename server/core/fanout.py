@@ -147,11 +147,14 @@ def publications(
     # A new version alone is no news to anyone (e.g. a delivery report).
     changed = before is None or replace(before, version=after.version) != after
     out: list[Publication] = []
+    # Each membership worked out once (this runs for every stored change).
+    a_open = a.is_open
+    was_in, is_in = in_inbox(b), a_open and a.assignee_id is None
 
     # Inbox of the queue.
-    if b is not None and in_inbox(b) and not in_inbox(a):
+    if b is not None and was_in and not is_in:
         reason: Literal["claimed", "assigned", "ended"]
-        if not a.is_open:
+        if not a_open:
             reason = "ended"
         else:
             reason = "claimed" if a.assignee_id == outcome.actor_id else "assigned"
@@ -168,16 +171,16 @@ def publications(
                 ),
             )
         )
-    elif in_inbox(a) and not in_inbox(b):
+    elif is_in and not was_in:
         out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after, counts=counts)))
-    elif in_inbox(a) and changed:
+    elif is_in and changed:
         out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after, counts=counts)))
 
     # Assigned lists.
-    old, new = holder(b), holder(a)
+    old, new = holder(b), a.assignee_id if a_open else None
     if old is not None and old != new:
         removed: Literal["sent_to_inbox", "ended", "reassigned"]
-        if not a.is_open:
+        if not a_open:
             removed = "ended"
         else:
             removed = "sent_to_inbox" if new is None else "reassigned"
@@ -208,14 +211,14 @@ def publications(
             out.append(Publication(agent_stream(new), alert))
 
     # The To wrap up lists.
-    owed_before, owed_after = wrap_up_holder(b), wrap_up_holder(a)
+    owed_before, owed_after = wrap_up_holder(b), None if a_open else wrap_up_holder(a)
     if owed_before is not None and owed_before != owed_after:
         out.append(Publication(agent_stream(owed_before), p.ToWrapUpRemoved(conversation_id=a.id)))
     if owed_after is not None and owed_after != owed_before:
         out.append(Publication(agent_stream(owed_after), p.ToWrapUpAdded(conversation=after)))
 
     # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
-    if b is not None and a.is_open and b.session_locked != a.session_locked:
+    if b is not None and a_open and b.session_locked != a.session_locked:
         lock: p.AnyEvent | None = None
         if a.session_locked:
             lock = p.SessionLocked(conversation_id=a.id, expires_at=after.session_expires_at)
