@@ -81,6 +81,33 @@ def affected_agents(outcome: Outcome) -> set[str]:
     return {a for a in (holder(outcome.before), holder(outcome.after)) if a}
 
 
+SHOWN_AS_IS = (
+    "status", "assignee_id", "queue_id", "last_message_at", "preview", "preview_direction", "preview_kind",
+    "unread", "session_locked", "ended_at",
+)
+"""Conversation fields the summary (views.summary) copies as they are."""
+
+
+def shows_change(before: Conversation, after: Conversation) -> bool:
+    """True when the change shows in the conversation's summary for certain:
+    a field the summary copies as it is differs. False: it may still show
+    (the contact, the window, the permissions): compare the summaries. Lets
+    a publisher skip building the summary before the change, which
+    ``publications`` needs only to tell whether anything shows."""
+    return (
+        before.status != after.status
+        or before.assignee_id != after.assignee_id
+        or before.queue_id != after.queue_id
+        or before.last_message_at != after.last_message_at
+        or before.preview != after.preview
+        or before.preview_direction != after.preview_direction
+        or before.preview_kind != after.preview_kind
+        or before.unread != after.unread
+        or before.session_locked != after.session_locked
+        or before.ended_at != after.ended_at
+    )
+
+
 def inbox_counts_of(outcome: Outcome) -> str | None:
     """The queue whose Inbox counts the publications carry: one joined or
     left, or one whose member's activity moved (the oldest may change)."""
@@ -142,7 +169,10 @@ def publications(
     totals: dict[str, Totals],
     counts: p.QueueCounts | None = None,
 ) -> list[Publication]:
-    """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change."""
+    """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change.
+    ``before``: the summary before the change; None for a new conversation,
+    or when ``shows_change`` already says the change shows (it is only
+    compared with ``after``)."""
     b, a = outcome.before, outcome.after
     # A new version alone is no news to anyone (e.g. a delivery report).
     changed = before is None or replace(before, version=after.version) != after
