@@ -38,6 +38,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -55,7 +56,7 @@ import redis
 from bench.center import Center
 from bench.endurance import graph_stub
 from bench.harness import Customers, Fleet, Progress, Target, audit, inbound, percentiles, start_switchboard
-from bench.procs import Proc, Redis, cpu_seconds, free_port, python_module, rss_bytes
+from bench.procs import Proc, Redis, cpu_seconds, free_port, open_fds, python_module, rss_bytes
 from bench.worker import raise_nofile
 
 RESULTS = Path(__file__).parent / "results"
@@ -175,13 +176,15 @@ class RedisWatch:
             if self._seen.get(key) != ts:
                 self._seen[key] = ts
                 latency = max(latency, int(latest))
-        omem = [c["omem"] for c in self.r.client_list() if "P" in c.get("flags", "")]
+        clients = self.r.client_list()
+        omem = [c["omem"] for c in clients if "P" in c.get("flags", "")]
         return {
             "calls": sum(c for c, _ in deltas.values()),
             "usec": sum(u for _, u in deltas.values()),
             "top": f"{top[0]}:{top[1][1]}",
             "latency_ms": latency,
             "pubsub_omem_kb": round(sum(int(x) for x in omem) / 1024, 1),
+            "clients": len(clients),
         }
 
 
@@ -299,8 +302,17 @@ def run(opts: argparse.Namespace, workdir: Path, progress: Progress) -> Path:
         t0 = time.perf_counter()
         next_tick = 1.0
         next_uptime = 0.0
-        while not all(c.done() for c in customers):
+        stop = {"signal": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
+        signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
+        seconds_csv = (raw_dir / "seconds.csv").open("w", newline="")
+        writer: csv.DictWriter[str] | None = None
+        # Until the customers are done, but never past --duration: on a saturated
+        # machine they fall behind and would run on for hours.
+        while not all(c.done() for c in customers) and not stop["signal"]:
             now = time.perf_counter() - t0
+            if now > opts.duration + 1:
+                break
             if now >= next_uptime:
                 uptimes.append(f"t={now:.0f}s " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
                 next_uptime += 60
@@ -343,6 +355,7 @@ def run(opts: argparse.Namespace, workdir: Path, progress: Progress) -> Path:
                     f"node{i}_redis_reconnects": int(rec - reconnects_last[i]),
                     f"node{i}_snapshot_max_ms": round(m.get("switchboard_snapshot_max_seconds", 0) * 1000, 1),
                     f"node{i}_rss_mb": round(rss_bytes(sb.procs[i].pid) / 2**20, 1),
+                    f"node{i}_fds": open_fds(sb.procs[i].pid),
                 }
                 gc_last[i], msgs_last[i], reconnects_last[i] = gcs, msgs, rec
             if fl is not None:
@@ -358,19 +371,31 @@ def run(opts: argparse.Namespace, workdir: Path, progress: Progress) -> Path:
             row |= {f"kernel_{k}_kb": round(v / 1024, 1) for k, v in _tcp(ports).items()}
             row["sample_ms"] = round((time.perf_counter() - t0 - now) * 1000)
             rows.append(row)
+            if writer is None:
+                writer = csv.DictWriter(seconds_csv, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            seconds_csv.flush()
             progress.show(
                 f"soakdiag t={now:.0f}/{opts.duration:.0f}s load {row['load1']} sb p50 {row.get('sb_p50')} p99 {row.get('sb_p99')} "
                 f"floor p99 {row.get('fl_p99')} ms, nodes {row.get('node0_cpu_pct')}+{row.get('node1_cpu_pct')} %",
                 force=True,
             )
         pool.shutdown()
+        seconds_csv.close()
+        behind = [i for i, c in enumerate(customers) if not c.done()]
+        for i in behind:
+            customers[i].kill()
         uptimes.append(f"t={time.perf_counter() - t0:.0f}s " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
         for fleet in fleets:
             fleet.call("churn_stop", timeout=120)
         time.sleep(5)
         sb_collected = sb_fleet.collect()
         checks: dict[str, Any] = {
+            "customers_cut_at_duration": ["switchboard" if i == 0 else "floor" for i in behind],
+            "sb_inbound_planned": sb_msgs,
             "sb_inbound": (sb_cust.result or {}).get("ok"),
+            "sb_inbound_stored": sum(_metrics(b).get('switchboard_inbound_messages_total{outcome="stored"}', 0) for b in sb.base_urls),
             "sb_deliveries": sb_collected["events"],
             "sb_gaps": sb_collected["gaps"],
             "sb_duplicates": sb_collected["dups"],
@@ -379,7 +404,7 @@ def run(opts: argparse.Namespace, workdir: Path, progress: Progress) -> Path:
         if fl_fleet is not None:
             fl_collected = fl_fleet.collect()
             checks |= {"floor_published": (customers[1].result or {}).get("ok"), "floor_deliveries": fl_collected["events"],
-                       "floor_gaps_from_churn": fl_collected["gaps"], "floor_duplicates": fl_collected["dups"]}
+                       "floor_planned": fl_msgs, "floor_gaps_from_churn": fl_collected["gaps"], "floor_duplicates": fl_collected["dups"]}
         _write_csv(raw_dir / "seconds.csv", rows)
         windows = _windows(rows, lat_s)
         _write_csv(raw_dir / "windows.csv", windows)
