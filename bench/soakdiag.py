@@ -615,7 +615,7 @@ def plot(windows: list[dict[str, Any]], png: Path, meta: dict[str, Any]) -> None
     def series(key: str) -> list[float]:
         return [w.get(key) if isinstance(w.get(key), float) else float("nan") for w in windows]
 
-    fig, axes = plt.subplots(4, 1, figsize=(10, 10), dpi=100, sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(10, 10), dpi=80, sharex=True)
     ax = axes[0]
     ax.plot(t, series("sb_p99"), "-", color="C0", label="Switchboard pair p99")
     ax.plot(t, series("sb_max"), ":", color="C0", lw=0.8, label="Switchboard max")
@@ -653,7 +653,12 @@ def plot(windows: list[dict[str, Any]], png: Path, meta: dict[str, Any]) -> None
     ax.plot(t, series("redis_fl_cpu_pct"), color="C3", label="floor's redis CPU %")
     ax.plot(t, series("redis_sb_latency_ms"), color="C1", ls=":", label="Switchboard's redis LATENCY LATEST ms")
     ax.plot(t, series("kernel_redis_sb_unread_kb"), color="C5", ls="--", label="KB unread on the nodes' Redis sockets")
-    ax.set_ylabel("redis")
+    ax.plot(t, [a + b for a, b in zip(series("kernel_sb_ws_unread_kb"), series("kernel_sb_ws1_unread_kb"), strict=True)],
+            color="C0", ls="-.", label="KB unread at Switchboard's agents (bench workers behind)")
+    ax.plot(t, [a + b for a, b in zip(series("kernel_fl_ws_unread_kb"), series("kernel_fl_ws1_unread_kb"), strict=True)],
+            color="C3", ls="-.", label="KB unread at the floor's agents")
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylabel("redis, kernel queues")
     ax.set_xlabel("seconds into the run")
     ax.legend(fontsize=7)
     for a in axes:
