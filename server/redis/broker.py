@@ -469,8 +469,16 @@ class RedisBroker:
                     await ps.subscribe(*(self._channel(s) for s in chunk))
             self._hb_seen = time.monotonic()
             await self._publish_heartbeat()
+            wait = min(0.25, self._heartbeat)
             while True:
-                msg = await ps.get_message(timeout=min(0.25, self._heartbeat))
+                asked = time.monotonic()
+                msg = await ps.get_message(timeout=wait)
+                held = time.monotonic() - asked - wait
+                if held > 0:
+                    # The loop was held (a long callback, a full collection,
+                    # a starved process): that time is not Redis's silence,
+                    # and the heartbeats may be waiting unread on the socket.
+                    self._hb_seen += held
                 if msg is not None:
                     await self._on_message(msg)
                 if time.monotonic() - self._hb_seen > self._watchdog:

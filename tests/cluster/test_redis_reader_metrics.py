@@ -61,3 +61,20 @@ async def test_the_heartbeat_round_trip_includes_the_time_the_reader_could_not_r
     finally:
         await broker.close()
         await asyncio.sleep(0)
+
+
+async def test_a_loop_held_longer_than_the_watchdog_is_not_a_deaf_subscriber(redis_url: str) -> None:
+    # Seen in the soak on a starved machine: a 3-s full collection, then the
+    # subscriber restarted (resubscribe, history replay) though Redis was fine.
+    metrics = Metrics()
+    broker = RedisBroker(redis_url, heartbeat_seconds=0.2, watchdog_seconds=1.0, metrics=metrics)
+    try:
+        await broker.start()
+        time.sleep(1.5)  # noqa: ASYNC251  the loop held past the watchdog
+        heard = sum(broker.heartbeat_trip._counts[()])
+        await wait_until(
+            lambda: sum(broker.heartbeat_trip._counts[()]) >= heard + 3, 5, "heartbeats heard after the stall"
+        )
+        assert broker.reconnects.value("watchdog") == 0
+    finally:
+        await broker.close()
