@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
 
         connects.run(argv[1:])
         return 0
+    if argv and argv[0] == "soakdiag":  # the Redis soak beside its floor pair, per second (bench/soakdiag.py)
+        from bench import soakdiag
+
+        return soakdiag.main(argv[1:])
     if argv and argv[0] == "permem":
         from bench import permem
 

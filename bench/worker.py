@@ -320,7 +320,11 @@ class Worker:
         stalled = spec.get("stall_all", False)
         self.rcvbuf: int = spec.get("rcvbuf", 0)
         self.mss: int = spec.get("mss", 0)
-        self.agents = [Agent(self, a, urls[i % len(urls)], stall=stalled) for i, a in zip(indices, spec["agents"], strict=False)]
+        # ``{i}`` in a URL: the agent's index (a peer that puts agents in rooms).
+        self.agents = [
+            Agent(self, a, urls[i % len(urls)].replace("{i}", str(i)), stall=stalled)
+            for i, a in zip(indices, spec["agents"], strict=False)
+        ]
         self.frames = self.events = self.bytes = self.gaps = self.dups = 0
         self.stall_events = self.stall_gaps = self.stall_dups = 0
         # Latency windows (``window`` op): live events at healthy agents, events
