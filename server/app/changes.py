@@ -152,7 +152,7 @@ class Changes:
         encoded once; each socket written its frames together). Per stream,
         the events come in the same order as publishing the outcomes one at
         a time. For outcomes of distinct conversations with no outbound
-        message (what the timers commit)."""
+        message (what the timers commit, a routing pass's offers)."""
         if not outcomes:
             return
         contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
@@ -165,7 +165,9 @@ class Changes:
             counts[queue_id] = p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
         batch: list[tuple[str, p.AnyEvent]] = []
         for outcome, contact in zip(outcomes, contacts, strict=True):
-            before = self.catalog.summary(outcome.before, contact) if outcome.before is not None else None
+            before = None
+            if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
+                before = self.catalog.summary(outcome.before, contact)
             after = self.catalog.summary(outcome.after, contact)
             counted_in = fanout.inbox_counts_of(outcome)
             batch.extend(fanout.publications(outcome, before, after, totals, counts.get(counted_in) if counted_in else None))
@@ -186,9 +188,9 @@ class Changes:
         the change is to the contact (a new name: the conversations are
         republished with ``before`` as they looked)."""
         contact = contact or await self.directory.contact_of(outcome.after)
-        before = (
-            self.catalog.summary(outcome.before, shown_before or contact) if outcome.before is not None else None
-        )
+        before = None  # also when the change shows for certain: the old summary would only be compared
+        if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
+            before = self.catalog.summary(outcome.before, shown_before or contact)
         after = self.catalog.summary(outcome.after, contact)
         totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
         counts = None
