@@ -165,7 +165,9 @@ class Changes:
             counts[queue_id] = p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
         batch: list[tuple[str, p.AnyEvent]] = []
         for outcome, contact in zip(outcomes, contacts, strict=True):
-            before = self.catalog.summary(outcome.before, contact) if outcome.before is not None else None
+            # The summary before only tells whether it changed: not built when it surely did (a lock).
+            moved = outcome.before is None or fanout.summary_moves(outcome)
+            before = None if moved or outcome.before is None else self.catalog.summary(outcome.before, contact)
             after = self.catalog.summary(outcome.after, contact)
             counted_in = fanout.inbox_counts_of(outcome)
             batch.extend(fanout.publications(outcome, before, after, totals, counts.get(counted_in) if counted_in else None))

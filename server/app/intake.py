@@ -5,6 +5,7 @@ timer firing. Each is one ``Changes.apply`` around one core rule; a repeat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,7 +20,13 @@ from server.core import media as media_rules
 from server.core.errors import DomainError
 from server.core.model import Contact, Conversation, Inbound, Message, Quote
 from server.metrics import Metrics
-from server.store.base import DuplicateMessage, Store, VersionConflict
+from server.store.base import DuplicateMessage, Store, StoreError, VersionConflict
+
+EXPIRE_CHUNK = 2000
+"""Locks committed (and then published) together in a lock storm: a chunk
+publishes while the next commits. Big enough that a chunk's fixed costs
+(its transaction, its reads of counters) are spread thin; small enough
+that the first locks leave after a fraction of the storm."""
 
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
@@ -164,12 +171,18 @@ class Intake:
 
     async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
         """Many timers fired at once (a lock storm), in one pass: read them
-        all in one read, let the rule decide, commit every lock in one batch
-        (``Store.commit_many``: one SQLite transaction; pipelined scripts on
-        Redis), then publish the batch at once (``Changes.publish_many``).
+        all in one read, let the rule decide, commit the locks in chunks of
+        ``EXPIRE_CHUNK`` (``Store.commit_many``: one SQLite transaction each;
+        pipelined scripts on Redis), and publish each chunk at once
+        (``Changes.publish_many``) while the next one commits (the writer
+        thread or Redis works while the loop encodes and writes frames), so
+        the first locks leave early and a node that dies holds few locks
+        committed and not yet published. Chunks are published in order:
+        per stream, the same events in the same order as one at a time.
         One changed by another writer meanwhile goes through ``expire`` (the
         compare-and-set loop). Returns the ids that could not be expired (to
-        fire again); raises when the store cannot be asked (nothing published)."""
+        fire again); raises when the store cannot be asked (the chunks
+        before were published; firing them again finds them locked)."""
         policy = self.catalog.policy
         now = self.clock()
         failed: list[str] = []
@@ -180,19 +193,28 @@ class Intake:
             outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
             if outcome is not None:
                 outcomes.append(outcome)
-        results = await self.store.commit_many(outcomes)
-        stored = [outcome for outcome, refused in zip(outcomes, results, strict=True) if refused is None]
-        await self.changes.publish_many(stored)
-        self.metrics.session_locks.inc(len(stored))
-        for outcome, refused in zip(outcomes, results, strict=True):
-            if refused is None:
-                continue
-            if isinstance(refused, VersionConflict):
-                try:
-                    await self.expire(outcome.after.id)
-                except Exception:
-                    log.exception("session timer for %s failed", outcome.after.id)
-                    failed.append(outcome.after.id)
+        chunks = [outcomes[i : i + EXPIRE_CHUNK] for i in range(0, len(outcomes), EXPIRE_CHUNK)]
+        committing: asyncio.Future[list[StoreError | None]] | None = None
+        try:
+            for k, chunk in enumerate(chunks):
+                results = await (committing or self.store.commit_many(chunk))
+                committing = None
+                if k + 1 < len(chunks):
+                    committing = asyncio.ensure_future(self.store.commit_many(chunks[k + 1]))
+                    await asyncio.sleep(0)  # let it start (hand its transaction to the writer thread) before publishing
+                stored = [outcome for outcome, refused in zip(chunk, results, strict=True) if refused is None]
+                await self.changes.publish_many(stored)
+                self.metrics.session_locks.inc(len(stored))
+                for outcome, refused in zip(chunk, results, strict=True):
+                    if isinstance(refused, VersionConflict):
+                        try:
+                            await self.expire(outcome.after.id)
+                        except Exception:
+                            log.exception("session timer for %s failed", outcome.after.id)
+                            failed.append(outcome.after.id)
+        finally:
+            if committing is not None:  # an earlier chunk failed: let the next one end, then raise
+                await asyncio.gather(committing, return_exceptions=True)
         return failed
 
     async def delivery(

@@ -92,6 +92,14 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     return None
 
 
+def summary_moves(outcome: Outcome) -> bool:
+    """True when the conversation's summary certainly differs after the
+    change (its lock, status or assignee moved, each shown in the summary):
+    ``publications`` then needs no ``before`` summary to tell."""
+    b, a = outcome.before, outcome.after
+    return b is not None and (b.session_locked != a.session_locked or b.status != a.status or b.assignee_id != a.assignee_id)
+
+
 def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.Alert | None:
     """What the holder must notice: the conversation given to them by someone
     else (not their own claim or start), or the customer writing in it."""
@@ -142,7 +150,9 @@ def publications(
     totals: dict[str, Totals],
     counts: p.QueueCounts | None = None,
 ) -> list[Publication]:
-    """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change."""
+    """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change.
+    ``before``: the summary before the change; None for a new conversation,
+    and may be None when ``summary_moves(outcome)`` (the summary changed)."""
     b, a = outcome.before, outcome.after
     # A new version alone is no news to anyone (e.g. a delivery report).
     changed = before is None or replace(before, version=after.version) != after

@@ -5,11 +5,17 @@ goes through the compare-and-set loop, which finds it locked)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Sequence
 
 import msgspec
+import pytest
 
+from server.app import intake as intake_mod
+from server.core.conversation import Outcome
 from server.core.model import Inbound
+from server.store.base import StoreError
 from tests.app.test_changes import build
 
 DAY_MS = 25 * 3600 * 1000
@@ -70,7 +76,11 @@ async def _storm(one_at_a_time: bool) -> dict[str, list[bytes]]:
     return heard
 
 
-async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_stream_order() -> None:
+@pytest.mark.parametrize("chunk", [2000, 3, 1])
+async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_stream_order(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", chunk)
     batch, single = await _storm(False), await _storm(True)
     assert batch == single
     kinds = [msgspec.json.decode(f)["event"]["type"] for f in batch["queue:sales"]]
@@ -81,3 +91,38 @@ async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_st
     thread = [msgspec.json.decode(f)["event"] for f in next(v for k, v in batch.items() if k.startswith("conv:"))]
     assert [e["type"] for e in thread] == ["session.locked", "message.created"]
     assert thread[1]["message"]["kind"] == "timeline" and thread[1]["message"]["meta"] == {"event": "locked"}
+
+
+async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks overlap: the second chunk's commit is under way before the
+    first chunk is published (the store works while the loop publishes),
+    and the chunks are published in order, each lock once."""
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 3)
+    app, broker, metrics = build()
+    convs = []
+    for n in range(8):
+        made = await app.intake.receive("wa", f"55119111133{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after.id)
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    log: list[str] = []
+    real_commit_many, real_publish_many = app.intake.store.commit_many, broker.publish_many
+
+    async def commit_many(outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        log.append(f"commit {[convs.index(o.after.id) for o in outcomes]}")
+        await asyncio.sleep(0)  # a store that answers later (the writer thread, Redis)
+        return await real_commit_many(outcomes)
+
+    async def publish_many(publications: Sequence[tuple[str, object]]) -> None:
+        log.append(f"publish {sorted({convs.index(s[5:]) for s, _ in publications if s.startswith('conv:')})}")
+        await real_publish_many(publications)  # type: ignore[arg-type]
+
+    app.intake.store.commit_many = commit_many  # type: ignore[method-assign]
+    broker.publish_many = publish_many  # type: ignore[method-assign]
+    assert await app.intake.expire_many(convs) == []
+    assert log == [
+        "commit [0, 1, 2]", "commit [3, 4, 5]", "publish [0, 1, 2]",
+        "commit [6, 7]", "publish [3, 4, 5]", "publish [6, 7]",
+    ]  # fmt: skip
+    assert metrics.session_locks.value() == 8

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from protocol import messages as p
 from server.core import conversation as rules
-from server.core.fanout import Totals, affected_agents, publications
+from server.core.fanout import Totals, affected_agents, publications, summary_moves
 from server.core.model import Contact
 from server.core.views import summary
-from tests.core.test_conversation import ANA, BRUNO, CUSTOMER, SOFIA, T0, WA, WA_POLICY, claimed, open_conv, receive
+from tests.core.test_conversation import ANA, BRUNO, CUSTOMER, HOUR, SOFIA, T0, WA, WA_POLICY, claimed, open_conv, receive
 
 
 def route(outcome: rules.Outcome, totals: dict[str, Totals] | None = None, contact: Contact = CUSTOMER,
@@ -190,3 +192,26 @@ def test_a_delivery_report_reaches_only_the_thread() -> None:
     report = rules.delivery(sent.after, sent.message, "delivered")
     assert report is not None and report.after.version == sent.after.version + 1
     assert route(report) == [("conv:c1", "message.updated")]
+
+
+def test_summary_moves_only_when_the_summaries_differ_and_then_publications_need_no_before() -> None:
+    """``summary_moves`` lets a batch skip the ``before`` summary: it holds
+    only for outcomes whose summary surely changed, and then the
+    publications are the same without it."""
+    locked = rules.expire(open_conv(), WA_POLICY, T0 + 25 * HOUR, message_id="m9")
+    assert locked is not None
+    moving = [locked, rules.claim(open_conv(), ANA), rules.end(claimed(), ANA, T0 + HOUR)]
+    version_only = rules.Outcome(before=open_conv(), after=replace(open_conv(), version=2))
+    read = rules.read(replace(claimed(), unread=2), ANA)  # the summary changes (unread), but not surely: built and compared
+    assert read is not None
+    for outcome in moving:
+        assert summary_moves(outcome), outcome
+        before = summary(outcome.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+        after = summary(outcome.after, CUSTOMER, WA, WA_POLICY)
+        assert replace(before, version=after.version) != after
+        totals = {a: Totals(1, 0) for a in affected_agents(outcome)}
+        assert publications(outcome, None, after, totals) == publications(outcome, before, after, totals)
+    assert not summary_moves(version_only) and not summary_moves(read)
+    before, after = (summary(c, CUSTOMER, WA, WA_POLICY) for c in (open_conv(), version_only.after))
+    assert publications(version_only, before, after, {}) == []  # a new version alone is no news: before is needed
+    assert not summary_moves(receive(None))  # new: nothing before to compare
