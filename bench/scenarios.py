@@ -224,6 +224,8 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
     seeded: dict[str, Any] = {}
     t0 = time.perf_counter()
+    if opts.node_tree is not None and not opts.preseed:
+        raise SystemExit("lockstorm --node-tree: only with --preseed")
     if opts.preseed and (opts.url or opts.assigned):
         raise SystemExit("lockstorm --preseed starts its own node(s) and seeds the inbox: not with --url or --assigned")
     if opts.preseed:
@@ -237,7 +239,8 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             progress.show(f"lockstorm: seeding {opts.conversations} conversations into the store…")
             seeded.update(preseed(config, data, redis.url if redis is not None else None, opts.conversations, opened_s * 1000))
 
-        target = start_switchboard(center, workdir, nodes=opts.nodes if redis is not None else 1, redis=redis, prepare=prepare)
+        nodes = opts.nodes if redis is not None else 1
+        target = start_switchboard(center, workdir, nodes=nodes, redis=redis, prepare=prepare, tree=opts.node_tree)
     else:
         target = _target(opts, center, workdir, redis=redis, nodes=opts.nodes if redis is not None else 1)
     fleet = None
