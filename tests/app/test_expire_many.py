@@ -120,9 +120,12 @@ async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch:
 
     app.intake.store.commit_many = commit_many  # type: ignore[method-assign]
     broker.publish_many = publish_many  # type: ignore[method-assign]
+    published_before = {k: metrics.published.value(k) for k in ("queue", "conv")}
     assert await app.intake.expire_many(convs) == []
     assert log == [
         "commit [0, 1, 2]", "commit [3, 4, 5]", "publish [0, 1, 2]",
         "commit [6, 7]", "publish [3, 4, 5]", "publish [6, 7]",
     ]  # fmt: skip
     assert metrics.session_locks.value() == 8
+    # Each lock: inbox.updated and session.locked on the queue, session.locked and message.created on the thread.
+    assert {k: metrics.published.value(k) - v for k, v in published_before.items()} == {"queue": 16, "conv": 16}
