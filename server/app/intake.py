@@ -170,38 +170,50 @@ class Intake:
         return outcome is not None
 
     async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
-        """Many timers fired at once (a lock storm), in one pass: read them
-        all in one read, let the rule decide, commit the locks in chunks of
-        ``EXPIRE_CHUNK`` (``Store.commit_many``: one SQLite transaction each;
-        pipelined scripts on Redis), and publish each chunk at once
-        (``Changes.publish_many``) while the next one commits (the writer
-        thread or Redis works while the loop encodes and writes frames), so
-        the first locks leave early and a node that dies holds few locks
-        committed and not yet published. Chunks are published in order:
-        per stream, the same events in the same order as one at a time.
-        One changed by another writer meanwhile goes through ``expire`` (the
-        compare-and-set loop). Returns the ids that could not be expired (to
-        fire again); raises when the store cannot be asked (the chunks
-        before were published; firing them again finds them locked)."""
+        """Many timers fired at once (a lock storm), in chunks of
+        ``EXPIRE_CHUNK`` windows, each in one pass: read in one read, decided
+        by the rule, committed at once (``Store.commit_many``: one SQLite
+        transaction; pipelined scripts on Redis) and published at once
+        (``Changes.publish_many``). The chunks overlap: while one commits
+        (on the writer thread, or in Redis) the loop publishes the one
+        before and reads and decides the one after, so the first locks leave
+        early and a node that dies holds few locks committed and not yet
+        published. Chunks are published in order: per stream, the same
+        events in the same order as one at a time. One changed by another
+        writer meanwhile goes through ``expire`` (the compare-and-set loop).
+        Returns the ids that could not be expired (to fire again); raises
+        when the store cannot be asked (the chunks before were published;
+        firing them again finds them locked)."""
         policy = self.catalog.policy
         now = self.clock()
         failed: list[str] = []
-        outcomes: list[rules.Outcome] = []
         wanted = list(dict.fromkeys(conv_ids))
-        found = await self.store.get_conversations(wanted)
-        for conv in (found[i] for i in wanted if i in found):
-            outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
-            if outcome is not None:
-                outcomes.append(outcome)
-        chunks = [outcomes[i : i + EXPIRE_CHUNK] for i in range(0, len(outcomes), EXPIRE_CHUNK)]
+
+        async def decide(ids: list[str]) -> list[rules.Outcome]:
+            found = await self.store.get_conversations(ids)
+            outcomes = []
+            for conv in (found[i] for i in ids if i in found):
+                outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
+                if outcome is not None:
+                    outcomes.append(outcome)
+            return outcomes
+
+        async def commit(outcomes: list[rules.Outcome]) -> asyncio.Future[list[StoreError | None]]:
+            started = asyncio.ensure_future(self.store.commit_many(outcomes))
+            await asyncio.sleep(0)  # let it start (hand its transaction to the writer thread) before going on
+            return started
+
+        chunks = [wanted[i : i + EXPIRE_CHUNK] for i in range(0, len(wanted), EXPIRE_CHUNK)]
         committing: asyncio.Future[list[StoreError | None]] | None = None
         try:
-            for k, chunk in enumerate(chunks):
-                results = await (committing or self.store.commit_many(chunk))
+            chunk = await decide(chunks[0]) if chunks else []
+            pending = committing = await commit(chunk)
+            for k in range(len(chunks)):
+                following = await decide(chunks[k + 1]) if k + 1 < len(chunks) else None
+                results = await pending
                 committing = None
-                if k + 1 < len(chunks):
-                    committing = asyncio.ensure_future(self.store.commit_many(chunks[k + 1]))
-                    await asyncio.sleep(0)  # let it start (hand its transaction to the writer thread) before publishing
+                if following is not None:
+                    pending = committing = await commit(following)
                 stored = [outcome for outcome, refused in zip(chunk, results, strict=True) if refused is None]
                 await self.changes.publish_many(stored)
                 self.metrics.session_locks.inc(len(stored))
@@ -212,8 +224,9 @@ class Intake:
                         except Exception:
                             log.exception("session timer for %s failed", outcome.after.id)
                             failed.append(outcome.after.id)
+                chunk = following or []
         finally:
-            if committing is not None:  # an earlier chunk failed: let the next one end, then raise
+            if committing is not None and not committing.done():  # something failed: let it end, then raise
                 await asyncio.gather(committing, return_exceptions=True)
         return failed
 

@@ -14,7 +14,7 @@ import pytest
 
 from server.app import intake as intake_mod
 from server.core.conversation import Outcome
-from server.core.model import Inbound
+from server.core.model import Conversation, Inbound
 from server.store.base import StoreError
 from tests.app.test_changes import build
 
@@ -94,9 +94,9 @@ async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_st
 
 
 async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks overlap: the second chunk's commit is under way before the
-    first chunk is published (the store works while the loop publishes),
-    and the chunks are published in order, each lock once."""
+    """Chunks overlap: while a chunk commits (the store works: the writer
+    thread, Redis), the loop reads and decides the next one and publishes
+    the one before; the chunks are published in order, each lock once."""
     monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 3)
     app, broker, metrics = build()
     convs = []
@@ -107,24 +107,35 @@ async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch:
     now = app.clock()
     app.intake.clock = lambda: now + DAY_MS
     log: list[str] = []
-    real_commit_many, real_publish_many = app.intake.store.commit_many, broker.publish_many
+    store = app.intake.store
+    real_read, real_commit_many, real_publish_many = store.get_conversations, store.commit_many, broker.publish_many
+
+    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+        log.append(f"read {[convs.index(i) for i in ids]}")
+        return await real_read(ids)
 
     async def commit_many(outcomes: Sequence[Outcome]) -> list[StoreError | None]:
-        log.append(f"commit {[convs.index(o.after.id) for o in outcomes]}")
+        which = [convs.index(o.after.id) for o in outcomes]
+        log.append(f"commit {which}")
         await asyncio.sleep(0)  # a store that answers later (the writer thread, Redis)
-        return await real_commit_many(outcomes)
+        results = await real_commit_many(outcomes)
+        log.append(f"committed {which}")
+        return results
 
     async def publish_many(publications: Sequence[tuple[str, object]]) -> None:
         log.append(f"publish {sorted({convs.index(s[5:]) for s, _ in publications if s.startswith('conv:')})}")
         await real_publish_many(publications)  # type: ignore[arg-type]
 
-    app.intake.store.commit_many = commit_many  # type: ignore[method-assign]
+    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    store.commit_many = commit_many  # type: ignore[method-assign]
     broker.publish_many = publish_many  # type: ignore[method-assign]
     published_before = {k: metrics.published.value(k) for k in ("queue", "conv")}
     assert await app.intake.expire_many(convs) == []
     assert log == [
-        "commit [0, 1, 2]", "commit [3, 4, 5]", "publish [0, 1, 2]",
-        "commit [6, 7]", "publish [3, 4, 5]", "publish [6, 7]",
+        "read [0, 1, 2]", "commit [0, 1, 2]",
+        "read [3, 4, 5]", "committed [0, 1, 2]", "commit [3, 4, 5]", "publish [0, 1, 2]",
+        "read [6, 7]", "committed [3, 4, 5]", "commit [6, 7]", "publish [3, 4, 5]",
+        "committed [6, 7]", "publish [6, 7]",
     ]  # fmt: skip
     assert metrics.session_locks.value() == 8
     # Each lock: inbox.updated and session.locked on the queue, session.locked and message.created on the thread.
