@@ -111,8 +111,10 @@ def parser() -> argparse.ArgumentParser:
     g = ap.add_argument_group("backlog (bench/backlog.py)")
     g.add_argument("--backlog", type=_ints, default=[100, 1000, 5000, 20000, 50000], help="backlog: waiting conversations N, a comma list")
     g.add_argument("--agent-queues", type=int, default=1, help="backlog: queues each agent is in (1: its own; 50: every queue)")
+    g.add_argument("--calls", action="store_true",
+                   help="routing: run the node under the call probe (cProfile) and count its Python calls per conversation")
     g.add_argument("--trees", type=_trees, default=None,
-                   help="backlog: an interleaved A/B, 'before=/path/to/checkout,after=.' (each tree's server, this benchmark)")
+                   help="backlog, routing: an interleaved A/B, 'before=/path/to/checkout,after=.' (each tree's server, this benchmark)")
     g.add_argument("--wave-rate", type=float, default=50.0, help="backlog: webhooks/s running during the reconnect wave")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent worker processes")
     ap.add_argument("--connect-rate", type=float, default=2000.0, help="new connections/s (0 = as fast as possible)")
@@ -171,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
         connects.run(argv[1:])
         return 0
+    if argv and argv[0] == "soakdiag":  # the Redis soak beside its floor pair, per second (bench/soakdiag.py)
+        from bench import soakdiag
+
+        return soakdiag.main(argv[1:])
     if argv and argv[0] == "permem":
         from bench import permem
 

@@ -50,7 +50,7 @@ from bench.backlog_seed import seed
 from bench.center import APP_SECRET, Center
 from bench.customers import whatsapp_envelope
 from bench.harness import CTX, Progress, spread
-from bench.procs import Proc, free_port, python_module, rss_bytes
+from bench.procs import Proc, free_port, rss_bytes, tree_module
 from bench.wire import WireClient
 from protocol import messages as p
 from server.channels.signature import HEADER, sign
@@ -288,10 +288,7 @@ def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
 def _serve(tree: str | None, *args: str) -> list[str]:
     """``server.cli`` from this tree, or from ``tree`` (an A/B: another
     checkout's server, this checkout's benchmark)."""
-    if tree is None:
-        return python_module("server.cli", *args)
-    boot = f"import runpy, sys; sys.path.insert(0, {tree!r}); runpy.run_module('server.cli', run_name='__main__', alter_sys=True)"
-    return [sys.executable, "-c", boot, *args]
+    return tree_module(tree, "server.cli", *args)
 
 
 def one_run(

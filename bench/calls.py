@@ -386,10 +386,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--strace", action="store_true", help="also count the node's system calls (strace -c)")
     ap.add_argument("--callgrind", action="store_true", help="count machine instructions (valgrind) instead of Python calls")
+    ap.add_argument(
+        "--no-loop-probe",
+        action="store_true",
+        help="run the nodes with loop_probe_seconds = 0: the probe wakes 20 times a second whatever the load, so"
+        " counted per action it charges how long the run took (slower on a busy machine), not the node's work",
+    )
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--out", default=str(RESULTS / "calls.json"))
     opts = ap.parse_args(argv)
-    center = Center(opts.agents, opts.queues)
+    center = Center(opts.agents, opts.queues, server={"loop_probe_seconds": 0.0} if opts.no_loop_probe else None)
     trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in opts.tree]
     results: dict[str, Any] = {}
     totals: dict[str, Counter[str]] = {}

@@ -160,6 +160,15 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def tree_module(tree: str | None, module: str, *args: str) -> list[str]:
+    """``module`` from this checkout, or from ``tree`` (an A/B: another
+    checkout's server, this checkout's benchmark)."""
+    if tree is None:
+        return python_module(module, *args)
+    boot = f"import runpy, sys; sys.path.insert(0, {tree!r}); runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+    return [sys.executable, "-c", boot, *args]
+
+
 def redis_binary() -> str | None:
     local = Path(sys.executable).parent / "redis-server"
     if local.exists():

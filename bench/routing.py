@@ -19,12 +19,20 @@ customer's marker, in the offer's conversation preview), so the figure is
 webhook sent → ``offer.rung`` read off the agent's socket, on one clock.
 Each rate runs ``--repeat`` interleaved pairs (routed, then claimed), each
 figure reported as median and spread, with the load average before each run.
+The agents count every frame they receive: frames, bytes and events by type
+per conversation (counts noise does not move). ``--trees before=PATH,after=.``
+interleaves the pairs of two checkouts' servers in one run. ``--calls`` runs
+the node under the call probe (bench/callprobe.py) and reports its Python
+calls per conversation over the same window (latencies are then void).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import sys
 import time
 from array import array
 from pathlib import Path
@@ -35,10 +43,12 @@ from websockets.asyncio.client import connect
 from bench import routing_agents
 from bench.center import APP_SECRET, Center
 from bench.harness import CTX, Customers, percentiles, spread
-from bench.procs import Proc, free_port, python_module
+from bench.procs import Proc, free_port, tree_module
 from protocol import messages as p
 
 Opts = Any
+
+HERE = Path(__file__).resolve().parent
 
 ROUTING = "\n".join(["[routing]", "capacity = 100", "offer_timeout_seconds = 30", "sweep_seconds = 60", ""])
 
@@ -93,20 +103,31 @@ class Fleet:
                 proc.kill()
 
 
-async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[str, Any]:
+async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float, tree: str | None = None) -> dict[str, Any]:
     center = Center(opts.agents, opts.queues)
     port = free_port()
     config = _config(center, workdir / f"routing-{automatic}.toml", port, automatic)
     data = workdir / f"routing-{automatic}-{port}.sqlite3"
-    proc = Proc("switchboard", python_module("server.cli", "serve", "--config", str(config), "--data", str(data)),
-                workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz")
+    serve = ["serve", "--config", str(config), "--data", str(data)]
+    probe = workdir / f"routing-{automatic}-{port}.calls.json" if getattr(opts, "calls", False) else None
+    if probe is None:
+        proc = Proc("switchboard", tree_module(tree, "server.cli", *serve), workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz")
+    else:
+        # Python calls counted (bench/callprobe.py, cProfile in every thread): slower, but noise does not move the count.
+        source = tree or str(HERE.parent)
+        proc = Proc("switchboard", [sys.executable, "-P", str(HERE / "callprobe.py"), str(probe), "-m", "server.cli", *serve],
+                    workdir / f"routing-{automatic}.log", f"http://127.0.0.1:{port}/readyz",
+                    {"PYTHONPATH": source, "CALLPROBE_TREE": source})
     proc.start(timeout=60)
     url = f"ws://127.0.0.1:{port}/ws"
     fleet = Fleet(center, url, automatic, opts.workers)
     try:
         fleet.call("connect")
         await asyncio.sleep(1.0)
+        fleet.call("reset")  # count the frames of the traffic only
         total = int(rate * opts.duration)
+        if probe is not None:
+            await _probe_window(proc, probe, mark=True)
         cpu0 = proc.cpu()
         customers = Customers({
             "messages": total, "rate": rate, "per_customer": 1, "slots": 1, "queues": center.q,
@@ -123,10 +144,14 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # the last accepts / claims land
         cpu = proc.cpu() - cpu0
+        calls = await _probe_window(proc, probe) if probe is not None else None
         collected = fleet.call("collect")
         latency = array("q")
+        kinds: dict[str, int] = {}
         for r in collected:
             latency.frombytes(r["latency_us"])
+            for kind, n in r["kinds"].items():
+                kinds[kind] = kinds.get(kind, 0) + n
         result: dict[str, Any] = {
             "conversations": total,
             "rate": rate,
@@ -137,7 +162,19 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[
             "cpu_ms_per_conversation": round(1000 * cpu / total, 3),
             "errors": {k: v for r in collected for k, v in r["errors"].items()},
             "unmarked": sum(r["unmarked"] for r in collected),
+            "frames_per_conversation": round(sum(r["frames"] for r in collected) / max(1, total), 2),
+            "bytes_per_conversation": round(sum(r["bytes"] for r in collected) / max(1, total)),
+            "events_per_conversation": {k: round(n / max(1, total), 2) for k, n in sorted(kinds.items())},
         }
+        if calls is not None:
+            result["python_calls_per_conversation"] = round(sum(calls.values()) / max(1, total), 1)
+            top = sorted(calls.items(), key=lambda kv: -kv[1])[:60]
+            result["python_calls_top"] = {k: round(v / max(1, total), 2) for k, v in top}
+            files: dict[str, int] = {}
+            for k, v in calls.items():
+                where = k.rsplit(":", 1)[0] if ".py:" in k else "<builtins>"
+                files[where] = files.get(where, 0) + v
+            result["python_calls_by_file"] = {k: round(v / max(1, total), 1) for k, v in sorted(files.items(), key=lambda kv: -kv[1])[:20]}
         if automatic:
             result["webhook_to_offer"] = percentiles(latency)
             result["offered"] = len(latency)
@@ -150,6 +187,21 @@ async def _run(opts: Opts, workdir: Path, automatic: bool, rate: float) -> dict[
     finally:
         fleet.close()
         proc.stop()
+
+
+async def _probe_window(proc: Proc, probe: Path, *, mark: bool = False) -> dict[str, int]:
+    """SIGUSR2 to the call probe: the first marks the window's start, the
+    second writes the calls since (bench/callprobe.py)."""
+    target = Path(str(probe) + ".mark") if mark else probe
+    os.kill(proc.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 60
+    while not target.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the call probe wrote no {target}")
+        await asyncio.sleep(0.01)
+    data: dict[str, Any] = json.loads(target.read_text()) if not mark else {}
+    target.unlink()
+    return dict(data.get("calls", {}))
 
 
 async def _audit(url: str, center: Center) -> dict[str, Any]:
@@ -183,33 +235,66 @@ def _summary(runs: list[dict[str, Any]], *path: str) -> dict[str, Any]:
     return spread(values)
 
 
+def _pairs(opts: Opts, workdir: Path, rate: float, progress: Any, tree: str | None, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One routed run then one claimed run of ``tree``'s server."""
+    label = f"{name} " if name else ""
+    load = os.getloadavg()
+    routed = asyncio.run(_run(opts, workdir, True, rate, tree))
+    routed["load_before"] = [round(x, 2) for x in load]
+    progress.done(f"{label}routing {rate}/s: {routed}")
+    load = os.getloadavg()
+    claimed = asyncio.run(_run(opts, workdir, False, rate, tree))
+    claimed["load_before"] = [round(x, 2) for x in load]
+    progress.done(f"{label}claiming {rate}/s: {claimed}")
+    return routed, claimed
+
+
+def _figures(routed_runs: list[dict[str, Any]], claimed_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = [r["cpu_ms_per_conversation"] / max(1e-9, c["cpu_ms_per_conversation"]) for r, c in zip(routed_runs, claimed_runs, strict=True)]
+    return {
+        "webhook_to_offer_p50_ms": _summary(routed_runs, "webhook_to_offer", "p50"),
+        "webhook_to_offer_p99_ms": _summary(routed_runs, "webhook_to_offer", "p99"),
+        "webhook_to_inbox_added_p50_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p50"),
+        "webhook_to_inbox_added_p99_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p99"),
+        "cpu_ms_per_routed": _summary(routed_runs, "cpu_ms_per_conversation"),
+        "cpu_ms_per_claimed": _summary(claimed_runs, "cpu_ms_per_conversation"),
+        "cpu_ratio_routed_vs_claimed": spread(ratios),
+        "frames_per_routed": _summary(routed_runs, "frames_per_conversation"),
+        "frames_per_claimed": _summary(claimed_runs, "frames_per_conversation"),
+        "python_calls_per_routed": _summary(routed_runs, "python_calls_per_conversation"),
+        "python_calls_per_claimed": _summary(claimed_runs, "python_calls_per_conversation"),
+        "dual_owners": sum(r.get("dual_owners", 0) for r in routed_runs),
+        "agents_over_capacity": sum(r.get("agents_over_capacity", 0) for r in routed_runs),
+        "routed": routed_runs,
+        "claimed": claimed_runs,
+    }
+
+
 def routing(opts: Opts, workdir: Path, progress: Any) -> dict[str, Any]:
     """Per rate: ``--repeat`` pairs, routed then claimed (interleaved, so
-    the machine's load moves both alike); median and spread of each figure."""
+    the machine's load moves both alike); median and spread of each figure.
+    ``--trees``: each repeat runs every tree's pair in turn (an A/B in one
+    run; each tree's server, this benchmark's agents and customers)."""
+    trees: list[tuple[str, str | None]] = getattr(opts, "trees", None) or [("", None)]
     out: dict[str, Any] = {"agents": opts.agents, "queues": opts.queues, "workers": opts.workers, "rates": {}}
+    if trees[0][0]:
+        out["trees"] = {name: tree or "." for name, tree in trees}
     for rate in opts.rates:
-        routed_runs, claimed_runs = [], []
+        runs: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {name: ([], []) for name, _ in trees}
         for _ in range(max(1, opts.repeat)):
-            load = os.getloadavg()
-            routed = asyncio.run(_run(opts, workdir, True, rate))
-            routed["load_before"] = [round(x, 2) for x in load]
-            progress.done(f"routing {rate}/s: {routed}")
-            routed_runs.append(routed)
-            claimed = asyncio.run(_run(opts, workdir, False, rate))
-            progress.done(f"claiming {rate}/s: {claimed}")
-            claimed_runs.append(claimed)
-        ratios = [r["cpu_ms_per_conversation"] / max(1e-9, c["cpu_ms_per_conversation"]) for r, c in zip(routed_runs, claimed_runs, strict=True)]
-        out["rates"][str(rate)] = {
-            "webhook_to_offer_p50_ms": _summary(routed_runs, "webhook_to_offer", "p50"),
-            "webhook_to_offer_p99_ms": _summary(routed_runs, "webhook_to_offer", "p99"),
-            "webhook_to_inbox_added_p50_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p50"),
-            "webhook_to_inbox_added_p99_ms": _summary(claimed_runs, "webhook_to_inbox_added", "p99"),
-            "cpu_ms_per_routed": _summary(routed_runs, "cpu_ms_per_conversation"),
-            "cpu_ms_per_claimed": _summary(claimed_runs, "cpu_ms_per_conversation"),
-            "cpu_ratio_routed_vs_claimed": spread(ratios),
-            "dual_owners": sum(r.get("dual_owners", 0) for r in routed_runs),
-            "agents_over_capacity": sum(r.get("agents_over_capacity", 0) for r in routed_runs),
-            "routed": routed_runs,
-            "claimed": claimed_runs,
-        }
+            for name, tree in trees:
+                routed, claimed = _pairs(opts, workdir, rate, progress, tree, name)
+                runs[name][0].append(routed)
+                runs[name][1].append(claimed)
+        if len(trees) == 1:
+            out["rates"][str(rate)] = _figures(*runs[trees[0][0]])
+            continue
+        by_tree = {name: _figures(*runs[name]) for name, _ in trees}
+        first, last = trees[0][0], trees[-1][0]
+        ratio = [
+            (r1["cpu_ms_per_conversation"] / max(1e-9, c1["cpu_ms_per_conversation"]))
+            / max(1e-9, r0["cpu_ms_per_conversation"] / max(1e-9, c0["cpu_ms_per_conversation"]))
+            for r0, c0, r1, c1 in zip(*runs[first], *runs[last], strict=True)
+        ]
+        out["rates"][str(rate)] = {"by_tree": by_tree, f"cpu_ratio_{last}_vs_{first}": spread(ratio)}
     return out

@@ -12,7 +12,9 @@ sets itself ``available`` (automatic queues) after its snapshot, and:
 
 Only frames that name one of those events are decoded, into structs holding
 the few fields read, so the bench's own decoding stays off the node's cores
-as far as it can. Ops over the pipe: ``connect``, ``stats``, ``collect``,
+as far as it can. Every frame is counted (frames, bytes, events by type:
+what the agents receive per conversation, a figure noise does not move).
+Ops over the pipe: ``connect``, ``stats``, ``reset``, ``collect``,
 ``close`` (one request dict in, one reply dict out).
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 import msgspec
 
 from bench.wire import WireClient
-from bench.worker import parse_marker, raise_nofile
+from bench.worker import parse_marker, serve_pipe
 from protocol import messages as p
 
 _encode = p.encoder.encode
@@ -55,6 +57,7 @@ class _Frame(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Frame).decode
+_EVENT_TYPE = b'"event":{"type":"'
 
 
 class Agent:
@@ -75,6 +78,12 @@ class Agent:
 
     def on_frame(self, payload: bytes, now: int) -> None:
         w = self.w
+        w.frames += 1
+        w.bytes += len(payload)
+        at = payload.find(_EVENT_TYPE)
+        if at >= 0:
+            start = at + len(_EVENT_TYPE)
+            w.kinds[payload[start:payload.index(b'"', start)]] += 1
         if b'"offer.rung"' in payload and w.automatic:
             body = _decode(payload).event
             if body is None or body.type != "offer.rung" or body.conversation is None:
@@ -116,6 +125,9 @@ class RoutingWorker:
         self.latency_us = array("q")
         self.accepted = self.claimed = self.unmarked = 0
         self.errors: Counter[str] = Counter()
+        self.frames = self.bytes = 0
+        self.kinds: Counter[bytes] = Counter()
+        """Frames and bytes the agents received, and events by type (counted, not timed)."""
         self._stop = asyncio.Event()
 
     def note(self, preview: str, now: int) -> None:
@@ -140,6 +152,8 @@ class RoutingWorker:
             return {"accepted": self.accepted, "claimed": self.claimed}
         if op == "reset":
             self.latency_us = array("q")
+            self.frames = self.bytes = 0
+            self.kinds.clear()
             return {}
         if op == "collect":
             return {
@@ -148,6 +162,9 @@ class RoutingWorker:
                 "claimed": self.claimed,
                 "unmarked": self.unmarked,
                 "errors": dict(self.errors),
+                "frames": self.frames,
+                "bytes": self.bytes,
+                "kinds": {k.decode(): n for k, n in self.kinds.items()},
             }
         if op == "close":
             for a in self.agents:
@@ -162,31 +179,7 @@ class RoutingWorker:
         raise ValueError(f"unknown op {op!r}")
 
     async def run(self) -> None:
-        raise_nofile()
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        def readable() -> None:
-            try:
-                inbox.put_nowait(self.conn.recv())
-            except EOFError:
-                self._stop.set()
-                loop.remove_reader(self.conn.fileno())
-
-        loop.add_reader(self.conn.fileno(), readable)
-
-        async def serve() -> None:
-            while True:
-                req = await inbox.get()
-                try:
-                    reply = await self.handle(req)
-                except Exception as e:
-                    reply = {"error": f"{type(e).__name__}: {e}"}
-                self.conn.send(reply)
-
-        task = asyncio.create_task(serve())
-        await self._stop.wait()
-        task.cancel()
+        await serve_pipe(self.conn, self.handle, self._stop)
 
 
 def main(conn: Connection, spec: dict[str, Any]) -> None:

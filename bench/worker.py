@@ -26,6 +26,7 @@ import time
 import zlib
 from array import array
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -319,7 +320,11 @@ class Worker:
         stalled = spec.get("stall_all", False)
         self.rcvbuf: int = spec.get("rcvbuf", 0)
         self.mss: int = spec.get("mss", 0)
-        self.agents = [Agent(self, a, urls[i % len(urls)], stall=stalled) for i, a in zip(indices, spec["agents"], strict=False)]
+        # ``{i}`` in a URL: the agent's index (a peer that puts agents in rooms).
+        self.agents = [
+            Agent(self, a, urls[i % len(urls)].replace("{i}", str(i)), stall=stalled)
+            for i, a in zip(indices, spec["agents"], strict=False)
+        ]
         self.frames = self.events = self.bytes = self.gaps = self.dups = 0
         self.stall_events = self.stall_gaps = self.stall_dups = 0
         # Latency windows (``window`` op): live events at healthy agents, events
@@ -583,31 +588,40 @@ class Worker:
         raise ValueError(f"unknown op {op!r}")
 
     async def run(self) -> None:
-        raise_nofile()
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await serve_pipe(self.conn, self.handle, self._stop)
 
-        def readable() -> None:
+
+async def serve_pipe(
+    conn: Connection, handle: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], stop: asyncio.Event
+) -> None:
+    """A worker process's loop: requests from the parent's pipe, one at a
+    time, each answered by ``handle``'s reply (or ``{"error": ...}``), until
+    ``stop`` is set (the ``close`` op) or the pipe closes."""
+    raise_nofile()
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            inbox.put_nowait(conn.recv())
+        except EOFError:
+            stop.set()
+            loop.remove_reader(conn.fileno())
+
+    loop.add_reader(conn.fileno(), readable)
+
+    async def serve() -> None:
+        while True:
+            req = await inbox.get()
             try:
-                inbox.put_nowait(self.conn.recv())
-            except EOFError:
-                self._stop.set()
-                loop.remove_reader(self.conn.fileno())
+                reply = await handle(req)
+            except Exception as e:
+                reply = {"error": f"{type(e).__name__}: {e}"}
+            conn.send(reply)
 
-        loop.add_reader(self.conn.fileno(), readable)
-
-        async def serve() -> None:
-            while True:
-                req = await inbox.get()
-                try:
-                    reply = await self.handle(req)
-                except Exception as e:
-                    reply = {"error": f"{type(e).__name__}: {e}"}
-                self.conn.send(reply)
-
-        task = asyncio.create_task(serve())
-        await self._stop.wait()
-        task.cancel()
+    task = asyncio.create_task(serve())
+    await stop.wait()
+    task.cancel()
 
 
 def _rss() -> int:

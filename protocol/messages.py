@@ -174,7 +174,10 @@ class ConversationSummary(Struct, kw_only=True):
     preview_duration_ms: int | None = None
     """The last message's voice note or audio length, once its file is stored."""
     offer: OfferView | None = None
-    """The offer ringing for it, if any (automatic queues, transfers)."""
+    """The offer ringing for it, if any (automatic queues, transfers). Never
+    in an Inbox row (``inbox.*`` events, ``inbox_page``, the snapshot's
+    ``inbox``): an offer ringing changes no row; the floor's ``ringing`` says
+    what rings."""
 
 
 class MediaView(Struct, kw_only=True):

@@ -82,3 +82,33 @@ def verify(secret: str, token: str, *, now: int) -> Claims:
     if claims.exp <= now:
         raise TokenExpired(f"expired at {claims.exp}")
     return claims
+
+
+class VerifiedTokens:
+    """``verify`` remembering the tokens whose signature it checked, by their
+    text: a reconnect wave (a deploy, a shift start) presents the same tokens
+    again, and their HMAC, base64 and claims decoding are then done once per
+    token rather than once per connect. The expiry is checked on every use
+    (a remembered token past its ``exp`` raises ``TokenExpired`` and is
+    forgotten); revocations are not checked here (the store's, on every use:
+    ``Tokens.authenticate``). At most ``size`` tokens kept, the oldest
+    forgotten first; a token that fails is never kept."""
+
+    __slots__ = ("_secret", "_seen", "size")
+
+    def __init__(self, secret: str, size: int = 1024) -> None:
+        self._secret = secret
+        self._seen: dict[str, Claims] = {}
+        self.size = size
+
+    def verify(self, token: str, *, now: int) -> Claims:
+        claims = self._seen.get(token)
+        if claims is None:
+            claims = verify(self._secret, token, now=now)
+            if len(self._seen) >= self.size:
+                del self._seen[next(iter(self._seen))]
+            self._seen[token] = claims
+        elif claims.exp <= now:
+            del self._seen[token]
+            raise TokenExpired(f"expired at {claims.exp}")
+        return claims

@@ -1,14 +1,28 @@
 """Limits on the HTTP listener, so idle or half-open connections cannot
 exhaust the process's file descriptors (issue 11: 20,000 slow-header
-connections took a node down).
+connections took a node down), nor oversized headers its memory.
+
+uvicorn parses HTTP with ``httptools`` (llhttp, in C) here, not h11 (pure
+Python, ~30 % of a webhook's Python calls, issue 16). The guards h11 gave or
+the node added around it, ported onto ``HttpToolsProtocol``:
 
 - A header timeout: a connection must complete its request headers within
   ``http_header_timeout_seconds`` of being accepted (or of its last response);
   uvicorn itself only times out a connection *after* a response (keep-alive).
+  One timer per connection, armed at accept and re-armed only when it fires
+  (a response just moves the deadline): no timer is cancelled and pushed
+  again into the loop's heap per request (a heap that holds every agent
+  socket's keepalive timer too).
 - A connection cap: beyond ``http_max_connections`` open HTTP connections a new
   one is answered 503 and closed at once (no descriptor held); at the cap,
   uvicorn answers requests 503 (``limit_concurrency``).
-- uvicorn's keep-alive timeout and h11's header size limit.
+- A header size limit: request headers (request line included) bigger than
+  ``http_max_header_bytes`` are answered 400 and the connection closed, even
+  while they are still arriving (h11 did this with its incomplete-event
+  limit; llhttp keeps a header being received in memory without a bound).
+- The keep-alive timeout: a connection idle ``http_keep_alive_seconds`` after
+  its last response is closed, by the same timer (uvicorn arms one of its own
+  per response and cancels it per request).
 
 ``uvicorn_options(config)`` is splatted into ``uvicorn.Config`` wherever the
 node's HTTP server is built. ``raise_open_files_limit`` lifts the soft
@@ -22,8 +36,8 @@ import logging
 import resource
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.config import Config
 
@@ -32,13 +46,23 @@ log = logging.getLogger(__name__)
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header timeout and a hard connection cap."""
+class HeadersTooLarge(Exception):
+    """Raised from the parser's callback: the request's head is over the limit."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header timeout, a header size limit
+    and a hard connection cap."""
 
     header_timeout: float = 10.0
     max_connections: int = 1000
+    max_header_bytes: int = 16 * 1024
 
-    _header_timer: asyncio.TimerHandle | None = None
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_since: float = 0.0
+    """Loop time since which the connection has owed a request's headers."""
+    _head_bytes: int = 0
+    """Bytes received since the last request's headers were complete (or since accept)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -47,54 +71,126 @@ class GuardedH11Protocol(H11Protocol):
             transport.write(BUSY)
             transport.close()
             return
-        self._arm()
+        self._head_since = now = self.loop.time()
+        tick = min(self.header_timeout, self.timeout_keep_alive)
+        self._head_timer = self.loop.call_at(now + tick, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_head_timer()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, with the header size count around the parser (and no
+        # keep-alive timer to cancel: see on_response_complete).
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:  # no request under way: the next head's bytes
+            self._head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as e:
+            if isinstance(e.__context__, HeadersTooLarge):
+                self._refuse_head()
+            else:
+                self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        # A head completed inside ``data`` reset the count (on_headers_complete);
+        # one still arriving past the limit is refused before it grows further.
+        if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+            self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        if self._head_bytes > self.max_header_bytes:
+            # The bytes counted may hold a body after the head: size the head itself.
+            size = len(self.url) + 20 + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > self.max_header_bytes:
+                raise HeadersTooLarge
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def _invalid(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        log.warning("HTTP request headers over %d bytes: refused", self.max_header_bytes)
+        self.send_400_response("Request headers too large.")
+
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()  # the next request's headers get the same time
-
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        self._disarm()  # the upgraded connection is the websocket's now
-        super().handle_websocket_upgrade(event)
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timed_out(self) -> None:
-        self._header_timer = None
+        # uvicorn's, without its keep-alive timer: the connection's one timer
+        # (``_head_due``) closes an idle keep-alive connection too.
+        self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        # Still no complete request since the connection opened (or since the
-        # last response): idle, or headers dribbling in. A request under way
-        # (its headers arrived) is the app's, not ours.
-        if self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete):
-            self.transport.close()
+        self._head_since = self.loop.time()  # the next request's headers get the same time
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waited for this response
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._stop_head_timer()  # the upgraded connection is the websocket's now
+        super().handle_websocket_upgrade()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_due(self) -> None:
+        """The connection's one timer. It never waits longer than the shorter
+        of the two timeouts, so a deadline moved earlier meanwhile (a response:
+        keep-alive from now) is never missed; a due deadline closes."""
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        tick = min(self.header_timeout, self.timeout_keep_alive)
+        cycle = self.cycle
+        if cycle is not None and not (cycle.response_complete and not cycle.more_body):
+            # A request under way (its headers arrived) is the app's, not
+            # ours: look again later, when its response may have set a deadline.
+            due = now + tick
+        else:
+            due = self._head_since + self.header_timeout
+            if cycle is not None and self._head_bytes == 0:
+                # Idle since the last response: keep-alive.
+                due = min(due, self._head_since + self.timeout_keep_alive)
+            if now >= due:
+                # No complete request since the connection opened (or since
+                # the last response): idle, or headers dribbling in.
+                self.transport.close()
+                return
+            due = min(due, now + tick)
+        self._head_timer = self.loop.call_at(due, self._head_due)
 
 
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config`` (besides app, host, port, logging levels)."""
     s = config.server
     protocol = type(
-        "GuardedH11Protocol",
-        (GuardedH11Protocol,),
-        {"header_timeout": s.http_header_timeout_seconds, "max_connections": s.http_max_connections},
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "header_timeout": s.http_header_timeout_seconds,
+            "max_connections": s.http_max_connections,
+            "max_header_bytes": s.http_max_header_bytes,
+        },
     )
     return {
         "http": protocol,
         "timeout_keep_alive": s.http_keep_alive_seconds,
         "limit_concurrency": s.http_max_connections,
-        "h11_max_incomplete_event_size": s.http_max_header_bytes,
+        "server_header": False,  # no "server: uvicorn" on every answer: nobody needs it, and it names the software
         # uvicorn's records go to the root logger's handlers, and so through
         # the repeat filter (server/logs.py), instead of uvicorn's own handlers.
         "log_config": None,

@@ -125,6 +125,9 @@ class Metrics:
         self.gc_pauses = Histogram(
             "switchboard_gc_pause_seconds", "Event-loop pauses for Python's garbage collector", ("generation",)
         )
+        self.gc_pause_max = Peak(
+            "switchboard_gc_pause_max_seconds", "Longest garbage collection pause since the previous scrape"
+        )
         self._extra: list[Collector] = []
         self._gc_started = 0.0
 
@@ -140,7 +143,9 @@ class Metrics:
         if phase == "start":
             self._gc_started = time.perf_counter()
         else:
-            self.gc_pauses.observe(time.perf_counter() - self._gc_started, str(info["generation"]))
+            pause = time.perf_counter() - self._gc_started
+            self.gc_pauses.observe(pause, str(info["generation"]))
+            self.gc_pause_max.observe(pause)
 
     def add(self, collector: Collector) -> None:
         """A metric a part made itself (a Histogram, a Peak), exported with the rest."""
@@ -177,6 +182,7 @@ class Metrics:
             self.session_locks,
             self.channel,
             self.gc_pauses,
+            self.gc_pause_max,
             self.snapshot_seconds,
             self.snapshot_bytes,
             self.snapshot_seconds_max,

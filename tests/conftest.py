@@ -16,6 +16,7 @@ import uvicorn
 from server import auth
 from server.config import Config, ServerSettings
 from server.core.model import Agent, Queue, Template, Touchpoint, WindowPolicy
+from server.http_limits import uvicorn_options
 from server.node import Node
 from tests.wsagent import WsAgent
 
@@ -115,7 +116,8 @@ async def start_node(config: Config, **parts: Any) -> tuple[Node, uvicorn.Server
     await node.start()
     server = uvicorn.Server(
         uvicorn.Config(
-            node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning", ws=node.uvicorn_ws
+            node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning", ws=node.uvicorn_ws,
+            **uvicorn_options(config),  # the HTTP protocol and guards `switchboard serve` runs with (httptools)
         )
     )
     task = asyncio.create_task(server.serve())

@@ -12,6 +12,9 @@ the server is up. Each runs as one process (``python -m bench.peers.NAME``).
     broadcaster  (broadcaster_peer.py) Starlette + encode/broadcaster (Redis pub/sub backend)
     socketio     (socketio_peer.py) python-socketio ASGI server with AsyncRedisManager, on uvicorn
     channels     (channels_peer.py) Django Channels consumer + channels_redis group_send, on uvicorn
+
+Not a compare peer: ``floor_redis.py``, two floors sharing one redis-server
+through plain pub/sub, agents in rooms (``python -m bench soakdiag``'s control).
 """
 
 from __future__ import annotations

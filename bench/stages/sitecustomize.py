@@ -16,7 +16,7 @@ times; use it for counts, not times). One JSON line per webhook goes to
 
 Marks, in the order a webhook passes them:
 
-    arrive     uvicorn's h11 protocol gets the request's first bytes
+    arrive     uvicorn's HTTP protocol (h11, or the node's httptools one) gets the request's first bytes
     endpoint   the webhook endpoint starts (HTTP parse, middlewares, routing before)
     verify     the signature is checked
     decode     the body is parsed (JSON → the channel's events)
@@ -80,14 +80,22 @@ def _install() -> None:
 
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    data_received = H11Protocol.data_received
+    protocols: list[Any] = [H11Protocol]
+    try:  # the node's own protocol where it has one (httptools, server/http_limits.py)
+        from server.http_limits import GuardedHttpToolsProtocol
 
-    def timed_data_received(self: Any, data: bytes) -> None:
-        if data.startswith(b"POST /webhooks/"):
-            _arrivals.append(_now())
-        data_received(self, data)
+        protocols.append(GuardedHttpToolsProtocol)
+    except ImportError:
+        pass
+    for proto in protocols:
+        data_received = proto.data_received
 
-    H11Protocol.data_received = timed_data_received  # type: ignore[method-assign]
+        def timed_data_received(self: Any, data: bytes, data_received: Any = data_received) -> None:
+            if data.startswith(b"POST /webhooks/"):
+                _arrivals.append(_now())
+            data_received(self, data)
+
+        proto.data_received = timed_data_received
 
     import server.http.webhooks as hooks
 

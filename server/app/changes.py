@@ -153,7 +153,7 @@ class Changes:
         encoded once; each socket written its frames together). Per stream,
         the events come in the same order as publishing the outcomes one at
         a time. For outcomes of distinct conversations with no outbound
-        message (what the timers commit)."""
+        message (what the timers commit, a routing pass's offers)."""
         if not outcomes:
             return
         contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
@@ -167,9 +167,9 @@ class Changes:
         batch: list[tuple[str, p.AnyEvent]] = []
         summary = self.catalog.summary
         for outcome, contact, queue_id in zip(outcomes, contacts, counted_in, strict=True):
-            # The summary before only tells whether it changed: not built when it surely did (a lock).
-            moved = outcome.before is None or fanout.summary_moves(outcome)
-            before = None if moved or outcome.before is None else summary(outcome.before, contact)
+            before = None  # only tells whether the summary changed: not built when it surely did (a lock)
+            if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
+                before = summary(outcome.before, contact)
             after = summary(outcome.after, contact)
             batch.extend(fanout.publications(outcome, before, after, totals, counts.get(queue_id) if queue_id else None))
         try:
@@ -189,9 +189,9 @@ class Changes:
         the change is to the contact (a new name: the conversations are
         republished with ``before`` as they looked)."""
         contact = contact or await self.directory.contact_of(outcome.after)
-        before = (
-            self.catalog.summary(outcome.before, shown_before or contact) if outcome.before is not None else None
-        )
+        before = None  # also when the change shows for certain: the old summary would only be compared
+        if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
+            before = self.catalog.summary(outcome.before, shown_before or contact)
         after = self.catalog.summary(outcome.after, contact)
         totals = {a: await self.totals(a) for a in fanout.affected_agents(outcome)}
         counts = None

@@ -71,22 +71,24 @@ class Intake:
             return None
         contact = await self.contacts.learn(await self.directory.on_touchpoint(touchpoint, who), who, profile_name)
         policy = self.catalog.policy(touchpoint.channel)
-        try:
-            outcome = await self.changes.against_latest(
-                contact,
-                touchpoint.id,
-                lambda latest: rules.receive(
-                    latest,
-                    new_conversation_id=self.mint.new_thread("c", contact, touchpoint),
-                    message_id=self.mint.new_thread("m", contact, touchpoint),
-                    entry_id=self.mint.new_thread("m", contact, touchpoint),
-                    touchpoint=touchpoint,
-                    contact=contact,
-                    inbound=inbound,
-                    policy=policy,
-                    now=self.clock(),
-                ),
+        mint = self.mint.new_in_thread
+
+        def decide(latest: Conversation | None) -> rules.Outcome:
+            conv_id, message_id, entry_id = mint(contact, touchpoint, "c", "m", "m")
+            return rules.receive(
+                latest,
+                new_conversation_id=conv_id,
+                message_id=message_id,
+                entry_id=entry_id,
+                touchpoint=touchpoint,
+                contact=contact,
+                inbound=inbound,
+                policy=policy,
+                now=self.clock(),
             )
+
+        try:
+            outcome = await self.changes.against_latest(contact, touchpoint.id, decide)
         except DuplicateMessage:  # a retry racing its first delivery
             self.metrics.webhooks.inc(1, "duplicate")
             return None

@@ -13,12 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from protocol import errors
 from protocol import messages as p
 from server.app.canned import CannedResponses
 from server.app.catalog import Catalog
 from server.app.directory import Directory
 from server.app.routing import Router
+from server.app.sharedparts import EncodedViews, raw
 from server.broker import Broker
 from server.core import conversation as rules
 from server.core import fanout, text, views
@@ -38,8 +41,19 @@ MIN_QUEUE_PAGE = 4
 """Rows a merged Inbox window first reads from each queue (then twice as many each time)."""
 WINDOWS_KEPT = 256
 """Shared Inbox windows kept (one per set of queues agents see), least recently used dropped."""
+TURN_ROWS = 20
+"""A read of more rows than this makes their summaries in a loop turn of its
+own: a reconnect wave's snapshots are built side by side, and a loop turn
+runs one step of each of them (issue 18: the loop's longest turn)."""
+TURN_QUEUES = 10
+"""Queues whose first page (or count) one loop turn reads, at most: a window
+over every queue (a supervisor's) reads them over several turns."""
 SNAPSHOTS_AT_ONCE = 8
 """Snapshots built at once; more connections wait their turn, in order."""
+
+
+_decode_rows = msgspec.json.Decoder(list[p.ConversationSummary]).decode
+_decode_counts = msgspec.json.Decoder(list[p.QueueCounts]).decode
 
 
 def encode_cursor(key: tuple[int, str]) -> str:
@@ -82,9 +96,14 @@ class _Window:
 
     marks: tuple[object, ...]
     """The broker's epoch and the queues' stream positions it was built at."""
-    rows: list[p.ConversationSummary]
+    rows: Any
+    """The rows (``list[ConversationSummary]``) encoded once, a ``msgspec.Raw``
+    spliced into every snapshot frame that shares them; kept only encoded (a
+    window of 100 is ~77 KB of JSON, about what its summaries took as objects:
+    not both; ``Reads.snapshot``, for tests, decodes them)."""
     cursor: str | None
-    counts: list[p.QueueCounts]
+    counts: Any
+    """The queues' ``list[QueueCounts]``, encoded the same way."""
 
 
 class _QueuePage:
@@ -140,11 +159,14 @@ class Reads:
         self.snapshot_slots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
         self._windows: OrderedDict[tuple[str, ...], _Window] = OrderedDict()
         """Inbox windows by the queues they cover, least recently used first."""
+        self._views = EncodedViews(catalog)
 
     async def summary(self, conv: Conversation) -> p.ConversationSummary:
         return self.catalog.summary(conv, await self.directory.contact_of(conv))
 
     async def summaries(self, convs: list[Conversation]) -> list[p.ConversationSummary]:
+        if not convs:
+            return []  # an idle agent's Assigned and To wrap up (every connect): nothing to look up
         contacts = await self.directory.contacts_of(convs)
         return [self.catalog.summary(c, contact) for c, contact in zip(convs, contacts, strict=True)]
 
@@ -169,11 +191,14 @@ class Reads:
         at most ``SNAPSHOTS_AT_ONCE`` being built)."""
         async with self.snapshot_slots:
             started = time.perf_counter()
-            snapshot = await self._snapshot(agent)
+            snapshot = await self._snapshot(agent, shared=True)
             data = p.encoder.encode(snapshot)
             return SnapshotFrame(snapshot.streams, data, time.perf_counter() - started)
 
-    async def _snapshot(self, agent: Agent) -> p.Snapshot:
+    async def _snapshot(self, agent: Agent, *, shared: bool = False) -> p.Snapshot:
+        """The snapshot; ``shared``: to be encoded, its shared parts already
+        encoded (``msgspec.Raw`` in their fields: the Inbox window and counts
+        of the agent's queues, the configuration's views), the same bytes."""
         streams = self.streams_of(agent)
         # Positions first, state second: an event published in between is
         # both in the state and replayed; events carry whole values, so
@@ -183,20 +208,29 @@ class Reads:
         window = await self._window(queues, positions)
         await asyncio.sleep(0)  # a wave of snapshots takes turns with the rest of the node
         assigned = await self.summaries(await self.store.assigned(agent.id))
+        if shared:
+            views = self._views.of(agent)
+            inbox, counts = window.rows, window.counts
+            queue_views, agents, touchpoints = views.queues, views.agents, views.touchpoints
+            templates, dispositions = views.templates, views.dispositions
+        else:
+            inbox, counts = _decode_rows(window.rows), _decode_counts(window.counts)
+            queue_views, agents, touchpoints = self.catalog.queue_views, self.catalog.directory(agent), self.catalog.touchpoint_views(agent)
+            templates, dispositions = self.catalog.template_views, self.catalog.dispositions
         return p.Snapshot(
             epoch=self.broker.epoch,
             streams=positions,
-            inbox=window.rows,
-            inbox_counts=window.counts,
+            inbox=inbox,
+            inbox_counts=counts,
             inbox_cursor=window.cursor,
             assigned=assigned,
             to_wrap_up=await self.summaries(await self.store.to_wrap_up(agent.id)),
             unread_total=sum(s.unread for s in assigned),
-            queues=self.catalog.queue_views,
-            agents=self.catalog.directory(agent),
-            touchpoints=self.catalog.touchpoint_views(agent),
-            templates=self.catalog.template_views,
-            dispositions=self.catalog.dispositions,
+            queues=queue_views,
+            agents=agents,
+            touchpoints=touchpoints,
+            templates=templates,
+            dispositions=dispositions,
             server_time=self.clock(),
             canned=await self.canned.lists(agent),
             **await self._routing(agent),
@@ -215,7 +249,13 @@ class Reads:
             self._windows.move_to_end(key)
             return window
         rows, cursor = await self._inbox_window(queues, None, INBOX_WINDOW, None, None)
-        window = _Window(marks, rows, cursor, [await self.inbox_counts(q) for q in queues])
+        await asyncio.sleep(0)  # the counts and the encoding in a turn of their own
+        counts = []
+        for n, queue in enumerate(queues):
+            if n and n % TURN_QUEUES == 0:
+                await asyncio.sleep(0)
+            counts.append(await self.inbox_counts(queue))
+        window = _Window(marks, raw(rows), cursor, raw(counts))
         self._windows[key] = window
         self._windows.move_to_end(key)
         while len(self._windows) > WINDOWS_KEPT:
@@ -284,6 +324,8 @@ class Reads:
         heads: list[tuple[tuple[int, str], int]] = []
         pages: list[_QueuePage] = []
         for n, queue in enumerate(queues):
+            if n and n % TURN_QUEUES == 0:
+                await asyncio.sleep(0)  # a window over many queues reads them over several turns
             page = await _QueuePage.read(self.store, queue, after, first)
             pages.append(page)
             if page.head is not None:
@@ -313,8 +355,10 @@ class Reads:
             if scanned % 200 == 0:
                 await asyncio.sleep(0)  # a long filtered walk lets the node breathe
         if matching:
+            if len(matching) > TURN_ROWS:
+                await asyncio.sleep(0)  # reading the rows was one turn, their contacts and summaries another
             found = await self.summaries(matching)
-        return found, encode_cursor(position) if heads and position else None
+        return [fanout.inbox_row(s) for s in found], encode_cursor(position) if heads and position else None
 
     async def viewable(self, agent: Agent, conv_id: str) -> Conversation:
         conv = await self.store.get_conversation(conv_id)

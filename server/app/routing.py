@@ -545,12 +545,18 @@ class Router:
         self.passes += 1
         return len(offered)
 
-    def _room(self, queue_id: str, agents: Iterable[routing.AgentState]) -> int:
+    def _room(self, queue_id: str, agents: dict[str, routing.AgentState]) -> int:
         """How many conversations of the queue its available agents could
         still be offered (each at the lightest channel's weight): how much of
-        the waiting line a pass need read."""
+        the waiting line a pass need read. Only the queue's own agents are
+        looked at (a pass over many queues holds all their agents)."""
         lightest = max(1, min(self.policy.weights.values(), default=1))
-        room = sum(a.free // lightest for a in agents if a.status == "available" and queue_id in a.queues and a.free > 0)
+        room = 0
+        for member in self._agents_of[queue_id]:
+            a = agents[member.id]
+            free = a.capacity - a.load
+            if a.status == "available" and free > 0:
+                room += free // lightest
         return min(room, PAGE)
 
     async def _serve_lines(self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int) -> list[Conversation]:
@@ -566,7 +572,7 @@ class Router:
         while pending:
             pages: dict[str, list[Conversation]] = {}
             for queue_id in pending:
-                room = self._room(queue_id, agents.values())
+                room = self._room(queue_id, agents)
                 if not room:
                     continue
                 page = await self.store.waiting(queue_id, cursors[queue_id], room)
@@ -589,8 +595,9 @@ class Router:
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
         """Ring each planned conversation (as the pass read it) for its agent:
         the index entries first (a superset), then every offer in one batch
-        commit; one refused (changed since the pass read it) is left to the
-        next pass. Returns the conversations now ringing."""
+        commit, published in one batch (``Changes.publish_many``); one
+        refused (changed since the pass read it) is left to the next pass.
+        Returns the conversations now ringing."""
         outcomes: list[tuple[str, rules.Outcome]] = []
         for conv, agent_id in planned:
             try:
@@ -602,7 +609,7 @@ class Router:
         if not outcomes:
             return []
         results = await self.store.commit_many([o for _, o in outcomes])
-        made: list[Conversation] = []
+        stored: list[rules.Outcome] = []
         for (agent_id, outcome), refused in zip(outcomes, results, strict=True):
             if refused is not None:
                 if not isinstance(refused, VersionConflict):
@@ -610,7 +617,10 @@ class Router:
                 await self.presence.discard_offer(agent_id, outcome.after.id)
                 self.kick([outcome.after.queue_id])
                 continue
-            await self.changes.publish(outcome)
+            stored.append(outcome)
+        await self.changes.publish_many(stored)  # one batch: each agent's offers in one write
+        made: list[Conversation] = []
+        for outcome in stored:
             assert outcome.after.offer is not None
             self.watch(outcome.after.id, outcome.after.offer.deadline)
             made.append(outcome.after)

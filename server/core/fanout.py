@@ -62,6 +62,16 @@ def holder(conv: Conversation | None) -> str | None:
     return conv.assignee_id if conv is not None and conv.is_open else None
 
 
+def inbox_row(summary: p.ConversationSummary) -> p.ConversationSummary:
+    """How a conversation shows in its queue's Inbox (the queue stream, Inbox
+    pages, the snapshot's window): without the offer ringing for it. Who a
+    waiting conversation rings for is the business of that agent (``offer.rung``
+    on their stream) and of the supervisors (the floor's ``ringing``), so an
+    offer ringing or ending changes no Inbox row: in an automatic queue, the
+    pass's offers are not fanned out to every agent of the queue."""
+    return summary if summary.offer is None else replace(summary, offer=None)
+
+
 def wrap_up_holder(conv: Conversation | None) -> str | None:
     """The agent in whose *To wrap up* list the conversation sits, if any: a
     WhatsApp conversation (the only channel with a wrap-up phase) ended while
@@ -81,6 +91,33 @@ def affected_agents(outcome: Outcome) -> set[str]:
     return {a for a in (holder(outcome.before), holder(outcome.after)) if a}
 
 
+SHOWN_AS_IS = (
+    "status", "assignee_id", "queue_id", "last_message_at", "preview", "preview_direction", "preview_kind",
+    "unread", "session_locked", "ended_at",
+)
+"""Conversation fields the summary (views.summary) copies as they are."""
+
+
+def shows_change(before: Conversation, after: Conversation) -> bool:
+    """True when the change shows in the conversation's summary for certain:
+    a field the summary copies as it is differs. False: it may still show
+    (the contact, the window, the permissions): compare the summaries. Lets
+    a publisher skip building the summary before the change, which
+    ``publications`` needs only to tell whether anything shows."""
+    return (
+        before.status != after.status
+        or before.assignee_id != after.assignee_id
+        or before.queue_id != after.queue_id
+        or before.last_message_at != after.last_message_at
+        or before.preview != after.preview
+        or before.preview_direction != after.preview_direction
+        or before.preview_kind != after.preview_kind
+        or before.unread != after.unread
+        or before.session_locked != after.session_locked
+        or before.ended_at != after.ended_at
+    )
+
+
 def inbox_counts_of(outcome: Outcome) -> str | None:
     """The queue whose Inbox counts the publications carry: one joined or
     left, or one whose member's activity moved (the oldest may change)."""
@@ -90,14 +127,6 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     if b is not None and in_inbox(a) and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
         return a.queue_id
     return None
-
-
-def summary_moves(outcome: Outcome) -> bool:
-    """True when the conversation's summary certainly differs after the
-    change (its lock, status or assignee moved, each shown in the summary):
-    ``publications`` then needs no ``before`` summary to tell."""
-    b, a = outcome.before, outcome.after
-    return b is not None and (b.session_locked != a.session_locked or b.status != a.status or b.assignee_id != a.assignee_id)
 
 
 def _alert(outcome: Outcome, after: p.ConversationSummary, *, moved: bool) -> p.Alert | None:
@@ -152,16 +181,20 @@ def publications(
 ) -> list[Publication]:
     """``counts``: the Inbox of ``inbox_counts_of(outcome)`` after the change.
     ``before``: the summary before the change; None for a new conversation,
-    and may be None when ``summary_moves(outcome)`` (the summary changed)."""
+    or when ``shows_change`` already says the change shows (it is only
+    compared with ``after``)."""
     b, a = outcome.before, outcome.after
     # A new version alone is no news to anyone (e.g. a delivery report).
     changed = before is None or replace(before, version=after.version) != after
     out: list[Publication] = []
+    # Each membership worked out once (this runs for every stored change).
+    a_open = a.is_open
+    was_in, is_in = in_inbox(b), a_open and a.assignee_id is None
 
     # Inbox of the queue.
-    if b is not None and in_inbox(b) and not in_inbox(a):
+    if b is not None and was_in and not is_in:
         reason: Literal["claimed", "assigned", "ended"]
-        if not a.is_open:
+        if not a_open:
             reason = "ended"
         else:
             reason = "claimed" if a.assignee_id == outcome.actor_id else "assigned"
@@ -178,16 +211,18 @@ def publications(
                 ),
             )
         )
-    elif in_inbox(a) and not in_inbox(b):
-        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=after, counts=counts)))
-    elif in_inbox(a) and changed:
-        out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=after, counts=counts)))
+    elif is_in and not was_in:
+        out.append(Publication(queue_stream(a.queue_id), p.InboxAdded(conversation=inbox_row(after), counts=counts)))
+    elif is_in and changed:
+        row = inbox_row(after)
+        if before is None or replace(before, version=row.version, offer=None) != row:  # not an offer alone
+            out.append(Publication(queue_stream(a.queue_id), p.InboxUpdated(conversation=row, counts=counts)))
 
     # Assigned lists.
-    old, new = holder(b), holder(a)
+    old, new = holder(b), a.assignee_id if a_open else None
     if old is not None and old != new:
         removed: Literal["sent_to_inbox", "ended", "reassigned"]
-        if not a.is_open:
+        if not a_open:
             removed = "ended"
         else:
             removed = "sent_to_inbox" if new is None else "reassigned"
@@ -218,14 +253,14 @@ def publications(
             out.append(Publication(agent_stream(new), alert))
 
     # The To wrap up lists.
-    owed_before, owed_after = wrap_up_holder(b), wrap_up_holder(a)
+    owed_before, owed_after = wrap_up_holder(b), None if a_open else wrap_up_holder(a)
     if owed_before is not None and owed_before != owed_after:
         out.append(Publication(agent_stream(owed_before), p.ToWrapUpRemoved(conversation_id=a.id)))
     if owed_after is not None and owed_after != owed_before:
         out.append(Publication(agent_stream(owed_after), p.ToWrapUpAdded(conversation=after)))
 
     # Session lock / unlock: to whoever has the conversation in a list, and to viewers.
-    if b is not None and a.is_open and b.session_locked != a.session_locked:
+    if b is not None and a_open and b.session_locked != a.session_locked:
         lock: p.AnyEvent | None = None
         if a.session_locked:
             lock = p.SessionLocked(conversation_id=a.id, expires_at=after.session_expires_at)

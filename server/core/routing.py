@@ -168,9 +168,14 @@ def plan(
     A conversation nobody has room for stays waiting; a younger one that fits
     elsewhere (another queue, a lighter channel) is still offered."""
     floor = {a.id: a for a in agents}
+    members: dict[str, list[str]] = {}
+    """queue → its agents' ids: each conversation looks only at its queue's agents"""
+    for a in agents:
+        for q in a.queues:
+            members.setdefault(q, []).append(a.id)
     offers: list[tuple[Conversation, str]] = []
     for conv in sorted((c for c in waiting if is_waiting(c)), key=arrival):
-        agent = choose(conv, floor.values(), policy)
+        agent = choose(conv, [floor[i] for i in members.get(conv.queue_id, ())], policy)
         if agent is None:
             continue
         floor[agent.id] = replace(agent, load=agent.load + policy.weight(conv.channel), idle_since=now)

@@ -63,7 +63,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from protocol import messages as p
 from server.broker import OnPublication, encoded_once, frame_bytes, kind_of
-from server.metrics import Metrics
+from server.metrics import Histogram, Metrics, Peak
 from server.redis.store import UNREACHABLE, connect
 from server.store.base import StoreUnavailable
 from server.tasks import cancel_and_wait
@@ -191,6 +191,18 @@ class RedisBroker:
         self.publish_retries = m.counter("switchboard_redis_publish_retries_total", "Publications retried")
         self.publish_failures = m.counter("switchboard_redis_publish_failures_total", "Publications given up on")
         m.gauge("switchboard_redis_up", "1 while the subscriber hears its own heartbeat", lambda: float(self._healthy))
+        self.messages_read = m.counter("switchboard_redis_messages_total", "Pub/sub messages the subscriber read")
+        # The heartbeat carries its send time: hearing it back times the whole
+        # path, PUBLISH through Redis to this node's reader, behind whatever
+        # the reader still has to read (its backlog, in seconds).
+        self.heartbeat_trip = Histogram(
+            "switchboard_redis_heartbeat_seconds", "Heartbeat published → heard by this node's subscriber"
+        )
+        self.heartbeat_trip_max = Peak(
+            "switchboard_redis_heartbeat_max_seconds", "Slowest heartbeat round trip since the previous scrape"
+        )
+        m.add(self.heartbeat_trip)
+        m.add(self.heartbeat_trip_max)
         m.gauge("switchboard_redis_subscriptions", "Streams this node listens to", lambda: len(self._wanted))
 
     # ------------------------------------------------------------------ keys
@@ -457,8 +469,16 @@ class RedisBroker:
                     await ps.subscribe(*(self._channel(s) for s in chunk))
             self._hb_seen = time.monotonic()
             await self._publish_heartbeat()
+            wait = min(0.25, self._heartbeat)
             while True:
-                msg = await ps.get_message(timeout=min(0.25, self._heartbeat))
+                asked = time.monotonic()
+                msg = await ps.get_message(timeout=wait)
+                held = time.monotonic() - asked - wait
+                if held > 0:
+                    # The loop was held (a long callback, a full collection,
+                    # a starved process): that time is not Redis's silence,
+                    # and the heartbeats may be waiting unread on the socket.
+                    self._hb_seen += held
                 if msg is not None:
                     await self._on_message(msg)
                 if time.monotonic() - self._hb_seen > self._watchdog:
@@ -500,10 +520,12 @@ class RedisBroker:
         kind = msg["type"]
         channel: bytes = msg["channel"]
         if kind == "message":
+            self.messages_read.inc()
             if channel == self._hb_channel:
                 # Heard our own heartbeat: subscribed, epoch verified, Redis
                 # answering on both connections.
                 self._hb_seen = time.monotonic()
+                self._heard(msg["data"])
                 self._first.set()
                 self._set_health(True)
             elif channel == self._ctl_channel:
@@ -528,6 +550,15 @@ class RedisBroker:
             if ready is not None and not ready.is_set() and kind == "subscribe":
                 await self._catch_up(stream)
                 ready.set()
+
+    def _heard(self, data: bytes) -> None:
+        """Our heartbeat, back through the reader: how long it took."""
+        try:
+            trip = time.monotonic() - float(data)
+        except ValueError:
+            return  # not a send time: nothing to time
+        self.heartbeat_trip.observe(trip)
+        self.heartbeat_trip_max.observe(trip)
 
     async def _catch_up(self, stream: str) -> None:
         """The subscription is live: deliver what this node missed since the
@@ -588,6 +619,7 @@ class RedisBroker:
 
     async def _publish_heartbeat(self) -> None:
         try:
-            await asyncio.wait_for(self._r.publish(self._hb_channel, b"."), max(self._heartbeat, 0.5))
+            sent = repr(time.monotonic()).encode()
+            await asyncio.wait_for(self._r.publish(self._hb_channel, sent), max(self._heartbeat, 0.5))
         except (TimeoutError, *UNREACHABLE) as e:
             log.debug("heartbeat not published: %s", e)

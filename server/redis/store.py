@@ -647,10 +647,23 @@ class RedisStore:
 
     @_unavailable
     async def inbox_page(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
-        # Ranges by score from the cursor's activity; entries of that same
-        # activity at or before the cursor's id are skipped, and each row is
-        # re-checked against the stored conversation (the index may lag).
-        key = self._inbox(queue_id)
+        return await self._page(
+            self._inbox(queue_id), after, limit, lambda c: _in_inbox(c) and c.queue_id == queue_id, lambda c: (_activity(c), c.id)
+        )
+
+    async def _page(
+        self,
+        key: str,
+        after: tuple[int, str] | None,
+        limit: int,
+        keep: Callable[[Conversation], bool],
+        place: Callable[[Conversation], tuple[int, str]],
+    ) -> list[Conversation]:
+        """Up to ``limit`` conversations of the sorted set ``key`` past
+        ``after`` in the order ``place`` gives (score, id): ranges by score
+        from the cursor's; entries of that same score at or before the
+        cursor's id are skipped, and each row is re-checked against the
+        stored conversation (``keep``: the index may lag)."""
         low: int | str = after[0] if after is not None else "-inf"
         rows: list[Conversation] = []
         offset = 0
@@ -660,16 +673,19 @@ class RedisStore:
             offset += len(batch)
             fresh = [m for m, score in batch if after is None or (int(score), m.decode()) > after]
             for c in await self._conversations(fresh):
-                if _in_inbox(c) and c.queue_id == queue_id and (after is None or (_activity(c), c.id) > after):
+                if keep(c) and (after is None or place(c) > after):
                     rows.append(c)
             if len(batch) < want:
                 break
-        rows.sort(key=lambda c: (_activity(c), c.id))
+        rows.sort(key=place)
         return rows[: max(0, limit)]
 
     @_unavailable
     async def inbox_counts(self, queue_id: str) -> tuple[int, int | None]:
-        key = self._inbox(queue_id)
+        return await self._counts(self._inbox(queue_id))
+
+    async def _counts(self, key: str) -> tuple[int, int | None]:
+        """A sorted set's size and lowest score (the oldest)."""
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.zcard(key)
             pipe.zrange(key, 0, 0, withscores=True)
@@ -678,33 +694,14 @@ class RedisStore:
 
     @_unavailable
     async def waiting(self, queue_id: str, after: tuple[int, str] | None, limit: int) -> list[Conversation]:
-        # As inbox_page: by score from the cursor's arrival (equal scores are
-        # ordered by id, as arrival is), each row re-checked (the index may lag).
-        key = self._line(queue_id, False)
-        low: int | str = after[0] if after is not None else "-inf"
-        rows: list[Conversation] = []
-        offset = 0
-        while len(rows) < limit:
-            want = limit - len(rows) + 16
-            batch = await self._r.zrangebyscore(key, low, "+inf", start=offset, num=want, withscores=True)
-            offset += len(batch)
-            fresh = [m for m, score in batch if after is None or (int(score), m.decode()) > after]
-            for c in await self._conversations(fresh):
-                if routing.is_waiting(c) and c.queue_id == queue_id and (after is None or routing.arrival(c) > after):
-                    rows.append(c)
-            if len(batch) < want:
-                break
-        rows.sort(key=routing.arrival)
-        return rows[: max(0, limit)]
+        # Equal scores are ordered by id, as arrival is.
+        return await self._page(
+            self._line(queue_id, False), after, limit, lambda c: routing.is_waiting(c) and c.queue_id == queue_id, routing.arrival
+        )
 
     @_unavailable
     async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
-        key = self._line(queue_id, False)
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.zcard(key)
-            pipe.zrange(key, 0, 0, withscores=True)
-            count, first = await pipe.execute()
-        return int(count), (int(first[0][1]) if first else None)
+        return await self._counts(self._line(queue_id, False))
 
     @_unavailable
     async def ringing(self, queue_id: str) -> list[Conversation]:

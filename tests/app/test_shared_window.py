@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from protocol import messages as p
 from server.app import App
 from server.broker import MemoryBroker
@@ -98,3 +100,60 @@ async def test_a_snapshot_lets_other_work_run_while_it_is_built() -> None:
     # own the whole build would run before any other task.
     assert ran == ["other"]
     await task
+
+
+async def test_a_window_is_built_in_several_short_turns() -> None:
+    """Reading a window's rows, making their summaries, counting and encoding
+    them, and the agent's own part each take a turn of the loop: a wave's
+    snapshots, built side by side, interleave in short steps (issue 18)."""
+    app, _ = build()
+    for n in range(30):
+        await write(app, f"55119111{n:05}", "oi")
+    turns = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    turns = 0
+    await app.reads.snapshot_frame(app.catalog.agents["ana"])
+    done = True
+    await task
+    assert turns >= 3
+
+
+async def test_a_window_over_many_queues_reads_them_over_several_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A supervisor's window covers every queue: their first pages and counts
+    are read a few queues per loop turn, not all in one (issue 18)."""
+    from server.app import reads as reads_module
+
+    app, _ = build()
+    await write(app, "5511911110001", "oi")
+    await write(app, "psid-1", "hello", touchpoint="fb")
+
+    async def turns_of_a_build() -> int:
+        app.reads._windows.clear()
+        turns, done = 0, False
+
+        async def ticker() -> None:
+            nonlocal turns
+            while not done:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        turns = 0
+        await app.reads.snapshot_frame(app.catalog.agents["sofia"])  # both queues
+        done = True
+        await task
+        return turns
+
+    whole = await turns_of_a_build()
+    monkeypatch.setattr(reads_module, "TURN_QUEUES", 1)
+    assert await turns_of_a_build() >= whole + 2  # the second queue's page, then its count, each a turn later

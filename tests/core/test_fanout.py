@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from msgspec.structs import replace
-
 from protocol import messages as p
 from server.core import conversation as rules
-from server.core.fanout import Totals, affected_agents, publications, summary_moves
+from server.core.fanout import SHOWN_AS_IS, Totals, affected_agents, publications, shows_change
 from server.core.model import Contact
 from server.core.views import summary
-from tests.core.test_conversation import ANA, BRUNO, CUSTOMER, HOUR, SOFIA, T0, WA, WA_POLICY, claimed, open_conv, receive
+from tests.core.test_conversation import ANA, BRUNO, CUSTOMER, SOFIA, T0, WA, WA_POLICY, claimed, open_conv, receive
 
 
 def route(outcome: rules.Outcome, totals: dict[str, Totals] | None = None, contact: Contact = CUSTOMER,
@@ -194,24 +192,49 @@ def test_a_delivery_report_reaches_only_the_thread() -> None:
     assert route(report) == [("conv:c1", "message.updated")]
 
 
-def test_summary_moves_only_when_the_summaries_differ_and_then_publications_need_no_before() -> None:
-    """``summary_moves`` lets a batch skip the ``before`` summary: it holds
-    only for outcomes whose summary surely changed, and then the
-    publications are the same without it."""
-    locked = rules.expire(open_conv(), WA_POLICY, T0 + 25 * HOUR, message_id="m9")
-    assert locked is not None
-    moving = [locked, rules.claim(open_conv(), ANA), rules.end(claimed(), ANA, T0 + HOUR)]
-    version_only = rules.Outcome(before=open_conv(), after=replace(open_conv(), version=2))
-    read = rules.read(replace(claimed(), unread=2), ANA)  # the summary changes (unread), but not surely: built and compared
-    assert read is not None
-    for outcome in moving:
-        assert summary_moves(outcome), outcome
-        before = summary(outcome.before, CUSTOMER, WA, WA_POLICY)  # type: ignore[arg-type]
+# shows_change: a publisher may skip the summary before a change that shows for certain.
+
+OTHER: dict[str, object] = {
+    "status": "ended",
+    "assignee_id": "someone-else",
+    "queue_id": "support",
+    "last_message_at": T0 + 99_000,
+    "preview": "something else",
+    "preview_direction": "out",
+    "preview_kind": "image",
+    "unread": 42,
+    "session_locked": True,
+    "ended_at": T0 + 5,
+}
+
+
+def test_each_field_the_summary_copies_as_is_shows_a_change_and_nothing_else_does() -> None:
+    from msgspec.structs import replace
+
+    assert set(OTHER) == set(SHOWN_AS_IS)
+    conv = open_conv()
+    before = summary(conv, CUSTOMER, WA, WA_POLICY)
+    for field in SHOWN_AS_IS:
+        changed = replace(conv, **{field: OTHER[field]})
+        assert getattr(changed, field) != getattr(conv, field), field
+        assert shows_change(conv, changed), field
+        after = summary(changed, CUSTOMER, WA, WA_POLICY)
+        assert replace(before, version=after.version) != after, f"{field} does not show in the summary"
+    assert not shows_change(conv, replace(conv, version=conv.version + 1))  # a new version alone shows nothing
+
+
+def test_publications_are_the_same_with_the_summary_before_skipped_when_the_change_shows() -> None:
+    outcomes = [
+        receive(open_conv(), at=T0 + 1),
+        receive(claimed(ANA), at=T0 + 1),
+        rules.claim(open_conv(), ANA),
+        rules.assign(claimed(ANA), SOFIA, BRUNO),
+        rules.end(claimed(ANA), ANA, now=T0 + 2),
+    ]
+    for outcome in outcomes:
+        assert outcome.before is not None
+        assert shows_change(outcome.before, outcome.after)
         after = summary(outcome.after, CUSTOMER, WA, WA_POLICY)
-        assert replace(before, version=after.version) != after
         totals = {a: Totals(1, 0) for a in affected_agents(outcome)}
-        assert publications(outcome, None, after, totals) == publications(outcome, before, after, totals)
-    assert not summary_moves(version_only) and not summary_moves(read)
-    before, after = (summary(c, CUSTOMER, WA, WA_POLICY) for c in (open_conv(), version_only.after))
-    assert publications(version_only, before, after, {}) == []  # a new version alone is no news: before is needed
-    assert not summary_moves(receive(None))  # new: nothing before to compare
+        full = publications(outcome, summary(outcome.before, CUSTOMER, WA, WA_POLICY), after, totals)
+        assert publications(outcome, None, after, totals) == full

@@ -1,10 +1,10 @@
 // Routing's pure parts: what a timeline entry says, the offer's countdown,
-// the floor's waiting time.
+// the floor's waiting time and which Inbox rows wait for a one-click assign.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { setLanguage } from "../../server/static/js/i18n.js";
-import { secondsLeft, timelineText, waited } from "../../server/static/js/routing.js";
+import { secondsLeft, timelineText, waited, waitingRows } from "../../server/static/js/routing.js";
 
 const names = { ana: "Ana Souza", bruno: "Bruno Díaz" };
 /** @param {string | null} id */
@@ -52,4 +52,14 @@ test("the mirror keeps the agent's status, what rings and the floors", async () 
   const floor = { queue_id: "sales", waiting: 2, oldest_waiting_at: 5, ringing: [], agents: [] };
   m.apply({ type: "floor.updated", floor });
   assert.equal(m.floors.get("sales")?.waiting, 2);
+});
+
+test("a supervisor's one-click assign lists the queue's rows the floor does not show ringing", async () => {
+  const { summary } = await import("./fixtures.mjs");
+  const inbox = [summary("c1"), summary("c2"), summary("c3", 1, { queue_id: "support" })];
+  const offer = { conversation_id: "c2", agent_id: "ana", at: 0, deadline: 30_000 };
+  const floor = { queue_id: "sales", waiting: 1, oldest_waiting_at: 1, ringing: [offer], agents: [] };
+  // Inbox rows carry no offer: only the floor says c2 rings.
+  assert.deepEqual(waitingRows(floor, inbox).map((c) => c.id), ["c1"]);
+  assert.deepEqual(waitingRows({ ...floor, ringing: [] }, inbox).map((c) => c.id), ["c1", "c2"]);
 });

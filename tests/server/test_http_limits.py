@@ -5,15 +5,17 @@ that cannot flood (server/http_limits.py, server/logs.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import uvicorn
 
-from server.http_limits import uvicorn_options
+from server.http_limits import GuardedHttpToolsProtocol, uvicorn_options
 from server.logs import RepeatFilter
 from server.node import Node
 from tests.conftest import make_config
@@ -24,7 +26,9 @@ LIMIT = 40
 
 
 async def test_slow_header_connections_are_capped_and_timed_out_and_the_node_keeps_serving() -> None:
-    config = make_config(http_max_connections=LIMIT, http_header_timeout_seconds=0.5)
+    # The timeout outlasts opening all SLOW connections on a loaded machine: an admitted one timed out
+    # before the last opened would free its slot for another (fewer refused than SLOW - LIMIT).
+    config = make_config(http_max_connections=LIMIT, http_header_timeout_seconds=2.0)
     node = Node(config)
     await node.start()
     server = uvicorn.Server(
@@ -137,3 +141,153 @@ def test_the_repeat_filter_forgets_old_messages_instead_of_growing() -> None:
         logger.info(f"distinct {i}")
     assert len(records) == 1000  # distinct messages are never suppressed
     assert len(repeat._windows) <= 100
+
+
+# The guards on uvicorn's httptools protocol (h11 gave the header size limit
+# by itself; the header timeout and connection cap above were ported to it).
+
+
+@contextlib.asynccontextmanager
+async def http_server(**server: object) -> AsyncIterator[int]:
+    config = make_config(**server)
+    node = Node(config)
+    await node.start()
+    options = uvicorn_options(config)
+    assert issubclass(options["http"], GuardedHttpToolsProtocol)
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            node.http_app(), host="127.0.0.1", port=config.server.port, lifespan="off", log_level="warning", **options
+        )
+    )
+    task = asyncio.create_task(srv.serve())
+    try:
+        while not srv.started:
+            await asyncio.sleep(0.01)
+        yield config.server.port
+    finally:
+        srv.should_exit = True
+        await task
+        await node.stop()
+
+
+async def answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One response: its head and its body (content-length)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def test_request_headers_over_the_limit_are_refused_with_400_and_the_connection_closed() -> None:
+    async with http_server(http_max_header_bytes=4096) as port:
+        # Just under the limit (request line and all): served.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        filler = b"x" * (4096 - 120)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + filler + b"\r\n\r\n")
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 200")
+        writer.close()
+        # Over it, in one write.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"x" * 5000 + b"\r\n\r\n")
+        head, body = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 400")
+        assert body == b"Request headers too large."
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed
+        writer.close()
+
+
+async def test_a_header_that_never_ends_is_refused_once_it_passes_the_limit() -> None:
+    """llhttp keeps a header value being received in memory until it ends:
+    one that keeps coming is refused as soon as it is over the limit, not
+    when it ends (it never does) nor at the header timeout."""
+    async with http_server(http_max_header_bytes=4096, http_header_timeout_seconds=30) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ")
+        sent = 0
+        got = b""
+        while sent < 64 * 1024 and not got:
+            writer.write(b"y" * 1024)
+            await writer.drain()
+            sent += 1024
+            with contextlib.suppress(asyncio.TimeoutError):
+                got = await asyncio.wait_for(reader.read(64), 0.05)
+        assert got.startswith(b"HTTP/1.1 400"), (sent, got)
+        assert sent <= 4096 + 2048
+        writer.close()
+
+
+async def test_a_request_body_is_not_held_to_the_header_limit() -> None:
+    async with http_server(http_max_header_bytes=4096) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b"{" + b" " * 20000 + b"}"
+        head = (
+            b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        writer.write(head + body)  # the head and a big body in one read
+        answered, _ = await answer(reader)
+        assert not answered.startswith(b"HTTP/1.1 400"), answered  # the signature's answer, not the header limit's
+        writer.write(head)  # the body dribbling in after its head
+        for i in range(0, len(body), 1000):
+            await asyncio.sleep(0.02)  # paced, so that the node reads it in many pieces
+            writer.write(body[i : i + 1000])
+            await writer.drain()
+        answered, _ = await answer(reader)
+        assert not answered.startswith(b"HTTP/1.1 400"), answered
+        writer.close()
+
+
+async def test_the_header_timeout_runs_from_the_last_response_and_spares_a_request_under_way() -> None:
+    async with http_server(http_header_timeout_seconds=0.5, http_keep_alive_seconds=30) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # Requests 0.3 s apart for 1.5 s on one connection: each response moves
+        # the deadline, so none is closed although the connection is older.
+        for _ in range(5):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head, _ = await answer(reader)
+            assert head.startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(0.3)
+        # A request whose headers are in but whose body takes longer than the
+        # header timeout is the app's: it gets its answer.
+        body = b'{"object": "whatsapp_business_account", "entry": []}'
+        writer.write(
+            b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10]
+        )
+        await asyncio.sleep(1.2)
+        writer.write(body[10:])
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 "), head
+        # After that response, headers begun and never finished: closed at the timeout.
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    """uvicorn's own keep-alive timer (armed per response, cancelled per
+    request) is the connection's one timer here: an idle connection closes
+    after ``http_keep_alive_seconds``; one whose next headers have begun is
+    the header timeout's."""
+    async with http_server(http_header_timeout_seconds=2.0, http_keep_alive_seconds=0.5) as port:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"server:" not in head.lower()  # no banner naming the software
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert 0.4 <= loop.time() - answered < 1.9  # the keep-alive, not the header timeout
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _ = await answer(reader)
+        answered = loop.time()
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # begun, never finished
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert loop.time() - answered >= 1.9  # the header timeout, from the last response
+        writer.close()

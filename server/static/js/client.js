@@ -452,14 +452,17 @@ export class SwitchboardClient {
     return expect(await this.call(cmd), "message");
   }
 
-  /** @param {string} id @param {TemplateRef} template */
-  async sendTemplate(id, template) {
-    return expect(await this.call({ type: "send_template", conversation_id: id, template }), "message");
+  /** @param {string} id @param {TemplateRef} template @param {string} [key] as `send`'s */
+  async sendTemplate(id, template, key) {
+    return expect(await this.call({ type: "send_template", conversation_id: id, template, idempotency_key: key ?? null }), "message");
   }
 
-  /** @param {string} touchpointId @param {string} address @param {{template?: TemplateRef, text?: string}} body */
-  async start(touchpointId, address, body) {
-    const cmd = { type: /** @type {const} */ ("start"), touchpoint_id: touchpointId, address, ...body };
+  /**
+   * @param {string} touchpointId @param {string} address @param {{template?: TemplateRef, text?: string}} body
+   * @param {string} [key] as `send`'s: the same key again answers the first start's conversation
+   */
+  async start(touchpointId, address, body, key) {
+    const cmd = { type: /** @type {const} */ ("start"), touchpoint_id: touchpointId, address, ...body, idempotency_key: key ?? null };
     return expect(await this.call(cmd), "message");
   }
 

@@ -1,7 +1,11 @@
 // The two dialogs: send a template in the open conversation, and start an
-// outbound conversation.
+// outbound conversation. Each submission carries an idempotency key
+// (docs/PROTOCOL.md, `send`): when the connection drops before the server's
+// answer, the same command with the same key goes again once it is back (the
+// server answers the first one's message if it was stored), so a template or
+// a new conversation goes out once.
 
-import { CommandError } from "./client.js";
+import { CommandError, ConnectionLost, newIdempotencyKey } from "./client.js";
 import { $, h } from "./dom.js";
 import { errorText } from "./alerts.js";
 import * as fmt from "./format.js";
@@ -63,12 +67,45 @@ export function openTemplateDialog() {
   dialog("template-dialog").showModal();
 }
 
+/**
+ * Run one submission of a dialog until it is answered: with one key for all
+ * its tries, again each time the answer was lost (the connection dropped or
+ * no answer came in time), once the connection is back, while the dialog is
+ * open. The submit button waits meanwhile; the error line says why.
+ * @template T
+ * @param {"template-dialog" | "start-dialog"} id
+ * @param {(key: string) => Promise<T>} run
+ * @returns {Promise<T>}
+ */
+async function submitOnce(id, run) {
+  const key = newIdempotencyKey();
+  const client = live();
+  const submit = /** @type {HTMLButtonElement | null} */ (dialog(id).querySelector("button[type=submit]"));
+  const error = $(id === "template-dialog" ? "template-error" : "start-error");
+  if (submit) submit.disabled = true;
+  try {
+    for (;;) {
+      try {
+        return await run(key);
+      } catch (e) {
+        if (!(e instanceof ConnectionLost) || !dialog(id).open || client.state === "failed" || client.state === "closed") throw e;
+        error.textContent = t("dialogs.waiting");
+        await client.waitLive(Infinity);
+        if (!dialog(id).open) throw e;
+        error.textContent = "";
+      }
+    }
+  } finally {
+    if (submit) submit.disabled = false;
+  }
+}
+
 export async function submitTemplate() {
   const id = ui.current;
   const ref = readTemplate();
   if (!id || !ref) return;
   try {
-    await live().sendTemplate(id, ref);
+    await submitOnce("template-dialog", (key) => live().sendTemplate(id, ref, key));
     dialog("template-dialog").close();
   } catch (err) {
     $("template-error").textContent = errorText(err);
@@ -107,7 +144,7 @@ export async function submitStart(opened) {
   const body = whatsapp ? { template: readStartTemplate() ?? undefined } : { text: /** @type {HTMLTextAreaElement} */ ($("start-text")).value };
   let id;
   try {
-    id = (await live().start(touchpoint, address, body)).conversation.id;
+    id = (await submitOnce("start-dialog", (key) => live().start(touchpoint, address, body, key))).conversation.id;
   } catch (e) {
     $("start-error").textContent = startRefusal(e, channel);
     return;

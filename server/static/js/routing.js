@@ -13,6 +13,7 @@ import { agentName, live, me, serverNow, ui } from "./state.js";
 /** @typedef {import('./protocol').MessageView} MessageView */
 /** @typedef {import('./protocol').OfferView} OfferView */
 /** @typedef {import('./protocol').QueueFloor} QueueFloor */
+/** @typedef {import('./protocol').ConversationSummary} ConversationSummary */
 /** @typedef {import("./protocol").SetStatus["status"]} AgentStatus */
 /** @typedef {import('./mirror.js').Mirror} Mirror */
 
@@ -45,6 +46,18 @@ export function waited(since, now) {
   if (since === null) return "–";
   const s = Math.max(0, Math.floor((now - since) / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * The Inbox rows of the floor's queue that wait (what a supervisor may assign
+ * in one click): not those ringing for someone, as the floor's `ringing` says
+ * (Inbox rows carry no offer: an offer ringing does not change the row).
+ * @param {QueueFloor} floor
+ * @param {ConversationSummary[]} inbox
+ */
+export function waitingRows(floor, inbox) {
+  const ringing = new Set(floor.ringing.map((o) => o.conversation_id));
+  return inbox.filter((c) => c.queue_id === floor.queue_id && !ringing.has(c.id));
 }
 
 // --------------------------------------------------------------------------- the screens
@@ -190,7 +203,7 @@ function renderFloor() {
   const chosen = new Map([...box.querySelectorAll("select")].map((s) => [s.id, s.value]));
   box.replaceChildren(
     h("h2", { text: t("routing.floor.title") }),
-    ...[...mirror.floors.values()].map((floor) => floorNode(floor, waiting.filter((c) => c.queue_id === floor.queue_id && !c.offer), now)),
+    ...[...mirror.floors.values()].map((floor) => floorNode(floor, waitingRows(floor, waiting), now)),
   );
   for (const select of box.querySelectorAll("select")) {
     const value = chosen.get(select.id);
@@ -200,7 +213,7 @@ function renderFloor() {
 
 /**
  * @param {QueueFloor} floor
- * @param {import('./protocol').ConversationSummary[]} waiting
+ * @param {ConversationSummary[]} waiting
  * @param {number} now
  */
 function floorNode(floor, waiting, now) {

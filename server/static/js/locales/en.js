@@ -324,4 +324,6 @@ export default {
   "routing.timeline.unlocked": "The customer wrote again: the reply window is open",
   // the thread window
   "thread.new_messages": { one: "{n} new message", other: "{n} new messages" },
+  // dialogs (a start or template resent with its key)
+  "dialogs.waiting": "Not connected. It will be sent once the connection is back.",
 };

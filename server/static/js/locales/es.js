@@ -324,4 +324,6 @@ export default {
   "routing.timeline.unlocked": "El cliente volvió a escribir: la ventana de respuesta está abierta",
   // the thread window
   "thread.new_messages": { one: "{n} mensaje nuevo", other: "{n} mensajes nuevos" },
+  // dialogs (a start or template resent with its key)
+  "dialogs.waiting": "Sin conexión. Se enviará en cuanto vuelva la conexión.",
 };

@@ -324,4 +324,6 @@ export default {
   "routing.timeline.unlocked": "O cliente escreveu de novo: a janela de resposta está aberta",
   // the thread window
   "thread.new_messages": { one: "{n} nova mensagem", other: "{n} novas mensagens" },
+  // dialogs (a start or template resent with its key)
+  "dialogs.waiting": "Sem conexão. Será enviado assim que a conexão voltar.",
 };
