@@ -83,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
                     help="lockstorm: customer messages per WhatsApp webhook POST (Meta batches too; 1 = one each)")
     ap.add_argument("--assigned", action="store_true",
                     help="lockstorm: each conversation is claimed by one agent first, so each lock goes to its one agent")
+    ap.add_argument("--preseed", action="store_true",
+                    help="lockstorm: write the conversations into the store before the node starts (bench/lockseed.py), not via webhooks")
+    ap.add_argument("--node-tree", type=Path, default=None,
+                    help="lockstorm --preseed: run the node(s) from that source tree (another worktree: an A/B with this bench)")
     ap.add_argument("--nodes", type=int, default=2, help="cluster (and soak --on-redis): nodes sharing Redis")
     g = ap.add_argument_group("stall and soak (bench/endurance.py)")
     g.add_argument("--sample", type=float, default=None, help="seconds between samples (default: stall 1, soak 5)")

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -121,12 +122,15 @@ class Target:
 
 
 def start_switchboard(
-    center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False, tree: Path | None = None
+    center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False, tree: Path | None = None,
+    prepare: Callable[[Path, Path], None] | None = None,
 ) -> Target:
     """One node on the embedded default (a SQLite file, as ``make run``), or
     ``nodes`` nodes sharing ``redis``. Agents connect to /ws on the HTTP port,
     or with ``ws_port`` to the optional dedicated websocket port. ``tree``:
-    run the node from that source tree (another worktree) instead of this one."""
+    run the node from that source tree (another worktree) instead of this one.
+    ``prepare(config, data)``: called before the first node starts, with its
+    config file and SQLite file (e.g. to seed the store)."""
     assert nodes == 1 or redis is not None, "a cluster needs Redis"
     kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
     target = Target(kind, "switchboard", [], [], redis=redis)
@@ -144,6 +148,8 @@ def start_switchboard(
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
         if redis is not None:
             argv += ["--redis", redis.url]
+        if prepare is not None and n == 0:
+            prepare(config, data)
         proc = Proc(f"switchboard-{n}", argv, workdir / f"switchboard-{n}.log", f"http://127.0.0.1:{port}/readyz", env)
         try:
             proc.start(timeout=60)

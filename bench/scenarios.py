@@ -218,30 +218,54 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     the time); ``--assigned``: each conversation claimed by one agent first
     (its lock goes to that agent only, not the queue's); ``--on-redis``:
     ``--nodes`` nodes sharing Redis; ``--profile``: py-spy the (first) node
-    through the storm."""
+    through the storm; ``--preseed``: the conversations written into the
+    store before the node starts (bench/lockseed.py), not through webhooks."""
     center = Center(opts.agents, opts.queues, window_seconds=opts.window)
     redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
-    target = _target(opts, center, workdir, redis=redis, nodes=opts.nodes if redis is not None else 1)
+    seeded: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if opts.node_tree is not None and not opts.preseed:
+        raise SystemExit("lockstorm --node-tree: only with --preseed")
+    if opts.preseed and (opts.url or opts.assigned):
+        raise SystemExit("lockstorm --preseed starts its own node(s) and seeds the inbox: not with --url or --assigned")
+    if opts.preseed:
+        # Every window opens in this whole second, as the webhooks' one Meta timestamp would.
+        opened_s = int(time.time())
+        t0 = time.perf_counter() - (time.time() - opened_s)
+
+        def prepare(config: Path, data: Path) -> None:
+            from bench.lockseed import preseed
+
+            progress.show(f"lockstorm: seeding {opts.conversations} conversations into the store…")
+            seeded.update(preseed(config, data, redis.url if redis is not None else None, opts.conversations, opened_s * 1000))
+
+        nodes = opts.nodes if redis is not None else 1
+        target = start_switchboard(center, workdir, nodes=nodes, redis=redis, prepare=prepare, tree=opts.node_tree)
+    else:
+        target = _target(opts, center, workdir, redis=redis, nodes=opts.nodes if redis is not None else 1)
     fleet = None
     try:
         fleet, _connected = _fleet(target, center, opts, "claim" if opts.assigned else "idle", progress)
         fleet.call("reset")
-        spec = {
-            "messages": opts.conversations,
-            "rate": opts.burst_rate,
-            "queues": center.q,
-            "per_customer": 1,
-            "slots": opts.conversations,
-            "same_second": True,
-            "batch": opts.batch,
-        }
-        t0 = time.perf_counter()
         via = inbound(target)
-        cust = Customers({**spec, **via})
-        while not cust.done():
-            time.sleep(0.25)
-            progress.show(f"lockstorm: creating {opts.conversations} conversations… {time.perf_counter() - t0:.1f} s")
-        created = cust.result or {}
+        if opts.preseed:
+            created = seeded
+        else:
+            spec = {
+                "messages": opts.conversations,
+                "rate": opts.burst_rate,
+                "queues": center.q,
+                "per_customer": 1,
+                "slots": opts.conversations,
+                "same_second": True,
+                "batch": opts.batch,
+            }
+            t0 = time.perf_counter()
+            cust = Customers({**spec, **via})
+            while not cust.done():
+                time.sleep(0.25)
+                progress.show(f"lockstorm: creating {opts.conversations} conversations… {time.perf_counter() - t0:.1f} s")
+            created = cust.result or {}
         progress.done(f"lockstorm: {created.get('ok')} conversations created in {created.get('seconds', 0):.1f} s")
         claimed = None
         if opts.assigned:

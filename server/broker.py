@@ -53,13 +53,13 @@ _encode_event = p.encoder.encode
 def encoded_once(publications: Sequence[tuple[str, p.AnyEvent]]) -> list[tuple[str, str, bytes]]:
     """(stream, kind, event JSON) of each publication; the same event object
     published on several streams is encoded once."""
-    cache: dict[int, bytes] = {}
+    cache: dict[int, tuple[str, bytes]] = {}
     out = []
     for stream, event in publications:
-        data = cache.get(id(event))
-        if data is None:
-            data = cache[id(event)] = _encode_event(event)
-        out.append((stream, kind_of(event), data))
+        encoded = cache.get(id(event))
+        if encoded is None:
+            encoded = cache[id(event)] = (kind_of(event), _encode_event(event))
+        out.append((stream, *encoded))
     return out
 
 

@@ -14,6 +14,7 @@ the channel sender hear of it through the hooks the node connects.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
@@ -158,26 +159,26 @@ class Changes:
         contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
         agents = {a for o in outcomes for a in fanout.affected_agents(o)}
         totals = {a: await self.totals(a) for a in agents}  # after the whole batch, as its last outcome shows it
-        counted = {q for o in outcomes if (q := fanout.inbox_counts_of(o)) is not None}
+        counted_in = [fanout.inbox_counts_of(o) for o in outcomes]
         counts = {}
-        for queue_id in counted:
-            count, oldest = await self.store.inbox_counts(queue_id)
-            counts[queue_id] = p.QueueCounts(queue_id=queue_id, inbox=count, oldest_at=oldest)
+        for counted in {q for q in counted_in if q is not None}:
+            count, oldest = await self.store.inbox_counts(counted)
+            counts[counted] = p.QueueCounts(queue_id=counted, inbox=count, oldest_at=oldest)
         batch: list[tuple[str, p.AnyEvent]] = []
-        for outcome, contact in zip(outcomes, contacts, strict=True):
-            before = None
+        summary = self.catalog.summary
+        for outcome, contact, queue_id in zip(outcomes, contacts, counted_in, strict=True):
+            before = None  # only tells whether the summary changed: not built when it surely did (a lock)
             if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
-                before = self.catalog.summary(outcome.before, contact)
-            after = self.catalog.summary(outcome.after, contact)
-            counted_in = fanout.inbox_counts_of(outcome)
-            batch.extend(fanout.publications(outcome, before, after, totals, counts.get(counted_in) if counted_in else None))
+                before = summary(outcome.before, contact)
+            after = summary(outcome.after, contact)
+            batch.extend(fanout.publications(outcome, before, after, totals, counts.get(queue_id) if queue_id else None))
         try:
             await self.broker.publish_many(batch)
         except StoreUnavailable:
             log.error("%d changes stored, their events not published", len(outcomes))
         else:
-            for stream, _ in batch:
-                self.metrics.published.inc(1, stream.partition(":")[0])
+            for kind, n in Counter(stream.partition(":")[0] for stream, _ in batch).items():
+                self.metrics.published.inc(n, kind)
         for outcome in outcomes:
             self.watch_window(outcome.after)
             self.routed(outcome)

@@ -5,6 +5,7 @@ timer firing. Each is one ``Changes.apply`` around one core rule; a repeat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,7 +20,13 @@ from server.core import media as media_rules
 from server.core.errors import DomainError
 from server.core.model import Contact, Conversation, Inbound, Message, Quote
 from server.metrics import Metrics
-from server.store.base import DuplicateMessage, Store, VersionConflict
+from server.store.base import DuplicateMessage, Store, StoreError, VersionConflict
+
+EXPIRE_CHUNK = 2000
+"""Locks committed (and then published) together in a lock storm: a chunk
+publishes while the next commits. Big enough that a chunk's fixed costs
+(its transaction, its reads of counters) are spread thin; small enough
+that the first locks leave after a fraction of the storm."""
 
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
@@ -165,36 +172,64 @@ class Intake:
         return outcome is not None
 
     async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
-        """Many timers fired at once (a lock storm), in one pass: read them
-        all in one read, let the rule decide, commit every lock in one batch
-        (``Store.commit_many``: one SQLite transaction; pipelined scripts on
-        Redis), then publish the batch at once (``Changes.publish_many``).
-        One changed by another writer meanwhile goes through ``expire`` (the
-        compare-and-set loop). Returns the ids that could not be expired (to
-        fire again); raises when the store cannot be asked (nothing published)."""
+        """Many timers fired at once (a lock storm), in chunks of
+        ``EXPIRE_CHUNK`` windows, each in one pass: read in one read, decided
+        by the rule, committed at once (``Store.commit_many``: one SQLite
+        transaction; pipelined scripts on Redis) and published at once
+        (``Changes.publish_many``). The chunks overlap: while one commits
+        (on the writer thread, or in Redis) the loop publishes the one
+        before and reads and decides the one after, so the first locks leave
+        early and a node that dies holds few locks committed and not yet
+        published. Chunks are published in order: per stream, the same
+        events in the same order as one at a time. One changed by another
+        writer meanwhile goes through ``expire`` (the compare-and-set loop).
+        Returns the ids that could not be expired (to fire again); raises
+        when the store cannot be asked (the chunks before were published;
+        firing them again finds them locked)."""
         policy = self.catalog.policy
         now = self.clock()
         failed: list[str] = []
-        outcomes: list[rules.Outcome] = []
         wanted = list(dict.fromkeys(conv_ids))
-        found = await self.store.get_conversations(wanted)
-        for conv in (found[i] for i in wanted if i in found):
-            outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
-            if outcome is not None:
-                outcomes.append(outcome)
-        results = await self.store.commit_many(outcomes)
-        stored = [outcome for outcome, refused in zip(outcomes, results, strict=True) if refused is None]
-        await self.changes.publish_many(stored)
-        self.metrics.session_locks.inc(len(stored))
-        for outcome, refused in zip(outcomes, results, strict=True):
-            if refused is None:
-                continue
-            if isinstance(refused, VersionConflict):
-                try:
-                    await self.expire(outcome.after.id)
-                except Exception:
-                    log.exception("session timer for %s failed", outcome.after.id)
-                    failed.append(outcome.after.id)
+
+        async def decide(ids: list[str]) -> list[rules.Outcome]:
+            found = await self.store.get_conversations(ids)
+            outcomes = []
+            for conv in (found[i] for i in ids if i in found):
+                outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
+                if outcome is not None:
+                    outcomes.append(outcome)
+            return outcomes
+
+        async def commit(outcomes: list[rules.Outcome]) -> asyncio.Future[list[StoreError | None]]:
+            started = asyncio.ensure_future(self.store.commit_many(outcomes))
+            await asyncio.sleep(0)  # let it start (hand its transaction to the writer thread) before going on
+            return started
+
+        chunks = [wanted[i : i + EXPIRE_CHUNK] for i in range(0, len(wanted), EXPIRE_CHUNK)]
+        committing: asyncio.Future[list[StoreError | None]] | None = None
+        try:
+            chunk = await decide(chunks[0]) if chunks else []
+            pending = committing = await commit(chunk)
+            for k in range(len(chunks)):
+                following = await decide(chunks[k + 1]) if k + 1 < len(chunks) else None
+                results = await pending
+                committing = None
+                if following is not None:
+                    pending = committing = await commit(following)
+                stored = [outcome for outcome, refused in zip(chunk, results, strict=True) if refused is None]
+                await self.changes.publish_many(stored)
+                self.metrics.session_locks.inc(len(stored))
+                for outcome, refused in zip(chunk, results, strict=True):
+                    if isinstance(refused, VersionConflict):
+                        try:
+                            await self.expire(outcome.after.id)
+                        except Exception:
+                            log.exception("session timer for %s failed", outcome.after.id)
+                            failed.append(outcome.after.id)
+                chunk = following or []
+        finally:
+            if committing is not None and not committing.done():  # something failed: let it end, then raise
+                await asyncio.gather(committing, return_exceptions=True)
         return failed
 
     async def delivery(

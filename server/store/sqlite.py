@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -175,6 +175,33 @@ _UPDATES: dict[tuple[int, ...], str] = {}
 def _indexed(c: Conversation) -> tuple[object, ...]:
     """The values of ``_INDEXED`` for ``c``, as ``SqliteStore._conversation_row`` writes them."""
     return (c.contact_id, c.queue_id, c.assignee_id, c.status, int(c.session_locked), c.last_message_at or c.created_at, c.created_at)
+
+
+class _NotGrouped(Exception):
+    """A commit that reads back (``_store_request``'s SELECT): not for ``_commit_grouped``."""
+
+
+class _Wrote:
+    rowcount = 1
+
+
+class _Writes:
+    """Stands in for the connection while ``_store`` runs for a grouped
+    commit: keeps each write statement's parameters, by statement, in the
+    order first seen; a statement that reads raises ``_NotGrouped``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Sequence[object]]] = {}
+
+    def execute(self, sql: str, parameters: Sequence[object] = ()) -> _Wrote:
+        if not sql.startswith(("UPDATE", "INSERT", "DELETE")):
+            raise _NotGrouped(sql)
+        rows = self.rows.get(sql)
+        if rows is None:
+            self.rows[sql] = [parameters]
+        else:
+            rows.append(parameters)
+        return _Wrote()
 
 
 class SqliteStore:
@@ -552,7 +579,11 @@ class SqliteStore:
             self._queued -= 1
 
     def _commit_many(self, db: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
-        """One transaction, one savepoint per outcome: a refused one leaves no trace."""
+        """One transaction. First all at once (``_commit_grouped``); when
+        anything is refused there, again with one savepoint per outcome: a
+        refused one leaves no trace, the others are stored."""
+        if self._commit_grouped(db, outcomes):
+            return [None] * len(outcomes)
         results: list[StoreError | None] = []
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -571,6 +602,44 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
         return results
+
+    def _commit_grouped(self, db: sqlite3.Connection, outcomes: Sequence[Outcome]) -> bool:
+        """Every outcome's writes in one transaction, each distinct statement
+        run once for all its rows (``executemany``: a lock storm's 20,000
+        locks are two statements, not 80,000 with their savepoints). True
+        when all were stored; False, with nothing written, when one would be
+        refused (a version moved, a message id or Meta id already stored)
+        or the batch is not one that can be grouped: outcomes of distinct,
+        existing conversations whose commits only write (``_store`` reading
+        nothing back). Grouping reorders the writes across outcomes, which
+        is safe for those: each row they write is their own conversation's
+        (its row, its messages, its line and wrap-up rows), and the shared
+        counters only add."""
+        if len({o.after.id for o in outcomes}) != len(outcomes) or any(o.before is None for o in outcomes):
+            return False
+        writes = _Writes()
+        try:
+            # In the conversations' order: each statement then walks its b-trees
+            # in key order (measured ~0.7x the CPU of the arrival order at 20,000).
+            for outcome in sorted(outcomes, key=lambda o: o.after.id):
+                self._store(cast(sqlite3.Connection, writes), outcome, None)
+        except _NotGrouped:
+            return False
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in writes.rows.items():
+                changed = db.executemany(sql, rows).rowcount
+                if sql.startswith("UPDATE") and changed != len(rows):  # each UPDATE is a compare-and-set on one row
+                    db.execute("ROLLBACK")
+                    return False
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            return False
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return True
 
     def _store(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
         """The writes of one commit, inside the caller's transaction."""

@@ -5,11 +5,17 @@ goes through the compare-and-set loop, which finds it locked)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Sequence
 
 import msgspec
+import pytest
 
-from server.core.model import Inbound
+from server.app import intake as intake_mod
+from server.core.conversation import Outcome
+from server.core.model import Conversation, Inbound
+from server.store.base import StoreError
 from tests.app.test_changes import build
 
 DAY_MS = 25 * 3600 * 1000
@@ -70,7 +76,11 @@ async def _storm(one_at_a_time: bool) -> dict[str, list[bytes]]:
     return heard
 
 
-async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_stream_order() -> None:
+@pytest.mark.parametrize("chunk", [2000, 3, 1])
+async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_stream_order(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", chunk)
     batch, single = await _storm(False), await _storm(True)
     assert batch == single
     kinds = [msgspec.json.decode(f)["event"]["type"] for f in batch["queue:sales"]]
@@ -81,3 +91,52 @@ async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_st
     thread = [msgspec.json.decode(f)["event"] for f in next(v for k, v in batch.items() if k.startswith("conv:"))]
     assert [e["type"] for e in thread] == ["session.locked", "message.created"]
     assert thread[1]["message"]["kind"] == "timeline" and thread[1]["message"]["meta"] == {"event": "locked"}
+
+
+async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks overlap: while a chunk commits (the store works: the writer
+    thread, Redis), the loop reads and decides the next one and publishes
+    the one before; the chunks are published in order, each lock once."""
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 3)
+    app, broker, metrics = build()
+    convs = []
+    for n in range(8):
+        made = await app.intake.receive("wa", f"55119111133{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after.id)
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    log: list[str] = []
+    store = app.intake.store
+    real_read, real_commit_many, real_publish_many = store.get_conversations, store.commit_many, broker.publish_many
+
+    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+        log.append(f"read {[convs.index(i) for i in ids]}")
+        return await real_read(ids)
+
+    async def commit_many(outcomes: Sequence[Outcome]) -> list[StoreError | None]:
+        which = [convs.index(o.after.id) for o in outcomes]
+        log.append(f"commit {which}")
+        await asyncio.sleep(0)  # a store that answers later (the writer thread, Redis)
+        results = await real_commit_many(outcomes)
+        log.append(f"committed {which}")
+        return results
+
+    async def publish_many(publications: Sequence[tuple[str, object]]) -> None:
+        log.append(f"publish {sorted({convs.index(s[5:]) for s, _ in publications if s.startswith('conv:')})}")
+        await real_publish_many(publications)  # type: ignore[arg-type]
+
+    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    store.commit_many = commit_many  # type: ignore[method-assign]
+    broker.publish_many = publish_many  # type: ignore[method-assign]
+    published_before = {k: metrics.published.value(k) for k in ("queue", "conv")}
+    assert await app.intake.expire_many(convs) == []
+    assert log == [
+        "read [0, 1, 2]", "commit [0, 1, 2]",
+        "read [3, 4, 5]", "committed [0, 1, 2]", "commit [3, 4, 5]", "publish [0, 1, 2]",
+        "read [6, 7]", "committed [3, 4, 5]", "commit [6, 7]", "publish [3, 4, 5]",
+        "committed [6, 7]", "publish [6, 7]",
+    ]  # fmt: skip
+    assert metrics.session_locks.value() == 8
+    # Each lock: inbox.updated and session.locked on the queue, session.locked and message.created on the thread.
+    assert {k: metrics.published.value(k) - v for k, v in published_before.items()} == {"queue": 16, "conv": 16}

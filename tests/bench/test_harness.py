@@ -12,14 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bench(tmp_path: Path, *args: str) -> dict:
+def run_bench(tmp_path: Path, *args: str, timeout: float = 60) -> dict:
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--workers", "1", "--no-plot", "--quiet", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -88,5 +88,18 @@ def test_lockstorm_seeds_in_batches_and_locks_assigned_conversations_once_each(t
     assert result["customers"]["posts"] == 4  # 30 per queue: 20 + 10
     assert result["conversations"] == result["claimed"] == 60
     assert result["expected_lock_deliveries"] == result["lock_deliveries"] == 60  # each lock to its one agent
+    assert result["gaps"] == 0 and result["duplicates"] == 0
+    assert result["audit"]["events_missing_at_tail"] == 0
+
+
+def test_lockstorm_preseeded_locks_every_seeded_window_once(tmp_path: Path) -> None:
+    # The conversations written into the store before the node starts (no webhooks); all windows close in one
+    # second, 40 s after seeding (the node's start and the agents' connect, under load, fit well before).
+    report = run_bench(tmp_path, "lockstorm", "--agents", "10", "--queues", "2", "--conversations", "40", "--window", "40",
+                       "--preseed", timeout=120)
+    result = report["result"]
+    assert result["customers"]["preseeded"] and result["conversations"] == 40
+    assert result["customers"]["per_queue"] == {"0": 20, "1": 20}
+    assert result["expected_lock_deliveries"] == result["lock_deliveries"] == 200  # each lock to its queue's 5 agents
     assert result["gaps"] == 0 and result["duplicates"] == 0
     assert result["audit"]["events_missing_at_tail"] == 0
