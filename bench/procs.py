@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,6 +51,22 @@ def open_fds(pid: int) -> int:
         return -1
 
 
+def tcp_rows() -> Iterator[tuple[str, str, str, int, int]]:
+    """Every TCP socket in /proc/net/tcp{,6}: its state (hex, ``01``
+    established, ``0A`` listening), local and remote ``ADDR:PORT`` (hex), and
+    its send and receive queues in bytes."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    tx, rx = parts[4].split(":")
+                    yield parts[3], parts[1], parts[2], int(tx, 16), int(rx, 16)
+        except OSError:
+            continue
+
+
 def tcp_queues(port: int) -> dict[str, int]:
     """The kernel's queues of the established TCP connections to ``port``
     (a server's websockets), from /proc/net/tcp{,6}: on the server's side,
@@ -60,24 +77,17 @@ def tcp_queues(port: int) -> dict[str, int]:
     ``closing_send_queue``). Memory the kernel holds, in no process's RSS."""
     send = peer_recv = conns = closing = closing_send = 0
     want = f":{port:04X}"
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[3] != "01":  # 01 = ESTABLISHED
-                        if parts[3] != "0A" and parts[1].endswith(want):  # closed by the server, data still queued
-                            closing += 1
-                            closing_send += int(parts[4].split(":")[0], 16)
-                        continue
-                    if parts[1].endswith(want):
-                        send += int(parts[4].split(":")[0], 16)
-                        conns += 1
-                    elif parts[2].endswith(want):
-                        peer_recv += int(parts[4].split(":")[1], 16)
-        except OSError:
+    for state, local, remote, tx, rx in tcp_rows():
+        if state != "01":  # 01 = ESTABLISHED
+            if state != "0A" and local.endswith(want):  # closed by the server, data still queued
+                closing += 1
+                closing_send += tx
             continue
+        if local.endswith(want):
+            send += tx
+            conns += 1
+        elif remote.endswith(want):
+            peer_recv += rx
     return {"send_queue": send, "peer_recv_queue": peer_recv, "established": conns, "closing": closing, "closing_send_queue": closing_send}
 
 

@@ -56,7 +56,7 @@ import redis
 from bench.center import Center
 from bench.endurance import graph_stub
 from bench.harness import Customers, Fleet, Progress, Target, audit, inbound, percentiles, start_switchboard
-from bench.procs import Proc, Redis, cpu_seconds, free_port, open_fds, python_module, rss_bytes
+from bench.procs import Proc, Redis, cpu_seconds, free_port, open_fds, python_module, rss_bytes, tcp_rows
 from bench.worker import raise_nofile
 
 RESULTS = Path(__file__).parent / "results"
@@ -119,22 +119,13 @@ def _tcp(ports: dict[str, int]) -> dict[str, int]:
     send queue (``NAME_sendq``) and the clients' unread bytes (``NAME_unread``)."""
     want = {f":{port:04X}": name for name, port in ports.items()}
     out = {f"{n}_{k}": 0 for n in ports for k in ("sendq", "unread")}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[3] != "01":
-                        continue
-                    local, remote = parts[1][-5:], parts[2][-5:]
-                    tx, rx = parts[4].split(":")
-                    if local in want:
-                        out[f"{want[local]}_sendq"] += int(tx, 16)
-                    elif remote in want:
-                        out[f"{want[remote]}_unread"] += int(rx, 16)
-        except OSError:
+    for state, local, remote, tx, rx in tcp_rows():
+        if state != "01":
             continue
+        if local[-5:] in want:
+            out[f"{want[local[-5:]]}_sendq"] += tx
+        elif remote[-5:] in want:
+            out[f"{want[remote[-5:]]}_unread"] += rx
     return out
 
 

@@ -5,6 +5,7 @@ sees the same queues, until a change to those queues moves their streams
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 
@@ -102,15 +103,9 @@ async def test_a_snapshot_lets_other_work_run_while_it_is_built() -> None:
     await task
 
 
-async def test_a_window_is_built_in_several_short_turns() -> None:
-    """Reading a window's rows, making their summaries, counting and encoding
-    them, and the agent's own part each take a turn of the loop: a wave's
-    snapshots, built side by side, interleave in short steps (issue 18)."""
-    app, _ = build()
-    for n in range(30):
-        await write(app, f"55119111{n:05}", "oi")
-    turns = 0
-    done = False
+async def loop_turns(work: Awaitable[object]) -> int:
+    """How many turns of the loop another task gets while ``work`` runs."""
+    turns, done = 0, False
 
     async def ticker() -> None:
         nonlocal turns
@@ -121,10 +116,20 @@ async def test_a_window_is_built_in_several_short_turns() -> None:
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     turns = 0
-    await app.reads.snapshot_frame(app.catalog.agents["ana"])
+    await work
     done = True
     await task
-    assert turns >= 3
+    return turns
+
+
+async def test_a_window_is_built_in_several_short_turns() -> None:
+    """Reading a window's rows, making their summaries, counting and encoding
+    them, and the agent's own part each take a turn of the loop: a wave's
+    snapshots, built side by side, interleave in short steps (issue 18)."""
+    app, _ = build()
+    for n in range(30):
+        await write(app, f"55119111{n:05}", "oi")
+    assert await loop_turns(app.reads.snapshot_frame(app.catalog.agents["ana"])) >= 3
 
 
 async def test_a_window_over_many_queues_reads_them_over_several_turns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,21 +143,7 @@ async def test_a_window_over_many_queues_reads_them_over_several_turns(monkeypat
 
     async def turns_of_a_build() -> int:
         app.reads._windows.clear()
-        turns, done = 0, False
-
-        async def ticker() -> None:
-            nonlocal turns
-            while not done:
-                turns += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        turns = 0
-        await app.reads.snapshot_frame(app.catalog.agents["sofia"])  # both queues
-        done = True
-        await task
-        return turns
+        return await loop_turns(app.reads.snapshot_frame(app.catalog.agents["sofia"]))  # both queues
 
     whole = await turns_of_a_build()
     monkeypatch.setattr(reads_module, "TURN_QUEUES", 1)
