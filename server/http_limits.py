@@ -140,6 +140,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()  # the upgraded connection is the websocket's now
         super().handle_websocket_upgrade()
+        # This protocol and its parser point at each other (the parser calls
+        # back into it), and so does the request's cycle (its on_response):
+        # break both loops, so reference counting frees the HTTP side of the
+        # connection now rather than the cyclic collector some time later
+        # (~1.4 KiB per connected agent until then; the node runs that
+        # collector rarely).
+        del self.parser
+        self.cycle = None  # type: ignore[assignment]
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
