@@ -476,26 +476,13 @@ class Router:
                 if conv is None or not conv.is_open or conv.offer is None or conv.offer.agent_id != agent_id:
                     await self.presence.discard_offer(agent_id, conv_id)
 
-    def _state_of(self, agent: Agent, record: AgentRecord, load: int) -> routing.AgentState:
-        capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
-        return routing.AgentState(
-            id=agent.id,
-            status=record.status,
-            queues=agent.queues,
-            capacity=capacity,
-            load=load,
-            idle_since=record.idle_since,
-            since=record.since,
-        )
-
     async def _loads(self, agent_ids: list[str]) -> dict[str, int]:
         """Each agent's load from the store's counters (``Store.agent_loads``:
         what they hold and what rings for them, kept by the commits), one read
         for all: no conversation is read. One agent's counters change in the
         same commit as the conversation, so an accept (ringing → held) is
         never counted twice nor missed, whenever it lands."""
-        counts = await self.store.agent_loads(agent_ids)
-        return {a: routing.weigh(counts[a], self.policy) for a in agent_ids}
+        return routing.weigh_many(await self.store.agent_loads(agent_ids), self.policy)
 
     async def _states(
         self, agents: list[Agent], *, trim: bool = False, known: dict[str, Conversation] | None = None
@@ -505,7 +492,21 @@ class Router:
             await self._trim(ids, known)
         records = await self.presence.get_many(ids)
         loads = await self._loads(ids)
-        return {a.id: self._state_of(a, records[a.id], loads[a.id]) for a in agents}
+        capacity = self.policy.capacity
+        # One comprehension, no call per agent: a pass builds every agent of its queues.
+        return {
+            a.id: routing.AgentState(
+                id=a.id,
+                status=r.status,
+                queues=a.queues,
+                capacity=r.capacity if r.capacity is not None else capacity if a.capacity is None else a.capacity,
+                load=loads[a.id],
+                idle_since=r.idle_since,
+                since=r.since,
+            )
+            for a in agents
+            for r in (records[a.id],)
+        }
 
     async def _state(self, agent: Agent, *, trim: bool = False) -> routing.AgentState:
         return (await self._states([agent], trim=trim))[agent.id]
