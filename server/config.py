@@ -94,9 +94,9 @@ class ServerSettings(Struct, kw_only=True):
     the same key again within this long answers the first send, never a second."""
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     """The event loop ``switchboard serve`` runs on: the standard library's,
-    or uvloop's (libuv; its loop, transports and timers are C, so each
-    event, socket write and timer costs less; a dependency, installed with
-    Switchboard)."""
+    or uvloop's (libuv underneath: its loop, transports and timers are C; a
+    dependency, installed with Switchboard). Measured side by side in
+    bench/README.md (``bench compare --servers switchboard,switchboard-uvloop,floor``)."""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
     before it is given up (and every client is made to reload)."""
