@@ -489,6 +489,7 @@ class Worker:
             "acks": self.acks,
             "locks": self.locks,
             "resumed": self.resumed,
+            "cpu_us": int(time.process_time() * 1e6),
         }
 
     def collect(self) -> dict[str, Any]:
