@@ -28,7 +28,7 @@ import msgspec
 
 from bench import customers, worker
 from bench.center import APP_SECRET, AUDITOR, VERIFY_TOKEN, Center
-from bench.peers import MODULES, REDIS
+from bench.peers import MODULES, REDIS, VARIANTS
 from bench.procs import Proc, Redis, free_port, python_module, tcp_wire
 from bench.wire import WireClient
 from protocol import messages as p
@@ -192,8 +192,9 @@ class _Attached:
 
 def start_peer(name: str, workdir: Path, *, size: int, redis: Redis | None) -> Target:
     port = free_port()
-    ws_port = free_port() if name == "floor" else port
-    argv = python_module(MODULES[name], "--port", str(port), "--ws-port", str(ws_port), "--size", str(size))
+    base, extra = VARIANTS.get(name, (name, []))
+    ws_port = free_port() if base == "floor" else port
+    argv = python_module(MODULES[base], "--port", str(port), "--ws-port", str(ws_port), "--size", str(size), *extra)
     if name in REDIS:
         assert redis is not None, f"{name} needs Redis"
         argv += ["--redis", redis.url]

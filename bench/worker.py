@@ -246,6 +246,9 @@ class Agent:
     # ------------------------------------------------------------ peers
 
     def on_peer(self, payload: bytes, now: int) -> None:
+        if payload.startswith(b'{"type":"event"'):  # floor --frame switchboard: Switchboard's own frame
+            self.on_switchboard(payload, now)
+            return
         w = self.w
         w.frames += 1
         if self.w.dialect == "socketio":
