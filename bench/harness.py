@@ -123,14 +123,15 @@ class Target:
 
 def start_switchboard(
     center: Center, workdir: Path, *, nodes: int = 1, redis: Redis | None = None, ws_port: bool = False, tree: Path | None = None,
-    prepare: Callable[[Path, Path], None] | None = None,
+    prepare: Callable[[Path, Path], None] | None = None, event_loop: str | None = None,
 ) -> Target:
     """One node on the embedded default (a SQLite file, as ``make run``), or
     ``nodes`` nodes sharing ``redis``. Agents connect to /ws on the HTTP port,
     or with ``ws_port`` to the optional dedicated websocket port. ``tree``:
     run the node from that source tree (another worktree) instead of this one.
     ``prepare(config, data)``: called before the first node starts, with its
-    config file and SQLite file (e.g. to seed the store)."""
+    config file and SQLite file (e.g. to seed the store). ``event_loop``:
+    ``server.event_loop`` (None: the node's default)."""
     assert nodes == 1 or redis is not None, "a cluster needs Redis"
     kind = "switchboard" if redis is None else f"switchboard {nodes} node(s) + Redis"
     target = Target(kind, "switchboard", [], [], redis=redis)
@@ -143,6 +144,8 @@ def start_switchboard(
         data = workdir / f"switchboard-{n}-{port}.sqlite3"
         argv = python_module("server.cli", "serve", "--config", str(config), "--data", str(data))
         env = {"SWITCHBOARD_NODE_ID": f"bench-{n}"}
+        if event_loop is not None:
+            env["SWITCHBOARD_EVENT_LOOP"] = event_loop
         if tree is not None:  # -P: not the current directory first on the path, the tree
             argv = [argv[0], "-P", *argv[1:]]
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)

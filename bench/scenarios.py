@@ -47,13 +47,19 @@ WS_PORT = "switchboard-ws_port"
 """compare: Switchboard with agents on the optional dedicated websocket port
 (``ws_port``) instead of /ws on the HTTP port."""
 
+UVLOOP = "switchboard-uvloop"
+"""compare, idle: Switchboard on uvloop's event loop (``server.event_loop``)."""
 
-def _target(opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1, ws_port: bool = False) -> Target:
+
+def _target(
+    opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1, ws_port: bool = False,
+    event_loop: str | None = None,
+) -> Target:
     if opts.url:
         from bench.harness import external_switchboard
 
         return external_switchboard(opts.url, opts.server_pid or [])
-    return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port)
+    return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port, event_loop=event_loop)
 
 
 def _fleet(target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress) -> tuple[Fleet, dict[str, Any]]:
@@ -84,8 +90,8 @@ def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     for n in opts.sizes:
         for kind in opts.servers:
             center = Center(n, max(1, n // 100))
-            if kind in ("switchboard", WS_PORT):
-                target = _target(opts, center, workdir, ws_port=kind == WS_PORT)
+            if kind in ("switchboard", WS_PORT, UVLOOP):
+                target = _target(opts, center, workdir, ws_port=kind == WS_PORT, event_loop="uvloop" if kind == UVLOOP else None)
             else:
                 target = start_peer(kind, workdir, size=700, redis=None)
             fleet = None
@@ -413,8 +419,8 @@ def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             for kind in opts.servers:
                 if redis is not None:
                     redis.flush()
-                if kind in ("switchboard", WS_PORT):
-                    target = _target(opts, center, workdir, ws_port=kind == WS_PORT)
+                if kind in ("switchboard", WS_PORT, UVLOOP):
+                    target = _target(opts, center, workdir, ws_port=kind == WS_PORT, event_loop="uvloop" if kind == UVLOOP else None)
                 elif kind.startswith("switchboard@"):  # the same node from another tree: A/B in one run
                     target = start_switchboard(center, workdir, tree=Path(kind.partition("@")[2]))
                 else:

@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from protocol.schema import schema_json
@@ -39,9 +40,19 @@ def _serve(args: argparse.Namespace) -> None:
     from server.node import run
 
     try:
-        asyncio.run(run(cfg))
+        with asyncio.Runner(loop_factory=_loop_factory(cfg.server.event_loop)) as runner:
+            runner.run(run(cfg))
     except KeyboardInterrupt:
         pass
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``server.event_loop``: None for the standard library's loop."""
+    if name != "uvloop":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 def _print_demo(cfg: config.Config) -> None:

@@ -92,6 +92,11 @@ class ServerSettings(Struct, kw_only=True):
     idempotency_key_seconds: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 24 * 3600
     """How long a send's ``idempotency_key`` is kept (stored with its message):
     the same key again within this long answers the first send, never a second."""
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop ``switchboard serve`` runs on: the standard library's,
+    or uvloop's (libuv; its loop, transports and timers are C, so each
+    event, socket write and timer costs less; a dependency, installed with
+    Switchboard)."""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
     before it is given up (and every client is made to reload)."""
@@ -286,6 +291,7 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "SWITCHBOARD_HTTP_KEEP_ALIVE_SECONDS": ("http_keep_alive_seconds", float),
     "SWITCHBOARD_HTTP_MAX_CONNECTIONS": ("http_max_connections", int),
     "SWITCHBOARD_HTTP_MAX_HEADER_BYTES": ("http_max_header_bytes", int),
+    "SWITCHBOARD_EVENT_LOOP": ("event_loop", str),
 }
 
 

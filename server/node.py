@@ -399,6 +399,8 @@ class Node:
     async def serve_forever(self) -> None:
         """The process's node (``switchboard serve``): it owns the interpreter,
         so it also tunes the garbage collector (``settle_heap``)."""
+        loop = type(asyncio.get_running_loop())
+        log.info("event loop: %s.%s", loop.__module__, loop.__qualname__)
         await self.start()
         s = self.config.server
         server = _StopsNode(

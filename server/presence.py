@@ -46,6 +46,10 @@ class AgentRecord(Struct, frozen=True, kw_only=True):
     """Set live by a supervisor; None: the configured capacity."""
 
 
+OFFLINE = AgentRecord()
+"""The record of an agent never stored (records are frozen: one serves all)."""
+
+
 class Presence(Protocol):
     async def get_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]: ...
 
@@ -82,10 +86,11 @@ class MemoryPresence:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def get_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
-        return {a: self._records.get(a, AgentRecord()) for a in agent_ids}
+        records = self._records
+        return {a: records.get(a, OFFLINE) for a in agent_ids}
 
     async def compare_and_set(self, agent_id: str, expected: AgentRecord, new: AgentRecord) -> bool:
-        if self._records.get(agent_id, AgentRecord()) != expected:
+        if self._records.get(agent_id, OFFLINE) != expected:
             return False
         self._records[agent_id] = new
         return True

@@ -48,7 +48,7 @@ from server.core.errors import DomainError
 from server.core.model import Agent, Conversation, Queue
 from server.core.views import offer_view
 from server.presence import AgentRecord, Presence
-from server.store.base import Store, StoreUnavailable, VersionConflict
+from server.store.base import DuplicateMessage, Store, StoreError, StoreUnavailable, VersionConflict
 from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -476,26 +476,13 @@ class Router:
                 if conv is None or not conv.is_open or conv.offer is None or conv.offer.agent_id != agent_id:
                     await self.presence.discard_offer(agent_id, conv_id)
 
-    def _state_of(self, agent: Agent, record: AgentRecord, load: int) -> routing.AgentState:
-        capacity = record.capacity if record.capacity is not None else self.policy.capacity_of(agent)
-        return routing.AgentState(
-            id=agent.id,
-            status=record.status,
-            queues=agent.queues,
-            capacity=capacity,
-            load=load,
-            idle_since=record.idle_since,
-            since=record.since,
-        )
-
     async def _loads(self, agent_ids: list[str]) -> dict[str, int]:
         """Each agent's load from the store's counters (``Store.agent_loads``:
         what they hold and what rings for them, kept by the commits), one read
         for all: no conversation is read. One agent's counters change in the
         same commit as the conversation, so an accept (ringing → held) is
         never counted twice nor missed, whenever it lands."""
-        counts = await self.store.agent_loads(agent_ids)
-        return {a: routing.weigh(counts[a], self.policy) for a in agent_ids}
+        return routing.weigh_many(await self.store.agent_loads(agent_ids), self.policy)
 
     async def _states(
         self, agents: list[Agent], *, trim: bool = False, known: dict[str, Conversation] | None = None
@@ -505,7 +492,21 @@ class Router:
             await self._trim(ids, known)
         records = await self.presence.get_many(ids)
         loads = await self._loads(ids)
-        return {a.id: self._state_of(a, records[a.id], loads[a.id]) for a in agents}
+        capacity = self.policy.capacity
+        # One comprehension, no call per agent: a pass builds every agent of its queues.
+        return {
+            a.id: routing.AgentState(
+                id=a.id,
+                status=r.status,
+                queues=a.queues,
+                capacity=r.capacity if r.capacity is not None else capacity if a.capacity is None else a.capacity,
+                load=loads[a.id],
+                idle_since=r.idle_since,
+                since=r.since,
+            )
+            for a in agents
+            for r in (records[a.id],)
+        }
 
     async def _state(self, agent: Agent, *, trim: bool = False) -> routing.AgentState:
         return (await self._states([agent], trim=trim))[agent.id]
@@ -536,14 +537,26 @@ class Router:
             people = list({a.id: a for q in chosen for a in self._agents_of[q.id]}.values())
             agents = await self._states(people, trim=True, known=known)
             now = self.clock()
-            offered = await self._serve_lines([q.id for q in chosen], agents, now)
+            offered, lines = await self._serve_lines([q.id for q in chosen], agents, now)
             for conv in offered:
                 assert conv.offer is not None
                 ringing[conv.queue_id].append(conv)
-            counts = {q.id: await self.store.waiting_counts(q.id) for q in chosen}
+            counts = {q.id: await self._waiting_counts(q.id, lines.get(q.id), offered) for q in chosen}
         await self._publish_floors(chosen, list(agents.values()), counts, ringing)
         self.passes += 1
         return len(offered)
+
+    async def _waiting_counts(
+        self, queue_id: str, line: list[Conversation] | None, offered: list[Conversation]
+    ) -> tuple[int, int | None]:
+        """What the queue's floor shows waiting: from the ``line`` the pass
+        read to its end, less what it offered; read from the store when the
+        pass did not read it all."""
+        if line is None:
+            return await self.store.waiting_counts(queue_id)
+        rang = {c.id for c in offered}
+        left = [c for c in line if c.id not in rang]
+        return len(left), (routing.arrival(left[0])[0] if left else None)
 
     def _room(self, queue_id: str, agents: dict[str, routing.AgentState]) -> int:
         """How many conversations of the queue its available agents could
@@ -559,15 +572,21 @@ class Router:
                 room += free // lightest
         return min(room, PAGE)
 
-    async def _serve_lines(self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int) -> list[Conversation]:
+    async def _serve_lines(
+        self, queue_ids: list[str], agents: dict[str, routing.AgentState], now: int
+    ) -> tuple[list[Conversation], dict[str, list[Conversation]]]:
         """Offer the oldest of the queues' waiting lines to ``agents`` (whose
         loads and idle times are updated in place by what rings). A page read
         whole but not all offered (a heavier channel nobody had room for)
         may hide younger ones that fit: the next page after it is read then,
-        until a line ends or its agents are full."""
+        until a line ends or its agents are full. Returns the conversations
+        now ringing, and each line the pass read to its end with every offer
+        it planned there made (what waits in it is then known without a read)."""
         made: list[Conversation] = []
         cursors: dict[str, tuple[int, str] | None] = dict.fromkeys(queue_ids)
+        read: dict[str, list[Conversation]] = {}
         ended: set[str] = set()
+        stale: set[str] = set()
         pending = list(queue_ids)
         while pending:
             pages: dict[str, list[Conversation]] = {}
@@ -578,6 +597,7 @@ class Router:
                 page = await self.store.waiting(queue_id, cursors[queue_id], room)
                 if len(page) < room:
                     ended.add(queue_id)  # the line ends within this page
+                read.setdefault(queue_id, []).extend(page)
                 if page:
                     pages[queue_id] = page
                     cursors[queue_id] = routing.arrival(page[-1])
@@ -585,12 +605,15 @@ class Router:
             for conv, agent_id in planned:
                 state = agents[agent_id]
                 agents[agent_id] = replace(state, load=state.load + self.policy.weight(conv.channel), idle_since=now)
-            made.extend(await self._offer_many(planned, now))
+            rang = await self._offer_many(planned, now)
+            made.extend(rang)
+            if len(rang) < len(planned):  # some refused: their lines are no longer what was read
+                stale.update(conv.queue_id for conv, _ in planned)
             served = {conv.queue_id: 0 for conv, _ in planned}
             for conv, _ in planned:
                 served[conv.queue_id] += 1
             pending = [q for q, page in pages.items() if q not in ended and served.get(q, 0) < len(page)]
-        return made
+        return made, {q: read[q] for q in ended - stale}
 
     async def _offer_many(self, planned: list[tuple[Conversation, str]], now: int) -> list[Conversation]:
         """Ring each planned conversation (as the pass read it) for its agent:
@@ -608,7 +631,7 @@ class Router:
             outcomes.append((agent_id, outcome))
         if not outcomes:
             return []
-        results = await self.store.commit_many([o for _, o in outcomes])
+        results = await self._commit([o for _, o in outcomes])
         stored: list[rules.Outcome] = []
         for (agent_id, outcome), refused in zip(outcomes, results, strict=True):
             if refused is not None:
@@ -630,6 +653,17 @@ class Router:
                 if await self.presence.compare_and_set(agent_id, current, replace(current, idle_since=now)):
                     break
         return made
+
+    async def _commit(self, outcomes: list[rules.Outcome]) -> list[StoreError | None]:
+        """``Store.commit_many``; a single offer (most passes make one) as a plain
+        ``commit``: the batch's grouping would only cost it."""
+        if len(outcomes) != 1:
+            return await self.store.commit_many(outcomes)
+        try:
+            await self.store.commit(outcomes[0])
+        except (VersionConflict, DuplicateMessage) as refused:
+            return [refused]
+        return [None]
 
     # ------------------------------------------------------------------ the floor
 

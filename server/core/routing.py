@@ -27,7 +27,7 @@ change it describes, so the thread can never disagree with the state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from msgspec import Struct, field
@@ -68,7 +68,8 @@ class Policy(Struct, frozen=True, kw_only=True):
 
     def weight(self, channel: str) -> int:
         """A channel missing from ``weights`` weighs as much as the heaviest."""
-        return self.weights.get(channel, max(self.weights.values(), default=1))
+        weights = self.weights
+        return weights[channel] if channel in weights else max(weights.values(), default=1)
 
     def capacity_of(self, agent: Agent) -> int:
         return self.capacity if agent.capacity is None else agent.capacity
@@ -130,7 +131,22 @@ def loaded(conv: Conversation | None) -> tuple[str, ...]:
 
 def weigh(counts: dict[str, int], policy: Policy) -> int:
     """A load from the number of conversations per channel (``agent_loads``)."""
-    return sum(policy.weight(channel) * n for channel, n in counts.items())
+    return weigh_many({"": counts}, policy)[""]
+
+
+def weigh_many(counts: Mapping[str, Mapping[str, int]], policy: Policy) -> dict[str, int]:
+    """``weigh`` for each agent of ``counts`` (agent → per-channel counts):
+    a routing pass weighs every agent of its queues, so this one loop calls
+    nothing per agent."""
+    weights = policy.weights
+    heaviest = max(weights.values(), default=1)
+    loads: dict[str, int] = {}
+    for agent_id, by_channel in counts.items():
+        load = 0
+        for channel in by_channel:
+            load += weights.get(channel, heaviest) * by_channel[channel]
+        loads[agent_id] = load
+    return loads
 
 
 def load_of(agent_id: str, held: Iterable[Conversation], policy: Policy) -> int:
@@ -152,12 +168,19 @@ def choose(conv: Conversation, agents: Iterable[AgentState], policy: Policy) -> 
     it; most free capacity first, then the one idle longest (then by id, so
     every node decides the same). The agent who last passed it is chosen only
     when nobody else can take it."""
-    fits = [a for a in agents if can_take(a, conv, policy)]
-    others = [a for a in fits if a.id != conv.passed_by]
-    pool = others or fits
-    if not pool:
-        return None
-    return min(pool, key=lambda a: (-a.free, a.idle_since, a.id))
+    # One pass, one ranked tuple per agent who fits (what ``can_take`` says,
+    # inline: a pass asks this of every agent of the queue for each offer).
+    need = policy.weight(conv.channel)
+    queue_id, passed_by = conv.queue_id, conv.passed_by
+    best = min(
+        (
+            (a.id == passed_by, a.load - a.capacity, a.idle_since, a.id, a)
+            for a in agents
+            if a.status == "available" and a.capacity - a.load >= need and queue_id in a.queues
+        ),
+        default=None,
+    )
+    return best[-1] if best is not None else None
 
 
 def plan(
@@ -167,15 +190,13 @@ def plan(
     to ``choose``'s agent, whose load (and idle time) then counts the offer.
     A conversation nobody has room for stays waiting; a younger one that fits
     elsewhere (another queue, a lighter channel) is still offered."""
+    line = sorted((c for c in waiting if is_waiting(c)), key=arrival)
     floor = {a.id: a for a in agents}
-    members: dict[str, list[str]] = {}
+    members = {q: [a.id for a in agents if q in a.queues] for q in {c.queue_id for c in line}}
     """queue → its agents' ids: each conversation looks only at its queue's agents"""
-    for a in agents:
-        for q in a.queues:
-            members.setdefault(q, []).append(a.id)
     offers: list[tuple[Conversation, str]] = []
-    for conv in sorted((c for c in waiting if is_waiting(c)), key=arrival):
-        agent = choose(conv, [floor[i] for i in members.get(conv.queue_id, ())], policy)
+    for conv in line:
+        agent = choose(conv, [floor[i] for i in members[conv.queue_id]], policy)
         if agent is None:
             continue
         floor[agent.id] = replace(agent, load=agent.load + policy.weight(conv.channel), idle_since=now)

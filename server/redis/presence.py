@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from server.presence import AgentRecord
+from server.presence import OFFLINE, AgentRecord
 from server.redis.store import connect
 
 CAS = """
@@ -49,7 +49,7 @@ return 0
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(AgentRecord).decode
-_FRESH = _encode(AgentRecord())
+_FRESH = _encode(OFFLINE)
 
 SCREENS_KEPT_MS = 3_600_000
 """Screen entries older than this are dropped on the next touch."""
@@ -71,7 +71,7 @@ class RedisPresence:
         if not ids:
             return {}
         raw = await self._r.hmget(self._agents, ids)
-        return {a: _decode(r) if r else AgentRecord() for a, r in zip(ids, raw, strict=True)}
+        return {a: _decode(r) if r else OFFLINE for a, r in zip(ids, raw, strict=True)}
 
     async def compare_and_set(self, agent_id: str, expected: AgentRecord, new: AgentRecord) -> bool:
         done = await self._cas(keys=[self._agents], args=[agent_id, _encode(expected), _encode(new), _FRESH])

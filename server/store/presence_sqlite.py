@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 
-from server.presence import AgentRecord, MemoryPresence
+from server.presence import OFFLINE, AgentRecord, MemoryPresence
 from server.store.sqlite import SqliteStore
 
 SCHEMA = """
@@ -87,7 +87,7 @@ class SqlitePresence(MemoryPresence):
     async def compare_and_set(self, agent_id: str, expected: AgentRecord, new: AgentRecord) -> bool:
         await self._load()
         async with self._writing:  # the file gets the records in the order they were set
-            before = self._records.get(agent_id, AgentRecord())
+            before = self._records.get(agent_id, OFFLINE)
             if not await super().compare_and_set(agent_id, expected, new):
                 return False
             if _kept(new) == _kept(before):

@@ -289,3 +289,42 @@ def test_a_burst_is_offered_oldest_first_and_never_over_capacity(caps: tuple[int
     # the single-channel line is a prefix: nobody younger rang before someone older
     assert floor.offered_order == sorted(floor.convs)[: len(floor.offered_order)]
     assert len(floor.offered_order) == min(arrivals, sum(c // 20 for c in caps))
+
+
+def _reference_choose(c: Conversation, agents: list[routing.AgentState], policy: routing.Policy) -> routing.AgentState | None:
+    """The rule as the docstring says it, written plainly (``choose`` is the fast form of it)."""
+    fits = [a for a in agents if routing.can_take(a, c, policy)]
+    pool = [a for a in fits if a.id != c.passed_by] or fits
+    return min(pool, key=lambda a: (-a.free, a.idle_since, a.id)) if pool else None
+
+
+agent_state = st.builds(
+    routing.AgentState,
+    id=st.sampled_from(["ana", "bruno", "carla", "dani", "eva", "fede"]),
+    status=st.sampled_from(routing.STATUSES),
+    queues=st.sampled_from([("sales",), ("support",), ("sales", "support")]),
+    capacity=st.sampled_from((0, 20, 40, 100)),
+    load=st.sampled_from((0, 20, 30, 50, 80, 100)),
+    idle_since=st.integers(0, 3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    floor=st.lists(agent_state, max_size=8, unique_by=lambda a: a.id),
+    channel=st.sampled_from(["whatsapp", "messenger", "telegram"]),
+    queue=st.sampled_from(["sales", "support"]),
+    passed_by=st.sampled_from([None, "ana", "bruno"]),
+)
+def test_choose_is_the_rule_as_written(
+    floor: list[routing.AgentState], channel: str, queue: str, passed_by: str | None
+) -> None:
+    c = replace(conv("c1", queue=queue, channel=channel), passed_by=passed_by)
+    assert routing.choose(c, floor, POLICY) == _reference_choose(c, floor, POLICY)
+
+
+@given(counts=st.dictionaries(st.sampled_from(["ana", "bruno"]), st.dictionaries(st.sampled_from(["whatsapp", "messenger", "telegram"]), st.integers(0, 5))))
+def test_weigh_many_weighs_each_agent_as_weigh_does(counts: dict[str, dict[str, int]]) -> None:
+    expected = {a: sum(POLICY.weight(ch) * n for ch, n in by.items()) for a, by in counts.items()}
+    assert routing.weigh_many(counts, POLICY) == expected
+    assert POLICY.weight("telegram") == 30  # an unknown channel weighs as the heaviest

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from protocol import messages as p
 from server.config import Config
@@ -24,7 +25,20 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(running
     made = await running.inbound("start")
     cid = made["conversation_id"]
     # The stalled client: tiny receive queue, never reads, so TCP backs up into the server.
-    stalled = await connect(running.ws_url, max_queue=1, compression=None)
+    # A small kernel receive buffer: loopback's autotuning (tcp_rmem up to 32 MiB
+    # here) could otherwise swallow the whole burst before the server's own buffer fills.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", running.node.config.ws_port))
+    stalled = await connect(running.ws_url, sock=sock, max_queue=1, compression=None)
+    try:
+        await _stall_and_flood(running, stalled, cid)
+    finally:
+        stalled.transport.abort()
+
+
+async def _stall_and_flood(running: Running, stalled: ClientConnection, cid: str) -> None:
     await stalled.send(p.encoder.encode(p.Hello(id="h", token=token("bruno"))).decode())
     await stalled.send(p.encoder.encode(p.Open(id="o", conversation_id=cid)).decode())
     stalled.transport.pause_reading()
@@ -45,7 +59,6 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(running
     last = healthy.received(p.MessageCreated)[-1]
     assert last.message.text.startswith(f"{i} ") and last.message.seq == i + 2  # all arrived, in order
     assert not any(c.agent and c.agent.id == "bruno" for c in running.node.hub.clients if c.streams)
-    stalled.transport.abort()
 
 
 async def test_a_half_open_connection_is_found_by_heartbeat(running: Running) -> None:

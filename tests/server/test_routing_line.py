@@ -81,3 +81,31 @@ async def test_a_pass_weighs_agents_by_the_stores_counters_not_their_conversatio
     floor = (await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 1)).floor
     assert [(a.load, a.capacity) for a in floor.agents if a.agent_id == "ana"] == [(40, 40)], "full: one held, one ringing"
     assert listed == [], "no agent's conversations are read to weigh them"
+
+
+async def test_a_pass_that_read_its_whole_line_counts_what_waits_without_asking_the_store(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sofia = await running.agent("sofia")
+    ana = await available(running, "ana")  # room for two
+    store = running.node.store
+    asked: list[str] = []
+    original = store.waiting_counts
+
+    async def counted(queue_id: str) -> tuple[int, int | None]:
+        asked.append(queue_id)
+        return await original(queue_id)
+
+    monkeypatch.setattr(store, "waiting_counts", counted)
+    first = (await running.inbound("one", address="5511900000001"))["conversation_id"]
+    await ana.wait_for(lambda: rung(ana) == [first])
+    await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 0 and len(e.floor.ringing) == 1)
+    assert asked == []  # the pass read the line to its end: one conversation, offered
+    second = (await running.inbound("two", address="5511900000002"))["conversation_id"]
+    third = (await running.inbound("three", address="5511900000003"))["conversation_id"]
+    await ana.wait_for(lambda: rung(ana) == [first, second])
+    floor = (await sofia.event(p.FloorUpdated, lambda e: e.floor.waiting == 1 and len(e.floor.ringing) == 2)).floor
+    assert asked  # ana is full: the pass read none of the line, the store counted it
+    waiting = await original("sales")
+    conv = await store.get_conversation(third)
+    assert conv is not None and (floor.waiting, floor.oldest_waiting_at) == waiting == (1, conv.created_at)
