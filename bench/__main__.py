@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import summary
 from bench.harness import Progress
-from bench.peers import MODULES
+from bench.peers import MODULES, VARIANTS
 from bench.scenarios import SCENARIOS
 from bench.worker import raise_nofile
 
@@ -51,10 +51,10 @@ def _trees(text: str) -> list[tuple[str, str | None]]:
 def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     for n in names:
-        if n not in ("switchboard", "switchboard-ws_port", "switchboard-uvloop") and n not in MODULES and not n.startswith("switchboard@"):
+        if n not in ("switchboard", "switchboard-ws_port", "switchboard-uvloop") and n not in MODULES and n not in VARIANTS and not n.startswith("switchboard@"):
             raise argparse.ArgumentTypeError(
                 f"unknown server {n!r}; choose from switchboard, switchboard-ws_port, switchboard-uvloop (compare and idle only), "
-                f"switchboard@TREE (compare only: a node run from another source tree), {', '.join(MODULES)}"
+                f"switchboard@TREE (compare only: a node run from another source tree), {', '.join([*MODULES, *VARIANTS])}"
             )
     return names
 

@@ -28,8 +28,8 @@ import msgspec
 
 from bench import customers, worker
 from bench.center import APP_SECRET, AUDITOR, VERIFY_TOKEN, Center
-from bench.peers import MODULES, REDIS
-from bench.procs import Proc, Redis, free_port, python_module
+from bench.peers import MODULES, REDIS, VARIANTS
+from bench.procs import Proc, Redis, free_port, python_module, tcp_wire
 from bench.wire import WireClient
 from protocol import messages as p
 
@@ -195,8 +195,9 @@ class _Attached:
 
 def start_peer(name: str, workdir: Path, *, size: int, redis: Redis | None) -> Target:
     port = free_port()
-    ws_port = free_port() if name == "floor" else port
-    argv = python_module(MODULES[name], "--port", str(port), "--ws-port", str(ws_port), "--size", str(size))
+    base, extra = VARIANTS.get(name, (name, []))
+    ws_port = free_port() if base == "floor" else port
+    argv = python_module(MODULES[base], "--port", str(port), "--ws-port", str(ws_port), "--size", str(size), *extra)
     if name in REDIS:
         assert redis is not None, f"{name} needs Redis"
         argv += ["--redis", redis.url]
@@ -447,12 +448,14 @@ def drive(
     fleet.call("reset")
     load_start = os.getloadavg()[0]
     before = fleet.stats()
+    wire0 = _wire(target)
     cpu0, rcpu0 = target.cpu(), target.redis_cpu()
     t0 = time.perf_counter()
     profiler = start_profile(target, profile, customer_spec["messages"] / customer_spec["rate"]) if profile else None
     spec = {**customer_spec, **inbound(target)}
     cust = Customers(spec)
     last_events, last_change = before["events"], time.perf_counter()
+    s = before
     expected = None
     try:
         while True:
@@ -482,6 +485,7 @@ def drive(
     finally:
         cust.kill()
     cpu1, rcpu1 = target.cpu(), target.redis_cpu()
+    wire1 = _wire(target)
     active = last_change - t0
     result = cust.result or {}
     if profiler is not None:
@@ -501,7 +505,32 @@ def drive(
         "cpu_us_per_delivery_with_redis": (
             round((cpu1 - cpu0 + rcpu1 - rcpu0) / deliveries * 1e6, 3) if deliveries and target.redis is not None else None
         ),
+        # the agents' worker processes over the drive alone (client_cpu_s: their whole life, connects included)
+        "client_drive_cpu_s": round((s["cpu_us"] - before["cpu_us"]) / 1e6, 3),
+        "client_cpu_us_per_delivery": round((s["cpu_us"] - before["cpu_us"]) / deliveries, 3) if deliveries else None,
+        "wire_per_delivery": _per_delivery(wire0, wire1, deliveries),
     }
+
+
+def _wire(target: Target) -> dict[str, int] | None:
+    """The kernel's counters of the target's websocket connections, summed (``procs.tcp_wire``)."""
+    total: dict[str, int] = {}
+    for port in target.ws_ports():
+        counts = tcp_wire(port)
+        if counts is None:
+            return None
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def _per_delivery(before: dict[str, int] | None, after: dict[str, int] | None, deliveries: int) -> dict[str, float] | None:
+    """Wire counters over a drive, per delivered event: on sockets that carry
+    nothing else, ``data_segs_out`` 1.0 is one TCP segment per frame and
+    ``bytes_sent`` the frame's size on the wire (header included)."""
+    if before is None or after is None or not deliveries:
+        return None
+    return {k: round((after[k] - before.get(k, 0)) / deliveries, 4) for k in after}
 
 
 def start_profile(target: Target, out: Path, seconds: float):  # type: ignore[no-untyped-def]

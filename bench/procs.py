@@ -5,6 +5,7 @@ and the cluster scenario."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -89,6 +90,28 @@ def tcp_queues(port: int) -> dict[str, int]:
         elif remote.endswith(want):
             peer_recv += rx
     return {"send_queue": send, "peer_recv_queue": peer_recv, "established": conns, "closing": closing, "closing_send_queue": closing_send}
+
+
+WIRE_FIELDS = ("bytes_sent", "data_segs_out", "segs_in")
+
+
+def tcp_wire(port: int) -> dict[str, int] | None:
+    """What the server side of the established TCP connections to ``port``
+    has put on the wire so far, summed over its sockets, from the kernel's
+    own per-socket counters (``ss -ti``): payload bytes sent, segments
+    carrying data, segments received (on a websocket the harness only
+    reads, nearly all of them its acknowledgements). Deltas over a drive
+    count how a server writes: segments per frame, bytes per frame, how
+    often the clients acknowledge. None without ``ss`` (iproute2)."""
+    if shutil.which("ss") is None:
+        return None
+    out = subprocess.run(
+        ["ss", "-tinH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True, timeout=60
+    ).stdout
+    totals = dict.fromkeys(WIRE_FIELDS, 0)
+    for name, value in re.findall(r"\b(bytes_sent|data_segs_out|segs_in):(\d+)", out):
+        totals[name] += int(value)
+    return totals
 
 
 def rss_bytes(pid: int) -> int:

@@ -479,6 +479,9 @@ def _compare_summary(runs: list[dict[str, Any]], opts: Opts) -> dict[str, Any]:
             "p99_ratio_to_floor": spread(p99_ratios),
             "max_ms": spread([r["latency_ms"]["max"] for r in mine]),
             "kib_per_agent": spread([r["kib_per_agent"] for r in mine]),
+            "client_cpu_us_per_delivery": spread([r["client_cpu_us_per_delivery"] for r in mine]),
+            "wire_segments_per_delivery": spread([(r["wire_per_delivery"] or {}).get("data_segs_out") for r in mine]),
+            "wire_bytes_per_delivery": spread([(r["wire_per_delivery"] or {}).get("bytes_sent") for r in mine]),
             "lost": sum(r["lost"] for r in mine),
             "duplicates": sum(r["duplicates"] for r in mine),
         }

@@ -246,6 +246,9 @@ class Agent:
     # ------------------------------------------------------------ peers
 
     def on_peer(self, payload: bytes, now: int) -> None:
+        if payload.startswith(b'{"type":"event"'):  # floor --frame switchboard: Switchboard's own frame
+            self.on_switchboard(payload, now)
+            return
         w = self.w
         w.frames += 1
         if self.w.dialect == "socketio":
@@ -489,6 +492,7 @@ class Worker:
             "acks": self.acks,
             "locks": self.locks,
             "resumed": self.resumed,
+            "cpu_us": int(time.process_time() * 1e6),
         }
 
     def collect(self) -> dict[str, Any]:

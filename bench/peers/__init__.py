@@ -48,6 +48,39 @@ def frame_text(seq: int, k: int, t: int, size: int) -> str:
 
 READY = '{"type":"ready"}'
 
+SWITCHBOARD_FRAME = (
+    b'{"type":"event","stream":"queue:q0","seq":1,"event":{"type":"inbox.added","conversation":{"id":"c_01'
+    b'a2418223755be7c32979ef.046","version":1,"channel":"whatsapp","touchpoint_id":"tp0","touchpoint_name"'
+    b':"+1 555 0000","queue_id":"q0","status":"open","assignee_id":null,"contact":{"id":"whatsapp:+5553103'
+    b'90000000","channel":"whatsapp","address":"+555310390000000","display_name":"+55 5310390000000","init'
+    b'ials":null,"known":false,"username":null},"created_at":1796395377525,"last_message_at":1796395377000'
+    b',"preview":"b1.1796395377497261023.1 Ol\xc3\xa1, preciso de ajuda com meu pedido, por favor me res\xe2\x80\xa6","pr'
+    b'eview_direction":"in","unread":1,"session_expires_at":1796481777000,"session_locked":false,"ended_at'
+    b'":null,"wrapped_up":false,"can":{"queue:q0":["claim","contact_card"],"role:supervisor":["claim","ass'
+    b'ign","end_chat","send","send_template","add_note","contact_card"]},"preview_kind":null,"preview_dura'
+    b'tion_ms":null,"offer":null},"counts":{"queue_id":"q0","inbox":1,"oldest_at":1796395377000}}}'
+)
+"""An ``inbox.added`` as Switchboard's node sent it in ``compare`` (1 queue, a
+new WhatsApp customer; 992 bytes)."""
+
+
+def switchboard_frame(seq: int, k: int, t: int) -> bytes:
+    """``SWITCHBOARD_FRAME`` as event ``seq`` of the queue's stream, for message
+    ``k`` sent at ``t`` (the marker in its preview, a new conversation id):
+    what ``floor --frame switchboard`` sends, so its agents parse and check
+    the same frame as Switchboard's (``bench.worker.Agent.on_switchboard``)."""
+    return (
+        SWITCHBOARD_FRAME.replace(b'"seq":1,', b'"seq":%d,' % seq, 1)
+        .replace(b"b1.1796395377497261023.1", f"b{k}.{t}.1".encode(), 1)
+        .replace(b"c_01a2418223755be7c32979ef.046", f"c_01a2418223755be7c3{k:010d}".encode(), 1)
+    )
+
+
+VARIANTS = {"floor-sbframe": ("floor", ["--frame", "switchboard"])}
+"""Compare peers that are another peer with options: ``floor-sbframe``, the
+floor sending Switchboard's own frame (same bytes, same parsing at the
+agents) instead of a padded one of the same size."""
+
 
 def args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
@@ -55,4 +88,8 @@ def args(description: str) -> argparse.Namespace:
     parser.add_argument("--ws-port", type=int, default=0)
     parser.add_argument("--size", type=int, default=700, help="frame size in bytes")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--frame", choices=("padded", "switchboard"), default="padded",
+        help="floor: a padded frame of --size bytes, or Switchboard's inbox.added (switchboard_frame)",
+    )
     return parser.parse_args()

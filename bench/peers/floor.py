@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from bench.peers import READY, args, frame_text
+from bench.peers import READY, args, frame_text, switchboard_frame
 
 
 async def main() -> None:
@@ -33,7 +33,10 @@ async def main() -> None:
         nonlocal seq
         body = await request.json()
         seq += 1
-        data = frame_text(seq, body["k"], body["t"], a.size).encode()
+        if a.frame == "switchboard":
+            data = switchboard_frame(seq, body["k"], body["t"])
+        else:
+            data = frame_text(seq, body["k"], body["t"], a.size).encode()
         broadcast(conns, data, text=True)
         return JSONResponse({"seq": seq, "to": len(conns)})
 
