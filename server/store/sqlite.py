@@ -154,14 +154,14 @@ log = logging.getLogger(__name__)
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 UNHEALTHY_AFTER = 3
+"""Failed calls in a row (timeouts, I/O errors) after which the store reports
+itself unhealthy until one succeeds."""
 
 CHECKPOINT_EVERY = 50
 """Writes on the event loop between two WAL checkpoints, each run on the
 writer thread. A new conversation writes ~20 pages, a later message fewer:
 about SQLite's own autocheckpoint (1,000 pages), which the loop's connection
 no longer runs."""
-"""Failed calls in a row (timeouts, I/O errors) after which the store reports
-itself unhealthy until one succeeds."""
 
 
 class _Worker:
