@@ -31,9 +31,11 @@ process. Use the Redis broker to run several nodes.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Protocol
 
 from protocol import messages as p
@@ -52,15 +54,27 @@ _encode_event = p.encoder.encode
 
 def encoded_once(publications: Sequence[tuple[str, p.AnyEvent]]) -> list[tuple[str, str, bytes]]:
     """(stream, kind, event JSON) of each publication; the same event object
-    published on several streams is encoded once."""
-    cache: dict[int, tuple[str, bytes]] = {}
-    out = []
-    for stream, event in publications:
-        encoded = cache.get(id(event))
-        if encoded is None:
-            encoded = cache[id(event)] = (kind_of(event), _encode_event(event))
-        out.append((stream, *encoded))
-    return out
+    published on several streams is encoded once. Written with ``map`` and
+    ``zip``: the per-publication work of a lock storm's thousands stays in C."""
+    if not publications:
+        return []
+    streams, events = zip(*publications, strict=True)
+    keys = list(map(id, events))
+    distinct = dict(zip(keys, events, strict=True))  # an event object's id → the object, once each
+    jsons = dict(zip(distinct, map(_encode_event, distinct.values()), strict=True))
+    kinds = dict(zip(distinct, map(_KINDS.__getitem__, map(type, distinct.values())), strict=True))
+    return list(zip(streams, map(kinds.__getitem__, keys), map(jsons.__getitem__, keys), strict=True))
+
+
+class _Kinds(dict[type, str]):
+    """Each event class's ``type`` tag (``kind_of``), learnt on first sight."""
+
+    def __missing__(self, cls: type) -> str:
+        kind = self[cls] = str(cls.__struct_config__.tag)  # type: ignore[attr-defined]
+        return kind
+
+
+_KINDS = _Kinds()
 
 
 def kind_of(event: p.AnyEvent) -> str:
@@ -127,10 +141,38 @@ class MemoryBroker:
         return seq
 
     async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None:
-        batch = []
-        for stream, kind, event_json in encoded_once(publications):
-            seq, data = self._append(stream, event_json)
-            batch.append((stream, seq, kind, data))
+        """Each stream numbered and kept once for all its publications of the
+        batch (a lock storm's chunk: 8,000 publications on ~2,000 streams),
+        then handed on in the batch's order. The total budget is enforced
+        once, after the batch (while it runs, the histories may pass it by
+        the batch's frames)."""
+        encoded = encoded_once(publications)
+        streams = [stream for stream, _, _ in encoded]
+        batch: list[tuple[str, int, str, bytes]] = [("", 0, "", b"")] * len(encoded)  # each replaced below
+        touched: list[tuple[int, str, deque[tuple[int, bytes]]]] = []
+        # The publications of each stream, in order (a stable sort, in C).
+        for stream, group in itertools.groupby(sorted(range(len(streams)), key=streams.__getitem__), streams.__getitem__):
+            mine = list(group)
+            first = self._seq.get(stream, 0) + 1
+            seqs = range(first, first + len(mine))
+            self._seq[stream] = seqs[-1]
+            head = b'{"type":"event","stream":' + _encode_event(stream) + b',"seq":'
+            datas = [b'%b%d,"event":%b}' % (head, seq, encoded[i][2]) for seq, i in zip(seqs, mine, strict=True)]
+            for i, seq, data in zip(mine, seqs, datas, strict=True):
+                batch[i] = (stream, seq, encoded[i][1], data)
+            history = self._history.pop(stream, None)
+            if history is None:
+                history = deque()
+            history.extend(zip(seqs, datas, strict=True))
+            self._bytes += sum(map(len, datas))
+            excess = len(history) - self._size
+            if excess > 0:
+                self._bytes -= sum(map(len, map(itemgetter(1), itertools.islice(history, excess))))
+                history = deque(itertools.islice(history, excess, None))
+            touched.append((mine[-1], stream, history))
+        for _, stream, history in sorted(touched, key=itemgetter(0)):  # re-inserted by last publication: dict order = recency
+            self._history[stream] = history
+        self._keep_budget()
         if self.on_publications is not None:
             self.on_publications(batch)
         elif self.on_publication is not None:
@@ -150,10 +192,14 @@ class MemoryBroker:
         history.append((seq, data))
         self._bytes += len(data)
         self._history[stream] = history
+        self._keep_budget()
+        return seq, data
+
+    def _keep_budget(self) -> None:
+        """Past the total budget, drop the histories of the streams published least recently."""
         while self._bytes > self._budget and len(self._history) > 1:
             oldest = next(iter(self._history))
             self._bytes -= sum(len(d) for _, d in self._history.pop(oldest))
-        return seq, data
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         return {s: self._seq.get(s, 0) for s in streams}
