@@ -31,11 +31,9 @@ process. Use the Redis broker to run several nodes.
 
 from __future__ import annotations
 
-import itertools
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from operator import itemgetter
 from typing import Protocol
 
 from protocol import messages as p
@@ -141,37 +139,28 @@ class MemoryBroker:
         return seq
 
     async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None:
-        """Each stream numbered and kept once for all its publications of the
-        batch (a lock storm's chunk: 8,000 publications on ~2,000 streams),
-        then handed on in the batch's order. The total budget is enforced
-        once, after the batch (while it runs, the histories may pass it by
-        the batch's frames)."""
-        encoded = encoded_once(publications)
-        streams = [stream for stream, _, _ in encoded]
-        batch: list[tuple[str, int, str, bytes]] = [("", 0, "", b"")] * len(encoded)  # each replaced below
-        touched: list[tuple[int, str, deque[tuple[int, bytes]]]] = []
-        # The publications of each stream, in order (a stable sort, in C).
-        for stream, group in itertools.groupby(sorted(range(len(streams)), key=streams.__getitem__), streams.__getitem__):
-            mine = list(group)
-            first = self._seq.get(stream, 0) + 1
-            seqs = range(first, first + len(mine))
-            self._seq[stream] = seqs[-1]
-            head = b'{"type":"event","stream":' + _encode_event(stream) + b',"seq":'
-            datas = [b'%b%d,"event":%b}' % (head, seq, encoded[i][2]) for seq, i in zip(seqs, mine, strict=True)]
-            for i, seq, data in zip(mine, seqs, datas, strict=True):
-                batch[i] = (stream, seq, encoded[i][1], data)
-            history = self._history.pop(stream, None)
+        """``_append`` of each, inlined (a lock storm's chunk is 8,000
+        publications: one call each was a tenth of the loop's calls). The
+        total budget is enforced once, after the batch: while it runs, the
+        histories may pass it by the batch's frames."""
+        batch: list[tuple[str, int, str, bytes]] = []
+        add = batch.append
+        last, histories, size = self._seq, self._history, self._size
+        added = 0
+        for stream, kind, event_json in encoded_once(publications):
+            seq = last.get(stream, 0) + 1
+            last[stream] = seq
+            data = b'{"type":"event","stream":%b,"seq":%d,"event":%b}' % (_encode_event(stream), seq, event_json)
+            history = histories.pop(stream, None)  # re-insert: dict order = recency
             if history is None:
                 history = deque()
-            history.extend(zip(seqs, datas, strict=True))
-            self._bytes += sum(map(len, datas))
-            excess = len(history) - self._size
-            if excess > 0:
-                self._bytes -= sum(map(len, map(itemgetter(1), itertools.islice(history, excess))))
-                history = deque(itertools.islice(history, excess, None))
-            touched.append((mine[-1], stream, history))
-        for _, stream, history in sorted(touched, key=itemgetter(0)):  # re-inserted by last publication: dict order = recency
-            self._history[stream] = history
+            elif len(history) >= size:
+                added -= len(history.popleft()[1])
+            history.append((seq, data))
+            added += len(data)
+            histories[stream] = history
+            add((stream, seq, kind, data))
+        self._bytes += added
         self._keep_budget()
         if self.on_publications is not None:
             self.on_publications(batch)
