@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from server import collector
 from server.app.catalog import Catalog
 from server.app.changes import Changes, Planned
 from server.app.contacts import Contacts
@@ -185,7 +186,13 @@ class Intake:
         writer meanwhile goes through ``expire`` (the compare-and-set loop).
         Returns the ids that could not be expired (to fire again); raises
         when the store cannot be asked (the chunks before were published;
-        firing them again finds them locked)."""
+        firing them again finds them locked). The garbage collector is
+        paused meanwhile (``collector.paused``: it would scan the storm's
+        live objects over and over)."""
+        with collector.paused():
+            return await self._expire_many(conv_ids)
+
+    async def _expire_many(self, conv_ids: Sequence[str]) -> list[str]:
         policy = self.catalog.policy
         now = self.clock()
         failed: list[str] = []

@@ -140,3 +140,30 @@ async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch:
     assert metrics.session_locks.value() == 8
     # Each lock: inbox.updated and session.locked on the queue, session.locked and message.created on the thread.
     assert {k: metrics.published.value(k) - v for k, v in published_before.items()} == {"queue": 16, "conv": 16}
+
+
+async def test_the_garbage_collector_is_paused_through_a_storm_and_resumed_after() -> None:
+    """A storm's live objects are not scanned over and over (collector.paused):
+    no automatic collection while it commits and publishes; on again after,
+    also when the store fails."""
+    import gc
+
+    app, broker, _ = build()
+    made = await app.intake.receive("wa", "5511911114400", Inbound(kind="text", text="oi", at=app.clock()))
+    assert made is not None
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    seen: list[bool] = []
+    broker.on_publication = lambda stream, seq, kind, data: seen.append(gc.isenabled())
+    assert gc.isenabled()
+    assert await app.intake.expire_many([made.after.id]) == []
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+    async def broken(ids: Sequence[str]) -> dict[str, Conversation]:
+        raise RuntimeError("store down")
+
+    app.intake.store.get_conversations = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await app.intake.expire_many([made.after.id])
+    assert gc.isenabled()
