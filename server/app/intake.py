@@ -29,6 +29,22 @@ publishes while the next commits. Big enough that a chunk's fixed costs
 (its transaction, its reads of counters) are spread thin; small enough
 that the first locks leave after a fraction of the storm."""
 
+EXPIRE_FIRST = 250
+"""The first chunk of a storm, the next ones each twice the one before up
+to ``EXPIRE_CHUNK`` (250, 500, 1,000, 2,000, 2,000…): nothing is published
+before the first chunk is read, decided and committed, so a small one
+starts the pipeline (and the first locks) sooner."""
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in chunks of ``EXPIRE_FIRST``, doubling up to ``EXPIRE_CHUNK``."""
+    out, at, size = [], 0, min(EXPIRE_FIRST, EXPIRE_CHUNK)
+    while at < len(ids):
+        out.append(ids[at : at + size])
+        at += size
+        size = min(size * 2, EXPIRE_CHUNK)
+    return out
+
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
 """A watermark looks back at most this many pages of the thread."""
@@ -173,10 +189,11 @@ class Intake:
         return outcome is not None
 
     async def expire_many(self, conv_ids: Sequence[str]) -> list[str]:
-        """Many timers fired at once (a lock storm), in chunks of
-        ``EXPIRE_CHUNK`` windows, each in one pass: read in one read, decided
-        by the rule, committed at once (``Store.commit_many``: one SQLite
-        transaction; pipelined scripts on Redis) and published at once
+        """Many timers fired at once (a lock storm), in chunks
+        (``EXPIRE_FIRST`` windows, doubling up to ``EXPIRE_CHUNK``), each
+        in one pass: read in one read, decided by the rule, committed at
+        once (``Store.commit_many``: one SQLite transaction; pipelined
+        scripts on Redis) and published at once
         (``Changes.publish_many``). The chunks overlap: while one commits
         (on the writer thread, or in Redis) the loop publishes the one
         before and reads and decides the one after, so the first locks leave
@@ -212,7 +229,7 @@ class Intake:
             await asyncio.sleep(0)  # let it start (hand its transaction to the writer thread) before going on
             return started
 
-        chunks = [wanted[i : i + EXPIRE_CHUNK] for i in range(0, len(wanted), EXPIRE_CHUNK)]
+        chunks = _chunks(wanted)
         committing: asyncio.Future[list[StoreError | None]] | None = None
         try:
             chunk = await decide(chunks[0]) if chunks else []

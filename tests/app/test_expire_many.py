@@ -167,3 +167,30 @@ async def test_the_garbage_collector_is_paused_through_a_storm_and_resumed_after
     with pytest.raises(RuntimeError):
         await app.intake.expire_many([made.after.id])
     assert gc.isenabled()
+
+
+async def test_a_storm_starts_with_a_small_chunk_then_doubles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first locks leave after a small first chunk (EXPIRE_FIRST), the
+    chunks then doubling up to EXPIRE_CHUNK; each window read once."""
+    monkeypatch.setattr(intake_mod, "EXPIRE_FIRST", 2)
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 5)
+    app, _, metrics = build()
+    convs = []
+    for n in range(15):
+        made = await app.intake.receive("wa", f"55119111155{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after.id)
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    sizes: list[int] = []
+    store = app.intake.store
+    real_read = store.get_conversations
+
+    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+        sizes.append(len(ids))
+        return await real_read(ids)
+
+    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    assert await app.intake.expire_many(convs) == []
+    assert sizes == [2, 4, 5, 4]
+    assert metrics.session_locks.value() == 15
