@@ -194,3 +194,24 @@ async def test_a_storm_starts_with_a_small_chunk_then_doubles(monkeypatch: pytes
     assert await app.intake.expire_many(convs) == []
     assert sizes == [2, 4, 5, 4]
     assert metrics.session_locks.value() == 15
+
+
+async def test_warming_ahead_of_a_storm_formats_the_phone_numbers_and_changes_nothing() -> None:
+    """``Intake.warm`` (the timers' ``prepare``): each window's summary built
+    ahead, so the contacts' numbers are formatted for people before the
+    storm (``identity.format_phone``'s cache); nothing stored or published."""
+    from server.core import identity
+
+    app, broker, _ = build()
+    convs = []
+    for n in range(3):
+        made = await app.intake.receive("wa", f"55119111166{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after)
+    heard: list[str] = []
+    broker.on_publication = lambda stream, seq, kind, data: heard.append(kind)
+    identity.format_phone.cache_clear()
+    await app.intake.warm([c.id for c in convs])
+    assert identity.format_phone.cache_info().currsize == 3
+    assert heard == []
+    assert await app.intake.store.get_conversations([c.id for c in convs]) == {c.id: c for c in convs}
