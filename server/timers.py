@@ -85,7 +85,9 @@ class SessionTimers:
         self._heap: list[tuple[int, str]] = []
         self._due: dict[str, int] = {}
         self._soon: list[tuple[int, str]] = []
-        """Like ``_heap``, for ``prepare``: entries not yet looked at for it."""
+        """Like ``_heap`` (the same entries), for ``prepare``: those not yet looked at for it."""
+        self._looked_through = 0
+        """Entries due up to here were looked at for ``prepare``."""
         self._preparing: asyncio.Task[object] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -102,14 +104,16 @@ class SessionTimers:
                 self._heap = [(due, cid) for cid, due in self._due.items()]
                 heapq.heapify(self._heap)
                 if self._prepare is not None:
-                    self._soon = list(self._heap)
+                    self._soon = [e for e in self._heap if e[0] > self._looked_through]
+                    heapq.heapify(self._soon)
             return
         if self._due.get(conv_id) == due_ms:
             return
         self._due[conv_id] = due_ms
-        heapq.heappush(self._heap, (due_ms, conv_id))
+        entry = (due_ms, conv_id)
+        heapq.heappush(self._heap, entry)
         if self._prepare is not None:
-            heapq.heappush(self._soon, (due_ms, conv_id))
+            heapq.heappush(self._soon, entry)
         if self._heap[0] == (due_ms, conv_id):
             self._wake.set()
 
@@ -121,7 +125,7 @@ class SessionTimers:
 
     def _prepare_soon(self, now: int) -> None:
         """Hand ``prepare`` the windows due within the lead, if a storm's worth."""
-        horizon = now + PREPARE_LEAD_MS
+        horizon = self._looked_through = now + PREPARE_LEAD_MS
         soon: list[str] = []
         while self._soon and self._soon[0][0] <= horizon:
             due, conv_id = heapq.heappop(self._soon)

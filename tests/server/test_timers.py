@@ -122,3 +122,20 @@ async def test_a_storm_coming_is_prepared_ahead_and_a_trickle_is_not(monkeypatch
         assert log == [("prepare", storm), ("fire", storm), ("fire", ["lone"])]
     finally:
         await timers.stop()
+
+
+async def test_forgotten_windows_leave_the_prepare_heap_too() -> None:
+    async def fire(conv_id: str) -> None:
+        pass
+
+    async def prepare(conv_ids: list[str]) -> None:
+        pass
+
+    timers = SessionTimers(fire, now_ms, prepare=prepare)
+    far = now_ms() + 100_000
+    for i in range(5000):
+        timers.watch(f"c{i}", far + i)
+    assert len(timers._soon) == 5000
+    for i in range(5000):
+        timers.watch(f"c{i}", None)
+    assert len(timers._soon) < 1024 + 2 and len(timers._heap) < 1024 + 2
