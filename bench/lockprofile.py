@@ -10,7 +10,8 @@ all in one ``expire_many``. Reports, per lock: CPU (``time.process_time``,
 the writer thread included) and wall time of the call; SQL statements
 (``set_trace_callback`` on every connection: one ``executemany`` counts as
 the statements it runs); publications, distinct events encoded and the bytes
-of their frames (the broker's history); with ``--profile``, Python calls on
+of their frames (the broker's history); when the first publication left
+(ms after the call began); the garbage collector's collections meanwhile; with ``--profile``, Python calls on
 the loop and on the writer thread (cProfile in each; the profile slows the
 run ~2×, so CPU is measured in a separate, unprofiled run) and the top
 functions by own time."""
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import os
@@ -49,8 +51,11 @@ class _Counting(MemoryBroker):
         self.publications = 0
         self.events = 0
         self.frame_bytes = 0
+        self.first_at: float | None = None
 
     async def publish_many(self, publications: Any) -> None:
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
         self.publications += len(publications)
         self.events += len({id(e) for _, e in publications})
         before = self._bytes
@@ -100,6 +105,13 @@ async def one(n: int, workdir: Path, profile: bool) -> dict[str, Any]:
         await asyncio.get_running_loop().run_in_executor(writer.pool, writer_prof.enable)
     for c in set(connections):
         c.set_trace_callback(count)
+    collections = [0]
+
+    def collected(phase: str, _info: dict[str, Any]) -> None:
+        collections[0] += phase == "stop"
+
+    gc.callbacks.append(collected)
+    broker.first_at = None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if loop_prof is not None:
         loop_prof.enable()
@@ -107,6 +119,7 @@ async def one(n: int, workdir: Path, profile: bool) -> dict[str, Any]:
     if loop_prof is not None:
         loop_prof.disable()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    gc.callbacks.remove(collected)
     if writer_prof is not None:
         await asyncio.get_running_loop().run_in_executor(writer.pool, writer_prof.disable)
     await asyncio.get_running_loop().run_in_executor(writer.pool, writer.db.set_trace_callback, None)
@@ -125,6 +138,8 @@ async def one(n: int, workdir: Path, profile: bool) -> dict[str, Any]:
         "publications_per_lock": round(broker.publications / n, 2),
         "events_encoded_per_lock": round(broker.events / n, 2),
         "frame_bytes_per_lock": round(broker.frame_bytes / n, 1),
+        "first_publication_ms": round((broker.first_at - wall0) * 1000, 1) if broker.first_at else None,
+        "gc_collections": collections[0],
     }
     if loop_prof is not None and writer_prof is not None:
         loop_calls, loop_top = _top(loop_prof, 25)

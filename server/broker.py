@@ -52,15 +52,27 @@ _encode_event = p.encoder.encode
 
 def encoded_once(publications: Sequence[tuple[str, p.AnyEvent]]) -> list[tuple[str, str, bytes]]:
     """(stream, kind, event JSON) of each publication; the same event object
-    published on several streams is encoded once."""
-    cache: dict[int, tuple[str, bytes]] = {}
-    out = []
-    for stream, event in publications:
-        encoded = cache.get(id(event))
-        if encoded is None:
-            encoded = cache[id(event)] = (kind_of(event), _encode_event(event))
-        out.append((stream, *encoded))
-    return out
+    published on several streams is encoded once. Written with ``map`` and
+    ``zip``: the per-publication work of a lock storm's thousands stays in C."""
+    if not publications:
+        return []
+    streams, events = zip(*publications, strict=True)
+    keys = list(map(id, events))
+    distinct = dict(zip(keys, events, strict=True))  # an event object's id → the object, once each
+    jsons = dict(zip(distinct, map(_encode_event, distinct.values()), strict=True))
+    kinds = dict(zip(distinct, map(_KINDS.__getitem__, map(type, distinct.values())), strict=True))
+    return list(zip(streams, map(kinds.__getitem__, keys), map(jsons.__getitem__, keys), strict=True))
+
+
+class _Kinds(dict[type, str]):
+    """Each event class's ``type`` tag (``kind_of``), learnt on first sight."""
+
+    def __missing__(self, cls: type) -> str:
+        kind = self[cls] = str(cls.__struct_config__.tag)  # type: ignore[attr-defined]
+        return kind
+
+
+_KINDS = _Kinds()
 
 
 def kind_of(event: p.AnyEvent) -> str:
@@ -127,10 +139,29 @@ class MemoryBroker:
         return seq
 
     async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None:
-        batch = []
+        """``_append`` of each, inlined (a lock storm's chunk is 8,000
+        publications: one call each was a tenth of the loop's calls). The
+        total budget is enforced once, after the batch: while it runs, the
+        histories may pass it by the batch's frames."""
+        batch: list[tuple[str, int, str, bytes]] = []
+        add = batch.append
+        last, histories, size = self._seq, self._history, self._size
+        added = 0
         for stream, kind, event_json in encoded_once(publications):
-            seq, data = self._append(stream, event_json)
-            batch.append((stream, seq, kind, data))
+            seq = last.get(stream, 0) + 1
+            last[stream] = seq
+            data = b'{"type":"event","stream":%b,"seq":%d,"event":%b}' % (_encode_event(stream), seq, event_json)
+            history = histories.pop(stream, None)  # re-insert: dict order = recency
+            if history is None:
+                history = deque()
+            elif len(history) >= size:
+                added -= len(history.popleft()[1])
+            history.append((seq, data))
+            added += len(data)
+            histories[stream] = history
+            add((stream, seq, kind, data))
+        self._bytes += added
+        self._keep_budget()
         if self.on_publications is not None:
             self.on_publications(batch)
         elif self.on_publication is not None:
@@ -150,10 +181,14 @@ class MemoryBroker:
         history.append((seq, data))
         self._bytes += len(data)
         self._history[stream] = history
+        self._keep_budget()
+        return seq, data
+
+    def _keep_budget(self) -> None:
+        """Past the total budget, drop the histories of the streams published least recently."""
         while self._bytes > self._budget and len(self._history) > 1:
             oldest = next(iter(self._history))
             self._bytes -= sum(len(d) for _, d in self._history.pop(oldest))
-        return seq, data
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         return {s: self._seq.get(s, 0) for s in streams}

@@ -145,7 +145,7 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
         return ClusterTimers(
             config.server.redis_url, app.intake.expire, app.clock, metrics=metrics, fire_many=app.intake.expire_many
         )
-    return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many)
+    return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many, prepare=app.intake.warm)
 
 
 def make_ringer(config: Config, hub: Hub, node_id: str, clock: Callable[[], int]) -> Ringer | None:

@@ -66,6 +66,7 @@ class WireFrames:
 
     def __init__(self) -> None:
         self._cache: dict[int, bytes] = {}
+        self._joined: dict[str, bytes] = {}
 
     def __call__(self, data: bytes) -> bytes:
         wire = self._cache.get(id(data))
@@ -73,12 +74,23 @@ class WireFrames:
             wire = self._cache[id(data)] = _text_frame(data)
         return wire
 
+    def joined(self, frames: list[bytes], shared_as: str | None = None) -> bytes:
+        """The frames' text frames in one buffer; with ``shared_as`` (a
+        stream), built once for every socket given that stream's frames."""
+        if shared_as is None:
+            return b"".join(map(self, frames))
+        out = self._joined.get(shared_as)
+        if out is None:
+            out = self._joined[shared_as] = b"".join(map(self, frames))
+        return out
 
-def _write_all(ws: ServerConnection, frames: list[bytes], wire: WireFrames) -> bool:
+
+def _write_all(ws: ServerConnection, frames: list[bytes], wire: WireFrames, shared_as: str | None = None) -> bool:
     """Text frames to one open socket in one transport write, as
     ``websockets.broadcast`` would send each (no fragmented send running).
     A socket without extensions (compression is off on every agent socket)
-    gets the frames serialized once for all; one with extensions, its own.
+    gets the frames serialized once for all (``shared_as``: and joined once
+    for all, ``WireFrames.joined``); one with extensions, its own.
     False when it is not open (skipped, as broadcast skips it)."""
     if ws.protocol.state is not State.OPEN or ws.send_in_progress is not None:
         return False
@@ -91,7 +103,7 @@ def _write_all(ws: ServerConnection, frames: list[bytes], wire: WireFrames) -> b
             # Open, only text frames sent: no end-of-stream marker among the chunks.
             ws.transport.write(b"".join(protocol.data_to_send()))
         else:
-            ws.transport.write(b"".join(map(wire, frames)))
+            ws.transport.write(wire.joined(frames, shared_as))
     except Exception as e:
         log.warning("skipped a batch to a socket: %s", e)
         return False
@@ -326,32 +338,57 @@ class Hub:
             for stream, seq, kind, data in batch:
                 self.deliver(stream, seq, kind, data)
             return
-        frames: dict[Listener, list[bytes]] = {}
+        streams = self._streams
+        # The batch's frames of each stream someone here listens to, in order.
+        by_stream: dict[str, list[bytes]] = {}
         publications = 0
-        for stream, seq, _kind, data in batch:
-            clients = self._streams.get(stream)
-            if not clients:
+        for stream, _seq, _kind, data in batch:
+            if not streams.get(stream):
                 continue
             publications += 1
-            for client in clients:
-                if client.backlog is not None:
-                    client.backlog.append((stream, seq, data))
-                else:
-                    mine = frames.get(client)
-                    if mine is None:
-                        frames[client] = [data]
+            mine = by_stream.get(stream)
+            if mine is None:
+                by_stream[stream] = [data]
+            else:
+                mine.append(data)
+        # Each listener's one stream of the batch, or None: several streams, or catching up.
+        heard: dict[Listener, str | None] = {}
+        for stream in by_stream:
+            for client in streams[stream]:
+                heard[client] = None if client in heard or client.backlog is not None else stream
+        # Several streams: their frames interleaved in the batch's order (one
+        # stream: that stream's list, shared, joined once for all its sockets).
+        mixed = {client for client, one in heard.items() if one is None}
+        frames: dict[Listener, list[bytes]] = {}
+        if mixed:
+            for stream, seq, _kind, data in batch:
+                clients = streams.get(stream)
+                if not clients or mixed.isdisjoint(clients):
+                    continue
+                for client in clients:
+                    if client not in mixed:
+                        continue
+                    if client.backlog is not None:
+                        client.backlog.append((stream, seq, data))
                     else:
-                        mine.append(data)
+                        mine = frames.get(client)
+                        if mine is None:
+                            frames[client] = [data]
+                        else:
+                            mine.append(data)
         limit = self._max_buffer
         delivered = 0
         wire = WireFrames()
-        for client, datas in frames.items():
+        for client, one in heard.items():
+            if one is None and client not in frames:
+                continue  # catching up: its frames went to its backlog
+            datas = by_stream[one] if one is not None else frames[client]
             buffered = client.transport_buffered()
             if buffered > limit:
                 client.drop_slow()
             elif buffered and client.ws.state is not State.OPEN:
                 client.abandon()
-            elif _write_all(client.ws, datas, wire):
+            elif _write_all(client.ws, datas, wire, one):
                 delivered += len(datas)
         self._metrics.deliveries.inc(delivered)
         self._metrics.publications.inc(publications)

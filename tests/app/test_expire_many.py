@@ -140,3 +140,78 @@ async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch:
     assert metrics.session_locks.value() == 8
     # Each lock: inbox.updated and session.locked on the queue, session.locked and message.created on the thread.
     assert {k: metrics.published.value(k) - v for k, v in published_before.items()} == {"queue": 16, "conv": 16}
+
+
+async def test_the_garbage_collector_is_paused_through_a_storm_and_resumed_after() -> None:
+    """A storm's live objects are not scanned over and over (collector.paused):
+    no automatic collection while it commits and publishes; on again after,
+    also when the store fails."""
+    import gc
+
+    app, broker, _ = build()
+    made = await app.intake.receive("wa", "5511911114400", Inbound(kind="text", text="oi", at=app.clock()))
+    assert made is not None
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    seen: list[bool] = []
+    broker.on_publication = lambda stream, seq, kind, data: seen.append(gc.isenabled())
+    assert gc.isenabled()
+    assert await app.intake.expire_many([made.after.id]) == []
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+    async def broken(ids: Sequence[str]) -> dict[str, Conversation]:
+        raise RuntimeError("store down")
+
+    app.intake.store.get_conversations = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await app.intake.expire_many([made.after.id])
+    assert gc.isenabled()
+
+
+async def test_a_storm_starts_with_a_small_chunk_then_doubles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first locks leave after a small first chunk (EXPIRE_FIRST), the
+    chunks then doubling up to EXPIRE_CHUNK; each window read once."""
+    monkeypatch.setattr(intake_mod, "EXPIRE_FIRST", 2)
+    monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 5)
+    app, _, metrics = build()
+    convs = []
+    for n in range(15):
+        made = await app.intake.receive("wa", f"55119111155{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after.id)
+    now = app.clock()
+    app.intake.clock = lambda: now + DAY_MS
+    sizes: list[int] = []
+    store = app.intake.store
+    real_read = store.get_conversations
+
+    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+        sizes.append(len(ids))
+        return await real_read(ids)
+
+    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    assert await app.intake.expire_many(convs) == []
+    assert sizes == [2, 4, 5, 4]
+    assert metrics.session_locks.value() == 15
+
+
+async def test_warming_ahead_of_a_storm_formats_the_phone_numbers_and_changes_nothing() -> None:
+    """``Intake.warm`` (the timers' ``prepare``): each window's summary built
+    ahead, so the contacts' numbers are formatted for people before the
+    storm (``identity.format_phone``'s cache); nothing stored or published."""
+    from server.core import identity
+
+    app, broker, _ = build()
+    convs = []
+    for n in range(3):
+        made = await app.intake.receive("wa", f"55119111166{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
+        assert made is not None
+        convs.append(made.after)
+    heard: list[str] = []
+    broker.on_publication = lambda stream, seq, kind, data: heard.append(kind)
+    identity.format_phone.cache_clear()
+    await app.intake.warm([c.id for c in convs])
+    assert identity.format_phone.cache_info().currsize == 3
+    assert heard == []
+    assert await app.intake.store.get_conversations([c.id for c in convs]) == {c.id: c for c in convs}

@@ -38,3 +38,29 @@ async def test_the_total_budget_drops_the_least_recently_published_streams() -> 
     assert (await broker.positions(["conv:0001"]))["conv:0001"] == 1  # counters are kept
     await broker.publish("conv:0001", event(1))
     assert [s for s, _ in await broker.history("conv:0001", 1)] == [2]
+
+
+async def test_publish_many_numbers_frames_and_keeps_history_as_publish_one_by_one() -> None:
+    """A batch (grouped by stream inside) hands on the same (stream, seq,
+    kind, frame) in the batch's order, and leaves the same histories, bounds
+    and recency, as the same publications one at a time."""
+    shared = event(99)
+    batch = [(f"conv:{i % 3}", event(i)) for i in range(8)] + [("queue:a", shared), ("conv:1", shared)]
+    batch += [("queue:a", event(i)) for i in range(10, 16)]
+    one, many = MemoryBroker(history_size=4), MemoryBroker(history_size=4)
+    heard_one: list[tuple[str, int, str, bytes]] = []
+    heard_many: list[tuple[str, int, str, bytes]] = []
+    one.on_publication = lambda *pub: heard_one.append(pub)
+    many.on_publications = heard_many.extend
+    for broker in (one, many):
+        await broker.publish("conv:1", event(-1))
+    heard_one.clear()
+    for stream, ev in batch:
+        await one.publish(stream, ev)
+    await many.publish_many(batch)
+    assert heard_many == heard_one
+    for stream in ("conv:0", "conv:1", "conv:2", "queue:a"):
+        assert await many.history(stream, 0) == await one.history(stream, 0)
+        assert await many.positions([stream]) == await one.positions([stream])
+    assert [(s, list(h)) for s, h in many._history.items()] == [(s, list(h)) for s, h in one._history.items()]  # and recency
+    assert many._bytes == one._bytes

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from protocol import messages as p
+from server import timers as timers_mod
 from server.timers import SessionTimers
 from tests.conftest import Running
 
@@ -83,3 +86,56 @@ async def test_windows_due_together_are_fired_in_one_batch_and_failures_retried(
         assert len(timers) == 0
     finally:
         await timers.stop()
+
+
+async def test_a_storm_coming_is_prepared_ahead_and_a_trickle_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare`` hears, a lead ahead, of the windows due together when they
+    are a storm's worth (PREPARE_MIN); a lone window is not prepared; both
+    fire as ever."""
+    monkeypatch.setattr(timers_mod, "PREPARE_LEAD_MS", 2000)
+    monkeypatch.setattr(timers_mod, "PREPARE_LATEST_MS", 50)
+    monkeypatch.setattr(timers_mod, "PREPARE_MIN", 10)
+    log: list[tuple[str, list[str]]] = []
+    done = asyncio.Event()
+
+    async def fire(conv_id: str) -> None:
+        raise AssertionError("fire_many is given")
+
+    async def fire_many(conv_ids: list[str]) -> list[str]:
+        log.append(("fire", sorted(conv_ids)))
+        if "lone" in conv_ids:
+            done.set()
+        return []
+
+    async def prepare(conv_ids: list[str]) -> None:
+        log.append(("prepare", sorted(conv_ids)))
+
+    timers = SessionTimers(fire, now_ms, fire_many=fire_many, prepare=prepare)
+    due = now_ms() + 1500  # well inside the lead, and well past PREPARE_LATEST_MS even on a busy machine
+    storm = sorted(f"c{i:02d}" for i in range(12))
+    for conv_id in storm:
+        timers.watch(conv_id, due)
+    timers.watch("lone", due + 1000)  # beyond the first lead: alone when its turn comes
+    timers.start()
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+        assert log == [("prepare", storm), ("fire", storm), ("fire", ["lone"])]
+    finally:
+        await timers.stop()
+
+
+async def test_forgotten_windows_leave_the_prepare_heap_too() -> None:
+    async def fire(conv_id: str) -> None:
+        pass
+
+    async def prepare(conv_ids: list[str]) -> None:
+        pass
+
+    timers = SessionTimers(fire, now_ms, prepare=prepare)
+    far = now_ms() + 100_000
+    for i in range(5000):
+        timers.watch(f"c{i}", far + i)
+    assert len(timers._soon) == 5000
+    for i in range(5000):
+        timers.watch(f"c{i}", None)
+    assert len(timers._soon) < 1024 + 2 and len(timers._heap) < 1024 + 2

@@ -186,3 +186,34 @@ def test_a_socket_with_something_under_way_gets_the_message_through_websockets()
     hub.deliver("queue:q", 1, "inbox.added", b"frame")
     for c in (pending, extended, fragmenting):
         assert c.ws.transport.written == [] and c.ws.protocol.sent == [b"frame"]
+
+
+def _payloads(written: bytes) -> list[bytes]:
+    client = ClientProtocol(parse_uri("ws://x/"), state=State.OPEN)
+    client.receive_data(written)
+    return [bytes(e.data) for e in client.events_received() if isinstance(e, Frame)]
+
+
+def test_a_batch_writes_each_socket_its_frames_at_once_sockets_of_one_stream_one_buffer() -> None:
+    """``deliver_many`` (a lock storm's chunk): per socket one write, its
+    frames in the batch's order; the sockets hearing one stream of the batch
+    are written the same bytes object, built once; one on two streams gets
+    them interleaved; one catching up, its backlog in order."""
+    hub = _hub()
+    queue_only = [_Client() for _ in range(3)]
+    both, catching_up = _Client(), _Client()
+    catching_up.backlog = []
+    _attach(hub, "queue:q", *queue_only)
+    _attach(hub, "queue:q", both, catching_up)
+    for c in (both, catching_up):
+        hub.attach(cast(Listener, c), "conv:c1")
+    batch = [("queue:q", 1, "inbox.updated", b"q1"), ("conv:c1", 1, "session.locked", b"c1"),
+             ("queue:q", 2, "session.locked", b"q2"), ("conv:c9", 1, "session.locked", b"nobody"),
+             ("conv:c1", 2, "message.created", b"c2")]  # fmt: skip
+    hub.deliver_many(batch)
+    written = [c.ws.transport.written for c in queue_only]
+    assert all(len(w) == 1 and w[0] is written[0][0] for w in written)  # one buffer for every socket of the stream
+    assert _payloads(written[0][0]) == [b"q1", b"q2"]
+    assert len(both.ws.transport.written) == 1 and _payloads(both.ws.transport.written[0]) == [b"q1", b"c1", b"q2", b"c2"]
+    assert catching_up.ws.transport.written == []
+    assert catching_up.backlog == [("queue:q", 1, b"q1"), ("conv:c1", 1, b"c1"), ("queue:q", 2, b"q2"), ("conv:c1", 2, b"c2")]
