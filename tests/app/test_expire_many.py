@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import msgspec
 import pytest
 
+from server.app import App
 from server.app import intake as intake_mod
 from server.core.conversation import Outcome
 from server.core.model import Conversation, Inbound
@@ -21,16 +22,22 @@ from tests.app.test_changes import build
 DAY_MS = 25 * 3600 * 1000
 
 
-async def test_expire_many_locks_each_once_and_publishes_once() -> None:
-    app, broker, metrics = build()
+async def opened_a_day_ago(app: App, n: int, prefix: str) -> list[str]:
+    """``n`` new conversations (numbers ``prefix`` + 2 digits), then the
+    intake's clock a day later: every one's window has closed."""
     convs = []
-    for n in range(3):
-        inbound = Inbound(kind="text", text="oi", at=app.clock())
-        made = await app.intake.receive("wa", f"55119111122{n:02d}", inbound)
+    for i in range(n):
+        made = await app.intake.receive("wa", f"{prefix}{i:02d}", Inbound(kind="text", text="oi", at=app.clock()))
         assert made is not None
         convs.append(made.after.id)
     now = app.clock()
-    app.intake.clock = lambda: now + DAY_MS  # a day later: every window closed
+    app.intake.clock = lambda: now + DAY_MS
+    return convs
+
+
+async def test_expire_many_locks_each_once_and_publishes_once() -> None:
+    app, broker, metrics = build()
+    convs = await opened_a_day_ago(app, 3, "55119111122")
     heard: list[tuple[str, str]] = []
     broker.on_publication = lambda stream, seq, kind, data: heard.append((stream, kind))
 
@@ -99,13 +106,7 @@ async def test_a_storm_publishes_a_chunk_while_the_next_one_commits(monkeypatch:
     the one before; the chunks are published in order, each lock once."""
     monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 3)
     app, broker, metrics = build()
-    convs = []
-    for n in range(8):
-        made = await app.intake.receive("wa", f"55119111133{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
-        assert made is not None
-        convs.append(made.after.id)
-    now = app.clock()
-    app.intake.clock = lambda: now + DAY_MS
+    convs = await opened_a_day_ago(app, 8, "55119111133")
     log: list[str] = []
     store = app.intake.store
     real_read, real_commit_many, real_publish_many = store.get_conversations, store.commit_many, broker.publish_many
@@ -149,14 +150,11 @@ async def test_the_garbage_collector_is_paused_through_a_storm_and_resumed_after
     import gc
 
     app, broker, _ = build()
-    made = await app.intake.receive("wa", "5511911114400", Inbound(kind="text", text="oi", at=app.clock()))
-    assert made is not None
-    now = app.clock()
-    app.intake.clock = lambda: now + DAY_MS
+    (conv_id,) = await opened_a_day_ago(app, 1, "55119111144")
     seen: list[bool] = []
     broker.on_publication = lambda stream, seq, kind, data: seen.append(gc.isenabled())
     assert gc.isenabled()
-    assert await app.intake.expire_many([made.after.id]) == []
+    assert await app.intake.expire_many([conv_id]) == []
     assert seen and not any(seen)
     assert gc.isenabled()
 
@@ -165,7 +163,7 @@ async def test_the_garbage_collector_is_paused_through_a_storm_and_resumed_after
 
     app.intake.store.get_conversations = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        await app.intake.expire_many([made.after.id])
+        await app.intake.expire_many([conv_id])
     assert gc.isenabled()
 
 
@@ -175,13 +173,7 @@ async def test_a_storm_starts_with_a_small_chunk_then_doubles(monkeypatch: pytes
     monkeypatch.setattr(intake_mod, "EXPIRE_FIRST", 2)
     monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", 5)
     app, _, metrics = build()
-    convs = []
-    for n in range(15):
-        made = await app.intake.receive("wa", f"55119111155{n:02d}", Inbound(kind="text", text="oi", at=app.clock()))
-        assert made is not None
-        convs.append(made.after.id)
-    now = app.clock()
-    app.intake.clock = lambda: now + DAY_MS
+    convs = await opened_a_day_ago(app, 15, "55119111155")
     sizes: list[int] = []
     store = app.intake.store
     real_read = store.get_conversations
