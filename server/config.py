@@ -96,7 +96,8 @@ class ServerSettings(Struct, kw_only=True):
     """The event loop ``switchboard serve`` runs on: the standard library's,
     or uvloop's (libuv underneath: its loop, transports and timers are C; a
     dependency, installed with Switchboard). Measured side by side in
-    bench/README.md (``bench compare --servers switchboard,switchboard-uvloop,floor``)."""
+    bench/README.md (``bench compare --servers switchboard,switchboard-uvloop,floor``):
+    slower for fan-out on our test machine, hence not the default."""
     publish_timeout_seconds: float = 10.0
     """Cluster: how long a publication retries while Redis is unreachable
     before it is given up (and every client is made to reload)."""
