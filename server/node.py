@@ -143,7 +143,12 @@ def make_timers(config: Config, app: App, metrics: Metrics) -> Timers:
     if config.server.redis_url:
         # The due-set is written by the store's commits (windows=...), never by the timers.
         return ClusterTimers(
-            config.server.redis_url, app.intake.expire, app.clock, metrics=metrics, fire_many=app.intake.expire_many
+            config.server.redis_url,
+            app.intake.expire,
+            app.clock,
+            metrics=metrics,
+            fire_many=app.intake.expire_many,
+            prepare=app.intake.warm,
         )
     return SessionTimers(app.intake.expire, app.clock, fire_many=app.intake.expire_many, prepare=app.intake.warm)
 

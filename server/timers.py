@@ -134,10 +134,10 @@ class SessionTimers:
         if self._prepare is not None and len(soon) >= PREPARE_MIN:
             if self._preparing is not None and not self._preparing.done():
                 return  # the one before is still at it: this is only a hint
-            self._preparing = asyncio.create_task(self._prepared(self._prepare, soon), name="session-timers-prepare")
+            self._preparing = asyncio.create_task(self.prepared(self._prepare, soon), name="session-timers-prepare")
 
     @staticmethod
-    async def _prepared(prepare: Callable[[list[str]], Awaitable[object]], conv_ids: list[str]) -> None:
+    async def prepared(prepare: Callable[[list[str]], Awaitable[object]], conv_ids: list[str]) -> None:
         try:
             await prepare(conv_ids)
         except Exception:

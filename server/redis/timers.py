@@ -25,6 +25,11 @@ is a version-checked commit, so ``session.locked`` is published once per
 expiry; an entry whose removal is still on its way through a shard's outbox
 fires again and finds the window locked).
 
+A storm coming (``PREPARE_MIN`` or more windows due within the next
+``PREPARE_LEAD_MS``) is told to ``prepare`` ahead, on every node, as the
+single node's ``SessionTimers`` do: a hint for warming caches (each node
+may be handed any of the storm's windows), never a decision.
+
 What it does not do: fire more precisely than ``poll_seconds`` (default
 0.25 s), or fire while Redis is down (it fires on recovery, late).
 """
@@ -38,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from server.metrics import Metrics
 from server.redis.store import DUE_SET, UNREACHABLE, connect
 from server.tasks import cancel_and_wait
-from server.timers import FireMany
+from server.timers import PREPARE_LATEST_MS, PREPARE_LEAD_MS, PREPARE_MIN, FireMany, SessionTimers
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +99,13 @@ class ClusterTimers:
         fire_many: FireMany | None = None,
         due_set: str = DUE_SET,
         name: str = "timers",
+        prepare: Callable[[list[str]], Awaitable[object]] | None = None,
     ) -> None:
         """``fire_many``: fire each claimed batch in one call (one batch
         commit), release its leases in one script, and claim again at once
-        while full batches come back (a lock storm is not paced by the poll)."""
+        while full batches come back (a lock storm is not paced by the poll).
+        ``prepare``: told of a storm ``PREPARE_LEAD_MS`` ahead (the due-set
+        looked at once a second), in a task of its own."""
         self._r = connect(url, max_connections=4)
         self._fire = fire
         self._fire_many = fire_many
@@ -112,6 +120,10 @@ class ClusterTimers:
         self._release_many = self._r.register_script(RELEASE_MANY)
         self._count = 0
         self._task: asyncio.Task[None] | None = None
+        self._prepare = prepare
+        self._preparing: asyncio.Task[None] | None = None
+        self._looked_through = 0
+        """Windows due up to here (ms) were looked at for ``prepare``."""
         m = metrics if metrics is not None else Metrics()
         self.fired = m.counter("switchboard_timers_fired_total", "Due timers this node claimed and fired")
 
@@ -127,12 +139,14 @@ class ClusterTimers:
         self._task = asyncio.create_task(self._run(), name=f"cluster-{self._lease_key}")
 
     async def stop(self) -> None:
-        await cancel_and_wait([self._task])
+        await cancel_and_wait([self._task, self._preparing])
         await self._r.aclose()
 
     async def _run(self) -> None:
         while True:
             try:
+                if self._prepare is not None:
+                    await self._look_ahead(self._clock())
                 while await self._tick() >= self._batch and self._fire_many is not None:
                     pass  # a full batch: more may be due
             except UNREACHABLE as e:
@@ -142,6 +156,20 @@ class ClusterTimers:
                 log.exception("session timers: poll failed")
                 await asyncio.sleep(1.0)
             await asyncio.sleep(self._poll)
+
+    async def _look_ahead(self, now: int) -> None:
+        """Once a second: the windows due from ``PREPARE_LATEST_MS`` to
+        ``PREPARE_LEAD_MS`` from now not looked at yet; a storm's worth goes
+        to ``prepare`` (unless the one before is still at it)."""
+        horizon = now + PREPARE_LEAD_MS
+        low = max(self._looked_through, now + PREPARE_LATEST_MS)
+        if self._prepare is None or horizon - self._looked_through < 1000:
+            return
+        soon = await self._r.zrangebyscore(self._due_key, f"({low}", horizon)
+        self._looked_through = horizon
+        if len(soon) >= PREPARE_MIN and (self._preparing is None or self._preparing.done()):
+            ids = [raw.decode() for raw in soon]
+            self._preparing = asyncio.create_task(SessionTimers.prepared(self._prepare, ids), name="cluster-timers-prepare")
 
     async def _tick(self) -> int:
         """Claim and fire what is due; returns how many were claimed."""

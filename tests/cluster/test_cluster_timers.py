@@ -203,3 +203,48 @@ async def test_the_timers_never_write_the_due_set(one_or_sharded: str) -> None:
     finally:
         await t.stop()
         await r.aclose()
+
+
+async def test_a_storm_coming_is_prepared_on_every_node_before_it_fires(one_or_sharded: str) -> None:
+    """PREPARE_MIN or more windows due within the lead: each node's ``prepare``
+    hears of all of them a few seconds ahead, before any of them fires (the
+    warm-up the single node's timers do, e.g. phone numbers formatted ahead)."""
+    from server.timers import PREPARE_MIN
+
+    redis_url = one_or_sharded
+    r = connect(redis_url)
+    prepared: list[tuple[int, int, set[str]]] = []
+    fired_at: list[int] = []
+
+    def preparer(node: int):  # type: ignore[no-untyped-def]
+        async def prepare(conv_ids: list[str]) -> None:
+            prepared.append((node, now_ms(), set(conv_ids)))
+
+        return prepare
+
+    async def fire_many(conv_ids: list[str]) -> list[str]:
+        fired_at.append(now_ms())
+        await r.zrem(KEY, *conv_ids)  # as the locks' commit does
+        return []
+
+    async def fire(conv_id: str) -> bool:
+        raise AssertionError("a batch goes through fire_many")
+
+    storm = {f"s{i:04}": now_ms() + 2_500 for i in range(PREPARE_MIN + 50)}
+    await commit_window(redis_url, storm)
+    nodes = [
+        ClusterTimers(redis_url, fire, now_ms, poll_seconds=0.05, fire_many=fire_many, prepare=preparer(i)) for i in range(2)
+    ]
+    for t in nodes:
+        t.start()
+    try:
+        await wait_until(lambda: len({n for n, _, _ in prepared}) == 2, 5, "both nodes prepared")
+        await wait_until(lambda: len(fired_at) >= 1, 10, "the storm fired")
+        for _node, at, ids in prepared:
+            assert ids == set(storm)
+            assert at < min(fired_at) - 500  # well ahead of the first lock
+        assert len(prepared) == 2
+    finally:
+        for t in nodes:
+            await t.stop()
+        await r.aclose()
