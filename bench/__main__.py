@@ -24,7 +24,7 @@ from typing import Any
 from bench import summary
 from bench.harness import Progress
 from bench.peers import MODULES, VARIANTS
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, SWITCHBOARDS
 from bench.worker import raise_nofile
 
 RESULTS = summary.RESULTS
@@ -51,9 +51,9 @@ def _trees(text: str) -> list[tuple[str, str | None]]:
 def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     for n in names:
-        if n not in ("switchboard", "switchboard-ws_port", "switchboard-uvloop") and n not in MODULES and n not in VARIANTS and not n.startswith("switchboard@"):
+        if n not in SWITCHBOARDS and n not in MODULES and n not in VARIANTS and not n.startswith("switchboard@"):
             raise argparse.ArgumentTypeError(
-                f"unknown server {n!r}; choose from switchboard, switchboard-ws_port, switchboard-uvloop (compare and idle only), "
+                f"unknown server {n!r}; choose from {', '.join(SWITCHBOARDS)} (the last two compare and idle only), "
                 f"switchboard@TREE (compare only: a node run from another source tree), {', '.join([*MODULES, *VARIANTS])}"
             )
     return names
@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser().parse_args(argv)
     if opts.servers is None:
         opts.servers = ["switchboard", "floor"] if opts.scenario in ("idle", "stall") else ["switchboard", *MODULES]
-    if {"switchboard-ws_port", "switchboard-uvloop"} & set(opts.servers) and opts.scenario not in ("compare", "idle"):
-        parser().error("switchboard-ws_port (the dedicated websocket port) is a compare and idle server only")
+    if set(SWITCHBOARDS[1:]) & set(opts.servers) and opts.scenario not in ("compare", "idle"):
+        parser().error(f"{' and '.join(SWITCHBOARDS[1:])} are compare and idle servers only")
     if opts.queues is None:
         opts.queues = 2 if opts.scenario == "stall" else 50
     if opts.sample is None:

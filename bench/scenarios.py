@@ -50,6 +50,9 @@ WS_PORT = "switchboard-ws_port"
 UVLOOP = "switchboard-uvloop"
 """compare, idle: Switchboard on uvloop's event loop (``server.event_loop``)."""
 
+SWITCHBOARDS = ("switchboard", WS_PORT, UVLOOP)
+"""The names in ``--servers`` that start Switchboard (``_switchboard``)."""
+
 
 def _target(
     opts: Opts, center: Center, workdir: Path, redis: Redis | None = None, nodes: int = 1, ws_port: bool = False,
@@ -60,6 +63,11 @@ def _target(
 
         return external_switchboard(opts.url, opts.server_pid or [])
     return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port, event_loop=event_loop)
+
+
+def _switchboard(opts: Opts, center: Center, workdir: Path, kind: str) -> Target:
+    """One of ``SWITCHBOARDS``, started (or the nodes of ``--url``)."""
+    return _target(opts, center, workdir, ws_port=kind == WS_PORT, event_loop="uvloop" if kind == UVLOOP else None)
 
 
 def _fleet(target: Target, center: Center, opts: Opts, behaviour: str, progress: Progress) -> tuple[Fleet, dict[str, Any]]:
@@ -90,8 +98,8 @@ def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     for n in opts.sizes:
         for kind in opts.servers:
             center = Center(n, max(1, n // 100))
-            if kind in ("switchboard", WS_PORT, UVLOOP):
-                target = _target(opts, center, workdir, ws_port=kind == WS_PORT, event_loop="uvloop" if kind == UVLOOP else None)
+            if kind in SWITCHBOARDS:
+                target = _switchboard(opts, center, workdir, kind)
             else:
                 target = start_peer(kind, workdir, size=700, redis=None)
             fleet = None
@@ -420,8 +428,8 @@ def compare(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             for kind in opts.servers:
                 if redis is not None:
                     redis.flush()
-                if kind in ("switchboard", WS_PORT, UVLOOP):
-                    target = _target(opts, center, workdir, ws_port=kind == WS_PORT, event_loop="uvloop" if kind == UVLOOP else None)
+                if kind in SWITCHBOARDS:
+                    target = _switchboard(opts, center, workdir, kind)
                 elif kind.startswith("switchboard@"):  # the same node from another tree: A/B in one run
                     target = start_switchboard(center, workdir, tree=Path(kind.partition("@")[2]))
                 else:

@@ -145,8 +145,7 @@ class ClusterTimers:
     async def _run(self) -> None:
         while True:
             try:
-                if self._prepare is not None:
-                    await self._look_ahead(self._clock())
+                await self._look_ahead(self._clock())
                 while await self._tick() >= self._batch and self._fire_many is not None:
                     pass  # a full batch: more may be due
             except UNREACHABLE as e:

@@ -41,7 +41,7 @@ async def test_the_total_budget_drops_the_least_recently_published_streams() -> 
 
 
 async def test_publish_many_numbers_frames_and_keeps_history_as_publish_one_by_one() -> None:
-    """A batch (grouped by stream inside) hands on the same (stream, seq,
+    """A batch hands on the same (stream, seq,
     kind, frame) in the batch's order, and leaves the same histories, bounds
     and recency, as the same publications one at a time."""
     shared = event(99)
