@@ -13,7 +13,9 @@ Interface (``Broker``), method by method:
   order, in one go (a lock storm's batch): an event object given for several
   streams is encoded once, and the memory broker hands the hub the whole
   batch at once (``on_publications``: each socket written its frames in one
-  write); the Redis one pipelines the scripts. Per-stream order and gap-free
+  write); the Redis one pipelines the scripts, and every node's reader hands
+  the hub each run of publications it read at once (``on_publications``
+  again). Per-stream order and gap-free
   sequences as ``publish``; raises as ``publish`` (those before the failure
   are published, the rest not, and every listener is made to reload).
 - ``positions(streams)``: the last sequence of each stream (0 if none).
@@ -90,6 +92,9 @@ def frame_bytes(stream: str, seq: int, event_json: bytes) -> bytes:
 class Broker(Protocol):
     epoch: str
     on_publication: OnPublication | None
+    on_publications: OnPublications | None
+    """When set, publications that reach the node together (a ``publish_many``
+    batch; a run read at once from Redis) come here in one call, in order."""
 
     async def start(self) -> None: ...
 

@@ -282,8 +282,7 @@ class Node:
     def _connect(self) -> None:
         """Every hook between parts, in one place."""
         self.broker.on_publication = self.hub.deliver
-        if isinstance(self.broker, MemoryBroker):
-            self.broker.on_publications = self.hub.deliver_many
+        self.broker.on_publications = self.hub.deliver_many
         self.hub.rings = self.ringer
         self.app.changes.watch = self.timers.watch
         self.app.changes.sent = self.sender.on_sent

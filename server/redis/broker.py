@@ -22,7 +22,12 @@ local listeners: the hub's ``on_first_listener`` / ``on_last_listener`` call
 ``listen`` / ``unlisten``.
 
 One reader task owns the subscriber connection and never waits on a client
-(``hub.deliver`` only queues bytes). It is supervised: on any error it closes
+(``hub.deliver`` only queues bytes). It reads what Redis has sent in runs:
+after a message, every one already buffered (up to ``READ_RUN``), and hands
+the run's publications to ``on_publications`` at once when set (the hub's
+``deliver_many``: each socket written its frames of the run in one write, not
+one per frame), else to ``on_publication`` one by one; in the same order
+either way. It is supervised: on any error it closes
 the connection, waits (exponential backoff with jitter, capped) and starts a
 new session, which re-subscribes to every wanted stream and, as each
 subscription is confirmed, replays from history what the node missed since the
@@ -63,7 +68,7 @@ import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
 from protocol import messages as p
-from server.broker import OnPublication, encoded_once, frame_bytes, kind_of
+from server.broker import OnPublication, OnPublications, encoded_once, frame_bytes, kind_of
 from server.metrics import Histogram, Metrics, Peak
 from server.redis.store import UNREACHABLE, connect
 from server.store.base import StoreUnavailable
@@ -123,6 +128,10 @@ return seq
 PIPELINE = 256
 """Publications per pipeline in ``publish_many``."""
 
+READ_RUN = 256
+"""Messages the reader takes from its buffer before handing the run's
+publications over (a lock storm: one write per socket per run)."""
+
 # Reasons for on_resync, also metric labels.
 EPOCH_CHANGED = "epoch_changed"
 HISTORY_GONE = "history_gone"
@@ -150,6 +159,8 @@ class RedisBroker:
     ) -> None:
         self.epoch = ""
         self.on_publication: OnPublication | None = None
+        self.on_publications: OnPublications | None = None
+        """When set, each read run's publications go here at once (else to ``on_publication``, one by one)."""
         self.on_resync: OnResync | None = None
         self.on_health: Callable[[bool], None] | None = None
         self._url = url
@@ -183,6 +194,8 @@ class RedisBroker:
         self._lost = False
         self._hb_seen = 0.0
         self._first = asyncio.Event()
+        self._run: list[tuple[str, int, str, bytes]] = []
+        """Publications read in this run, not handed over yet (``_hand_over``)."""
         self._tasks: list[asyncio.Task[None]] = []
 
         m = metrics if metrics is not None else Metrics()
@@ -440,6 +453,7 @@ class RedisBroker:
             delay = min(delay * 2, self._backoff[1])
 
     def _end_session(self) -> None:
+        self._hand_over()  # read before the session failed: delivered all the same
         ps, self._ps = self._ps, None
         self._set_health(False)
         self._outstanding.clear()
@@ -484,6 +498,11 @@ class RedisBroker:
                     self._hb_seen += held
                 if msg is not None:
                     await self._on_message(msg)
+                    read = 1
+                    while read < READ_RUN and (msg := await ps.get_message(timeout=0)) is not None:
+                        await self._on_message(msg)
+                        read += 1
+                    self._hand_over()
                 if time.monotonic() - self._hb_seen > self._watchdog:
                     raise Deaf()
                 if self._lost:  # a publication failed while this session stayed up
@@ -610,8 +629,18 @@ class RedisBroker:
         if seq <= self._last.get(stream, 0):
             return
         self._last[stream] = seq
-        if self.on_publication is not None:
-            self.on_publication(stream, seq, kind, data)
+        self._run.append((stream, seq, kind, data))
+
+    def _hand_over(self) -> None:
+        """The run's publications to the hub, in the order they were read."""
+        run, self._run = self._run, []
+        if not run:
+            return
+        if self.on_publications is not None:
+            self.on_publications(run)
+        elif self.on_publication is not None:
+            for stream, seq, kind, data in run:
+                self.on_publication(stream, seq, kind, data)
 
     # ------------------------------------------------------------------ heartbeat
 

@@ -10,7 +10,7 @@ import pytest
 
 from protocol import messages as p
 from server.core.model import Inbound
-from server.redis.broker import BrokerUnavailable, RedisBroker
+from server.redis.broker import READ_RUN, BrokerUnavailable, RedisBroker
 from tests.cluster.conftest import wait_until
 from tests.cluster.proxy import Proxy
 from tests.cluster.redisproc import RedisProcess
@@ -192,6 +192,32 @@ async def test_publish_many_numbers_and_delivers_like_publish_one_by_one(brokers
     assert replay is not None and [seq for seq, _ in replay][-3:] == [300, 301, 302]
     texts = [msgspec.json.decode(data)["event"]["note"]["text"] for _, data in replay]
     assert texts[1:4] == ["note 1", "note 2", "note 3"] and texts[-2] == "on both"
+
+
+async def test_a_run_read_at_once_reaches_the_hub_in_one_call_in_order(brokers) -> None:  # type: ignore[no-untyped-def]
+    """A storm's publications arrive together: the reader hands each run it
+    read from its buffer to ``on_publications`` at once (so the hub writes a
+    socket's frames of the run in one write), in the order published, each
+    seq once, the kinds beside them; runs are at most ``READ_RUN`` long."""
+    heard = Heard()
+    runs: list[int] = []
+
+    def many(run: list[tuple[str, int, str, bytes]]) -> None:
+        runs.append(len(run))
+        for stream, seq, kind, data in run:
+            heard(stream, seq, kind, data)
+
+    a = await brokers(heard)
+    a.on_publications = many
+    b = await brokers()
+    for stream in (STREAM, "conv:c1"):
+        await a.subscribe(stream)
+    await b.publish_many([(STREAM if n % 3 else "conv:c1", event(n)) for n in range(600)])
+    await wait_until(lambda: sum(runs) == 600, 5, "a hears every one")
+    assert heard.seqs() == list(range(1, 401)) and heard.seqs("conv:c1") == list(range(1, 201))
+    assert max(runs) > 1, f"one call per publication: {runs}"
+    assert max(runs) <= READ_RUN and len(runs) < 600
+    assert set(heard.kinds) == {"note.added"}
 
 
 async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Path) -> None:
