@@ -37,6 +37,7 @@ import resource
 from typing import Any
 
 import httptools
+from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.config import Config
@@ -139,7 +140,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()  # the upgraded connection is the websocket's now
-        super().handle_websocket_upgrade()
+        # The node's websocket takes the request as parsed here when it can
+        # (server/wsport.py, SharedPort.upgrade_parsed); else uvicorn's way:
+        # the head replayed into the websocket, which parses it again.
+        take = getattr(self.ws_protocol_class, "upgrade_parsed", None)
+        self.connections.discard(self)
+        if (
+            take is None
+            or self.logger.level <= TRACE_LOG_LEVEL
+            or not take(self.transport, self.scope["method"], self.url, self.headers)
+        ):
+            super().handle_websocket_upgrade()
         # This protocol and its parser point at each other (the parser calls
         # back into it), and so does the request's cycle (its on_response):
         # break both loops, so reference counting frees the HTTP side of the
