@@ -65,6 +65,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes: int = 0
     """Bytes received since the last request's headers were complete (or since accept)."""
 
+    _upgrade_of: list[tuple[bytes, bytes]] | None = None
+    _upgrade = False
+
+    def _should_upgrade(self) -> bool:
+        # uvicorn asks three times per upgrade request (headers complete,
+        # message complete, the parser's upgrade), ~12 Python calls each; the
+        # answer depends on the request's headers alone (a new list per request).
+        headers = self.headers
+        if headers is not self._upgrade_of:
+            self._upgrade_of, self._upgrade = headers, super()._should_upgrade()
+        return self._upgrade
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:

@@ -118,9 +118,9 @@ def parsed_request(method: str, target: bytes, raw_headers: list[tuple[bytes, by
             by_name[name_] = [value_]
     if "transfer-encoding" in by_name or "content-length" in by_name:
         return None  # refused, or checked, by the parse: the replay answers
-    headers = Headers()
     # What parse_headers builds with set_insecure, one name at a time: the
     # names as given (uvicorn lower-cases them) and their values in order.
+    headers = Headers.__new__(Headers)
     headers._dict, headers._list = by_name, items
     return Request(target.decode("ascii"), headers, method, "HTTP/1.1")
 
