@@ -37,6 +37,7 @@ import resource
 from typing import Any
 
 import httptools
+from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.config import Config
@@ -63,6 +64,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """Loop time since which the connection has owed a request's headers."""
     _head_bytes: int = 0
     """Bytes received since the last request's headers were complete (or since accept)."""
+
+    _upgrade_of: list[tuple[bytes, bytes]] | None = None
+    _upgrade = False
+
+    def _should_upgrade(self) -> bool:
+        # uvicorn asks three times per upgrade request (headers complete,
+        # message complete, the parser's upgrade), ~12 Python calls each; the
+        # answer depends on the request's headers alone (a new list per request).
+        headers = self.headers
+        if headers is not self._upgrade_of:
+            self._upgrade_of, self._upgrade = headers, super()._should_upgrade()
+        return self._upgrade
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -139,7 +152,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()  # the upgraded connection is the websocket's now
-        super().handle_websocket_upgrade()
+        # The node's websocket takes the request as parsed here when it can
+        # (server/wsport.py, SharedPort.upgrade_parsed); else uvicorn's way:
+        # the head replayed into the websocket, which parses it again.
+        take = getattr(self.ws_protocol_class, "upgrade_parsed", None)
+        self.connections.discard(self)
+        if (
+            take is None
+            or self.logger.level <= TRACE_LOG_LEVEL
+            or not take(self.transport, self.scope["method"], self.url, self.headers)
+        ):
+            super().handle_websocket_upgrade()
         # This protocol and its parser point at each other (the parser calls
         # back into it), and so does the request's cycle (its on_response):
         # break both loops, so reference counting frees the HTTP side of the

@@ -291,3 +291,21 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_time
         assert await asyncio.wait_for(reader.read(), 5) == b""
         assert loop.time() - answered >= 1.9  # the header timeout, from the last response
         writer.close()
+
+
+def test_whether_to_upgrade_is_decided_once_per_request_from_its_own_headers() -> None:
+    """uvicorn asks three times per request; the node answers from the
+    request's headers once, and a new request (a keep-alive connection's
+    next one: a new list of headers) is asked about afresh."""
+    protocol = GuardedHttpToolsProtocol.__new__(GuardedHttpToolsProtocol)
+    protocol.ws_protocol_class = object  # type: ignore[assignment]
+    plain: list[tuple[bytes, bytes]] = [(b"host", b"x")]
+    upgrade = [(b"host", b"x"), (b"connection", b"keep-alive, Upgrade"), (b"upgrade", b"WebSocket")]
+    other = [(b"connection", b"upgrade"), (b"upgrade", b"h2c")]
+    for headers, expected in ((plain, False), (upgrade, True), (upgrade, True), (other, False), ([*upgrade], True), ([], False)):
+        protocol.headers = headers
+        assert protocol._should_upgrade() is expected
+        assert protocol._should_upgrade() is expected
+    protocol.ws_protocol_class = None
+    protocol.headers = [*upgrade]
+    assert protocol._should_upgrade() is False  # no websocket library: uvicorn's own answer
