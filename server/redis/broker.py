@@ -80,6 +80,8 @@ _encode_event = p.encoder.encode
 
 _KINDS: dict[bytes, str] = {str(c.__struct_config__.tag).encode(): str(c.__struct_config__.tag) for c in p.EVENTS}
 """Kind header bytes → kind: no decode per publication for the known ones."""
+_KIND_BYTES = {kind: raw for raw, kind in _KINDS.items()}
+"""And back, for the publications' kind argument."""
 
 
 class _Tagged(msgspec.Struct):
@@ -168,9 +170,7 @@ class RedisBroker:
         self._r = connect(url)
         self._sub = connect(url, max_connections=4)
         self._publish = self._r.register_script(PUBLISH)
-        self._history_size = history_size
-        self._history_ttl = history_ttl
-        self._stream_ttl = stream_ttl
+        self._limits = (str(history_size).encode(), str(history_ttl).encode(), str(stream_ttl).encode())
         self._heartbeat = heartbeat_seconds
         self._watchdog = watchdog_seconds
         self._publish_timeout = publish_timeout
@@ -276,9 +276,7 @@ class RedisBroker:
         """Retries while Redis is unreachable, up to ``publish_timeout``;
         then remembers that a committed change went unpublished (the epoch is
         bumped once Redis is back) and raises BrokerUnavailable."""
-        data = _encode_event(event)
-        keys = [self._seq_key(stream), self._hist_key(stream)]
-        args = [data, self._history_size, self._history_ttl, self._stream_ttl, self._channel(stream), kind_of(event)]
+        keys, args = self._publication(stream, kind_of(event), _encode_event(event))
         deadline = time.monotonic() + self._publish_timeout
         delay = 0.05
         while True:
@@ -310,8 +308,7 @@ class RedisBroker:
             try:
                 async with self._r.pipeline(transaction=False) as pipe:
                     for stream, kind, data in encoded[start : start + PIPELINE]:
-                        keys = [self._seq_key(stream), self._hist_key(stream)]
-                        args = [data, self._history_size, self._history_ttl, self._stream_ttl, self._channel(stream), kind]
+                        keys, args = self._publication(stream, kind, data)
                         await self._publish(keys=keys, args=args, client=pipe)
                     await pipe.execute()
             except UNREACHABLE as e:
@@ -319,6 +316,12 @@ class RedisBroker:
                 self.publish_failures.inc()
                 log.error("a batch of publications lost (%s): clients will resync when redis is back", e)
                 raise BrokerUnavailable(f"publish_many: {e}") from e
+
+    def _publication(self, stream: str, kind: str, data: bytes) -> tuple[list[bytes], list[bytes]]:
+        """The PUBLISH script's keys and arguments, as bytes (``as_bytes``)."""
+        history_size, history_ttl, stream_ttl = self._limits
+        keys = [self._seq_key(stream).encode(), self._hist_key(stream).encode()]
+        return keys, [data, history_size, history_ttl, stream_ttl, self._channel(stream), _KIND_BYTES.get(kind) or kind.encode()]
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         streams = list(streams)

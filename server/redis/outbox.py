@@ -128,6 +128,7 @@ class Outbox:
         self._p = prefix
         self._lease_ms = lease_ms
         self._batch = batch
+        self._lease_args = (str(lease_ms), str(batch))
         self._sweep_seconds = sweep_seconds
         self._unreachable = unreachable
         self._settle = client.register_script(SETTLE)
@@ -150,10 +151,11 @@ class Outbox:
         return self.key(shard, "ob"), self.key(shard, "obn"), self.key(shard, "obl")
 
     # after a commit ----------------------------------------------------------------
-    def lease(self) -> tuple[str, int, int]:
-        """(token, lease ms, batch) for a commit script that takes the
-        shard's lease itself when it is free (and returns the first batch)."""
-        return secrets.token_hex(8), self._lease_ms, self._batch
+    def lease(self) -> tuple[str, str, str]:
+        """(token, lease ms, batch), as a script's arguments, for a commit
+        script that takes the shard's lease itself when it is free (and
+        returns the first batch)."""
+        return secrets.token_hex(8), self._lease_args[0], self._lease_args[1]
 
     async def settle(self, shard: str, entry: int, leased: tuple[str, list[bytes]] | None = None) -> None:
         """Return once entry ``entry`` of ``shard`` is applied (by us or by

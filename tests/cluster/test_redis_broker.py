@@ -289,3 +289,15 @@ async def test_a_publication_from_an_older_node_gets_its_kind_from_its_json(brok
     await r.publish(a._channel(STREAM), b"3:" + msgspec.json.encode(event(3)))  # 2 comes from the history
     await wait_until(lambda: heard.seqs() == [1, 2, 3], 5, "a hears all three, each with its kind")
     assert heard.kinds == ["note.added"] * 3
+
+
+def test_hot_commands_go_to_redis_as_the_bytes_redis_py_would_send() -> None:
+    """``as_bytes`` (the commit's and the publications' arguments): what
+    redis-py's encoder makes of each, UTF-8 for text."""
+    from redis._parsers.encoders import Encoder
+
+    from server.redis.store import as_bytes
+
+    items: list[str | bytes] = ["c:1", b"\x00\xff", "Sofía ✓", "", "300"]
+    encoder = Encoder("utf-8", "strict", False)
+    assert as_bytes(items) == [encoder.encode(i) for i in items]
