@@ -59,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as redis
@@ -253,6 +253,16 @@ local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
 """
 
+class _CommitCall(NamedTuple):
+    """One commit script's call, and what reading its answer needs."""
+
+    conv_id: str
+    shard: str
+    token: str
+    keys: list[bytes]
+    args: list[bytes]
+
+
 IN_FLIGHT = 32
 """Commits ``commit_many`` keeps in flight at once (well under the client's
 connection pool: 64)."""
@@ -323,7 +333,7 @@ class RedisStore:
         self._windows = windows
         self._r = client if client is not None else connect(url)
         self._p = prefix
-        cluster = isinstance(self._r, RedisCluster)
+        self._cluster = cluster = isinstance(self._r, RedisCluster)
         if cluster and inline_indexes:
             raise ValueError("a Redis Cluster cannot update cross-slot indexes inside the commit script")
         self.inline = not cluster if inline_indexes is None else inline_indexes
@@ -499,6 +509,12 @@ class RedisStore:
 
     @_unavailable
     async def commit(self, outcome: Outcome, expected_latest: str | None = None) -> None:
+        call = self._commit_call(outcome, expected_latest)
+        await self._committed(call, await self._commit(keys=call.keys, args=call.args))
+
+    def _commit_call(self, outcome: Outcome, expected_latest: str | None) -> _CommitCall:
+        """The commit script's keys and arguments for ``outcome`` (raises
+        before anything is sent when its ids are not of one thread)."""
         after, before = outcome.after, outcome.before
         creating = before is None
         shard = ids.thread_shard(after.contact_id, after.touchpoint_id)
@@ -545,29 +561,60 @@ class RedisStore:
             str(e.seq) if e else "",
             _encode(e) if e else "",
         ]
-        status, detail, *first = await self._commit(keys=as_bytes(keys), args=as_bytes(args))
+        return _CommitCall(after.id, shard, token, as_bytes(keys), as_bytes(args))
+
+    async def _committed(self, call: _CommitCall, reply: list[Any]) -> None:
+        """The commit script's answer: raises what it refused; waits for its
+        index updates when they went through the shard's outbox."""
+        status, detail, *first = reply
         if status == b"conflict":
-            raise VersionConflict(f"{after.id}: {detail.decode()}")
+            raise VersionConflict(f"{call.conv_id}: {detail.decode()}")
         if status == b"duplicate":
             raise DuplicateMessage(detail.decode())
         if status == b"request":
             raise DuplicateRequest(detail.decode())
         if int(detail):
-            await self.outbox.settle(shard, int(detail), (token, first[0]) if first else None)
+            await self.outbox.settle(call.shard, int(detail), (call.token, first[0]) if first else None)
 
+    @_unavailable
     async def commit_many(self, outcomes: Sequence[Outcome]) -> list[StoreError | None]:
         """Each its own commit script, ``IN_FLIGHT`` at a time: Redis runs
         them back to back while their answers travel (one round trip per
-        ``IN_FLIGHT`` commits instead of one each)."""
+        ``IN_FLIGHT`` commits instead of one each). On one Redis a chunk's
+        scripts go in one pipeline (one write, one read of the answers: no
+        task, connection or timeout of its own per commit); on a Cluster,
+        whose commits go to their shards' nodes, they run concurrently."""
         results: list[StoreError | None] = []
         for start in range(0, len(outcomes), IN_FLIGHT):
             chunk = outcomes[start : start + IN_FLIGHT]
-            for r in await asyncio.gather(*(self.commit(o) for o in chunk), return_exceptions=True):
+            if self._cluster:
+                answers = await asyncio.gather(*(self.commit(o) for o in chunk), return_exceptions=True)
+            else:
+                answers = await self._commit_pipelined([self._commit_call(o, None) for o in chunk])
+            for r in answers:
                 if r is None or isinstance(r, (VersionConflict, DuplicateMessage)):
                     results.append(r)
                 else:
                     raise r
         return results
+
+    async def _commit_pipelined(self, calls: list[_CommitCall]) -> list[BaseException | None]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for call in calls:
+                await self._commit(keys=call.keys, args=call.args, client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        answers: list[BaseException | None] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, BaseException):
+                answers.append(reply)
+                continue
+            try:
+                await self._committed(call, reply)
+            except StoreError as e:
+                answers.append(e)
+            else:
+                answers.append(None)
+        return answers
 
     def _index_commands(self, outcome: Outcome) -> list[redis_outbox.Command]:
         """The changes to the cross-thread indexes that ``outcome`` makes,

@@ -434,6 +434,23 @@ async def test_commit_many_stores_each_and_refuses_only_the_stale(store: Store, 
     assert await store.commit_many([]) == []
 
 
+async def test_commit_many_over_several_chunks_answers_each_in_order(store: Store, world: World) -> None:
+    """More than a chunk's worth (Redis: ``IN_FLIGHT`` scripts per pipeline):
+    each outcome answered in its place, a stale one in a later chunk refused
+    alone, every other stored."""
+    addresses = [f"55119{n:08d}" for n in range(75)]
+    convs = [(await world.receive("hi", address=a)).after for a in addresses]
+    await world.claim(convs[50].id)
+    world.now += 8 * 3_600_000
+    outcomes = [rules.expire(c, POLICIES["whatsapp"], world.now, message_id=world.new_id("m", of=c)) for c in convs]
+    assert all(o is not None for o in outcomes)
+    results = await store.commit_many(outcomes)  # type: ignore[arg-type]
+    assert [i for i, r in enumerate(results) if r is not None] == [50]
+    assert isinstance(results[50], VersionConflict)
+    locked = await store.get_conversations([c.id for c in convs])
+    assert [locked[c.id].session_locked for c in convs] == [n != 50 for n in range(75)]
+
+
 # --------------------------------------------------------------------------- reads of many
 
 
