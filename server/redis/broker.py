@@ -1,7 +1,8 @@
 """Redis broker: the ``Broker`` interface (server/broker.py) across nodes.
 
 Publication is one Lua script on the stream's own keys (hash tag
-``{<stream>}``, so it runs on one Redis Cluster slot):
+``{<stream>}``, so it runs on one Redis Cluster slot; on one Redis, a batch's
+publications go up to ``PIPELINE`` per call, each on its own stream's keys):
 
     INCR   sb:seq:{s}                              the stream's next sequence
     XADD   sb:hist:{s} MAXLEN ~ N 0-<seq> e <event json> k <kind>
@@ -113,22 +114,34 @@ class Deaf(Exception):
 
 
 PUBLISH = """
-local seq = redis.call('INCR', KEYS[1])
-local id = '0-' .. seq
-local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1], 'k', ARGV[6])
-if type(ok) == 'table' and ok.err then
-  -- History ahead of the counter (it outlived it): it can no longer be trusted.
-  redis.call('DEL', KEYS[2])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[1], 'k', ARGV[6])
+local size, kept, lasts = ARGV[1], ARGV[2], ARGV[3]
+local seqs = {}
+for i = 1, #KEYS / 2 do
+  local seq_key, hist_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local event, channel, kind = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+  local seq = redis.call('INCR', seq_key)
+  local id = '0-' .. seq
+  local ok = redis.pcall('XADD', hist_key, 'MAXLEN', '~', size, id, 'e', event, 'k', kind)
+  if type(ok) == 'table' and ok.err then
+    -- History ahead of the counter (it outlived it): it can no longer be trusted.
+    redis.call('DEL', hist_key)
+    redis.call('XADD', hist_key, 'MAXLEN', '~', size, id, 'e', event, 'k', kind)
+  end
+  redis.call('EXPIRE', hist_key, kept)
+  redis.call('EXPIRE', seq_key, lasts)
+  redis.call('PUBLISH', channel, seq .. ':' .. kind .. ':' .. event)
+  seqs[i] = seq
 end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], seq .. ':' .. ARGV[6] .. ':' .. ARGV[1])
-return seq
+return seqs
 """
+"""Publications in order, each on its stream's keys. KEYS: per publication,
+its stream's sequence key and history key. ARGV: 1 history size, 2 history
+TTL, 3 sequence TTL (seconds); then per publication its event JSON, channel
+and kind. Returns their sequences. One publication per call on a Redis
+Cluster (a call's keys must share a slot); many on one Redis."""
 
-PIPELINE = 256
-"""Publications per pipeline in ``publish_many``."""
+PIPELINE = 128
+"""Publications per script call in ``publish_many`` (one Redis)."""
 
 READ_RUN = 256
 """Messages the reader takes from its buffer before handing the run's
@@ -276,12 +289,13 @@ class RedisBroker:
         """Retries while Redis is unreachable, up to ``publish_timeout``;
         then remembers that a committed change went unpublished (the epoch is
         bumped once Redis is back) and raises BrokerUnavailable."""
-        keys, args = self._publication(stream, kind_of(event), _encode_event(event))
+        keys, args = self._publications([(stream, kind_of(event), _encode_event(event))])
         deadline = time.monotonic() + self._publish_timeout
         delay = 0.05
         while True:
             try:
-                return int(await self._publish(keys=keys, args=args))
+                (seq,) = await self._publish(keys=keys, args=args)
+                return int(seq)
             except UNREACHABLE as e:
                 if time.monotonic() + delay > deadline:
                     self._lost = True
@@ -293,35 +307,38 @@ class RedisBroker:
                 delay = min(delay * 2, 1.0)
 
     async def publish_many(self, publications: Sequence[tuple[str, p.AnyEvent]]) -> None:
-        """The scripts pipelined, ``PIPELINE`` at a time (Redis runs them in
-        order: per-stream order holds). A pipeline that fails midway may have
-        run some of its scripts: nothing is retried (that could publish one
-        twice); the loss is remembered as ``publish``'s is (every listener
-        reloads once Redis is back) and BrokerUnavailable raised. On a Redis
-        Cluster, one ``publish`` each."""
+        """``PIPELINE`` publications per script call, the calls pipelined
+        (Redis runs them in order: per-stream order holds). A pipeline that
+        fails midway may have run some of them: nothing is retried (that
+        could publish one twice); the loss is remembered as ``publish``'s is
+        (every listener reloads once Redis is back) and BrokerUnavailable
+        raised. On a Redis Cluster, one ``publish`` each."""
         if isinstance(self._r, RedisCluster):
             for stream, event in publications:
                 await self.publish(stream, event)
             return
         encoded = encoded_once(publications)
-        for start in range(0, len(encoded), PIPELINE):
-            try:
-                async with self._r.pipeline(transaction=False) as pipe:
-                    for stream, kind, data in encoded[start : start + PIPELINE]:
-                        keys, args = self._publication(stream, kind, data)
-                        await self._publish(keys=keys, args=args, client=pipe)
-                    await pipe.execute()
-            except UNREACHABLE as e:
-                self._lost = True
-                self.publish_failures.inc()
-                log.error("a batch of publications lost (%s): clients will resync when redis is back", e)
-                raise BrokerUnavailable(f"publish_many: {e}") from e
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for start in range(0, len(encoded), PIPELINE):
+                    keys, args = self._publications(encoded[start : start + PIPELINE])
+                    await self._publish(keys=keys, args=args, client=pipe)
+                await pipe.execute()
+        except UNREACHABLE as e:
+            self._lost = True
+            self.publish_failures.inc()
+            log.error("a batch of publications lost (%s): clients will resync when redis is back", e)
+            raise BrokerUnavailable(f"publish_many: {e}") from e
 
-    def _publication(self, stream: str, kind: str, data: bytes) -> tuple[list[bytes], list[bytes]]:
-        """The PUBLISH script's keys and arguments, as bytes (``as_bytes``)."""
-        history_size, history_ttl, stream_ttl = self._limits
-        keys = [self._seq_key(stream).encode(), self._hist_key(stream).encode()]
-        return keys, [data, history_size, history_ttl, stream_ttl, self._channel(stream), _KIND_BYTES.get(kind) or kind.encode()]
+    def _publications(self, encoded: Sequence[tuple[str, str, bytes]]) -> tuple[list[bytes], list[bytes]]:
+        """The PUBLISH script's keys and arguments for (stream, kind, event
+        JSON) each, as bytes (``as_bytes``)."""
+        keys: list[bytes] = []
+        args = list(self._limits)
+        for stream, kind, data in encoded:
+            keys += (self._seq_key(stream).encode(), self._hist_key(stream).encode())
+            args += (data, self._channel(stream), _KIND_BYTES.get(kind) or kind.encode())
+        return keys, args
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         streams = list(streams)
