@@ -24,6 +24,16 @@ the node added around it, ported onto ``HttpToolsProtocol``:
   its last response is closed, by the same timer (uvicorn arms one of its own
   per response and cancels it per request).
 
+Every agent connect on the HTTP port opens one of these (issue 16, connect
+cost): uvicorn's ``__init__`` and ``connection_made`` are the library's, but
+its two loggers are looked up once per process rather than per connection
+(``logging.getLogger``, ~9 Python calls each: the same Logger objects), and
+the connection's addresses are read from what the transport already holds
+(``sockname``/``peername``, taken at accept) rather than asked of the socket
+again; the values are those uvicorn's ``get_local_addr``/``get_remote_addr``
+give (the scope's ``server`` and ``client``, so access logs and the
+forwarded-for middleware see the same).
+
 ``uvicorn_options(config)`` is splatted into ``uvicorn.Config`` wherever the
 node's HTTP server is built. ``raise_open_files_limit`` lifts the soft
 RLIMIT_NOFILE to the hard limit at ``switchboard serve`` start.
@@ -34,17 +44,51 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from collections import deque
 from typing import Any
 
 import httptools
+from uvicorn.config import Config as UvicornConfig
 from uvicorn.logging import TRACE_LOG_LEVEL
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr
+from uvicorn.server import ServerState
 
 from server.config import Config
 
 log = logging.getLogger(__name__)
 
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+_UVICORN_ERROR = logging.getLogger("uvicorn.error")
+_UVICORN_ACCESS = logging.getLogger("uvicorn.access")
+"""uvicorn's loggers, which its protocol looks up for every connection: a
+name's Logger is made once and kept by the logging module (``getLogger``
+returns this same object every time), so looking them up once is the same."""
+
+
+def addresses(transport: asyncio.BaseTransport) -> tuple[tuple[str, int | None] | None, tuple[str, int] | None]:
+    """The connection's (server, client) addresses as uvicorn's
+    ``get_local_addr`` and ``get_remote_addr`` give them, from the addresses
+    the transport took from its socket at accept (no system call, ~half the
+    Python calls). A transport without a socket: uvicorn's own functions."""
+    if transport.get_extra_info("socket") is None:
+        return get_local_addr(transport), get_remote_addr(transport)  # type: ignore[arg-type]
+    local = transport.get_extra_info("sockname")
+    peer = transport.get_extra_info("peername")
+    # uvicorn, from the socket: a tuple is (host, port, ...); a local str is
+    # a Unix socket's path; anything else (a peer's str, None: the socket
+    # gone before accept finished) is no address.
+    server: tuple[str, int | None] | None
+    if isinstance(local, tuple):
+        server = (str(local[0]), int(local[1]))
+    elif isinstance(local, str):
+        server = (local, None)
+    else:
+        server = None
+    return server, (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
 
 
 class HeadersTooLarge(Exception):
@@ -68,6 +112,47 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _upgrade_of: list[tuple[bytes, bytes]] | None = None
     _upgrade = False
 
+    def __init__(
+        self,
+        config: UvicornConfig,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # uvicorn 0.55's HttpToolsProtocol.__init__, with its loggers looked up
+        # once (see _UVICORN_ERROR); tests/server/test_http_limits.py checks
+        # it makes the same attributes as the library's.
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.logger = _UVICORN_ERROR
+        self.access_logger = _UVICORN_ACCESS
+        self.access_log = _UVICORN_ACCESS.hasHandlers()
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.ws_protocol_class = config.ws_protocol_class
+        self.root_path = config.root_path
+        self.asgi_version = config.asgi_version
+        self.limit_concurrency = config.limit_concurrency
+        self.app_state = app_state
+        self.timeout_keep_alive_task = None
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.server_state = server_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.transport = None  # type: ignore[assignment]
+        self.flow = None  # type: ignore[assignment]
+        self.server = None
+        self.client = None
+        self.scheme = None
+        self.pipeline = deque()
+        self.scope = None  # type: ignore[assignment]
+        self.headers = None  # type: ignore[assignment]
+        self.expect_100_continue = False
+        self.cycle = None  # type: ignore[assignment]
+
     def _should_upgrade(self) -> bool:
         # uvicorn asks three times per upgrade request (headers complete,
         # message complete, the parser's upgrade), ~12 Python calls each; the
@@ -78,7 +163,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return self._upgrade
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # uvicorn's, with the addresses the transport already holds (see addresses).
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server, self.client = addresses(transport)
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
         if len(self.connections) > self.max_connections:
             log.warning("HTTP connection limit (%d) reached: new connections are refused", self.max_connections)
             transport.write(BUSY)

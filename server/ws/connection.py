@@ -38,6 +38,7 @@ from server.core.model import Agent
 from server.metrics import Metrics
 from server.store.base import StoreUnavailable
 from server.tasks import spawn
+from server.ws.hello_wait import HelloWait
 from server.ws.hub import Hub
 from server.ws.session import (
     Fresh,
@@ -70,6 +71,8 @@ class Edge:
     node_id: str
     limits: Limits = field(init=False)
     """One for every session of the node, made from ``settings``."""
+    hello_wait: HelloWait = field(init=False)
+    """The node's connections waiting for their hello, and their deadlines."""
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -80,6 +83,7 @@ class Edge:
             command_burst=s.command_burst,
         )
         object.__setattr__(self, "limits", limits)
+        object.__setattr__(self, "hello_wait", HelloWait(s.hello_timeout_seconds))
 
 
 class Connection:
@@ -230,10 +234,20 @@ class Connection:
         """The agent and its encoded welcome (sent with the first frame of the
         sync, see ``_sync``), or None when the connection was refused."""
         edge, session = self.edge, self.session
+        # asyncio.timeout(hello_timeout_seconds), without a timer per connection (hello_wait.py).
+        waits = edge.hello_wait
+        task, cancelling = waits.start()
         try:
-            async with asyncio.timeout(edge.settings.hello_timeout_seconds):  # no task of its own, as wait_for makes
+            try:
                 raw = await self.ws.recv()
-        except TimeoutError:
+            finally:
+                timed_out = waits.done(task, cancelling)
+        except asyncio.CancelledError:
+            if not timed_out:
+                raise
+            await self.ws.close(*session.hello_timed_out())
+            return None
+        except TimeoutError:  # from the read itself: as under asyncio.timeout, a hello not received
             await self.ws.close(*session.hello_timed_out())
             return None
         step = session.receive_hello(raw)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,8 +15,11 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr
+from uvicorn.server import ServerState
 
-from server.http_limits import GuardedHttpToolsProtocol, uvicorn_options
+from server.http_limits import GuardedHttpToolsProtocol, addresses, uvicorn_options
 from server.logs import RepeatFilter
 from server.node import Node
 from tests.conftest import make_config
@@ -309,3 +313,98 @@ def test_whether_to_upgrade_is_decided_once_per_request_from_its_own_headers() -
     protocol.ws_protocol_class = None
     protocol.headers = [*upgrade]
     assert protocol._should_upgrade() is False  # no websocket library: uvicorn's own answer
+
+
+# uvicorn's __init__ and connection_made, made cheaper per connection (issue
+# 16, connect cost): the same state, the same addresses.
+
+
+def test_the_protocol_starts_with_the_state_uvicorns_own_makes() -> None:
+    config = uvicorn.Config(lambda: None, lifespan="off", **uvicorn_options(make_config()))
+    state = ServerState()
+    loop = asyncio.new_event_loop()
+    try:
+        ours = vars(GuardedHttpToolsProtocol(config, state, {}, _loop=loop))
+        theirs = vars(HttpToolsProtocol(config, state, {}, _loop=loop))
+    finally:
+        loop.close()
+    assert ours.keys() == theirs.keys()
+    for name, value in theirs.items():
+        if name == "parser":
+            assert type(ours[name]) is type(value)
+        elif name == "pipeline":
+            assert ours[name] == value and ours[name] is not value  # one per connection
+        else:
+            assert ours[name] == value, name
+    assert ours["logger"] is logging.getLogger("uvicorn.error")
+    assert ours["access_logger"] is logging.getLogger("uvicorn.access")
+
+
+async def serve_recording(**where: object) -> tuple[uvicorn.Server, asyncio.Task[None], list[dict[str, object]], list[asyncio.BaseTransport]]:
+    """A uvicorn server on the node's protocol, its app recording each request's scope, its protocol each transport."""
+    scopes: list[dict[str, object]] = []
+    transports: list[asyncio.BaseTransport] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    class Recording(uvicorn_options(make_config())["http"]):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            transports.append(transport)
+            super().connection_made(transport)
+
+    options = {**uvicorn_options(make_config()), "http": Recording}
+    srv = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", proxy_headers=False, **where, **options))  # type: ignore[arg-type]
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        await asyncio.sleep(0.01)
+    return srv, task, scopes, transports
+
+
+async def test_a_request_scope_has_the_addresses_uvicorn_gives(tmp_path: Path) -> None:
+    hosts = ["127.0.0.1"] + (["::1"] if socket.has_ipv6 else [])
+    for host in hosts:
+        try:
+            port = make_config().server.port
+            srv, task, scopes, transports = await serve_recording(host=host, port=port)
+        except OSError:  # no IPv6 loopback here
+            continue
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _ = await answer(reader)
+            assert head.startswith(b"HTTP/1.1 204")
+            mine, peer = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+            assert scopes[0]["client"] == (mine[0], mine[1])
+            assert scopes[0]["server"] == (peer[0], peer[1])
+            assert addresses(transports[0]) == (get_local_addr(transports[0]), get_remote_addr(transports[0]))  # type: ignore[arg-type]
+            writer.close()
+        finally:
+            srv.should_exit = True
+            await task
+    # A Unix socket: the server's address is its path, the client has none (as uvicorn says).
+    path = str(tmp_path / "s.sock")
+    srv, task, scopes, transports = await serve_recording(uds=path)
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 204")
+        assert scopes[0]["server"] == (path, None) and scopes[0]["client"] is None
+        assert addresses(transports[0]) == (get_local_addr(transports[0]), get_remote_addr(transports[0]))  # type: ignore[arg-type]
+        writer.close()
+    finally:
+        srv.should_exit = True
+        await task
+
+
+def test_addresses_without_a_socket_are_uvicorns() -> None:
+    class Bare(asyncio.Transport):
+        def __init__(self, extra: dict[str, object]) -> None:
+            super().__init__(extra)
+
+    for extra in ({"peername": ("10.0.0.1", 5), "sockname": ("10.0.0.2", 80)}, {"sockname": "/run/s"}, {}):
+        bare = Bare(extra)
+        assert addresses(bare) == (get_local_addr(bare), get_remote_addr(bare))
