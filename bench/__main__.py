@@ -54,7 +54,7 @@ def _names(text: str) -> list[str]:
         if n not in SWITCHBOARDS and n not in MODULES and n not in VARIANTS and not n.startswith("switchboard@"):
             raise argparse.ArgumentTypeError(
                 f"unknown server {n!r}; choose from {', '.join(SWITCHBOARDS)} (the last two compare and idle only), "
-                f"switchboard@TREE (compare only: a node run from another source tree), {', '.join([*MODULES, *VARIANTS])}"
+                f"switchboard@TREE (compare and idle: a node run from another source tree), {', '.join([*MODULES, *VARIANTS])}"
             )
     return names
 

@@ -100,6 +100,8 @@ def idle(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             center = Center(n, max(1, n // 100))
             if kind in SWITCHBOARDS:
                 target = _switchboard(opts, center, workdir, kind)
+            elif kind.startswith("switchboard@"):  # the same node from another tree: A/B in one run
+                target = start_switchboard(center, workdir, tree=Path(kind.partition("@")[2]))
             else:
                 target = start_peer(kind, workdir, size=700, redis=None)
             fleet = None
