@@ -220,5 +220,5 @@ class Changes:
         """Tell the timers when the conversation's window locks, or that
         there is nothing to watch (ended, already locked): an ended
         conversation's window must not be kept for the rest of its 24 hours."""
-        watched = conv.is_open and not conv.session_locked
+        watched = conv.status == "open" and not conv.session_locked
         self.watch(conv.id, session.expires_at(conv, self.catalog.policy(conv.channel)) if watched else None)

@@ -112,7 +112,7 @@ def changes_something(outcome: Outcome, read: Conversation) -> bool:
 
 
 def _require_open(conv: Conversation) -> None:
-    if not conv.is_open:
+    if conv.status != "open":
         raise DomainError(errors.CONVERSATION_ENDED, "This conversation has ended.")
 
 
@@ -188,7 +188,7 @@ def receive(
     touchpoint's queue inbox. A locked window reopening is recorded by a
     timeline entry ``unlocked`` (id ``entry_id``) just before the message,
     in the same commit."""
-    if latest is None or not latest.is_open:
+    if latest is None or latest.status != "open":
         base = Conversation(
             id=new_conversation_id,
             channel=touchpoint.channel,

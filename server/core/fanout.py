@@ -54,12 +54,12 @@ def conv_stream(conv_id: str) -> str:
 
 
 def in_inbox(conv: Conversation | None) -> bool:
-    return conv is not None and conv.is_open and conv.assignee_id is None
+    return conv is not None and conv.status == "open" and conv.assignee_id is None
 
 
 def holder(conv: Conversation | None) -> str | None:
     """The agent in whose Assigned list the conversation sits, if any."""
-    return conv.assignee_id if conv is not None and conv.is_open else None
+    return conv.assignee_id if conv is not None and conv.status == "open" else None
 
 
 def inbox_row(summary: p.ConversationSummary) -> p.ConversationSummary:
@@ -188,7 +188,7 @@ def publications(
     changed = before is None or replace(before, version=after.version) != after
     out: list[Publication] = []
     # Each membership worked out once (this runs for every stored change).
-    a_open = a.is_open
+    a_open = a.status == "open"
     was_in, is_in = in_inbox(b), a_open and a.assignee_id is None
 
     # Inbox of the queue.
