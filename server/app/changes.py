@@ -221,4 +221,4 @@ class Changes:
         there is nothing to watch (ended, already locked): an ended
         conversation's window must not be kept for the rest of its 24 hours."""
         watched = conv.status == "open" and not conv.session_locked
-        self.watch(conv.id, session.expires_at(conv, self.catalog.policy(conv.channel)) if watched else None)
+        self.watch(conv.id, session.expires_at(conv, self.catalog.windows[conv.channel]) if watched else None)
