@@ -76,7 +76,7 @@ def can_view(agent: Agent, conv: Conversation | p.ConversationSummary) -> bool:
     """Supervisors see everything; an agent sees their queues' inbox and what
     is (or was, once ended) assigned to them. Works on a stored conversation
     and on the summary an event carries, so every node can check it."""
-    if agent.is_supervisor or conv.assignee_id == agent.id:
+    if agent.role == "supervisor" or conv.assignee_id == agent.id:
         return True
     return conv.assignee_id is None and conv.status == "open" and conv.queue_id in agent.queues
 
@@ -118,13 +118,13 @@ def _require_open(conv: Conversation) -> None:
 
 def is_owner(conv: Conversation, actor: Agent) -> bool:
     """The assignee may act on the conversation; so may a supervisor."""
-    return conv.assignee_id == actor.id or actor.is_supervisor
+    return conv.assignee_id == actor.id or actor.role == "supervisor"
 
 
 def may_hold(agent: Agent, queue_id: str) -> bool:
     """Who may hold a conversation of a queue (claim it, be assigned it):
     the queue's agents and every supervisor."""
-    return agent.is_supervisor or queue_id in agent.queues
+    return agent.role == "supervisor" or queue_id in agent.queues
 
 
 def _require_owner(conv: Conversation, actor: Agent) -> None:

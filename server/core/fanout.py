@@ -122,9 +122,10 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     """The queue whose Inbox counts the publications carry: one joined or
     left, or one whose member's activity moved (the oldest may change)."""
     b, a = outcome.before, outcome.after
-    if in_inbox(b) != in_inbox(a):
-        return b.queue_id if b is not None and in_inbox(b) else a.queue_id
-    if b is not None and in_inbox(a) and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
+    was_in, is_in = in_inbox(b), in_inbox(a)  # each worked out once (this runs for every stored change)
+    if was_in != is_in:
+        return b.queue_id if b is not None and was_in else a.queue_id
+    if b is not None and is_in and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
         return a.queue_id
     return None
 

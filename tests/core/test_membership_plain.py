@@ -58,3 +58,37 @@ def test_membership_helpers_match_their_rules_written_with_is_open() -> None:
             seen += 1
         assert routing.is_ringing(c) == (open_ and c is not None and c.assignee_id is None and c.offer is not None)
     assert seen == 2 * 3 * 3 * 2 * 2
+
+
+def test_supervisor_checks_read_role_directly() -> None:
+    from server.core.conversation import can_view, is_owner, may_hold
+    from server.core.model import Agent
+
+    agents = [Agent(id=i, name=i, role=r, queues=q) for i in ("ana", "sofia") for r in ("agent", "supervisor") for q in ((), ("sales",))]
+    for agent in agents:
+        for c in every_conversation():
+            if c is None:
+                continue
+            sup = agent.is_supervisor
+            assert can_view(agent, c) == (
+                sup or c.assignee_id == agent.id or (c.assignee_id is None and c.is_open and c.queue_id in agent.queues)
+            )
+            assert is_owner(c, agent) == (c.assignee_id == agent.id or sup)
+            assert may_hold(agent, c.queue_id) == (sup or c.queue_id in agent.queues)
+
+
+def test_inbox_counts_of_matches_its_rule() -> None:
+    from server.core.conversation import Outcome
+
+    convs = every_conversation()
+    moved = [replace(c, queue_id="support", last_message_at=9) for c in convs if c is not None]
+    for b in convs:
+        for a in [c for c in convs if c is not None] + moved:
+            outcome = Outcome(before=b, after=a)
+            if fanout.in_inbox(b) != fanout.in_inbox(a):
+                want = b.queue_id if b is not None and fanout.in_inbox(b) else a.queue_id
+            elif b is not None and fanout.in_inbox(a) and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
+                want = a.queue_id
+            else:
+                want = None
+            assert fanout.inbox_counts_of(outcome) == want
