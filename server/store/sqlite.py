@@ -739,7 +739,7 @@ class SqliteStore:
             # holds ``before``'s: the version check says so), so an update
             # touches only the indexes it moves: a lock, only the watch index.
             old, new = _indexed(outcome.before), _indexed(after)
-            changed = tuple(i for i, (o, n) in enumerate(zip(old, new, strict=True)) if o != n)
+            changed = tuple([i for i, (o, n) in enumerate(zip(old, new, strict=True)) if o != n])  # one call, not one per step
             sql = _UPDATES.get(changed)
             if sql is None:
                 sets = "".join(f", {_INDEXED[i]} = ?" for i in changed)
