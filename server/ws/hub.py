@@ -314,7 +314,8 @@ class Hub:
                 others.append(ws)
             if ringing:
                 ringable.append(client)
-        broadcast(others, data, text=True)
+        if others:  # broadcast() of nothing does nothing, in a few calls
+            broadcast(others, data, text=True)
         self._metrics.deliveries.inc(sent + len(others))
         self._metrics.publications.inc()
         for client in slow:
