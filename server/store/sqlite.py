@@ -786,11 +786,6 @@ class SqliteStore:
         if outcome.request is not None:
             self._store_request(db, after, outcome.request)
         self._move_counters(db, outcome)
-        owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
-        if owed_before is not None and owed_before != owed_after:
-            db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
-        if owed_after is not None and owed_after != owed_before:
-            db.execute("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", (owed_after, after.id))
 
     @staticmethod
     def _move_counters(db: sqlite3.Connection, outcome: Outcome) -> None:
@@ -800,7 +795,8 @@ class SqliteStore:
         queues' lines, waiting by arrival and ringing (``routing.line_of``),
         the agents' routing loads (``routing.loaded``) and the queues' Inbox
         counters (``fanout.in_inbox``; a snapshot reads one row instead of
-        counting the Inbox). Those rules worked out in one pass over the two,
+        counting the Inbox), and the agents' *To wrap up* lists
+        (``fanout.wrap_up_holder``). Those rules worked out in one pass over the two,
         the statements the same and in the same order as one method per rule
         made them (this runs for every commit; tests/store/test_sqlite_counters.py
         checks it against the rules, over every kind of change)."""
@@ -810,9 +806,18 @@ class SqliteStore:
         inbox: dict[str, int] = {}
         was: tuple[str, bool] | None = None
         now: tuple[str, bool] | None = None
+        owed_before: str | None = None
+        owed_after: str | None = None
         for conv, sign in ((before, -1), (after, 1)):
-            if conv is None or conv.status != "open":
-                continue  # an ended conversation counts in none of them
+            if conv is None:
+                continue
+            if conv.status != "open":  # an ended conversation counts in none of them; it may be owed a wrap-up
+                if conv.channel == "whatsapp" and conv.wrap_up is None:
+                    if sign < 0:
+                        owed_before = conv.assignee_id
+                    else:
+                        owed_after = conv.assignee_id
+                continue
             assignee, offer, channel = conv.assignee_id, conv.offer, conv.channel
             ringing = offer.agent_id if offer is not None else None
             if assignee is not None:
@@ -857,6 +862,10 @@ class SqliteStore:
                     "INSERT INTO inbox_counts VALUES (?, ?) ON CONFLICT (queue_id) DO UPDATE SET count = count + excluded.count",
                     (queue_id, delta),
                 )
+        if owed_before is not None and owed_before != owed_after:
+            db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
+        if owed_after is not None and owed_after != owed_before:
+            db.execute("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", (owed_after, after.id))
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
