@@ -76,7 +76,7 @@ def wrap_up_holder(conv: Conversation | None) -> str | None:
     """The agent in whose *To wrap up* list the conversation sits, if any: a
     WhatsApp conversation (the only channel with a wrap-up phase) ended while
     theirs, until its wrap-up is recorded."""
-    if conv is None or conv.is_open or conv.channel != "whatsapp" or conv.wrap_up is not None:
+    if conv is None or conv.status == "open" or conv.channel != "whatsapp" or conv.wrap_up is not None:
         return None
     return conv.assignee_id
 
