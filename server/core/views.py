@@ -103,7 +103,7 @@ def message_view(m: Message) -> p.MessageView:
         deleted=m.deleted_at is not None,
         media=media_view(m.media) if m.media is not None else None,
         location=location_view(m.location) if m.location is not None else None,
-        contacts=[p.SharedContactView(name=c.name, phones=list(c.phones)) for c in m.contacts],
+        contacts=[p.SharedContactView(name=c.name, phones=list(c.phones)) for c in m.contacts] if m.contacts else [],  # most share none
         reaction=m.reaction,
         reply_to=p.QuoteView(id=m.quote.id, kind=m.quote.kind, text=m.quote.text, direction=m.quote.direction) if m.quote else None,
     )
