@@ -41,7 +41,7 @@ class Catalog:
         return self.windows[channel]
 
     def summary(self, conv: Conversation, contact: Contact) -> p.ConversationSummary:
-        return views.summary(conv, contact, self.touchpoints[conv.touchpoint_id], self.policy(conv.channel))
+        return views.summary(conv, contact, self.touchpoints[conv.touchpoint_id], self.windows[conv.channel])  # = policy()
 
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)

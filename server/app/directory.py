@@ -75,8 +75,12 @@ class Directory:
 
 
     async def contact_of(self, conv: Conversation) -> Contact:
-        """The conversation's contact (following a link)."""
-        return await self.get(conv.contact_id) or _unknown(conv)
+        """The conversation's contact (following a link): ``get``, written out
+        (one call fewer for every summary published or answered)."""
+        contact = await self.store.get_contact(conv.contact_id)
+        if contact is not None and contact.linked_to is not None:
+            contact = await self.store.get_contact(contact.linked_to)
+        return contact or _unknown(conv)
 
     async def contacts_of(self, convs: Sequence[Conversation]) -> list[Contact]:
         """``contact_of`` each conversation, in two reads at most (the

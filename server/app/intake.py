@@ -259,7 +259,8 @@ class Intake:
     async def warm(self, conv_ids: Sequence[str]) -> None:
         """Windows about to pass together (the timers' ``prepare``, a few
         seconds ahead of a storm): each one's summary built once now and
-        thrown away, for what it leaves in caches: above all the contact's
+        thrown away, for what it leaves in caches: the contact's view
+        (``views._shown``) and above all the contact's
         phone number formatted for people (``identity.format_phone``, ~40 µs
         the first time, e.g. after a restart; then cached), which the
         storm's summaries would otherwise compute on the loop, at due time.

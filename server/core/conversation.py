@@ -76,7 +76,7 @@ def can_view(agent: Agent, conv: Conversation | p.ConversationSummary) -> bool:
     """Supervisors see everything; an agent sees their queues' inbox and what
     is (or was, once ended) assigned to them. Works on a stored conversation
     and on the summary an event carries, so every node can check it."""
-    if agent.is_supervisor or conv.assignee_id == agent.id:
+    if agent.role == "supervisor" or conv.assignee_id == agent.id:
         return True
     return conv.assignee_id is None and conv.status == "open" and conv.queue_id in agent.queues
 
@@ -112,19 +112,19 @@ def changes_something(outcome: Outcome, read: Conversation) -> bool:
 
 
 def _require_open(conv: Conversation) -> None:
-    if not conv.is_open:
+    if conv.status != "open":
         raise DomainError(errors.CONVERSATION_ENDED, "This conversation has ended.")
 
 
 def is_owner(conv: Conversation, actor: Agent) -> bool:
     """The assignee may act on the conversation; so may a supervisor."""
-    return conv.assignee_id == actor.id or actor.is_supervisor
+    return conv.assignee_id == actor.id or actor.role == "supervisor"
 
 
 def may_hold(agent: Agent, queue_id: str) -> bool:
     """Who may hold a conversation of a queue (claim it, be assigned it):
     the queue's agents and every supervisor."""
-    return agent.is_supervisor or queue_id in agent.queues
+    return agent.role == "supervisor" or queue_id in agent.queues
 
 
 def _require_owner(conv: Conversation, actor: Agent) -> None:
@@ -188,7 +188,7 @@ def receive(
     touchpoint's queue inbox. A locked window reopening is recorded by a
     timeline entry ``unlocked`` (id ``entry_id``) just before the message,
     in the same commit."""
-    if latest is None or not latest.is_open:
+    if latest is None or latest.status != "open":
         base = Conversation(
             id=new_conversation_id,
             channel=touchpoint.channel,

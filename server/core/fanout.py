@@ -54,12 +54,12 @@ def conv_stream(conv_id: str) -> str:
 
 
 def in_inbox(conv: Conversation | None) -> bool:
-    return conv is not None and conv.is_open and conv.assignee_id is None
+    return conv is not None and conv.status == "open" and conv.assignee_id is None
 
 
 def holder(conv: Conversation | None) -> str | None:
     """The agent in whose Assigned list the conversation sits, if any."""
-    return conv.assignee_id if conv is not None and conv.is_open else None
+    return conv.assignee_id if conv is not None and conv.status == "open" else None
 
 
 def inbox_row(summary: p.ConversationSummary) -> p.ConversationSummary:
@@ -76,7 +76,7 @@ def wrap_up_holder(conv: Conversation | None) -> str | None:
     """The agent in whose *To wrap up* list the conversation sits, if any: a
     WhatsApp conversation (the only channel with a wrap-up phase) ended while
     theirs, until its wrap-up is recorded."""
-    if conv is None or conv.is_open or conv.channel != "whatsapp" or conv.wrap_up is not None:
+    if conv is None or conv.status == "open" or conv.channel != "whatsapp" or conv.wrap_up is not None:
         return None
     return conv.assignee_id
 
@@ -122,9 +122,10 @@ def inbox_counts_of(outcome: Outcome) -> str | None:
     """The queue whose Inbox counts the publications carry: one joined or
     left, or one whose member's activity moved (the oldest may change)."""
     b, a = outcome.before, outcome.after
-    if in_inbox(b) != in_inbox(a):
-        return b.queue_id if b is not None and in_inbox(b) else a.queue_id
-    if b is not None and in_inbox(a) and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
+    was_in, is_in = in_inbox(b), in_inbox(a)  # each worked out once (this runs for every stored change)
+    if was_in != is_in:
+        return b.queue_id if b is not None and was_in else a.queue_id
+    if b is not None and is_in and (b.last_message_at or b.created_at) != (a.last_message_at or a.created_at):
         return a.queue_id
     return None
 
@@ -188,7 +189,7 @@ def publications(
     changed = before is None or replace(before, version=after.version) != after
     out: list[Publication] = []
     # Each membership worked out once (this runs for every stored change).
-    a_open = a.is_open
+    a_open = a.status == "open"
     was_in, is_in = in_inbox(b), a_open and a.assignee_id is None
 
     # Inbox of the queue.

@@ -31,7 +31,7 @@ SUPERVISORS = "role:supervisor"
 def allowed(agent: Agent, conv: Conversation, *, templates: bool) -> list[p.Action]:
     """The actions ``agent`` may take on ``conv`` now, in the protocol's order.
     ``templates``: whether the channel has approved templates (its policy)."""
-    open_ = conv.is_open
+    open_ = conv.status == "open"
     owner = is_owner(conv, agent)
     whatsapp = conv.channel == WHATSAPP_ONLY
     flags: list[tuple[p.Action, bool]] = [

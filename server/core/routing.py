@@ -99,20 +99,20 @@ def arrival(conv: Conversation) -> tuple[int, str]:
 
 
 def is_waiting(conv: Conversation) -> bool:
-    return conv.is_open and conv.assignee_id is None and conv.offer is None
+    return conv.status == "open" and conv.assignee_id is None and conv.offer is None
 
 
 def is_ringing(conv: Conversation | None) -> bool:
     """In its queue's line with a routed offer ringing (not a transfer: a
     transferred conversation is still held by its sender)."""
-    return conv is not None and conv.is_open and conv.assignee_id is None and conv.offer is not None
+    return conv is not None and conv.status == "open" and conv.assignee_id is None and conv.offer is not None
 
 
 def line_of(conv: Conversation | None) -> tuple[str, bool] | None:
     """Where the conversation stands in its queue's line, as the stores
     index it: (queue, ringing) for an open, unassigned one; None otherwise
     (the store's ``waiting`` lists those with ringing False, by ``arrival``)."""
-    if conv is None or not conv.is_open or conv.assignee_id is not None:
+    if conv is None or conv.status != "open" or conv.assignee_id is not None:
         return None
     return (conv.queue_id, conv.offer is not None)
 
@@ -121,7 +121,7 @@ def loaded(conv: Conversation | None) -> tuple[str, ...]:
     """The agents whose load the conversation counts in (as the stores'
     ``agent_loads`` count it): while open, its holder and the agent an
     offer rings for (a transfer counts for both until it is accepted)."""
-    if conv is None or not conv.is_open:
+    if conv is None or conv.status != "open":
         return ()
     ringing = conv.offer.agent_id if conv.offer is not None else None
     if conv.assignee_id is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from protocol import messages as p
 from server.core import identity, media, permissions, session, text
 from server.core.model import (
@@ -41,6 +43,15 @@ def contact_view(contact: Contact) -> p.ContactView:
     )
 
 
+_shown = functools.lru_cache(maxsize=4096)(contact_view)
+"""``contact_view`` kept per distinct Contact value, for summaries (built for
+every stored change, before and after, and per row of a snapshot): the view
+is a function of the whole Contact alone (a frozen, hashable Struct; every
+field is compared on a hit), so a contact changed anywhere, on any node, is
+a new key, never a stale view. The view is shared between the summaries that
+carry it and never changed (nothing assigns to a view's fields)."""
+
+
 def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy: WindowPolicy) -> p.ConversationSummary:
     return p.ConversationSummary(
         id=conv.id,
@@ -51,7 +62,7 @@ def summary(conv: Conversation, contact: Contact, touchpoint: Touchpoint, policy
         queue_id=conv.queue_id,
         status=conv.status,
         assignee_id=conv.assignee_id,
-        contact=contact_view(contact),
+        contact=_shown(contact),
         created_at=conv.created_at,
         last_message_at=conv.last_message_at,
         preview=conv.preview,
@@ -92,7 +103,7 @@ def message_view(m: Message) -> p.MessageView:
         deleted=m.deleted_at is not None,
         media=media_view(m.media) if m.media is not None else None,
         location=location_view(m.location) if m.location is not None else None,
-        contacts=[p.SharedContactView(name=c.name, phones=list(c.phones)) for c in m.contacts],
+        contacts=[p.SharedContactView(name=c.name, phones=list(c.phones)) for c in m.contacts] if m.contacts else [],  # most share none
         reaction=m.reaction,
         reply_to=p.QuoteView(id=m.quote.id, kind=m.quote.kind, text=m.quote.text, direction=m.quote.direction) if m.quote else None,
     )

@@ -121,13 +121,22 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        host = None
+        for k, v in scope["headers"]:  # plain loops here and below: a generator is a Python call per step
+            if k == b"host":
+                host = v
+                break
         extra = self.headers_for(host)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = message.setdefault("headers", [])
-                if any(k.lower() in _OURS for k, _ in raw):
+                ours = False
+                for k, _ in raw:
+                    if k.lower() in _OURS:
+                        ours = True
+                        break
+                if ours:
                     headers = MutableHeaders(scope=message)
                     # A response with a policy of its own keeps it (media files: sandboxed).
                     headers.setdefault("Content-Security-Policy", extra[0][1].decode("latin-1"))

@@ -453,6 +453,12 @@ class SqliteStore:
             # for the writer's lock): only a write ends a streak of failures.
             return result
 
+    def _refused(self, e: sqlite3.OperationalError) -> None:
+        """A read's first try failed: busy is for ``_read`` to wait out; anything else is raised as ``_read`` raises it."""
+        if e.sqlite_errorcode not in _BUSY:
+            self._failed()
+            raise StoreUnavailable(f"SQLite: {e}") from e
+
     async def _call(self, worker: _Worker, fn: Callable[[sqlite3.Connection], T]) -> T:
         deadline = time.monotonic() + self.timeout
         return await asyncio.get_running_loop().run_in_executor(worker.pool, self._run, worker, deadline, fn)
@@ -525,6 +531,19 @@ class SqliteStore:
         return [row[0] for row in db.execute(sql, args)]
 
     async def _get_one(self, sql: str, *args: object) -> bytes | None:
+        db = self._reader
+        if db is not None:
+            # Most reads of the steady mix come here (a contact, a conversation,
+            # a message by id): the try that works is done in C calls, without
+            # ``_read``'s coroutine and a closure around ``_one`` (3 Python calls
+            # per read). A failure raises as ``_read`` would; a refused try (busy)
+            # goes ``_read``'s way, which tries again and waits as for any read.
+            try:
+                row = db.execute(sql, args).fetchone()
+            except sqlite3.OperationalError as e:
+                self._refused(e)
+            else:
+                return row[0] if row else None
         return await self._read(lambda db: self._one(db, sql, *args))
 
     async def _get_all(self, sql: str, *args: object) -> list[bytes]:
@@ -720,13 +739,13 @@ class SqliteStore:
             # holds ``before``'s: the version check says so), so an update
             # touches only the indexes it moves: a lock, only the watch index.
             old, new = _indexed(outcome.before), _indexed(after)
-            changed = tuple(i for i, (o, n) in enumerate(zip(old, new, strict=True)) if o != n)
+            changed = tuple([i for i, (o, n) in enumerate(zip(old, new, strict=True)) if o != n])  # one call, not one per step
             sql = _UPDATES.get(changed)
             if sql is None:
                 sets = "".join(f", {_INDEXED[i]} = ?" for i in changed)
                 sql = _UPDATES[changed] = f"UPDATE conversations SET version = ?, body = ?{sets} WHERE id = ? AND version = ?"
             updated = db.execute(
-                sql, (after.version, _encode(after), *(new[i] for i in changed), after.id, outcome.before.version)
+                sql, (after.version, _encode(after), *[new[i] for i in changed], after.id, outcome.before.version)
             ).rowcount
             if updated != 1:
                 raise VersionConflict(after.id)
@@ -766,56 +785,62 @@ class SqliteStore:
             db.execute("INSERT INTO notes VALUES (?, ?, ?, ?)", (n.id, n.conversation_id, n.at, _encode(n)))
         if outcome.request is not None:
             self._store_request(db, after, outcome.request)
-        self._move_totals(db, outcome)
-        self._move_line(db, outcome)
-        self._move_loads(db, outcome)
-        self._move_inbox(db, outcome)
-        owed_before, owed_after = fanout.wrap_up_holder(outcome.before), fanout.wrap_up_holder(after)
-        if owed_before is not None and owed_before != owed_after:
-            db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
-        if owed_after is not None and owed_after != owed_before:
-            db.execute("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", (owed_after, after.id))
+        self._move_counters(db, outcome)
 
     @staticmethod
-    def _move_totals(db: sqlite3.Connection, outcome: Outcome) -> None:
-        """The agents' counters, in the commit's transaction: out of the
-        holder before, into the holder after (``before`` is what was stored:
-        the version check passed)."""
-        deltas: dict[str, tuple[int, int]] = {}
-        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
-            agent = fanout.holder(conv)
-            if conv is not None and agent is not None:
-                count, unread = deltas.get(agent, (0, 0))
-                deltas[agent] = (count + sign, unread + sign * conv.unread)
-        for agent, (count, unread) in deltas.items():
+    def _move_counters(db: sqlite3.Connection, outcome: Outcome) -> None:
+        """In the commit's transaction, out of what ``before`` counted in and
+        into what ``after`` counts in (``before`` is what was stored: the
+        version check passed): the agents' counters (``fanout.holder``), the
+        queues' lines, waiting by arrival and ringing (``routing.line_of``),
+        the agents' routing loads (``routing.loaded``) and the queues' Inbox
+        counters (``fanout.in_inbox``; a snapshot reads one row instead of
+        counting the Inbox), and the agents' *To wrap up* lists
+        (``fanout.wrap_up_holder``). Those rules worked out in one pass over the two,
+        the statements the same and in the same order as one method per rule
+        made them (this runs for every commit; tests/store/test_sqlite_counters.py
+        checks it against the rules, over every kind of change)."""
+        before, after = outcome.before, outcome.after
+        totals: dict[str, tuple[int, int]] = {}
+        loads: dict[tuple[str, str], int] = {}
+        inbox: dict[str, int] = {}
+        was: tuple[str, bool] | None = None
+        now: tuple[str, bool] | None = None
+        owed_before: str | None = None
+        owed_after: str | None = None
+        for conv, sign in ((before, -1), (after, 1)):
+            if conv is None:
+                continue
+            if conv.status != "open":  # an ended conversation counts in none of them; it may be owed a wrap-up
+                if conv.channel == "whatsapp" and conv.wrap_up is None:
+                    if sign < 0:
+                        owed_before = conv.assignee_id
+                    else:
+                        owed_after = conv.assignee_id
+                continue
+            assignee, offer, channel = conv.assignee_id, conv.offer, conv.channel
+            ringing = offer.agent_id if offer is not None else None
+            if assignee is not None:
+                count, unread = totals.get(assignee, (0, 0))
+                totals[assignee] = (count + sign, unread + sign * conv.unread)
+                loads[(assignee, channel)] = loads.get((assignee, channel), 0) + sign
+                if ringing is not None and ringing != assignee:  # a transfer counts for both
+                    loads[(ringing, channel)] = loads.get((ringing, channel), 0) + sign
+            else:
+                if sign < 0:
+                    was = (conv.queue_id, offer is not None)
+                else:
+                    now = (conv.queue_id, offer is not None)
+                if ringing is not None:
+                    loads[(ringing, channel)] = loads.get((ringing, channel), 0) + sign
+                inbox[conv.queue_id] = inbox.get(conv.queue_id, 0) + sign
+        for agent, (count, unread) in totals.items():
             if count or unread:
                 db.execute(
                     "INSERT INTO agent_totals VALUES (?, ?, ?) ON CONFLICT (agent_id)"
                     " DO UPDATE SET count = count + excluded.count, unread = unread + excluded.unread",
                     (agent, count, unread),
                 )
-
-    @staticmethod
-    def _move_loads(db: sqlite3.Connection, outcome: Outcome) -> None:
-        """The agents' routing loads (``routing.loaded``), in the commit's transaction."""
-        deltas: dict[tuple[str, str], int] = {}
-        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
-            for agent in routing.loaded(conv):
-                assert conv is not None
-                deltas[(agent, conv.channel)] = deltas.get((agent, conv.channel), 0) + sign
-        for (agent, channel), n in deltas.items():
-            if n:
-                db.execute(
-                    "INSERT INTO agent_load VALUES (?, ?, ?) ON CONFLICT (agent_id, channel)"
-                    " DO UPDATE SET count = count + excluded.count",
-                    (agent, channel, n),
-                )
-
-    @staticmethod
-    def _move_line(db: sqlite3.Connection, outcome: Outcome) -> None:
-        """The queues' lines (waiting by arrival, and ringing), in the commit's transaction."""
-        before, after = outcome.before, outcome.after
-        was, now = routing.line_of(before), routing.line_of(after)
         if now is None:
             if was is not None:
                 db.execute("DELETE FROM line WHERE conversation_id = ?", (after.id,))
@@ -824,21 +849,23 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO line VALUES (?, ?, ?, ?)",
                 (after.id, now[0], int(now[1]), routing.arrival(after)[0]),
             )
-
-    @staticmethod
-    def _move_inbox(db: sqlite3.Connection, outcome: Outcome) -> None:
-        """The queues' Inbox counters, in the commit's transaction (a snapshot
-        reads one row instead of counting the Inbox)."""
-        deltas: dict[str, int] = {}
-        for conv, sign in ((outcome.before, -1), (outcome.after, 1)):
-            if conv is not None and fanout.in_inbox(conv):
-                deltas[conv.queue_id] = deltas.get(conv.queue_id, 0) + sign
-        for queue_id, delta in deltas.items():
+        for (agent, on), n in loads.items():
+            if n:
+                db.execute(
+                    "INSERT INTO agent_load VALUES (?, ?, ?) ON CONFLICT (agent_id, channel)"
+                    " DO UPDATE SET count = count + excluded.count",
+                    (agent, on, n),
+                )
+        for queue_id, delta in inbox.items():
             if delta:
                 db.execute(
                     "INSERT INTO inbox_counts VALUES (?, ?) ON CONFLICT (queue_id) DO UPDATE SET count = count + excluded.count",
                     (queue_id, delta),
                 )
+        if owed_before is not None and owed_before != owed_after:
+            db.execute("DELETE FROM to_wrap_up WHERE agent_id = ? AND conversation_id = ?", (owed_before, after.id))
+        if owed_after is not None and owed_after != owed_before:
+            db.execute("INSERT OR IGNORE INTO to_wrap_up VALUES (?, ?)", (owed_after, after.id))
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
@@ -967,11 +994,19 @@ class SqliteStore:
         return sorted((_conversation(b) for b in rows), key=fanout.wrap_up_order)
 
     async def agent_totals(self, agent_id: str) -> Totals:
-        def read(db: sqlite3.Connection) -> Totals:
-            row = db.execute("SELECT count, unread FROM agent_totals WHERE agent_id = ?", (agent_id,)).fetchone()
-            return Totals(row[0], row[1]) if row else Totals(0, 0)
-
-        return await self._read(read)
+        sql, args = "SELECT count, unread FROM agent_totals WHERE agent_id = ?", (agent_id,)
+        row: tuple[int, int] | None = None
+        db = self._reader
+        done = False
+        if db is not None:  # read for every publish: the try that works in C calls, as in ``_get_one``
+            try:
+                row = db.execute(sql, args).fetchone()
+                done = True
+            except sqlite3.OperationalError as e:
+                self._refused(e)
+        if not done:
+            row = await self._read(lambda db: db.execute(sql, args).fetchone())
+        return Totals(row[0], row[1]) if row else Totals(0, 0)
 
     async def conversations_of_contact(self, contact_id: str) -> list[Conversation]:
         rows = await self._get_all(

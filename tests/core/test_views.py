@@ -31,3 +31,16 @@ def test_whatsapp_username_is_shown_before_the_number_but_after_the_directory_na
 def test_messenger_contact_shows_profile_name_and_initials() -> None:
     v = contact_view(Contact(id="messenger:p", channel="messenger", address="p", profile_name="Rosa Lima"))
     assert (v.display_name, v.initials) == ("Rosa Lima", "RL")
+
+
+def test_message_view_lists_the_shared_contacts_or_none() -> None:
+    from server.core.model import Message, SharedContact
+    from server.core.views import message_view
+
+    plain = Message(id="m1", conversation_id="c1", seq=1, direction="in", kind="text", text="oi", at=1, status="received")
+    assert message_view(plain).contacts == []
+    shared = Message(
+        id="m2", conversation_id="c1", seq=2, direction="in", kind="contacts", text="", at=2, status="received",
+        contacts=(SharedContact(name="Ana", phones=("+5511", "+5512")), SharedContact(name="Bia")),
+    )
+    assert [(c.name, c.phones) for c in message_view(shared).contacts] == [("Ana", ["+5511", "+5512"]), ("Bia", [])]

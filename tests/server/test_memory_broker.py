@@ -64,3 +64,26 @@ async def test_publish_many_numbers_frames_and_keeps_history_as_publish_one_by_o
         assert await many.positions([stream]) == await one.positions([stream])
     assert [(s, list(h)) for s, h in many._history.items()] == [(s, list(h)) for s, h in one._history.items()]  # and recency
     assert many._bytes == one._bytes
+
+
+async def test_frames_are_the_event_frame_encoded_whole() -> None:
+    """``_append`` fills ``frame_bytes``' template in place: the frames heard
+    and kept are exactly ``encoder.encode(Event(...))``, one by one and in a batch."""
+    from server.broker import frame_bytes
+
+    frames: list[bytes] = []
+    broker = MemoryBroker()
+    broker.on_publication = lambda stream, seq, kind, data: frames.append(data)
+    odd = p.Alert(reason="message", conversation_id='c"\\1', contact_name="Zoë \u2028 😀", preview="<b>\"x\"</b>")
+    await broker.publish("conv:a", event(1))
+    await broker.publish('agent:"quoted"', odd)
+    await broker.publish_many([("conv:a", event(2)), ("queue:q", odd)])
+    want = [
+        p.encoder.encode(p.Event(stream="conv:a", seq=1, event=event(1))),
+        p.encoder.encode(p.Event(stream='agent:"quoted"', seq=1, event=odd)),
+        p.encoder.encode(p.Event(stream="conv:a", seq=2, event=event(2))),
+        p.encoder.encode(p.Event(stream="queue:q", seq=1, event=odd)),
+    ]
+    assert frames == want
+    assert [d for _, d in await broker.history("conv:a", 0) or []] == [want[0], want[2]]
+    assert frame_bytes("conv:a", 2, p.encoder.encode(event(2))) == want[2]

@@ -160,7 +160,7 @@ def test_an_alert_rings_a_screen_that_got_it_not_one_catching_up_or_dropped() ->
 
 
 def test_the_frame_is_built_once_and_is_what_websockets_would_send() -> None:
-    for size in (0, 125, 126, 65535, 65536, 200_000):
+    for size in (0, 1, 124, 125, 126, 127, 1000, 65534, 65535, 65536, 65537, 200_000):
         data = b"x" * size
         server = ServerProtocol(state=State.OPEN)
         server.send_text(data)
