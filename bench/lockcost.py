@@ -26,11 +26,11 @@ from typing import Any
 from msgspec.structs import replace
 
 from bench.center import Center
+from bench.lockprofile import open_windows
 from server import config as config_mod
 from server.app import intake as intake_mod
 from server.broker import MemoryBroker
 from server.core import conversation as rules
-from server.core.model import Inbound
 from server.metrics import Metrics
 from server.node import make_app
 from server.store.sqlite import SqliteStore
@@ -50,15 +50,7 @@ async def one(n: int, with_entry: bool, workdir: Path) -> float:
     cfg = config_mod.load(center.write(workdir / "center.toml"), data=str(workdir / f"s{time.time_ns()}.sqlite3"))
     store = SqliteStore(Path(cfg.server.data))
     app = make_app(cfg, store, MemoryBroker(), Metrics())
-    start = app.clock()
-    touchpoints = [t.id for t in cfg.touchpoints]
-    ids = []
-    for k in range(n):
-        made = await app.intake.receive(
-            touchpoints[k % len(touchpoints)], f"5511{k:09d}", Inbound(kind="text", text="oi", at=start)
-        )
-        assert made is not None
-        ids.append(made.after.id)
+    start, ids = await open_windows(app, cfg, n)
     app.intake.clock = lambda: start + DAY_MS
     intake_mod.rules = rules if with_entry else _Rules()  # type: ignore[assignment]
     try:

@@ -72,22 +72,30 @@ def _top(prof: cProfile.Profile, n: int) -> tuple[int, list[str]]:
     return int(stats.total_calls), lines[start : start + n + 1]  # type: ignore[attr-defined]
 
 
-async def one(n: int, workdir: Path, profile: bool) -> dict[str, Any]:
-    center = Center(200, 20, window_seconds=3600)
-    cfg = config_mod.load(center.write(workdir / "center.toml"), data=str(workdir / f"s{time.time_ns()}.sqlite3"))
-    store = SqliteStore(Path(cfg.server.data))
-    broker = _Counting()
-    app = make_app(cfg, store, broker, Metrics())
-    start = app.clock()
+async def open_windows(app: Any, cfg: Any, n: int) -> tuple[int, list[str]]:
+    """N customers write at once, spread over the touchpoints (``Intake.receive``,
+    the webhook's use case without HTTP): when their windows opened, and the
+    conversations' ids."""
+    start: int = app.clock()
     touchpoints = [t.id for t in cfg.touchpoints]
     ids = []
-    t0 = time.perf_counter()
     for k in range(n):
         made = await app.intake.receive(
             touchpoints[k % len(touchpoints)], f"5511{k:09d}", Inbound(kind="text", text="oi", at=start)
         )
         assert made is not None
         ids.append(made.after.id)
+    return start, ids
+
+
+async def one(n: int, workdir: Path, profile: bool) -> dict[str, Any]:
+    center = Center(200, 20, window_seconds=3600)
+    cfg = config_mod.load(center.write(workdir / "center.toml"), data=str(workdir / f"s{time.time_ns()}.sqlite3"))
+    store = SqliteStore(Path(cfg.server.data))
+    broker = _Counting()
+    app = make_app(cfg, store, broker, Metrics())
+    t0 = time.perf_counter()
+    start, ids = await open_windows(app, cfg, n)
     seeded = time.perf_counter() - t0
     app.intake.clock = lambda: start + DAY_MS
     broker.publications = broker.events = broker.frame_bytes = 0

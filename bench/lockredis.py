@@ -45,9 +45,9 @@ def _where(filename: str) -> str:
 
 async def one(n: int, workdir: Path) -> dict[str, Any]:
     from bench.center import Center
+    from bench.lockprofile import open_windows
     from bench.procs import Redis
     from server import config as config_mod
-    from server.core.model import Inbound
     from server.metrics import Metrics
     from server.node import make_app
     from server.redis.broker import RedisBroker
@@ -67,15 +67,7 @@ async def one(n: int, workdir: Path) -> dict[str, Any]:
         for q in range(center.q):
             await other.subscribe(f"queue:q{q}")
         app = make_app(cfg, store, broker, Metrics())
-        start = app.clock()
-        touchpoints = [t.id for t in cfg.touchpoints]
-        ids = []
-        for k in range(n):
-            made = await app.intake.receive(
-                touchpoints[k % len(touchpoints)], f"5511{k:09d}", Inbound(kind="text", text="oi", at=start)
-            )
-            assert made is not None
-            ids.append(made.after.id)
+        start, ids = await open_windows(app, cfg, n)
         await app.intake.warm(ids)
         await asyncio.sleep(1.0)
         heard.clear()
