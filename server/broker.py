@@ -19,6 +19,10 @@ Interface (``Broker``), method by method:
   sequences as ``publish``; raises as ``publish`` (those before the failure
   are published, the rest not, and every listener is made to reload).
 - ``positions(streams)``: the last sequence of each stream (0 if none).
+- ``handed_over(positions)``: returns once every publication up to those
+  positions (a client's, as ``positions`` or a replay gave them) of the
+  streams this node listens to has been handed to the hub: a client going
+  live after it gets none of them again (they went to its backlog).
 - ``history(stream, after)``: the frames with seq > ``after`` in order, or
   ``None`` when some of them are no longer kept (the client must resync).
 - ``subscribe`` / ``unsubscribe``: reference-counted interest of this node in
@@ -110,6 +114,8 @@ class Broker(Protocol):
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]: ...
 
+    async def handed_over(self, positions: dict[str, int]) -> None: ...
+
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None: ...
 
     async def subscribe(self, stream: str) -> None: ...
@@ -190,6 +196,9 @@ class MemoryBroker:
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:
         return {s: self._seq.get(s, 0) for s in streams}
+
+    async def handed_over(self, positions: dict[str, int]) -> None:
+        """Nothing to wait for: a publication reaches the hub before ``publish`` returns."""
 
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
         last = self._seq.get(stream, 0)

@@ -209,6 +209,8 @@ class RedisBroker:
         self._first = asyncio.Event()
         self._run: list[tuple[str, int, str, bytes]] = []
         """Publications read in this run, not handed over yet (``_hand_over``)."""
+        self._waiters: list[tuple[dict[str, int], asyncio.Future[None]]] = []
+        """Clients about to go live, waiting for the hub to have their positions (``handed_over``)."""
         self._tasks: list[asyncio.Task[None]] = []
 
         m = metrics if metrics is not None else Metrics()
@@ -351,6 +353,30 @@ class RedisBroker:
         except UNREACHABLE as e:
             raise BrokerUnavailable(str(e)) from e
         return {s: int(v or 0) for s, v in zip(streams, values, strict=True)}
+
+    async def handed_over(self, positions: dict[str, int]) -> None:
+        """Return once the reader has handed the hub every publication up to
+        ``positions`` (read from Redis, so possibly ahead of the reader: not
+        read yet, or read in the run not handed over yet) of each stream this
+        node listens to. A client whose replay or snapshot holds them goes
+        live after this, so none of them reaches it again live. A reader more
+        than ``ready_timeout`` behind is not waited for longer (the client
+        may then see one of them twice, and reconnects; it loses none)."""
+        if self._handed_up_to(positions):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((positions, waiter))
+        try:
+            await asyncio.wait_for(waiter, self._ready_timeout)
+        except TimeoutError:
+            log.warning("reader still behind the positions of a client going live after %.1f s", self._ready_timeout)
+        finally:
+            self._waiters = [w for w in self._waiters if w[1] is not waiter]
+
+    def _handed_up_to(self, positions: dict[str, int]) -> bool:
+        pending = {stream for stream, _, _, _ in self._run} if self._run else ()
+        last, wanted = self._last, self._wanted
+        return all(last.get(s, 0) >= seq and s not in pending for s, seq in positions.items() if s in wanted)
 
     async def history(self, stream: str, after: int) -> list[tuple[int, bytes]] | None:
         await self._ready([stream])
@@ -661,6 +687,10 @@ class RedisBroker:
         elif self.on_publication is not None:
             for stream, seq, kind, data in run:
                 self.on_publication(stream, seq, kind, data)
+        if self._waiters:
+            for positions, waiter in self._waiters:
+                if not waiter.done() and self._handed_up_to(positions):
+                    waiter.set_result(None)
 
     # ------------------------------------------------------------------ heartbeat
 

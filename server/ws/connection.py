@@ -383,7 +383,11 @@ class Connection:
 
     async def _catch_up(self, positions: dict[str, int]) -> None:
         """Send the live frames that arrived while catching up, skipping those
-        the snapshot or replay already covered, then go live."""
+        the snapshot or replay already covered, then go live; first, wait
+        until the broker has handed the hub every frame up to the positions
+        (a node's Redis reader may not have read yet what the positions,
+        read from Redis, count: live, it would reach the socket twice)."""
+        await self.edge.broker.handed_over(positions)
         while self.backlog:
             batch, self.backlog = self.backlog, []
             for data in fresh_frames(batch, positions):

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from redis import Redis as SyncRedis
 
 from protocol import messages as p
 from server.core.model import Inbound
-from server.redis.broker import READ_RUN, BrokerUnavailable, RedisBroker
+from server.redis.broker import PUBLISH, READ_RUN, BrokerUnavailable, RedisBroker
 from tests.cluster.conftest import wait_until
 from tests.cluster.proxy import Proxy
 from tests.cluster.redisproc import RedisProcess
@@ -218,6 +219,33 @@ async def test_a_run_read_at_once_reaches_the_hub_in_one_call_in_order(brokers) 
     assert max(runs) > 1, f"one call per publication: {runs}"
     assert max(runs) <= READ_RUN and len(runs) < 600
     assert set(heard.kinds) == {"note.added"}
+
+
+async def test_handed_over_returns_once_the_hub_has_every_frame_up_to_the_positions(brokers, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Positions read from Redis may run ahead of a node's reader (not read
+    yet, or read in a run not handed over yet): a client going live waits in
+    ``handed_over`` until its node's hub has every frame up to them, so none
+    of them reaches it again live after its snapshot or replay. Here the
+    publications and the positions are made with a blocking client, so the
+    node's reader has read none of them when ``handed_over`` is asked."""
+    heard = Heard()
+    a = await brokers(heard)
+    await a.subscribe(STREAM)
+    await a.subscribe("queue:other")
+    blocking = SyncRedis.from_url(redis_url)
+    publish = blocking.register_script(PUBLISH)
+    try:
+        for burst in range(5):
+            encoded = [(STREAM, "note.added", p.encoder.encode(event(burst * 100 + n))) for n in range(100)]
+            keys, args = a._publications(encoded)
+            publish(keys=keys, args=args)  # the loop is held: a's reader reads nothing meanwhile
+            positions = {STREAM: int(blocking.get(a._seq_key(STREAM))), "queue:other": 0, "not:listened": 7}
+            assert heard.seqs()[-1:] != [positions[STREAM]]  # behind, for certain
+            await a.handed_over(positions)
+            assert heard.seqs()[-1] == positions[STREAM] == (burst + 1) * 100
+    finally:
+        blocking.close()
+    assert heard.seqs() == list(range(1, 501))
 
 
 async def test_publication_lost_while_redis_is_down_bumps_the_epoch(tmp_path: Path) -> None:
