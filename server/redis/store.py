@@ -88,6 +88,7 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownErro
 """Redis could not be asked (BusyLoadingError is a ConnectionError too; a
 Cluster with a slot not served, or no node reachable, raises the others)."""
 
+
 def as_bytes(items: list[str | bytes]) -> list[bytes]:
     """A hot command's keys and arguments as bytes, as they go on the wire:
     redis-py takes bytes through in about half the Python calls it spends
@@ -252,6 +253,7 @@ REVOKE = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], math.max(old, tonumber(ARGV[2])))
 """
+
 
 class _CommitCall(NamedTuple):
     """One commit script's call, and what reading its answer needs."""
