@@ -636,6 +636,7 @@ class RedisBroker:
         last = self._last.get(stream)
         if last is None:
             self._last[stream] = await self._position(stream)
+            self._wake()  # a client may wait on this stream's position (``handed_over``)
         else:
             await self._fill(stream, last)
 
@@ -687,10 +688,13 @@ class RedisBroker:
         elif self.on_publication is not None:
             for stream, seq, kind, data in run:
                 self.on_publication(stream, seq, kind, data)
-        if self._waiters:
-            for positions, waiter in self._waiters:
-                if not waiter.done() and self._handed_up_to(positions):
-                    waiter.set_result(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Clients waiting in ``handed_over`` whose positions the hub now has."""
+        for positions, waiter in self._waiters:
+            if not waiter.done() and self._handed_up_to(positions):
+                waiter.set_result(None)
 
     # ------------------------------------------------------------------ heartbeat
 
