@@ -39,7 +39,7 @@ from server.metrics import Metrics
 from server.store.base import StoreUnavailable
 from server.tasks import spawn
 from server.ws.hello_wait import HelloWait
-from server.ws.hub import Hub, _text_frame
+from server.ws.hub import Hub, text_frame
 from server.ws.session import (
     Fresh,
     Limits,
@@ -194,7 +194,7 @@ class Connection:
         """One frame (a command's answer), with ``ws.send``'s flow control.
         The common case (open, nothing else under way on the socket, no
         extension, the transport taking writes) writes the text frame
-        websockets would write (``_text_frame``, as ``Hub.deliver`` does) and
+        websockets would write (``text_frame``, as ``Hub.deliver`` does) and
         waits for the buffer to drain only when the write paused it: the
         library's send takes ~20 Python calls for the same (its context
         manager, the protocol's frame queue, ``drain``). Anything else goes
@@ -210,7 +210,7 @@ class Connection:
             and not (protocol.writes or protocol.extensions or protocol.expect_continuation_frame)
             and not ws.transport.is_closing()
         ):
-            ws.transport.write(_text_frame(data))
+            ws.transport.write(text_frame(data))
             if ws.paused:  # that write filled the buffer: wait as ws.send would
                 await ws.drain()
             return
@@ -265,12 +265,10 @@ class Connection:
                 raw = await self.ws.recv()
             finally:
                 timed_out = waits.done(task, cancelling)
-        except asyncio.CancelledError:
-            if not timed_out:
+        except (asyncio.CancelledError, TimeoutError) as e:
+            # Cancelled at the deadline, or a timeout from the read itself (as under asyncio.timeout): no hello.
+            if isinstance(e, asyncio.CancelledError) and not timed_out:
                 raise
-            await self.ws.close(*session.hello_timed_out())
-            return None
-        except TimeoutError:  # from the read itself: as under asyncio.timeout, a hello not received
             await self.ws.close(*session.hello_timed_out())
             return None
         step = session.receive_hello(raw)

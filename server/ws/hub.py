@@ -47,7 +47,7 @@ E = TypeVar("E", bound=p.EventBody)
 _event = msgspec.json.Decoder(p.Event).decode
 
 
-def _text_frame(data: bytes) -> bytes:
+def text_frame(data: bytes) -> bytes:
     """The websocket frame a server sends for ``data`` as one text message
     (unmasked, no extension): the same bytes websockets' ``send_text`` writes
     (``Frame(Opcode.TEXT, data).serialize(mask=False)``: FIN and the opcode,
@@ -79,7 +79,7 @@ _ACTED_ON = frozenset((ACCESS_REVOKED, CONVERSATION_UPDATED, ALERT))
 
 class WireFrames:
     """Each payload's text frame as a server sends it without extensions
-    (``_text_frame``: the same bytes for every socket), serialized once per batch."""
+    (``text_frame``: the same bytes for every socket), serialized once per batch."""
 
     def __init__(self) -> None:
         self._cache: dict[int, bytes] = {}
@@ -88,7 +88,7 @@ class WireFrames:
     def __call__(self, data: bytes) -> bytes:
         wire = self._cache.get(id(data))
         if wire is None:
-            wire = self._cache[id(data)] = _text_frame(data)
+            wire = self._cache[id(data)] = text_frame(data)
         return wire
 
     def joined(self, frames: list[bytes], shared_as: str | None = None) -> bytes:
@@ -314,7 +314,7 @@ class Hub:
                 if protocol.writes or protocol.extensions or protocol.expect_continuation_frame or ws.send_in_progress is not None:
                     others.append(ws)
                 else:
-                    frame = frame or _text_frame(data)
+                    frame = frame or text_frame(data)
                     try:
                         ws.transport.write(frame)
                     except Exception as e:  # as broadcast(): one socket's failure stops no one else

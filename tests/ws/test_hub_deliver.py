@@ -15,7 +15,7 @@ from websockets.uri import parse_uri
 
 from protocol import messages as p
 from server.metrics import Metrics
-from server.ws.hub import Hub, Listener, _text_frame
+from server.ws.hub import Hub, Listener, text_frame
 
 LIMIT = 64 * 1024
 PAUSES_AT = 32 * 1024
@@ -164,7 +164,7 @@ def test_the_frame_is_built_once_and_is_what_websockets_would_send() -> None:
         data = b"x" * size
         server = ServerProtocol(state=State.OPEN)
         server.send_text(data)
-        assert _text_frame(data) == b"".join(server.data_to_send())
+        assert text_frame(data) == b"".join(server.data_to_send())
     hub = _hub()
     clients = [_Client() for _ in range(3)]
     _attach(hub, "queue:q", *clients)
