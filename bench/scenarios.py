@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.center import Center
 from bench.harness import (
     Customers,
@@ -235,7 +237,13 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     (its lock goes to that agent only, not the queue's); ``--on-redis``:
     ``--nodes`` nodes sharing Redis; ``--profile``: py-spy the (first) node
     through the storm; ``--preseed``: the conversations written into the
-    store before the node starts (bench/lockseed.py), not through webhooks."""
+    store before the node starts (bench/lockseed.py), not through webhooks;
+    ``--floor``: the control, no Switchboard (``floor_lockstorm``).
+    Besides the delays: the node's CPU over the storm and the agents'
+    (``storm_client_cpu_s``, their worker processes over the same span), so
+    a delay can be set against what the two cores had to do."""
+    if opts.floor:
+        return floor_lockstorm(opts, workdir, progress)
     center = Center(opts.agents, opts.queues, window_seconds=opts.window)
     redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
     seeded: dict[str, Any] = {}
@@ -304,18 +312,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         time.sleep(max(0.0, t0 + opts.window - 6.5 - time.perf_counter()))
         if opts.profile:
             profiler = start_profile(target, profile_path, 7 + opts.conversations / 1000)
-        cpu0 = target.cpu()
-        deadline = t0 + opts.window + 60 + opts.conversations / 500
-        last, last_change = -1, time.perf_counter()
-        while time.perf_counter() < deadline:
-            time.sleep(0.25)
-            s = fleet.stats()
-            if s["locks"] != last:
-                last, last_change = s["locks"], time.perf_counter()
-            progress.show(f"lockstorm: {s['locks']:,}/{expected:,} lock deliveries, gaps {s['gaps']} dups {s['dups']}")
-            if s["locks"] >= expected or (s["locks"] and time.perf_counter() - last_change > 10):
-                break
-        cpu = target.cpu() - cpu0
+        cpu, client_cpu = _storm(target, fleet, expected, t0 + opts.window + 60 + opts.conversations / 500, progress)
         if profiler is not None:
             profiler.wait(120)
         collected = fleet.collect()
@@ -337,6 +334,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "expected_lock_deliveries": expected,
             "lock_delay_ms": delays,
             "storm_server_cpu_s": round(cpu, 2),
+            "storm_client_cpu_s": round(client_cpu, 2),
             "gaps": collected["gaps"],
             "duplicates": collected["dups"],
             "audit": audit(target, center, collected["positions"]),
@@ -354,6 +352,78 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         target.stop()
         if redis is not None:
             redis.stop()
+
+
+def _storm(target: Target, fleet: Fleet, expected: int, deadline: float, progress: Progress) -> tuple[float, float]:
+    """Wait for the storm's ``expected`` lock deliveries (or 10 s without a
+    new one, or ``deadline``): the target's CPU and the agents' meanwhile."""
+    cpu0, client0 = target.cpu(), fleet.stats()["cpu_us"]
+    last, last_change = -1, time.perf_counter()
+    while time.perf_counter() < deadline:
+        time.sleep(0.25)
+        s = fleet.stats()
+        if s["locks"] != last:
+            last, last_change = s["locks"], time.perf_counter()
+        progress.show(f"lockstorm: {s['locks']:,}/{expected:,} lock deliveries, gaps {s['gaps']} dups {s['dups']}")
+        if s["locks"] >= expected or (s["locks"] and time.perf_counter() - last_change > 10):
+            break
+    return target.cpu() - cpu0, (fleet.stats()["cpu_us"] - client0) / 1e6
+
+
+FLOOR_LEAD_S = 8.0
+"""``lockstorm --floor``: the storm is due this long after it is posted
+(the floor builds every frame meanwhile; its CPU is counted from 6.5 s
+before the due time, as the node's is)."""
+
+
+def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
+    """The lock storm's control: the floor peer (bench/peers/floor.py,
+    ``POST /storm``) writes, at the due time, the frames Switchboard's node
+    writes for ``--conversations`` unassigned WhatsApp windows passing
+    together (``inbox.updated`` and ``session.locked`` to each agent of the
+    conversation's queue), built beforehand, in runs of 250 locks, a write
+    per socket per run. The same agents (bench/worker.py), the same per-stream
+    checks, the same delay (``now - expires_at`` at the agent): what is left
+    of the delay is the agents' own work and the machine's, not the node's."""
+    center = Center(opts.agents, opts.queues)
+    per_queue = opts.conversations // center.q
+    target = start_peer("floor", workdir, size=0, redis=None)
+    target.ws_urls = [f"{u}?i={{i}}" for u in target.ws_urls]
+    fleet = None
+    try:
+        fleet, _connected = _fleet(target, center, opts, "idle", progress)
+        fleet.call("reset")
+        due_ms = int((time.time() + FLOOR_LEAD_S) * 1000)
+        httpx.post(
+            f"{target.base_urls[0]}/storm", json={"due_ms": due_ms, "queues": center.q, "per_queue": per_queue}, timeout=30
+        ).raise_for_status()
+        expected = per_queue * center.n
+        time.sleep(max(0.0, due_ms / 1000 - 6.5 - time.time()))
+        cpu, client_cpu = _storm(target, fleet, expected, due_ms / 1000 + 60 + opts.conversations / 500, progress)
+        collected = fleet.collect()
+        delays = percentiles(collected["lock_delay_us"])
+        result = {
+            "server": "floor",
+            "agents": center.n,
+            "queues": center.q,
+            "conversations": per_queue * center.q,
+            "lock_deliveries": collected["kinds"].get("session.locked", 0),
+            "expected_lock_deliveries": expected,
+            "lock_delay_ms": delays,
+            "storm_server_cpu_s": round(cpu, 2),
+            "storm_client_cpu_s": round(client_cpu, 2),
+            "gaps": collected["gaps"],
+            "duplicates": collected["dups"],
+        }
+        progress.done(
+            f"lockstorm --floor: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
+            f"p99 {delays['p99']} max {delays['max']} ms"
+        )
+        return result
+    finally:
+        if fleet is not None:
+            fleet.close()
+        target.stop()
 
 
 # ---------------------------------------------------------------- reconnect storm

@@ -76,6 +76,47 @@ def switchboard_frame(seq: int, k: int, t: int) -> bytes:
     )
 
 
+LOCK_UPDATED = (
+    b'{"type":"event","stream":"queue:q0","seq":2,"event":{"type":"inbox.updated","conversation":{"id":"c_01a24531b0'
+    b'034aa3a9d33a39.00a","version":2,"channel":"whatsapp","touchpoint_id":"tp0","touchpoint_name":"+1 555 0000","queu'
+    b'e_id":"q0","status":"open","assignee_id":null,"contact":{"id":"whatsapp:+5511000000000","channel":"whatsapp","add'
+    b'ress":"+5511000000000","display_name":"+55 11 00000-0000","initials":null,"known":false,"username":null},"created_'
+    b'at":1796457213955,"last_message_at":1796457213954,"preview":"oi","preview_direction":"in","unread":1,"session_expi'
+    b'res_at":1796460813954,"session_locked":true,"ended_at":null,"wrapped_up":false,"can":{"queue:q0":["claim","contac'
+    b't_card"],"role:supervisor":["claim","assign","end_chat","send_template","add_note","contact_card"]},"preview_kind"'
+    b':null,"preview_duration_ms":null,"offer":null},"counts":null}}'
+)
+LOCK_LOCKED = (
+    b'{"type":"event","stream":"queue:q0","seq":3,"event":{"type":"session.locked","conversation_id":"c_01a24531b0034aa'
+    b'3a9d33a39.00a","expires_at":1796460813954}}'
+)
+"""What each agent of a conversation's queue gets when its window locks (an
+unassigned WhatsApp conversation): ``inbox.updated`` with the summary now
+locked, then ``session.locked``; as Switchboard's node wrote them in
+``bench.lockprofile``'s setup (queue q0, its first conversation)."""
+
+
+def lock_frames(queue: int, seq: int, k: int, due_ms: int) -> tuple[bytes, bytes]:
+    """``LOCK_UPDATED`` and ``LOCK_LOCKED`` for conversation ``k`` of queue
+    ``queue``, events ``seq`` and ``seq + 1`` of the queue's stream, its
+    window passed at ``due_ms``: what ``floor`` sends in a lock storm
+    (``POST /storm``), so its agents parse and check Switchboard's frames."""
+    conv = f"c_01a24531b0{k:014d}.{queue:03d}".encode()
+    sub = [
+        (b"c_01a24531b0034aa3a9d33a39.00a", conv),
+        (b"queue:q0", b"queue:q%d" % queue),
+        (b'"queue_id":"q0"', b'"queue_id":"q%d"' % queue),
+        (b'"touchpoint_id":"tp0"', b'"touchpoint_id":"tp%d"' % queue),
+        (b"1796460813954", b"%d" % due_ms),
+    ]
+    updated, locked = LOCK_UPDATED.replace(b'"seq":2,', b'"seq":%d,' % seq, 1), LOCK_LOCKED.replace(
+        b'"seq":3,', b'"seq":%d,' % (seq + 1), 1
+    )
+    for old, new in sub:
+        updated, locked = updated.replace(old, new), locked.replace(old, new)
+    return updated, locked
+
+
 VARIANTS = {"floor-sbframe": ("floor", ["--frame", "switchboard"])}
 """Compare peers that are another peer with options: ``floor-sbframe``, the
 floor sending Switchboard's own frame (same bytes, same parsing at the
