@@ -85,8 +85,9 @@ def parser() -> argparse.ArgumentParser:
                     help="lockstorm: each conversation is claimed by one agent first, so each lock goes to its one agent")
     ap.add_argument("--preseed", action="store_true",
                     help="lockstorm: write the conversations into the store before the node starts (bench/lockseed.py), not via webhooks")
-    ap.add_argument("--floor", action="store_true",
-                    help="lockstorm: the control, no Switchboard: the floor peer writes the same frames at the due time")
+    ap.add_argument("--floor", choices=("broadcast", "raw"), default=None,
+                    help="lockstorm: the control, no Switchboard: the floor peer writes the node's frames at the due time, "
+                         "framed per socket by websockets (broadcast) or once for all (raw)")
     ap.add_argument("--node-tree", type=Path, default=None,
                     help="lockstorm --preseed: run the node(s) from that source tree (another worktree: an A/B with this bench)")
     ap.add_argument("--nodes", type=int, default=2, help="cluster (and soak --on-redis): nodes sharing Redis")

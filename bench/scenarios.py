@@ -242,7 +242,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     Besides the delays: the node's CPU over the storm and the agents'
     (``storm_client_cpu_s``, their worker processes over the same span), so
     a delay can be set against what the two cores had to do."""
-    if opts.floor:
+    if opts.floor is not None:
         return floor_lockstorm(opts, workdir, progress)
     center = Center(opts.agents, opts.queues, window_seconds=opts.window)
     redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
@@ -371,9 +371,10 @@ def _storm(target: Target, fleet: Fleet, expected: int, deadline: float, progres
 
 
 FLOOR_LEAD_S = 8.0
-"""``lockstorm --floor``: the storm is due this long after it is posted
-(the floor builds every frame meanwhile; its CPU is counted from 6.5 s
-before the due time, as the node's is)."""
+"""``lockstorm --floor``: the storm is due this long after it is posted.
+The floor builds every frame before it answers (``build_cpu_s``); the storm's
+CPU is counted from 6.5 s before the due time, as the node's is (for the
+floor: the writes alone)."""
 
 
 def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
@@ -382,7 +383,10 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
     writes for ``--conversations`` unassigned WhatsApp windows passing
     together (``inbox.updated`` and ``session.locked`` to each agent of the
     conversation's queue), built beforehand, in runs of 250 locks, a write
-    per socket per run. The same agents (bench/worker.py), the same per-stream
+    per socket per run; ``--floor broadcast`` frames them per socket with
+    the ``websockets`` library's code (what ``broadcast()`` does), ``--floor
+    raw`` frames each once and writes the same bytes to every socket (as
+    Switchboard's hub does). The same agents (bench/worker.py), the same per-stream
     checks, the same delay (``now - expires_at`` at the agent): what is left
     of the delay is the agents' own work and the machine's, not the node's."""
     center = Center(opts.agents, opts.queues)
@@ -394,16 +398,21 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
         fleet, _connected = _fleet(target, center, opts, "idle", progress)
         fleet.call("reset")
         due_ms = int((time.time() + FLOOR_LEAD_S) * 1000)
-        httpx.post(
-            f"{target.base_urls[0]}/storm", json={"due_ms": due_ms, "queues": center.q, "per_queue": per_queue}, timeout=30
-        ).raise_for_status()
+        posted = httpx.post(
+            f"{target.base_urls[0]}/storm",
+            json={"due_ms": due_ms, "queues": center.q, "per_queue": per_queue, "framing": opts.floor},
+            timeout=60,
+        )
+        posted.raise_for_status()
         expected = per_queue * center.n
         time.sleep(max(0.0, due_ms / 1000 - 6.5 - time.time()))
         cpu, client_cpu = _storm(target, fleet, expected, due_ms / 1000 + 60 + opts.conversations / 500, progress)
         collected = fleet.collect()
         delays = percentiles(collected["lock_delay_us"])
         result = {
-            "server": "floor",
+            "server": f"floor ({opts.floor})",
+            "framing": opts.floor,
+            "build_cpu_s": round(posted.json()["build_cpu_s"], 2),
             "agents": center.n,
             "queues": center.q,
             "conversations": per_queue * center.q,
@@ -416,7 +425,7 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
             "duplicates": collected["dups"],
         }
         progress.done(
-            f"lockstorm --floor: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
+            f"lockstorm --floor {opts.floor}: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
             f"p99 {delays['p99']} max {delays['max']} ms"
         )
         return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from bench.center import Center
 from bench.lockprofile import DAY_MS, open_windows
@@ -65,10 +66,11 @@ def test_lock_frames_differ_per_conversation_and_queue() -> None:
     assert json.loads(b[1])["seq"] == 4
 
 
-def test_a_floor_storm_reaches_every_agent_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("framing", ["broadcast", "raw"])
+def test_a_floor_storm_reaches_every_agent_once(tmp_path: Path, framing: str) -> None:
     out = tmp_path / "storm.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "lockstorm", "--floor", "--agents", "6", "--queues", "3",
+        [sys.executable, "-m", "bench", "lockstorm", "--floor", framing, "--agents", "6", "--queues", "3",
          "--conversations", "30", "--workers", "1", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
