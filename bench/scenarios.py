@@ -312,7 +312,10 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         time.sleep(max(0.0, t0 + opts.window - 6.5 - time.perf_counter()))
         if opts.profile:
             profiler = start_profile(target, profile_path, 7 + opts.conversations / 1000)
-        cpu, client_cpu = _storm(target, fleet, expected, t0 + opts.window + 60 + opts.conversations / 500, progress)
+        due = time.time() + t0 + opts.window - time.perf_counter()
+        cpu, due_cpu, client_cpu = _storm(
+            target, fleet, expected, due, t0 + opts.window + 60 + opts.conversations / 500, progress
+        )
         if profiler is not None:
             profiler.wait(120)
         collected = fleet.collect()
@@ -334,6 +337,7 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "expected_lock_deliveries": expected,
             "lock_delay_ms": delays,
             "storm_server_cpu_s": round(cpu, 2),
+            "server_cpu_after_due_s": round(due_cpu, 2),
             "storm_client_cpu_s": round(client_cpu, 2),
             "gaps": collected["gaps"],
             "duplicates": collected["dups"],
@@ -354,10 +358,15 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             redis.stop()
 
 
-def _storm(target: Target, fleet: Fleet, expected: int, deadline: float, progress: Progress) -> tuple[float, float]:
+def _storm(
+    target: Target, fleet: Fleet, expected: int, due: float, deadline: float, progress: Progress
+) -> tuple[float, float, float]:
     """Wait for the storm's ``expected`` lock deliveries (or 10 s without a
-    new one, or ``deadline``): the target's CPU and the agents' meanwhile."""
+    new one, or ``deadline``): the target's CPU from now on, the target's
+    from ``due`` (wall clock) on, and the agents' from now on."""
     cpu0, client0 = target.cpu(), fleet.stats()["cpu_us"]
+    time.sleep(max(0.0, due - time.time()))
+    cpu_due = target.cpu()
     last, last_change = -1, time.perf_counter()
     while time.perf_counter() < deadline:
         time.sleep(0.25)
@@ -367,7 +376,8 @@ def _storm(target: Target, fleet: Fleet, expected: int, deadline: float, progres
         progress.show(f"lockstorm: {s['locks']:,}/{expected:,} lock deliveries, gaps {s['gaps']} dups {s['dups']}")
         if s["locks"] >= expected or (s["locks"] and time.perf_counter() - last_change > 10):
             break
-    return target.cpu() - cpu0, (fleet.stats()["cpu_us"] - client0) / 1e6
+    cpu = target.cpu()
+    return cpu - cpu0, cpu - cpu_due, (fleet.stats()["cpu_us"] - client0) / 1e6
 
 
 FLOOR_LEAD_S = 8.0
@@ -406,7 +416,9 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
         posted.raise_for_status()
         expected = per_queue * center.n
         time.sleep(max(0.0, due_ms / 1000 - 6.5 - time.time()))
-        cpu, client_cpu = _storm(target, fleet, expected, due_ms / 1000 + 60 + opts.conversations / 500, progress)
+        cpu, due_cpu, client_cpu = _storm(
+            target, fleet, expected, due_ms / 1000, time.perf_counter() + FLOOR_LEAD_S + 60 + opts.conversations / 500, progress
+        )
         collected = fleet.collect()
         delays = percentiles(collected["lock_delay_us"])
         result = {
@@ -420,6 +432,7 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
             "expected_lock_deliveries": expected,
             "lock_delay_ms": delays,
             "storm_server_cpu_s": round(cpu, 2),
+            "server_cpu_after_due_s": round(due_cpu, 2),
             "storm_client_cpu_s": round(client_cpu, 2),
             "gaps": collected["gaps"],
             "duplicates": collected["dups"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import NamedTuple
 
 from protocol import errors
@@ -146,16 +146,22 @@ class Changes:
         """The agent's counters, as the store's commits keep them."""
         return await self.store.agent_totals(agent_id)
 
-    async def publish_many(self, outcomes: list[rules.Outcome]) -> None:
+    async def publish_many(
+        self, outcomes: list[rules.Outcome], shown: Mapping[str, tuple[Contact, p.ConversationSummary]] | None = None
+    ) -> None:
         """Publish many stored outcomes (a lock storm's batch) as ``publish``
         would each, in one go: the contacts read at once, every publication
         handed to the broker in one batch (an event for several streams
         encoded once; each socket written its frames together). Per stream,
         the events come in the same order as publishing the outcomes one at
         a time. For outcomes of distinct conversations with no outbound
-        message (what the timers commit, a routing pass's offers)."""
+        message (what the timers commit, a routing pass's offers).
+        ``shown``: summaries after built ahead (locks decided before their
+        moment), by conversation id, each with the contact it was built
+        with: used when that contact is still the one read now."""
         if not outcomes:
             return
+        shown = shown or {}
         contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
         agents = {a for o in outcomes for a in fanout.affected_agents(o)}
         totals = {a: await self.totals(a) for a in agents}  # after the whole batch, as its last outcome shows it
@@ -170,7 +176,8 @@ class Changes:
             before = None  # only tells whether the summary changed: not built when it surely did (a lock)
             if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
                 before = summary(outcome.before, contact)
-            after = summary(outcome.after, contact)
+            ahead = shown.get(outcome.after.id)
+            after = ahead[1] if ahead is not None and ahead[0] == contact else summary(outcome.after, contact)
             batch.extend(fanout.publications(outcome, before, after, totals, counts.get(queue_id) if queue_id else None))
         try:
             await self.broker.publish_many(batch)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+from protocol import messages as p
 from server import collector
 from server.app.catalog import Catalog
 from server.app.changes import Changes, Planned
@@ -45,6 +47,25 @@ def _chunks(ids: list[str]) -> list[list[str]]:
         size = min(size * 2, EXPIRE_CHUNK)
     return out
 
+PREPARED_MAX = 50_000
+"""Locks decided ahead (``Intake.warm``) kept at most; more windows about to
+pass together are warmed but not decided ahead (they fire all the same)."""
+
+PREPARED_KEEP_MS = 60_000
+"""A lock decided ahead and not fired this long after its moment is dropped
+(its window was renewed, or another node fired it)."""
+
+
+class _Prepared(NamedTuple):
+    """A lock decided ahead of its moment (``due``), with what its
+    publications show: the contact as read then and the summary after."""
+
+    due: int
+    outcome: rules.Outcome
+    contact: Contact
+    summary: p.ConversationSummary
+
+
 WATERMARK_PAGE = 50
 WATERMARK_PAGES = 20
 """A watermark looks back at most this many pages of the thread."""
@@ -72,6 +93,8 @@ class Intake:
         self.metrics = metrics
         self.mint = mint
         self.clock = clock
+        self._prepared: dict[str, _Prepared] = {}
+        """Locks decided ahead of a storm (``warm``), by conversation id."""
 
     async def receive(
         self, touchpoint_id: str, who: ident.Identity | str, inbound: Inbound, *, profile_name: str | None = None
@@ -215,10 +238,25 @@ class Intake:
         failed: list[str] = []
         wanted = list(dict.fromkeys(conv_ids))
 
+        shown: dict[str, tuple[Contact, p.ConversationSummary]] = {}
+        """The prepared locks' contacts and summaries, for ``publish_many``."""
+
         async def decide(ids: list[str]) -> list[rules.Outcome]:
-            found = await self.store.get_conversations(ids)
+            # Decided ahead (``warm``): as stored then; the commit's version check
+            # refuses any that changed since (they go through ``expire``).
+            prepared = self._prepared
+            ready = {i: r for i in ids if (r := prepared.pop(i, None)) is not None and r.due <= now}
+            found = await self.store.get_conversations([i for i in ids if i not in ready]) if len(ready) < len(ids) else {}
             outcomes = []
-            for conv in (found[i] for i in ids if i in found):
+            for i in ids:
+                r = ready.get(i)
+                if r is not None:
+                    outcomes.append(rules.stamped(r.outcome, now))
+                    shown[i] = (r.contact, r.summary)
+                    continue
+                conv = found.get(i)
+                if conv is None:
+                    continue
                 outcome = rules.expire(conv, policy(conv.channel), now, message_id=self.mint.in_thread("m", conv.id))
                 if outcome is not None:
                     outcomes.append(outcome)
@@ -241,7 +279,7 @@ class Intake:
                 if following is not None:
                     pending = committing = await commit(following)
                 stored = [outcome for outcome, refused in zip(chunk, results, strict=True) if refused is None]
-                await self.changes.publish_many(stored)
+                await self.changes.publish_many(stored, shown)
                 self.metrics.session_locks.inc(len(stored))
                 for outcome, refused in zip(chunk, results, strict=True):
                     if isinstance(refused, VersionConflict):
@@ -254,22 +292,42 @@ class Intake:
         finally:
             if committing is not None and not committing.done():  # something failed: let it end, then raise
                 await asyncio.gather(committing, return_exceptions=True)
+            self._forget_prepared(now)
         return failed
+
+    def _forget_prepared(self, now: int) -> None:
+        """Drop the locks decided ahead whose moment passed ``PREPARED_KEEP_MS`` ago unfired."""
+        if self._prepared:
+            stale = now - PREPARED_KEEP_MS
+            self._prepared = {i: r for i, r in self._prepared.items() if r.due >= stale}
 
     async def warm(self, conv_ids: Sequence[str]) -> None:
         """Windows about to pass together (the timers' ``prepare``, a few
-        seconds ahead of a storm): each one's summary built once now and
-        thrown away, for what it leaves in caches: the contact's view
-        (``views._shown``) and above all the contact's
-        phone number formatted for people (``identity.format_phone``, ~40 µs
-        the first time, e.g. after a restart; then cached), which the
-        storm's summaries would otherwise compute on the loop, at due time.
-        Reads only: nothing is decided, stored or published."""
-        summary = self.catalog.summary
+        seconds ahead of a storm): each one's lock decided ahead
+        (``rules.expire_ahead``) with its summary after, kept until it
+        fires, so the storm reads, decides and builds nothing at due time
+        but the contacts (read again: one edited meanwhile gets its summary
+        built anew) and stamps each lock's timeline entry with the time it
+        fires (``rules.stamped``). A hint, never a decision: nothing is
+        stored or published here; a conversation changed since fails its
+        commit's version check and is expired the usual way. Building the
+        summaries also fills the caches they use (``views._shown``, and
+        above all ``identity.format_phone``: ~40 µs the first time per
+        number, e.g. after a restart). At most ``PREPARED_MAX`` kept;
+        unfired ones are dropped ``PREPARED_KEEP_MS`` after their moment."""
+        policy, summary, mint = self.catalog.policy, self.catalog.summary, self.mint
+        self._forget_prepared(self.clock())
         for at in range(0, len(conv_ids), EXPIRE_CHUNK):
             convs = list((await self.store.get_conversations(conv_ids[at : at + EXPIRE_CHUNK])).values())
+            room = PREPARED_MAX - len(self._prepared)
             for conv, contact in zip(convs, await self.directory.contacts_of(convs), strict=True):
-                summary(conv, contact)
+                ahead = rules.expire_ahead(conv, policy(conv.channel), message_id=mint.in_thread("m", conv.id)) if room > 0 else None
+                if ahead is None:
+                    summary(conv, contact)  # for the caches alone
+                    continue
+                due, outcome = ahead
+                self._prepared[conv.id] = _Prepared(due, outcome, contact, summary(outcome.after, contact))
+                room -= 1
 
     async def delivery(
         self,

@@ -624,3 +624,25 @@ def expire(conv: Conversation, policy: WindowPolicy, now: int, *, message_id: st
         return None
     record = timeline_entry(conv, "locked", message_id=message_id, now=now)
     return Outcome(before=conv, after=_bump(conv, session_locked=True, message_count=record.seq), message=record)
+
+
+def expire_ahead(conv: Conversation, policy: WindowPolicy, *, message_id: str) -> tuple[int, Outcome] | None:
+    """``expire`` decided ahead, for the moment the window passes: (that
+    moment, the lock as ``expire`` would decide it then, its timeline entry
+    stamped then). None when no lock will be due (no window, locked already,
+    ended). Valid while ``conv`` is what is stored (a commit of the lock
+    checks its version) and once its moment has come; stamp it with the time
+    it really happens (``stamped``)."""
+    due = session.expires_at(conv, policy)
+    if due is None:
+        return None
+    outcome = expire(conv, policy, due, message_id=message_id)
+    return (due, outcome) if outcome is not None else None
+
+
+def stamped(lock: Outcome, now: int) -> Outcome:
+    """A lock decided ahead (``expire_ahead``), its timeline entry at ``now``:
+    what ``expire`` decides at ``now`` (from its moment on) for the same
+    conversation. Nothing else in it depends on the time."""
+    assert lock.message is not None
+    return replace(lock, message=replace(lock.message, at=now))

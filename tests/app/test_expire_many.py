@@ -55,11 +55,12 @@ async def test_expire_many_locks_each_once_and_publishes_once() -> None:
     assert sum(1 for _, kind in heard if kind == "session.locked") == 6
 
 
-async def _storm(one_at_a_time: bool) -> dict[str, list[bytes]]:
+async def _storm(one_at_a_time: bool, prepared: bool = False) -> dict[str, list[bytes]]:
     """Eight conversations (three claimed by Ana, five in the sales inbox)
     whose windows pass together; returns every frame each stream got from
     the storm. Ids and clock are deterministic, so two runs can be compared
-    byte for byte."""
+    byte for byte. ``prepared``: the timers' ``prepare`` (``Intake.warm``)
+    told of them first, before their windows pass."""
     app, broker, _ = build()
     serial = itertools.count()
     app.intake.mint.new = lambda prefix: f"{prefix}_{next(serial):012x}0000"
@@ -72,6 +73,8 @@ async def _storm(one_at_a_time: bool) -> dict[str, list[bytes]]:
         convs.append(made.after.id)
     for conv_id in convs[::3]:
         await app.commands.claim(app.catalog.agents["ana"], conv_id)
+    if prepared:
+        await app.intake.warm(convs)
     app.intake.clock = lambda: start + DAY_MS
     heard: dict[str, list[bytes]] = {}
     broker.on_publication = lambda stream, seq, kind, data: heard.setdefault(stream, []).append(data)
@@ -90,6 +93,7 @@ async def test_a_batch_publishes_the_same_frames_as_one_at_a_time_in_the_same_st
     monkeypatch.setattr(intake_mod, "EXPIRE_CHUNK", chunk)
     batch, single = await _storm(False), await _storm(True)
     assert batch == single
+    assert await _storm(False, prepared=True) == single  # decided ahead: the same frames, byte for byte
     kinds = [msgspec.json.decode(f)["event"]["type"] for f in batch["queue:sales"]]
     assert kinds == ["inbox.updated", "session.locked"] * 5
     assert [msgspec.json.decode(f)["event"]["type"] for f in batch["agent:ana"]] == [
@@ -208,3 +212,112 @@ async def test_warming_ahead_of_a_storm_formats_the_phone_numbers_and_changes_no
     assert identity.format_phone.cache_info().currsize == 3
     assert heard == []
     assert await app.intake.store.get_conversations([c.id for c in convs]) == {c.id: c for c in convs}
+
+
+async def _decided_ahead(n: int, prefix: str) -> tuple[App, list[str], list[tuple[str, dict[str, object]]], int]:
+    """``n`` new conversations, told to the timers' ``prepare`` (``Intake.warm``)
+    before their windows pass, the clock then a day later; every event the
+    storm publishes is collected (stream, event)."""
+    app, broker, _ = build()
+    start = app.clock()
+    app.intake.clock = lambda: start
+    convs = []
+    for i in range(n):
+        made = await app.intake.receive("wa", f"{prefix}{i:02d}", Inbound(kind="text", text="oi", at=start))
+        assert made is not None
+        convs.append(made.after.id)
+    await app.intake.warm(convs)
+    heard: list[tuple[str, dict[str, object]]] = []
+    broker.on_publication = lambda stream, seq, kind, data: heard.append((stream, msgspec.json.decode(data)["event"]))
+    return app, convs, heard, start
+
+
+async def test_a_storm_decided_ahead_reads_no_conversation_when_it_is_due() -> None:
+    app, convs, heard, start = await _decided_ahead(4, "55119111177")
+    store = app.intake.store
+    real_read = store.get_conversations
+    reads: list[list[str]] = []
+
+    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+        reads.append(list(ids))
+        return await real_read(ids)
+
+    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    app.intake.clock = lambda: start + DAY_MS
+    assert await app.intake.expire_many(convs) == []
+    assert reads == []
+    for conv_id in convs:
+        stored = await real_read([conv_id])
+        assert stored[conv_id].session_locked
+    locks = [(s, e["conversation_id"]) for s, e in heard if e["type"] == "session.locked"]
+    assert sorted(locks) == sorted([("queue:sales", c) for c in convs] + [(f"conv:{c}", c) for c in convs])
+    entries = [e["message"] for s, e in heard if e["type"] == "message.created"]
+    assert [m["at"] for m in entries] == [start + DAY_MS] * 4  # stamped when it locked, not when it was decided
+    assert app.intake._prepared == {}
+
+
+async def test_a_conversation_claimed_after_its_lock_was_decided_ahead_is_locked_as_it_is_now() -> None:
+    app, convs, heard, start = await _decided_ahead(2, "55119111178")
+    await app.commands.claim(app.catalog.agents["ana"], convs[0])
+    heard.clear()
+    app.intake.clock = lambda: start + DAY_MS
+    assert await app.intake.expire_many(convs) == []
+    # The claimed one: its lock goes to Ana's list, with the summary as it is now.
+    assert ("queue:sales", "inbox.updated") not in {(s, e["type"]) for s, e in heard if e.get("conversation", {}).get("id") == convs[0]}  # type: ignore[union-attr]
+    ana = [e for s, e in heard if s == "agent:ana"]
+    assert [e["type"] for e in ana] == ["assigned.updated", "session.locked"]
+    summary = ana[0]["conversation"]
+    assert summary["assignee_id"] == "ana" and summary["session_locked"] is True  # type: ignore[index]
+    assert sum(1 for s, e in heard if e["type"] == "session.locked") == 4  # each once, on its list and its thread
+    for conv_id in convs:
+        stored = await app.intake.store.get_conversation(conv_id)
+        assert stored is not None and stored.session_locked
+
+
+async def test_a_window_renewed_after_its_lock_was_decided_ahead_stays_open() -> None:
+    app, convs, heard, start = await _decided_ahead(2, "55119111179")
+    window = int(app.catalog.policy("whatsapp").window_seconds * 1000)
+    later = start + window // 2
+    app.intake.clock = lambda: later
+    await app.intake.receive("wa", "5511911117901", Inbound(kind="text", text="still here", at=later))
+    heard.clear()
+    app.intake.clock = lambda: start + window + 1  # the first window's moment passed; the renewed one's has not
+    assert await app.intake.expire_many(convs) == []
+    kept, renewed = await app.intake.store.get_conversation(convs[0]), await app.intake.store.get_conversation(convs[1])
+    assert kept is not None and kept.session_locked
+    assert renewed is not None and not renewed.session_locked
+    assert {e["conversation_id"] for s, e in heard if e["type"] == "session.locked"} == {convs[0]}
+
+
+async def test_a_contact_renamed_after_the_storm_was_decided_ahead_is_shown_with_the_new_name() -> None:
+    app, convs, heard, start = await _decided_ahead(2, "55119111180")
+    await app.contacts.put(app.catalog.agents["sofia"], "whatsapp", "+55 11 91111-8001", "Maria")
+    heard.clear()
+    app.intake.clock = lambda: start + DAY_MS
+    assert await app.intake.expire_many(convs) == []
+    names = {
+        e["conversation"]["id"]: e["conversation"]["contact"]["display_name"]  # type: ignore[index]
+        for s, e in heard
+        if e["type"] == "inbox.updated"
+    }
+    assert names[convs[1]] == "Maria"
+    assert names[convs[0]] != "Maria"
+
+
+async def test_locks_decided_ahead_are_bounded_and_dropped_when_they_never_fire(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(intake_mod, "PREPARED_MAX", 3)
+    app, convs, heard, start = await _decided_ahead(5, "55119111181")
+    assert len(app.intake._prepared) == 3  # the others fire all the same, read when due
+    app.intake.clock = lambda: start + DAY_MS
+    assert await app.intake.expire_many(convs) == []
+    assert sum(1 for s, e in heard if e["type"] == "session.locked") == 10
+    # Decided ahead, never fired (renewed, or fired by another node): gone a while after their moment.
+    app2, _, _, start2 = await _decided_ahead(2, "55119111182")
+    assert len(app2.intake._prepared) == 2
+    due = start2 + int(app2.catalog.policy("whatsapp").window_seconds * 1000)
+    app2.intake.clock = lambda: due + intake_mod.PREPARED_KEEP_MS
+    assert await app2.intake.expire_many([]) == []
+    assert len(app2.intake._prepared) == 2  # not yet
+    app2.intake.clock = lambda: due + intake_mod.PREPARED_KEEP_MS + 1
+    await app2.intake.warm([])
+    assert app2.intake._prepared == {}

@@ -240,6 +240,22 @@ def test_expiry_locks_once_and_a_new_message_unlocks() -> None:
     assert rules.send(renewed.after, ANA, "welcome back", message_id="m9", policy=WA_POLICY, now=T0 + 31 * HOUR)
 
 
+def test_a_lock_decided_ahead_is_the_lock_decided_at_its_moment_or_later() -> None:
+    """``expire_ahead`` + ``stamped`` (a storm prepared before it is due):
+    the same outcome ``expire`` decides at any time from the moment on."""
+    for conv, policy in ((claimed(), WA_POLICY), (receive(claimed(), "more", at=T0 + 5 * HOUR).after, WA_POLICY), (claimed(CARLA, FB), FB_POLICY)):
+        ahead = rules.expire_ahead(conv, policy, message_id="mlock")
+        assert ahead is not None
+        due, lock = ahead
+        assert rules.expire(conv, policy, due - 1, message_id="mlock") is None  # the moment is the first that locks
+        for now in (due, due + 1, due + 3 * HOUR):
+            assert rules.stamped(lock, now) == rules.expire(conv, policy, now, message_id="mlock")
+    locked = rules.expire(claimed(), WA_POLICY, T0 + 24 * HOUR, message_id="mlock")
+    assert locked is not None
+    assert rules.expire_ahead(locked.after, WA_POLICY, message_id="m") is None  # locked already: nothing ahead
+    assert rules.expire_ahead(replace(claimed(), last_inbound_at=None), WA_POLICY, message_id="m") is None  # no window
+
+
 def test_a_lock_and_an_unlock_each_write_a_timeline_entry_in_the_same_outcome() -> None:
     c = claimed()
     locked = rules.expire(c, WA_POLICY, T0 + 24 * HOUR, message_id="mlock")
