@@ -135,3 +135,19 @@ def test_one_pass_makes_the_statements_the_rules_made() -> None:
             seen += bool(want.statements)
     assert seen > 40_000  # most pairs move something
 
+
+
+def test_a_change_to_no_field_the_counters_read_moves_nothing() -> None:
+    """A lock, a note, a delivery report: ``_move_counters`` returns before
+    working anything out (``_COUNTED`` equal before and after); the rules
+    agree that nothing moves, whatever the state."""
+    for before in states():
+        after = replace(
+            before, version=before.version + 1, session_locked=True, message_count=before.message_count + 1,
+            preview="later", last_message_at=9, last_inbound_at=9,
+        )
+        outcome = Outcome(before=before, after=after)
+        want, got = Recording(), Recording()
+        reference(want, outcome)
+        SqliteStore._move_counters(got, outcome)  # type: ignore[arg-type]
+        assert got.statements == want.statements == [], before

@@ -6,6 +6,7 @@ written (as ``commit_many`` promises on every store)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from msgspec.structs import replace
@@ -42,7 +43,12 @@ async def test_a_batch_of_locks_is_committed_without_a_savepoint_per_lock(tmp_pa
         assert await store.commit_many(outcomes) == [None] * 30
         assert not [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
         assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
-        assert len([s for s in seen if s.startswith("UPDATE conversations")]) == 30  # one row each, one statement
+        # One statement per table for the whole batch (one step of SQLite, not one per row).
+        assert [s.split(" AS (VALUES")[0] for s in seen if s.startswith("WITH v(")] == [
+            "WITH v(c0, c1, c2, id, expected)"
+        ]
+        assert [s[:26] for s in seen if s.startswith("INSERT")] == ["INSERT INTO messages VALUE"]
+        assert len(seen) == 4
         for o in outcomes:
             assert await store.get_conversation(o.after.id) == o.after
             assert o.message is not None and await store.get_message(o.message.id) == o.message
@@ -73,5 +79,29 @@ async def test_a_refused_lock_in_a_grouped_batch_refuses_only_itself(tmp_path: P
             assert o.before is not None and await store.get_conversation(o.after.id) == o.before
         assert [m.kind for m in await store.messages(outcomes[2].after.id)] == ["text"]
         assert [m.kind for m in await store.messages(outcomes[3].after.id)] == ["text"]
+    finally:
+        await store.close()
+
+
+async def test_a_batch_past_sqlites_parameter_limit_is_written_in_as_many_statements_as_it_needs(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        world = World(store)
+        outcomes = await _locks(world, 7)
+        # 6 parameters a message row, 5 a lock's conversation row: at most 2 and 3 rows a statement.
+        store._writer.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 17)
+        seen = _traced(store)
+        assert await store.commit_many(outcomes) == [None] * 7
+        assert len([s for s in seen if s.startswith("WITH v(")]) == 3  # 3 + 3 + 1 rows
+        assert len([s for s in seen if s.startswith("INSERT INTO messages")]) == 4  # 2 + 2 + 2 + 1
+        for o in outcomes:
+            assert await store.get_conversation(o.after.id) == o.after
+            assert o.message is not None and await store.get_message(o.message.id) == o.message
+        # A version that moved, in the last statement: nothing of the batch is written, only it is refused.
+        more = await _locks(world, 4)
+        stale = replace(more[3], before=replace(more[3].before, version=more[3].after.version + 5))
+        results = await store.commit_many([*more[:3], stale])
+        assert results[:3] == [None] * 3 and isinstance(results[3], VersionConflict)
+        assert stale.before is not None and await store.get_conversation(stale.after.id) != stale.after
     finally:
         await store.close()
