@@ -76,8 +76,9 @@ class SessionTimers:
         ``prepare``: when given, told ``PREPARE_LEAD_MS`` ahead of
         ``PREPARE_MIN`` or more windows due within that lead (a storm
         coming), in a task of its own, so it can do ahead what their firing
-        can use (warm caches). A hint only: a window fires whether it was
-        prepared or not, and one prepared may be renewed or forgotten since."""
+        can use (decide the locks for their moment, warm caches). A hint
+        only: a window fires whether it was prepared or not, and one
+        prepared may be renewed or forgotten since."""
         self._fire = fire
         self._fire_many = fire_many
         self._prepare = prepare

@@ -47,9 +47,10 @@ def _chunks(ids: list[str]) -> list[list[str]]:
         size = min(size * 2, EXPIRE_CHUNK)
     return out
 
-PREPARED_MAX = 50_000
-"""Locks decided ahead (``Intake.warm``) kept at most; more windows about to
-pass together are warmed but not decided ahead (they fire all the same)."""
+PREPARED_MAX = 25_000
+"""Locks decided ahead (``Intake.warm``) kept at most (~2.3 KiB each, measured
+over 2,000: ~56 MiB at most, for the seconds before a storm); more windows
+about to pass together are warmed but not decided ahead (they fire all the same)."""
 
 PREPARED_KEEP_MS = 60_000
 """A lock decided ahead and not fired this long after its moment is dropped
