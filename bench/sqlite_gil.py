@@ -6,7 +6,7 @@ INSERT of its timeline entry, as ``SqliteStore._commit_grouped`` does), into
 a table of ``--rows`` conversations, two ways: ``executemany`` (one step of
 SQLite per row, the GIL taken back before each row's parameters are bound)
 and one statement for all the rows (``sqlite.py``'s ``_rows_at_once``: a
-multi-row VALUES, an ``UPDATE … FROM`` a VALUES). Each way alone, then beside
+multi-row VALUES, an ``UPDATE … FROM (VALUES …)``). Each way alone, then beside
 a thread that runs Python without pause (``--busy``). Reports ms per chunk.
 
     .venv/bin/python -m bench.sqlite_gil [--rows 20000 --chunk 2000 --busy]
@@ -55,8 +55,8 @@ def _chunk(db: sqlite3.Connection, how: str, ids: list[str], version: int) -> fl
     else:
         rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(ups))
         db.execute(
-            f"WITH v(a, b, l, id, expected) AS (VALUES {rows})"
-            " UPDATE c SET version = v.a, body = v.b, locked = v.l FROM v WHERE c.id = v.id AND c.version = v.expected",
+            f"UPDATE c SET version = v.column1, body = v.column2, locked = v.column3 FROM (VALUES {rows}) AS v"
+            " WHERE c.id = v.column4 AND c.version = v.column5",
             [x for r in ups for x in r],
         )
         db.execute(f"INSERT INTO m VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(ins))}", [x for r in ins for x in r])

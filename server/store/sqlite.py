@@ -199,13 +199,13 @@ def _rows_at_once(sql: str, n: int) -> str | None:
     take the GIL back between rows while the loop runs Python (a lock storm's
     chunk of 2,000 took ~2x as long as alone beside the loop's publishing)."""
     columns = _UPDATED.get(sql)
-    if columns is not None:
-        names = [f"c{k}" for k in range(len(columns))]
-        row = "(" + ", ".join(["?"] * (len(columns) + 2)) + ")"
-        sets = ", ".join(f"{c} = v.{name}" for c, name in zip(columns, names, strict=True))
+    if columns is not None:  # a VALUES' columns are column1, column2…: the set ones, then the id, the version expected
+        k = len(columns)
+        row = "(" + ", ".join(["?"] * (k + 2)) + ")"
+        sets = ", ".join(f"{c} = v.column{i}" for i, c in enumerate(columns, 1))
         return (
-            f"WITH v({', '.join(names)}, id, expected) AS (VALUES {', '.join([row] * n)})"
-            f" UPDATE conversations SET {sets} FROM v WHERE conversations.id = v.id AND conversations.version = v.expected"
+            f"UPDATE conversations SET {sets} FROM (VALUES {', '.join([row] * n)}) AS v"
+            f" WHERE conversations.id = v.column{k + 1} AND conversations.version = v.column{k + 2}"
         )
     if sql.startswith("INSERT INTO ") and sql.endswith("?)") and " VALUES (" in sql and "ON CONFLICT" not in sql:
         head, _, row = sql.partition(" VALUES ")
@@ -761,11 +761,11 @@ class SqliteStore:
             per_row = len(rows[0])
             most = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // per_row)
             if _rows_at_once(sql, 1) is not None:
-                before = db.total_changes
+                changed = 0
                 for at in range(0, len(rows), most):
                     part = rows[at : at + most]
-                    db.execute(cast(str, _rows_at_once(sql, len(part))), [value for row in part for value in row])
-                return db.total_changes - before
+                    changed += db.execute(cast(str, _rows_at_once(sql, len(part))), [v for row in part for v in row]).rowcount
+                return changed
         return db.executemany(sql, rows).rowcount
 
     def _store(self, db: sqlite3.Connection, outcome: Outcome, expected_latest: str | None) -> None:
