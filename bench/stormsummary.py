@@ -40,7 +40,7 @@ def spread(values: list[float]) -> dict[str, float | int | None]:
     values = [v for v in values if v is not None]
     if not values:
         return {"median": None, "min": None, "max": None, "n": 0}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+    return {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values), "n": len(values)}
 
 
 def merge(paths: list[Path]) -> dict[str, Any]:
