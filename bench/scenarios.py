@@ -313,13 +313,10 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         if opts.profile:
             profiler = start_profile(target, profile_path, 7 + opts.conversations / 1000)
         due = time.time() + t0 + opts.window - time.perf_counter()
-        cpu, due_cpu, client_cpu = _storm(
-            target, fleet, expected, due, t0 + opts.window + 60 + opts.conversations / 500, progress
-        )
+        cpus = _storm(target, fleet, expected, due, t0 + opts.window + 60 + opts.conversations / 500, progress)
         if profiler is not None:
             profiler.wait(120)
         collected = fleet.collect()
-        delays = percentiles(collected["lock_delay_us"])
         result = {
             "server": target.kind,
             "agents": center.n,
@@ -333,22 +330,12 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
             "claimed": claimed,
             "create_seconds": round(created.get("seconds", 0), 2),
             "ready_seconds": round(ready_at, 2),
-            "lock_deliveries": collected["kinds"].get("session.locked", 0),
-            "expected_lock_deliveries": expected,
-            "lock_delay_ms": delays,
-            "storm_server_cpu_s": round(cpu, 2),
-            "server_cpu_after_due_s": round(due_cpu, 2),
-            "storm_client_cpu_s": round(client_cpu, 2),
-            "gaps": collected["gaps"],
-            "duplicates": collected["dups"],
+            **_storm_figures(collected, expected, cpus),
             "audit": audit(target, center, collected["positions"]),
         }
         if opts.profile:
             result["profile"] = _profile_summary(profile_path)
-        progress.done(
-            f"lockstorm: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
-            f"p99 {delays['p99']} max {delays['max']} ms"
-        )
+        progress.done(_storm_line("lockstorm", result))
         return result
     finally:
         if fleet is not None:
@@ -378,6 +365,29 @@ def _storm(
             break
     cpu = target.cpu()
     return cpu - cpu0, cpu - cpu_due, (fleet.stats()["cpu_us"] - client0) / 1e6
+
+
+def _storm_figures(collected: dict[str, Any], expected: int, cpus: tuple[float, float, float]) -> dict[str, Any]:
+    """What every lock storm reports: deliveries, delays, CPU (``_storm``), gaps, duplicates."""
+    cpu, due_cpu, client_cpu = cpus
+    return {
+        "lock_deliveries": collected["kinds"].get("session.locked", 0),
+        "expected_lock_deliveries": expected,
+        "lock_delay_ms": percentiles(collected["lock_delay_us"]),
+        "storm_server_cpu_s": round(cpu, 2),
+        "server_cpu_after_due_s": round(due_cpu, 2),
+        "storm_client_cpu_s": round(client_cpu, 2),
+        "gaps": collected["gaps"],
+        "duplicates": collected["dups"],
+    }
+
+
+def _storm_line(label: str, result: dict[str, Any]) -> str:
+    delays = result["lock_delay_ms"]
+    return (
+        f"{label}: {result['lock_deliveries']:,}/{result['expected_lock_deliveries']:,} locks, delay after due "
+        f"p50 {delays['p50']} p99 {delays['p99']} max {delays['max']} ms"
+    )
 
 
 FLOOR_LEAD_S = 8.0
@@ -416,11 +426,9 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
         posted.raise_for_status()
         expected = per_queue * center.n
         time.sleep(max(0.0, due_ms / 1000 - 6.5 - time.time()))
-        cpu, due_cpu, client_cpu = _storm(
+        cpus = _storm(
             target, fleet, expected, due_ms / 1000, time.perf_counter() + FLOOR_LEAD_S + 60 + opts.conversations / 500, progress
         )
-        collected = fleet.collect()
-        delays = percentiles(collected["lock_delay_us"])
         result = {
             "server": f"floor ({opts.floor})",
             "framing": opts.floor,
@@ -428,19 +436,9 @@ def floor_lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, 
             "agents": center.n,
             "queues": center.q,
             "conversations": per_queue * center.q,
-            "lock_deliveries": collected["kinds"].get("session.locked", 0),
-            "expected_lock_deliveries": expected,
-            "lock_delay_ms": delays,
-            "storm_server_cpu_s": round(cpu, 2),
-            "server_cpu_after_due_s": round(due_cpu, 2),
-            "storm_client_cpu_s": round(client_cpu, 2),
-            "gaps": collected["gaps"],
-            "duplicates": collected["dups"],
+            **_storm_figures(fleet.collect(), expected, cpus),
         }
-        progress.done(
-            f"lockstorm --floor {opts.floor}: {result['lock_deliveries']:,}/{expected:,} locks, delay after due p50 {delays['p50']} "
-            f"p99 {delays['p99']} max {delays['max']} ms"
-        )
+        progress.done(_storm_line(f"lockstorm --floor {opts.floor}", result))
         return result
     finally:
         if fleet is not None:
