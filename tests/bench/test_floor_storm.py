@@ -71,7 +71,7 @@ def test_a_floor_storm_reaches_every_agent_once(tmp_path: Path, framing: str) ->
     out = tmp_path / "storm.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "lockstorm", "--floor", framing, "--agents", "6", "--queues", "3",
-         "--conversations", "30", "--workers", "1", "--out", str(out)],
+         "--conversations", "30", "--workers", "1", "--no-plot", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import stormsummary
 
 
@@ -51,6 +53,11 @@ def test_runs_are_grouped_by_what_ran_them_with_median_and_spread(tmp_path: Path
     assert groups["switchboard"]["lost"] == 2 and groups["switchboard@/w/base"]["lost"] == 0
     assert groups["switchboard + Redis"]["duplicates"] == 1
     assert [r["file"] for r in merged["runs"]] == [f.name for f in files]
+
+
+def test_the_merged_runs_draw_one_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the bench extra; `make test` installs only the test extra
+    merged = stormsummary.merge([_report(tmp_path / "a.json", "python -m bench lockstorm --agents 2", 1200)])
     out = tmp_path / "storm.json"
     png = stormsummary.plot(merged, out.with_suffix(".png"), "t")
     assert png.stat().st_size > 1000
