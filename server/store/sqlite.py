@@ -164,6 +164,20 @@ writer thread. A new conversation writes ~20 pages, a later message fewer:
 about SQLite's own autocheckpoint (1,000 pages), which the loop's connection
 no longer runs."""
 
+WAL_LIMIT_FRAMES = 2048
+"""WAL frames (pages, 4 KiB each: 8 MiB) past which the WAL is restarted. A
+passive checkpoint beside the loop's commits copies the WAL into the file but
+cannot restart it: the WAL starts over only at a write made once all of it is
+copied, and a node writing without a pause always has a commit made during
+the checkpoint. The WAL then grows for as long as the writes go on (0.7 GB
+after 3 s of back-to-back commits: each one ~11 pages), and every read
+searches a larger WAL index. So when a passive checkpoint finds the WAL past
+this, the loop's writes go to the writer thread for a moment (they queue
+there, as they do when the file is locked) and it runs a RESTART checkpoint
+first: the passive one copied nearly all, so it copies the few pages written
+since, and the next write starts the WAL over and cuts the file back to this
+size (``journal_size_limit``). Measured by ``python -m bench.sqlite_wal``."""
+
 
 class _Worker:
     """One connection, used by one thread only."""
@@ -216,7 +230,15 @@ def _rows_at_once(sql: str, n: int) -> str | None:
 
 def _indexed(c: Conversation) -> tuple[object, ...]:
     """The values of ``_INDEXED`` for ``c``, as ``SqliteStore._conversation_row`` writes them."""
-    return (c.contact_id, c.queue_id, c.assignee_id, c.status, int(c.session_locked), c.last_message_at or c.created_at, c.created_at)
+    return (
+        c.contact_id,
+        c.queue_id,
+        c.assignee_id,
+        c.status,
+        int(c.session_locked),
+        c.last_message_at or c.created_at,
+        c.created_at,
+    )
 
 
 _COUNTED = operator.attrgetter(
@@ -320,13 +342,13 @@ class SqliteStore:
         # would read back from the file every page another connection changed:
         # ~27 pread64 per inbound message in the steady mix).
         # ":memory:" is one database per connection: reads go to the writer thread.
-        self._reader: sqlite3.Connection | None = (
-            None if memory else self._fast or self._connect(path, durability, timeout=0.0)
-        )
+        self._reader: sqlite3.Connection | None = None if memory else self._fast or self._connect(path, durability, timeout=0.0)
         self._queued = 0
-        """Writes handed to the writer thread and not yet done: while there are
-        any, new writes queue behind them rather than race them on the loop."""
+        """Writes handed to the writer thread and not yet done, and a WAL
+        restart there (``_restart``): while there are any, new writes queue
+        behind them rather than race them on the loop."""
         self._failures = 0
+        self._closing = False
         self._lock = threading.Lock()
         self._probing = False
 
@@ -405,12 +427,14 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_FRAMES * 4096}")
         return db
 
     async def start(self) -> None:
         pass
 
     async def close(self) -> None:
+        self._closing = True  # no restart handed over after this
         if self._reader is not None and self._reader is not self._fast:
             self._reader.close()
         if self._fast is not None:
@@ -450,26 +474,47 @@ class SqliteStore:
         """Hand a passive checkpoint to the writer thread, without waiting for
         it: it copies what it can of the WAL into the file while the loop goes
         on committing (a passive checkpoint takes no writer's lock and waits
-        for no one; the loop's next write restarts the WAL once all of it is
-        copied). Not counted in ``_queued``: loop writes do not queue behind it."""
+        for no one; the loop's next write restarts the WAL if all of it was
+        copied and nothing written since). Not counted in ``_queued``: loop
+        writes do not queue behind it. Past ``WAL_LIMIT_FRAMES``, a restart
+        follows (``_checkpointed``)."""
         self._unchecked = 0
-        writer = self._writer
-
-        def checkpoint() -> tuple[int, int, int] | None:
-            try:
-                row = writer.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error as e:  # the next one tries again; SQLite's own limit is the WAL growing
-                log.warning("WAL checkpoint failed: %s", e)
-                return None
-            return (int(row[0]), int(row[1]), int(row[2]))
-
-        job = asyncio.get_running_loop().run_in_executor(writer.pool, checkpoint)
+        job = asyncio.get_running_loop().run_in_executor(self._writer.pool, self._run_checkpoint, self._writer.db, "PASSIVE")
         self.checkpointing = job
         job.add_done_callback(self._checkpointed)
 
     def _checkpointed(self, job: asyncio.Future[tuple[int, int, int] | None]) -> None:
         if self.checkpointing is job:
             self.checkpointing = None
+        result = None if job.cancelled() else job.result()
+        if result is not None and result[1] >= WAL_LIMIT_FRAMES and not self._closing:
+            self._restart()
+
+    def _restart(self) -> None:
+        """A RESTART checkpoint on the writer thread, with the loop's writes
+        queued behind it (``_queued``): it takes the file's write lock at once
+        (no loop commit to wait for), copies what the passive checkpoint
+        before it left, and makes the next write start the WAL over."""
+        self._queued += 1
+        job = asyncio.get_running_loop().run_in_executor(self._writer.pool, self._run_checkpoint, self._writer.db, "RESTART")
+        self.checkpointing = job
+
+        def restarted(_: object) -> None:
+            self._queued -= 1
+            if self.checkpointing is job:
+                self.checkpointing = None
+
+        job.add_done_callback(restarted)
+
+    @staticmethod
+    def _run_checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int] | None:
+        """(busy, WAL frames, frames checkpointed), None if it failed."""
+        try:
+            row = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as e:  # the next one tries again; SQLite's own limit is the WAL growing
+            log.warning("WAL checkpoint failed: %s", e)
+            return None
+        return (int(row[0]), int(row[1]), int(row[2]))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._reader
@@ -779,9 +824,7 @@ class SqliteStore:
             if (row[0] if row else None) != expected_latest:
                 raise VersionConflict(f"latest conversation of {after.contact_id} changed")
             try:
-                db.execute(
-                    "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after)
-                )
+                db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._conversation_row(after))
             except sqlite3.IntegrityError as e:
                 raise VersionConflict(after.id) from e
             db.execute(
@@ -988,9 +1031,7 @@ class SqliteStore:
 
     async def waiting_counts(self, queue_id: str) -> tuple[int, int | None]:
         def count(db: sqlite3.Connection) -> tuple[int, int | None]:
-            row = db.execute(
-                "SELECT COUNT(*), MIN(arrival) FROM line WHERE queue_id = ? AND ringing = 0", (queue_id,)
-            ).fetchone()
+            row = db.execute("SELECT COUNT(*), MIN(arrival) FROM line WHERE queue_id = ? AND ringing = 0", (queue_id,)).fetchone()
             return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
         return await self._read(count)
