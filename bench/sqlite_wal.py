@@ -7,8 +7,9 @@ continued conversation, as webhooks make them: ``tests.store.world``) at
 ``--seconds``, and samples the WAL file's size. ``--limit FRAMES`` sets
 ``WAL_LIMIT_FRAMES`` (0: none, the store as it was before the limit: passive
 checkpoints only). Reports writes done, the WAL's largest size, and the ms of
-each write (its reads and commit on the loop) as p50, p99, max, and the
-messages the file holds at the end (one per write: nothing lost).
+each write (its reads and commit on the loop) as p50, p99, max, the process's
+CPU per write (both threads), and the messages the file holds at the end (one
+per write: nothing lost).
 
     .venv/bin/python -m bench.sqlite_wal [--rate 0 --seconds 10 --limit 0] [--out FILE]
     .venv/bin/python -m bench.sqlite_wal --merge FILE... --out SUMMARY
@@ -45,6 +46,7 @@ async def run(rate: float, seconds: float, limit: int, folder: Path) -> dict[str
     took: list[float] = []
     biggest = 0
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     try:
         while (now := time.monotonic()) - t0 < seconds:
             n = len(took)
@@ -58,6 +60,7 @@ async def run(rate: float, seconds: float, limit: int, folder: Path) -> dict[str
             else:
                 await asyncio.sleep(0)
         biggest = max(biggest, os.path.getsize(wal))  # noqa: ASYNC240
+        cpu = time.process_time() - cpu0
     finally:
         await store.close()
         sqlite_mod.WAL_LIMIT_FRAMES = DEFAULT
@@ -71,6 +74,7 @@ async def run(rate: float, seconds: float, limit: int, folder: Path) -> dict[str
         "writes": len(took),
         "messages_stored": stored,
         "wal_max_mb": round(biggest / 1e6, 1),
+        "cpu_us_per_write": round(cpu / len(took) * 1e6, 1),
         "write_ms": {
             "p50": round(statistics.median(took), 3),
             "p99": round(took[int(len(took) * 0.99)], 3),
@@ -95,6 +99,7 @@ def merge(paths: list[Path]) -> dict[str, Any]:
                 "writes": spread([r["writes"] for r in runs]),
                 "lost": sum(r["writes"] - r["messages_stored"] for r in runs),
                 "wal_max_mb": spread([r["wal_max_mb"] for r in runs]),
+                "cpu_us_per_write": spread([r["cpu_us_per_write"] for r in runs]),
                 **{f"write_ms_{k}": spread([r["write_ms"][k] for r in runs]) for k in ("p50", "p99", "max")},
             }
             for name, runs in groups.items()
