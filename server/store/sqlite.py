@@ -970,18 +970,7 @@ class SqliteStore:
 
     @staticmethod
     def _conversation_row(c: Conversation) -> tuple[object, ...]:
-        return (
-            c.id,
-            c.version,
-            c.contact_id,
-            c.queue_id,
-            c.assignee_id,
-            c.status,
-            int(c.session_locked),
-            c.last_message_at or c.created_at,
-            c.created_at,
-            _encode(c),
-        )
+        return (c.id, c.version, *_indexed(c), _encode(c))
 
     async def inbox(self, queue_id: str) -> list[Conversation]:
         rows = await self._get_all(
