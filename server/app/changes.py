@@ -49,6 +49,17 @@ class Planned(NamedTuple):
 Attempt = Callable[[], Awaitable[Planned | None]]
 
 
+class Shown(NamedTuple):
+    """A summary after built ahead (a lock decided before its moment), with
+    the contact it was built with and ``Store.contact_writes`` read before
+    that contact was: while the count is the same, no contact changed, and
+    ``publish_many`` uses both as they are, without reading the contact again."""
+
+    contact: Contact
+    summary: p.ConversationSummary
+    contact_writes: int
+
+
 def _no_watch(conv_id: str, due_ms: int | None) -> None:
     return None
 
@@ -146,9 +157,7 @@ class Changes:
         """The agent's counters, as the store's commits keep them."""
         return await self.store.agent_totals(agent_id)
 
-    async def publish_many(
-        self, outcomes: list[rules.Outcome], shown: Mapping[str, tuple[Contact, p.ConversationSummary]] | None = None
-    ) -> None:
+    async def publish_many(self, outcomes: list[rules.Outcome], shown: Mapping[str, Shown] | None = None) -> None:
         """Publish many stored outcomes (a lock storm's batch) as ``publish``
         would each, in one go: the contacts read at once, every publication
         handed to the broker in one batch (an event for several streams
@@ -156,13 +165,14 @@ class Changes:
         the events come in the same order as publishing the outcomes one at
         a time. For outcomes of distinct conversations with no outbound
         message (what the timers commit, a routing pass's offers).
-        ``shown``: summaries after built ahead (locks decided before their
-        moment), by conversation id, each with the contact it was built
-        with: used when that contact is still the one read now."""
+        ``shown``: summaries after built ahead, by conversation id (see
+        ``Shown``): used as they are while no contact was written since;
+        else the contacts are read and a summary whose contact changed is
+        built anew."""
         if not outcomes:
             return
         shown = shown or {}
-        contacts = await self.directory.contacts_of([o.after for o in outcomes])  # in the outcomes' order
+        contacts = await self._contacts_of(outcomes, shown)  # in the outcomes' order
         agents = {a for o in outcomes for a in fanout.affected_agents(o)}
         totals = {a: await self.totals(a) for a in agents}  # after the whole batch, as its last outcome shows it
         counted_in = [fanout.inbox_counts_of(o) for o in outcomes]
@@ -177,7 +187,7 @@ class Changes:
             if outcome.before is not None and not fanout.shows_change(outcome.before, outcome.after):
                 before = summary(outcome.before, contact)
             ahead = shown.get(outcome.after.id)
-            after = ahead[1] if ahead is not None and ahead[0] == contact else summary(outcome.after, contact)
+            after = ahead.summary if ahead is not None and ahead.contact == contact else summary(outcome.after, contact)
             batch.extend(fanout.publications(outcome, before, after, totals, counts.get(queue_id) if queue_id else None))
         try:
             await self.broker.publish_many(batch)
@@ -189,6 +199,21 @@ class Changes:
         for outcome in outcomes:
             self.watch_window(outcome.after)
             self.routed(outcome)
+
+    async def _contacts_of(self, outcomes: list[rules.Outcome], shown: Mapping[str, Shown]) -> list[Contact]:
+        """Each outcome's contact: the one shown ahead while no contact was
+        written since it was read (``Store.contact_writes``), else read now."""
+        ahead: dict[str, Contact] = {}
+        if shown:
+            writes = await self.store.contact_writes()
+            for outcome in outcomes:
+                s = shown.get(outcome.after.id)
+                if s is not None and s.contact_writes == writes:
+                    ahead[outcome.after.id] = s.contact
+        if len(ahead) == len(outcomes):
+            return [ahead[o.after.id] for o in outcomes]
+        read = iter(await self.directory.contacts_of([o.after for o in outcomes if o.after.id not in ahead]))
+        return [ahead[o.after.id] if o.after.id in ahead else next(read) for o in outcomes]
 
     async def publish(self, outcome: rules.Outcome, contact: Contact | None = None, *, shown_before: Contact | None = None) -> None:
         """Publish a stored outcome to every stream that must hear of it.

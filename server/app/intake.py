@@ -10,10 +10,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from protocol import messages as p
 from server import collector
 from server.app.catalog import Catalog
-from server.app.changes import Changes, Planned
+from server.app.changes import Changes, Planned, Shown
 from server.app.contacts import Contacts
 from server.app.directory import Directory
 from server.app.minting import Mint
@@ -59,12 +58,11 @@ PREPARED_KEEP_MS = 60_000
 
 class _Prepared(NamedTuple):
     """A lock decided ahead of its moment (``due``), with what its
-    publications show: the contact as read then and the summary after."""
+    publications show (the contact as read then and the summary after)."""
 
     due: int
     outcome: rules.Outcome
-    contact: Contact
-    summary: p.ConversationSummary
+    shown: Shown
 
 
 WATERMARK_PAGE = 50
@@ -239,7 +237,7 @@ class Intake:
         failed: list[str] = []
         wanted = list(dict.fromkeys(conv_ids))
 
-        shown: dict[str, tuple[Contact, p.ConversationSummary]] = {}
+        shown: dict[str, Shown] = {}
         """The prepared locks' contacts and summaries, for ``publish_many``."""
 
         async def decide(ids: list[str]) -> list[rules.Outcome]:
@@ -253,7 +251,7 @@ class Intake:
                 r = ready.get(i)
                 if r is not None:
                     outcomes.append(rules.stamped(r.outcome, now))
-                    shown[i] = (r.contact, r.summary)
+                    shown[i] = r.shown
                     continue
                 conv = found.get(i)
                 if conv is None:
@@ -307,9 +305,10 @@ class Intake:
         seconds ahead of a storm): each one's lock decided ahead
         (``rules.expire_ahead``) with its summary after, kept until it
         fires, so the storm reads, decides and builds nothing at due time
-        but the contacts (read again: one edited meanwhile gets its summary
-        built anew) and stamps each lock's timeline entry with the time it
-        fires (``rules.stamped``). A hint, never a decision: nothing is
+        (the contacts are read again only when one was written meanwhile,
+        ``Store.contact_writes``: one edited gets its summary built anew)
+        and stamps each lock's timeline entry with the time it fires
+        (``rules.stamped``). A hint, never a decision: nothing is
         stored or published here; a conversation changed since fails its
         commit's version check and is expired the usual way. Building the
         summaries also fills the caches they use (``views._shown``, and
@@ -320,6 +319,7 @@ class Intake:
         self._forget_prepared(self.clock())
         for at in range(0, len(conv_ids), EXPIRE_CHUNK):
             convs = list((await self.store.get_conversations(conv_ids[at : at + EXPIRE_CHUNK])).values())
+            writes = await self.store.contact_writes()  # before the contacts are read
             room = PREPARED_MAX - len(self._prepared)
             for conv, contact in zip(convs, await self.directory.contacts_of(convs), strict=True):
                 ahead = rules.expire_ahead(conv, policy(conv.channel), message_id=mint.in_thread("m", conv.id)) if room > 0 else None
@@ -327,7 +327,7 @@ class Intake:
                     summary(conv, contact)  # for the caches alone
                     continue
                 due, outcome = ahead
-                self._prepared[conv.id] = _Prepared(due, outcome, contact, summary(outcome.after, contact))
+                self._prepared[conv.id] = _Prepared(due, outcome, Shown(contact, summary(outcome.after, contact), writes))
                 room -= 1
 
     async def delivery(

@@ -458,7 +458,12 @@ class RedisStore:
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.set(self._contact(contact.id), _encode(contact))
             pipe.zadd(f"{self._p}contacts", {contact.id: 0})
+            pipe.incr(f"{self._p}contacts:written")  # after the write: whoever read the count before, reads the contact after
             await pipe.execute()
+
+    @_unavailable
+    async def contact_writes(self) -> int:
+        return int(await self._r.get(f"{self._p}contacts:written") or 0)
 
     @_unavailable
     async def list_contacts(self, limit: int = 1000) -> list[Contact]:

@@ -83,6 +83,12 @@ class Store(Protocol):
     async def put_contact(self, contact: Contact) -> None:
         """Create or replace."""
 
+    async def contact_writes(self) -> int:
+        """A number that changes whenever a contact is written, by any node:
+        read before reading contacts, the same number read later means none
+        of them changed meanwhile (a lock storm's contacts, read a few
+        seconds ahead, are not read again)."""
+
     async def list_contacts(self, limit: int = 1000) -> list[Contact]:
         """Ordered by id."""
 

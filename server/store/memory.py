@@ -28,6 +28,7 @@ def _request_key(conv: Conversation, request: SentRequest) -> tuple[str, str, st
 class MemoryStore:
     def __init__(self) -> None:
         self._contacts: dict[str, Contact] = {}
+        self._contact_writes = 0
         self._conversations: dict[str, Conversation] = {}
         self._latest: dict[tuple[str, str], str] = {}
         self._messages: dict[str, list[Message]] = defaultdict(list)
@@ -68,6 +69,10 @@ class MemoryStore:
 
     async def put_contact(self, contact: Contact) -> None:
         self._contacts[contact.id] = contact
+        self._contact_writes += 1
+
+    async def contact_writes(self) -> int:
+        return self._contact_writes
 
     async def list_contacts(self, limit: int = 1000) -> list[Contact]:
         return [self._contacts[k] for k in sorted(self._contacts)[:limit]]

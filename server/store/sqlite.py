@@ -328,6 +328,7 @@ class SqliteStore:
             # the writer thread does (``_checkpoint``).
             self._fast.execute("PRAGMA wal_autocheckpoint=0")
         self._unchecked = 0
+        self._contact_writes = 0
         """Writes made on the loop since the last checkpoint was handed over."""
         self.checkpointing: asyncio.Future[tuple[int, int, int] | None] | None = None
         """The checkpoint handed to the writer thread, until it ends: its
@@ -659,6 +660,11 @@ class SqliteStore:
                 "INSERT INTO contacts (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body", row
             )
         )
+        self._contact_writes += 1  # after the write: whoever read the count before, reads the contact after
+
+    async def contact_writes(self) -> int:
+        """Counted in this process: one node owns its SQLite file."""
+        return self._contact_writes
 
     async def list_contacts(self, limit: int = 1000) -> list[Contact]:
         return [_contact(b) for b in await self._get_all("SELECT body FROM contacts ORDER BY id LIMIT ?", limit)]

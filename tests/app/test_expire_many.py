@@ -232,20 +232,29 @@ async def _decided_ahead(n: int, prefix: str) -> tuple[App, list[str], list[tupl
     return app, convs, heard, start
 
 
-async def test_a_storm_decided_ahead_reads_no_conversation_when_it_is_due() -> None:
-    app, convs, heard, start = await _decided_ahead(4, "55119111177")
+def _count_reads(app: App, method: str) -> list[list[str]]:
+    """The ids each call of the store's ``method`` (``get_contacts``, ``get_conversations``) asks for, from now on."""
     store = app.intake.store
-    real_read = store.get_conversations
+    real_read = getattr(store, method)
     reads: list[list[str]] = []
 
-    async def get_conversations(ids: Sequence[str]) -> dict[str, Conversation]:
+    async def counted(ids: Sequence[str]) -> dict[str, object]:
         reads.append(list(ids))
-        return await real_read(ids)
+        return dict(await real_read(ids))
 
-    store.get_conversations = get_conversations  # type: ignore[method-assign]
+    setattr(store, method, counted)
+    return reads
+
+
+async def test_a_storm_decided_ahead_reads_no_conversation_and_no_contact_when_it_is_due() -> None:
+    app, convs, heard, start = await _decided_ahead(4, "55119111177")
+    real_read = app.intake.store.get_conversations
+    reads = _count_reads(app, "get_conversations")
+    contact_reads = _count_reads(app, "get_contacts")
     app.intake.clock = lambda: start + DAY_MS
     assert await app.intake.expire_many(convs) == []
     assert reads == []
+    assert contact_reads == []  # no contact written since they were read ahead
     for conv_id in convs:
         stored = await real_read([conv_id])
         assert stored[conv_id].session_locked
@@ -293,8 +302,11 @@ async def test_a_contact_renamed_after_the_storm_was_decided_ahead_is_shown_with
     app, convs, heard, start = await _decided_ahead(2, "55119111180")
     await app.contacts.put(app.catalog.agents["sofia"], "whatsapp", "+55 11 91111-8001", "Maria")
     heard.clear()
+    contact_reads = _count_reads(app, "get_contacts")
     app.intake.clock = lambda: start + DAY_MS
     assert await app.intake.expire_many(convs) == []
+    stored = await app.intake.store.get_conversations(convs)
+    assert sorted(i for ids in contact_reads for i in ids) == sorted(c.contact_id for c in stored.values())  # read again
     names = {
         e["conversation"]["id"]: e["conversation"]["contact"]["display_name"]  # type: ignore[index]
         for s, e in heard

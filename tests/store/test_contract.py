@@ -83,6 +83,20 @@ async def test_get_contacts_reads_many_at_once_and_skips_the_unknown(store: Stor
     assert found == {c.id: (renamed if c.id == renamed.id else c) for c in made}
 
 
+async def test_contact_writes_changes_with_every_contact_written_and_nothing_else(store: Store, world: World) -> None:
+    seen = [await store.contact_writes()]
+    ana = Contact(id=contact_id("whatsapp", "5511900000001"), channel="whatsapp", address="5511900000001")
+    await store.put_contact(ana)
+    seen.append(await store.contact_writes())
+    await store.put_contact(replace(ana, name="Ana"))  # the same contact again: a write too
+    seen.append(await store.contact_writes())
+    assert len(set(seen)) == 3
+    # Reads, and conversations written, leave it alone.
+    await store.get_contacts([ana.id])
+    await world.receive("Olá")
+    assert await store.contact_writes() == seen[-1]
+
+
 # --------------------------------------------------------------------------- commit: creating
 
 
