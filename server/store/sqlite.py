@@ -328,8 +328,9 @@ class SqliteStore:
             # the writer thread does (``_checkpoint``).
             self._fast.execute("PRAGMA wal_autocheckpoint=0")
         self._unchecked = 0
-        self._contact_writes = 0
         """Writes made on the loop since the last checkpoint was handed over."""
+        self._contact_writes = 0
+        """Contacts written by this process (``contact_writes``)."""
         self.checkpointing: asyncio.Future[tuple[int, int, int] | None] | None = None
         """The checkpoint handed to the writer thread, until it ends: its
         (busy, WAL frames, frames checkpointed), None if it failed."""
