@@ -81,8 +81,6 @@ _encode_event = p.encoder.encode
 
 _KINDS: dict[bytes, str] = {str(c.__struct_config__.tag).encode(): str(c.__struct_config__.tag) for c in p.EVENTS}
 """Kind header bytes → kind: no decode per publication for the known ones."""
-_KIND_BYTES = {kind: raw for raw, kind in _KINDS.items()}
-"""And back, for the publications' kind argument."""
 
 
 class _Tagged(msgspec.Struct):
@@ -332,14 +330,17 @@ class RedisBroker:
             log.error("a batch of publications lost (%s): clients will resync when redis is back", e)
             raise BrokerUnavailable(f"publish_many: {e}") from e
 
-    def _publications(self, encoded: Sequence[tuple[str, str, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    def _publications(self, encoded: Sequence[tuple[str, str, bytes]]) -> tuple[list[str], list[str | bytes]]:
         """The PUBLISH script's keys and arguments for (stream, kind, event
-        JSON) each, as bytes (``as_bytes``)."""
-        keys: list[bytes] = []
-        args = list(self._limits)
+        JSON) each. The keys and the channel are ``_seq_key``, ``_hist_key``
+        and ``_channel``'s, written out: this runs for each of a storm's
+        publications, and the connection (``wire``) packs str in C."""
+        keys: list[str] = []
+        args: list[str | bytes] = list(self._limits)
+        p_ = self._p
         for stream, kind, data in encoded:
-            keys += (self._seq_key(stream).encode(), self._hist_key(stream).encode())
-            args += (data, self._channel(stream), _KIND_BYTES.get(kind) or kind.encode())
+            keys += (f"{p_}seq:{{{stream}}}", f"{p_}hist:{{{stream}}}")
+            args += (data, f"{p_}ch:{{{stream}}}", kind)
         return keys, args
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:

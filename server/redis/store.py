@@ -76,6 +76,7 @@ from server.core.conversation import Outcome
 from server.core.model import Contact, Conversation, Message, Note, WindowPolicy
 from server.metrics import Metrics
 from server.redis import outbox as redis_outbox
+from server.redis import wire
 from server.store.base import DuplicateMessage, DuplicateRequest, StoreError, StoreUnavailable, VersionConflict
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -89,11 +90,12 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownErro
 Cluster with a slot not served, or no node reachable, raises the others)."""
 
 
-def as_bytes(items: list[str | bytes]) -> list[bytes]:
-    """A hot command's keys and arguments as bytes, as they go on the wire:
-    redis-py takes bytes through in about half the Python calls it spends
-    encoding a str (type checks in three layers per argument; a lock storm's
-    commit and publications carry ~85 arguments per lock)."""
+def as_bytes(items: list[str | bytes]) -> list[str | bytes]:
+    """A hot command's keys and arguments as bytes, for a Redis Cluster's
+    connections: redis-py takes bytes through in about half the Python calls
+    it spends encoding a str (type checks in three layers per argument; a
+    lock's commit carries ~45 arguments). On one Redis they go as they are:
+    its connections (``wire``) pack str and bytes alike in one C call."""
     return [a if a.__class__ is bytes else a.encode() for a in items]  # type: ignore[union-attr]
 
 
@@ -138,7 +140,7 @@ def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64)
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
         return Cluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
-    return redis.Redis.from_url(url, **options)
+    return redis.Redis.from_url(url, connection_class=wire.connection_class(url), **options)
 
 
 P = ParamSpec("P")
@@ -261,8 +263,8 @@ class _CommitCall(NamedTuple):
     conv_id: str
     shard: str
     token: str
-    keys: list[bytes]
-    args: list[bytes]
+    keys: list[str | bytes]
+    args: list[str | bytes]
 
 
 IN_FLIGHT = 32
@@ -568,7 +570,9 @@ class RedisStore:
             str(e.seq) if e else "",
             _encode(e) if e else "",
         ]
-        return _CommitCall(after.id, shard, token, as_bytes(keys), as_bytes(args))
+        if self._cluster:
+            keys, args = as_bytes(keys), as_bytes(args)
+        return _CommitCall(after.id, shard, token, keys, args)
 
     async def _committed(self, call: _CommitCall, reply: list[Any]) -> None:
         """The commit script's answer: raises what it refused; waits for its
