@@ -90,6 +90,24 @@ class _Tagged(msgspec.Struct):
 _decode_tagged = msgspec.json.Decoder(_Tagged).decode
 
 
+try:  # what redis-py's hiredis reader answers when it has no whole reply parsed
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_PARSED
+except ImportError:  # another redis-py: every reply goes through get_message
+    _NOT_PARSED = None
+
+
+def _parsed_replies(ps: redis.client.PubSub) -> Callable[[], Any] | None:
+    """The ``gets`` of the hiredis reader under the pub/sub connection: the
+    next reply it has parsed already, or ``_NOT_PARSED``. None when redis-py
+    reads otherwise (no hiredis) or its internals moved: then every reply
+    goes through ``get_message``."""
+    conn = ps.connection
+    if conn is None or _NOT_PARSED is None:
+        return None
+    gets = getattr(getattr(getattr(conn, "_parser", None), "_reader", None), "gets", None)
+    return gets if callable(gets) else None
+
+
 def _kind(raw: bytes | None, event_json: bytes) -> str:
     """The kind read beside an event, or, for one stored by an older node
     without a kind, the ``type`` field of its JSON ("" if unreadable)."""
@@ -178,6 +196,8 @@ class RedisBroker:
         self.on_health: Callable[[bool], None] | None = None
         self._url = url
         self._p = prefix
+        self._channel_prefix = f"{prefix}ch:{{".encode()
+        """What ``_channel`` puts before a stream's name."""
         self._r = connect(url)
         self._sub = connect(url, max_connections=4)
         self._publish = self._r.register_script(PUBLISH)
@@ -244,7 +264,7 @@ class RedisBroker:
         return f"{self._p}ch:{{{stream}}}".encode()
 
     def _stream_of(self, channel: bytes) -> str | None:
-        prefix = f"{self._p}ch:{{".encode()
+        prefix = self._channel_prefix
         if channel.startswith(prefix) and channel.endswith(b"}"):
             return channel[len(prefix) : -1].decode()
         return None
@@ -545,10 +565,7 @@ class RedisBroker:
                     self._hb_seen += held
                 if msg is not None:
                     await self._on_message(msg)
-                    read = 1
-                    while read < READ_RUN and (msg := await ps.get_message(timeout=0)) is not None:
-                        await self._on_message(msg)
-                        read += 1
+                    await self._read_run(ps)
                     self._hand_over()
                 if time.monotonic() - self._hb_seen > self._watchdog:
                     raise Deaf()
@@ -585,26 +602,39 @@ class RedisBroker:
         if self.on_resync is not None:
             self.on_resync(None, EPOCH_CHANGED)
 
+    async def _read_run(self, ps: redis.client.PubSub) -> None:
+        """After a message, the ones already read behind it, up to
+        ``READ_RUN`` in all. Those hiredis has parsed already (a socket read
+        brings up to 64 KiB: a storm's run of them) are taken from its reader
+        as they are: a pub/sub message is a 3-item list, handled here without
+        redis-py's per-message layers (~60 Python calls: its dict, timeouts,
+        telemetry hook and logging; this broker subscribes no handlers, so
+        redis-py would only have built the dict ``_on_message`` reads). Any
+        other reply goes through redis-py's ``handle_message``; once the
+        reader has nothing parsed, through ``get_message`` (which reads the
+        socket), as before."""
+        gets = _parsed_replies(ps)
+        read = 1
+        while read < READ_RUN:
+            reply = gets() if gets is not None else _NOT_PARSED
+            if reply is _NOT_PARSED:
+                msg = await ps.get_message(timeout=0)
+                if msg is None:
+                    return
+                await self._on_message(msg)
+            elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":  # a RESP3 push is a list too
+                await self._message(reply[1], reply[2])
+            elif isinstance(reply, Exception):
+                raise reply
+            elif (msg := await ps.handle_message(list(reply) if isinstance(reply, list) else reply)) is not None:
+                await self._on_message(msg)
+            read += 1
+
     async def _on_message(self, msg: dict) -> None:  # type: ignore[type-arg]
         kind = msg["type"]
         channel: bytes = msg["channel"]
         if kind == "message":
-            self.messages_read.inc()
-            if channel == self._hb_channel:
-                # Heard our own heartbeat: subscribed, epoch verified, Redis
-                # answering on both connections.
-                self._hb_seen = time.monotonic()
-                self._heard(msg["data"])
-                self._first.set()
-                self._set_health(True)
-            elif channel == self._ctl_channel:
-                data: bytes = msg["data"]
-                if data.startswith(b"epoch:"):
-                    self._adopt(data[6:].decode(), reset=False)
-            else:
-                stream = self._stream_of(channel)
-                if stream is not None:
-                    await self._on_publication(stream, msg["data"])
+            await self._message(channel, msg["data"])
             return
         if kind in ("subscribe", "unsubscribe"):
             stream = self._stream_of(channel)
@@ -619,6 +649,24 @@ class RedisBroker:
             if ready is not None and not ready.is_set() and kind == "subscribe":
                 await self._catch_up(stream)
                 ready.set()
+
+    async def _message(self, channel: bytes, data: bytes) -> None:
+        """A pub/sub message: a heartbeat, the control channel, or a publication."""
+        self.messages_read.inc()
+        if channel == self._hb_channel:
+            # Heard our own heartbeat: subscribed, epoch verified, Redis
+            # answering on both connections.
+            self._hb_seen = time.monotonic()
+            self._heard(data)
+            self._first.set()
+            self._set_health(True)
+        elif channel == self._ctl_channel:
+            if data.startswith(b"epoch:"):
+                self._adopt(data[6:].decode(), reset=False)
+        else:
+            stream = self._stream_of(channel)
+            if stream is not None:
+                await self._on_publication(stream, data)
 
     def _heard(self, data: bytes) -> None:
         """Our heartbeat, back through the reader: how long it took."""
