@@ -626,7 +626,7 @@ class RedisBroker:
                 await self._message(reply[1], reply[2])
             elif isinstance(reply, Exception):
                 raise reply
-            elif (msg := await ps.handle_message(list(reply) if isinstance(reply, list) else reply)) is not None:
+            elif (msg := await ps.handle_message(list(reply) if isinstance(reply, list) else reply)) is not None:  # type: ignore[no-untyped-call]
                 await self._on_message(msg)
             read += 1
 
