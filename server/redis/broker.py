@@ -607,7 +607,7 @@ class RedisBroker:
         ``READ_RUN`` in all. Those hiredis has parsed already (a socket read
         brings up to 64 KiB: a storm's run of them) are taken from its reader
         as they are: a pub/sub message is a 3-item list, handled here without
-        redis-py's per-message layers (~60 Python calls: its dict, timeouts,
+        redis-py's per-message layers (~65 Python calls: its dict, timeouts,
         telemetry hook and logging; this broker subscribes no handlers, so
         redis-py would only have built the dict ``_on_message`` reads). Any
         other reply goes through redis-py's ``handle_message``; once the
@@ -626,7 +626,7 @@ class RedisBroker:
                 await self._message(reply[1], reply[2])
             elif isinstance(reply, Exception):
                 raise reply
-            elif (msg := await ps.handle_message(list(reply) if isinstance(reply, list) else reply)) is not None:  # type: ignore[no-untyped-call]
+            elif (msg := await ps.handle_message(reply)) is not None:  # type: ignore[no-untyped-call]
                 await self._on_message(msg)
             read += 1
 

@@ -6,11 +6,12 @@ Python: per argument a generator step, its ``Encoder.encode`` and three
 ``isinstance`` checks (about five Python calls). A lock's commit script
 carries ~45 arguments and a storm's publish script up to 384, so on Redis
 that walk was half of a lock storm's Python calls (``python -m
-bench.lockredis``). The store and the broker already hand redis-py their
-keys and arguments as bytes (``store.as_bytes``); this connection gives a
-command whose arguments are all ``bytes``, ``str`` or ``int`` straight to
-``hiredis.pack_command``, which encodes them as redis-py's default encoder
-does (str as UTF-8, an int as its decimal digits). Anything else (a bool, a
+bench.lockredis``). This connection gives a command whose arguments are
+all ``bytes``, ``str`` or ``int`` straight to ``hiredis.pack_command``,
+which encodes them as redis-py's default encoder does (str as UTF-8, an int
+as its decimal digits), so the store and the broker hand it their keys and
+arguments as they are (on a Redis Cluster, whose connections redis-py makes
+itself, the store still turns them into bytes first: ``store.as_bytes``). Anything else (a bool, a
 float, a memoryview, a first argument of several words such as
 ``"CLIENT SETNAME"``) goes through redis-py's own packer, unchanged.
 """
