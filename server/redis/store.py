@@ -126,7 +126,15 @@ def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64)
     and an unreachable Redis surfaces at once as an error the caller maps.
     ``redis+cluster://host:port`` (or ``rediss+cluster://``) connects to a
     Redis Cluster through any of its nodes; the client finds the others and
-    follows slot moves (MOVED/ASK are redirections, not retries)."""
+    follows slot moves (MOVED/ASK are redirections, not retries).
+
+    On one Redis, a command that finds all ``max_connections`` busy waits
+    for one to come free (up to ``socket_timeout``) instead of failing: with
+    redis-py's default pool, 1,000 agents connecting at once had their
+    hellos' reads refused as "Too many connections" past the 64th, each
+    agent refused ``unavailable`` and back after its backoff (``python -m
+    bench cluster``: 54–101 refused, 60 s to connect them all). Waiting for
+    a connection is not a retry: nothing was sent."""
     options: dict[str, Any] = dict(
         socket_timeout=socket_timeout,
         socket_connect_timeout=min(socket_timeout, 2.0),
@@ -140,7 +148,8 @@ def connect(url: str, *, socket_timeout: float = 5.0, max_connections: int = 64)
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
         return Cluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
-    return redis.Redis.from_url(url, connection_class=wire.connection_class(url), **options)
+    pool = redis.BlockingConnectionPool.from_url(url, connection_class=wire.connection_class(url), timeout=socket_timeout, **options)
+    return redis.Redis.from_pool(pool)
 
 
 P = ParamSpec("P")
