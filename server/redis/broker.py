@@ -195,9 +195,9 @@ class RedisBroker:
         self.on_resync: OnResync | None = None
         self.on_health: Callable[[bool], None] | None = None
         self._url = url
-        self._p = prefix
-        self._channel_prefix = f"{prefix}ch:{{".encode()
-        """What ``_channel`` puts before a stream's name."""
+        self._seq_at, self._hist_at, self._channel_at = f"{prefix}seq:{{", f"{prefix}hist:{{", f"{prefix}ch:{{"
+        """What a stream's keys and channel put before its name (then ``}``)."""
+        self._channel_prefix = self._channel_at.encode()
         self._r = connect(url)
         self._sub = connect(url, max_connections=4)
         self._publish = self._r.register_script(PUBLISH)
@@ -255,13 +255,13 @@ class RedisBroker:
     # ------------------------------------------------------------------ keys
 
     def _seq_key(self, stream: str) -> str:
-        return f"{self._p}seq:{{{stream}}}"
+        return f"{self._seq_at}{stream}}}"
 
     def _hist_key(self, stream: str) -> str:
-        return f"{self._p}hist:{{{stream}}}"
+        return f"{self._hist_at}{stream}}}"
 
     def _channel(self, stream: str) -> bytes:
-        return f"{self._p}ch:{{{stream}}}".encode()
+        return f"{self._channel_at}{stream}}}".encode()
 
     def _stream_of(self, channel: bytes) -> str | None:
         prefix = self._channel_prefix
@@ -352,15 +352,15 @@ class RedisBroker:
 
     def _publications(self, encoded: Sequence[tuple[str, str, bytes]]) -> tuple[list[str], list[str | bytes]]:
         """The PUBLISH script's keys and arguments for (stream, kind, event
-        JSON) each. The keys and the channel are ``_seq_key``, ``_hist_key``
-        and ``_channel``'s, written out: this runs for each of a storm's
-        publications, and the connection (``wire``) packs str in C."""
+        JSON) each: ``_seq_key``, ``_hist_key`` and ``_channel`` written out
+        from the same prefixes (this runs for each of a storm's publications,
+        and the connection, ``wire``, packs str in C)."""
         keys: list[str] = []
         args: list[str | bytes] = list(self._limits)
-        p_ = self._p
+        seq_at, hist_at, channel_at = self._seq_at, self._hist_at, self._channel_at
         for stream, kind, data in encoded:
-            keys += (f"{p_}seq:{{{stream}}}", f"{p_}hist:{{{stream}}}")
-            args += (data, f"{p_}ch:{{{stream}}}", kind)
+            keys += (f"{seq_at}{stream}}}", f"{hist_at}{stream}}}")
+            args += (data, f"{channel_at}{stream}}}", kind)
         return keys, args
 
     async def positions(self, streams: Iterable[str]) -> dict[str, int]:

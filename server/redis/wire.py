@@ -28,8 +28,6 @@ _PLAIN = frozenset((bytes, str, int))
 
 
 class _Packing:
-    _command_packer: Any
-
     def pack_command(self, *args: Any) -> list[bytes]:
         first = args[0]
         if type(first) is str and " " not in first and _PLAIN.issuperset(map(type, args)):
