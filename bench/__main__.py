@@ -89,7 +89,9 @@ def parser() -> argparse.ArgumentParser:
                     help="lockstorm: the control, no Switchboard: the floor peer writes the node's frames at the due time, "
                          "framed per socket by websockets (broadcast) or once for all (raw)")
     ap.add_argument("--node-tree", type=Path, default=None,
-                    help="lockstorm --preseed: run the node(s) from that source tree (another worktree: an A/B with this bench)")
+                    help="run the node(s) from that source tree (another worktree: an A/B with this bench): every scenario "
+                         "whose nodes this bench starts without --servers (steady, fanout, lockstorm, cluster, reconnect, soak, …); "
+                         "compare and idle name trees in --servers (switchboard@TREE)")
     ap.add_argument("--nodes", type=int, default=2, help="cluster (and soak --on-redis): nodes sharing Redis")
     g = ap.add_argument_group("stall and soak (bench/endurance.py)")
     g.add_argument("--sample", type=float, default=None, help="seconds between samples (default: stall 1, soak 5)")

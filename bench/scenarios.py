@@ -64,7 +64,7 @@ def _target(
         from bench.harness import external_switchboard
 
         return external_switchboard(opts.url, opts.server_pid or [])
-    return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port, event_loop=event_loop)
+    return start_switchboard(center, workdir, nodes=nodes, redis=redis, ws_port=ws_port, event_loop=event_loop, tree=opts.node_tree)
 
 
 def _switchboard(opts: Opts, center: Center, workdir: Path, kind: str) -> Target:
@@ -248,8 +248,6 @@ def lockstorm(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
     redis = Redis(workdir / "redis.log").start() if opts.on_redis and not opts.url else None
     seeded: dict[str, Any] = {}
     t0 = time.perf_counter()
-    if opts.node_tree is not None and not opts.preseed:
-        raise SystemExit("lockstorm --node-tree: only with --preseed")
     if opts.preseed and (opts.url or opts.assigned):
         raise SystemExit("lockstorm --preseed starts its own node(s) and seeds the inbox: not with --url or --assigned")
     if opts.preseed:
@@ -601,7 +599,7 @@ def cluster(opts: Opts, workdir: Path, progress: Progress) -> dict[str, Any]:
         for nodes in (1, opts.nodes):
             redis.flush()
             center = Center(opts.agents, 1)
-            target = start_switchboard(center, workdir, nodes=nodes, redis=redis)
+            target = start_switchboard(center, workdir, nodes=nodes, redis=redis, tree=opts.node_tree)
             fleet = None
             try:
                 fleet, connected = _fleet(target, center, opts, "fanout", progress)
